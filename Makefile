@@ -1,0 +1,46 @@
+# numnet: two commands do everything on a fresh machine (Python 3.11, Debian):
+#   make run    set up, build the course (source notebook from numnet_ref, student release) and autograde the
+#               bundled example submissions, printing the grade table
+#   make test   set up and run every test
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Keras is only the test oracle; the jax backend imports fastest. KERAS_HOME keeps it out of ~/.keras.
+export KERAS_BACKEND ?= jax
+export KERAS_HOME ?= $(CURDIR)/.keras
+# The verified offline MNIST copy beside the repo, when there is one (else the loader falls back to Keras' download).
+export NUMNET_MNIST_DIR ?= $(abspath $(wildcard $(CURDIR)/../shared/data/mnist))
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup run course examples test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements.lock scripts/install_system_deps.sh
+	bash scripts/install_system_deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
+	touch $(STAMP)
+
+course: setup
+	$(PY) -m coursekit.build
+
+examples: course
+	$(PY) -m coursekit.examples
+
+run: examples
+
+test: setup
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+bench: setup
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_grading.py
+
+clean:
+	rm -rf $(VENV) .keras .pytest_cache

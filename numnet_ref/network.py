@@ -1,0 +1,134 @@
+"""A sequential network: forward pass, backpropagation, training loop."""
+import numpy as np
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+
+class Network(object):
+    """``Network(layers, loss=None, optimizer=None)``.
+
+    Without an optimizer, parameters are updated by plain SGD with the ``learning_rate`` given to ``train_step``
+    / ``fit``; with one (``SGD``, ``Adam``), the optimizer's own learning rate is used."""
+
+    def __init__(self, layers, loss=None, optimizer=None):
+        self.name = 'Network'
+        self.layers = list(layers)
+        self.loss = loss
+        self.optimizer = optimizer
+
+    def forward(self, input_data):
+        return self.predict(input_data, batch_size=None)
+
+    def predict(self, input_data, batch_size=1024):
+        """The network's output; with ``batch_size``, computed in chunks of that many samples (bounded memory)."""
+        if batch_size is not None and len(input_data) > batch_size:
+            return np.concatenate([self.predict(input_data[i:i + batch_size], None)
+                                   for i in range(0, len(input_data), batch_size)])
+        current_input = input_data
+        for layer in self.layers:
+            current_input = layer.forward(current_input)
+        return current_input
+
+    def _require_loss(self):
+        if self.loss is None:
+            raise ValueError('this Network has no loss: create it as Network(layers, loss=CrossEntropy())')
+        return self.loss
+
+    def calculate_loss(self, input_data, labels):
+        """Per-sample losses, shape (batch,)."""
+        return self._require_loss().forward(self.predict(input_data, batch_size=None), labels)
+
+    def _backprop(self, input_data, labels, scale):
+        """Forward, then backward from ``scale * dL_b/dp``: returns (output, dL/dx, per-layer parameter grads)."""
+        loss = self._require_loss()
+        inputs = []
+        current = input_data
+        for layer in self.layers:
+            inputs.append(current)
+            current = layer.forward(current)
+        grad = loss.grad_x(current, labels) * scale
+        param_grads = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad, param_grads[i] = self.layers[i].backward(inputs[i], grad)
+        return current, grad, param_grads
+
+    def grad_x(self, input_data, labels):
+        """d(loss of sample b) / d(input of sample b) for every b: shaped like ``input_data``."""
+        return self._backprop(input_data, labels, 1.0)[1]
+
+    def grad_param(self, input_data, labels):
+        """For every layer, the list of dL/dp of its params, L = the batch mean of the per-sample losses."""
+        return self._backprop(input_data, labels, 1.0 / len(input_data))[2]
+
+    def update(self, grad_list, learning_rate):
+        if self.optimizer is not None:
+            params = [p for layer in self.layers for p in layer.params]
+            self.optimizer.apply(params, [g for grads in grad_list for g in grads])
+            return
+        for layer, grads in zip(self.layers, grad_list):
+            if grads:
+                layer.update_param(grads, learning_rate)
+
+    def _step(self, input_data, labels, learning_rate):
+        """One training step; returns (mean loss of the batch before the update, number of correct predictions)."""
+        output, _, grad_list = self._backprop(input_data, labels, 1.0 / len(input_data))
+        self.update(grad_list, learning_rate)
+        loss = float(np.mean(self.loss.forward(output, labels)))
+        return loss, int(np.sum(output.argmax(axis=1) == np.asarray(labels).argmax(axis=1)))
+
+    def train_step(self, input_data, labels, learning_rate=0.001):
+        """Updates the parameters on one batch; returns the batch's mean loss before the update."""
+        return self._step(input_data, labels, learning_rate)[0]
+
+    def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
+            shuffle=False, seed=None, verbose=1):
+        """The assignment's loop: a train_test_split (random_state=42) holds out ``validation_split``, then
+        ``nb_epoch`` passes over ``len(train) // batch_size`` batches with a progress bar and the line
+        'N epoch: val ACC'. ``shuffle`` reorders the training samples every epoch (seeded by ``seed``).
+
+        Returns the history ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``, one value per epoch
+        (training figures are the means over the epoch's batches, before each update)."""
+        if batch_size < 1 or nb_epoch < 0:
+            raise ValueError('batch_size must be >= 1 and nb_epoch >= 0, got %r and %r' % (batch_size, nb_epoch))
+        if validation_split:
+            train_x, val_x, train_y, val_y = train_test_split(trainX, trainY, test_size=validation_split,
+                                                              random_state=42)
+        else:
+            train_x, train_y, val_x, val_y = trainX, trainY, None, None
+        n_batches = len(train_x) // batch_size
+        if n_batches == 0:
+            raise ValueError('batch_size=%d is larger than the %d training samples' % (batch_size, len(train_x)))
+        rng = np.random.default_rng(seed)
+        history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
+        for epoch in range(nb_epoch):
+            order = rng.permutation(len(train_x)) if shuffle else None
+            total_loss, correct = 0.0, 0
+            for i in tqdm(range(n_batches), disable=not verbose, desc='epoch %d' % (epoch + 1), leave=False):
+                batch = slice(i * batch_size, (i + 1) * batch_size)
+                if order is not None:
+                    batch = order[batch]
+                loss, hits = self._step(train_x[batch], train_y[batch], learning_rate)
+                total_loss += loss
+                correct += hits
+            history['loss'].append(total_loss / n_batches)
+            history['accuracy'].append(correct / (n_batches * batch_size))
+            if val_x is not None:
+                history['val_loss'].append(float(np.mean(self.calculate_loss_batched(val_x, val_y))))
+                history['val_accuracy'].append(self.evaluate(val_x, val_y))
+                if verbose:
+                    print('%d epoch: val %.2f' % (epoch + 1, history['val_accuracy'][-1]))
+        return history
+
+    def calculate_loss_batched(self, input_data, labels, batch_size=1024):
+        """Per-sample losses computed in chunks (bounded memory)."""
+        return self._require_loss().forward(self.predict(input_data, batch_size), labels)
+
+    def evaluate(self, testX, testY, batch_size=1024):
+        """Accuracy: the share of samples whose predicted class (argmax) is the labelled one."""
+        y_pred = np.argmax(self.predict(testX, batch_size), axis=1)
+        y_true = np.argmax(testY, axis=1)
+        return np.sum(y_pred == y_true) / len(y_true)
+
+    def __repr__(self):
+        return 'Network([%s], loss=%r, optimizer=%r)' % (', '.join(map(repr, self.layers)), self.loss,
+                                                         self.optimizer)
