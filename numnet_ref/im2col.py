@@ -1,7 +1,8 @@
-"""Helpers of the image layers: padding, dilation, and convolution as one matrix product over strided windows.
+"""Helpers of the image layers: padding and convolution as one matrix product over strided windows.
 
 All images are NCHW; kernels are ``(k, k, C_in, C_out)``. ``windows`` is a zero-copy view (``as_strided`` via
 ``sliding_window_view``); ``np.tensordot`` then copies it into the im2col matrix and does one BLAS product.
+The transposed direction (col2im) is one product followed by k*k shifted additions.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -15,16 +16,6 @@ def pad2d(x, top, bottom, left, right):
     return np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
 
 
-def dilate(x, stride):
-    """Inserts ``stride - 1`` zeros between neighbouring pixels: (N, C, H, W) -> (N, C, (H-1)*s+1, (W-1)*s+1)."""
-    if stride == 1:
-        return x
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1), dtype=x.dtype)
-    out[:, :, ::stride, ::stride] = x
-    return out
-
-
 def windows(x, k, stride):
     """View (N, C, Ho, Wo, k, k) of the k x k windows of ``x`` taken every ``stride`` pixels (no padding)."""
     return sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
@@ -33,18 +24,24 @@ def windows(x, k, stride):
 def correlate(x, kernel, stride):
     """Valid strided cross-correlation. x (N, C, H, W), kernel (k, k, C, O) -> (N, O, Ho, Wo),
     out[n, o, h, w] = sum_{c, i, j} x[n, c, h*s + i, w*s + j] * kernel[i, j, c, o]."""
-    out = np.tensordot(windows(x, kernel.shape[0], stride), kernel, axes=([1, 4, 5], [2, 0, 1]))
-    return out.transpose(0, 3, 1, 2)
+    # kernel first: tensordot lays the im2col matrix out as (C, k, k, N, Ho, Wo), copying whole image rows
+    out = np.tensordot(kernel, windows(x, kernel.shape[0], stride), axes=([2, 0, 1], [1, 4, 5]))
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def correlate_transpose(g, kernel, stride):
-    """The adjoint of ``correlate`` by its input: every pixel of g stamps the kernel at (h*s, w*s).
+    """The adjoint of ``correlate`` by its input (col2im): every pixel of g stamps the kernel at (h*s, w*s).
     g (N, O, Ho, Wo), kernel (k, k, C, O) -> (N, C, (Ho-1)*s + k, (Wo-1)*s + k).
 
-    Computed as a stride-1 correlation of the dilated, (k-1)-padded g with the flipped kernel."""
-    k = kernel.shape[0]
-    g = pad2d(dilate(g, stride), k - 1, k - 1, k - 1, k - 1)
-    return correlate(g, kernel[::-1, ::-1].transpose(0, 1, 3, 2), 1)
+    One matrix product gives every pixel's stamp; the k*k shifted, strided additions then place them."""
+    n, _, ho, wo = g.shape
+    k, c = kernel.shape[0], kernel.shape[2]
+    stamps = np.tensordot(kernel, g, axes=([3], [1]))          # (k, k, C, N, Ho, Wo)
+    out = np.zeros((c, n, (ho - 1) * stride + k, (wo - 1) * stride + k), dtype=stamps.dtype)
+    for i in range(k):                                         # a loop over kernel offsets, not over pixels
+        for j in range(k):
+            out[:, :, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride] += stamps[i, j]
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def kernel_grad(x, g, k, stride):

@@ -70,15 +70,15 @@ class Network(object):
                 layer.update_param(grads, learning_rate)
 
     def _step(self, input_data, labels, learning_rate):
-        """One training step; returns (mean loss of the batch before the update, number of correct predictions)."""
+        """One training step; returns the network's output on the batch (before the update)."""
         output, _, grad_list = self._backprop(input_data, labels, 1.0 / len(input_data))
         self.update(grad_list, learning_rate)
-        loss = float(np.mean(self.loss.forward(output, labels)))
-        return loss, int(np.sum(output.argmax(axis=1) == np.asarray(labels).argmax(axis=1)))
+        return output
 
     def train_step(self, input_data, labels, learning_rate=0.001):
         """Updates the parameters on one batch; returns the batch's mean loss before the update."""
-        return self._step(input_data, labels, learning_rate)[0]
+        output = self._step(input_data, labels, learning_rate)
+        return float(np.mean(self.loss.forward(output, labels)))
 
     def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
             shuffle=False, seed=None, verbose=1):
@@ -107,9 +107,10 @@ class Network(object):
                 batch = slice(i * batch_size, (i + 1) * batch_size)
                 if order is not None:
                     batch = order[batch]
-                loss, hits = self._step(train_x[batch], train_y[batch], learning_rate)
-                total_loss += loss
-                correct += hits
+                batch_x, batch_y = train_x[batch], train_y[batch]
+                output = self._step(batch_x, batch_y, learning_rate)
+                total_loss += float(np.mean(self.loss.forward(output, batch_y)))
+                correct += int(np.sum(output.argmax(axis=1) == np.asarray(batch_y).argmax(axis=1)))
             history['loss'].append(total_loss / n_batches)
             history['accuracy'].append(correct / (n_batches * batch_size))
             if val_x is not None:
@@ -127,7 +128,7 @@ class Network(object):
         """Accuracy: the share of samples whose predicted class (argmax) is the labelled one."""
         y_pred = np.argmax(self.predict(testX, batch_size), axis=1)
         y_true = np.argmax(testY, axis=1)
-        return np.sum(y_pred == y_true) / len(y_true)
+        return float(np.sum(y_pred == y_true) / len(y_true))
 
     def __repr__(self):
         return 'Network([%s], loss=%r, optimizer=%r)' % (', '.join(map(repr, self.layers)), self.loss,

@@ -1,6 +1,5 @@
 """Max pooling over NCHW images, 'valid' like Keras' MaxPooling2D (an incomplete last window is dropped)."""
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _checks
 from .layer import Layer, jacobian_from_backward
@@ -16,27 +15,32 @@ class MaxPooling(Layer):
         self.pool_size = _checks.int_pair(pool_size, 'pool_size')
         self.strides = self.pool_size if strides is None else _checks.int_pair(strides, 'strides')
 
-    def _windows(self, input_data):
+    def _offsets(self, input_data):
+        """The input and, for each offset (i, j) of the window in row-major order, the (N, C, Ho, Wo) view
+        ``x[:, :, i + h*sh, j + w*sw]`` with its index into the input (loops over offsets, never over pixels)."""
         x = _checks.images(input_data, None, 'MaxPooling')
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if x.shape[2] < ph or x.shape[3] < pw:
             raise ValueError('MaxPooling: input_data of shape %s is smaller than pool_size %s'
                              % (x.shape, self.pool_size))
-        return x, sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::sh, ::sw]
+        ho, wo = (x.shape[2] - ph) // sh + 1, (x.shape[3] - pw) // sw + 1
+        index = [(slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
+                 for i in range(ph) for j in range(pw)]
+        return x, [(x[ix], ix) for ix in index]
 
     def forward(self, input_data):
-        return self._windows(input_data)[1].max(axis=(4, 5))
+        views = [v for v, _ in self._offsets(input_data)[1]]
+        return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()
 
     def backward(self, input_data, grad_output):
-        x, win = self._windows(input_data)
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        n, c, ho, wo = win.shape[:4]
-        first_max = win.reshape(n, c, ho, wo, ph * pw).argmax(axis=4)
+        x, offsets = self._offsets(input_data)
+        out = np.maximum.reduce([v for v, _ in offsets])
         grad_input = np.zeros(x.shape, dtype=np.result_type(grad_output, x))
-        for i in range(ph):          # a loop over the window's offsets, not over pixels
-            for j in range(pw):
-                grad_input[:, :, i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += \
-                    grad_output * (first_max == i * pw + j)
+        taken = np.zeros(out.shape, dtype=bool)          # the first max of each window takes the gradient
+        for view, ix in offsets:
+            hit = (view == out) & ~taken
+            taken |= hit
+            grad_input[ix] += grad_output * hit
         return grad_input, []
 
     def grad_x(self, input_data):
