@@ -17,8 +17,14 @@ class Layer(object):
 
     @property
     def params(self):
-        """The layer's parameter arrays (updated in place by ``update_param`` and the optimizers)."""
-        return []
+        """The layer's parameter arrays (updated in place by ``update_param`` and the optimizers).
+
+        Layers with parameters override this property; a layer may also simply assign ``self.params = [...]``."""
+        return self.__dict__.get('_params', [])
+
+    @params.setter
+    def params(self, arrays):
+        self._params = list(arrays)
 
     def forward(self, input_data):
         raise NotImplementedError
