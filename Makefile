@@ -28,6 +28,7 @@ $(STAMP): requirements.txt requirements.lock scripts/install_system_deps.sh
 
 course: setup
 	$(PY) -m coursekit.build
+	$(PY) -m coursekit.release
 
 examples: course
 	$(PY) -m coursekit.examples

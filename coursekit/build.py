@@ -1,0 +1,205 @@
+"""Build source/numnet/numnet.ipynb from the notebook template and numnet_ref (the one source of solution code).
+
+    python -m coursekit.build            # write the source notebook
+    python -m coursekit.build --check    # exit 1 if the committed notebook differs from a fresh build
+
+Template (coursekit/template/numnet.nbt): cells start with a header line
+
+    #%% md [free]                 markdown, read-only ("locked") unless `free`
+    #%% code [free]               code, read-only unless `free`
+    #%% solution <id>             a student's cell (nbgrader "Autograded answer")
+    #%% test <task>__<name> <pts> a graded test cell (nbgrader "Autograder tests", read-only)
+
+and these lines inside a cell are expanded:
+
+    {{code:module.Name}}   the source of numnet_ref.module.Name, method bodies in solution regions (REGIONS)
+    {{imports:module}}     the absolute imports of numnet_ref.module
+    {{block:module}}       every function of numnet_ref.module, as one optional solution region
+    {{checks}}             numnet_ref._checks' functions, bound to the name `_checks` as in numnet_ref
+    {{file:path}}          a file of coursekit, verbatim
+"""
+import argparse
+import inspect
+import json
+import os
+import re
+import sys
+
+import nbformat
+
+from coursekit import SOURCE_NOTEBOOK
+from coursekit.extract import REQUIRED, module_imports, object_source, region_block, _resolve
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
+
+# Release stub of optional methods: the base class' method (Layer.backward derives it from the Jacobians).
+FALLBACK_BACKWARD = "return super().backward(input_data, grad_output)"
+
+# Which bodies students write, per numnet_ref object. Everything else is given code (as in the assignment).
+REGIONS = {
+    "network.Network": {"_backprop": REQUIRED, "grad_x": REQUIRED, "grad_param": REQUIRED, "update": REQUIRED},
+    "dense.DenseLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED,
+                         "grad_W": REQUIRED, "grad_b": REQUIRED},
+    "activations.ReLU": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
+    "activations.Softmax": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
+    "flatten.FlattenLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
+    "pooling.MaxPooling": {"_offsets": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD,
+                           "grad_x": REQUIRED},
+    "conv.same_padding": {"same_padding": REQUIRED},
+    "conv._ConvBase": {"grad_x": REQUIRED, "grad_kernel": REQUIRED, "grad_bias": REQUIRED, "grad_param": REQUIRED},
+    "conv.Conv2DLayer": {"_pads": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD},
+    "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD},
+    "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
+    "optimizers.SGD": {"_update": REQUIRED},
+    "optimizers.Adam": {"_update": REQUIRED},
+}
+# A whole module of helpers as one region: the release keeps nothing of it (students may write their own).
+BLOCK_STUB = "pass"
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
+                 "mimetype": "text/x-python", "nbconvert_exporter": "python",
+                 "codemirror_mode": {"name": "ipython", "version": 3}}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def _expand(line):
+    match = re.fullmatch(r"\{\{(\w+)(?::(.+))?\}\}", line.strip())
+    if match is None:
+        return line
+    kind, arg = match.groups()
+    if kind == "code":
+        return object_source(arg, REGIONS.get(arg))
+    if kind == "imports":
+        return module_imports(arg)
+    if kind == "block":
+        module = _resolve(arg)
+        funcs = [obj for _, obj in inspect.getmembers(module, inspect.isfunction) if obj.__module__ == module.__name__]
+        funcs.sort(key=lambda f: f.__code__.co_firstlineno)
+        return region_block("\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in funcs), BLOCK_STUB)
+    if kind == "checks":
+        module = _resolve("_checks")
+        funcs = [obj for _, obj in inspect.getmembers(module, inspect.isfunction) if obj.__module__ == module.__name__]
+        funcs.sort(key=lambda f: f.__code__.co_firstlineno)
+        body = "\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in funcs)
+        names = ", ".join("%s=%s" % (f.__name__, f.__name__) for f in funcs)
+        return "%s\n\n%s\n\n\n_checks = types.SimpleNamespace(%s)" % (module_imports("_checks"), body, names)
+    if kind == "file":
+        with open(os.path.join(HERE, arg), encoding="utf-8") as f:
+            return f.read().rstrip("\n")
+    raise TemplateError("unknown template directive %r" % line.strip())
+
+
+def parse_template(text):
+    """[(header words, source)] for every cell of the template."""
+    cells, header, lines = [], None, []
+    for line in text.split("\n"):
+        if line.startswith("#%% "):
+            if header is not None:
+                cells.append((header, "\n".join(lines).strip("\n")))
+            header, lines = line[4:].split(), []
+        elif header is None:
+            if line.strip():
+                raise TemplateError("text before the first cell header: %r" % line)
+        else:
+            lines.append(line)
+    if header is not None:
+        cells.append((header, "\n".join(lines).strip("\n")))
+    return cells
+
+
+def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def build_notebook(template_path=TEMPLATE):
+    with open(template_path, encoding="utf-8") as f:
+        parsed = parse_template(f.read())
+    cells, seen_ids = [], set()
+    for index, (header, raw) in enumerate(parsed):
+        kind, args = header[0], header[1:]
+        source = "\n".join(_expand(line) for line in raw.split("\n"))
+        auto_id = "cell-%02d" % index
+        if kind in ("md", "code"):
+            new = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+            cell = new(source)
+            if args != ["free"]:
+                if args:
+                    raise TemplateError("cell %d: unknown options %s" % (index, args))
+                cell.metadata["nbgrader"] = _nbgrader(auto_id, locked=True)
+                cell.metadata["editable"] = False
+                cell.metadata["deletable"] = False
+        elif kind == "solution":
+            (grade_id,) = args
+            cell = nbformat.v4.new_code_cell(source)
+            cell.metadata["nbgrader"] = _nbgrader(grade_id, solution=True)
+        elif kind == "test":
+            grade_id, points = args
+            if not re.fullmatch(r"[a-z0-9_]+__[a-z0-9_]+", grade_id):
+                raise TemplateError("test cell %r: grade_id must be <task>__<name>" % grade_id)
+            cell = nbformat.v4.new_code_cell(source)
+            points = float(points)
+            cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True,
+                                                  points=int(points) if points.is_integer() else points)
+            cell.metadata["editable"] = False
+            cell.metadata["deletable"] = False
+        else:
+            raise TemplateError("cell %d: unknown cell kind %r" % (index, kind))
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", auto_id)
+        if grade_id in seen_ids:
+            raise TemplateError("duplicate cell id %r" % grade_id)
+        seen_ids.add(grade_id)
+        cell.id = grade_id.replace("_", "-")
+        cells.append(cell)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO}
+    nbformat.validate(nb)
+    return nb
+
+
+def dumps(nb):
+    return nbformat.writes(nb) + "\n"
+
+
+def normalized(nb):
+    """The parts of a notebook that matter for comparisons: cell types, sources, nbgrader/lock metadata."""
+    out = []
+    for cell in nb.cells:
+        meta = {k: cell.metadata[k] for k in ("nbgrader", "editable", "deletable") if k in cell.metadata}
+        out.append({"cell_type": cell.cell_type, "source": cell.source, "metadata": json.loads(json.dumps(meta))})
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the committed notebook, write nothing")
+    parser.add_argument("--output", default=SOURCE_NOTEBOOK)
+    args = parser.parse_args(argv)
+    nb = build_notebook()
+    if args.check:
+        if not os.path.exists(args.output):
+            print("%s does not exist: run python -m coursekit.build" % args.output)
+            return 1
+        committed = nbformat.read(args.output, as_version=4)
+        if normalized(committed) != normalized(nb):
+            print("%s is stale: run python -m coursekit.build (then python -m coursekit.release)" % args.output)
+            return 1
+        print("%s is up to date" % args.output)
+        return 0
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(dumps(nb))
+    print("wrote %s (%d cells)" % (args.output, len(nb.cells)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+# Вспомогательные функции тестов (ячейка только для чтения; при проверке она восстанавливается из оригинала).
+# Каждая оцениваемая ячейка начинается с begin_test(...): фиксирует случайные числа, проверяет, что классы
+# задания написаны только на NumPy, и ограничивает время работы ячейки.
+import contextlib
+import dis
+import os
+import signal
+import types
+
+import numpy as np
+
+os.environ.setdefault('KERAS_BACKEND', 'jax')   # Keras нужен только в тестах; быстрее всего импортируется с JAX
+
+# Режим проверки: nbgrader autograde (NBGRADER_EXECUTION=autograde) или NUMNET_GRADING=1.
+# В нём демонстрационные ячейки с долгим обучением пропускаются; тесты одинаковы в обоих режимах.
+GRADING = (os.environ.get('NUMNET_GRADING', '0').lower() not in ('', '0', 'false', 'no')
+           or os.environ.get('NBGRADER_EXECUTION') == 'autograde')
+
+FORBIDDEN_MODULES = ('torch', 'tensorflow', 'keras', 'jax', 'jaxlib', 'sklearn', 'scipy', 'theano', 'cupy',
+                     'numba', 'mxnet', 'flax', 'optax', 'tf_keras')
+
+# Классы каждого задания: если хоть один из них использует что-то кроме NumPy, задание не оценивается.
+TASK_CLASSES = {
+    'part1_forward': ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'FlattenLayer', 'MaxPooling', 'Network'],
+    'part2_grad_x': ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'CrossEntropy', 'Network'],
+    'part3_training': ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'CrossEntropy', 'Network'],
+    'bonus_conv': ['Conv2DLayer', 'MaxPooling', 'FlattenLayer'],
+    'bonus_conv_tr': ['Conv2DTrLayer'],
+    'bonus_optimizer': ['SGD', 'Adam'],
+}
+# Данный в задании код, которому можно больше (Network.fit использует sklearn.train_test_split и tqdm).
+ALLOWED_METHODS = {('Network', 'fit')}
+
+
+class TestFailed(AssertionError):
+    """Тест не пройден: в сообщении сказано, что именно не так."""
+
+
+def fail(message):
+    raise TestFailed(message)
+
+
+# ---------------------------------------------------------------------------------------------- время и seed
+def _cancel_alarm(*args):
+    if hasattr(signal, 'SIGALRM'):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _on_alarm(signum, frame):
+    raise TimeoutError('ячейка работает дольше отведённого времени (бесконечный цикл или очень медленный код?)')
+
+
+try:
+    get_ipython().events.register('post_run_cell', _cancel_alarm)   # noqa: F821 (есть в Jupyter)
+except (NameError, ValueError):
+    pass
+
+
+def begin_test(task, seconds=30, seed=0):
+    """Начало оцениваемой ячейки: seed, проверка «только NumPy» для задания task, лимит времени seconds."""
+    np.random.seed(seed)
+    check_numpy_only(*TASK_CLASSES[task])
+    if hasattr(signal, 'SIGALRM'):               # нет в Windows: там лимита времени нет
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    return np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------- только NumPy
+def _forbidden(obj):
+    if isinstance(obj, types.ModuleType):
+        name = obj.__name__
+    else:
+        name = getattr(obj, '__module__', None) or getattr(type(obj), '__module__', '') or ''
+    root = str(name).split('.')[0]
+    return root if root in FORBIDDEN_MODULES else None
+
+
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _functions_of(cls):
+    for klass in cls.__mro__:
+        if klass is object or getattr(klass, '__module__', None) != cls.__module__:
+            continue
+        for name, value in vars(klass).items():
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                for part, f in (('getter', value.fget), ('setter', value.fset)):
+                    if f is not None:
+                        yield klass.__name__, name, f
+            elif isinstance(value, types.FunctionType):
+                yield klass.__name__, name, value
+
+
+def _scan_function(func, where, seen, problems):
+    if func in seen:
+        return
+    seen.add(func)
+    for code in _code_objects(func.__code__):
+        for ins in dis.get_instructions(code):
+            if ins.opname == 'IMPORT_NAME' and str(ins.argval).split('.')[0] in FORBIDDEN_MODULES:
+                problems.append('%s: import %s' % (where, ins.argval))
+            elif ins.opname in ('LOAD_GLOBAL', 'LOAD_NAME') and ins.argval in func.__globals__:
+                obj = func.__globals__[ins.argval]
+                root = _forbidden(obj)
+                if root:
+                    problems.append('%s: %s (из %s)' % (where, ins.argval, root))
+                elif isinstance(obj, types.FunctionType) and obj.__module__ == func.__module__:
+                    _scan_function(obj, '%s -> %s' % (where, obj.__name__), seen, problems)
+                elif isinstance(obj, type) and obj.__module__ == func.__module__ and obj not in seen:
+                    seen.add(obj)
+                    for cls_name, name, f in _functions_of(obj):
+                        _scan_function(f, '%s -> %s.%s' % (where, cls_name, name), seen, problems)
+
+
+def check_numpy_only(*class_names):
+    """Падает, если методы классов (или функции, которые они вызывают) обращаются к запрещённым библиотекам."""
+    problems, seen = [], set()
+    namespace = globals()
+    for class_name in class_names:
+        cls = namespace.get(class_name)
+        if not isinstance(cls, type):
+            continue                              # класса нет: его собственные тесты скажут об этом
+        for owner, name, func in _functions_of(cls):
+            if (owner, name) in ALLOWED_METHODS:
+                continue
+            _scan_function(func, '%s.%s' % (owner, name), seen, problems)
+    if problems:
+        fail('Реализация должна использовать только NumPy, а найдено:\n  ' + '\n  '.join(problems)
+             + '\nЗадание с этими классами не оценивается.')
+
+
+# ------------------------------------------------------------------------------------------ сравнение чисел
+def _show(array):
+    return np.array2string(np.asarray(array), precision=5, threshold=60, edgeitems=3, suppress_small=True)
+
+
+def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено'):
+    """Сравнивает массивы; при расхождении печатает обе стороны и падает с понятным сообщением."""
+    if actual is None:
+        fail('%s: получено None (метод ничего не возвращает?)' % what)
+    expected = np.asarray(expected, dtype=np.float64)
+    try:
+        actual = np.asarray(actual, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        fail('%s: результат нельзя превратить в числовой массив (%s)' % (what, err))
+    if actual.shape != expected.shape:
+        fail('%s: форма %s, а должна быть %s' % (what, actual.shape, expected.shape))
+    if not np.all(np.isfinite(actual)):
+        fail('%s: в результате есть nan или inf (переполнение?)\n%s:\n%s' % (what, actual_name, _show(actual)))
+    diff = np.abs(actual - expected)
+    bad = diff > atol + rtol * np.abs(expected)
+    if bad.any():
+        index = np.unravel_index(np.argmax(diff - rtol * np.abs(expected)), diff.shape)
+        print('Something went wrong!')
+        print('%s:\n%s' % (expected_name, _show(expected)))
+        print('%s:\n%s' % (actual_name, _show(actual)))
+        fail('%s: наибольшее расхождение %.3g в позиции %s (ожидалось %.6g, получено %.6g); не совпало %d из %d '
+             'чисел' % (what, diff[index], tuple(int(i) for i in index), expected[index], actual[index],
+                        bad.sum(), bad.size))
+
+
+def check_grad(what, numerical, analytic, atol=1e-5, rtol=1e-4):
+    check_close(what, numerical, analytic, atol=atol, rtol=rtol,
+                expected_name='Numerical grad is', actual_name='Your gradient is')
+
+
+# --------------------------------------------------------------------------------- численные производные
+def numerical_jacobian(f, x, eps=1e-5):
+    """(batch, out, in): центральные разности f по каждому признаку каждого примера (примеры независимы)."""
+    x = np.array(x, dtype=np.float64)
+    batch = len(x)
+    flat = x.reshape(batch, -1)
+    columns = []
+    for i in range(flat.shape[1]):
+        delta = np.zeros_like(flat)
+        delta[:, i] = eps
+        plus = np.asarray(f((flat + delta).reshape(x.shape)), dtype=np.float64).reshape(batch, -1)
+        minus = np.asarray(f((flat - delta).reshape(x.shape)), dtype=np.float64).reshape(batch, -1)
+        columns.append((plus - minus) / (2 * eps))
+    return np.stack(columns, axis=-1)
+
+
+def numerical_grad(scalar_f, array, eps=1e-5):
+    """Градиент скалярной функции scalar_f() по массиву array (массив меняется на месте и восстанавливается)."""
+    grad = np.zeros(array.shape, dtype=np.float64)
+    flat, out = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = float(scalar_f())
+        flat[i] = old - eps
+        minus = float(scalar_f())
+        flat[i] = old
+        out[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_layer_gradients(name, layer, x, rng, params=None, jacobians=True):
+    """Сверяет с численными производными grad_x (якобиан) и backward по входу; если задан params - список
+    (имя, массив-параметр слоя, метод-якобиан или None), то и производные по каждому параметру."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.asarray(layer.forward(x))
+    g = rng.normal(size=out.shape)
+    if jacobians:
+        check_grad('%s.grad_x, x формы %s' % (name, x.shape), numerical_jacobian(layer.forward, x),
+                   layer.grad_x(x))
+    result = layer.backward(x, g)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail('%s.backward должен возвращать пару (grad_input, [градиенты параметров])' % name)
+    grad_input, param_grads = result
+    loss = lambda: float(np.sum(np.asarray(layer.forward(x), dtype=np.float64) * g))   # noqa: E731
+    check_grad('%s.backward: dL/dx, x формы %s' % (name, x.shape), numerical_grad(loss, x), grad_input)
+    if params is None:
+        return
+    if len(param_grads) != len(params):
+        fail('%s.backward вернул %d градиентов параметров, а параметров %d' % (name, len(param_grads), len(params)))
+    for (pname, p, jac_method), pg in zip(params, param_grads):
+        check_grad('%s.backward: dL/d%s' % (name, pname), numerical_grad(loss, p), pg)
+        if jacobians and jac_method is not None:
+            check_grad('%s.%s, x формы %s' % (name, jac_method.__name__, x.shape),
+                       numerical_jacobian_param(layer, x, p), jac_method(x))
+
+
+def numerical_jacobian_param(layer, x, p, eps=1e-5):
+    """(batch, out, p.size): производные выхода слоя по параметру p (p меняется на месте и восстанавливается)."""
+    flat = p.reshape(-1)
+    columns = []
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = np.asarray(layer.forward(x), dtype=np.float64).reshape(len(x), -1)
+        flat[i] = old - eps
+        minus = np.asarray(layer.forward(x), dtype=np.float64).reshape(len(x), -1)
+        flat[i] = old
+        columns.append((plus - minus) / (2 * eps))
+    return np.stack(columns, axis=-1)
+
+
+# ---------------------------------------------------------------------- тесты из исходного задания (2.x, 3.1)
+def numerical_diff_net(net, x, labels):
+    eps = 0.00001
+    right_answer = []
+    for i in range(len(x[0])):
+        delta = np.zeros(len(x[0]))
+        delta[i] = eps
+        diff = (net.calculate_loss(x + delta, labels) - net.calculate_loss(x - delta, labels)) / (2 * eps)
+        right_answer.append(diff)
+    return np.array(right_answer).T
+
+
+def test_net(net, x=None, labels=None):
+    if x is None:
+        x = np.array([[1, 2, 3], [2, 3, 4]])
+        labels = np.array([[0.3, 0.2, 0.5], [0.3, 0.2, 0.5]])
+    num_grad = numerical_diff_net(net, x, labels)
+    grad = net.grad_x(x, labels)
+    check_grad('%s.grad_x' % getattr(net, 'name', type(net).__name__), num_grad, grad, atol=1e-4, rtol=1e-3)
+    print('Test PASSED')
+
+
+def numerical_diff_layer(layer, x):
+    eps = 0.00001
+    right_answer = []
+    for i in range(len(x[0])):
+        delta = np.zeros(len(x[0]))
+        delta[i] = eps
+        diff = (layer.forward(x + delta) - layer.forward(x - delta)) / (2 * eps)
+        right_answer.append(diff.T)
+    return np.array(right_answer).T
+
+
+def test_layer(layer, x=None):
+    if x is None:
+        x = np.array([[1, 2, 3], [2, -3, 4]])
+    num_grad = numerical_diff_layer(layer, x)
+    grad = layer.grad_x(x)
+    check_grad('%s.grad_x' % getattr(layer, 'name', type(layer).__name__), num_grad, grad, atol=1e-4, rtol=1e-3)
+    print('Test PASSED')
+
+
+def numerical_grad_b(input_size, output_size, b, W, x):
+    eps = 0.00001
+    right_answer = []
+    for i in range(len(b)):
+        delta = np.zeros(b.shape)
+        delta[i] = eps
+        dense1 = DenseLayer(input_size, output_size, W_init=W, b_init=b + delta)   # noqa: F821
+        dense2 = DenseLayer(input_size, output_size, W_init=W, b_init=b - delta)   # noqa: F821
+        diff = (dense1.forward(x) - dense2.forward(x)) / (2 * eps)
+        right_answer.append(diff.T)
+    return np.array(right_answer).T
+
+
+def test_grad_b(input_size=3, output_size=4, batch=2):
+    W_init = np.random.random((input_size, output_size))
+    b_init = np.random.random((output_size,))
+    x = np.random.random((batch, input_size))
+    dense = DenseLayer(input_size, output_size, W_init, b_init)   # noqa: F821
+    grad = dense.grad_b(x)
+    num_grad = numerical_grad_b(input_size, output_size, b_init, W_init, x)
+    check_grad('DenseLayer.grad_b (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad)
+    print('Test PASSED')
+
+
+def numerical_grad_W(input_size, output_size, b, W, x):
+    eps = 0.00001
+    right_answer = []
+    for i in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            delta = np.zeros(W.shape)
+            delta[i, j] = eps
+            dense1 = DenseLayer(input_size, output_size, W_init=W + delta, b_init=b)   # noqa: F821
+            dense2 = DenseLayer(input_size, output_size, W_init=W - delta, b_init=b)   # noqa: F821
+            diff = (dense1.forward(x) - dense2.forward(x)) / (2 * eps)
+            right_answer.append(diff.T)
+    return np.array(right_answer).T
+
+
+def test_grad_W(input_size=3, output_size=4, batch=2):
+    W_init = np.random.random((input_size, output_size))
+    b_init = np.random.random((output_size,))
+    x = np.random.random((batch, input_size))
+    dense = DenseLayer(input_size, output_size, W_init, b_init)   # noqa: F821
+    grad = dense.grad_W(x)
+    num_grad = numerical_grad_W(input_size, output_size, b_init, W_init, x)
+    check_grad('DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad)
+    print('Test PASSED')
+
+
+# ------------------------------------------------------------------------------------------- данные и Keras
+def small_mnist(n_train, n_val=None, size=14, seed=0):
+    """Кусок MNIST для быстрых тестов: картинки size x size (прореживание), метки one-hot."""
+    step = 28 // size
+    x = X_train[:n_train + (n_val or 0), :, ::step, ::step]   # noqa: F821 (из ячейки с данными)
+    y = Y_train[:n_train + (n_val or 0)]                        # noqa: F821
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def keras_output(layer, x, weights=None):
+    """Выход слоя Keras на x (NumPy); weights - список весов для layer.set_weights."""
+    layer.build(x.shape)
+    if weights is not None:
+        layer.set_weights(weights)
+    return np.asarray(layer(x.astype(np.float32)), dtype=np.float64)
+
+
+def plot_history(history, title=''):
+    """Точность на валидации по эпохам (history - словарь, который возвращает Network.fit)."""
+    import matplotlib.pyplot as plt
+    if not isinstance(history, dict) or not history.get('val_accuracy'):
+        print('fit не вернул history с val_accuracy: нечего рисовать')
+        return
+    epochs = range(1, len(history['val_accuracy']) + 1)
+    plt.figure(figsize=(5, 3))
+    plt.plot(epochs, history['val_accuracy'], 'o-', label='val accuracy')
+    if history.get('accuracy'):
+        plt.plot(epochs, history['accuracy'], 's--', label='train accuracy')
+    plt.xlabel('эпоха')
+    plt.ylabel('точность')
+    plt.title(title)
+    plt.grid(True)
+    plt.legend()
+    plt.show()

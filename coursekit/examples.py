@@ -1,0 +1,237 @@
+"""Bundled example submissions (the reference, the untouched release, typical student bugs) and their grades.
+
+    python -m coursekit.examples             # autograde every example, print expected vs obtained points
+    python -m coursekit.examples --list      # print the examples without grading
+    python -m coursekit.examples softmax_no_max_shift reference   # only these
+
+Each broken submission is the solved notebook (the release with the solution cells of the source notebook)
+with ONE typical bug applied as a find/replace in one cell (`Edit`), and the points per task nbgrader must
+give it. The solution code comes from numnet_ref through the source notebook, so a find string that no longer
+matches numnet_ref fails loudly (MutationError) instead of silently testing nothing.
+"""
+import argparse
+import copy
+import re
+import sys
+from dataclasses import dataclass, field
+
+import nbformat
+
+from coursekit import RELEASE_DIR, NOTEBOOK, SOURCE_NOTEBOOK, TASKS
+from coursekit.nbgrader_ext import split_custom_stub
+
+
+class MutationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace `find` (must occur exactly once) by `replace` in the cell with grade_id `target`.
+
+    `find=None`: replace the whole cell source; `replace=None` with `find=None`: delete the cell."""
+    target: str
+    find: str = None
+    replace: str = None
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    description: str
+    edits: tuple = ()
+    expected: dict = field(default_factory=dict)   # tasks not listed: full points
+    base: str = "solved"                            # "solved" or "release"
+    fallbacks: tuple = ()                            # solution cells whose optional methods use the base class
+
+    def expected_points(self):
+        if self.base == "release":
+            return {task: self.expected.get(task, 0) for task in TASKS}
+        return {task: self.expected.get(task, maximum) for task, maximum in TASKS.items()}
+
+
+SLOW_MAXPOOL_GRAD_X = """x = np.asarray(input_data)
+        n, c, h, w = x.shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
+        jac = np.zeros((n, c * ho * wo, c * h * w))
+        for b in range(n):
+            for ch in range(c):
+                for i in range(ho):
+                    for j in range(wo):
+                        window = x[b, ch, i * sh:i * sh + ph, j * sw:j * sw + pw]
+                        di, dj = np.unravel_index(np.argmax(window), window.shape)
+                        jac[b, (ch * ho + i) * wo + j, (ch * h + i * sh + di) * w + j * sw + dj] = 1
+        return jac"""
+
+EXAMPLES = [
+    Example("reference", "the reference solution (numnet_ref)"),
+    Example("release", "the untouched release: nothing implemented", base="release"),
+    Example("slow_jacobians",
+            "correct but slow: no backward anywhere in Dense/ReLU/Softmax/Flatten/MaxPooling (the base class "
+            "derives it from the Jacobians), MaxPooling's Jacobian built by explicit loops",
+            edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", SLOW_MAXPOOL_GRAD_X),),
+            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling")),
+    Example("softmax_no_max_shift", "Softmax without subtracting the max: overflows on large inputs",
+            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),),
+            {"part1_forward": 4}),
+    Example("dense_grad_w_transposed", "DenseLayer.grad_W laid out for W transposed (column-major flattening)",
+            (Edit("dense", "(eye[None, :, None, :] * x[:, None, :, None])",
+                  "(eye[None, :, :, None] * x[:, None, None, :])"),),
+            {"part3_training": 9}),
+    Example("relu_grad_negative", "ReLU.backward lets the gradient through at negative inputs",
+            (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) != 0)"),),
+            {"part2_grad_x": 0.75, "part3_training": 5}),
+    Example("maxpool_ignores_strides", "MaxPooling uses pool_size as the stride, whatever strides is",
+            (Edit("maxpooling", "(ph, pw), (sh, sw) = self.pool_size, self.strides",
+                  "(ph, pw), (sh, sw) = self.pool_size, self.pool_size"),),
+            {"part1_forward": 4, "bonus_conv": 9}),
+    Example("conv_same_symmetric", "Conv2D 'same' padding k // 2 on every side instead of Keras' rule",
+            (Edit("conv_base", "return total // 2, total - total // 2", "return k // 2, k // 2"),),
+            {"bonus_conv": 7}),
+    Example("conv_tr_kernel_not_flipped", "Conv2DTr forward correlates with the kernel instead of convolving",
+            (Edit("conv2dtr", "correlate_transpose(x, self.kernel.transpose(0, 1, 3, 2), self.stride)",
+                  "correlate_transpose(x, self.kernel[::-1, ::-1].transpose(0, 1, 3, 2), self.stride)"),),
+            {"bonus_conv_tr": 2}),
+    Example("nesterov_old_momentum",
+            "Nesterov step taken with the momentum from before its update (p += mu*m_old - lr*g), "
+            "i.e. classical momentum instead of Keras' Nesterov",
+            (Edit("optimizers",
+                  "            m *= mu\n            m -= lr * g\n            p += mu * m - lr * g if self.nesterov else m",
+                  "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g"),),
+            {"bonus_optimizer": 2}),
+    Example("crossentropy_mean", "CrossEntropy.forward returns the batch mean instead of per-sample losses",
+            (Edit("crossentropy", "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
+                  "return -np.mean(np.sum(y * np.log(np.maximum(p, self.eps)), axis=1))"),),
+            {"part2_grad_x": 0.75}),
+    Example("test_cell_replaced_by_pass", "a locked test cell replaced by `pass` (nbgrader restores it)",
+            (Edit("part2_grad_x__network", None, "pass"),)),
+    Example("test_cell_deleted", "a test cell deleted (nbgrader puts it back: add_missing_cells)",
+            (Edit("part3_training__fit_mnist", None, None),)),
+    Example("keras_in_dense_forward", "DenseLayer.forward calls keras (NumPy only: the tasks of Dense score 0)",
+            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
+                  "import keras\n        return np.asarray(keras.ops.matmul(self._check(input_data), self.W)) + self.b"),),
+            {"part1_forward": 0, "part2_grad_x": 0, "part3_training": 0}),
+    Example("sgd_infinite_loop", "SGD without momentum loops forever (while without i += 1)",
+            (Edit("optimizers", "            for p, g in zip(params, grads):\n                p -= lr * g\n            return",
+                  "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
+                  "            return"),),
+            {"bonus_optimizer": 3}),
+    Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
+            (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
+            {"part1_forward": 3.5, "part2_grad_x": 0.75, "part3_training": 5}),
+]
+
+
+def _cells_by_id(nb):
+    return {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in nb.cells}
+
+
+def use_fallbacks(source):
+    """Replace every optional solution region (``### BEGIN SOLUTION  # stub: ...``) by its stub."""
+    out, skipping = [], False
+    for line in source.split("\n"):
+        custom = split_custom_stub(line)
+        if custom is not None:
+            out.append(custom[0] + custom[1])
+            skipping = True
+        elif skipping and "### END SOLUTION" in line:
+            skipping = False
+        elif not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
+def solved_notebook(release_nb=None, source_nb=None):
+    """The release notebook with every solution cell filled in from the source notebook."""
+    release_nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
+    source_nb = source_nb or nbformat.read(SOURCE_NOTEBOOK, as_version=4)
+    solutions = {gid: c.source for gid, c in _cells_by_id(source_nb).items()
+                 if gid and c.metadata["nbgrader"].get("solution")}
+    for gid, cell in _cells_by_id(release_nb).items():
+        if gid in solutions:
+            cell.source = solutions[gid]
+    return release_nb
+
+
+def apply_edit(nb, edit):
+    cells = _cells_by_id(nb)
+    if edit.target not in cells:
+        raise MutationError("no cell with grade_id %r" % edit.target)
+    cell = cells[edit.target]
+    if edit.find is None:
+        if edit.replace is None:
+            nb.cells.remove(cell)
+        else:
+            cell.source = edit.replace
+        return
+    count = cell.source.count(edit.find)
+    if count != 1:
+        raise MutationError("cell %r: %r occurs %d times (expected once): numnet_ref changed? update "
+                            "coursekit/examples.py" % (edit.target, edit.find, count))
+    cell.source = cell.source.replace(edit.find, edit.replace)
+
+
+def build_submission(example, release_nb=None, source_nb=None):
+    if example.base == "release":
+        nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
+    else:
+        nb = solved_notebook(release_nb, source_nb)
+    cells = _cells_by_id(nb)
+    for target in example.fallbacks:
+        cells[target].source = use_fallbacks(cells[target].source)
+    for edit in example.edits:
+        apply_edit(nb, edit)
+    return nb
+
+
+def format_table(rows):
+    """rows: [(name, expected {task: pts}, obtained {task: pts})] -> a text table with a verdict per row."""
+    tasks = list(TASKS)
+    short = {t: t.replace("part", "p").replace("bonus_", "b_") for t in tasks}
+    width = max(len(r[0]) for r in rows) + 2
+    head = "%-*s" % (width, "submission") + "".join("%16s" % short[t] for t in tasks) + "%13s  ok" % "total"
+    lines = [head, "-" * len(head)]
+    for name, expected, obtained in rows:
+        cells = []
+        for t in tasks:
+            e, o = expected.get(t, 0), obtained.get(t, 0)
+            cells.append("%16s" % ("%g" % o if abs(e - o) < 1e-6 else "%g (exp %g)" % (o, e)))
+        ok = all(abs(expected.get(t, 0) - obtained.get(t, 0)) < 1e-6 for t in tasks)
+        total = "%g/%g" % (sum(obtained.values()), sum(TASKS.values()))
+        lines.append("%-*s" % (width, name) + "".join(cells) + "%13s  %s" % (total, "yes" if ok else "NO"))
+    return "\n".join(lines)
+
+
+def grade_examples(examples=EXAMPLES, workers=2, keep=False):
+    from coursekit.grading import autograde_notebooks
+    submissions = {ex.name.replace("_", "-"): build_submission(ex) for ex in examples}
+    scores, info = autograde_notebooks(submissions, workers=workers, keep=keep)
+    rows = [(ex.name, ex.expected_points(), scores[ex.name.replace("_", "-")]) for ex in examples]
+    return rows, info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Autograde the bundled example submissions.")
+    parser.add_argument("names", nargs="*", help="only these examples (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the examples and exit")
+    parser.add_argument("--workers", type=int, default=2, help="parallel nbgrader runs (course copies)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary course copies")
+    args = parser.parse_args(argv)
+    chosen = [ex for ex in EXAMPLES if not args.names or ex.name in args.names]
+    unknown = set(args.names) - {ex.name for ex in EXAMPLES}
+    if unknown:
+        parser.error("unknown examples: %s (see --list)" % ", ".join(sorted(unknown)))
+    if args.list:
+        for ex in chosen:
+            print("%-28s %s" % (ex.name, ex.description))
+        return 0
+    rows, info = grade_examples(chosen, workers=args.workers, keep=args.keep)
+    print(format_table(rows))
+    print("graded %d submissions in %.0f s%s" % (len(rows), info["seconds"],
+                                                 " (kept in %s)" % info["workdir"] if args.keep else ""))
+    return 0 if all(abs(e.get(t, 0) - o.get(t, 0)) < 1e-6 for _, e, o in rows for t in TASKS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

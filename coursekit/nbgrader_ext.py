@@ -1,0 +1,124 @@
+"""nbgrader extension used by nbgrader_config.py: solution regions that name their own release stub.
+
+A region opened with ``### BEGIN SOLUTION`` becomes nbgrader's ``ClearSolutions.code_stub`` in the release, as
+usual. A region opened with ``### BEGIN SOLUTION  # stub: <python line>`` becomes
+
+    # ВАШ КОД ЗДЕСЬ (необязательно)
+    <python line>
+
+instead. The course uses it for optional methods: the released ``backward`` of a layer is
+``return super().backward(input_data, grad_output)``, so a student who only writes the Jacobians still gets a
+working layer (the base ``Layer.backward`` derives the product from them).
+"""
+import re
+
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    SaveCells,
+)
+
+STUB_MARK = "# stub:"
+OPTIONAL_NOTE = "# ВАШ КОД ЗДЕСЬ (необязательно)"
+_CUSTOM = re.compile(r"^(?P<indent>\s*)###\s*BEGIN SOLUTION\s*" + re.escape(STUB_MARK) + r"\s*(?P<stub>.+?)\s*$")
+
+
+def split_custom_stub(line):
+    """Return (indent, stub code) if `line` opens a region with its own stub, else None."""
+    match = _CUSTOM.match(line)
+    if match is None:
+        return None
+    return match.group("indent"), match.group("stub")
+
+
+class ClearSolutionsWithStubs(ClearSolutions):
+    """ClearSolutions that honours ``### BEGIN SOLUTION  # stub: <code>`` (see the module docstring)."""
+
+    def _replace_solution_region(self, cell, language):
+        if cell.cell_type != "code" or STUB_MARK not in cell.source:
+            return super()._replace_solution_region(cell, language)
+        # nbgrader's own algorithm (0.9.6), with the stub chosen per region
+        default = self.code_stub[language].split("\n")
+        new_lines, in_solution, replaced = [], False, False
+        for line in cell.source.split("\n"):
+            if self.begin_solution_delimeter in line:
+                if in_solution:
+                    raise RuntimeError("encountered nested begin solution statements")
+                in_solution = replaced = True
+                custom = split_custom_stub(line)
+                indent = re.match(r"\s*", line).group(0)
+                stub = default if custom is None else [OPTIONAL_NOTE, custom[1]]
+                new_lines.extend(indent + stub_line for stub_line in stub)
+            elif self.end_solution_delimeter in line:
+                in_solution = False
+            elif not in_solution:
+                new_lines.append(line)
+        if in_solution:
+            raise RuntimeError("no end solution statement found")
+        cell.source = "\n".join(new_lines)
+        return replaced
+
+
+class OverwriteCellsKeepingOrder(OverwriteCells):
+    """OverwriteCells whose ``add_missing_cells`` works after read-only cells.
+
+    nbgrader 0.9.6 puts a deleted test cell back after the source cell just before it, but looks that cell up
+    among the submitted grade/solution cells only: when a read-only (locked) cell precedes the test cell, the
+    lookup raises KeyError and the whole submission fails to grade. Here the cell goes after the nearest
+    earlier source cell of any kind that the submission still has (or first, if none)."""
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = list(source_nb.source_cells)
+        source_ids = [cell.name for cell in source_cells]
+        solution_ids = {cell.name for cell in source_nb.solution_cells}
+        for grade_cell in source_nb.grade_cells:
+            present = {cell.metadata["nbgrader"].get("grade_id"): i for i, cell in enumerate(nb.cells)
+                       if "nbgrader" in cell.metadata}
+            if grade_cell.name in present:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_cell.name)
+            index = source_ids.index(grade_cell.name)
+            cell = self.missing_cell_transform(source_cells[index], grade_cell.max_score,
+                                               is_solution=grade_cell.name in solution_ids)
+            position = 0
+            for previous in reversed(source_ids[:index]):
+                if previous in present:
+                    position = present[previous] + 1
+                    break
+            nb.cells.insert(position, cell)
+        return nb, resources
+
+
+AUTOGRADE_SANITIZE_PREPROCESSORS = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCellsKeepingOrder,
+    CheckCellMetadata,
+]
+
+GENERATE_ASSIGNMENT_PREPROCESSORS = [
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    ClearSolutionsWithStubs,
+    ClearOutput,
+    CheckCellMetadata,
+    ComputeChecksums,
+    SaveCells,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ComputeChecksums,
+    CheckCellMetadata,
+]

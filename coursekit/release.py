@@ -1,0 +1,73 @@
+"""Regenerate (or check) release/numnet with ``nbgrader generate_assignment numnet``.
+
+    python -m coursekit.release            # nbgrader generate_assignment numnet --force in the course root
+    python -m coursekit.release --check    # generate in a temporary copy; exit 1 if release/ differs
+
+The comparison is normalised: cell types, sources and nbgrader/lock metadata of the notebook, and the bytes of
+every other released file.
+"""
+import argparse
+import filecmp
+import os
+import subprocess
+import sys
+import tempfile
+
+import nbformat
+
+from coursekit import ASSIGNMENT, NOTEBOOK, REPO_ROOT
+from coursekit.build import normalized
+from coursekit.grading import copy_course
+
+
+def generate(course_root):
+    """Run nbgrader generate_assignment in `course_root`; returns the release directory."""
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"],
+                            cwd=course_root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError("nbgrader generate_assignment failed:\n%s" % (result.stdout + result.stderr)[-4000:])
+    return os.path.join(course_root, "release", ASSIGNMENT)
+
+
+def differences(expected_dir, actual_dir):
+    """Human-readable differences between two release directories (empty list: the same)."""
+    problems = []
+    expected = sorted(os.listdir(expected_dir)) if os.path.isdir(expected_dir) else []
+    actual = sorted(os.listdir(actual_dir)) if os.path.isdir(actual_dir) else []
+    expected = [f for f in expected if f != "__pycache__"]
+    actual = [f for f in actual if f != "__pycache__"]
+    if expected != actual:
+        problems.append("files differ: fresh %s, committed %s" % (expected, actual))
+    for name in set(expected) & set(actual):
+        a, b = os.path.join(expected_dir, name), os.path.join(actual_dir, name)
+        if name.endswith(".ipynb"):
+            na, nb = normalized(nbformat.read(a, as_version=4)), normalized(nbformat.read(b, as_version=4))
+            if na != nb:
+                index = next((i for i, (x, y) in enumerate(zip(na, nb)) if x != y), min(len(na), len(nb)))
+                problems.append("%s differs (first at cell %d)" % (name, index))
+        elif not filecmp.cmp(a, b, shallow=False):
+            problems.append("%s differs" % name)
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    committed = os.path.join(REPO_ROOT, "release", ASSIGNMENT)
+    if not args.check:
+        generate(REPO_ROOT)
+        print("wrote %s" % os.path.join(committed, NOTEBOOK))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="numnet_release_") as tmp:
+        copy_course(tmp)
+        problems = differences(generate(tmp), committed)
+    if problems:
+        print("release/%s is stale (run python -m coursekit.release):\n  %s" % (ASSIGNMENT, "\n  ".join(problems)))
+        return 1
+    print("release/%s is up to date" % ASSIGNMENT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The course build: one source of truth, fresh committed notebooks, points, the released skeleton."""
+import inspect
+import os
+import re
+import shutil
+import textwrap
+
+import nbformat
+import pytest
+
+from course_util import cell
+from coursekit import REPO_ROOT, TASKS
+from coursekit.build import FALLBACK_BACKWARD, REGIONS, build_notebook, normalized
+from coursekit.examples import use_fallbacks
+from coursekit.extract import _resolve, with_regions
+from coursekit.grading import copy_course, task_maxima
+from coursekit.nbgrader_ext import ClearSolutionsWithStubs
+from coursekit.release import differences, generate
+
+
+def test_committed_source_notebook_equals_a_fresh_build(source_nb):
+    fresh = normalized(build_notebook())
+    committed = normalized(source_nb)
+    assert len(fresh) == len(committed), "source notebook is stale: run python -m coursekit.build"
+    for i, (a, b) in enumerate(zip(fresh, committed)):
+        assert a == b, "cell %d of source/numnet/numnet.ipynb is stale: run python -m coursekit.build" % i
+
+
+def test_committed_release_equals_a_fresh_generate_assignment(tmp_path):
+    copy_course(str(tmp_path))
+    problems = differences(generate(str(tmp_path)), os.path.join(REPO_ROOT, "release", "numnet"))
+    assert problems == [], "release/ is stale (python -m coursekit.release): %s" % problems
+
+
+def _without_markers(source):
+    return "\n".join(line for line in source.split("\n")
+                     if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+
+
+@pytest.mark.parametrize("dotted", sorted(REGIONS))
+def test_solution_code_is_numnet_ref_code(source_nb, dotted):
+    """Each object's code in the notebook, markers removed, is numnet_ref's source verbatim."""
+    reference = textwrap.dedent(inspect.getsource(_resolve(dotted))).rstrip("\n")
+    code = "\n".join(_without_markers(c.source) for c in source_nb.cells if c.cell_type == "code")
+    assert reference in code
+
+
+def test_every_region_method_is_inside_a_region(source_nb):
+    code = "\n".join(c.source for c in source_nb.cells if c.cell_type == "code")
+    for dotted, methods in REGIONS.items():
+        for method, stub in methods.items():
+            pattern = r"def %s\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION" % re.escape(method)
+            assert re.search(pattern, code), "%s.%s has no solution region" % (dotted, method)
+
+
+def test_task_points(source_nb):
+    assert task_maxima(source_nb) == TASKS
+    assert sum(TASKS.values()) == 45
+    assert cell(source_nb, "part2_grad_x__network").metadata["nbgrader"]["points"] == 4
+    for c in source_nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            assert re.fullmatch(r"(%s)__[a-z0-9_]+" % "|".join(TASKS), meta["grade_id"]), meta["grade_id"]
+            assert meta["locked"] and not meta["solution"]
+            assert "### BEGIN HIDDEN TESTS" in c.source, "%s has no hidden tests" % meta["grade_id"]
+            assert c.source.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
+        elif "grade_id" in meta:
+            assert "__" not in meta["grade_id"], "only graded cells may look like <task>__<name>"
+
+
+def test_release_is_the_skeleton(release_nb, source_nb):
+    release_code = "\n".join(c.source for c in release_nb.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "# stub:"):
+        assert marker not in release_code
+    # solution bodies are gone, docstrings and given code stay
+    for line in ("return np.maximum(input_data, 0)", "e = np.exp(x - x.max(axis=1, keepdims=True))",
+                 "return self._check(input_data) @ self.W + self.b", "def correlate(",
+                 "p += mu * m - lr * g if self.nesterov else m"):
+        assert line not in release_code
+    dense = cell(release_nb, "dense").source
+    assert dense.count("raise NotImplementedError()") == 4          # forward, grad_x, grad_W, grad_b
+    assert dense.count(FALLBACK_BACKWARD) == 1                     # the optional backward falls back
+    assert "def update_param(self, params_grad, learning_rate):" in dense   # given in the assignment
+    assert "(batch, output_dim, input_dim*output_dim)" in dense    # docstrings stay
+    for gid in ("relu", "softmax", "flatten", "maxpooling", "conv2d", "conv2dtr"):
+        assert cell(release_nb, gid).source.count(FALLBACK_BACKWARD) == 1, gid
+    # explanations and tests are read-only in the release
+    for c in release_nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("locked"):
+            assert c.metadata.get("editable") is False and c.metadata.get("deletable") is False
+    visible = cell(release_nb, "part1_forward__keras_mnist").source
+    assert "keras_model = get_keras_model()" in visible and "Dense-ReLU-Dense" not in visible
+
+
+def _exec_cells(nb, ids):
+    namespace = {"__name__": "__main__"}
+    for gid in ids:
+        exec(compile(cell(nb, gid).source, gid, "exec"), namespace)
+    return namespace
+
+
+def test_released_backward_falls_back_to_the_jacobians(release_nb, source_nb):
+    import numpy as np
+    # untouched release: backward goes to Layer.backward, which asks for the (unwritten) Jacobian
+    ns = _exec_cells(release_nb, ["cell-04", "cell-06", "dense"])
+    layer = ns["DenseLayer"](3, 2)
+    with pytest.raises(NotImplementedError) as info:
+        layer.backward(np.ones((1, 3)), np.ones((1, 2)))
+    assert [frame.name for frame in info.traceback][-2:] == ["backward", "grad_x"]
+    # a student who wrote only the Jacobians (release stub of backward kept) gets a working backward
+    solved = cell(source_nb, "dense").source
+    ns = _exec_cells(release_nb, ["cell-04", "cell-06"])
+    exec(compile(use_fallbacks(solved), "dense", "exec"), ns)
+    rng = np.random.default_rng(0)
+    layer = ns["DenseLayer"](3, 2, W_init=rng.normal(size=(3, 2)), b_init=rng.normal(size=2))
+    x, g = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    grad_x, (grad_W, grad_b) = layer.backward(x, g)
+    np.testing.assert_allclose(grad_x, g @ layer.W.T)
+    np.testing.assert_allclose(grad_W, x.T @ g)
+    np.testing.assert_allclose(grad_b, g.sum(axis=0))
+
+
+def test_custom_stub_regions():
+    source = ("class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        ### BEGIN SOLUTION\n        return 1\n"
+              "        ### END SOLUTION\n\n    def backward(self, x, g):\n"
+              "        ### BEGIN SOLUTION  # stub: return super().backward(x, g)\n        return 2\n"
+              "        ### END SOLUTION\n")
+    c = nbformat.v4.new_code_cell(source)
+    pre = ClearSolutionsWithStubs()
+    pre.code_stub = {"python": "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"}
+    assert pre._replace_solution_region(c, "python")
+    assert c.source == ("class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        # ВАШ КОД ЗДЕСЬ\n"
+                        "        raise NotImplementedError()\n\n    def backward(self, x, g):\n"
+                        "        # ВАШ КОД ЗДЕСЬ (необязательно)\n        return super().backward(x, g)\n")
+
+
+def test_with_regions_keeps_docstring_and_comments_outside():
+    source = ('class C:\n    def m(self, x):\n        """Doc."""\n\n        # comment\n        y = x\n'
+              '        return y\n\n    def n(self):\n        return 0\n')
+    out = with_regions(source, {"m": None})
+    assert out == ('class C:\n    def m(self, x):\n        """Doc."""\n\n        ### BEGIN SOLUTION\n'
+                   '        # comment\n        y = x\n        return y\n        ### END SOLUTION\n\n'
+                   '    def n(self):\n        return 0\n')
+    with pytest.raises(ValueError, match="no such methods"):
+        with_regions(source, {"missing": None})
