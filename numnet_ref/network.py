@@ -69,16 +69,10 @@ class Network(object):
             if grads:
                 layer.update_param(grads, learning_rate)
 
-    def _step(self, input_data, labels, learning_rate):
-        """One training step; returns the network's output on the batch (before the update)."""
-        output, _, grad_list = self._backprop(input_data, labels, 1.0 / len(input_data))
-        self.update(grad_list, learning_rate)
-        return output
-
     def train_step(self, input_data, labels, learning_rate=0.001):
-        """Updates the parameters on one batch; returns the batch's mean loss before the update."""
-        output = self._step(input_data, labels, learning_rate)
-        return float(np.mean(self.loss.forward(output, labels)))
+        """One step of training on a batch: the gradients of the batch-mean loss, then the update."""
+        grad_list = self.grad_param(input_data, labels)
+        self.update(grad_list, learning_rate)
 
     def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
             shuffle=False, seed=None, verbose=1):
@@ -86,8 +80,8 @@ class Network(object):
         ``nb_epoch`` passes over ``len(train) // batch_size`` batches with a progress bar and the line
         'N epoch: val ACC'. ``shuffle`` reorders the training samples every epoch (seeded by ``seed``).
 
-        Returns the history ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``, one value per epoch
-        (training figures are the means over the epoch's batches, before each update)."""
+        Returns the history ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``: after every epoch, the mean loss
+        and the accuracy on the training part and on the validation part."""
         if batch_size < 1 or nb_epoch < 0:
             raise ValueError('batch_size must be >= 1 and nb_epoch >= 0, got %r and %r' % (batch_size, nb_epoch))
         if validation_split:
@@ -102,17 +96,13 @@ class Network(object):
         history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
         for epoch in range(nb_epoch):
             order = rng.permutation(len(train_x)) if shuffle else None
-            total_loss, correct = 0.0, 0
-            for i in tqdm(range(n_batches), disable=not verbose, desc='epoch %d' % (epoch + 1), leave=False):
+            for i in tqdm(range(n_batches), disable=not verbose, desc='epoch %d' % (epoch + 1)):
                 batch = slice(i * batch_size, (i + 1) * batch_size)
                 if order is not None:
                     batch = order[batch]
-                batch_x, batch_y = train_x[batch], train_y[batch]
-                output = self._step(batch_x, batch_y, learning_rate)
-                total_loss += float(np.mean(self.loss.forward(output, batch_y)))
-                correct += int(np.sum(output.argmax(axis=1) == np.asarray(batch_y).argmax(axis=1)))
-            history['loss'].append(total_loss / n_batches)
-            history['accuracy'].append(correct / (n_batches * batch_size))
+                self.train_step(train_x[batch], train_y[batch], learning_rate)
+            history['loss'].append(float(np.mean(self.calculate_loss_batched(train_x, train_y))))
+            history['accuracy'].append(self.evaluate(train_x, train_y))
             if val_x is not None:
                 history['val_loss'].append(float(np.mean(self.calculate_loss_batched(val_x, val_y))))
                 history['val_accuracy'].append(self.evaluate(val_x, val_y))
