@@ -12,8 +12,12 @@ def pad2d(x, top, bottom, left, right):
     """Zero-pads (positive amounts) or crops (negative amounts) the last two axes of ``x``."""
     h, w = x.shape[-2:]
     x = x[..., max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
-    pads = [(0, 0)] * (x.ndim - 2) + [(max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))]
-    return np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
+    top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if not (top or bottom or left or right):
+        return x
+    out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), dtype=x.dtype)
+    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
+    return out
 
 
 def windows(x, k, stride):

@@ -37,10 +37,14 @@ class MaxPooling(Layer):
         out = np.maximum.reduce([v for v, _ in offsets])
         grad_input = np.zeros(x.shape, dtype=np.result_type(grad_output, x))
         taken = np.zeros(out.shape, dtype=bool)          # the first max of each window takes the gradient
+        disjoint = all(s >= p for s, p in zip(self.strides, self.pool_size))
         for view, ix in offsets:
             hit = (view == out) & ~taken
             taken |= hit
-            grad_input[ix] += grad_output * hit
+            if disjoint:                                  # windows don't overlap: each pixel is written once
+                np.multiply(grad_output, hit, out=grad_input[ix])
+            else:
+                grad_input[ix] += grad_output * hit
         return grad_input, []
 
     def grad_x(self, input_data):

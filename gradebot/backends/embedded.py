@@ -1,0 +1,298 @@
+"""The embedded backend (default): SQLite store + a SQLite ``jobs`` table as the durable queue + N local worker
+processes.
+
+Queue semantics
+- ``enqueue`` inserts ``jobs(submission_id)`` (INSERT OR IGNORE: idempotent), committed with synchronous=FULL.
+- A worker claims the oldest job whose lease is free, expired, or held by a dead process on this host
+  (``BEGIN IMMEDIATE`` makes the claim atomic across processes), sets ``lease_owner``/``lease_until`` and renews
+  the lease from a heartbeat thread every ``lease_seconds/3`` while it grades. After
+  :func:`gradebot.core.jobs.process_submission` returns, the job row is deleted (ack).
+- kill -9 of a worker (or of the whole service) leaves the job row with a stale lease; on restart the job is
+  claimed again (at once if the owner pid is gone, else after the lease expires) and graded again; the store's
+  compare-and-set ``finish`` keeps it to one result. The nbgrader child dies with its worker (PDEATHSIG) and the
+  sandbox with nbgrader (--die-with-parent).
+- ``start()`` re-enqueues every unfinished submission, so a crash between the submission commit and the enqueue
+  loses nothing. A monitor thread restarts workers that die.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gradebot.backends.base import QueueBackend
+from gradebot.backends.sqlite_store import SqliteStore, connect
+
+log = logging.getLogger("gradebot.embedded")
+
+JOBS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    submission_id INTEGER PRIMARY KEY,
+    enqueued_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    claims INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def db_path(config) -> Path:
+    return config.data_path / "gradebot.sqlite3"
+
+
+def _owner_id() -> str:
+    import psutil
+    p = psutil.Process()
+    return f"{socket.gethostname()}:{p.pid}:{p.create_time():.3f}"
+
+
+def _owner_alive(owner: str) -> bool:
+    import psutil
+    try:
+        host, pid, ctime = owner.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True                     # another host's worker: trust its lease
+    try:
+        p = psutil.Process(int(pid))
+        return abs(p.create_time() - float(ctime)) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+
+
+class JobQueue:
+    """The jobs table (one connection per instance; use one instance per thread)."""
+
+    def __init__(self, path: Path):
+        self.conn = connect(path)
+        self.conn.executescript(JOBS_SCHEMA)
+
+    def put(self, submission_id: int) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO jobs(submission_id, enqueued_at) VALUES (?, ?)",
+                          (int(submission_id), time.time()))
+
+    def claim(self, owner: str, lease: float) -> int | None:
+        c = self.conn
+        now = time.time()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute("SELECT submission_id FROM jobs WHERE lease_owner IS NULL OR lease_until < ? "
+                            "ORDER BY submission_id LIMIT 1", (now,)).fetchone()
+            if row is None:
+                for sid, other in c.execute("SELECT submission_id, lease_owner FROM jobs "
+                                            "ORDER BY submission_id").fetchall():
+                    if other != owner and not _owner_alive(other):
+                        row = (sid,)
+                        break
+            if row is None:
+                c.execute("COMMIT")
+                return None
+            c.execute("UPDATE jobs SET lease_owner=?, lease_until=?, claims=claims+1 WHERE submission_id=?",
+                      (owner, now + lease, row[0]))
+            c.execute("COMMIT")
+            return int(row[0])
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def renew(self, submission_id: int, owner: str, lease: float) -> None:
+        self.conn.execute("UPDATE jobs SET lease_until=? WHERE submission_id=? AND lease_owner=?",
+                          (time.time() + lease, int(submission_id), owner))
+
+    def ack(self, submission_id: int, owner: str) -> None:
+        self.conn.execute("DELETE FROM jobs WHERE submission_id=? AND lease_owner=?", (int(submission_id), owner))
+
+    def length(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _worker_main(config_dict: dict, index: int) -> None:
+    """Body of one worker process (``python -m gradebot.backends.embedded <index>``)."""
+    from gradebot.config import Config
+    from gradebot.core.jobs import process_submission
+    from gradebot.core.sandbox import acquire_slot
+    logging.basicConfig(level=os.environ.get("GRADEBOT_LOG_LEVEL", "INFO"),
+                        format=f"%(asctime)s worker{index} %(levelname)s %(name)s: %(message)s")
+    stop_event = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_event.set())
+    config = Config(**config_dict)
+    slot = acquire_slot()
+    try:
+        from gradebot.core.grading import cleanup_stale_jobs
+        removed = cleanup_stale_jobs(config.work_dir)
+        if removed:
+            log.info("removed %d job dir(s) left by dead workers", removed)
+    except OSError as exc:
+        log.warning("could not clean stale job dirs: %s", exc)
+    store = SqliteStore(db_path(config))
+    queue = JobQueue(db_path(config))
+    owner = _owner_id()
+    lease = float(config.lease_seconds)
+    log.info("worker %d started (pid %d, sandbox slot %d)", index, os.getpid(), slot)
+    while not stop_event.is_set():
+        try:
+            sid = queue.claim(owner, lease)
+        except sqlite3.OperationalError as exc:   # e.g. database locked for too long: try again
+            log.warning("claim failed: %s", exc)
+            sid = None
+        if sid is None:
+            stop_event.wait(0.25)
+            continue
+        done = threading.Event()
+
+        def heartbeat(sid=sid):
+            hq = JobQueue(db_path(config))
+            try:
+                while not done.wait(lease / 3.0):
+                    hq.renew(sid, owner, lease)
+            finally:
+                hq.close()
+
+        hb = threading.Thread(target=heartbeat, daemon=True)
+        hb.start()
+        try:
+            status = process_submission(config, store, sid, slot=slot)
+            log.info("submission %s: %s", sid, status)
+        finally:
+            done.set()
+            hb.join()
+        queue.ack(sid, owner)
+    log.info("worker %d stopped", index)
+
+
+class EmbeddedBackend(QueueBackend):
+    name = "embedded"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._store: SqliteStore | None = None
+        self._queue_local = threading.local()
+        self._procs: list[subprocess.Popen | None] = []
+        self._stopping: threading.Event | None = None
+        self._monitor: threading.Thread | None = None
+
+    def open_store(self) -> SqliteStore:
+        if self._store is None:
+            self._store = SqliteStore(db_path(self.config))
+            self._queue()    # create the jobs table too
+        return self._store
+
+    def _queue(self) -> JobQueue:
+        q = getattr(self._queue_local, "q", None)
+        if q is None:
+            db_path(self.config).parent.mkdir(parents=True, exist_ok=True)
+            q = self._queue_local.q = JobQueue(db_path(self.config))
+        return q
+
+    def enqueue(self, submission_id: int) -> None:
+        self._queue().put(submission_id)
+
+    def resume(self) -> int:
+        ids = self.open_store().unfinished_ids()
+        for sid in ids:
+            self.enqueue(sid)
+        return len(ids)
+
+    def start(self) -> None:
+        if self._stopping is not None:
+            return
+        n = self.resume()
+        if n:
+            log.info("resuming %d unfinished submission(s)", n)
+        self._stopping = threading.Event()
+        self._procs = [None] * self.config.workers
+        started = threading.Event()
+        # the monitor thread spawns (and respawns) the workers; they get PDEATHSIG tied to it, so they die with
+        # the service (a kill -9 of the service leaves no orphan workers; their jobs are re-delivered)
+        self._monitor = threading.Thread(target=self._watch, args=(self._stopping, started),
+                                         name="gradebot-worker-monitor", daemon=True)
+        self._monitor.start()
+        started.wait(30)
+
+    def _spawn(self, index: int) -> subprocess.Popen:
+        from gradebot.core.grading import _pdeathsig
+        env = dict(os.environ)
+        env["GRADEBOT_WORKER_CONFIG"] = json.dumps(self.config.to_dict())
+        parent = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return subprocess.Popen([sys.executable, "-m", "gradebot.backends.embedded", str(index)], env=env,
+                                preexec_fn=_pdeathsig)
+
+    def _watch(self, stopping: threading.Event, started: threading.Event) -> None:
+        restarts: list[float] = []
+        for i in range(len(self._procs)):
+            self._procs[i] = self._spawn(i)
+        started.set()
+        while not stopping.wait(1.0):
+            for i, p in enumerate(list(self._procs)):
+                if p is not None and p.poll() is not None and not stopping.is_set():
+                    now = time.monotonic()
+                    restarts = [t for t in restarts if now - t < 60] + [now]
+                    log.error("worker %d (pid %s) died with exit code %s; restarting it", i, p.pid, p.returncode)
+                    if len(restarts) > 5 * len(self._procs):
+                        log.error("workers keep dying; waiting 30 s before restarting")
+                        if stopping.wait(30):
+                            return
+                    self._procs[i] = self._spawn(i)
+        # stop requested: the workers get SIGTERM from stop(); the thread must outlive them (PDEATHSIG)
+        for p in self._procs:
+            if p is not None:
+                try:
+                    p.wait()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._stopping is None:
+            return
+        stopping, self._stopping = self._stopping, None
+        stopping.set()
+        for p in self._procs:
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)   # finish the current job, then exit
+        deadline = time.monotonic() + timeout
+        for p in self._procs:
+            if p is not None:
+                try:
+                    p.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()   # its job keeps a lease with a dead owner: re-delivered on the next start
+                    p.wait()
+        self._procs = []
+        if self._monitor is not None:
+            self._monitor.join(5)
+
+    def run_workers(self) -> None:
+        stop_now = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop_now.set())
+        self.start()
+        log.info("embedded backend: %d worker(s) running; Ctrl-C to stop", self.config.workers)
+        try:
+            while not stop_now.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def queue_length(self) -> int:
+        return self._queue().length()
+
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p is not None and p.poll() is None]
+
+
+if __name__ == "__main__":
+    _worker_main(json.loads(os.environ["GRADEBOT_WORKER_CONFIG"]), int(sys.argv[1]))

@@ -1,0 +1,109 @@
+"""Feedback HTML for a graded notebook: visible-test output yes, hidden-test code never.
+
+The course provides ``coursekit.feedback.safe_feedback(nb_or_path) -> html``; it is imported lazily. Until it
+exists (or if it fails) gradebot renders its own: every cell whose source contains ``### BEGIN HIDDEN TESTS``
+keeps only the code before the marker and loses its outputs (a traceback would quote hidden lines), replaced by a
+note with the cell's points. Whatever produced the HTML, a final check refuses it if any hidden-test line (from
+the course source) appears in it without appearing in the student's own upload; then only a summary is shown.
+"""
+from __future__ import annotations
+
+import copy
+import html as htmlmod
+import importlib
+import logging
+import re
+import sys
+from pathlib import Path
+
+from gradebot.core.course import HIDDEN_BEGIN
+
+log = logging.getLogger("gradebot.feedback")
+
+
+def _summary_html(result) -> str:
+    rows = "".join(f"<tr><td>{htmlmod.escape(t)}</td><td>{v['points']:g}</td><td>{v['max']:g}</td></tr>"
+                   for t, v in result.tasks.items())
+    msgs = "".join(f"<li>{htmlmod.escape(m)}</li>" for m in result.messages)
+    return (f"<div class='gradebot-summary'><h2>Result: {result.total:g} / {result.max:g} "
+            f"({htmlmod.escape(result.verdict)})</h2><table border='1'><tr><th>task</th><th>points</th>"
+            f"<th>max</th></tr>{rows}</table>{'<ul>' + msgs + '</ul>' if msgs else ''}</div>")
+
+
+_BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def _with_summary(html: str, result) -> str:
+    """``html`` with the result summary at the top of its body (after <!DOCTYPE> and <head>)."""
+    match = _BODY_TAG.search(html)
+    if match is None:
+        return "<!DOCTYPE html><html><body>" + _summary_html(result) + html + "</body></html>"
+    return html[:match.end()] + _summary_html(result) + html[match.end():]
+
+
+def strip_hidden(nb, result=None):
+    """A copy of ``nb`` with hidden-test code and the outputs of cells that ran it removed."""
+    nb = copy.deepcopy(nb)
+    cells_pts = result.cells if result is not None else {}
+    for cell in nb.cells:
+        if HIDDEN_BEGIN in cell.get("source", ""):
+            visible = cell.source.split(HIDDEN_BEGIN, 1)[0].rstrip()
+            cell.source = (visible + "\n" if visible else "") + "# (hidden tests are not shown)"
+            if cell.cell_type == "code":
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                pts = cells_pts.get(gid)
+                note = f"hidden tests of {gid}: {pts:g} points" if pts is not None else "hidden tests ran"
+                cell.outputs = [{"output_type": "stream", "name": "stdout", "text": note + "\n"}]
+        # nbgrader's checksums etc. are of no use to a student
+        cell.metadata.pop("nbgrader", None) if cell.cell_type == "markdown" else None
+    return nb
+
+
+def _own_html(nb, result) -> str:
+    from nbconvert import HTMLExporter
+    exporter = HTMLExporter(template_name="classic", sanitize_html=True)   # student outputs may carry HTML/JS
+    body, _ = exporter.from_notebook_node(strip_hidden(nb, result))
+    return _with_summary(body, result)
+
+
+def _course_html(path: Path, scores: dict | None = None, course_root: Path | None = None) -> str | None:
+    """``coursekit.feedback.safe_feedback`` of the course (looked up on sys.path, then in the course root)."""
+    try:
+        mod = importlib.import_module("coursekit.feedback")
+    except ImportError:
+        if course_root is None or not (Path(course_root) / "coursekit").is_dir():
+            return None
+        sys.path.insert(0, str(course_root))
+        try:
+            mod = importlib.import_module("coursekit.feedback")
+        except ImportError:
+            return None
+    fn = getattr(mod, "safe_feedback", None)
+    if fn is None:
+        return None
+    try:
+        try:
+            return fn(str(path), scores=scores)
+        except TypeError:
+            return fn(str(path))
+    except Exception as exc:  # noqa: BLE001 - fall back to our own rendering
+        log.warning("coursekit.feedback.safe_feedback failed (%s); using gradebot's own feedback", exc)
+        return None
+
+
+def leaked_hidden_lines(html: str, facts, student_data: bytes) -> list[str]:
+    student_text = student_data.decode("utf-8", errors="replace")
+    return [h for h in facts.hidden_lines if len(h) >= 8 and h in html and h not in student_text]
+
+
+def feedback_html(nb, path: Path | None, result, facts, student_data: bytes, course_root: Path | None = None) -> str:
+    html = _course_html(path, result.tasks, course_root) if path is not None else None
+    if html is not None:
+        html = _with_summary(html, result)
+    else:
+        html = _own_html(nb, result)
+    leaks = leaked_hidden_lines(html, facts, student_data)
+    if leaks:
+        log.error("feedback would show %d hidden-test line(s); sending the summary only", len(leaks))
+        return "<html><body>" + _summary_html(result) + "<p>Detailed feedback is unavailable.</p></body></html>"
+    return html

@@ -1,0 +1,89 @@
+"""The course's main nbgrader gradebook: which attempt counts, recording it, exporting the CSV.
+
+Each job grades in a private gradebook copy; after a result is recorded, the student's *counted* attempt
+(``config.counting``: latest or best) is written into the main gradebook (``config.main_gradebook_url()``, by
+default ``<course_root>/gradebook.db``) under a file lock, so ``nbgrader export`` yields the grades CSV. Writing the
+counted attempt (not "the attempt that just finished") makes this idempotent and order-independent.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from gradebot.core.errors import CourseError
+from gradebot.core.models import Submission
+
+log = logging.getLogger("gradebot.gradebook")
+
+
+def counted(submissions: list[Submission], counting: str) -> Submission | None:
+    """The attempt that counts among a student's submissions: the latest graded one, or the best total
+    (ties: the later one). Failed/ungraded attempts never count."""
+    graded = [s for s in submissions if s.status == "done" and s.result is not None]
+    if not graded:
+        return None
+    if counting == "best":
+        return max(graded, key=lambda s: (s.result.total, s.id))
+    return max(graded, key=lambda s: s.id)
+
+
+@contextmanager
+def _locked(config):
+    lock = config.data_path / "main_gradebook.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def record_counted(config, store, student_id: str) -> bool:
+    """Write the student's counted attempt into the main gradebook. Returns False if there is nothing to write
+    or the gradebook lacks the assignment (run ``nbgrader generate_assignment`` in the course first)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    sub = counted(store.list_submissions(student_id), config.counting)
+    if sub is None:
+        return False
+    student = store.get_student(student_id)
+    with _locked(config), warnings.catch_warnings(), Gradebook(config.main_gradebook_url()) as gb:
+        warnings.simplefilter("ignore")   # nbgrader's SQLAlchemy usage warns (SAWarning) on every update
+        try:
+            gb.find_assignment(config.assignment)
+        except MissingEntry:
+            log.warning("main gradebook %s has no assignment %r; not recording", config.main_gradebook_url(),
+                        config.assignment)
+            return False
+        first, _, last = (student.name if student else "").partition(" ")
+        gb.update_or_create_student(student_id, first_name=first or None, last_name=last or None)
+        gb.update_or_create_submission(config.assignment, student_id, timestamp=sub.created_at.replace(tzinfo=None))
+        for gid, pts in sub.result.cells.items():
+            try:
+                grade = gb.find_grade(gid, config.notebook_id, config.assignment, student_id)
+            except MissingEntry:
+                log.warning("grade cell %s missing in the main gradebook", gid)
+                continue
+            grade.auto_score = float(pts)
+            grade.needs_manual_grade = False
+        gb.db.commit()
+    return True
+
+
+def export_grades_csv(config, path: str | os.PathLike) -> Path:
+    """``nbgrader export`` of the main gradebook to ``path`` (CSV, one row per student and assignment)."""
+    out = Path(path).resolve()
+    with _locked(config):
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={out}",
+                               f"--CourseDirectory.db_url={config.main_gradebook_url()}",
+                               f"--CourseDirectory.root={config.course_path}"],
+                              cwd=config.course_path, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not out.is_file():
+        raise CourseError(f"nbgrader export failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return out

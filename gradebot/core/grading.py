@@ -1,0 +1,435 @@
+"""Grade one notebook: a private copy of the course, ``nbgrader autograde`` of one student, scores per task.
+
+nbgrader cannot autograde in parallel (one SQLite gradebook, nbgrader issue #174), so every job gets its own
+temporary course copy (config + source + the gradebook of the course build), puts the notebook at
+``submitted/student/<assignment>/<notebook>``, runs ``nbgrader autograde <assignment> --student student`` in a
+child process (outside the sandbox; only its kernel runs inside, see ``gradebot.core.sandbox``), reads the score
+of every grade cell from that copy's gradebook and sums them per task. The whole job has a wall-clock limit.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from gradebot.core import feedback as fb
+from gradebot.core.course import (GRADEBOT_PARENT, course_build, job_config_text, load_build_facts, task_of)
+from gradebot.core.errors import SandboxUnavailable
+from gradebot.core.models import Result
+from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, SANDBOX_MODE_ENV
+from gradebot.core.sandbox import SPEC_ENV, check_sandbox, make_spec
+
+log = logging.getLogger("gradebot.grading")
+JOB_STUDENT = "student"   # the student id inside a job's private course copy
+
+# error text in a cell output -> verdict (student code that hit a wall of the sandbox)
+VIOLATION_PATTERNS = [
+    (re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
+                r"\[Errno -3\]|\[Errno 101\]"), "network access blocked"),
+    (re.compile(r"Read-only file system|\[Errno 30\]"), "write outside the scratch dir blocked"),
+    (re.compile(r"Permission denied|Operation not permitted|\[Errno 13\]|\[Errno 1\]"), "access denied by the sandbox"),
+    (re.compile(r"Resource temporarily unavailable|\[Errno 11\]|can't start new thread"),
+     "process limit reached"),
+    (re.compile(r"File too large|\[Errno 27\]"), "file size limit reached"),
+]
+
+
+@dataclass
+class GradeOutcome:
+    result: Result
+    feedback_html: str | None
+
+
+def invalid(facts_tasks: dict[str, float], message: str, verdict: str = "invalid-notebook") -> Result:
+    return Result(total=0.0, max=float(sum(facts_tasks.values())),
+                  tasks={t: {"points": 0.0, "max": m} for t, m in facts_tasks.items()},
+                  verdict=verdict, messages=[message])
+
+
+def validate_notebook(data: bytes) -> nbformat.NotebookNode:
+    """Parse and validate .ipynb bytes; raises ValueError with a message a student understands."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("the file is not text (UTF-8): upload the .ipynb notebook itself") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the file is not valid JSON ({exc.msg} at line {exc.lineno}): "
+                         "upload the .ipynb saved by Jupyter") from None
+    if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
+        raise ValueError("the file is JSON but not a Jupyter notebook (no 'cells'/'nbformat')")
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several types
+        raise ValueError(f"the notebook does not follow the nbformat schema: {str(exc).splitlines()[0][:300]}") \
+            from None
+    return nb
+
+
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover
+    _LIBC = None
+
+
+def _pdeathsig() -> None:
+    """In the nbgrader child (between fork and exec, so nothing that takes locks): die with SIGKILL when the
+    worker dies, so a kill -9 of a worker leaves no orphan grading processes."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+# nbgrader 0.9.6's Autograde.autograde_preprocessors with Execute replaced by gradebot's SandboxExecute
+AUTOGRADE_PREPROCESSORS = [
+    "gradebot.core.nbexec.SandboxExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+
+def _preprocessors_config() -> str:
+    return f"c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}\n"
+
+
+def _refusing_kernelspecs(jupyter_dir: Path) -> None:
+    """Defence in depth: if nbgrader ever started a kernel the ordinary way (e.g. the job config failed to
+    load and nbgrader fell back to its defaults), the 'python3' kernelspec it finds first refuses to run."""
+    for name in ("python3", "python"):
+        d = jupyter_dir / "kernels" / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-I", "-c",
+                     "import sys; sys.exit('gradebot: refusing to start a kernel outside the sandbox')",
+                     "{connection_file}"],
+            "display_name": "refused", "language": "python"}))
+
+
+class _NbgraderServer:
+    """Client of this process' nbgrader fork server (gradebot.core._autograde_child), started on first use.
+    Replies are read from the raw pipe with select (no buffered reader that could hide a line from select)."""
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self._buf = b""
+
+    def _readline(self, timeout: float) -> bytes | None:
+        """One line from the server, or None after ``timeout`` seconds; b"" if the server exited."""
+        import select
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b""
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+    def _ensure(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = GRADEBOT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            self._buf = b""
+            self.proc = subprocess.Popen([sys.executable, "-m", "gradebot.core._autograde_child"], env=env,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                         preexec_fn=_pdeathsig)
+            ready = self._readline(300)
+            if not ready or b'"ready"' not in ready:
+                self.drop()
+                raise RuntimeError("the nbgrader fork server did not start")
+        return self.proc
+
+    def drop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def run(self, course: Path, env: dict, argv: list[str], log_path: Path, wall_seconds: float):
+        proc = self._ensure()
+        req = json.dumps({"course": str(course), "env": env, "argv": argv, "log": str(log_path)}) + "\n"
+        proc.stdin.write(req.encode())
+        proc.stdin.flush()
+        line = self._readline(60)
+        if not line:
+            self.drop()
+            raise RuntimeError("the nbgrader fork server did not start the job")
+        pid = json.loads(line)["pid"]
+        line = self._readline(wall_seconds)
+        if line is None:                               # wall-clock limit of the whole job
+            try:
+                os.killpg(pid, signal.SIGKILL)         # nbgrader; its sandbox dies with it (--die-with-parent)
+            except ProcessLookupError:
+                pass
+            line = self._readline(30)
+            if not line:
+                self.drop()
+            return -9, True
+        if line == b"":
+            self.drop()
+            raise RuntimeError("the nbgrader fork server died during a job")
+        return json.loads(line)["rc"], False
+
+
+_server = _NbgraderServer()
+
+
+def _run_autograde(course: Path, env: dict, argv: list[str], log_path: Path, wall_seconds: float):
+    """Run ``nbgrader <argv>`` in ``course`` with ``env`` as a process of its own (forked from the worker's
+    nbgrader fork server, or a fresh interpreter if GRADEBOT_FORKSERVER=0 or the server fails), killed with its
+    process group after ``wall_seconds``. Returns (exit code, wall_hit)."""
+    if os.environ.get("GRADEBOT_FORKSERVER", "1") != "0":
+        try:
+            return _server.run(course, env, argv, log_path, wall_seconds)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            log.warning("nbgrader fork server unusable (%s); starting nbgrader directly", exc)
+            _server.drop()
+    cmd = [sys.executable, "-m", "nbgrader", *argv]
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_pdeathsig)
+        try:
+            return proc.wait(timeout=wall_seconds), False
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return proc.wait(), True
+
+
+def cleanup_stale_jobs(work_dir: str | None) -> int:
+    """Remove job dirs left by grading processes that died (kill -9 skips their cleanup). A job dir is named
+    ``gb-<pid>-*``; it is stale when that pid no longer runs. Returns the number removed."""
+    import psutil
+    n = 0
+    for d in Path(work_dir or tempfile.gettempdir()).glob("gb-*-*"):
+        m = re.fullmatch(r"gb-(\d+)-\w+", d.name)
+        if m and d.is_dir() and not psutil.pid_exists(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n
+
+
+def grade_notebook(data: bytes, config, slot: int = 0) -> GradeOutcome:
+    """Grade ``data`` (.ipynb bytes) against the configured course. Never raises for bad student input;
+    raises SandboxUnavailable/CourseError when grading cannot happen at all."""
+    build = course_build(config)
+    facts = load_build_facts(build)
+    try:
+        validate_notebook(data)
+    except ValueError as exc:
+        return GradeOutcome(invalid(facts.tasks, str(exc)), None)
+    check_sandbox(config, config.work_dir)
+    job = Path(tempfile.mkdtemp(prefix=f"gb-{os.getpid()}-", dir=config.work_dir))
+    os.chmod(job, 0o711)   # the sandbox uid must traverse to its scratch dir (contents stay private)
+    try:
+        return _grade_in(job, build, facts, data, config, slot)
+    finally:
+        if not os.environ.get("GRADEBOT_KEEP_JOBS"):   # debugging aid: keep the job dir
+            shutil.rmtree(job, ignore_errors=True)
+
+
+def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> GradeOutcome:
+    course = job / "c"
+    course.mkdir(mode=0o700)
+    shutil.copytree(build / "source", course / "source")
+    shutil.copy2(build / "gradebook.db", course / "gradebook.db")
+    course_cfg = (build / "nbgrader_config.course.py").read_text()
+    timeout = f"c.Execute.timeout = {int(config.cell_timeout)}\n" if config.cell_timeout else ""
+    (course / "nbgrader_config.py").write_text(job_config_text(
+        course_cfg, course, course_root=config.course_path,
+        extra=timeout + "c.Execute.execute_retries = 0\nc.Execute.interrupt_on_timeout = True\n"
+        + _preprocessors_config()))
+    sub = course / "submitted" / JOB_STUDENT / config.assignment
+    sub.mkdir(parents=True)
+    (sub / config.notebook).write_bytes(data)
+
+    spec = make_spec(config, job / "s", slot)
+    spec.save(job / "sandbox.json")
+    events_path = job / "events.jsonl"
+    env = dict(os.environ)
+    env.update({SPEC_ENV: str(job / "sandbox.json"), EVENTS_ENV: str(events_path),
+                MAX_OUTPUT_ENV: str(config.max_output_bytes), SANDBOX_MODE_ENV: config.sandbox,
+                "PYTHONPATH": GRADEBOT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
+                "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    if config.sandbox == "none":
+        # opt-out: the kernel runs as the grader; still give it the course environment
+        env.update({k: v for k, v in spec.env.items() if k not in ("PATH", "HOME", "TMPDIR")})
+    if config.sandbox != "none":
+        _refusing_kernelspecs(job / "jupyter")
+        env["JUPYTER_PATH"] = str(job / "jupyter")
+    argv = ["autograde", config.assignment, "--student", JOB_STUDENT, "--force"]
+    t0 = time.monotonic()
+    rc, wall_hit = _run_autograde(course, env, argv, job / "nbgrader.log", config.wall_seconds)
+    elapsed = time.monotonic() - t0
+    events = []
+    if events_path.exists():
+        events = [json.loads(line) for line in events_path.read_text().splitlines() if line.strip()]
+    log_file = job / "nbgrader.log"
+    nb_log = log_file.read_bytes()[-20000:].decode(errors="replace") if log_file.exists() else ""
+
+    cell_scores = _read_scores(course, config)
+    autograded = course / "autograded" / JOB_STUDENT / config.assignment / config.notebook
+    nb = None
+    if autograded.is_file():
+        try:
+            nb = nbformat.read(str(autograded), as_version=4)
+        except Exception:  # noqa: BLE001 - a broken output notebook only costs the feedback
+            nb = None
+
+    tasks = {t: {"points": 0.0, "max": m} for t, m in facts.tasks.items()}
+    cells = {}
+    for gid, maxpts in facts.cells.items():
+        pts = float(cell_scores.get(gid, 0.0) or 0.0)
+        pts = max(0.0, min(pts, maxpts))
+        cells[gid] = pts
+        tasks[task_of(gid)]["points"] += pts
+    total = float(sum(t["points"] for t in tasks.values()))
+    verdict, messages = _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores,
+                                 scratch=str(job / "s"))
+    result = Result(total=round(total, 6), max=facts.max_total, tasks=tasks, verdict=verdict, messages=messages,
+                    cells=cells)
+    html = fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path) \
+        if nb is not None else None
+    return GradeOutcome(result, html)
+
+
+def _read_scores(course: Path, config) -> dict[str, float]:
+    from nbgrader.api import Gradebook, MissingEntry
+    scores: dict[str, float] = {}
+    try:
+        with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            try:
+                snb = gb.find_submission_notebook(config.notebook_id, config.assignment, JOB_STUDENT)
+            except MissingEntry:
+                return scores
+            warnings.simplefilter("ignore")
+            for grade in snb.grades:
+                scores[grade.name] = float(grade.score or 0.0)
+    except Exception as exc:  # noqa: BLE001
+        log.error("cannot read the job gradebook: %s", exc)
+    return scores
+
+
+def _error_texts(nb) -> list[tuple[int, str, str, str]]:
+    """(cell index, grade_id or '', ename, evalue) of every error output."""
+    out = []
+    if nb is None:
+        return out
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "") if cell.metadata.get("nbgrader", {}).get(
+            "grade") else ""
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                out.append((i, gid, o.get("ename", ""), str(o.get("evalue", ""))))
+            elif o.get("output_type") == "stream" and o.get("name") == "stderr":
+                txt = o.get("text", "")
+                if "Traceback" in txt or "Error" in txt:
+                    out.append((i, gid, "stderr", txt[-500:]))
+    return out
+
+
+def _leaks_hidden(text: str, facts) -> bool:
+    return any(len(h) >= 12 and h in text for h in facts.hidden_lines)
+
+
+_QUOTED_PATH = re.compile(r"'(/[^']+)'")
+
+
+def _hidden_host_path(evalue: str, scratch: str) -> bool:
+    """True if the error names an absolute path that exists on the host but is not visible in the sandbox
+    (e.g. FileNotFoundError for the course source): student code tried to reach outside."""
+    for p in _QUOTED_PATH.findall(evalue):
+        if p.startswith(scratch) or p.startswith(("/usr", "/etc", "/proc", "/dev")):
+            continue
+        parent = os.path.dirname(p.rstrip("/"))
+        if os.path.exists(p) or (parent not in ("", "/") and os.path.isdir(parent)):
+            return True     # the file, or the dir it was to be written in, exists outside
+    return False
+
+
+def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores, scratch=""):
+    messages: list[str] = []
+    found: list[str] = []
+    if wall_hit:
+        found.append("timeout")
+        messages.append(f"grading stopped after the job time limit of {config.wall_seconds} s")
+    for ev in events:
+        if ev["event"] == "timeout":
+            found.append("timeout")
+            messages.append(f"cell {ev['cell']} timed out after {ev['seconds']} s and was interrupted")
+        elif ev["event"] == "output-limit":
+            found.append("output-limit")
+            messages.append(f"cell {ev['cell']}: output limit of {ev['limit']} bytes reached; the rest was dropped")
+        elif ev["event"] == "kernel-died":
+            code = ev.get("returncode")
+            sig = code - 128 if isinstance(code, int) and code > 128 else None
+            if sig == signal.SIGXCPU:
+                found.append("timeout")
+                messages.append(f"cell {ev['cell']}: CPU time limit of {config.cpu_seconds} s exceeded, "
+                                "the kernel was stopped")
+            elif sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+                found.append("memory")
+                messages.append(f"cell {ev['cell']}: the kernel crashed (signal {sig}; often memory exhaustion)")
+            else:
+                found.append("error")
+                messages.append(f"cell {ev['cell']}: the kernel died (exit status {code}); later cells were not run")
+    errors = _error_texts(nb)
+    for i, gid, ename, evalue in errors:
+        text = f"{ename}: {evalue}"
+        if ename == "MemoryError" or "MemoryError" in evalue or "Cannot allocate memory" in evalue \
+                or "std::bad_alloc" in evalue:
+            found.append("memory")
+            messages.append(f"cell {i}: out of memory (limit {config.memory_bytes // 2**20} MiB)")
+            continue
+        for pat, what in VIOLATION_PATTERNS:
+            if pat.search(text):
+                found.append("sandbox-violation")
+                messages.append(f"cell {i}: {what} ({ename})")
+                break
+        else:
+            if _hidden_host_path(evalue, scratch):
+                found.append("sandbox-violation")
+                messages.append(f"cell {i}: access to a file outside the sandbox was blocked ({ename})")
+    # which graded cells lost points, and the error each raised (hidden-test code never shown)
+    for i, gid, ename, evalue in errors:
+        if gid and cell_scores.get(gid, 0.0) < facts.cells.get(gid, 0.0) and ename != "stderr":
+            detail = f"{ename}: {evalue}".strip().rstrip(":")
+            if _leaks_hidden(detail, facts):
+                detail = ename
+            messages.append(f"{gid}: failed ({detail[:300]})")
+    if nb is None and not wall_hit:
+        found.append("error")
+        tail = [ln for ln in nb_log.splitlines() if "ERROR" in ln or "Error" in ln][-3:]
+        messages.append("nbgrader could not grade the notebook" + (": " + " | ".join(tail)[:500] if tail else ""))
+    order = ["invalid-notebook", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
+    verdict = next((v for v in order if v in found), "ok")
+    seen, uniq = set(), []
+    for m in messages:
+        if m not in seen:
+            seen.add(m)
+            uniq.append(m)
+    return verdict, uniq[:50]

@@ -1,0 +1,61 @@
+"""The grading job every backend's workers run: :func:`process_submission` (idempotent, see backends/base.py)."""
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from gradebot.core import gradebook
+from gradebot.core.errors import CourseError, SandboxUnavailable
+from gradebot.core.grading import grade_notebook, invalid
+from gradebot.core.models import Result
+
+log = logging.getLogger("gradebot.jobs")
+
+
+def apply_late_penalty(result: Result, late: bool, config) -> Result:
+    penalty = config.late_penalty()
+    if late and penalty:
+        result.total = round(result.total * (1.0 - penalty), 6)
+        result.messages.append(f"late submission: {penalty:.0%} penalty applied to the total")
+    return result
+
+
+def process_submission(config, store, submission_id: int, slot: int = 0, read_blob=None) -> str:
+    """Grade one stored submission and record the outcome once. Returns the final status."""
+    sub = store.get_submission(submission_id)
+    if sub is None:
+        log.error("job for unknown submission %s dropped", submission_id)
+        return "missing"
+    if sub.status in ("done", "failed"):
+        return sub.status                      # redelivered after it was recorded: nothing to do
+    deliveries = store.mark_grading(submission_id)
+    if deliveries > config.max_deliveries:
+        msg = (f"grading was interrupted {deliveries - 1} times (the worker crashed or was killed); "
+               "giving up on this submission")
+        from gradebot.core.course import course_facts
+        try:
+            tasks = course_facts(config.source_notebook).tasks
+        except CourseError:
+            tasks = {}
+        store.finish(submission_id, "failed", invalid(tasks, msg, verdict="error"), msg, None)
+        return "failed"
+    try:
+        path = store.blob_path(submission_id)
+        data = read_blob(path) if read_blob else Path(path).read_bytes()
+        outcome = grade_notebook(data, config, slot=slot)
+    except (SandboxUnavailable, CourseError) as exc:
+        log.error("submission %s cannot be graded: %s", submission_id, exc)
+        store.finish(submission_id, "failed", None, f"grading is unavailable: {exc}", None)
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
+        log.error("submission %s: internal error\n%s", submission_id, traceback.format_exc())
+        store.finish(submission_id, "failed", None, f"internal error while grading: {exc}", None)
+        return "failed"
+    result = apply_late_penalty(outcome.result, sub.late, config)
+    if store.finish(submission_id, "done", result, None, outcome.feedback_html):
+        try:
+            gradebook.record_counted(config, store, sub.student_id)
+        except Exception as exc:  # noqa: BLE001 - the result is stored; the CSV export can be redone
+            log.error("could not record submission %s in the course gradebook: %s", submission_id, exc)
+    return "done"

@@ -1,0 +1,334 @@
+"""The sandbox: the ONLY way student code runs.
+
+Design
+------
+nbgrader (which holds the hidden tests and the gradebook) runs outside the sandbox. Only the Jupyter kernel runs
+inside: :class:`SandboxKernelManager` (given to nbgrader's Execute preprocessor, see ``gradebot.core.nbexec``)
+replaces the kernel command by ::
+
+    bwrap <namespaces, mounts> python /.gradebot/sandbox_init.py <limits, uid> -- python -m ipykernel_launcher -f <conn>
+
+and talks to the kernel over ZeroMQ *ipc* sockets (unix sockets in the scratch dir), because the kernel has its
+own empty network namespace and cannot reach the host's loopback.
+
+Inside the sandbox the kernel sees: /usr, /etc and the lib/bin links read-only; the Python installation (venv =
+``sys.prefix`` and the base interpreter) read-only; the MNIST dir read-only; a fresh /proc and minimal /dev; the
+job's scratch dir (its own path, the only writable place; TMPDIR points into it, / and /tmp are read-only). It does not see the
+course source, the gradebooks, the store, other jobs or anything else under /work or /home. No network
+(--unshare-net), own pid/ipc/uts namespaces, a new session (no terminal injection), and it dies with its parent.
+When the service runs as root, the first process drops to an unprivileged uid (``sandbox_uid_base + slot``) so
+RLIMIT_NPROC is enforced (the kernel ignores it for root). rlimits: CPU seconds, address space, processes, file
+size, no core dumps. Wall time: nbgrader's per-cell timeout plus a whole-job limit enforced by the caller.
+
+Fail closed: if bwrap is missing or cannot start a sandbox, :func:`check_sandbox` raises SandboxUnavailable and no
+student code runs. Only ``sandbox="none"`` in the config (instructor opt-out) runs kernels unsandboxed, with a
+loud warning in the log.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradebot.core.errors import SandboxUnavailable
+
+log = logging.getLogger("gradebot.sandbox")
+
+BWRAP = os.environ.get("GRADEBOT_BWRAP", "/usr/bin/bwrap")
+INIT_SCRIPT = Path(__file__).with_name("_sandbox_init.py")
+INIT_IN_SANDBOX = "/.gradebot/sandbox_init.py"
+SPEC_ENV = "GRADEBOT_SANDBOX_SPEC"   # path of the JSON SandboxSpec the kernel manager reads
+
+
+@dataclass
+class SandboxSpec:
+    """Everything needed to start one sandboxed process. ``mode``: "bwrap" or "none" (opt-out)."""
+
+    mode: str
+    scratch: str                       # the only writable dir (bound at the same path inside)
+    uid: int | None = None             # drop to this uid/gid inside (only when running as root)
+    cpu_seconds: int = 900
+    memory_bytes: int = 4 * 1024 ** 3
+    max_processes: int = 64
+    max_file_bytes: int = 256 * 1024 ** 2
+    ro_binds: list[str] = field(default_factory=list)   # extra read-only dirs (venv, MNIST, ...)
+    env: dict[str, str] = field(default_factory=dict)
+    python: str = sys.executable
+
+    @property
+    def workdir(self) -> str:
+        return os.path.join(self.scratch, "work")
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SandboxSpec":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def python_roots() -> list[str]:
+    """Directories the interpreter needs: the venv (sys.prefix) and the base installation it links to."""
+    roots = []
+    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        rp = os.path.realpath(p)
+        if rp not in ("/", "/usr", "/usr/local") and rp not in roots:
+            roots.append(rp)
+    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    if not any(exe_dir.startswith(r + "/") or exe_dir == r for r in roots + ["/usr"]):
+        roots.append(exe_dir)
+    # the venv's python may be a symlink into the base install: bind the link targets' prefix as well
+    return sorted(roots)
+
+
+def make_spec(config, scratch: Path, slot: int) -> SandboxSpec:
+    """The spec of one job from the gradebot :class:`~gradebot.config.Config` and a worker slot number."""
+    uid = config.sandbox_uid_base + slot if os.geteuid() == 0 else None
+    env = {
+        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"{scratch}/home",
+        "TMPDIR": f"{scratch}/tmp",
+        "KERAS_BACKEND": config.keras_backend,
+        "KERAS_HOME": f"{scratch}/keras",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{scratch}/mpl",
+        "NUMNET_GRADING": "1",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": str(config.kernel_threads),
+        "OPENBLAS_NUM_THREADS": str(config.kernel_threads),
+        "MKL_NUM_THREADS": str(config.kernel_threads),
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        if config.kernel_threads == 1 else "",
+        "JAX_PLATFORMS": "cpu",
+    }
+    ro = python_roots()
+    if config.mnist_dir:
+        env["NUMNET_MNIST_DIR"] = str(Path(config.mnist_dir).resolve())
+        ro.append(str(Path(config.mnist_dir).resolve()))
+    return SandboxSpec(mode=config.sandbox, scratch=str(scratch), uid=uid, cpu_seconds=config.cpu_seconds,
+                       memory_bytes=config.memory_bytes, max_processes=config.max_processes,
+                       max_file_bytes=config.max_file_bytes, ro_binds=ro, env=env)
+
+
+def prepare_scratch(spec: SandboxSpec) -> None:
+    """Create the scratch tree (work, home, tmp, keras, mpl) owned by the sandbox uid, mode 0700."""
+    root = Path(spec.scratch)
+    for sub in ("", "work", "home", "tmp", "keras", "mpl"):
+        d = root / sub
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        if spec.uid is not None:
+            os.chown(d, spec.uid, spec.uid)
+
+
+def give_to_sandbox(spec: SandboxSpec, path: str | Path) -> None:
+    """Make a file/dir created by the service (e.g. the connection file) owned by the sandbox uid."""
+    if spec.uid is not None:
+        for p in [Path(path), *(Path(path).rglob("*") if Path(path).is_dir() else [])]:
+            os.lchown(p, spec.uid, spec.uid)
+
+
+def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
+    """The full command that runs ``argv`` inside the sandbox described by ``spec``."""
+    if spec.mode != "bwrap":
+        raise SandboxUnavailable(f"bwrap_argv called with sandbox mode {spec.mode!r}")
+    a = [BWRAP, "--die-with-parent", "--new-session",
+         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+         "--hostname", "gradebot-sandbox"]
+    if os.geteuid() != 0:
+        a += ["--unshare-user"]
+    a += ["--ro-bind", "/usr", "/usr"]
+    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(d):
+            a += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            a += ["--ro-bind", d, d]
+    a += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev"]
+    ro = [d for d in spec.ro_binds if os.path.exists(d)]
+    # bwrap would create the parents of mount points with mode 0700 (unusable for the sandbox uid): make them
+    # explicitly, 0755, unless they lie inside another mount
+    targets = ["/usr", "/etc", *ro, spec.scratch, os.path.dirname(INIT_IN_SANDBOX)]
+    parents: set[str] = set()
+    for t in targets[2:]:
+        p = os.path.dirname(t)
+        while p not in ("/", ""):
+            parents.add(p)
+            p = os.path.dirname(p)
+    for p in sorted(parents, key=lambda x: (x.count("/"), x)):
+        if not any(p == t or p.startswith(t.rstrip("/") + "/") for t in targets):
+            a += ["--perms", "0755", "--dir", p]
+    for d in ro:
+        a += ["--ro-bind", d, d]
+    a += ["--bind", spec.scratch, spec.scratch,
+          "--ro-bind", str(INIT_SCRIPT), INIT_IN_SANDBOX,
+          "--remount-ro", "/",
+          "--chdir", spec.workdir, "--clearenv"]
+    for k, v in spec.env.items():
+        a += ["--setenv", k, v]
+    if spec.uid is not None:
+        a += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    settings = {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
+                            "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
+                            "RLIMIT_CORE": 0},
+                "uid": spec.uid, "gid": spec.uid}
+    a += ["--", spec.python, "-I", "-S", INIT_IN_SANDBOX, json.dumps(settings), "--", *argv]
+    return a
+
+
+def run_in_sandbox(spec: SandboxSpec, argv: list[str], timeout: float = 60, input: bytes | None = None
+                   ) -> subprocess.CompletedProcess:
+    """Run a command in the sandbox and wait (used by the self-test and by tests of the isolation)."""
+    prepare_scratch(spec)
+    return subprocess.run(bwrap_argv(spec, argv), capture_output=True, timeout=timeout, input=input,
+                          start_new_session=True)
+
+
+_checked: dict[str, bool] = {}
+_check_lock = threading.Lock()
+
+
+def check_sandbox(config, scratch_parent: str | None = None) -> None:
+    """Fail closed: raise SandboxUnavailable unless a sandboxed python starts (result cached per process).
+    With ``sandbox="none"`` log a loud warning instead."""
+    if config.sandbox == "none":
+        log.warning("!!! SANDBOX DISABLED (sandbox='none'): student code runs with the grader's privileges, "
+                    "network and files. Use only for trusted notebooks. !!!")
+        return
+    if config.sandbox != "bwrap":
+        raise SandboxUnavailable(f"unknown sandbox mode {config.sandbox!r}")
+    with _check_lock:
+        if _checked.get(BWRAP):
+            return
+        if not os.access(BWRAP, os.X_OK):
+            raise SandboxUnavailable(f"bubblewrap not found at {BWRAP}: install it (apt-get install bubblewrap) "
+                                     "or set sandbox='none' explicitly to opt out")
+        import tempfile
+        d = tempfile.mkdtemp(prefix="gbchk-", dir=scratch_parent)
+        try:
+            spec = make_spec(config, Path(d) / "s", slot=0)
+            proc = run_in_sandbox(spec, [spec.python, "-c", "print('sandbox-ok')"], timeout=60)
+            if proc.returncode != 0 or b"sandbox-ok" not in proc.stdout:
+                raise SandboxUnavailable("the bubblewrap sandbox does not start (rc=%s): %s" % (
+                    proc.returncode, proc.stderr.decode(errors="replace")[-800:]))
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxUnavailable("the bubblewrap sandbox self-test timed out") from exc
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        _checked[BWRAP] = True
+
+
+# ---------------------------------------------------------------------------------------------- kernel manager
+def _make_kernel_manager_class():
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxKernelManager(AsyncKernelManager):
+        """A KernelManager whose kernel always runs inside the sandbox described by ``$GRADEBOT_SANDBOX_SPEC``.
+
+        The notebook's kernelspec is ignored (a student cannot pick another kernel): the kernel is always
+        ``python -m ipykernel_launcher`` of the grading interpreter. Transport is ipc with the sockets and the
+        connection file in the scratch dir; interrupts are sent as messages (signals cannot cross the sandbox's
+        new session)."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            path = os.environ.get(SPEC_ENV)
+            if not path:
+                raise SandboxUnavailable(f"{SPEC_ENV} is not set: refusing to start an unsandboxed kernel")
+            self._gb_spec = SandboxSpec.load(path)
+            if self._gb_spec.mode != "bwrap":
+                raise SandboxUnavailable("SandboxKernelManager needs sandbox mode 'bwrap'")
+            prepare_scratch(self._gb_spec)
+            kwargs["transport"] = "ipc"
+            kwargs["ip"] = os.path.join(self._gb_spec.scratch, "k")
+            kwargs["connection_file"] = os.path.join(self._gb_spec.scratch, "kernel.json")
+            kwargs.pop("kernel_name", None)
+            super().__init__(*args, **kwargs)
+
+        @property
+        def kernel_spec(self):  # type: ignore[override]
+            return KernelSpec(argv=[self._gb_spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="gradebot sandbox", language="python", interrupt_mode="message",
+                              env={}, metadata={})
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            spec = self._gb_spec
+            prepare_scratch(spec)
+            # the kernel's working dir: a writable copy of the files nbgrader placed next to the notebook
+            # (e.g. helper modules from source/<assignment>), never the notebook itself
+            cwd = self._launch_args.get("cwd") if isinstance(self._launch_args, dict) else None
+            if cwd and os.path.isdir(cwd):
+                for entry in os.listdir(cwd):
+                    src = os.path.join(cwd, entry)
+                    if entry.endswith(".ipynb") or entry.startswith("."):
+                        continue
+                    dst = os.path.join(spec.workdir, entry)
+                    if os.path.isdir(src):
+                        shutil.copytree(src, dst, dirs_exist_ok=True)
+                    elif os.path.isfile(src):
+                        shutil.copy2(src, dst)
+            give_to_sandbox(spec, spec.workdir)
+            give_to_sandbox(spec, self.connection_file)
+            if os.environ.get("NBGRADER_EXECUTION"):   # set by nbgrader autograde; notebooks may check it
+                spec.env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+            return bwrap_argv(spec, cmd)
+
+    return SandboxKernelManager
+
+
+_KM_CLASS = None
+
+
+def kernel_manager_class():
+    """The SandboxKernelManager class (built lazily so importing this module does not import jupyter_client)."""
+    global _KM_CLASS
+    if _KM_CLASS is None:
+        _KM_CLASS = _make_kernel_manager_class()
+    return _KM_CLASS
+
+
+def __getattr__(name: str):
+    if name == "SandboxKernelManager":
+        return kernel_manager_class()
+    raise AttributeError(name)
+
+
+# ---------------------------------------------------------------------------------------------- slots
+_held_slots: dict[int, Any] = {}
+
+
+def acquire_slot(first: int = 1, last: int = 999) -> int:
+    """Reserve a slot number unique on this host (a flock'd file under the system tmp dir, held while the
+    process lives). A slot selects the sandbox uid, so two concurrent jobs never share RLIMIT_NPROC."""
+    import fcntl
+    import tempfile
+    d = Path(tempfile.gettempdir()) / "gradebot-slots"
+    d.mkdir(mode=0o755, exist_ok=True)
+    for n in range(first, last + 1):
+        if n in _held_slots:
+            continue
+        f = open(d / f"{n}.lock", "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _held_slots[n] = f
+        return n
+    raise SandboxUnavailable(f"no free sandbox slot in {first}..{last}")
+
+
+def release_slot(n: int) -> None:
+    f = _held_slots.pop(n, None)
+    if f is not None:
+        f.close()

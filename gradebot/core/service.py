@@ -1,0 +1,209 @@
+"""GradingService: the one interface every front end uses (docs/gradebot_core_api.md)."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from gradebot.backends import load_backend
+from gradebot.config import Config
+from gradebot.core import gradebook
+from gradebot.core.errors import (DeadlineMissed, GradebotError, RateLimited, SubmissionRejected, UnknownStudent,
+                                  UnknownSubmission)
+from gradebot.core.grading import grade_notebook, invalid, validate_notebook
+from gradebot.core.models import Result, Student, Submission
+
+log = logging.getLogger("gradebot.service")
+STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SOURCES = ("cli", "web", "telegram")
+
+
+class GradingService:
+    """Opens the store on construction; :meth:`start` starts the backend's workers."""
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or Config.from_env()
+        self.config.validate()
+        self.backend = load_backend(self.config)
+        self.store = self.backend.open_store()
+        self._submit_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the workers and resume every queued/interrupted submission."""
+        self.backend.start()
+
+    def stop(self) -> None:
+        self.backend.stop()
+
+    def __enter__(self) -> "GradingService":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ roster
+    def import_roster(self, csv_text_or_path: str | Path) -> int:
+        """Import ``student_id,name,group`` rows (header required); existing students are updated (their
+        Telegram link is kept). Returns the number of rows imported."""
+        text = _read_text_or_path(csv_text_or_path)
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        if "student_id" not in fields:
+            raise GradebotError("roster CSV needs a header with columns student_id,name,group "
+                                f"(found: {reader.fieldnames})")
+        students, seen = [], set()
+        for lineno, row in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            sid = row.get("student_id", "")
+            if not sid and not any(row.values()):
+                continue
+            if not STUDENT_ID_RE.match(sid):
+                raise GradebotError(f"roster line {lineno}: student_id {sid!r} must be 1-64 letters, digits, "
+                                    "'_', '.' or '-'")
+            if sid in seen:
+                raise GradebotError(f"roster line {lineno}: student_id {sid!r} appears twice")
+            seen.add(sid)
+            students.append(Student(student_id=sid, name=row.get("name", ""), group=row.get("group", "")))
+        return self.store.upsert_students(students)
+
+    def get_student(self, student_id: str) -> Student | None:
+        return self.store.get_student(student_id)
+
+    def list_students(self) -> list[Student]:
+        return self.store.list_students()
+
+    def link_telegram(self, student_id: str, telegram_user_id: int) -> Student:
+        return self.store.link_telegram(student_id.strip(), int(telegram_user_id))
+
+    def student_by_telegram(self, telegram_user_id: int) -> Student | None:
+        return self.store.student_by_telegram(int(telegram_user_id))
+
+    # ------------------------------------------------------------------ submissions
+    def submit(self, student_id: str, filename: str, data: bytes, source: str = "cli") -> Submission:
+        """Validate, apply deadline and rate limit, store durably, enqueue. See the API doc for errors."""
+        if source not in SOURCES:
+            raise GradebotError(f"source={source!r}: use one of {SOURCES}")
+        if self.store.get_student(student_id) is None:
+            raise UnknownStudent(student_id)
+        limit = self.config.max_upload_bytes
+        if len(data) > limit:
+            raise SubmissionRejected(f"the file is {len(data) / 2**20:.1f} MiB; the limit is "
+                                     f"{limit / 2**20:.1f} MiB (clear the outputs and upload again)")
+        if not str(filename).lower().endswith(".ipynb"):
+            raise SubmissionRejected(f"{filename!r} is not a .ipynb file: upload the notebook itself")
+        try:
+            validate_notebook(data)
+        except ValueError as exc:
+            raise SubmissionRejected(str(exc)) from None
+        now = datetime.now(timezone.utc)
+        deadline = self.config.deadline_dt()
+        late = deadline is not None and now > deadline
+        if late and self.config.late_policy == "reject":
+            raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
+        with self._submit_lock:
+            rule = self.config.rate_limit_rule()
+            if rule is not None:
+                n, window = rule
+                recent = self.store.submission_times_since(student_id, now - timedelta(seconds=window))
+                if len(recent) >= n:
+                    retry = (recent[-n] + timedelta(seconds=window) - now).total_seconds()
+                    raise RateLimited(max(1.0, retry), f"at most {n} submissions per {window / 60:g} min: "
+                                                       f"try again in {int(max(1.0, retry)) + 1} s")
+            path, sha = self.backend.write_blob(data)          # fsync'd file
+            sub = self.store.add_submission(student_id, Path(str(filename)).name[:200], path, sha, len(data),
+                                            source, late, now)  # committed row
+        self.backend.enqueue(sub.id)
+        log.info("submission %s from %s (%s, %d bytes) queued%s", sub.id, student_id, source, len(data),
+                 " (late)" if late else "")
+        return sub
+
+    def get_submission(self, submission_id: int) -> Submission:
+        sub = self.store.get_submission(int(submission_id))
+        if sub is None:
+            raise UnknownSubmission(f"no submission #{submission_id}")
+        return sub
+
+    def wait(self, submission_id: int, timeout: float | None = None) -> Submission:
+        """Block until the submission is done/failed or ``timeout`` seconds passed; returns its latest state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            sub = self.get_submission(submission_id)
+            if sub.status in ("done", "failed"):
+                return sub
+            if deadline is not None and time.monotonic() >= deadline:
+                return sub
+            time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 1.0)
+
+    def list_submissions(self, student_id: str) -> list[Submission]:
+        return self.store.list_submissions(student_id)
+
+    def feedback_html(self, submission_id: int) -> str | None:
+        self.get_submission(submission_id)
+        return self.store.feedback_html(int(submission_id))
+
+    def queue_length(self) -> int:
+        return self.backend.queue_length()
+
+    # ------------------------------------------------------------------ grades
+    def grades(self) -> list[dict]:
+        """One row per roster student: the counted attempt (``config.counting``) or None values."""
+        by_student: dict[str, list[Submission]] = {}
+        for s in self.store.list_submissions():
+            by_student.setdefault(s.student_id, []).append(s)
+        rows = []
+        for st in self.store.list_students():
+            subs = by_student.get(st.student_id, [])
+            c = gradebook.counted(subs, self.config.counting)
+            rows.append({
+                "student_id": st.student_id, "name": st.name, "group": st.group, "attempts": len(subs),
+                "submission_id": c.id if c else None,
+                "total": c.result.total if c else None, "max": c.result.max if c else None,
+                "tasks": c.result.to_json()["tasks"] if c else {},
+                "verdict": c.result.verdict if c else None, "late": c.late if c else None,
+                "submitted_at": c.created_at.isoformat() if c else None,
+            })
+        return rows
+
+    def export_grades_csv(self, path) -> Path:
+        """``nbgrader export`` of the course's main gradebook (every counted attempt is recorded there)."""
+        return gradebook.export_grades_csv(self.config, path)
+
+
+def _read_text_or_path(v: str | Path) -> str:
+    if isinstance(v, Path):
+        return v.read_text(encoding="utf-8")
+    if "\n" not in v and "," not in v and Path(v).is_file():
+        return Path(v).read_text(encoding="utf-8")
+    if "\n" not in v and Path(v).suffix.lower() == ".csv":
+        if not Path(v).is_file():
+            raise GradebotError(f"roster file {v!r} not found")
+        return Path(v).read_text(encoding="utf-8")
+    return v
+
+
+def grade_notebook_file(path, config: Config | None = None) -> Result:
+    """Grade one notebook file synchronously (no store, no queue): the CLI's ``grade``."""
+    from gradebot.core.course import course_build, load_build_facts
+    from gradebot.core.sandbox import acquire_slot, release_slot
+    config = config or Config.from_env()
+    p = Path(path)
+    if not p.is_file():
+        raise GradebotError(f"{p} does not exist")
+    size = p.stat().st_size
+    if size > config.max_upload_bytes:
+        facts = load_build_facts(course_build(config))
+        return invalid(facts.tasks, f"the file is {size / 2**20:.1f} MiB; the limit is "
+                                    f"{config.max_upload_bytes / 2**20:.1f} MiB")
+    slot = acquire_slot()
+    try:
+        return grade_notebook(p.read_bytes(), config, slot=slot).result
+    finally:
+        release_slot(slot)

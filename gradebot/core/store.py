@@ -1,0 +1,105 @@
+"""The store interface: students, submissions and results, durable.
+
+A queue backend (``gradebot.backends``) supplies the implementation through ``backend.open_store()``: the
+embedded backend uses SQLite; a distributed one would use PostgreSQL. The core only calls the methods below.
+
+Contract every implementation keeps:
+- ``add_submission`` returns only after the row is committed (durable); the file it points to was already
+  written durably by :func:`write_blob`.
+- ``finish`` is a compare-and-set: it records a result only if the submission is not yet done/failed and returns
+  whether it did, so a redelivered job never creates a second result.
+- Times are timezone-aware UTC datetimes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from abc import ABC, abstractmethod
+from datetime import datetime
+from pathlib import Path
+
+from gradebot.core.models import Result, Student, Submission
+
+
+class Store(ABC):
+    # ---- students
+    @abstractmethod
+    def upsert_students(self, students: list[Student]) -> int:
+        """Insert or update (name, group) by student_id; keeps Telegram links. Returns rows written."""
+
+    @abstractmethod
+    def get_student(self, student_id: str) -> Student | None: ...
+
+    @abstractmethod
+    def link_telegram(self, student_id: str, telegram_user_id: int) -> Student:
+        """Atomically link; raises RegistrationError if the id is unknown, linked to another account, or the
+        account is linked to another id. Linking the same pair again is a no-op."""
+
+    @abstractmethod
+    def student_by_telegram(self, telegram_user_id: int) -> Student | None: ...
+
+    @abstractmethod
+    def list_students(self) -> list[Student]: ...
+
+    # ---- submissions
+    @abstractmethod
+    def add_submission(self, student_id: str, filename: str, blob_path: str, sha256: str, size: int,
+                       source: str, late: bool, created_at: datetime) -> Submission:
+        """Insert a queued submission; committed before returning."""
+
+    @abstractmethod
+    def get_submission(self, submission_id: int) -> Submission | None: ...
+
+    @abstractmethod
+    def blob_path(self, submission_id: int) -> str: ...
+
+    @abstractmethod
+    def list_submissions(self, student_id: str | None = None) -> list[Submission]:
+        """Oldest first; all students if ``student_id`` is None."""
+
+    @abstractmethod
+    def submission_times_since(self, student_id: str, since: datetime) -> list[datetime]: ...
+
+    @abstractmethod
+    def unfinished_ids(self) -> list[int]:
+        """Ids of submissions with status queued or grading (to re-enqueue after a crash)."""
+
+    @abstractmethod
+    def mark_grading(self, submission_id: int) -> int:
+        """Set status grading (unless finished) and count one more delivery; returns the delivery count."""
+
+    @abstractmethod
+    def finish(self, submission_id: int, status: str, result: Result | None, error: str | None,
+               feedback_html: str | None) -> bool:
+        """Record the outcome if not yet done/failed. Returns True if this call recorded it."""
+
+    @abstractmethod
+    def feedback_html(self, submission_id: int) -> str | None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def write_blob(directory: Path, data: bytes, suffix: str = ".ipynb") -> tuple[str, str]:
+    """Write ``data`` durably under ``directory`` (tmp file, fsync, rename, fsync dir). Returns (path, sha256)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sha = hashlib.sha256(data).hexdigest()
+    final = directory / f"{sha[:16]}-{uuid.uuid4().hex[:8]}{suffix}"
+    tmp = final.with_suffix(final.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return str(final), sha

@@ -1,0 +1,1 @@
+"""Front ends: thin adapters over gradebot.core.service.GradingService (cli, web, telegram)."""

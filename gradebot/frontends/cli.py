@@ -1,0 +1,140 @@
+"""Command-line front end: ``python -m gradebot <command>``.
+
+Commands
+    grade FILE.ipynb [--json]      grade one notebook now (no store, no queue) and print points per task
+    serve                          the web front end (gradebot.frontends.web:main)
+    telegram                       the Telegram bot (gradebot.frontends.telegram:main)
+    worker                         run the configured backend's workers in the foreground
+    roster import FILE.csv         import/update students (columns student_id,name,group)
+    submit STUDENT_ID FILE.ipynb [--wait] [--json]   queue a submission (graded by running workers)
+    grades [--json]                the counted attempt of every student
+    export-grades OUT.csv          nbgrader export of the course gradebook
+
+Settings come from ``GRADEBOT_*`` env vars / ``GRADEBOT_CONFIG`` (see gradebot/config.py); the global options
+``--config --data-dir --course-root --assignment --notebook --workers --sandbox`` override them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from gradebot.core.errors import GradebotError
+
+OVERRIDES = ("data_dir", "course_root", "assignment", "notebook", "workers", "sandbox")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gradebot", description="numnet grading bot")
+    p.add_argument("--config", help="TOML config file (same as GRADEBOT_CONFIG)")
+    for name in OVERRIDES:
+        p.add_argument("--" + name.replace("_", "-"), dest=name)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade one notebook synchronously")
+    g.add_argument("file")
+    g.add_argument("--json", action="store_true")
+    for name, text in (("serve", "run the web front end"), ("telegram", "run the Telegram bot")):
+        sub.add_parser(name, help=text + " (further arguments are passed to it)")
+    sub.add_parser("worker", help="run the backend's workers in the foreground")
+    r = sub.add_parser("roster", help="roster commands")
+    rsub = r.add_subparsers(dest="roster_command", required=True)
+    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group)")
+    ri.add_argument("file")
+    s = sub.add_parser("submit", help="queue a notebook for a student")
+    s.add_argument("student_id")
+    s.add_argument("file")
+    s.add_argument("--wait", action="store_true", help="wait for the result (workers must be running)")
+    s.add_argument("--json", action="store_true")
+    gr = sub.add_parser("grades", help="show the counted attempt of every student")
+    gr.add_argument("--json", action="store_true")
+    e = sub.add_parser("export-grades", help="export the course gradebook to CSV (nbgrader export)")
+    e.add_argument("out")
+    return p
+
+
+def _config(args):
+    from gradebot.config import Config
+    if args.config:
+        os.environ["GRADEBOT_CONFIG"] = args.config
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
+    return Config.from_env(**overrides)
+
+
+def format_result(result) -> str:
+    lines = [f"{'task':<24} {'points':>8} {'max':>6}"]
+    for task, v in result.tasks.items():
+        lines.append(f"{task:<24} {v['points']:>8g} {v['max']:>6g}")
+    lines.append(f"{'TOTAL':<24} {result.total:>8g} {result.max:>6g}")
+    lines.append(f"verdict: {result.verdict}")
+    lines += [f"  - {m}" for m in result.messages]
+    return "\n".join(lines)
+
+
+def _front_end(name: str, config, rest: list[str]) -> int:
+    """Run ``gradebot.frontends.<name>:main(argv, config=...)`` (imported only now)."""
+    main = getattr(importlib.import_module(f"gradebot.frontends.{name}"), "main")
+    return int(main(rest, config=config) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command not in ("serve", "telegram"):
+        parser.error("unrecognized arguments: " + " ".join(rest))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        config = _config(args)
+        if args.command == "grade":
+            from gradebot.core.service import grade_notebook_file
+            result = grade_notebook_file(args.file, config)
+            print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else format_result(result))
+            return 0
+        if args.command in ("serve", "telegram"):
+            return _front_end("web" if args.command == "serve" else "telegram", config, rest)
+        if args.command == "worker":
+            from gradebot.backends import load_backend
+            backend = load_backend(config)
+            backend.open_store()
+            backend.run_workers()
+            return 0
+        from gradebot.core.service import GradingService
+        svc = GradingService(config)
+        if args.command == "roster":
+            n = svc.import_roster(Path(args.file))
+            print(f"imported {n} student(s)")
+            return 0
+        if args.command == "submit":
+            sub = svc.submit(args.student_id, Path(args.file).name, Path(args.file).read_bytes(), source="cli")
+            print(f"submission #{sub.id} queued", file=sys.stderr)
+            if args.wait:
+                sub = svc.wait(sub.id)
+            if args.json:
+                print(json.dumps({"id": sub.id, "status": sub.status, "error": sub.error,
+                                  "result": sub.result.to_json() if sub.result else None}, ensure_ascii=False))
+            elif sub.result:
+                print(format_result(sub.result))
+            return 0 if sub.status != "failed" else 1
+        if args.command == "grades":
+            rows = svc.grades()
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            else:
+                for r in rows:
+                    total = "-" if r["total"] is None else f"{r['total']:g}/{r['max']:g}"
+                    print(f"{r['student_id']:<16} {r['name']:<28} {r['group']:<8} {total:>10} "
+                          f"attempts={r['attempts']}")
+            return 0
+        if args.command == "export-grades":
+            out = svc.export_grades_csv(args.out)
+            print(f"wrote {out}")
+            return 0
+    except GradebotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2

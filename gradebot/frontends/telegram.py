@@ -1,0 +1,309 @@
+"""Telegram front end of gradebot: an aiogram 3 bot (long polling), messages in Russian.
+
+A thin adapter over :class:`gradebot.core.service.GradingService`:
+
+* ``/start``, ``/help`` - greeting and instructions;
+* ``/register <student_id>`` - links this Telegram account to a roster entry (``svc.link_telegram``);
+* a ``.ipynb`` document - size-checked from the message metadata *before* download, downloaded,
+  handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
+  task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
+  feedback HTML (``svc.feedback_html``) as a document when grading is over;
+* ``/status`` - the student's recent submissions.
+
+Grading runs in the core's workers; every core call here runs in a dedicated thread (see
+:class:`gradebot.frontends.web.CoreCaller`), so the event loop never blocks.
+
+Run it with ``python -m gradebot telegram``; the token comes from ``GRADEBOT_TELEGRAM_TOKEN`` and the Bot API
+base URL can be overridden with the config key ``telegram_api_base`` (tests point it at a local stand-in).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import BufferedInputFile, Message
+
+from gradebot.core import errors
+from gradebot.frontends.web import FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, format_size
+
+log = logging.getLogger("gradebot.telegram")
+
+DEFAULT_POLL_SECONDS = 2.0
+
+HELP_TEXT = (
+    "Я проверяю ноутбуки курса numnet.\n\n"
+    "1. Зарегистрируйтесь один раз: /register <номер студента> (номер из списка курса).\n"
+    "2. Пришлите файл ноутбука .ipynb как документ (не больше {max_size}).\n"
+    "3. Я отвечу «получено, в очереди #N», а после проверки пришлю баллы по заданиям и подробный отзыв.\n\n"
+    "Команды: /status - ваши посылки, /help - эта справка."
+)
+
+
+def _fmt_points(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def format_result(sub: Any) -> str:
+    """The result message of a finished submission: per-task points and the total."""
+    if sub.status != "done" or sub.result is None:
+        reason = sub.error or "неизвестная ошибка"
+        return f"Посылка #{sub.id}: проверка не удалась ({reason}). Попробуйте отправить ещё раз."
+    res = sub.result
+    lines = [f"Посылка #{sub.id} проверена."]
+    if res.verdict != "ok":
+        lines.append(f"Итог проверки: {VERDICT_RU.get(res.verdict, res.verdict)}.")
+    for task, t in res.tasks.items():
+        lines.append(f"{task}: {_fmt_points(t['points'])} из {_fmt_points(t['max'])}")
+    lines.append(f"Итого: {_fmt_points(res.total)} из {_fmt_points(res.max)}")
+    if sub.late:
+        lines.append("Посылка сдана после срока.")
+    lines.extend(res.messages or [])
+    return "\n".join(lines)
+
+
+class TelegramFrontend:
+    """Handlers of the bot, bound to one core service."""
+
+    def __init__(self, svc: Any, config: Any, poll_seconds: float = DEFAULT_POLL_SECONDS):
+        self.core = CoreCaller(svc)
+        self.config = config
+        self.max_upload_bytes = int(getattr(config, "max_upload_bytes", 0) or 5 * 2**20)
+        self.poll_seconds = poll_seconds
+        self._watchers: set[asyncio.Task] = set()
+        self.router = Router(name="gradebot")
+        self.router.message.register(self.on_start, CommandStart())
+        self.router.message.register(self.on_help, Command("help"))
+        self.router.message.register(self.on_register, Command("register"))
+        self.router.message.register(self.on_status, Command("status"))
+        self.router.message.register(self.on_document, F.document)
+        self.router.message.register(self.on_other)
+
+    @property
+    def help_text(self) -> str:
+        return HELP_TEXT.format(max_size=format_size(self.max_upload_bytes))
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def on_start(self, message: Message) -> None:
+        await message.answer("Здравствуйте! " + self.help_text)
+
+    async def on_help(self, message: Message) -> None:
+        await message.answer(self.help_text)
+
+    async def on_other(self, message: Message) -> None:
+        await message.answer("Не понимаю это сообщение. " + self.help_text)
+
+    async def on_register(self, message: Message, command: CommandObject) -> None:
+        student_id = (command.args or "").strip()
+        user_id = message.from_user.id
+        if not student_id or len(student_id.split()) != 1:
+            await message.answer("Укажите номер студента: /register <номер>, например /register 20231234")
+            return
+        student = await self.core("get_student", student_id)
+        if student is None:
+            await message.answer(f"Студента с номером {student_id} нет в списке курса. "
+                                 "Проверьте номер или обратитесь к преподавателю.")
+            return
+        current = await self.core("student_by_telegram", user_id)
+        if current is not None and current.student_id == student_id:
+            await message.answer(f"Вы уже зарегистрированы как {student_id}. Присылайте ноутбук .ipynb.")
+            return
+        if current is not None:
+            await message.answer(f"Этот аккаунт Telegram уже привязан к номеру {current.student_id}. "
+                                 "Один аккаунт - один студент; для смены обратитесь к преподавателю.")
+            return
+        if student.telegram_user_id is not None and student.telegram_user_id != user_id:
+            await message.answer(f"Номер {student_id} уже привязан к другому аккаунту Telegram. "
+                                 "Если это ошибка, обратитесь к преподавателю.")
+            return
+        try:
+            student = await self.core("link_telegram", student_id, user_id)
+        except errors.GradebotError as exc:  # e.g. a concurrent registration won the race
+            await message.answer(f"Не удалось зарегистрироваться: {exc}")
+            return
+        name = f" ({student.name})" if getattr(student, "name", "") else ""
+        await message.answer(f"Готово: вы зарегистрированы как {student_id}{name}. "
+                             "Теперь пришлите ноутбук .ipynb документом.")
+
+    async def on_status(self, message: Message) -> None:
+        student = await self.core("student_by_telegram", message.from_user.id)
+        if student is None:
+            await message.answer("Вы ещё не зарегистрированы: /register <номер студента>.")
+            return
+        subs = await self.core("list_submissions", student.student_id)
+        if not subs:
+            await message.answer("Посылок пока нет. Пришлите ноутбук .ipynb документом.")
+            return
+        lines = [f"Ваши посылки ({student.student_id}), последние сверху:"]
+        for sub in sorted(subs, key=lambda s: s.id, reverse=True)[:10]:
+            line = f"#{sub.id} {sub.filename}: {STATUS_RU.get(sub.status, sub.status)}"
+            if sub.result is not None:
+                line += f", {_fmt_points(sub.result.total)} из {_fmt_points(sub.result.max)}"
+            lines.append(line)
+        await message.answer("\n".join(lines))
+
+    # -- submissions -------------------------------------------------------------------------------
+    def _too_large(self, size: int) -> str:
+        return (f"Файл слишком большой ({format_size(size)}); предел {format_size(self.max_upload_bytes)}. "
+                "Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова.")
+
+    async def on_document(self, message: Message, bot: Bot) -> None:
+        doc = message.document
+        student = await self.core("student_by_telegram", message.from_user.id)
+        if student is None:
+            await message.answer("Сначала зарегистрируйтесь: /register <номер студента>.")
+            return
+        filename = doc.file_name or "submission.ipynb"
+        if not filename.lower().endswith(".ipynb"):
+            await message.answer("Пришлите файл ноутбука с расширением .ipynb.")
+            return
+        if doc.file_size is not None and doc.file_size > self.max_upload_bytes:
+            await message.answer(self._too_large(doc.file_size))
+            return
+        buf = io.BytesIO()
+        try:
+            await bot.download(doc, destination=buf)
+        except Exception as exc:  # noqa: BLE001 - network/Bot API failure: tell the student, log details
+            log.warning("download of %s failed: %s", doc.file_id, exc)
+            await message.answer("Не удалось скачать файл из Telegram, попробуйте отправить ещё раз.")
+            return
+        data = buf.getvalue()
+        if len(data) > self.max_upload_bytes:
+            await message.answer(self._too_large(len(data)))
+            return
+        try:
+            sub = await self.core("submit", student.student_id, filename, data, source="telegram")
+        except errors.RateLimited as exc:
+            wait = getattr(exc, "retry_after_seconds", None)
+            when = f" через {int(-(-float(wait) // 60))} мин." if wait else " позже."
+            await message.answer(f"Слишком много посылок подряд. Следующую можно отправить{when}\n({exc})")
+            return
+        except errors.DeadlineMissed as exc:
+            await message.answer(f"Срок сдачи истёк, посылка не принята. ({exc})")
+            return
+        except errors.SubmissionRejected as exc:
+            await message.answer("Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). "
+                                 f"Причина: {exc}")
+            return
+        except errors.GradebotError as exc:
+            await message.answer(f"Посылка не принята: {exc}")
+            return
+        await message.answer(f"Получено, в очереди #{sub.id}. Пришлю результат, когда проверка закончится.")
+        self._start_watcher(bot, message.chat.id, sub.id)
+
+    async def watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+        """Poll the core until the submission is graded, then send the result and the feedback."""
+        try:
+            await self._watch(bot, chat_id, submission_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - e.g. the Bot API refused the message; nothing else to tell
+            log.exception("could not deliver the result of submission %s to chat %s", submission_id, chat_id)
+
+    async def _watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+        while True:
+            try:
+                sub = await self.core("get_submission", submission_id)
+            except Exception:  # noqa: BLE001 - a transient store error must not kill the watcher
+                log.exception("polling submission %s failed", submission_id)
+                sub = None
+            if sub is not None and sub.status in FINAL_STATUSES:
+                break
+            await asyncio.sleep(self.poll_seconds)
+        await bot.send_message(chat_id, format_result(sub))
+        if sub.status == "done":
+            html = await self.core("feedback_html", submission_id)
+            if html:
+                await bot.send_document(
+                    chat_id,
+                    BufferedInputFile(html.encode("utf-8"), filename=f"feedback_{submission_id}.html"),
+                    caption=f"Подробный отзыв по посылке #{submission_id}",
+                )
+
+    def _start_watcher(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+        task = asyncio.create_task(self.watch(bot, chat_id, submission_id))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def resume(self, bot: Bot) -> None:
+        """On startup: watch again the Telegram submissions still queued/grading (e.g. after a bot restart),
+        so their results still reach the students."""
+        try:
+            students = await self.core("list_students")
+        except Exception:  # noqa: BLE001 - resuming is best effort; the bot itself must start
+            log.exception("could not list students to resume result notifications")
+            return
+        resumed = 0
+        for student in students:
+            if student.telegram_user_id is None:
+                continue
+            for sub in await self.core("list_submissions", student.student_id):
+                if sub.status not in FINAL_STATUSES and getattr(sub, "source", "telegram") == "telegram":
+                    self._start_watcher(bot, student.telegram_user_id, sub.id)
+                    resumed += 1
+        if resumed:
+            log.info("resumed result notifications for %d pending submission(s)", resumed)
+
+    async def shutdown(self) -> None:
+        for task in list(self._watchers):
+            task.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
+        self.core.close()
+
+
+def build_bot(config: Any) -> Bot:
+    """An aiogram Bot for ``config.telegram_token``, talking to ``config.telegram_api_base`` if set."""
+    token = getattr(config, "telegram_token", None)
+    if not token:
+        raise SystemExit("gradebot telegram: no bot token; set GRADEBOT_TELEGRAM_TOKEN (from @BotFather)")
+    base = getattr(config, "telegram_api_base", None)
+    session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
+    return Bot(token=token, session=session)
+
+
+def build_dispatcher(svc: Any, config: Any, poll_seconds: float = DEFAULT_POLL_SECONDS) -> Dispatcher:
+    """A Dispatcher with the gradebot router; its shutdown stops the result watchers."""
+    fe = TelegramFrontend(svc, config, poll_seconds=poll_seconds)
+    dp = Dispatcher()
+    dp.include_router(fe.router)
+    dp.startup.register(fe.resume)
+    dp.shutdown.register(fe.shutdown)
+    dp["gradebot_frontend"] = fe
+    return dp
+
+
+async def run(svc: Any, config: Any, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
+              polling_timeout: int = 30, handle_signals: bool = True) -> None:
+    """Long-poll the Bot API until stopped (SIGINT/SIGTERM or ``Dispatcher.stop_polling``)."""
+    bot = build_bot(config)
+    dp = build_dispatcher(svc, config, poll_seconds=poll_seconds)
+    await dp.start_polling(bot, polling_timeout=polling_timeout, handle_signals=handle_signals)
+
+
+def main(argv: list[str] | None = None, config: Any = None) -> int:
+    """Start the core's workers and run the bot until interrupted."""
+    from gradebot.config import Config
+    from gradebot.core.service import GradingService
+
+    if argv is not None and not isinstance(argv, (list, tuple)):  # called as main(config)
+        config = argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config or Config.from_env()
+    bot_check = build_bot(config)  # fail fast on a missing token, before starting workers
+    asyncio.run(bot_check.session.close())
+    svc = GradingService(config)
+    svc.start()
+    try:
+        asyncio.run(run(svc, config))
+    finally:
+        svc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

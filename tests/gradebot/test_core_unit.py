@@ -1,0 +1,200 @@
+"""Unit tests of the core without grading: config, store, roster, policy, counting, course facts, feedback."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import nbformat
+import pytest
+
+from gradebot import tinycourse as tc
+from gradebot.config import Config
+from gradebot.core import gradebook
+from gradebot.core.course import course_facts, hidden_blocks, task_of
+from gradebot.core.errors import (ConfigError, DeadlineMissed, GradebotError, RateLimited, RegistrationError,
+                                  UnknownStudent, UnknownSubmission)
+from gradebot.core.feedback import feedback_html, strip_hidden
+from gradebot.core.models import Result, Submission
+from gradebot.core.service import GradingService
+
+
+# ------------------------------------------------------------------------------------------------ config
+def test_config_from_env_and_toml(tmp_path):
+    toml = tmp_path / "gb.toml"
+    toml.write_text('workers = 3\ncounting = "best"\nrate_limit = "5/60"\ndeadline = "2030-01-01T00:00:00"\n')
+    cfg = Config.from_env({"GRADEBOT_CONFIG": str(toml), "GRADEBOT_WORKERS": "4",
+                           "GRADEBOT_LATE_POLICY": "penalty:0.25"})
+    assert cfg.workers == 4                       # env beats TOML
+    assert cfg.counting == "best"
+    assert cfg.rate_limit_rule() == (5, 3600.0)
+    assert cfg.late_penalty() == 0.25
+    assert cfg.deadline_dt() == datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert Config.from_env({}, workers=1).workers == 1
+    assert Config.from_env({}).sandbox == "bwrap"   # sandboxed unless the instructor opts out
+
+
+@pytest.mark.parametrize("bad", [dict(counting="worst"), dict(late_policy="penalty:2"), dict(rate_limit="lots"),
+                                 dict(deadline="tomorrow"), dict(sandbox="docker"), dict(workers="x"),
+                                 dict(memory_bytes=1000)])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ConfigError):
+        Config.make(**bad)
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match="colour"):
+        Config.from_env({}, colour="red")
+
+
+# ------------------------------------------------------------------------------------------------ roster
+def test_roster_import_and_telegram_linking(make_config, roster_csv, tmp_path):
+    svc = GradingService(make_config())
+    assert svc.import_roster(roster_csv) == 3
+    f = tmp_path / "roster.csv"
+    f.write_text("student_id,name,group\ns1,Ann Lee-Smith,g9\n")
+    assert svc.import_roster(str(f)) == 1
+    assert svc.get_student("s1").name == "Ann Lee-Smith" and svc.get_student("s1").group == "g9"
+    assert svc.get_student("nobody") is None
+    st = svc.link_telegram("s1", 111)
+    assert st.telegram_user_id == 111 and svc.student_by_telegram(111).student_id == "s1"
+    svc.link_telegram("s1", 111)                                   # same pair again: fine
+    with pytest.raises(RegistrationError, match="already linked to student 's1'"):
+        svc.link_telegram("s2", 111)                               # one student per Telegram account
+    with pytest.raises(RegistrationError, match="another Telegram account"):
+        svc.link_telegram("s1", 222)
+    with pytest.raises(RegistrationError, match="unknown student id"):
+        svc.link_telegram("zz", 333)
+    svc.import_roster(roster_csv)                                  # re-import keeps the link
+    assert svc.student_by_telegram(111).student_id == "s1"
+
+
+@pytest.mark.parametrize("text,msg", [("id,name\n1,a\n", "student_id"),
+                                      ("student_id,name,group\nbad id,a,b\n", "line 2"),
+                                      ("student_id,name,group\ns1,a,b\ns1,c,d\n", "twice")])
+def test_roster_errors(make_config, text, msg):
+    svc = GradingService(make_config())
+    with pytest.raises(GradebotError, match=msg):
+        svc.import_roster(text)
+
+
+# ------------------------------------------------------------------------------------------------ submit policy
+def test_submit_checks_student_and_stores(make_config, roster_csv):
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    with pytest.raises(UnknownStudent):
+        svc.submit("ghost", "a.ipynb", tc.submission())
+    sub = svc.submit("s1", "a.ipynb", tc.submission(), source="web")
+    assert sub.status == "queued" and not sub.late and sub.source == "web"
+    assert svc.queue_length() == 1
+    assert [s.id for s in svc.list_submissions("s1")] == [sub.id]
+    with pytest.raises(UnknownSubmission):
+        svc.get_submission(9999)
+    assert svc.wait(sub.id, timeout=0.3).status == "queued"        # no workers: times out, returns state
+
+
+def test_rate_limit(make_config, roster_csv):
+    svc = GradingService(make_config(rate_limit="2/10"))
+    svc.import_roster(roster_csv)
+    svc.submit("s1", "a.ipynb", tc.submission())
+    svc.submit("s1", "a.ipynb", tc.submission())
+    with pytest.raises(RateLimited) as exc:
+        svc.submit("s1", "a.ipynb", tc.submission())
+    assert 0 < exc.value.retry_after_seconds <= 600
+    svc.submit("s2", "a.ipynb", tc.submission())                   # per student
+
+
+def test_deadline_policies(make_config, roster_csv):
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    svc = GradingService(make_config(deadline=past, late_policy="reject"))
+    svc.import_roster(roster_csv)
+    with pytest.raises(DeadlineMissed):
+        svc.submit("s1", "a.ipynb", tc.submission())
+    svc2 = GradingService(make_config(deadline=past, late_policy="accept"))
+    assert svc2.submit("s1", "a.ipynb", tc.submission()).late is True
+    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    svc3 = GradingService(make_config(deadline=future, late_policy="reject"))
+    assert svc3.submit("s1", "a.ipynb", tc.submission()).late is False
+
+
+def test_late_penalty_applies_to_total(make_config):
+    from gradebot.core.jobs import apply_late_penalty
+    cfg = make_config(late_policy="penalty:0.2")
+    r = apply_late_penalty(Result(total=5.0, max=5.0, tasks={}), True, cfg)
+    assert r.total == 4.0 and "20%" in r.messages[-1]
+    assert apply_late_penalty(Result(total=5.0, max=5.0, tasks={}), False, cfg).total == 5.0
+
+
+def _sub(i, total, status="done"):
+    return Submission(id=i, student_id="s", filename="a", created_at=datetime.now(timezone.utc), status=status,
+                      late=False, result=Result(total=total, max=5, tasks={}) if status == "done" else None,
+                      error=None)
+
+
+def test_counted_attempt_latest_or_best():
+    subs = [_sub(1, 4.0), _sub(2, 5.0), _sub(3, 1.0), _sub(4, 0, status="failed")]
+    assert gradebook.counted(subs, "latest").id == 3
+    assert gradebook.counted(subs, "best").id == 2
+    assert gradebook.counted([_sub(1, 3.0), _sub(2, 3.0)], "best").id == 2
+    assert gradebook.counted([_sub(4, 0, status="queued")], "latest") is None
+
+
+def test_store_finish_is_compare_and_set(make_config, roster_csv):
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    sub = svc.submit("s1", "a.ipynb", tc.submission())
+    r = Result(total=1.0, max=5.0, tasks={"t": {"points": 1.0, "max": 5.0}}, cells={"t__a": 1.0})
+    assert svc.store.mark_grading(sub.id) == 1
+    assert svc.store.finish(sub.id, "done", r, None, "<p>fb</p>") is True
+    assert svc.store.finish(sub.id, "done", Result(total=5.0, max=5.0, tasks={}), None, "x") is False
+    got = svc.get_submission(sub.id)
+    assert got.result.total == 1.0 and got.result.cells == {"t__a": 1.0}
+    assert svc.feedback_html(sub.id) == "<p>fb</p>"
+    assert svc.store.mark_grading(sub.id) == 1                      # finished: no more deliveries counted
+
+
+# ------------------------------------------------------------------------------------------------ course facts
+def test_course_facts_from_source_metadata(tiny_course):
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    assert facts.tasks == tc.TASK_MAX
+    assert facts.cells == {"part1_add__visible": 2.0, "part2_mul__hidden": 3.0}
+    assert any(tc.HIDDEN_MARKER in line for line in facts.hidden_lines)
+    assert task_of("part1_forward__shapes") == "part1_forward" and task_of("solo") == "solo"
+    assert hidden_blocks("a\n### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS\nb") == ["\nx\n"]
+
+
+def test_own_feedback_strips_hidden_tests(tiny_course, monkeypatch):
+    import gradebot.core.feedback as fbmod
+    monkeypatch.setattr(fbmod, "_course_html", lambda *a, **k: None)     # gradebot's own fallback
+    nb = nbformat.read(str(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK), as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="",
+                                                  traceback=[f"assert add(-1, 1) == 0  # {tc.HIDDEN_MARKER}"])]
+    stripped = strip_hidden(nb)
+    text = str(stripped)
+    assert tc.HIDDEN_MARKER not in text and "assert add(1, 2) == 3" in text
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0},
+                                          "part2_mul": {"points": 0.0, "max": 3.0}},
+               cells={"part1_add__visible": 2.0, "part2_mul__hidden": 0.0})
+    html = feedback_html(nb, None, r, facts, tc.submission())
+    assert tc.HIDDEN_MARKER not in html and "part2_mul" in html
+
+
+def test_feedback_guard_refuses_leaking_html(tiny_course, monkeypatch):
+    """Whatever renders the feedback (the course's safe_feedback too), hidden lines never get out."""
+    import gradebot.core.feedback as fbmod
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    leaky = "<html><body><pre>assert mul(3, 4) == 12</pre></body></html>"
+    monkeypatch.setattr(fbmod, "_course_html", lambda *a, **k: leaky)
+    r = Result(total=0.0, max=5.0, tasks={"part2_mul": {"points": 0.0, "max": 3.0}})
+    html = fbmod.feedback_html(None, "x.ipynb", r, facts, tc.submission())
+    assert "assert mul(3, 4)" not in html and "unavailable" in html
+
+
+def test_own_feedback_sanitizes_student_html():
+    from gradebot.core.feedback import _own_html
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data",
+                                           data={"text/html": "<script>alert(1)</script><b>bold</b>"})]
+    nb.cells = [cell]
+    html = _own_html(nb, Result(total=0.0, max=1.0, tasks={}))
+    assert "<script>alert(1)" not in html and "<b>bold</b>" in html

@@ -1,0 +1,29 @@
+"""End to end on the real course: its reference solution (= the source notebook itself) gets full marks through
+the sandboxed pipeline. Skipped only while source/numnet/numnet.ipynb does not exist (the course is built
+separately). Slow: it runs the whole notebook (training included) once."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gradebot.config import Config
+from gradebot.core.course import course_facts
+from gradebot.core.service import grade_notebook_file
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "source" / "numnet" / "numnet.ipynb"
+MNIST = os.environ.get("NUMNET_MNIST_DIR", "/work/shared/data/mnist")
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
+def test_reference_solution_gets_full_marks(tmp_path):
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1)
+    facts = course_facts(SOURCE)
+    result = grade_notebook_file(SOURCE, config)
+    assert result.max == facts.max_total == 45.0
+    assert set(result.tasks) == {"part1_forward", "part2_grad_x", "part3_training", "bonus_conv",
+                                 "bonus_conv_tr", "bonus_optimizer"}
+    assert result.total == result.max, (result.tasks, result.messages)
+    assert result.verdict == "ok", result.messages

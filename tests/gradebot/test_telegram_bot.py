@@ -1,0 +1,178 @@
+"""The Telegram bot end to end against a local Bot API stand-in, over an in-memory fake of the core.
+
+aiogram really long-polls the stand-in on 127.0.0.1 (getUpdates), downloads files through
+/file/bot<token>/<path> and sends messages/documents back; the fake core grades instantly.
+The same flow against the real core is in test_telegram_e2e.py.
+"""
+import asyncio
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_web_support import BotApiStub, FakeService, make_notebook, serve_app  # noqa: E402
+
+from gradebot.core import errors  # noqa: E402
+from gradebot.frontends import telegram  # noqa: E402
+
+TOKEN = "123456:TEST-token-for-the-stub"
+ALICE, BOB = 1001, 1002
+
+
+class _Cfg:
+    max_upload_bytes = 20_000
+    telegram_token = TOKEN
+    telegram_api_base = None
+
+
+class BotRunner:
+    """Runs the bot's polling loop in a background thread; ``stop()`` ends it cleanly."""
+
+    def __init__(self, svc, config, poll_seconds=0.1):
+        self.loop = asyncio.new_event_loop()
+        self.dp = telegram.build_dispatcher(svc, config, poll_seconds=poll_seconds)
+        self.bot = telegram.build_bot(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.task = self.loop.create_task(
+            self.dp.start_polling(self.bot, polling_timeout=1, handle_signals=False))
+        self.loop.run_forever()
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        asyncio.run_coroutine_threadsafe(self.dp.stop_polling(), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(20)
+        assert self.task.done()
+        error = self.task.exception()
+        self.loop.close()
+        assert error is None, error
+
+
+@pytest.fixture
+def fake():
+    return FakeService(errors, roster=("s1", "s2"), rate_limit=2, grade_delay=0.2)
+
+
+@pytest.fixture
+def env(fake):
+    stub = BotApiStub(TOKEN)
+    with serve_app(stub.app) as base:
+        cfg = _Cfg()
+        cfg.telegram_api_base = base
+        runner = BotRunner(fake, cfg).start()
+        try:
+            yield stub, fake
+        finally:
+            runner.stop()
+
+
+def _sent_text(stub, chat, needle, timeout=20):
+    return stub.wait_for(lambda m: m["method"] == "sendmessage" and m["chat_id"] == chat and needle in m["text"],
+                         timeout)["text"]
+
+
+def test_start_register_submit_result_and_feedback(env):
+    stub, fake = env
+    stub.send_text(ALICE, "/start")
+    greeting = _sent_text(stub, ALICE, "Здравствуйте")
+    assert "/register" in greeting
+
+    stub.send_document(ALICE, "hw.ipynb", make_notebook([("code", "ANSWER = 42")]))
+    _sent_text(stub, ALICE, "Сначала зарегистрируйтесь")
+    assert stub.downloads == []
+
+    stub.send_text(ALICE, "/register s1")
+    _sent_text(stub, ALICE, "вы зарегистрированы как s1")
+    assert fake.students["s1"].telegram_user_id == ALICE
+
+    stub.send_document(ALICE, "hw.ipynb", make_notebook([("code", "ANSWER = 42")]))
+    queued = _sent_text(stub, ALICE, "Получено, в очереди #")
+    sub_id = int(queued.split("#")[1].split(".")[0])
+    assert fake.subs[sub_id].student_id == "s1"
+
+    result = _sent_text(stub, ALICE, f"Посылка #{sub_id} проверена")
+    assert "t1: 2 из 2" in result and "t2: 0 из 1" in result and "Итого: 2 из 3" in result
+    doc = stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == ALICE)
+    assert doc["filename"] == f"feedback_{sub_id}.html"
+    assert f"Feedback {sub_id}".encode() in doc["data"]
+
+    stub.send_text(ALICE, "/status")
+    status = _sent_text(stub, ALICE, "Ваши посылки")
+    assert f"#{sub_id} hw.ipynb: проверено, 2 из 3" in status
+
+
+def test_registration_errors(env):
+    stub, fake = env
+    stub.send_text(ALICE, "/register nobody")
+    _sent_text(stub, ALICE, "Студента с номером nobody нет в списке курса")
+    stub.send_text(ALICE, "/register")
+    _sent_text(stub, ALICE, "Укажите номер студента")
+
+    stub.send_text(ALICE, "/register s1")
+    _sent_text(stub, ALICE, "вы зарегистрированы как s1")
+    stub.send_text(BOB, "/register s1")
+    _sent_text(stub, BOB, "уже привязан к другому аккаунту")
+    stub.send_text(ALICE, "/register s2")
+    _sent_text(stub, ALICE, "уже привязан к номеру s1")
+    stub.send_text(ALICE, "/register s1")
+    _sent_text(stub, ALICE, "Вы уже зарегистрированы как s1")
+    assert fake.students["s1"].telegram_user_id == ALICE and fake.students["s2"].telegram_user_id is None
+
+
+def test_rejections_size_type_bad_notebook_rate_limit(env):
+    stub, fake = env
+    stub.send_text(ALICE, "/register s1")
+    _sent_text(stub, ALICE, "вы зарегистрированы")
+
+    stub.send_document(ALICE, "big.ipynb", b"x" * 10, declared_size=50 * 2**20)
+    _sent_text(stub, ALICE, "Файл слишком большой (50.0 МБ)")
+    assert stub.downloads == []  # refused before download
+
+    stub.send_document(ALICE, "hw.py", b"print(1)")
+    _sent_text(stub, ALICE, "с расширением .ipynb")
+
+    stub.send_document(ALICE, "broken.ipynb", b"not json")
+    _sent_text(stub, ALICE, "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). "
+                           "Причина: not a valid .ipynb")
+    assert fake.subs == {}
+
+    for _ in range(2):
+        stub.send_document(ALICE, "hw.ipynb", make_notebook())
+    stub.wait_for(lambda m: sum("Получено, в очереди #" in t for t in stub.texts(ALICE)) == 2)
+    stub.send_document(ALICE, "hw.ipynb", make_notebook())
+    _sent_text(stub, ALICE, "Слишком много посылок подряд. Следующую можно отправить через 2 мин.")
+    assert len(fake.subs) == 2
+
+
+def test_missing_token_is_a_clear_error():
+    class NoToken(_Cfg):
+        telegram_token = None
+
+    with pytest.raises(SystemExit, match="GRADEBOT_TELEGRAM_TOKEN"):
+        telegram.build_bot(NoToken())
+
+
+def test_pending_submission_is_reported_after_restart(fake):
+    """A Telegram submission still queued when the bot (re)starts is watched again and its result delivered."""
+    fake.link_telegram("s2", BOB)
+    fake.grade_delay = 1.0
+    sub = fake.submit("s2", "old.ipynb", make_notebook([("code", "ANSWER = 42")]), source="telegram")
+    stub = BotApiStub(TOKEN)
+    with serve_app(stub.app) as base:
+        cfg = _Cfg()
+        cfg.telegram_api_base = base
+        runner = BotRunner(fake, cfg).start()
+        try:
+            text = _sent_text(stub, BOB, f"Посылка #{sub.id} проверена")
+            assert "Итого: 2 из 3" in text
+            stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == BOB)
+        finally:
+            runner.stop()

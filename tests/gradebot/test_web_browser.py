@@ -1,0 +1,90 @@
+"""The web page in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
+
+Fill the form, upload a notebook, wait on the self-refreshing status page until the graded table appears.
+Runs against the in-memory fake core (fast); test_web_e2e.py repeats the browser flow on the real core.
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (/usr/bin/chromium, /usr/bin/chromedriver).
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_web_support import FakeService, make_notebook, serve_app  # noqa: E402
+
+from gradebot.core import errors  # noqa: E402
+from gradebot.frontends.web import create_app  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def start_chromium(tmp_path):
+    """A Selenium Chrome driver on Debian's Chromium; fails (not skips) when the packages are missing."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        assert os.path.exists(path), f"{path} missing: apt-get install -y chromium chromium-driver"
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach the network
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in CHROMIUM_ARGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def upload_and_wait_for_table(driver, base, student_id, notebook_path, timeout=30):
+    """Drive the page like a student; return {task: (points, max)} and the total cell text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base + "/")
+    assert "Проверка ноутбуков" in driver.page_source
+    driver.find_element(By.ID, "student_id").send_keys(student_id)
+    driver.find_element(By.ID, "file").send_keys(str(notebook_path))
+    driver.find_element(By.ID, "submit").click()
+    WebDriverWait(driver, 10).until(EC.url_contains("/submissions/"))
+    WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.ID, "total")))
+    rows = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, "#results tr.task"):
+        cells = row.find_elements(By.TAG_NAME, "td")
+        rows[cells[0].text] = (float(cells[1].text), float(cells[2].text))
+    return rows, driver.find_element(By.ID, "total").text
+
+
+@pytest.fixture
+def driver(tmp_path):
+    drv = start_chromium(tmp_path)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def test_upload_form_shows_graded_table(driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    fake = FakeService(errors, grade_delay=2.5)  # long enough to see at least one self-refresh
+    nb = tmp_path / "hw.ipynb"
+    nb.write_bytes(make_notebook([("code", "ANSWER = 42")]))
+    with serve_app(lambda: create_app(fake, type("C", (), {"max_upload_bytes": 100_000})())) as base:
+        rows, total = upload_and_wait_for_table(driver, base, "s1", nb)
+        assert rows == {"t1": (2.0, 2.0), "t2": (0.0, 1.0)}
+        assert total == "2.0"
+        assert driver.find_element(By.ID, "status").text == "проверено"
+        link = driver.find_element(By.ID, "feedback").get_attribute("href")
+        assert link.endswith("/api/submissions/1/feedback")
+
+        # a bad file comes back to the form with a Russian error message
+        bad = tmp_path / "bad.ipynb"
+        bad.write_bytes(b"not a notebook")
+        driver.get(base + "/")
+        driver.find_element(By.ID, "student_id").send_keys("s1")
+        driver.find_element(By.ID, "file").send_keys(str(bad))
+        driver.find_element(By.ID, "submit").click()
+        assert "Ошибка" in driver.find_element(By.ID, "error").text

@@ -1,0 +1,110 @@
+"""The front keeps accepting submissions while the broker is down, and a broker that comes back *empty* (its data
+lost) still gets every unfinished submission again; duplicate messages never grade twice."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from gradebot import tinycourse
+
+from .conftest import SCRIPT, wait_until
+
+STATE = Path(os.environ.get("GRADEBOT_SERVICES_DIR", "/tmp/gradebot-services"))
+
+
+def published_flags(store) -> dict[int, bool]:
+    return {int(r[0]): bool(r[1]) for r in store._q("SELECT submission_id, published FROM gb_jobs").fetchall()}
+
+
+def test_broker_loses_its_data_and_nothing_is_lost(cluster):
+    from gradebot.core.service import GradingService
+    svc = GradingService(cluster.config())
+    try:
+        svc.import_roster("student_id,name,group\na1,A One,g\na2,A Two,g\n")
+        svc.start()
+        good, bad = tinycourse.submission(), tinycourse.submission(solved=False)
+        first = [svc.submit("a1", "t.ipynb", good), svc.submit("a2", "t.ipynb", bad), svc.submit("a1", "t.ipynb", bad)]
+        assert all(published_flags(svc.store)[s.id] for s in first)
+
+        # the broker crashes and its data is gone (no worker has taken anything yet: all 3 messages are lost)
+        subprocess.run(["bash", str(SCRIPT), "kill-redis"], check=True, timeout=60)
+        shutil.rmtree(STATE / "redis" / "appendonlydir", ignore_errors=True)
+        for f in (STATE / "redis").glob("*.rdb"):
+            f.unlink()
+
+        # submissions still succeed: durable in PostgreSQL, marked unpublished
+        second = [svc.submit("a2", "t.ipynb", good), svc.submit("a1", "t.ipynb", good)]
+        flags = published_flags(svc.store)
+        assert [flags[s.id] for s in second] == [False, False]
+        assert all(svc.get_submission(s.id).status == "queued" for s in first + second)
+
+        subprocess.run(["bash", str(SCRIPT), "start"], check=True, capture_output=True, timeout=120)
+        cluster.start_worker("w1")
+        subs = first + second
+        wait_until(lambda: cluster.check_alive() or all(svc.get_submission(s.id).status == "done" for s in subs),
+                   600, 1.0, "all 5 submissions to be graded after the broker came back empty")
+        totals = [svc.get_submission(s.id).result.total for s in subs]
+        full = float(sum(tinycourse.TASK_MAX.values()))
+        assert totals == [full, 0.0, 0.0, full, full]
+        assert all(published_flags(svc.store)[s.id] for s in subs)
+
+        # duplicates of a finished submission: acknowledged and dropped, no second result, no extra delivery
+        wait_until(lambda: svc.store._q("SELECT count(*) FROM gb_claims").fetchone()[0] == 0, 60, 0.2, "claims")
+        before = cluster.log("w1").count("duplicate delivery dropped")
+        for _ in range(3):
+            svc.backend.publish(subs[0].id)
+        wait_until(lambda: cluster.log("w1").count("duplicate delivery dropped") >= before + 3, 120, 0.5,
+                   "the worker to drop 3 duplicates")
+        again = svc.get_submission(subs[0].id)
+        assert again.deliveries == 1 and again.result.total == full
+        assert svc.store.result_count(subs[0].id) == 1
+        assert [a["outcome"] for a in svc.store.attempts(subs[0].id)] == ["done"]
+
+        # a delivery while another *live* worker holds the claim is not dropped but re-scheduled: when that
+        # worker goes silent, the re-scheduled message takes the job over (nothing depends on the ghost's message)
+        store = svc.store
+        ref, sha = store.put_blob(good)
+        from datetime import datetime, timezone
+        ghost_sub = store.add_submission("a2", "t.ipynb", ref, sha, len(good), "cli", False, datetime.now(timezone.utc))
+        ghost = store.claim(ghost_sub.id, "ghost@elsewhere/1", lease_seconds=6)
+        svc.backend.publish(ghost_sub.id)
+        store.note_enqueued(ghost_sub.id, published=True)
+        t_end = time.monotonic() + 8
+        while time.monotonic() < t_end:              # the ghost is alive for 8 s
+            assert store.heartbeat(ghost_sub.id, ghost)
+            time.sleep(1)
+        assert "claimed by a live worker" in cluster.log("w1")
+        assert svc.get_submission(ghost_sub.id).status == "queued"
+        done = svc.wait(ghost_sub.id, timeout=300)
+        assert done.status == "done" and done.result.total == full
+        assert [(a["worker"].split("/")[0], a["outcome"]) for a in store.attempts(ghost_sub.id)] == \
+            [("ghost@elsewhere", "lost"), ("w1@test", "done")]
+    finally:
+        svc.stop()
+        cluster.stop_all()
+        svc.store.close()
+        # leave the broker running for the other tests
+        subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, timeout=120)
+        time.sleep(0.1)
+
+
+def test_start_services_is_idempotent(services):
+    pid_file = STATE / "redis" / "redis.pid"
+    pg_pid = STATE / "pg" / "data" / "postmaster.pid"
+    before = (pid_file.read_text(), pg_pid.read_text().splitlines()[0])
+    again = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    lines = [ln for ln in again.stdout.splitlines() if ln.startswith("GRADEBOT_")]
+    assert lines == [f"GRADEBOT_BROKER_URL={services['GRADEBOT_BROKER_URL']}",
+                     f"GRADEBOT_DB_URL={services['GRADEBOT_DB_URL']}"]
+    assert "already answers" in again.stderr
+    assert (pid_file.read_text(), pg_pid.read_text().splitlines()[0]) == before
+    # both listen on the loopback interface only
+    import psutil
+    listening = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN"}
+    for url in services.values():
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert listening.get(port) == "127.0.0.1", (port, listening.get(port))
