@@ -14,8 +14,10 @@ export KERAS_HOME ?= $(CURDIR)/.keras
 export NUMNET_MNIST_DIR ?= $(abspath $(wildcard $(CURDIR)/../shared/data/mnist))
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PYTHONDONTWRITEBYTECODE := 1
+# nbgrader runs the `alembic` command, and the bot runs `nbgrader`/`jupyter`: the venv's bin must be on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run course examples test bench clean
+.PHONY: setup run course examples test bench serve telegram clean
 
 setup: $(STAMP)
 
@@ -38,10 +40,18 @@ run: examples
 test: setup
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
-bench: setup
+bench: course
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_grading.py
+	$(PY) benchmarks/bench_gradebot.py
+
+# The grading bot (embedded default: SQLite + local worker processes). Settings: GRADEBOT_* (docs/gradebot.md).
+serve: course
+	$(PY) -m gradebot serve
+
+telegram: course
+	$(PY) -m gradebot telegram
 
 clean:
 	rm -rf $(VENV) .keras .pytest_cache
