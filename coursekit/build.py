@@ -33,8 +33,10 @@ from coursekit.extract import REQUIRED, module_imports, object_source, region_bl
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
 
-# Release stub of optional methods: the base class' method (Layer.backward derives it from the Jacobians).
+# Release stubs of optional methods: the base class' method (Layer.backward derives it from the Jacobians,
+# Layer.backward_params takes it from backward).
 FALLBACK_BACKWARD = "return super().backward(input_data, grad_output)"
+FALLBACK_BACKWARD_PARAMS = "return super().backward_params(input_data, grad_output)"
 
 # Which bodies students write, per numnet_ref object. Everything else is given code (as in the assignment).
 REGIONS = {
@@ -48,8 +50,10 @@ REGIONS = {
                            "grad_x": REQUIRED},
     "conv.same_padding": {"same_padding": REQUIRED},
     "conv._ConvBase": {"grad_x": REQUIRED, "grad_kernel": REQUIRED, "grad_bias": REQUIRED, "grad_param": REQUIRED},
-    "conv.Conv2DLayer": {"_pads": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD},
-    "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD},
+    "conv.Conv2DLayer": {"_pads": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD,
+                         "backward_params": FALLBACK_BACKWARD_PARAMS},
+    "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD,
+                           "backward_params": FALLBACK_BACKWARD_PARAMS},
     "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
     "optimizers.SGD": {"_update": REQUIRED},
     "optimizers.Adam": {"_update": REQUIRED},

@@ -110,14 +110,17 @@ class Conv2DLayer(_ConvBase):
 
     def backward(self, input_data, grad_output):
         x = self._input(input_data)
-        top, bottom, left, right = self._pads(x)
-        xp = pad2d(x, top, bottom, left, right)
-        grad_xp = correlate_transpose(grad_output, self.kernel, self.stride)
-        # rows/columns of xp that no window reached get zero gradient; then the padding is cut off
-        extra_h, extra_w = xp.shape[2] - grad_xp.shape[2], xp.shape[3] - grad_xp.shape[3]
-        grad_input = pad2d(grad_xp, -top, extra_h - bottom, -left, extra_w - right)
-        grad_kernel = kernel_grad(xp, grad_output, self.kernel_size, self.stride)
-        return grad_input, [grad_kernel, grad_output.sum(axis=(0, 2, 3))]
+        top, _, left, _ = self._pads(x)
+        grad_xp = correlate_transpose(grad_output, self.kernel, self.stride)   # by the padded input
+        # cut the padding off; rows/columns of the padded input that no window reached get zero gradient
+        h, w = x.shape[2:]
+        grad_input = pad2d(grad_xp, -top, top + h - grad_xp.shape[2], -left, left + w - grad_xp.shape[3])
+        return grad_input, self.backward_params(x, grad_output)
+
+    def backward_params(self, input_data, grad_output):
+        x = self._input(input_data)
+        xp = pad2d(x, *self._pads(x))
+        return [kernel_grad(xp, grad_output, self.kernel_size, self.stride), grad_output.sum(axis=(0, 2, 3))]
 
 
 class Conv2DTrLayer(_ConvBase):
@@ -160,5 +163,12 @@ class Conv2DTrLayer(_ConvBase):
         grad_full = pad2d(grad_output, before, after, before, after)
         kernel_t = self.kernel.transpose(0, 1, 3, 2)
         grad_input = correlate(grad_full, kernel_t, self.stride)
+        return grad_input, self.backward_params(x, grad_output)
+
+    def backward_params(self, input_data, grad_output):
+        x = self._input(input_data)
+        self._check_size(x)
+        before, after = self._crop
+        grad_full = pad2d(grad_output, before, after, before, after)
         grad_kernel = kernel_grad(grad_full, x, self.kernel_size, self.stride).transpose(0, 1, 3, 2)
-        return grad_input, [grad_kernel, grad_output.sum(axis=(0, 2, 3))]
+        return [grad_kernel, grad_output.sum(axis=(0, 2, 3))]

@@ -7,6 +7,9 @@ Every layer has two ways to give its derivatives:
 * ``backward(x, grad_output)``: the vector-Jacobian product ``(dL/dx, [dL/dp for p in params])`` for a scalar
   ``L`` whose gradient by the layer's output is ``grad_output``. The base class derives it from the Jacobians
   (slow but always right); the reference layers override it with direct formulas that never build a Jacobian.
+* ``backward_params(x, grad_output)``: only ``[dL/dp ...]``. Training asks the first layer for this alone, since
+  nobody needs the gradient by the network's input; the base class takes it from ``backward``, and layers whose
+  input gradient is costly (the convolutions) override it.
 """
 import numpy as np
 
@@ -37,6 +40,10 @@ class Layer(object):
         param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
                        for jac, p in zip(self.grad_param(x), self.params)]
         return grad_input, param_grads
+
+    def backward_params(self, input_data, grad_output):
+        """Only the parameter gradients ``[dL/dp for p in params]`` (the second half of ``backward``)."""
+        return self.backward(input_data, grad_output)[1]
 
     def grad_x(self, input_data):
         raise NotImplementedError

@@ -13,6 +13,8 @@ class Network(object):
     def __init__(self, layers, loss=None, optimizer=None):
         self.name = 'Network'
         self.layers = list(layers)
+        if not self.layers:
+            raise ValueError('Network needs at least one layer in `layers`, got an empty list')
         self.loss = loss
         self.optimizer = optimizer
 
@@ -38,8 +40,9 @@ class Network(object):
         """Per-sample losses, shape (batch,)."""
         return self._require_loss().forward(self.predict(input_data, batch_size=None), labels)
 
-    def _backprop(self, input_data, labels, scale):
-        """Forward, then backward from ``scale * dL_b/dp``: returns (output, dL/dx, per-layer parameter grads)."""
+    def _backprop(self, input_data, labels, scale, need_input_grad=True):
+        """Forward, then backward from ``scale * dL_b/d(output)``: returns (output, dL/dx, per-layer parameter
+        grads). Without ``need_input_grad`` the first layer computes only its parameter gradients (dL/dx: None)."""
         loss = self._require_loss()
         inputs = []
         current = input_data
@@ -48,8 +51,12 @@ class Network(object):
             current = layer.forward(current)
         grad = loss.grad_x(current, labels) * scale
         param_grads = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, -1, -1):
+        for i in range(len(self.layers) - 1, 0, -1):
             grad, param_grads[i] = self.layers[i].backward(inputs[i], grad)
+        if need_input_grad:
+            grad, param_grads[0] = self.layers[0].backward(inputs[0], grad)
+        else:
+            grad, param_grads[0] = None, self.layers[0].backward_params(inputs[0], grad)
         return current, grad, param_grads
 
     def grad_x(self, input_data, labels):
@@ -58,7 +65,7 @@ class Network(object):
 
     def grad_param(self, input_data, labels):
         """For every layer, the list of dL/dp of its params, L = the batch mean of the per-sample losses."""
-        return self._backprop(input_data, labels, 1.0 / len(input_data))[2]
+        return self._backprop(input_data, labels, 1.0 / len(input_data), need_input_grad=False)[2]
 
     def update(self, grad_list, learning_rate):
         if self.optimizer is not None:

@@ -158,6 +158,18 @@ def test_jacobians_agree_with_backward(make, rng):
         assert rel_error(pg, np.einsum("bo,bop->p", gf, jac).reshape(pg.shape)) < 1e-10
 
 
+@pytest.mark.parametrize("make", CASES)
+def test_backward_params_is_the_second_half_of_backward(make, rng):
+    layer, x = make(rng)
+    g = rng.standard_normal(layer.forward(x).shape)
+    only_params = layer.backward_params(x, g)
+    _, param_grads = layer.backward(x, g)
+    assert len(only_params) == len(param_grads) == len(layer.params)
+    for a, b in zip(only_params, param_grads):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_base_layer_backward_from_jacobians():
     """A layer that only defines forward and Jacobians gets a correct backward from the base class."""
 
@@ -290,6 +302,35 @@ def test_network_grad_param(build, batch):
             assert g.shape == p.shape
             num = numerical_gradient(lambda: np.mean(net.calculate_loss(x, y)), p)
             assert rel_error(g, num) < TOL
+
+
+def test_grad_param_asks_the_first_layer_for_parameter_gradients_only():
+    """Nobody needs dL/d(network input) in training: grad_param calls backward_params on the first layer (the
+    convolution skips its costliest product there); grad_x still asks it for backward."""
+    calls = []
+
+    class Spy(Conv2DLayer):
+        def backward(self, input_data, grad_output):
+            calls.append("backward")
+            return super().backward(input_data, grad_output)
+
+        def backward_params(self, input_data, grad_output):
+            calls.append("backward_params")
+            return super().backward_params(input_data, grad_output)
+
+    rng = np.random.default_rng(5)
+    spy = Spy(3, 1, 2, padding="same")
+    net = Network([spy, FlattenLayer(), DenseLayer(2 * 5 * 5, 3), Softmax()], loss=CrossEntropy())
+    x, y = rng.standard_normal((2, 1, 5, 5)), onehot(rng, 2, 3)
+    grads = net.grad_param(x, y)
+    assert calls == ["backward_params"]
+    via_backward = Network([Conv2DLayer(3, 1, 2, padding="same", K_init=spy.kernel, b_init=spy.bias)]
+                           + net.layers[1:], loss=CrossEntropy()).grad_param(x, y)
+    for a, b in zip(grads[0], via_backward[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    calls.clear()
+    net.grad_x(x, y)
+    assert calls[:1] == ["backward"]   # (Conv2DLayer.backward then gets its parameter half from backward_params)
 
 
 def test_train_step_plain_sgd_is_p_minus_lr_grad():

@@ -116,3 +116,8 @@ def test_network_without_loss():
     net = Network([Softmax()])
     with pytest.raises(ValueError, match="loss"):
         net.grad_param(np.zeros((1, 3)), np.eye(3)[:1])
+
+
+def test_network_without_layers():
+    with pytest.raises(ValueError, match="at least one layer"):
+        Network([], loss=CrossEntropy())
