@@ -121,6 +121,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.student_id = ""  # set when known, so the form page can keep what the student typed
 
 
 def _message(exc: BaseException) -> str:
@@ -240,7 +241,9 @@ class WebFrontend:
         try:
             return await self.core("submit", student_id, filename, data, source="web")
         except errors.GradebotError as exc:
-            raise core_error_to_api(exc) from exc
+            err = core_error_to_api(exc)
+            err.student_id = student_id
+            raise err from exc
 
     async def _submission(self, request: web.Request) -> Any:
         raw = request.match_info["id"]
@@ -322,6 +325,7 @@ class WebFrontend:
             sub = await self._submit(request)
         except ApiError as err:
             return self._page("index.html", status=err.status, error=self._error_ru(err),
+                              student_id=err.student_id,
                               max_size=format_size(self.max_upload_bytes))
         raise web.HTTPSeeOther(f"/submissions/{sub.id}")
 

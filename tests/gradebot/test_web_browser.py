@@ -68,6 +68,8 @@ def driver(tmp_path):
 
 def test_upload_form_shows_graded_table(driver, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
 
     fake = FakeService(errors, grade_delay=2.5)  # long enough to see at least one self-refresh
     nb = tmp_path / "hw.ipynb"
@@ -87,4 +89,7 @@ def test_upload_form_shows_graded_table(driver, tmp_path):
         driver.find_element(By.ID, "student_id").send_keys("s1")
         driver.find_element(By.ID, "file").send_keys(str(bad))
         driver.find_element(By.ID, "submit").click()
-        assert "Ошибка" in driver.find_element(By.ID, "error").text
+        # click() may return before the POST's answer is rendered: wait for it (the element only exists on error)
+        error = WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "error")))
+        assert "Ошибка" in error.text
+        assert driver.find_element(By.ID, "student_id").get_attribute("value") == "s1"
