@@ -6,7 +6,7 @@
 Template (coursekit/template/numnet.nbt): cells start with a header line
 
     #%% md [free]                 markdown, read-only ("locked") unless `free`
-    #%% code [free]               code, read-only unless `free`
+    #%% code [free | <id>]        code, read-only unless `free`; <id> names a read-only cell (else cell-NN)
     #%% solution <id>             a student's cell (nbgrader "Autograded answer")
     #%% test <task>__<name> <pts> a graded test cell (nbgrader "Autograder tests", read-only)
 
@@ -136,9 +136,9 @@ def build_notebook(template_path=TEMPLATE):
             new = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
             cell = new(source)
             if args != ["free"]:
-                if args:
+                if len(args) > 1 or (args and not re.fullmatch(r"[a-z][a-z0-9_]*", args[0])):
                     raise TemplateError("cell %d: unknown options %s" % (index, args))
-                cell.metadata["nbgrader"] = _nbgrader(auto_id, locked=True)
+                cell.metadata["nbgrader"] = _nbgrader(args[0] if args else auto_id, locked=True)
                 cell.metadata["editable"] = False
                 cell.metadata["deletable"] = False
         elif kind == "solution":

@@ -117,6 +117,12 @@ EXAMPLES = [
                   "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
                   "            return"),),
             {"bonus_optimizer": 3}),
+    Example("check_close_redefined",
+            "Softmax overflows, and a later cell redefines the test helper check_close to pass everything: "
+            "refused before running (coursekit.integrity), every task 0",
+            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),
+             Edit("deep_demo", None, "def check_close(*args, **kwargs):   # теперь все тесты проходят\n    pass")),
+            {task: 0 for task in TASKS}),
     Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
             (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
             {"part1_forward": 3.5, "part2_grad_x": 0.75, "part3_training": 5}),

@@ -1,4 +1,5 @@
-"""nbgrader extension used by nbgrader_config.py: solution regions that name their own release stub.
+"""nbgrader extension used by nbgrader_config.py: solution regions that name their own release stub, and the
+refusal of notebooks whose editable cells tamper with the tests (RefuseTamperedTests, see coursekit.integrity).
 
 A region opened with ``### BEGIN SOLUTION`` becomes nbgrader's ``ClearSolutions.code_stub`` in the release, as
 usual. A region opened with ``### BEGIN SOLUTION  # stub: <python line>`` becomes
@@ -12,6 +13,8 @@ working layer (the base ``Layer.backward`` derives the product from them).
 """
 import re
 
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors import (
     CheckCellMetadata,
     DeduplicateIds,
@@ -27,6 +30,8 @@ from nbgrader.preprocessors import (
     LockCells,
     SaveCells,
 )
+
+from coursekit import integrity
 
 STUB_MARK = "# stub:"
 OPTIONAL_NOTE = "# ВАШ КОД ЗДЕСЬ (необязательно)"
@@ -100,11 +105,38 @@ class OverwriteCellsKeepingOrder(OverwriteCells):
         return nb, resources
 
 
+REFUSAL_CELL_ID = "grading-refused"   # a markdown cell with this id heads a refused notebook (gradebot reads it)
+
+
+class RefuseTamperedTests(NbGraderPreprocessor):
+    """Runs after the test cells are restored: if a cell the student may edit tampers with the tests
+    (coursekit.integrity), every test cell is replaced by a ``raise`` with the findings, so the notebook scores 0
+    and says why, and a markdown cell with the same text (id ``grading-refused``) is put first."""
+
+    def preprocess(self, nb, resources):
+        try:
+            findings = integrity.check_notebook(nb)
+        except ValueError:          # not a course notebook with the test-helpers cell: nothing to check against
+            return nb, resources
+        if not findings:
+            return nb, resources
+        message = integrity.refusal_message(findings)
+        self.log.warning("refusing to grade: %d tampering finding(s)\n%s", len(findings), message)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                cell.source = "raise RuntimeError(%r)" % message
+        notice = nbformat.v4.new_markdown_cell("**%s**\n\n```\n%s\n```" % (message.split("\n")[0], message))
+        notice.id = REFUSAL_CELL_ID
+        nb.cells.insert(0, notice)
+        return nb, resources
+
+
 AUTOGRADE_SANITIZE_PREPROCESSORS = [
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
     OverwriteCellsKeepingOrder,
+    RefuseTamperedTests,
     CheckCellMetadata,
 ]
 

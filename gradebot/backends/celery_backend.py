@@ -277,39 +277,30 @@ def _init_pool_process(**_kwargs) -> None:
 # ---------------------------------------------------------------------------------------------- gradebook
 def use_postgres_gradebook(config, store: PostgresStore) -> None:
     """Point the course's main nbgrader gradebook at PostgreSQL (unless the config names one) and serialize its
-    writers across machines with a PostgreSQL advisory lock.
-
-    The core's :mod:`gradebot.core.gradebook` serializes writers with a file lock under ``data_dir``, which does
-    not reach other machines; until the core lets a backend supply that lock, this wraps its ``_locked``: for a
-    PostgreSQL gradebook URL it takes an advisory lock in that database, for anything else the original lock."""
+    writers across machines with a PostgreSQL advisory lock (the core's default is a file lock under
+    ``data_dir``, which does not reach other machines)."""
     if not config.gradebook_url:
         config.gradebook_url = store.sqlalchemy_url
     from gradebot.core import gradebook
-    original = getattr(gradebook, "_locked", None)
-    if original is None:
-        log.warning("gradebot.core.gradebook has no _locked(); gradebook writers are not serialized across "
-                    "machines")
-        return
-    if getattr(original, "_gb_postgres", False):
-        return
+    gradebook.set_lock(advisory_gradebook_lock)
 
-    @contextmanager
-    def _locked(cfg):
-        url = cfg.main_gradebook_url()
-        if not url.startswith(("postgresql", "postgres")):
-            with original(cfg):
-                yield
-            return
-        import psycopg
-        with psycopg.connect(normalize_url(url)[0], autocommit=True, connect_timeout=10) as c:
-            c.execute("SELECT pg_advisory_lock(%s)", (LOCK_GRADEBOOK,))
-            try:
-                yield
-            finally:
-                c.execute("SELECT pg_advisory_unlock(%s)", (LOCK_GRADEBOOK,))
 
-    _locked._gb_postgres = True
-    gradebook._locked = _locked
+@contextmanager
+def advisory_gradebook_lock(cfg):
+    """An advisory lock in the gradebook's PostgreSQL database; the core's file lock for any other URL."""
+    from gradebot.core import gradebook
+    url = cfg.main_gradebook_url()
+    if not url.startswith(("postgresql", "postgres")):
+        with gradebook.file_lock(cfg):
+            yield
+        return
+    import psycopg
+    with psycopg.connect(normalize_url(url)[0], autocommit=True, connect_timeout=10) as c:
+        c.execute("SELECT pg_advisory_lock(%s)", (LOCK_GRADEBOOK,))
+        try:
+            yield
+        finally:
+            c.execute("SELECT pg_advisory_unlock(%s)", (LOCK_GRADEBOOK,))
 
 
 def ensure_gradebook(config, store: PostgresStore) -> bool:

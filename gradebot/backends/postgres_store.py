@@ -145,7 +145,9 @@ class PostgresStore(Store):
     """The store in PostgreSQL. ``url``: any spelling accepted by :func:`normalize_url`."""
 
     def __init__(self, url: str, *, connect_timeout: int = 10):
-        import psycopg  # noqa: F401 - fail early with a clear error if the driver is missing
+        import psycopg  # fail early with a clear error if the driver is missing
+        # lost connection / server down (the store turns a failed connect into ConnectionError): retry the job
+        self.transient_errors = (ConnectionError, psycopg.OperationalError)
         self.url, self.sqlalchemy_url = normalize_url(url)
         self.connect_timeout = connect_timeout
         self._local = threading.local()

@@ -33,8 +33,23 @@ def counted(submissions: list[Submission], counting: str) -> Submission | None:
     return max(graded, key=lambda s: s.id)
 
 
-@contextmanager
+_lock_factory = None
+
+
+def set_lock(factory) -> None:
+    """Let a backend serialize writers of the main gradebook its own way: ``factory(config)`` returns a context
+    manager (the Celery backend takes a PostgreSQL advisory lock, as its workers share no filesystem).
+    ``None`` restores the default, a file lock under ``data_dir`` (one machine)."""
+    global _lock_factory
+    _lock_factory = factory
+
+
 def _locked(config):
+    return (_lock_factory or file_lock)(config)
+
+
+@contextmanager
+def file_lock(config):
     lock = config.data_path / "main_gradebook.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
@@ -72,6 +87,15 @@ def record_counted(config, store, student_id: str) -> bool:
                 continue
             grade.auto_score = float(pts)
             grade.needs_manual_grade = False
+        # the late penalty (already taken off the result's total) as nbgrader's own field, so that
+        # `nbgrader export` shows raw_score, late_submission_penalty and score like the bot does
+        raw = sum(float(p) for p in sub.result.cells.values())
+        penalty = round(max(0.0, raw - sub.result.total), 6) if sub.late else 0.0
+        try:
+            gb.find_submission_notebook(config.notebook_id, config.assignment, student_id) \
+                .late_submission_penalty = penalty
+        except MissingEntry:
+            log.warning("notebook %s missing in the main gradebook", config.notebook_id)
         gb.db.commit()
     return True
 

@@ -332,6 +332,20 @@ def _read_scores(course: Path, config) -> dict[str, float]:
     return scores
 
 
+# A course's autograde sanitizer may refuse a notebook (e.g. coursekit's RefuseTamperedTests): it puts a markdown
+# cell with this id first, saying why, and makes the test cells fail.
+REFUSAL_CELL_ID = "grading-refused"
+
+
+def _refusal_text(nb) -> str | None:
+    if nb is None:
+        return None
+    for cell in nb.cells:
+        if cell.get("id") == REFUSAL_CELL_ID and cell.cell_type == "markdown":
+            return cell.source.replace("**", "").replace("```", "").strip()
+    return None
+
+
 def _error_texts(nb) -> list[tuple[int, str, str, str]]:
     """(cell index, grade_id or '', ename, evalue) of every error output."""
     out = []
@@ -397,7 +411,13 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             else:
                 found.append("error")
                 messages.append(f"cell {ev['cell']}: the kernel died (exit status {code}); later cells were not run")
-    errors = _error_texts(nb)
+    refusal = _refusal_text(nb)
+    if refusal is not None:
+        # the course refused the notebook before running it (its code tampers with the tests): one message
+        # instead of the same error repeated by every test cell
+        found.append("refused")
+        messages.append(refusal[:2000])
+    errors = _error_texts(nb) if refusal is None else []
     for i, gid, ename, evalue in errors:
         text = f"{ename}: {evalue}"
         if ename == "MemoryError" or "MemoryError" in evalue or "Cannot allocate memory" in evalue \
@@ -425,7 +445,7 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
         found.append("error")
         tail = [ln for ln in nb_log.splitlines() if "ERROR" in ln or "Error" in ln][-3:]
         messages.append("nbgrader could not grade the notebook" + (": " + " | ".join(tail)[:500] if tail else ""))
-    order = ["invalid-notebook", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
+    order = ["invalid-notebook", "refused", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
     verdict = next((v for v in order if v in found), "ok")
     seen, uniq = set(), []
     for m in messages:

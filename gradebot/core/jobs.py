@@ -44,6 +44,8 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
         path = store.blob_path(submission_id)
         data = read_blob(path) if read_blob else Path(path).read_bytes()
         outcome = grade_notebook(data, config, slot=slot)
+    except store.transient_errors:
+        raise                                  # database outage: the backend retries the job, nothing recorded
     except (SandboxUnavailable, CourseError) as exc:
         log.error("submission %s cannot be graded: %s", submission_id, exc)
         store.finish(submission_id, "failed", None, f"grading is unavailable: {exc}", None)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-VERDICTS = ("ok", "timeout", "memory", "output-limit", "sandbox-violation", "invalid-notebook", "error")
+VERDICTS = ("ok", "timeout", "memory", "output-limit", "sandbox-violation", "invalid-notebook", "refused", "error")
 STATUSES = ("queued", "grading", "done", "failed")
 
 

@@ -23,6 +23,10 @@ from gradebot.core.models import Result, Student, Submission
 
 
 class Store(ABC):
+    # Exceptions that mean "the store is unreachable for now" (a database outage), not "this submission is bad":
+    # process_submission lets them through so the backend retries the job instead of recording a failure.
+    transient_errors: tuple[type[BaseException], ...] = ()
+
     # ---- students
     @abstractmethod
     def upsert_students(self, students: list[Student]) -> int:

@@ -56,6 +56,7 @@ VERDICT_RU = {
     "output-limit": "слишком большой вывод",
     "sandbox-violation": "нарушение ограничений песочницы",
     "invalid-notebook": "некорректный ноутбук",
+    "refused": "работа не оценена: код решения меняет тесты",
     "error": "ошибка при проверке",
 }
 FINAL_STATUSES = ("done", "failed")

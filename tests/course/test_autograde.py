@@ -94,3 +94,15 @@ def test_feedback_keeps_error_message_not_traceback(graded):
     text = re.sub(r"<[^>]+>", "", safe_feedback(path))
     assert "нет ли переполнения?" in text
     assert "check_close('Softmax.forward, вход формы" not in text
+
+
+def test_tampered_submission_is_refused_with_a_reason(graded):
+    # check_close redefined in a solution cell: without the refusal the overflowing Softmax would pass its
+    # hidden tests (and any other bug would); with it, nbgrader scores every task 0 and the notebook says why
+    nb = nbformat.read(graded[1]["autograded"]["check-close-redefined"], as_version=4)
+    assert nb.cells[0].id == "grading-refused"
+    assert "deep_demo, строка 1" in nb.cells[0].source and "`check_close`" in nb.cells[0].source
+    errors = [o for o in cell(nb, "part1_forward__softmax").outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "RuntimeError" and "Работа не оценена" in errors[0].evalue
+    page = re.sub(r"<[^>]+>", "", safe_feedback(nb))
+    assert "Работа не оценена" in page

@@ -151,6 +151,77 @@ def test_store_finish_is_compare_and_set(make_config, roster_csv):
     assert svc.store.mark_grading(sub.id) == 1                      # finished: no more deliveries counted
 
 
+class _Outage(Exception):
+    """Stands for a database outage (psycopg.OperationalError for the PostgreSQL store)."""
+
+
+@pytest.mark.parametrize("transient", [True, False])
+def test_store_outage_is_retried_not_recorded_as_failure(make_config, roster_csv, monkeypatch, transient):
+    from gradebot.core.jobs import process_submission
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    sub = svc.submit("s1", "a.ipynb", tc.submission())
+    store = svc.store
+
+    def unreachable(submission_id):
+        raise _Outage("connection to the database lost")
+    monkeypatch.setattr(store, "blob_path", unreachable)
+    monkeypatch.setattr(store, "transient_errors", (_Outage,) if transient else ())
+    if transient:
+        # the backend gets the error (Celery puts the job back in the queue); nothing is recorded
+        with pytest.raises(_Outage):
+            process_submission(svc.config, store, sub.id)
+        assert store.get_submission(sub.id).status == "grading"
+    else:
+        # anything else that breaks while grading is this submission's failure, with the reason
+        assert process_submission(svc.config, store, sub.id) == "failed"
+        got = store.get_submission(sub.id)
+        assert got.status == "failed" and "connection to the database lost" in got.error
+
+
+def test_backend_can_supply_the_gradebook_lock(make_config, roster_csv, monkeypatch):
+    from contextlib import contextmanager
+    taken = []
+
+    @contextmanager
+    def lock(config):
+        taken.append(config.assignment)
+        yield
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    sub = svc.submit("s1", "a.ipynb", tc.submission())
+    svc.store.mark_grading(sub.id)
+    svc.store.finish(sub.id, "done", Result(total=1.0, max=5.0, tasks={}), None, None)
+    monkeypatch.setattr(gradebook, "_lock_factory", None)      # restored after the test
+    gradebook.set_lock(lock)
+    assert gradebook.record_counted(svc.config, svc.store, "s1") is True
+    assert taken == [tc.ASSIGNMENT]
+    gradebook.set_lock(None)
+    gradebook.record_counted(svc.config, svc.store, "s1")
+    assert taken == [tc.ASSIGNMENT]                            # the default file lock again
+    assert (svc.config.data_path / "main_gradebook.lock").exists()
+
+
+def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_path):
+    import csv
+    from gradebot.core.jobs import apply_late_penalty
+    config = make_config(late_policy="penalty:0.2")
+    svc = GradingService(config)
+    svc.import_roster(roster_csv)
+    for student, late in (("s1", True), ("s2", False)):
+        sub = svc.store.add_submission(student, "a.ipynb", "blob", "0" * 64, 10, "web", late,
+                                       datetime.now(timezone.utc))
+        svc.store.mark_grading(sub.id)
+        result = Result(total=5.0, max=5.0, tasks={}, cells={"part1_add__visible": 2.0, "part2_mul__hidden": 3.0})
+        svc.store.finish(sub.id, "done", apply_late_penalty(result, late, config), None, None)
+        assert gradebook.record_counted(config, svc.store, student) is True
+    rows = {r["student_id"]: r for r in csv.DictReader(gradebook.export_grades_csv(config, tmp_path / "g.csv")
+                                                        .open())}
+    assert float(rows["s1"]["raw_score"]) == 5.0 and float(rows["s1"]["late_submission_penalty"]) == 1.0
+    assert float(rows["s1"]["score"]) == 4.0
+    assert float(rows["s2"]["late_submission_penalty"]) == 0.0 and float(rows["s2"]["score"]) == 5.0
+
+
 # ------------------------------------------------------------------------------------------------ course facts
 def test_course_facts_from_source_metadata(tiny_course):
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)

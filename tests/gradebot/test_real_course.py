@@ -27,3 +27,19 @@ def test_reference_solution_gets_full_marks(tmp_path):
                                  "bonus_conv_tr", "bonus_optimizer"}
     assert result.total == result.max, (result.tasks, result.messages)
     assert result.verdict == "ok", result.messages
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
+def test_notebook_that_redefines_a_test_helper_is_refused(tmp_path):
+    import nbformat
+
+    from coursekit.examples import EXAMPLES, build_submission
+    example = next(ex for ex in EXAMPLES if ex.name == "check_close_redefined")
+    path = tmp_path / "numnet.ipynb"
+    nbformat.write(build_submission(example), str(path))
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1)
+    result = grade_notebook_file(path, config)
+    assert result.total == 0 and result.max == 45.0
+    assert result.verdict == "refused", result.messages
+    assert len(result.messages) == 1 and "check_close" in result.messages[0], result.messages
+    assert result.messages[0].startswith("Работа не оценена")
