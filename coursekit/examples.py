@@ -64,6 +64,15 @@ SLOW_MAXPOOL_GRAD_X = """x = np.asarray(input_data)
                         jac[b, (ch * ho + i) * wo + j, (ch * h + i * sh + di) * w + j * sw + dj] = 1
         return jac"""
 
+FAKE_KERAS = """import os
+os.makedirs('keras', exist_ok=True)
+with open(os.path.join('keras', '__init__.py'), 'w') as f:
+    f.write("def __getattr__(name):\\n    raise ImportError('fake keras from the notebook folder')\\n")
+import keras
+
+
+"""
+
 EXAMPLES = [
     Example("reference", "the reference solution (numnet_ref)"),
     Example("release", "the untouched release: nothing implemented", base="release"),
@@ -123,6 +132,12 @@ EXAMPLES = [
             (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),
              Edit("deep_demo", None, "def check_close(*args, **kwargs):   # теперь все тесты проходят\n    pass")),
             {task: 0 for task in TASKS}),
+    Example("fake_keras_next_to_notebook",
+            "a solution cell writes a keras/ package next to the notebook (every attribute raises) and imports it: "
+            "in grading mode the tests drop modules that are not installed packages and import the real Keras",
+            (Edit("flatten", "class FlattenLayer(Layer):", FAKE_KERAS + "class FlattenLayer(Layer):"),)),
+    Example("helpers_cell_deleted", "the read-only test-helpers cell deleted (restored, like deleted test cells)",
+            (Edit("test_helpers", None, None),)),
     Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
             (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
             {"part1_forward": 3.5, "part2_grad_x": 0.75, "part3_training": 5}),

@@ -13,10 +13,16 @@ Rules (each finding names one):
                 ``global`` in a function) of a name the test-helpers cell defines, or of a builtin
     module      assignment, augmented assignment or del of an attribute or item of an imported module (or of a
                 plain alias of one: ``m = np``), or setattr/delattr on one
-    import      importing a module that reaches into the interpreter (sys, builtins, gc, inspect, ...)
-    introspect  globals/vars/locals/exec/eval/compile/__import__/get_ipython, or frame/code attributes
-                (``__globals__``, ``__code__``, ``f_back``, ...)
-    magic       an IPython magic other than matplotlib/time/timeit/precision (their Python code is checked too)
+    import      importing a module that reaches into the interpreter (sys, builtins, gc, inspect, ...), or one
+                that is neither standard library nor an installed package (a .py file the notebook wrote itself)
+    introspect  globals/vars/locals/exec/eval/compile/__import__/get_ipython, other dunder names, frame/code
+                attributes (``__globals__``, ``__code__``, ``f_back``, ...), ``allow_pickle=True``
+    magic       an IPython magic other than matplotlib/time/timeit/precision/pip/autoreload (the Python code of
+                %time/%timeit is checked too)
+
+The test helpers add a run-time guard the static check cannot give: in grading mode every test cell first drops
+from ``sys.path`` and ``sys.modules`` whatever is not the standard library or an installed package, so a
+``keras/`` folder the notebook wrote next to itself never stands in for the Keras oracle.
 
 It is a deny list against the known ways, not a proof: strings built at run time (``getattr(f, '__glob' +
 'als__')``) get through. The sandbox still contains what gets through; instructors can run
@@ -47,11 +53,21 @@ INTERNAL_ATTRIBUTES = frozenset({
     "__kwdefaults__", "__setattr__", "__delattr__", "__self__", "__func__", "__wrapped__",
     "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
 })
-SAFE_MAGICS = frozenset({"matplotlib", "time", "timeit", "precision", "pylab"})
+SAFE_MAGICS = frozenset({"matplotlib", "time", "timeit", "precision", "pylab", "autoreload", "pip"})
+ALLOWED_DUNDER_NAMES = frozenset({"__name__", "__doc__", "__file__", "__class__", "__debug__"})
+COURSE_MODULES = frozenset({"mnist_loader"})    # shipped next to the notebook
 BUILTIN_NAMES = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def importable_modules():
+    """Top-level names a student may import: the standard library, installed distributions, course modules.
+    A module of the student's own (a .py file written next to the notebook) could run code no check sees."""
+    import importlib.metadata
+    return (frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+            | frozenset(importlib.metadata.packages_distributions()) | COURSE_MODULES)
 
 
 @dataclass(frozen=True)
@@ -216,14 +232,31 @@ class _Checker:
             if node.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(node.args) > 1 \
                     and isinstance(node.args[1], ast.Constant) and node.args[1].value in INTERNAL_ATTRIBUTES:
                 self._internal(node, node.args[1].value)
+        if isinstance(node, ast.Call) and any(k.arg == "allow_pickle" and not (
+                isinstance(k.value, ast.Constant) and not k.value.value) for k in node.keywords):
+            self.add(node, "introspect", "`allow_pickle` загружает объекты, способные выполнить любой код; "
+                                         "сохраняйте и загружайте массивы без него")
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for module in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]):
-                if module.split(".")[0] in ESCAPE_MODULES:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                modules = ["." * node.level + (node.module or "")]
+            else:
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            for module in modules:
+                root = module.split(".")[0]
+                if root in ESCAPE_MODULES:
                     self.add(node, "import", "модуль `%s` не нужен для задания (он даёт доступ к внутренностям "
                                              "интерпретатора и тестов); уберите импорт" % module)
+                elif root not in _importable():
+                    self.add(node, "import", "модуля `%s` нет ни в Python, ни среди установленных пакетов: при "
+                                             "проверке есть только ноутбук, свои .py-файлы не используются; "
+                                             "перенесите этот код в ноутбук" % module)
         elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
             self.add(node, "introspect", "`%s` не нужен для задания (он позволяет менять тесты); уберите его"
                      % node.id)
+        elif isinstance(node, ast.Name) and node.id.startswith("__") and node.id.endswith("__") \
+                and node.id not in ALLOWED_DUNDER_NAMES:
+            self.add(node, "introspect", "`%s` - служебное имя интерпретатора, заданию оно не нужно; уберите "
+                                         "обращение к нему" % node.id)
         elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
             self._internal(node, node.attr)
 
@@ -236,6 +269,16 @@ class _Checker:
     def _internal(self, node, attr):
         self.add(node, "introspect", "`%s` - внутренность интерпретатора, заданию она не нужна; уберите "
                                      "обращение к ней" % attr)
+
+
+_IMPORTABLE = None
+
+
+def _importable():
+    global _IMPORTABLE
+    if _IMPORTABLE is None:
+        _IMPORTABLE = importable_modules()
+    return _IMPORTABLE
 
 
 def _ipython_to_python(source):
@@ -260,6 +303,8 @@ def _ipython_to_python(source):
         args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
         if method in ("system", "getoutput"):
             pass                                   # !shell: runs in the sandbox, cannot touch the kernel's state
+        elif method == "run_line_magic" and args[:2] == ["load_ext", "autoreload"]:
+            pass
         elif method in ("run_line_magic", "run_cell_magic") and args and args[0] in SAFE_MAGICS:
             if args[0] in ("time", "timeit"):
                 line = _strip_magic_options(args[1] or "") if len(args) > 1 else ""

@@ -75,27 +75,39 @@ class ClearSolutionsWithStubs(ClearSolutions):
 
 
 class OverwriteCellsKeepingOrder(OverwriteCells):
-    """OverwriteCells whose ``add_missing_cells`` works after read-only cells.
+    """OverwriteCells whose ``add_missing_cells`` works after read-only cells and also restores deleted
+    read-only code cells.
 
     nbgrader 0.9.6 puts a deleted test cell back after the source cell just before it, but looks that cell up
     among the submitted grade/solution cells only: when a read-only (locked) cell precedes the test cell, the
     lookup raises KeyError and the whole submission fails to grade. Here the cell goes after the nearest
-    earlier source cell of any kind that the submission still has (or first, if none)."""
+    earlier source cell of any kind that the submission still has (or first, if none).
+
+    nbgrader never restores a deleted read-only cell that is not a test. For code cells that matters: a
+    submission without the test-helpers cell could define no-op helpers of its own. They are put back too."""
 
     def add_missing_grade_cells(self, nb, resources):
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         source_cells = list(source_nb.source_cells)
         source_ids = [cell.name for cell in source_cells]
         solution_ids = {cell.name for cell in source_nb.solution_cells}
-        for grade_cell in source_nb.grade_cells:
+        max_scores = {cell.name: cell.max_score for cell in source_nb.grade_cells}
+        for source_cell in source_cells:
+            is_grade = source_cell.name in max_scores
+            if not (is_grade or (source_cell.locked and source_cell.cell_type == "code")):
+                continue
             present = {cell.metadata["nbgrader"].get("grade_id"): i for i, cell in enumerate(nb.cells)
                        if "nbgrader" in cell.metadata}
-            if grade_cell.name in present:
+            if source_cell.name in present:
                 continue
-            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_cell.name)
-            index = source_ids.index(grade_cell.name)
-            cell = self.missing_cell_transform(source_cells[index], grade_cell.max_score,
-                                               is_solution=grade_cell.name in solution_ids)
+            self.log.warning("Missing %s cell %s encountered, adding to notebook",
+                             "grade" if is_grade else "read-only", source_cell.name)
+            index = source_ids.index(source_cell.name)
+            if is_grade:
+                cell = self.missing_cell_transform(source_cell, max_scores[source_cell.name],
+                                                   is_solution=source_cell.name in solution_ids)
+            else:
+                cell = self._restored_locked_cell(source_cell, {c.get("id") for c in nb.cells})
             position = 0
             for previous in reversed(source_ids[:index]):
                 if previous in present:
@@ -103,6 +115,18 @@ class OverwriteCellsKeepingOrder(OverwriteCells):
                     break
             nb.cells.insert(position, cell)
         return nb, resources
+
+    def _restored_locked_cell(self, source_cell, taken_ids):
+        note = self.missing_cell_notification.format(cell_id=source_cell.name)
+        cell = nbformat.v4.new_code_cell("# " + note + source_cell.source)
+        cell.metadata = {"deletable": False, "editable": False,
+                         "nbgrader": {"grade": False, "grade_id": source_cell.name, "locked": True,
+                                      "schema_version": 3, "solution": False}}
+        cell_id, n = source_cell.name.replace("_", "-"), 1
+        while cell_id in taken_ids:                  # nbformat requires unique cell ids
+            cell_id, n = "%s-restored-%d" % (source_cell.name.replace("_", "-"), n), n + 1
+        cell.id = cell_id
+        return cell
 
 
 REFUSAL_CELL_ID = "grading-refused"   # a markdown cell with this id heads a refused notebook (gradebot reads it)

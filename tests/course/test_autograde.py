@@ -106,3 +106,21 @@ def test_tampered_submission_is_refused_with_a_reason(graded):
     assert errors and errors[0].ename == "RuntimeError" and "Работа не оценена" in errors[0].evalue
     page = re.sub(r"<[^>]+>", "", safe_feedback(nb))
     assert "Работа не оценена" in page
+
+
+def test_deleted_helpers_cell_is_restored(graded):
+    # nbgrader itself restores only test cells; without the helpers every test would fail with a NameError
+    # (and a notebook could define no-op helpers of its own in their place)
+    nb = nbformat.read(graded[1]["autograded"]["helpers-cell-deleted"], as_version=4)
+    restored = cell(nb, "test_helpers")
+    assert "была удалена" in restored.source and "def check_close(" in restored.source
+    assert restored.metadata["nbgrader"]["locked"] is True
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert ids.index("test_helpers") < ids.index("part1_forward__keras_mnist")
+
+
+def test_fake_keras_written_by_the_notebook_is_not_used(graded):
+    nb = nbformat.read(graded[1]["autograded"]["fake-keras-next-to-notebook"], as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not any("fake keras" in str(o.get("evalue", "")) + str(o.get("text", "")) for o in outputs)
+    assert cell(nb, "part1_forward__keras_mnist").outputs          # the Keras test ran (and printed)

@@ -39,7 +39,12 @@ def test_reference_release_and_bundled_examples_are_clean(source_nb, release_nb,
     assert integrity.check_notebook(release_nb) == []
     assert integrity.check_notebook(solved) == []
     for example in EXAMPLES:
-        findings = integrity.check_notebook(build_submission(example, release_nb, source_nb))
+        submission = build_submission(example, release_nb, source_nb)
+        if example.name == "helpers_cell_deleted":      # the sanitizer runs after nbgrader restored the cell
+            with pytest.raises(ValueError):
+                integrity.check_notebook(submission)
+            continue
+        findings = integrity.check_notebook(submission)
         assert bool(findings) == (example.name == "check_close_redefined"), (example.name, findings)
 
 
@@ -84,6 +89,10 @@ TAMPERING = [
     ("%timeit -n 1 -r 1 globals()", "introspect"),
     ("%%time\nnp.allclose = print", "module"),
     ("for i in range(2):\n    %time np.zeros(3)\nnp.abs = print", "module"),     # a magic inside a block
+    ("with open('cheat.py', 'w') as f:\n    f.write('import builtins')\nimport cheat", "import"),
+    ("from my_helpers import fast_conv", "import"),
+    ("w = np.load('weights.npy', allow_pickle=True)", "introspect"),
+    ("spec = __spec__", "introspect"),
 ]
 
 
@@ -111,6 +120,10 @@ LEGITIMATE = [
     "X_small = X_train[:100]\nmy_check_close = 1",
     "import types, os\nimport os.path",
     "def broken(:\n    pass",           # a syntax error: the cell runs nothing, nothing to check
+    "%load_ext autoreload\n%autoreload 2\n%pip install tqdm",
+    "from tqdm import tqdm\nimport matplotlib.pyplot as plt\nfrom sklearn.model_selection import train_test_split",
+    "w = np.load('weights.npy', allow_pickle=False)\nif __name__ == '__main__':\n    print(__doc__)",
+    "from mnist_loader import load_data",
 ]
 
 

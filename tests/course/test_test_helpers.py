@@ -95,3 +95,32 @@ def test_numerical_jacobian_matches_known_derivative(ns):
     jac = ns["numerical_jacobian"](lambda v: v ** 2, x)
     expected = np.stack([np.diag(2 * row) for row in x])
     np.testing.assert_allclose(jac, expected, atol=1e-6)
+
+
+def test_isolate_imports_drops_modules_from_the_notebook_folder(tmp_path):
+    """In grading mode a keras/ package written next to the notebook (and already imported) gives way to the
+    installed Keras; outside grading mode nothing changes. Runs in a subprocess: it edits sys.path/sys.modules."""
+    import subprocess
+    import sys
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text("FAKE = True\n")
+    (tmp_path / "mnist_loader.py").write_text("COURSE = True\n")
+    script = (
+        "import os, sys\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "import keras, mnist_loader\n"
+        "assert getattr(keras, 'FAKE', False)\n"
+        "ns = {'__name__': '__main__'}\n"
+        "exec(compile(open(%r, encoding='utf-8').read(), 'helpers', 'exec'), ns)\n"
+        "ns['begin_test']('part1_forward', seconds=5)\n"
+        "import keras\n"
+        "print(getattr(keras, 'FAKE', False), 'site-packages' in keras.__file__, 'mnist_loader' in sys.modules,\n"
+        "      os.getcwd() in sys.path)\n" % HELPERS)
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    for grading, expected in (("1", "False True True False"), ("0", "True False True True")):
+        env["NUMNET_GRADING"] = grading
+        env.pop("NBGRADER_EXECUTION", None)
+        out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == expected.split(), (grading, out.stdout, out.stderr[-2000:])
