@@ -259,10 +259,21 @@ class _Checker:
                                          "обращение к нему" % node.id)
         elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
             self._internal(node, node.attr)
+        elif isinstance(node, ast.Attribute) and node.attr == "__dict__" and self._is_module_rooted(node.value):
+            self.add(node, "module", "`%s` открывает модуль или функцию тестов для изменений; уберите это "
+                                     "обращение" % ast.unparse(node))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
+                and node.args[1].value == "__dict__" and self._is_module_rooted(node.args[0]):
+            self.add(node, "module", "`%s` открывает модуль или функцию тестов для изменений; уберите это "
+                                     "обращение" % ast.unparse(node))
+
+    def _is_module_rooted(self, node):
+        base = _base(node)
+        return isinstance(base, ast.Name) and (base.id in self.modules or base.id in self.protected)
 
     def _module_mutation(self, node, target):
-        base = _base(target)
-        if isinstance(base, ast.Name) and (base.id in self.modules or base.id in self.protected):
+        if self._is_module_rooted(target):
             self.add(node, "module", "присваивание в `%s`: менять модули (numpy, keras, ...) и функции тестов "
                                      "нельзя; храните свои данные в своих переменных" % ast.unparse(target))
 

@@ -93,6 +93,8 @@ TAMPERING = [
     ("from my_helpers import fast_conv", "import"),
     ("w = np.load('weights.npy', allow_pickle=True)", "introspect"),
     ("spec = __spec__", "introspect"),
+    ("np.__dict__.update(allclose=lambda *a, **k: True)", "module"),
+    ("d = getattr(np.random, '__dict__')\nd['seed'] = print", "module"),
 ]
 
 
@@ -124,6 +126,7 @@ LEGITIMATE = [
     "from tqdm import tqdm\nimport matplotlib.pyplot as plt\nfrom sklearn.model_selection import train_test_split",
     "w = np.load('weights.npy', allow_pickle=False)\nif __name__ == '__main__':\n    print(__doc__)",
     "from mnist_loader import load_data",
+    "class Layer2:\n    def params(self):\n        return dict(self.__dict__)",
 ]
 
 
