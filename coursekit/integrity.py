@@ -10,7 +10,8 @@ message naming the cell, the line and what to change).
 Rules (each finding names one):
 
     helper      a module-level binding (assignment, def, class, import, for/with/except target, del, or
-                ``global`` in a function) of a name the test-helpers cell defines, or of a builtin
+                ``global`` in a function) of a name the test-helpers cell defines, or of a builtin that the
+                read-only and test cells use
     module      assignment, augmented assignment or del of an attribute or item of an imported module (or of a
                 plain alias of one: ``m = np``), or setattr/delattr on one
     import      importing a module that reaches into the interpreter (sys, builtins, gc, inspect, ...), or one
@@ -171,9 +172,9 @@ def _is_plain_chain(node):
 
 # ------------------------------------------------------------------------------------------------ checking
 class _Checker:
-    def __init__(self, cell, protected, modules):
+    def __init__(self, cell, protected, modules, used_builtins):
         self.cell, self.protected, self.findings = cell, protected, []
-        self.modules = set(modules)
+        self.modules, self.used_builtins = set(modules), used_builtins
 
     def add(self, node, rule, message):
         self.findings.append(Finding(self.cell, getattr(node, "lineno", 1), rule, message))
@@ -207,9 +208,9 @@ class _Checker:
         if name in self.protected:
             self.add(node, "helper", "имя `%s` занято вспомогательными функциями тестов; назовите свою "
                                      "переменную или функцию иначе" % name)
-        elif name in BUILTIN_NAMES:
+        elif name in self.used_builtins:
             self.add(node, "helper", "имя `%s` - встроенная функция Python, которой пользуются тесты; не "
-                                     "переопределяйте её на уровне модуля, выберите другое имя" % name)
+                                     "переопределяйте её на уровне ячейки, выберите другое имя" % name)
 
     def _check_node(self, node):
         targets = []
@@ -340,8 +341,9 @@ def _strip_magic_options(line):
     return " ".join(words)
 
 
-def check_source(source, cell="cell", protected=None, modules=()):
-    """Findings for one cell's source. `protected`: {helper name: module path or None} (see protected_names)."""
+def check_source(source, cell="cell", protected=None, modules=(), used_builtins=BUILTIN_NAMES):
+    """Findings for one cell's source. `protected`: {helper name: module path or None} (see protected_names);
+    `used_builtins`: the builtins the tests use (rebinding another one, like `input`, harms nobody)."""
     protected = protected or {}
     python, bad_magics, bodies = _ipython_to_python(source)
     findings = [Finding(cell, line, "magic", "магическая команда `%%%s` при проверке запрещена (разрешены "
@@ -352,7 +354,7 @@ def check_source(source, cell="cell", protected=None, modules=()):
             tree = ast.parse(text)
         except SyntaxError:
             continue                   # a cell with a syntax error runs nothing at all
-        for f in _Checker(cell, protected, modules).check(tree):
+        for f in _Checker(cell, protected, modules, used_builtins).check(tree):
             findings.append(Finding(f.cell, f.line + offset, f.rule, f.message))
     return sorted(set(findings), key=lambda f: (f.line, f.rule, f.message))
 
@@ -382,19 +384,22 @@ def protected_names(nb):
 def check_notebook(nb):
     """Findings for every student-editable code cell of a course notebook (nbformat v4 node)."""
     protected = protected_names(nb)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     trees = []
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            try:
-                trees.append(ast.parse(_ipython_to_python(cell.source)[0]))
-            except SyntaxError:
-                pass
-    modules = module_names(trees)        # notebook-wide: `m = np` in one cell, `m.x = ...` in another
+    for cell in code_cells:
+        try:
+            trees.append(ast.parse(_ipython_to_python(cell.source)[0]))
+        except SyntaxError:
+            trees.append(None)
+    modules = module_names([t for t in trees if t is not None])        # notebook-wide: `m = np` in one cell, `m.x = ...` in another
+    used_builtins = frozenset(
+        node.id for cell, tree in zip(code_cells, trees) if tree is not None and not is_student_cell(cell)
+        for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in BUILTIN_NAMES)
     findings = []
     for index, cell in enumerate(nb.cells):
         if is_student_cell(cell):
             name = _nbgrader(cell).get("grade_id") or "ячейка %d" % (index + 1)
-            findings.extend(check_source(cell.source, name, protected, modules))
+            findings.extend(check_source(cell.source, name, protected, modules, used_builtins))
     return findings
 
 

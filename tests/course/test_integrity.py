@@ -66,7 +66,7 @@ TAMPERING = [
     ("try:\n    1 / 0\nexcept ZeroDivisionError as fail:\n    pass", "helper"),
     ("del check_close", "helper"),
     ("def f():\n    global check_close\n    check_close = print", "helper"),
-    ("all = lambda values: True", "helper"),
+    ("len = lambda values: 0", "helper"),
     ("def isinstance(obj, cls):\n    return True", "helper"),
     ("import numpy as np\nnp.allclose = lambda *a, **k: True", "module"),
     ("np.random.seed = lambda seed: None", "module"),
@@ -80,7 +80,7 @@ TAMPERING = [
     ("g = vars()\ng['fail'] = print", "introspect"),
     ("exec('check_' + 'close = print')", "introspect"),
     ("get_ipython().user_ns['fail'] = print", "introspect"),
-    ("import builtins\nbuiltins.all = lambda v: True", "import"),
+    ("import builtins\nbuiltins.len = lambda v: 0", "import"),
     ("import sys\nsys.modules['numpy'].abs = print", "import"),
     ("import gc", "import"),
     ("from inspect import currentframe\ncurrentframe().f_back.f_globals['fail'] = print", "import"),
@@ -127,6 +127,7 @@ LEGITIMATE = [
     "w = np.load('weights.npy', allow_pickle=False)\nif __name__ == '__main__':\n    print(__doc__)",
     "from mnist_loader import load_data",
     "class Layer2:\n    def params(self):\n        return dict(self.__dict__)",
+    "input = np.zeros(3)\nid = 1\nall = 2",      # builtins no read-only or test cell uses
 ]
 
 
