@@ -138,6 +138,13 @@ EXAMPLES = [
             (Edit("flatten", "class FlattenLayer(Layer):", FAKE_KERAS + "class FlattenLayer(Layer):"),)),
     Example("helpers_cell_deleted", "the read-only test-helpers cell deleted (restored, like deleted test cells)",
             (Edit("test_helpers", None, None),)),
+    Example("stderr_warnings",
+            "correct, but Softmax.forward issues a Python warning and fit always shows its tqdm bar: both go to "
+            "stderr, which nbgrader alone would count as a failed test cell (the helpers send stderr to stdout)",
+            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))",
+                  "import warnings\n        warnings.warn('Softmax: проверьте устойчивость')\n"
+                  "        e = np.exp(x - x.max(axis=1, keepdims=True))"),
+             Edit("network", "disable=not verbose", "disable=False"))),
     Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
             (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
             {"part1_forward": 3.5, "part2_grad_x": 0.75, "part3_training": 5}),

@@ -361,7 +361,7 @@ def _error_texts(nb) -> list[tuple[int, str, str, str]]:
                 out.append((i, gid, o.get("ename", ""), str(o.get("evalue", ""))))
             elif o.get("output_type") == "stream" and o.get("name") == "stderr":
                 txt = o.get("text", "")
-                if "Traceback" in txt or "Error" in txt:
+                if gid or "Traceback" in txt or "Error" in txt:
                     out.append((i, gid, "stderr", txt[-500:]))
     return out
 
@@ -419,6 +419,8 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
         messages.append(refusal[:2000])
     errors = _error_texts(nb) if refusal is None else []
     for i, gid, ename, evalue in errors:
+        if ename == "stderr" and "Traceback" not in evalue and "Error" not in evalue:
+            continue                             # a warning of a test cell, not a sign of a broken wall
         text = f"{ename}: {evalue}"
         if ename == "MemoryError" or "MemoryError" in evalue or "Cannot allocate memory" in evalue \
                 or "std::bad_alloc" in evalue:
@@ -435,8 +437,17 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
                 found.append("sandbox-violation")
                 messages.append(f"cell {i}: access to a file outside the sandbox was blocked ({ename})")
     # which graded cells lost points, and the error each raised (hidden-test code never shown)
+    raised = {gid for _, gid, ename, _ in errors if ename != "stderr"}
     for i, gid, ename, evalue in errors:
-        if gid and cell_scores.get(gid, 0.0) < facts.cells.get(gid, 0.0) and ename != "stderr":
+        if gid and cell_scores.get(gid, 0.0) < facts.cells.get(gid, 0.0):
+            if ename == "stderr":
+                if gid in raised:
+                    continue                     # the exception says more
+                # nbgrader scores any stderr output of a test cell 0, even a mere warning: say so
+                detail = "" if _leaks_hidden(evalue, facts) else ": " + evalue.strip()[-200:]
+                messages.append(f"{gid}: failed (the cell wrote to stderr, which nbgrader counts as an error"
+                                f"{detail})")
+                continue
             detail = f"{ename}: {evalue}".strip().rstrip(":")
             if _leaks_hidden(detail, facts):
                 detail = ename

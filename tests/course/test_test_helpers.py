@@ -114,8 +114,8 @@ def test_isolate_imports_drops_modules_from_the_notebook_folder(tmp_path):
         "exec(compile(open(%r, encoding='utf-8').read(), 'helpers', 'exec'), ns)\n"
         "ns['begin_test']('part1_forward', seconds=5)\n"
         "import keras\n"
-        "print(getattr(keras, 'FAKE', False), 'site-packages' in keras.__file__, 'mnist_loader' in sys.modules,\n"
-        "      os.getcwd() in sys.path)\n" % HELPERS)
+        "print('RESULT', getattr(keras, 'FAKE', False), 'site-packages' in keras.__file__,\n"
+        "      'mnist_loader' in sys.modules, os.getcwd() in sys.path)\n" % HELPERS)
     env = dict(os.environ, KERAS_BACKEND="jax")
     for grading, expected in (("1", "False True True False"), ("0", "True False True True")):
         env["NUMNET_GRADING"] = grading
@@ -123,4 +123,35 @@ def test_isolate_imports_drops_modules_from_the_notebook_folder(tmp_path):
         out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=300)
         assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == expected.split(), (grading, out.stdout, out.stderr[-2000:])
+        # (in grading mode stderr joins stdout: library warnings may come before the result line)
+        result = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        assert result == [expected.split()], (grading, out.stdout, out.stderr[-2000:])
+
+
+def test_stderr_goes_to_stdout_in_grading_mode():
+    """nbgrader scores a test cell 0 for any stderr output; in grading mode the helpers send Python's stderr,
+    logging handlers bound to it and file descriptor 2 to stdout. Outside grading mode nothing changes."""
+    import subprocess
+    import sys
+    script = (
+        "import logging, os, sys, warnings\n"
+        "handler = logging.StreamHandler()\n"                      # bound to sys.stderr now
+        "logging.getLogger('lib').addHandler(handler)\n"
+        "ns = {'__name__': '__main__'}\n"
+        "exec(compile(open(%r, encoding='utf-8').read(), 'helpers', 'exec'), ns)\n"
+        "ns['begin_test']('part1_forward', seconds=5)\n"
+        "warnings.warn('python warning')\n"
+        "logging.getLogger('lib').warning('logged warning')\n"
+        "sys.stdout.flush()\n"
+        "os.write(2, b'c-level write\\n')\n" % HELPERS)
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    env.pop("NBGRADER_EXECUTION", None)
+    for grading in ("1", "0"):
+        env["NUMNET_GRADING"] = grading
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        texts = ("python warning", "logged warning", "c-level write")
+        where = out.stdout if grading == "1" else out.stderr
+        assert all(t in where for t in texts), (grading, out.stdout, out.stderr)
+        if grading == "1":
+            assert not any(t in out.stderr for t in texts), out.stderr

@@ -222,6 +222,34 @@ def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_p
     assert float(rows["s2"]["late_submission_penalty"]) == 0.0 and float(rows["s2"]["score"]) == 5.0
 
 
+def test_verdict_explains_points_lost_to_stderr_and_refusals(tiny_course, make_config):
+    from gradebot.core.grading import REFUSAL_CELL_ID, _verdict
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    config = make_config()
+
+    def graded_cell(gid, *outputs):
+        cell = nbformat.v4.new_code_cell("check()", outputs=list(outputs))
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": gid, "points": 1}
+        return cell
+    warn = nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful with overflow\n")
+    err = nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong sum", traceback=[])
+    nb = nbformat.v4.new_notebook(cells=[graded_cell("part1_add__visible", warn),
+                                         graded_cell("part2_mul__hidden", warn, err)])
+    scores = {"part1_add__visible": 0.0, "part2_mul__hidden": 0.0}
+    verdict, messages = _verdict([], nb, facts, False, 0, 1.0, config, "", scores)
+    assert verdict == "ok"               # a warning is not a broken sandbox wall
+    assert messages == ["part1_add__visible: failed (the cell wrote to stderr, which nbgrader counts as an "
+                        "error: UserWarning: careful with overflow)",
+                        "part2_mul__hidden: failed (AssertionError: wrong sum)"]
+
+    notice = nbformat.v4.new_markdown_cell("**Работа не оценена: ...**\n\n```\nРабота не оценена: ...\n"
+                                           "  - deep_demo, строка 1: имя `check_close` занято\n```")
+    notice.id = REFUSAL_CELL_ID
+    nb.cells.insert(0, notice)
+    verdict, messages = _verdict([], nb, facts, False, 0, 1.0, config, "", scores)
+    assert verdict == "refused" and len(messages) == 1 and "`check_close`" in messages[0]
+
+
 # ------------------------------------------------------------------------------------------------ course facts
 def test_course_facts_from_source_metadata(tiny_course):
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
