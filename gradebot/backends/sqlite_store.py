@@ -80,6 +80,8 @@ class SqliteStore(Store):
     def _migrate(c: sqlite3.Connection) -> None:
         """Bring an older database up to date: add ``students.access_code`` if missing and give every student
         without a code a fresh one. Idempotent; safe when several processes open the database at once."""
+        if not SqliteStore._needs_migration(c):
+            return          # the usual case: no write lock taken when every worker process opens the store
         c.execute("BEGIN IMMEDIATE")
         try:
             columns = {row[1] for row in c.execute("PRAGMA table_info(students)")}
@@ -92,6 +94,13 @@ class SqliteStore(Store):
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _needs_migration(c: sqlite3.Connection) -> bool:
+        """Whether the access_code column is missing or some student has no code (read-only check)."""
+        columns = {row[1] for row in c.execute("PRAGMA table_info(students)")}
+        return ("access_code" not in columns
+                or c.execute("SELECT 1 FROM students WHERE access_code IS NULL LIMIT 1").fetchone() is not None)
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
