@@ -11,6 +11,7 @@ Example TOML::
     counting = "latest"              # latest | best
     rate_limit = "5/60"              # at most 5 submissions per student per 60 minutes
     workers = 2
+    require_code = true              # web/Telegram ask for the student's access code (false: trials only)
 """
 from __future__ import annotations
 
@@ -67,7 +68,6 @@ class Config:
     keras_backend: str = "jax"
     mnist_dir: str | None = dataclasses.field(default_factory=lambda: os.environ.get("NUMNET_MNIST_DIR"))
     kernel_threads: int = 1                   # OMP/OPENBLAS threads in the kernel (workers already use the cores)
-    # front ends
     # distributed backend (backend = "celery": gradebot/backends/celery_backend.py, docs/gradebot_scale.md)
     broker_url: str | None = None             # redis://host:port/db (Celery broker)
     db_url: str | None = None                 # postgresql://...: store, notebook bytes, results, gradebook
@@ -77,6 +77,14 @@ class Config:
     unacked_restore_interval: int | None = None
     queue: str | None = None                  # Celery queue name (None: "gradebot")
 
+    # front ends
+    # require_code: the web page/API need the student's access code to submit and to read results, and Telegram's
+    # /register needs it. False = anyone who knows a student id may act as that student (trials on a closed
+    # network only).
+    require_code: bool = True
+    # key of the web page's student cookie (HMAC); None = a random key kept in <data_dir>/web_secret. Give every
+    # web front end of one course the same value when several serve it behind one address.
+    web_secret: str | None = None
     telegram_token: str | None = None
     telegram_api_base: str | None = None
     web_host: str = "127.0.0.1"
@@ -130,6 +138,10 @@ class Config:
             raise ConfigError(f"workers={self.workers}: need at least 1")
         if self.memory_bytes < 256 * MiB:
             raise ConfigError(f"memory_bytes={self.memory_bytes} is too small to start a kernel (>= 256 MiB)")
+        if not isinstance(self.require_code, bool):
+            raise ConfigError(f"require_code={self.require_code!r}: use true or false")
+        if self.web_secret is not None and len(self.web_secret) < 16:
+            raise ConfigError("web_secret is too short: use at least 16 random characters (or leave it unset)")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -184,10 +196,28 @@ class Config:
         return dataclasses.asdict(self)
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _convert_bool(name: str, v: Any) -> bool:
+    """A boolean setting from TOML (bool) or the environment (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(v, bool):
+        return v
+    word = str(v).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"setting {name}={v!r}: expected true or false")
+
+
 def _convert(name: str, typ: Any, v: Any) -> Any:
     t = str(typ)
     if v is None:
         return None
+    if t.startswith("bool"):
+        return _convert_bool(name, v)
     if isinstance(v, str) and v.strip().lower() in ("", "none", "null") and "None" in t:
         return None
     try:

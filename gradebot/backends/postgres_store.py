@@ -12,6 +12,9 @@ Everything a worker on another machine needs is in the database, so workers shar
   random attempt token) and the log of every delivery (worker, start, end, outcome).
 - ``gb_jobs``: whether/when a submission was handed to the broker (so a sweeper can publish what never reached it).
 
+``gb_students`` holds the roster with each student's access code (``access_code``); opening the store migrates a
+database from before codes (adds the column, gives every student without a code a fresh one).
+
 The nbgrader gradebook lives in the same database (nbgrader's own tables, in schema ``public``); our tables are
 all prefixed ``gb_`` so the two never clash.
 
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student, Submission
 from gradebot.core.store import Store
@@ -42,8 +46,11 @@ CREATE TABLE IF NOT EXISTS gb_students (
     student_id text PRIMARY KEY,
     name text NOT NULL DEFAULT '',
     grp text NOT NULL DEFAULT '',
-    telegram_user_id bigint UNIQUE
+    telegram_user_id bigint UNIQUE,
+    access_code text
 );
+-- databases created before access codes: add the column (codes are filled in by PostgresStore._migrate)
+ALTER TABLE gb_students ADD COLUMN IF NOT EXISTS access_code text;
 CREATE TABLE IF NOT EXISTS gb_blobs (
     id bigserial PRIMARY KEY,
     sha256 text NOT NULL,
@@ -156,6 +163,14 @@ class PostgresStore(Store):
             c = self._conn()
             c.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_SCHEMA,))   # concurrent CREATE IF NOT EXISTS
             c.execute(SCHEMA)
+            self._migrate(c)
+
+    @staticmethod
+    def _migrate(c) -> None:
+        """Give every student without an access code (a roster from before codes) a fresh one. Runs inside the
+        schema transaction, under its advisory lock."""
+        for (sid,) in c.execute("SELECT student_id FROM gb_students WHERE access_code IS NULL").fetchall():
+            c.execute("UPDATE gb_students SET access_code=%s WHERE student_id=%s", (access.new_code(), sid))
 
     # ------------------------------------------------------------------ connections
     def _conn(self):
@@ -193,36 +208,39 @@ class PostgresStore(Store):
         c = self._conn()
         with c.transaction():
             for s in students:
-                c.execute("INSERT INTO gb_students(student_id, name, grp) VALUES (%s, %s, %s) "
-                          "ON CONFLICT (student_id) DO UPDATE SET name=excluded.name, grp=excluded.grp",
-                          (s.student_id, s.name, s.group))
+                # a new student gets the given code or a fresh one; an existing one keeps theirs unless given
+                c.execute("INSERT INTO gb_students(student_id, name, grp, access_code) VALUES (%s, %s, %s, %s) "
+                          "ON CONFLICT (student_id) DO UPDATE SET name=excluded.name, grp=excluded.grp, "
+                          "access_code=COALESCE(%s, gb_students.access_code, excluded.access_code)",
+                          (s.student_id, s.name, s.group, s.access_code or access.new_code(), s.access_code))
         return len(students)
 
     @staticmethod
     def _student(row) -> Student | None:
         if row is None:
             return None
-        return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3])
+        return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], access_code=row[4])
+
+    _STUDENT_COLS = "student_id, name, grp, telegram_user_id, access_code"
 
     def get_student(self, student_id: str) -> Student | None:
-        return self._student(self._q("SELECT student_id, name, grp, telegram_user_id FROM gb_students "
-                                     "WHERE student_id=%s", (student_id,)).fetchone())
+        return self._student(self._q(f"SELECT {self._STUDENT_COLS} FROM gb_students WHERE student_id=%s",
+                                     (student_id,)).fetchone())
 
     def student_by_telegram(self, telegram_user_id: int) -> Student | None:
-        return self._student(self._q("SELECT student_id, name, grp, telegram_user_id FROM gb_students "
-                                     "WHERE telegram_user_id=%s", (int(telegram_user_id),)).fetchone())
+        return self._student(self._q(f"SELECT {self._STUDENT_COLS} FROM gb_students WHERE telegram_user_id=%s",
+                                     (int(telegram_user_id),)).fetchone())
 
     def list_students(self) -> list[Student]:
-        rows = self._q("SELECT student_id, name, grp, telegram_user_id FROM gb_students "
-                       "ORDER BY student_id").fetchall()
+        rows = self._q(f"SELECT {self._STUDENT_COLS} FROM gb_students ORDER BY student_id").fetchall()
         return [self._student(r) for r in rows]
 
     def link_telegram(self, student_id: str, telegram_user_id: int) -> Student:
         tg = int(telegram_user_id)
         c = self._conn()
         with c.transaction():
-            row = c.execute("SELECT student_id, name, grp, telegram_user_id FROM gb_students WHERE student_id=%s "
-                            "FOR UPDATE", (student_id,)).fetchone()
+            row = c.execute(f"SELECT {self._STUDENT_COLS} FROM gb_students WHERE student_id=%s FOR UPDATE",
+                            (student_id,)).fetchone()
             if row is None:
                 raise RegistrationError(f"unknown student id {student_id!r}: check it or ask the instructor")
             other = c.execute("SELECT student_id FROM gb_students WHERE telegram_user_id=%s", (tg,)).fetchone()
@@ -233,7 +251,7 @@ class PostgresStore(Store):
                                         "ask the instructor to unlink it")
             # the UNIQUE constraint settles a race between two ids claiming one account at once
             c.execute("UPDATE gb_students SET telegram_user_id=%s WHERE student_id=%s", (tg, student_id))
-        return Student(row[0], row[1], row[2], tg)
+        return Student(row[0], row[1], row[2], tg, access_code=row[4])
 
     # ------------------------------------------------------------------ blobs (notebook bytes)
     def put_blob(self, data: bytes) -> tuple[str, str]:

@@ -2,6 +2,9 @@
 
 One database file ``<data_dir>/gradebot.sqlite3`` in WAL mode with ``synchronous=FULL``, so a committed row
 survives a crash. Each thread/process opens its own connection (connections are per thread).
+
+Opening a database migrates it: a ``students`` table from before access codes gets the ``access_code`` column, and
+every student without a code gets a fresh one (:func:`gradebot.core.access.new_code`), in one transaction.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gradebot.core import access
 from gradebot.core.errors import RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student, Submission
 from gradebot.core.store import Store
@@ -20,7 +24,8 @@ CREATE TABLE IF NOT EXISTS students (
     student_id TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT '',
     grp TEXT NOT NULL DEFAULT '',
-    telegram_user_id INTEGER UNIQUE
+    telegram_user_id INTEGER UNIQUE,
+    access_code TEXT
 );
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,6 +74,33 @@ class SqliteStore(Store):
         self._local = threading.local()
         conn = self._conn()
         conn.executescript(SCHEMA)
+        self._migrate(conn)
+
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        """Bring an older database up to date: add ``students.access_code`` if missing and give every student
+        without a code a fresh one. Idempotent; safe when several processes open the database at once."""
+        if not SqliteStore._needs_migration(c):
+            return          # the usual case: no write lock taken when every worker process opens the store
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in c.execute("PRAGMA table_info(students)")}
+            if "access_code" not in columns:
+                c.execute("ALTER TABLE students ADD COLUMN access_code TEXT")
+            missing = [r[0] for r in c.execute("SELECT student_id FROM students WHERE access_code IS NULL")]
+            for sid in missing:
+                c.execute("UPDATE students SET access_code=? WHERE student_id=?", (access.new_code(), sid))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _needs_migration(c: sqlite3.Connection) -> bool:
+        """Whether the access_code column is missing or some student has no code (read-only check)."""
+        columns = {row[1] for row in c.execute("PRAGMA table_info(students)")}
+        return ("access_code" not in columns
+                or c.execute("SELECT 1 FROM students WHERE access_code IS NULL LIMIT 1").fetchone() is not None)
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
@@ -82,9 +114,11 @@ class SqliteStore(Store):
         c.execute("BEGIN IMMEDIATE")
         try:
             for s in students:
-                c.execute("INSERT INTO students(student_id, name, grp) VALUES (?, ?, ?) "
-                          "ON CONFLICT(student_id) DO UPDATE SET name=excluded.name, grp=excluded.grp",
-                          (s.student_id, s.name, s.group))
+                # a new student gets the given code or a fresh one; an existing one keeps theirs unless given
+                c.execute("INSERT INTO students(student_id, name, grp, access_code) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT(student_id) DO UPDATE SET name=excluded.name, grp=excluded.grp, "
+                          "access_code=COALESCE(?, students.access_code, excluded.access_code)",
+                          (s.student_id, s.name, s.group, s.access_code or access.new_code(), s.access_code))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -95,21 +129,23 @@ class SqliteStore(Store):
     def _student(row) -> Student | None:
         if row is None:
             return None
-        return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3])
+        return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], access_code=row[4])
+
+    _STUDENT_COLS = "student_id, name, grp, telegram_user_id, access_code"
 
     def get_student(self, student_id: str) -> Student | None:
         return self._student(self._conn().execute(
-            "SELECT student_id, name, grp, telegram_user_id FROM students WHERE student_id=?",
+            f"SELECT {self._STUDENT_COLS} FROM students WHERE student_id=?",
             (student_id,)).fetchone())
 
     def student_by_telegram(self, telegram_user_id: int) -> Student | None:
         return self._student(self._conn().execute(
-            "SELECT student_id, name, grp, telegram_user_id FROM students WHERE telegram_user_id=?",
+            f"SELECT {self._STUDENT_COLS} FROM students WHERE telegram_user_id=?",
             (int(telegram_user_id),)).fetchone())
 
     def list_students(self) -> list[Student]:
         rows = self._conn().execute(
-            "SELECT student_id, name, grp, telegram_user_id FROM students ORDER BY student_id").fetchall()
+            f"SELECT {self._STUDENT_COLS} FROM students ORDER BY student_id").fetchall()
         return [self._student(r) for r in rows]
 
     def link_telegram(self, student_id: str, telegram_user_id: int) -> Student:
@@ -117,7 +153,7 @@ class SqliteStore(Store):
         c = self._conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            row = c.execute("SELECT student_id, name, grp, telegram_user_id FROM students WHERE student_id=?",
+            row = c.execute(f"SELECT {self._STUDENT_COLS} FROM students WHERE student_id=?",
                             (student_id,)).fetchone()
             if row is None:
                 raise RegistrationError(f"unknown student id {student_id!r}: check it or ask the instructor")
@@ -132,7 +168,7 @@ class SqliteStore(Store):
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        return Student(row[0], row[1], row[2], tg)
+        return Student(row[0], row[1], row[2], tg, access_code=row[4])
 
     # ------------------------------------------------------------------ submissions
     _COLS = ("id, student_id, filename, created_at, status, late, result_json, error, source, finished_at, "

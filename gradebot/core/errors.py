@@ -42,6 +42,14 @@ class DeadlineMissed(GradebotError):
     """The deadline has passed and the late policy is ``reject``."""
 
 
+class AccessDenied(GradebotError):
+    """The student id is unknown or the access code is wrong (one error for both, so ids cannot be probed)."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or "wrong student id or access code: each student gets their own access code "
+                                    "from the instructor")
+
+
 class UnknownSubmission(GradebotError):
     """No submission with this id."""
 

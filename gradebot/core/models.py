@@ -15,6 +15,7 @@ class Student:
     name: str
     group: str
     telegram_user_id: int | None = None
+    access_code: str | None = field(default=None, repr=False)   # secret: kept out of repr() and logs
 
 
 @dataclass

@@ -12,15 +12,16 @@ from pathlib import Path
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import gradebook
-from gradebot.core.errors import (DeadlineMissed, GradebotError, RateLimited, SubmissionRejected, UnknownStudent,
-                                  UnknownSubmission)
+from gradebot.core import access, gradebook
+from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, RateLimited, SubmissionRejected,
+                                  UnknownStudent, UnknownSubmission)
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
 from gradebot.core.models import Result, Student, Submission
 
 log = logging.getLogger("gradebot.service")
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SOURCES = ("cli", "web", "telegram")
+CODES_CSV_FIELDS = ("student_id", "name", "group", "code")
 
 
 class GradingService:
@@ -49,8 +50,9 @@ class GradingService:
 
     # ------------------------------------------------------------------ roster
     def import_roster(self, csv_text_or_path: str | Path) -> int:
-        """Import ``student_id,name,group`` rows (header required); existing students are updated (their
-        Telegram link is kept). Returns the number of rows imported."""
+        """Import ``student_id,name,group[,code]`` rows (header required); existing students are updated (their
+        Telegram link is kept). A non-empty ``code`` sets the student's access code; a new student without one
+        gets a fresh code, an existing one keeps theirs. Returns the number of rows imported."""
         text = _read_text_or_path(csv_text_or_path)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
@@ -69,8 +71,28 @@ class GradingService:
             if sid in seen:
                 raise GradebotError(f"roster line {lineno}: student_id {sid!r} appears twice")
             seen.add(sid)
-            students.append(Student(student_id=sid, name=row.get("name", ""), group=row.get("group", "")))
+            students.append(Student(student_id=sid, name=row.get("name", ""), group=row.get("group", ""),
+                                    access_code=_roster_code(row.get("code", ""), lineno)))
         return self.store.upsert_students(students)
+
+    def roster_codes_csv(self) -> str:
+        """The roster with every student's access code, as CSV ``student_id,name,group,code`` (to hand out)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CODES_CSV_FIELDS)
+        for st in self.store.list_students():
+            writer.writerow((st.student_id, st.name, st.group, st.access_code or ""))
+        return out.getvalue()
+
+    def authenticate(self, student_id: str, code: str | None) -> Student:
+        """The student whose id and access code these are; AccessDenied if the id is unknown or the code wrong
+        (the same error for both, so ids cannot be probed). Case, spaces and dashes in the code do not matter."""
+        student = self.store.get_student(str(student_id or "").strip())
+        stored = student.access_code if student is not None else None
+        # compare even for an unknown id, so the answer takes as long either way
+        if not access.codes_match(stored or access.new_code(), code) or student is None:
+            raise AccessDenied()
+        return student
 
     def get_student(self, student_id: str) -> Student | None:
         return self.store.get_student(student_id)
@@ -175,6 +197,16 @@ class GradingService:
     def export_grades_csv(self, path) -> Path:
         """``nbgrader export`` of the course's main gradebook (every counted attempt is recorded there)."""
         return gradebook.export_grades_csv(self.config, path)
+
+
+def _roster_code(value: str, lineno: int) -> str | None:
+    """The ``code`` cell of a roster row: None when empty (keep/generate), else the checked code."""
+    if not value:
+        return None
+    try:
+        return access.check_format(value)
+    except ValueError as exc:
+        raise GradebotError(f"roster line {lineno}: {exc}") from None
 
 
 def _read_text_or_path(v: str | Path) -> str:

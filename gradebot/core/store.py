@@ -30,7 +30,11 @@ class Store(ABC):
     # ---- students
     @abstractmethod
     def upsert_students(self, students: list[Student]) -> int:
-        """Insert or update (name, group) by student_id; keeps Telegram links. Returns rows written."""
+        """Insert or update (name, group) by student_id; keeps Telegram links. A student's ``access_code`` is set
+        when given; otherwise a new student gets a fresh code (:func:`gradebot.core.access.new_code`) and an
+        existing one keeps theirs. Returns rows written.
+
+        Opening a store migrates an older database: students without a code get a fresh one."""
 
     @abstractmethod
     def get_student(self, student_id: str) -> Student | None: ...

@@ -5,7 +5,8 @@ Commands
     serve                          the web front end (gradebot.frontends.web:main)
     telegram                       the Telegram bot (gradebot.frontends.telegram:main)
     worker                         run the configured backend's workers in the foreground
-    roster import FILE.csv         import/update students (columns student_id,name,group)
+    roster import FILE.csv         import/update students (columns student_id,name,group[,code])
+    roster codes [--out FILE]      write student_id,name,group,code (the access codes to hand out) as CSV
     submit STUDENT_ID FILE.ipynb [--wait] [--json]   queue a submission (graded by running workers)
     grades [--json]                the counted attempt of every student
     export-grades OUT.csv          nbgrader export of the course gradebook
@@ -43,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the backend's workers in the foreground")
     r = sub.add_parser("roster", help="roster commands")
     rsub = r.add_subparsers(dest="roster_command", required=True)
-    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group)")
+    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group[,code])")
     ri.add_argument("file")
+    rc = rsub.add_parser("codes", help="write every student's access code as CSV (student_id,name,group,code)")
+    rc.add_argument("--out", help="CSV file to write (created readable by its owner only); default: stdout")
     s = sub.add_parser("submit", help="queue a notebook for a student")
     s.add_argument("student_id")
     s.add_argument("file")
@@ -81,6 +84,19 @@ def _front_end(name: str, config, rest: list[str]) -> int:
     return int(main(rest, config=config) or 0)
 
 
+def _roster_codes(svc, out: str | None) -> int:
+    """``roster codes``: the access codes as CSV on stdout, or in ``out`` (mode 0600: the codes are secrets)."""
+    text = svc.roster_codes_csv()
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    print(f"wrote the access codes of {len(svc.list_students())} student(s) to {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -105,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from gradebot.core.service import GradingService
         svc = GradingService(config)
+        if args.command == "roster" and args.roster_command == "codes":
+            return _roster_codes(svc, args.out)
         if args.command == "roster":
             n = svc.import_roster(Path(args.file))
             print(f"imported {n} student(s)")

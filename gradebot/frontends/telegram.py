@@ -3,7 +3,9 @@
 A thin adapter over :class:`gradebot.core.service.GradingService`:
 
 * ``/start``, ``/help`` - greeting and instructions;
-* ``/register <student_id>`` - links this Telegram account to a roster entry (``svc.link_telegram``);
+* ``/register <student_id> <code>`` - links this Telegram account to a roster entry (``svc.authenticate`` checks
+  the student's access code, then ``svc.link_telegram``; with ``require_code = false`` the code is not asked for).
+  Once linked, the account sends notebooks without a code;
 * a ``.ipynb`` document - size-checked from the message metadata *before* download, downloaded,
   handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
   task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
@@ -38,11 +40,16 @@ DEFAULT_POLL_SECONDS = 2.0
 
 HELP_TEXT = (
     "Я проверяю ноутбуки курса numnet.\n\n"
-    "1. Зарегистрируйтесь один раз: /register <номер студента> (номер из списка курса).\n"
+    "1. Зарегистрируйтесь один раз: {register}.\n"
     "2. Пришлите файл ноутбука .ipynb как документ (не больше {max_size}).\n"
     "3. Я отвечу «получено, в очереди #N», а после проверки пришлю баллы по заданиям и подробный отзыв.\n\n"
     "Команды: /status - ваши посылки, /help - эта справка."
 )
+REGISTER_WITH_CODE = ("/register <номер студента> <код доступа> (номер из списка курса, личный код доступа выдаёт "
+                      "преподаватель), например /register 20231234 k7m2-p9xq")
+REGISTER_WITHOUT_CODE = "/register <номер студента> (номер из списка курса)"
+WRONG_CODE_TEXT = ("Неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт "
+                   "преподаватель. Проверьте оба и отправьте снова: /register <номер> <код>.")
 
 
 def _fmt_points(x: float) -> str:
@@ -74,6 +81,7 @@ class TelegramFrontend:
         self.core = CoreCaller(svc)
         self.config = config
         self.max_upload_bytes = int(getattr(config, "max_upload_bytes", 0) or 5 * 2**20)
+        self.require_code = bool(getattr(config, "require_code", True))
         self.poll_seconds = poll_seconds
         self._watchers: set[asyncio.Task] = set()
         self.router = Router(name="gradebot")
@@ -86,7 +94,8 @@ class TelegramFrontend:
 
     @property
     def help_text(self) -> str:
-        return HELP_TEXT.format(max_size=format_size(self.max_upload_bytes))
+        register = REGISTER_WITH_CODE if self.require_code else REGISTER_WITHOUT_CODE
+        return HELP_TEXT.format(register=register, max_size=format_size(self.max_upload_bytes))
 
     # -- commands ----------------------------------------------------------------------------------
     async def on_start(self, message: Message) -> None:
@@ -98,17 +107,42 @@ class TelegramFrontend:
     async def on_other(self, message: Message) -> None:
         await message.answer("Не понимаю это сообщение. " + self.help_text)
 
-    async def on_register(self, message: Message, command: CommandObject) -> None:
-        student_id = (command.args or "").strip()
-        user_id = message.from_user.id
-        if not student_id or len(student_id.split()) != 1:
-            await message.answer("Укажите номер студента: /register <номер>, например /register 20231234")
-            return
+    def _register_hint(self) -> str:
+        return "/register <номер студента> <код доступа>" if self.require_code else "/register <номер студента>"
+
+    def _register_usage(self) -> str:
+        if self.require_code:
+            return ("Укажите номер студента и код доступа: /register <номер> <код>, например "
+                    "/register 20231234 k7m2-p9xq. Код выдаёт преподаватель.")
+        return "Укажите номер студента: /register <номер>, например /register 20231234"
+
+    async def _registration_target(self, message: Message, args: str | None) -> Any:
+        """The student that ``/register <args>`` names, after checking the access code (when required); None (and
+        the student told why) if the arguments are incomplete or the id/code are wrong."""
+        words = (args or "").split()
+        if not words or (self.require_code and len(words) < 2) or (not self.require_code and len(words) != 1):
+            await message.answer(self._register_usage())
+            return None
+        student_id = words[0]
+        if self.require_code:
+            try:   # the code may be typed with spaces ("k7m2 p9xq"): everything after the id is the code
+                return await self.core("authenticate", student_id, "".join(words[1:]))
+            except errors.AccessDenied:
+                log.info("telegram user %s: wrong id or code for /register", message.from_user.id)
+                await message.answer(WRONG_CODE_TEXT)
+                return None
         student = await self.core("get_student", student_id)
         if student is None:
             await message.answer(f"Студента с номером {student_id} нет в списке курса. "
                                  "Проверьте номер или обратитесь к преподавателю.")
+        return student
+
+    async def on_register(self, message: Message, command: CommandObject) -> None:
+        student = await self._registration_target(message, command.args)
+        if student is None:
             return
+        student_id = student.student_id
+        user_id = message.from_user.id
         current = await self.core("student_by_telegram", user_id)
         if current is not None and current.student_id == student_id:
             await message.answer(f"Вы уже зарегистрированы как {student_id}. Присылайте ноутбук .ipynb.")
@@ -133,7 +167,7 @@ class TelegramFrontend:
     async def on_status(self, message: Message) -> None:
         student = await self.core("student_by_telegram", message.from_user.id)
         if student is None:
-            await message.answer("Вы ещё не зарегистрированы: /register <номер студента>.")
+            await message.answer(f"Вы ещё не зарегистрированы: {self._register_hint()}.")
             return
         subs = await self.core("list_submissions", student.student_id)
         if not subs:
@@ -156,7 +190,7 @@ class TelegramFrontend:
         doc = message.document
         student = await self.core("student_by_telegram", message.from_user.id)
         if student is None:
-            await message.answer("Сначала зарегистрируйтесь: /register <номер студента>.")
+            await message.answer(f"Сначала зарегистрируйтесь: {self._register_hint()}.")
             return
         filename = doc.file_name or "submission.ipynb"
         if not filename.lower().endswith(".ipynb"):

@@ -7,14 +7,22 @@ turns the core's answers and exceptions into HTTP responses. No grading, storage
 
 API (all errors are JSON ``{"error": <code>, "message": <text>}``)::
 
-    POST /api/submissions                multipart: student_id, file  -> 202 {"id", "status"}
+    POST /api/submissions                multipart: student_id, code, file  -> 202 {"id", "status"}
     GET  /api/submissions/<id>           -> 200 submission JSON (status, result, ...)
     GET  /api/submissions/<id>/feedback  -> 200 text/html (from the core; hidden tests removed there)
     GET  /api/students/<id>/submissions  -> 200 {"student_id", "submissions": [...]}
     GET  /healthz                        -> 200 {"status": "ok"}
 
+Access (``config.require_code``, default on): submitting needs the student's access code (field ``code``); reading
+a submission or a student's list needs the owner's code in the ``X-Gradebot-Code`` header, or the page cookie
+below. A wrong code, an unknown student and a submission that is not the caller's - or does not exist - all get
+the same 403 ``access_denied``, so neither ids nor submission numbers can be probed.
+
 Web pages: ``GET /`` (upload form), ``POST /submit`` (form target, redirects to the status page),
-``GET /submissions/<id>`` (refreshes itself until graded, then shows the per-task table).
+``GET /submissions/<id>`` (refreshes itself until graded, then shows the per-task table), ``POST /login``
+(student id + code, for a browser that has no cookie yet). A successful upload or login sets the cookie
+``gradebot_student`` = ``<student_id>:<HMAC-SHA256(server key, student id + code)>`` (HttpOnly, SameSite=Strict,
+30 days): it proves the student without holding the code, and stops working when the code is changed.
 
 Run it with ``python -m gradebot serve`` (or ``python -m gradebot.frontends.web``).
 """
@@ -23,15 +31,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import hashlib
+import hmac
 import logging
 import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
 from aiohttp import web
 
-from gradebot.core import errors
+from gradebot.core import access, errors
 
 log = logging.getLogger("gradebot.web")
 
@@ -42,6 +56,16 @@ MAX_FIELD_BYTES = 1024
 READ_CHUNK_BYTES = 64 * 1024
 # How often the status page reloads itself while a submission is queued or being graded.
 STATUS_REFRESH_SECONDS = 2
+# Where a client puts the student's access code to read a submission through the API.
+CODE_HEADER = "X-Gradebot-Code"
+# The page cookie that proves which student this browser is (see the module docstring).
+COOKIE_NAME = "gradebot_student"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+SECRET_FILE = "web_secret"
+# Where /login may send the browser afterwards (a local page, never another site).
+NEXT_RE = re.compile(r"^/(submissions/\d+)?$")
+ACCESS_DENIED_RU = ("неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт "
+                    "преподаватель")
 
 STATUS_RU = {
     "queued": "в очереди",
@@ -135,6 +159,8 @@ def core_error_to_api(exc: errors.GradebotError) -> ApiError:
         retry = _get(exc, "retry_after_seconds") or _get(exc, "retry_after") or 60
         retry = max(1, int(math.ceil(float(retry))))
         return ApiError(429, "rate_limited", _message(exc), {"Retry-After": str(retry)})
+    if isinstance(exc, errors.AccessDenied):
+        return ApiError(403, "access_denied", _message(exc))
     if isinstance(exc, errors.DeadlineMissed):
         return ApiError(403, "deadline_missed", _message(exc))
     if isinstance(exc, errors.UnknownStudent):
@@ -175,23 +201,33 @@ async def api_errors_middleware(request: web.Request, handler):
 # ------------------------------------------------------------------------------------------------
 # Reading an upload without buffering more than the limit
 # ------------------------------------------------------------------------------------------------
-async def read_upload(request: web.Request, max_bytes: int) -> tuple[str, str, bytes]:
-    """Stream a multipart body; return ``(student_id, filename, data)``.
+@dataclass
+class Upload:
+    """What an upload request carried (``code`` is empty when the client sent none)."""
+
+    student_id: str
+    code: str
+    filename: str
+    data: bytes
+
+
+async def read_upload(request: web.Request, max_bytes: int) -> Upload:
+    """Stream a multipart body (fields ``student_id``, ``code``, ``file``) into an :class:`Upload`.
 
     Raises ApiError 413 as soon as the file part exceeds ``max_bytes`` (or the declared Content-Length
-    cannot fit), 400 when a field is missing or the body is not multipart.
+    cannot fit), 400 when ``student_id`` or ``file`` is missing or the body is not multipart.
     """
     limit_msg = f"file too large: the limit is {max_bytes} bytes ({max_bytes / 2**20:.1f} MiB)"
     if request.content_length is not None and request.content_length > max_bytes + MULTIPART_OVERHEAD_BYTES:
         raise ApiError(413, "too_large", limit_msg)
     if not request.content_type.startswith("multipart/"):
-        raise ApiError(400, "bad_request", "send multipart/form-data with fields 'student_id' and 'file'")
+        raise ApiError(400, "bad_request", "send multipart/form-data with fields 'student_id', 'code' and 'file'")
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
         raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
 
-    student_id: str | None = None
+    fields: dict[str, str] = {}
     filename: str | None = None
     data: bytes | None = None
     while True:
@@ -212,13 +248,79 @@ async def read_upload(request: web.Request, max_bytes: int) -> tuple[str, str, b
                 buf += chunk
                 if len(buf) > MAX_FIELD_BYTES:
                     raise ApiError(400, "bad_request", f"field {part.name!r} is too long")
-            if part.name == "student_id":
-                student_id = buf.decode("utf-8", "replace").strip()
-    if not student_id:
+            if part.name in ("student_id", "code"):
+                fields[part.name] = buf.decode("utf-8", "replace").strip()
+    if not fields.get("student_id"):
         raise ApiError(400, "missing_field", "field 'student_id' is required")
     if data is None:
         raise ApiError(400, "missing_field", "field 'file' (the .ipynb notebook) is required")
-    return student_id, filename, data
+    return Upload(fields["student_id"], fields.get("code", ""), filename, data)
+
+
+# ------------------------------------------------------------------------------------------------
+# The page cookie: proof of the student without the code
+# ------------------------------------------------------------------------------------------------
+def load_secret(config: Any) -> bytes:
+    """The HMAC key of the student cookie: ``config.web_secret``, else ``<data_dir>/web_secret`` (created once,
+    mode 0600, so cookies survive a restart), else - a config without a data dir - a key for this process only."""
+    configured = _get(config, "web_secret")
+    if configured:
+        return str(configured).encode()
+    data_path = _get(config, "data_path")
+    if data_path is None:
+        log.warning("no web_secret and no data_dir: student cookies last until this server stops")
+        return secrets.token_bytes(32)
+    return _read_or_create_secret(Path(data_path) / SECRET_FILE)
+
+
+def _read_or_create_secret(path: Path) -> bytes:
+    """Read the key file; create it first if missing (atomically: a concurrent creator's key wins, never a half-
+    written file)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)          # fails if another process created it meanwhile: use theirs
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip().encode()
+
+
+class StudentCookie:
+    """Signs and checks the cookie value ``<student_id>:<hex HMAC-SHA256(key, student_id NUL normalized code)>``.
+
+    The code is part of the MAC, so the cookie stops working when the instructor changes the student's code; the
+    cookie itself does not contain the code."""
+
+    def __init__(self, key: bytes):
+        self.key = key
+
+    def _mac(self, student_id: str, code: str | None) -> str:
+        msg = f"gradebot-web-v1\0{student_id}\0{access.normalize(code)}".encode()
+        return hmac.new(self.key, msg, hashlib.sha256).hexdigest()
+
+    def sign(self, student: Any) -> str:
+        return f"{student.student_id}:{self._mac(student.student_id, student.access_code)}"
+
+    @staticmethod
+    def claimed_id(value: str | None) -> str | None:
+        """The student id the cookie claims (not yet verified)."""
+        if not value or ":" not in value:
+            return None
+        return value.rsplit(":", 1)[0]
+
+    def valid(self, value: str | None, student: Any) -> bool:
+        """True if ``value`` is this student's cookie for their current code (constant-time comparison)."""
+        if student is None or not _get(student, "access_code") or self.claimed_id(value) != student.student_id:
+            return False
+        return hmac.compare_digest(value.encode(), self.sign(student).encode())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,35 +333,84 @@ class WebFrontend:
         self.core = CoreCaller(svc)
         self.config = config
         self.max_upload_bytes = int(_get(config, "max_upload_bytes", 5 * 2**20) or 5 * 2**20)
+        self.require_code = bool(_get(config, "require_code", True))
+        self.cookie = StudentCookie(load_secret(config)) if self.require_code else None
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html"]),
         )
 
     # -- core calls shared by the API and the pages ------------------------------------------------
-    async def _submit(self, request: web.Request) -> Any:
-        student_id, filename, data = await read_upload(request, self.max_upload_bytes)
+    async def _submit(self, request: web.Request) -> tuple[Any, Any]:
+        """Read the upload, check the student's code (when required) and submit. Returns (student, submission);
+        the student is None when codes are not required."""
+        up = await read_upload(request, self.max_upload_bytes)
         try:
-            return await self.core("submit", student_id, filename, data, source="web")
+            student = await self._authenticate(up.student_id, up.code) if self.require_code else None
+            return student, await self.core("submit", up.student_id, up.filename, up.data, source="web")
+        except ApiError as err:
+            err.student_id = up.student_id
+            raise
         except errors.GradebotError as exc:
             err = core_error_to_api(exc)
-            err.student_id = student_id
+            err.student_id = up.student_id
             raise err from exc
 
+    async def _authenticate(self, student_id: str, code: str) -> Any:
+        """The student, if ``code`` is theirs; ApiError 400 without a code, 403 ``access_denied`` otherwise."""
+        if not code:
+            raise ApiError(400, "missing_field", "field 'code' (the student's access code) is required")
+        try:
+            return await self.core("authenticate", student_id, code)
+        except errors.GradebotError as exc:
+            raise core_error_to_api(exc) from exc
+
+    async def _proves(self, request: web.Request, student_id: str | None) -> bool:
+        """Whether the request proves to be ``student_id``: their code in the X-Gradebot-Code header, or the
+        page cookie signed for them. Always True when codes are not required."""
+        if not self.require_code:
+            return True
+        code = request.headers.get(CODE_HEADER)
+        if code:
+            try:
+                await self.core("authenticate", student_id or "", code)   # an unknown id costs the same
+                return True
+            except errors.AccessDenied:
+                pass
+        value = request.cookies.get(COOKIE_NAME)
+        if student_id and StudentCookie.claimed_id(value) == student_id:
+            return self.cookie.valid(value, await self.core("get_student", student_id))
+        return False
+
     async def _submission(self, request: web.Request) -> Any:
+        """The submission named in the URL, if the request proves to be its owner. A submission that does not
+        exist and one that is not the caller's both give 403 ``access_denied`` (404 without codes)."""
         raw = request.match_info["id"]
         try:
             sub_id = int(raw)
         except ValueError:
             raise ApiError(404, "not_found", f"no submission with id {raw!r}") from None
         try:
-            return await self.core("get_submission", sub_id)
+            sub = await self.core("get_submission", sub_id)
+        except errors.UnknownSubmission as exc:
+            if not self.require_code:
+                raise core_error_to_api(exc) from exc
+            sub = None
         except errors.GradebotError as exc:
             raise core_error_to_api(exc) from exc
+        if not await self._proves(request, sub.student_id if sub is not None else None):
+            raise ApiError(403, "access_denied", f"no access to submission {sub_id}: it is not yours or does not "
+                                                 f"exist; send its owner's access code in the {CODE_HEADER} header")
+        return sub
+
+    def _set_cookie(self, request: web.Request, response: web.Response, student: Any) -> None:
+        """Give this browser the proof that it is ``student`` (HttpOnly, SameSite=Strict; Secure over HTTPS)."""
+        response.set_cookie(COOKIE_NAME, self.cookie.sign(student), max_age=COOKIE_MAX_AGE, path="/",
+                            httponly=True, samesite="Strict", secure=request.secure)
 
     # -- JSON API ----------------------------------------------------------------------------------
     async def api_submit(self, request: web.Request) -> web.Response:
-        sub = await self._submit(request)
+        _, sub = await self._submit(request)
         return web.json_response({"id": sub.id, "status": sub.status}, status=202,
                                  headers={"Location": f"/api/submissions/{sub.id}"})
 
@@ -281,6 +432,9 @@ class WebFrontend:
 
     async def api_student_submissions(self, request: web.Request) -> web.Response:
         student_id = request.match_info["student_id"]
+        if not await self._proves(request, student_id):
+            raise ApiError(403, "access_denied", f"no access to the submissions of {student_id!r}: send the "
+                                                 f"student's access code in the {CODE_HEADER} header")
         student = await self.core("get_student", student_id)
         if student is None:
             raise ApiError(404, "unknown_student", f"student {student_id!r} is not in the course roster")
@@ -302,8 +456,12 @@ class WebFrontend:
         html = self.templates.get_template(name).render(**context)
         return web.Response(text=html, content_type="text/html", status=status)
 
+    def _index(self, status: int = 200, error: str | None = None, student_id: str = "") -> web.Response:
+        return self._page("index.html", status=status, error=error, student_id=student_id,
+                          require_code=self.require_code, max_size=format_size(self.max_upload_bytes))
+
     async def page_index(self, request: web.Request) -> web.Response:
-        return self._page("index.html", max_size=format_size(self.max_upload_bytes))
+        return self._index()
 
     def _error_ru(self, err: ApiError) -> str:
         """A Russian sentence for the form page; the core's (English) detail follows in parentheses."""
@@ -312,30 +470,42 @@ class WebFrontend:
         if err.code == "rate_limited":
             minutes = -(-int(err.headers.get("Retry-After", "60")) // 60)
             return f"слишком много посылок подряд; следующую можно отправить через {minutes} мин."
+        if err.code == "access_denied":
+            return ACCESS_DENIED_RU
+        if err.code == "missing_field":
+            return ("заполните номер студента, код доступа и выберите файл" if self.require_code
+                    else "заполните номер студента и выберите файл")
         prefix = {
             "bad_submission": "файл не принят как ноутбук Jupyter (.ipynb)",
             "unknown_student": "такого номера студента нет в списке курса",
             "deadline_missed": "срок сдачи истёк, посылки больше не принимаются",
-            "missing_field": "заполните номер студента и выберите файл",
             "not_found": "посылка не найдена",
         }.get(err.code, "посылка не принята")
         return f"{prefix} ({err.message})"
 
     async def page_submit(self, request: web.Request) -> web.Response:
         try:
-            sub = await self._submit(request)
+            student, sub = await self._submit(request)
         except ApiError as err:
-            return self._page("index.html", status=err.status, error=self._error_ru(err),
-                              student_id=err.student_id,
-                              max_size=format_size(self.max_upload_bytes))
-        raise web.HTTPSeeOther(f"/submissions/{sub.id}")
+            return self._index(err.status, self._error_ru(err), err.student_id)
+        response = web.Response(status=303, headers={"Location": f"/submissions/{sub.id}"})
+        if student is not None:
+            self._set_cookie(request, response, student)
+        return response
+
+    def _login_page(self, next_url: str, status: int = 403, error: str | None = None,
+                    student_id: str = "") -> web.Response:
+        """The "who are you" page: why access was refused and a form for the student id and code."""
+        return self._page("login.html", status=status, error=error, student_id=student_id,
+                          next_url=next_url if NEXT_RE.match(next_url or "") else "/")
 
     async def page_submission(self, request: web.Request) -> web.Response:
         try:
             sub = await self._submission(request)
         except ApiError as err:
-            return self._page("index.html", status=err.status, error=self._error_ru(err),
-                              max_size=format_size(self.max_upload_bytes))
+            if err.code == "access_denied":
+                return self._login_page(request.path)
+            return self._index(err.status, self._error_ru(err))
         result = sub.result
         return self._page(
             "status.html",
@@ -346,6 +516,22 @@ class WebFrontend:
             result=result,
             verdict_ru=VERDICT_RU.get(result.verdict, result.verdict) if result is not None else None,
         )
+
+    async def page_login(self, request: web.Request) -> web.Response:
+        """Form target of the login page: a right id + code sets the cookie and goes back to ``next``."""
+        form = await request.post()
+        student_id = str(form.get("student_id", "")).strip()[:MAX_FIELD_BYTES]
+        next_url = str(form.get("next", "/"))
+        next_url = next_url if NEXT_RE.match(next_url) else "/"
+        response = web.Response(status=303, headers={"Location": next_url})
+        if not self.require_code:
+            return response
+        try:
+            student = await self._authenticate(student_id, str(form.get("code", ""))[:MAX_FIELD_BYTES])
+        except ApiError as err:
+            return self._login_page(next_url, err.status, self._error_ru(err), student_id)
+        self._set_cookie(request, response, student)
+        return response
 
     async def close(self, app: web.Application) -> None:
         self.core.close()
@@ -364,6 +550,7 @@ def create_app(svc: Any, config: Any) -> web.Application:
         web.get("/", fe.page_index),
         web.post("/submit", fe.page_submit),
         web.get("/submissions/{id}", fe.page_submission),
+        web.post("/login", fe.page_login),
     ])
     app.on_cleanup.append(fe.close)
     return app

@@ -71,6 +71,32 @@ def test_roster_submit_worker_grades_export(make_config, tmp_path):
     assert len(s1) == 1 and float(s1[0]["score"]) == 5.0 and float(s1[0]["max_score"]) == 5.0
 
 
+def test_roster_codes_to_stdout_and_file(make_config, tmp_path):
+    """`roster codes` prints student_id,name,group,code; --out writes the same CSV readable by its owner only;
+    importing the roster again keeps the codes, a `code` column sets them."""
+    config = make_config()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,group\ns1,Ann Lee,g1\ns2,Bob Stone,g2\n")
+    _run(config, "roster", "import", str(roster))
+    rows = list(csv.DictReader(_run(config, "roster", "codes").stdout.splitlines()))
+    assert [(r["student_id"], r["name"], r["group"]) for r in rows] == [("s1", "Ann Lee", "g1"),
+                                                                        ("s2", "Bob Stone", "g2")]
+    codes = {r["student_id"]: r["code"] for r in rows}
+    assert all(len(c.replace("-", "")) == 8 for c in codes.values()) and codes["s1"] != codes["s2"]
+
+    _run(config, "roster", "import", str(roster))                   # re-import: codes unchanged
+    out = tmp_path / "codes.csv"
+    proc = _run(config, "roster", "codes", "--out", str(out))
+    assert proc.stdout == "" and "2 student(s)" in proc.stderr
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert {r["student_id"]: r["code"] for r in csv.DictReader(out.open())} == codes
+
+    roster.write_text("student_id,name,group,code\ns1,Ann Lee,g1,ann-secret-1\n")
+    _run(config, "roster", "import", str(roster))
+    rows = {r["student_id"]: r["code"] for r in csv.DictReader(_run(config, "roster", "codes").stdout.splitlines())}
+    assert rows == {"s1": "ann-secret-1", "s2": codes["s2"]}
+
+
 def test_frontends_are_dispatched_lazily(make_config, monkeypatch):
     """`serve`/`telegram` import gradebot.frontends.web/telegram only when asked and pass argv + config."""
     import types

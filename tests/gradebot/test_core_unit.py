@@ -1,6 +1,7 @@
 """Unit tests of the core without grading: config, store, roster, policy, counting, course facts, feedback."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import nbformat
@@ -8,10 +9,10 @@ import pytest
 
 from gradebot import tinycourse as tc
 from gradebot.config import Config
-from gradebot.core import gradebook
+from gradebot.core import access, gradebook
 from gradebot.core.course import course_facts, hidden_blocks, task_of
-from gradebot.core.errors import (ConfigError, DeadlineMissed, GradebotError, RateLimited, RegistrationError,
-                                  UnknownStudent, UnknownSubmission)
+from gradebot.core.errors import (AccessDenied, ConfigError, DeadlineMissed, GradebotError, RateLimited,
+                                  RegistrationError, UnknownStudent, UnknownSubmission)
 from gradebot.core.feedback import feedback_html, strip_hidden
 from gradebot.core.models import Result, Submission
 from gradebot.core.service import GradingService
@@ -32,9 +33,20 @@ def test_config_from_env_and_toml(tmp_path):
     assert Config.from_env({}).sandbox == "bwrap"   # sandboxed unless the instructor opts out
 
 
+def test_require_code_setting(tmp_path):
+    assert Config.from_env({}).require_code is True                  # codes unless the instructor turns them off
+    for word, value in (("false", False), ("0", False), ("no", False), ("True", True), ("on", True)):
+        assert Config.from_env({"GRADEBOT_REQUIRE_CODE": word}).require_code is value
+    toml = tmp_path / "gb.toml"
+    toml.write_text("require_code = false\n")
+    assert Config.from_env({"GRADEBOT_CONFIG": str(toml)}).require_code is False
+    assert Config.from_env({"GRADEBOT_CONFIG": str(toml), "GRADEBOT_REQUIRE_CODE": "yes"}).require_code is True
+
+
 @pytest.mark.parametrize("bad", [dict(counting="worst"), dict(late_policy="penalty:2"), dict(rate_limit="lots"),
                                  dict(deadline="tomorrow"), dict(sandbox="docker"), dict(workers="x"),
-                                 dict(memory_bytes=1000)])
+                                 dict(memory_bytes=1000), dict(require_code="maybe"), dict(require_code=2),
+                                 dict(web_secret="short")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):
         Config.make(**bad)
@@ -69,11 +81,112 @@ def test_roster_import_and_telegram_linking(make_config, roster_csv, tmp_path):
 
 @pytest.mark.parametrize("text,msg", [("id,name\n1,a\n", "student_id"),
                                       ("student_id,name,group\nbad id,a,b\n", "line 2"),
-                                      ("student_id,name,group\ns1,a,b\ns1,c,d\n", "twice")])
+                                      ("student_id,name,group\ns1,a,b\ns1,c,d\n", "twice"),
+                                      ("student_id,name,group,code\ns1,a,b,abc\n", "line 2: access code"),
+                                      ("student_id,name,group,code\ns1,a,b,ab!c5678\n", "6-32 letters")])
 def test_roster_errors(make_config, text, msg):
     svc = GradingService(make_config())
     with pytest.raises(GradebotError, match=msg):
         svc.import_roster(text)
+
+
+# ------------------------------------------------------------------------------------------------ access codes
+def test_generated_codes_are_random_typable_and_forgiving():
+    codes = {access.new_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert len(code) == 9 and code[4] == "-"
+        assert set(code.replace("-", "")) <= set(access.ALPHABET)
+        assert not set(code) & set("0o1liIOL")
+    code = "k7m2-p9xq"
+    assert access.codes_match(code, "K7M2 P9XQ") and access.codes_match(code, " k7m2p9xq ")
+    assert not access.codes_match(code, "k7m2-p9xr") and not access.codes_match(code, "")
+    assert not access.codes_match(None, "") and not access.codes_match("", "")
+
+
+def test_roster_gives_codes_and_reimport_keeps_them(make_config, roster_csv):
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    codes = {st.student_id: st.access_code for st in svc.list_students()}
+    assert set(codes) == {"s1", "s2", "s3"} and len(set(codes.values())) == 3
+    assert all(len(access.normalize(c)) == access.CODE_LENGTH for c in codes.values())
+    assert "access_code" not in repr(svc.get_student("s1"))       # never printed by accident
+    svc.link_telegram("s2", 42)
+    svc.import_roster(roster_csv + "s4,Dan,g2\n")                  # re-import: same codes, links kept
+    assert {st.student_id: st.access_code for st in svc.list_students()
+            if st.student_id != "s4"} == codes
+    assert svc.get_student("s4").access_code not in codes.values()
+    assert svc.student_by_telegram(42).student_id == "s2"
+
+
+def test_roster_code_column_sets_and_replaces_codes(make_config, roster_csv):
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    old = {st.student_id: st.access_code for st in svc.list_students()}
+    svc.link_telegram("s1", 7)
+    svc.import_roster("student_id,name,group,code\ns1,Ann Lee,g1,Mine-2024\ns2,Bob Stone,g1,\ns9,Eve,g3,eve-code-9\n")
+    assert svc.get_student("s1").access_code == "Mine-2024"         # the CSV's new code replaces the old one
+    assert svc.get_student("s1").telegram_user_id == 7
+    assert svc.get_student("s2").access_code == old["s2"]           # empty cell: kept
+    assert svc.get_student("s9").access_code == "eve-code-9"        # a new student with a given code
+    assert svc.authenticate("s1", "mine2024").student_id == "s1"
+    with pytest.raises(AccessDenied):
+        svc.authenticate("s1", old["s1"])
+    lines = svc.roster_codes_csv().splitlines()
+    assert lines[0] == "student_id,name,group,code"
+    assert "s1,Ann Lee,g1,Mine-2024" in lines and f"s2,Bob Stone,g1,{old['s2']}" in lines
+    assert "s9,Eve,g3,eve-code-9" in lines and len(lines) == 5
+
+
+def test_authenticate_same_error_for_unknown_id_and_wrong_code(make_config, roster_csv):
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    code = svc.get_student("s1").access_code
+    assert svc.authenticate("s1", code.upper().replace("-", " ")).student_id == "s1"
+    assert svc.authenticate(" s1 ", code).student_id == "s1"
+    errors = []
+    for sid, typed in (("s1", "wrong-code"), ("s1", ""), ("s1", None), ("ghost", code), ("s2", code)):
+        with pytest.raises(AccessDenied) as exc:
+            svc.authenticate(sid, typed)
+        errors.append(str(exc.value))
+    assert len(set(errors)) == 1 and "access code" in errors[0] and "instructor" in errors[0]
+    assert isinstance(exc.value, GradebotError)
+
+
+OLD_SCHEMA = """
+CREATE TABLE students (student_id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',
+                       telegram_user_id INTEGER UNIQUE);
+CREATE TABLE submissions (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    student_id TEXT NOT NULL REFERENCES students(student_id), filename TEXT NOT NULL, blob_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL, size INTEGER NOT NULL, source TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, status TEXT NOT NULL DEFAULT 'queued', deliveries INTEGER NOT NULL DEFAULT 0,
+    result_json TEXT, error TEXT, feedback_html TEXT, finished_at REAL);
+INSERT INTO students VALUES ('old1', 'Old One', 'g1', 555), ('old2', 'Old Two', 'g2', NULL);
+INSERT INTO submissions(student_id, filename, blob_path, sha256, size, source, created_at)
+    VALUES ('old1', 'a.ipynb', '/nowhere', 'x', 1, 'web', 1700000000.0);
+"""
+
+
+def test_old_sqlite_database_is_migrated_on_open(make_config):
+    """A store from before access codes: the column is added, every student gets a code, nothing else changes."""
+    config = make_config()
+    config.data_path.mkdir(parents=True)
+    db = config.data_path / "gradebot.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(OLD_SCHEMA)
+    svc = GradingService(config)
+    students = {st.student_id: st for st in svc.list_students()}
+    assert set(students) == {"old1", "old2"}
+    assert students["old1"].telegram_user_id == 555 and students["old2"].name == "Old Two"
+    codes = {sid: st.access_code for sid, st in students.items()}
+    assert all(codes.values()) and codes["old1"] != codes["old2"]
+    assert svc.authenticate("old2", codes["old2"]).student_id == "old2"
+    assert [s.filename for s in svc.list_submissions("old1")] == ["a.ipynb"]
+    svc.store.close()
+    again = GradingService(config)                                  # opening again changes nothing
+    assert {st.student_id: st.access_code for st in again.list_students()} == codes
+    with sqlite3.connect(db) as conn:
+        assert "access_code" in {row[1] for row in conn.execute("PRAGMA table_info(students)")}
 
 
 # ------------------------------------------------------------------------------------------------ submit policy

@@ -7,12 +7,13 @@ The same flow against the real core is in test_telegram_e2e.py.
 import asyncio
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import BotApiStub, FakeService, make_notebook, serve_app  # noqa: E402
+from test_web_support import BotApiStub, FakeService, fake_code, make_notebook, serve_app  # noqa: E402
 
 from gradebot.core import errors  # noqa: E402
 from gradebot.frontends import telegram  # noqa: E402
@@ -25,6 +26,10 @@ class _Cfg:
     max_upload_bytes = 20_000
     telegram_token = TOKEN
     telegram_api_base = None
+
+
+class _OpenCfg(_Cfg):
+    require_code = False
 
 
 class BotRunner:
@@ -61,17 +66,28 @@ def fake():
     return FakeService(errors, roster=("s1", "s2"), rate_limit=2, grade_delay=0.2)
 
 
-@pytest.fixture
-def env(fake):
+@contextmanager
+def running_bot(fake, cfg_class=_Cfg):
+    """The bot over ``fake`` against a fresh Bot API stand-in; yields the stand-in."""
     stub = BotApiStub(TOKEN)
     with serve_app(stub.app) as base:
-        cfg = _Cfg()
+        cfg = cfg_class()
         cfg.telegram_api_base = base
         runner = BotRunner(fake, cfg).start()
         try:
-            yield stub, fake
+            yield stub
         finally:
             runner.stop()
+
+
+@pytest.fixture
+def env(fake):
+    with running_bot(fake) as stub:
+        yield stub, fake
+
+
+def _register(sid):
+    return f"/register {sid} {fake_code(sid)}"
 
 
 def _sent_text(stub, chat, needle, timeout=20):
@@ -89,7 +105,7 @@ def test_start_register_submit_result_and_feedback(env):
     _sent_text(stub, ALICE, "Сначала зарегистрируйтесь")
     assert stub.downloads == []
 
-    stub.send_text(ALICE, "/register s1")
+    stub.send_text(ALICE, _register("s1"))
     _sent_text(stub, ALICE, "вы зарегистрированы как s1")
     assert fake.students["s1"].telegram_user_id == ALICE
 
@@ -111,25 +127,66 @@ def test_start_register_submit_result_and_feedback(env):
 
 def test_registration_errors(env):
     stub, fake = env
-    stub.send_text(ALICE, "/register nobody")
-    _sent_text(stub, ALICE, "Студента с номером nobody нет в списке курса")
+    stub.send_text(ALICE, "/register nobody abcd-2345")
+    _sent_text(stub, ALICE, "Неверный номер студента или код доступа")
     stub.send_text(ALICE, "/register")
-    _sent_text(stub, ALICE, "Укажите номер студента")
+    _sent_text(stub, ALICE, "Укажите номер студента и код доступа")
+    stub.send_text(ALICE, "/register s1")                    # the code is missing
+    _sent_text(stub, ALICE, "Укажите номер студента и код доступа: /register <номер> <код>")
 
-    stub.send_text(ALICE, "/register s1")
+    stub.send_text(ALICE, _register("s1"))
     _sent_text(stub, ALICE, "вы зарегистрированы как s1")
-    stub.send_text(BOB, "/register s1")
+    stub.send_text(BOB, _register("s1"))
     _sent_text(stub, BOB, "уже привязан к другому аккаунту")
-    stub.send_text(ALICE, "/register s2")
+    stub.send_text(ALICE, _register("s2"))
     _sent_text(stub, ALICE, "уже привязан к номеру s1")
-    stub.send_text(ALICE, "/register s1")
+    stub.send_text(ALICE, _register("s1"))
     _sent_text(stub, ALICE, "Вы уже зарегистрированы как s1")
     assert fake.students["s1"].telegram_user_id == ALICE and fake.students["s2"].telegram_user_id is None
 
 
+def test_register_needs_the_right_code(env):
+    """A stranger who knows an id cannot take it: a wrong code (or another student's) links nothing, and the
+    answer for a wrong code equals the one for an unknown id. The right code works, typed loosely."""
+    stub, fake = env
+    stub.send_text(BOB, "/register s1 abcd-2345")
+    wrong = _sent_text(stub, BOB, "Неверный номер студента или код доступа")
+    assert "преподаватель" in wrong
+    stub.send_text(BOB, f"/register s1 {fake_code('s2')}")
+    stub.send_text(BOB, "/register nobody abcd-2345")
+    stub.wait_for(lambda m: stub.texts(BOB).count(wrong) == 3)
+    assert fake.students["s1"].telegram_user_id is None and fake.student_by_telegram(BOB) is None
+
+    loose = fake_code("s1").upper().replace("-", " ")         # "CODE S1 7K": spaces and case do not matter
+    stub.send_text(ALICE, f"/register s1 {loose}")
+    _sent_text(stub, ALICE, "вы зарегистрированы как s1")
+    assert fake.students["s1"].telegram_user_id == ALICE
+    # once linked, documents need no code
+    stub.send_document(ALICE, "hw.ipynb", make_notebook([("code", "ANSWER = 42")]))
+    _sent_text(stub, ALICE, "Получено, в очереди #")
+
+
+def test_help_names_the_code(env):
+    stub, _ = env
+    stub.send_text(ALICE, "/help")
+    text = _sent_text(stub, ALICE, "/register <номер студента> <код доступа>")
+    assert "выдаёт преподаватель" in text
+
+
+def test_require_code_off_registers_with_the_id_alone(fake):
+    with running_bot(fake, _OpenCfg) as stub:
+        stub.send_text(ALICE, "/help")
+        assert "<код доступа>" not in _sent_text(stub, ALICE, "/register <номер студента>")
+        stub.send_text(ALICE, "/register nobody")
+        _sent_text(stub, ALICE, "Студента с номером nobody нет в списке курса")
+        stub.send_text(ALICE, "/register s1")
+        _sent_text(stub, ALICE, "вы зарегистрированы как s1")
+    assert fake.students["s1"].telegram_user_id == ALICE
+
+
 def test_rejections_size_type_bad_notebook_rate_limit(env):
     stub, fake = env
-    stub.send_text(ALICE, "/register s1")
+    stub.send_text(ALICE, _register("s1"))
     _sent_text(stub, ALICE, "вы зарегистрированы")
 
     stub.send_document(ALICE, "big.ipynb", b"x" * 10, declared_size=50 * 2**20)

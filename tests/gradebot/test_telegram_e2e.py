@@ -27,6 +27,7 @@ def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
     config = make_config(workers=1)
     svc = GradingService(config)
     svc.import_roster(roster_csv)
+    code = svc.get_student("s2").access_code
     stub = BotApiStub(TOKEN)
     with serve_app(stub.app) as api_base:
         env = config_env(config, telegram_token=TOKEN, telegram_api_base=api_base)
@@ -35,13 +36,16 @@ def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
             stub.send_text(ALICE, "/start")
             assert "/register" in _text(stub, ALICE, "Здравствуйте", timeout=60)
 
-            stub.send_text(ALICE, "/register s2")
+            stub.send_text(MALLORY, "/register s2 abcd-2345")          # knows the id, not the code
+            _text(stub, MALLORY, "Неверный номер студента или код доступа")
+            assert svc.get_student("s2").telegram_user_id is None
+            stub.send_text(ALICE, f"/register s2 {code}")
             _text(stub, ALICE, "вы зарегистрированы как s2 (Bob Stone)")
             assert svc.get_student("s2").telegram_user_id == ALICE
-            stub.send_text(MALLORY, "/register s2")
+            stub.send_text(MALLORY, f"/register s2 {code}")             # even with the code: linked already
             _text(stub, MALLORY, "уже привязан к другому аккаунту")
-            stub.send_text(MALLORY, "/register nobody")
-            _text(stub, MALLORY, "нет в списке курса")
+            stub.send_text(MALLORY, "/register nobody abcd-2345")
+            stub.wait_for(lambda m: sum("Неверный номер" in t for t in stub.texts(MALLORY)) == 2)
 
             stub.send_document(ALICE, "tiny.ipynb", tc.submission())
             queued = _text(stub, ALICE, "Получено, в очереди #")

@@ -1,6 +1,7 @@
 """The HTTP JSON API over real loopback HTTP, against an in-memory fake of the core (fast adapter tests).
 
-The same flows against the real core live in test_web_e2e.py.
+Access codes are required (the default) unless a test says otherwise; FakeService's codes are
+``fake_code(student_id)``. The same flows against the real core live in test_web_e2e.py.
 """
 import http.client
 import sys
@@ -12,14 +13,18 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import FakeService, make_notebook, serve_app  # noqa: E402
+from test_web_support import FakeService, fake_code, make_notebook, serve_app  # noqa: E402
 
 from gradebot.core import errors  # noqa: E402
-from gradebot.frontends.web import create_app  # noqa: E402
+from gradebot.frontends.web import COOKIE_NAME, create_app  # noqa: E402
 
 
 class _Cfg:
     max_upload_bytes = 20_000
+
+
+class _OpenCfg(_Cfg):
+    require_code = False
 
 
 GOOD = make_notebook([("markdown", "# Задание"), ("code", "ANSWER = 42")])
@@ -37,15 +42,22 @@ def base(fake):
         yield url
 
 
-def _post(base, student_id, data, filename="hw.ipynb"):
+def _post(base, student_id, data, filename="hw.ipynb", code=None):
+    """Upload as ``student_id`` with their code (``code=""`` sends none)."""
+    code = fake_code(student_id) if code is None else code
+    fields = {"student_id": student_id, **({"code": code} if code else {})}
     files = {"file": (filename, data, "application/x-ipynb+json")}
-    return httpx.post(f"{base}/api/submissions", data={"student_id": student_id}, files=files, timeout=10)
+    return httpx.post(f"{base}/api/submissions", data=fields, files=files, timeout=10)
 
 
-def _poll(base, sub_id, timeout=10):
+def _auth(student_id):
+    return {"X-Gradebot-Code": fake_code(student_id)}
+
+
+def _poll(base, sub_id, timeout=10, student_id="s1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = httpx.get(f"{base}/api/submissions/{sub_id}")
+        r = httpx.get(f"{base}/api/submissions/{sub_id}", headers=_auth(student_id))
         assert r.status_code == 200
         if r.json()["status"] in ("done", "failed"):
             return r.json()
@@ -65,24 +77,24 @@ def test_upload_poll_result_and_feedback(base, fake):
     assert done["student_id"] == "s1" and done["status"] == "done"
     assert done["result"]["tasks"]["t1"] == {"points": 2.0, "max": 2.0}
     assert done["result"]["total"] == 2.0 and done["result"]["max"] == 3.0
-    fb = httpx.get(f"{base}{done['feedback_url']}")
+    fb = httpx.get(f"{base}{done['feedback_url']}", headers=_auth("s1"))
     assert fb.status_code == 200 and fb.headers["content-type"].startswith("text/html")
     assert f"Feedback {body['id']}" in fb.text
     assert fb.headers["content-security-policy"] == "sandbox"
 
-    listing = httpx.get(f"{base}/api/students/s1/submissions").json()
+    listing = httpx.get(f"{base}/api/students/s1/submissions", headers=_auth("s1")).json()
     assert [s["id"] for s in listing["submissions"]] == [body["id"]]
 
 
 def test_wrong_answer_gets_zero(base):
     sub_id = _post(base, "s2", WRONG).json()["id"]
-    assert _poll(base, sub_id)["result"]["tasks"]["t1"]["points"] == 0.0
+    assert _poll(base, sub_id, student_id="s2")["result"]["tasks"]["t1"]["points"] == 0.0
 
 
 def test_feedback_before_grading_is_409(base, fake):
     fake.grade_delay = 2.0
     sub_id = _post(base, "s1", GOOD).json()["id"]
-    r = httpx.get(f"{base}/api/submissions/{sub_id}/feedback")
+    r = httpx.get(f"{base}/api/submissions/{sub_id}/feedback", headers=_auth("s1"))
     assert r.status_code == 409 and r.json()["error"] == "not_ready"
 
 
@@ -98,6 +110,8 @@ def test_missing_fields_are_400(base):
     assert r.status_code == 400 and "student_id" in r.json()["message"]
     r = httpx.post(f"{base}/api/submissions", data={"student_id": "s1"}, files={"other": ("a", b"x")})
     assert r.status_code == 400 and "file" in r.json()["message"]
+    r = _post(base, "s1", GOOD, code="")
+    assert r.status_code == 400 and r.json()["error"] == "missing_field" and "code" in r.json()["message"]
     r = httpx.post(f"{base}/api/submissions", json={"student_id": "s1"})
     assert r.status_code == 400 and "multipart" in r.json()["message"]
 
@@ -127,11 +141,15 @@ def test_oversize_chunked_is_413_while_streaming(base, fake):
     assert fake.subs == {}
 
 
-def test_unknown_student_is_404(base):
-    r = _post(base, "nobody", GOOD)
-    assert r.status_code == 404 and r.json()["error"] == "unknown_student"
-    r = httpx.get(f"{base}/api/students/nobody/submissions")
-    assert r.status_code == 404 and r.json()["error"] == "unknown_student"
+def test_unknown_student_is_denied_like_a_wrong_code(base, fake):
+    """With codes, an unknown id gets the very answer a wrong code gets: ids cannot be probed."""
+    unknown = _post(base, "nobody", GOOD, code="abcd-2345")
+    wrong = _post(base, "s1", GOOD, code="abcd-2345")
+    assert unknown.status_code == wrong.status_code == 403
+    assert unknown.json() == wrong.json() and unknown.json()["error"] == "access_denied"
+    r = httpx.get(f"{base}/api/students/nobody/submissions", headers={"X-Gradebot-Code": "abcd-2345"})
+    assert r.status_code == 403 and r.json()["error"] == "access_denied"
+    assert fake.subs == {}
 
 
 def test_rate_limit_is_429_with_retry_after(base):
@@ -149,8 +167,11 @@ def test_deadline_is_403(base, fake):
     assert r.status_code == 403 and r.json()["error"] == "deadline_missed"
 
 
-def test_unknown_submission_and_route_are_json_404(base):
-    for path in ("/api/submissions/999", "/api/submissions/abc", "/api/submissions/999/feedback", "/api/nope"):
+def test_unknown_submission_is_403_and_route_is_json_404(base):
+    for path in ("/api/submissions/999", "/api/submissions/999/feedback"):   # same answer as someone else's
+        r = httpx.get(f"{base}{path}", headers=_auth("s1"))
+        assert r.status_code == 403 and r.json()["error"] == "access_denied", path
+    for path in ("/api/submissions/abc", "/api/nope"):
         r = httpx.get(f"{base}{path}")
         assert r.status_code == 404, path
         assert r.json()["message"], path
@@ -163,34 +184,146 @@ def test_healthz(base):
     assert r.status_code == 200 and r.json() == {"status": "ok", "queue_length": 0}
 
 
+def _form_post(base, student_id, data, code=None):
+    code = fake_code(student_id) if code is None else code
+    return httpx.post(f"{base}/submit", data={"student_id": student_id, "code": code},
+                      files={"file": ("hw.ipynb", data)})
+
+
 def test_status_page_refreshes_then_shows_table(base, fake):
     fake.grade_delay = 1.0
-    r = httpx.post(f"{base}/submit", data={"student_id": "s1"}, files={"file": ("hw.ipynb", GOOD)})
+    r = _form_post(base, "s1", GOOD)
     assert r.status_code == 303
     page = r.headers["location"]
-    first = httpx.get(f"{base}{page}").text
+    cookies = {COOKIE_NAME: r.cookies[COOKIE_NAME]}
+    first = httpx.get(f"{base}{page}", cookies=cookies).text
     assert 'http-equiv="refresh"' in first and "в очереди" in first
     sub_id = int(page.rsplit("/", 1)[1])
     _poll(base, sub_id)
-    final = httpx.get(f"{base}{page}").text
+    final = httpx.get(f"{base}{page}", cookies=cookies).text
     assert 'http-equiv="refresh"' not in final
     assert "Итого" in final and 'id="total">2.0<' in final
     assert f"/api/submissions/{sub_id}/feedback" in final
 
 
-@pytest.mark.parametrize("student_id, data, status, text", [
-    ("s1", b"garbage", 400, "файл не принят как ноутбук Jupyter (.ipynb)"),
-    ("ghost", GOOD, 404, "такого номера студента нет в списке курса"),
-    ("s1", b"x" * 100_000, 413, "файл слишком большой, предел 20 КБ"),
+@pytest.mark.parametrize("student_id, code, data, status, text", [
+    ("s1", None, b"garbage", 400, "файл не принят как ноутбук Jupyter (.ipynb)"),
+    ("ghost", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
+    ("s1", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
+    ("s1", "", GOOD, 400, "заполните номер студента, код доступа и выберите файл"),
+    ("s1", None, b"x" * 100_000, 413, "файл слишком большой, предел 20 КБ"),
 ])
-def test_form_errors_are_shown_in_russian(base, student_id, data, status, text):
-    r = httpx.post(f"{base}/submit", data={"student_id": student_id}, files={"file": ("hw.ipynb", data)})
+def test_form_errors_are_shown_in_russian(base, fake, student_id, code, data, status, text):
+    r = _form_post(base, student_id, data, code=code)
     assert r.status_code == status
     assert "Ошибка" in r.text and text in r.text and 'id="upload-form"' in r.text
+    assert COOKIE_NAME not in r.cookies and fake.subs == {}
 
 
 def test_form_rate_limit_in_minutes(base):
     for _ in range(3):
         assert _post(base, "s3", GOOD).status_code == 202
-    r = httpx.post(f"{base}/submit", data={"student_id": "s3"}, files={"file": ("hw.ipynb", GOOD)})
+    r = _form_post(base, "s3", GOOD)
     assert r.status_code == 429 and "следующую можно отправить через 2 мин." in r.text
+
+
+# ------------------------------------------------------------------------------------------------ access codes
+def test_wrong_code_is_403_and_nothing_is_stored(base, fake):
+    r = _post(base, "s1", GOOD, code=fake_code("s2"))        # another student's code
+    assert r.status_code == 403
+    assert r.json()["error"] == "access_denied" and "access code" in r.json()["message"]
+    assert fake.subs == {}
+
+
+def test_code_is_case_space_and_dash_insensitive(base, fake):
+    typed = " " + fake_code("s1").upper().replace("-", " ") + " "
+    assert _post(base, "s1", GOOD, code=typed).status_code == 202
+    assert [s.student_id for s in fake.subs.values()] == ["s1"]
+
+
+def test_other_students_submission_is_unreadable(base, fake):
+    sub_id = _post(base, "s1", GOOD).json()["id"]
+    _poll(base, sub_id)
+    for headers in ({}, _auth("s2"), {"X-Gradebot-Code": "wrong"}):
+        for path in (f"/api/submissions/{sub_id}", f"/api/submissions/{sub_id}/feedback",
+                     "/api/students/s1/submissions"):
+            r = httpx.get(f"{base}{path}", headers=headers)
+            assert r.status_code == 403 and r.json()["error"] == "access_denied", (path, headers)
+    # the answer for someone else's submission equals the one for a submission that does not exist
+    mine = httpx.get(f"{base}/api/submissions/{sub_id}", headers=_auth("s2")).json()
+    none = httpx.get(f"{base}/api/submissions/{sub_id + 1000}", headers=_auth("s2")).json()
+    assert mine["message"].replace(str(sub_id), "N") == none["message"].replace(str(sub_id + 1000), "N")
+    assert httpx.get(f"{base}/api/students/s2/submissions", headers=_auth("s2")).json()["submissions"] == []
+
+
+def test_cookie_after_form_upload_proves_the_student(base, fake):
+    r = _form_post(base, "s1", GOOD)
+    assert r.status_code == 303
+    header = r.headers["set-cookie"]
+    assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/" in header
+    value = r.cookies[COOKIE_NAME]
+    assert value.startswith("s1:") and "code" not in value            # the code itself is not in the cookie
+    page = r.headers["location"]
+    sub_id = int(page.rsplit("/", 1)[1])
+    _poll(base, sub_id)
+
+    ok = httpx.get(f"{base}{page}", cookies={COOKIE_NAME: value})
+    assert ok.status_code == 200 and 'id="total"' in ok.text
+    fb = httpx.get(f"{base}/api/submissions/{sub_id}/feedback", cookies={COOKIE_NAME: value})
+    assert fb.status_code == 200 and f"Feedback {sub_id}" in fb.text
+    listing = httpx.get(f"{base}/api/students/s1/submissions", cookies={COOKIE_NAME: value})
+    assert listing.status_code == 200
+
+    forged = "s1:" + "0" * 64
+    for cookies in ({}, {COOKIE_NAME: forged}, {COOKIE_NAME: value.replace("s1:", "s2:")}):
+        denied = httpx.get(f"{base}{page}", cookies=cookies)
+        assert denied.status_code == 403, cookies
+        assert "Нет доступа" in denied.text and 'id="login-form"' in denied.text
+        assert 'id="total"' not in denied.text
+    # s2's cookie does not open s1's page
+    other = _form_post(base, "s2", GOOD)
+    assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: other.cookies[COOKIE_NAME]}).status_code == 403
+    # a new code (re-issued by the instructor) invalidates the old cookie
+    fake.students["s1"].access_code = "new-code-99"
+    assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: value}).status_code == 403
+
+
+def test_login_form_sets_the_cookie(base, fake):
+    sub_id = _post(base, "s1", GOOD).json()["id"]
+    page = f"/submissions/{sub_id}"
+    denied = httpx.get(f"{base}{page}")
+    assert denied.status_code == 403 and f'value="{page}"' in denied.text   # the form returns here
+    # a page that does not exist looks the same
+    missing = f"/submissions/{sub_id + 1000}"
+    assert httpx.get(f"{base}{missing}").text.replace(missing, "PAGE") == denied.text.replace(page, "PAGE")
+
+    bad = httpx.post(f"{base}/login", data={"student_id": "s1", "code": "abcd-2345", "next": page})
+    assert bad.status_code == 403 and "неверный номер студента или код доступа" in bad.text
+    assert 'value="s1"' in bad.text and COOKIE_NAME not in bad.cookies
+
+    good = httpx.post(f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"), "next": page})
+    assert good.status_code == 303 and good.headers["location"] == page
+    assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: good.cookies[COOKIE_NAME]}).status_code == 200
+
+    # never sends the browser to another site
+    away = httpx.post(f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"),
+                                              "next": "https://evil.example/"})
+    assert away.status_code == 303 and away.headers["location"] == "/"
+
+
+def test_without_require_code_the_old_behaviour_stays(fake):
+    """``require_code = false``: no code asked, results readable by id, unknown ids answered 404 as before."""
+    with serve_app(lambda: create_app(fake, _OpenCfg())) as base:
+        assert 'id="code"' not in httpx.get(f"{base}/").text
+        r = _post(base, "s1", GOOD, code="")
+        assert r.status_code == 202
+        sub_id = r.json()["id"]
+        assert httpx.get(f"{base}/api/submissions/{sub_id}").status_code == 200
+        assert httpx.get(f"{base}/api/students/s1/submissions").status_code == 200
+        assert httpx.get(f"{base}/api/submissions/999").status_code == 404
+        r = _post(base, "nobody", GOOD, code="")
+        assert r.status_code == 404 and r.json()["error"] == "unknown_student"
+        assert httpx.get(f"{base}/api/students/nobody/submissions").status_code == 404
+        form = httpx.post(f"{base}/submit", data={"student_id": "s2"}, files={"file": ("hw.ipynb", GOOD)})
+        assert form.status_code == 303 and COOKIE_NAME not in form.cookies
+        assert httpx.get(f"{base}{form.headers['location']}").status_code == 200

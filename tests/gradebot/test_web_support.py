@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from gradebot.core import access
+
 
 # ------------------------------------------------------------------------------------------------
 # Notebooks
@@ -42,12 +44,18 @@ def make_notebook(cells: list[tuple[str, str]] | None = None) -> bytes:
 # ------------------------------------------------------------------------------------------------
 # In-memory fake of the core (documented interface of gradebot.core.service.GradingService)
 # ------------------------------------------------------------------------------------------------
+def fake_code(student_id: str) -> str:
+    """The access code FakeService gives ``student_id`` (the real core generates random ones)."""
+    return f"code-{student_id}-7k"
+
+
 @dataclass
 class FakeStudent:
     student_id: str
     name: str
     group: str
     telegram_user_id: int | None = None
+    access_code: str | None = None
 
 
 @dataclass
@@ -79,12 +87,13 @@ class FakeSubmission:
 class FakeService:
     """Grades instantly in a background thread: 2 points for task ``t1`` when the notebook contains
     ``ANSWER = 42``, else 0; ``t2`` is always 0 of 1. Enforces size, JSON validity, a per-student
-    rate limit (``rate_limit`` submissions, then RateLimited(retry_after=120)) and a deadline flag."""
+    rate limit (``rate_limit`` submissions, then RateLimited(retry_after=120)) and a deadline flag. Student ``s``
+    has the access code :func:`fake_code` ``(s)``; :meth:`authenticate` checks it like the core does."""
 
     def __init__(self, errors, roster=("s1", "s2", "s3"), max_bytes=5 * 2**20, rate_limit=100,
                  deadline_passed=False, grade_delay=0.3):
         self.errors = errors
-        self.students = {s: FakeStudent(s, f"Student {s}", "g1") for s in roster}
+        self.students = {s: FakeStudent(s, f"Student {s}", "g1", access_code=fake_code(s)) for s in roster}
         self.subs: dict[int, FakeSubmission] = {}
         self.feedback: dict[int, str] = {}
         self.ids = itertools.count(1)
@@ -97,6 +106,12 @@ class FakeService:
 
     def get_student(self, student_id):
         return self.students.get(student_id)
+
+    def authenticate(self, student_id, code):
+        s = self.students.get(str(student_id).strip())
+        if s is None or not access.codes_match(s.access_code, code):
+            raise self.errors.AccessDenied()
+        return s
 
     def student_by_telegram(self, user_id):
         return next((s for s in self.students.values() if s.telegram_user_id == user_id), None)

@@ -53,31 +53,44 @@ _redis_db = iter(range(1, 16))
 
 
 @contextlib.contextmanager
-def fresh_database(services):
-    """A new PostgreSQL database and an empty Redis db number; the database is dropped afterwards."""
+def fresh_pg_database(services):
+    """A new, empty PostgreSQL database (no Redis involved); yields its URL and drops the database afterwards."""
     import psycopg
-    import redis
     from gradebot.backends.postgres_store import normalize_url
     base = services["GRADEBOT_DB_URL"]
     name = "gbtest_" + uuid.uuid4().hex[:10]
     admin = normalize_url(base)[0]
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
-    db_url = base.rsplit("/", 1)[0] + "/" + name
-    n = next(_redis_db)
-    broker = services["GRADEBOT_BROKER_URL"].rsplit("/", 1)[0] + f"/{n}"
-    redis.Redis.from_url(broker).flushdb()
     try:
-        yield {"GRADEBOT_BROKER_URL": broker, "GRADEBOT_DB_URL": db_url}
+        yield base.rsplit("/", 1)[0] + "/" + name
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def fresh_database(services):
+    """A new PostgreSQL database and an empty Redis db number; the database is dropped afterwards."""
+    import redis
+    with fresh_pg_database(services) as db_url:
+        n = next(_redis_db)
+        broker = services["GRADEBOT_BROKER_URL"].rsplit("/", 1)[0] + f"/{n}"
+        redis.Redis.from_url(broker).flushdb()
+        yield {"GRADEBOT_BROKER_URL": broker, "GRADEBOT_DB_URL": db_url}
 
 
 @pytest.fixture
 def fresh_urls(services):
     with fresh_database(services) as urls:
         yield urls
+
+
+@pytest.fixture
+def fresh_pg_url(services):
+    """The URL of a new, empty PostgreSQL database (for store tests that need no broker)."""
+    with fresh_pg_database(services) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

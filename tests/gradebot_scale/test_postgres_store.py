@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gradebot.backends.postgres_store import PostgresStore, normalize_url
+from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student
 
 
 @pytest.fixture
-def store(fresh_urls):
-    s = PostgresStore(fresh_urls["GRADEBOT_DB_URL"])
+def store(fresh_pg_url):
+    s = PostgresStore(fresh_pg_url)
     s.upsert_students([Student("s1", "Ann Lee", "g1"), Student("s2", "Bob Ray", "g2")])
     yield s
     s.close()
@@ -131,6 +132,45 @@ def test_students_and_telegram_links(store):
     assert [s.student_id for s in store.list_students()] == ["s1", "s2"]
     with pytest.raises(UnknownStudent):
         add(store, student="nobody")
+
+
+def test_access_codes_generated_kept_and_set(store):
+    codes = {st.student_id: st.access_code for st in store.list_students()}
+    assert all(len(access.normalize(c)) == access.CODE_LENGTH for c in codes.values())
+    assert codes["s1"] != codes["s2"] and "access_code" not in repr(store.get_student("s1"))
+    store.link_telegram("s2", 77)
+    store.upsert_students([Student("s1", "Ann Smith", "g9"), Student("s2", "Bob Ray", "g2"),
+                           Student("s3", "Cy", "g3", access_code="cy-code-33")])
+    assert store.get_student("s1").access_code == codes["s1"]            # re-import keeps codes...
+    assert store.student_by_telegram(77).access_code == codes["s2"]      # ...and links
+    assert store.get_student("s3").access_code == "cy-code-33"
+    store.upsert_students([Student("s1", "Ann Smith", "g9", access_code="new-code-11")])
+    assert store.get_student("s1").access_code == "new-code-11"          # a given code replaces the old one
+
+
+OLD_STUDENTS = """
+CREATE TABLE gb_students (student_id text PRIMARY KEY, name text NOT NULL DEFAULT '',
+                          grp text NOT NULL DEFAULT '', telegram_user_id bigint UNIQUE);
+INSERT INTO gb_students VALUES ('old1', 'Old One', 'g1', 555), ('old2', 'Old Two', 'g2', NULL);
+"""
+
+
+def test_old_database_is_migrated_on_open(fresh_pg_url):
+    """A gb_students table from before access codes gets the column and a code for every student."""
+    import psycopg
+    with psycopg.connect(fresh_pg_url, autocommit=True) as c:
+        c.execute(OLD_STUDENTS)
+    s = PostgresStore(fresh_pg_url)
+    try:
+        students = {st.student_id: st for st in s.list_students()}
+        assert students["old1"].telegram_user_id == 555 and students["old2"].name == "Old Two"
+        codes = {sid: st.access_code for sid, st in students.items()}
+        assert all(codes.values()) and codes["old1"] != codes["old2"]
+        again = PostgresStore(fresh_pg_url)                              # opening again changes nothing
+        assert {st.student_id: st.access_code for st in again.list_students()} == codes
+        again.close()
+    finally:
+        s.close()
 
 
 def test_submission_times_and_listing(store):
