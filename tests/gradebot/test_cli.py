@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gradebot import tinycourse as tc
@@ -59,6 +60,11 @@ def test_roster_submit_worker_grades_export(make_config, tmp_path):
         svc = GradingService(config)
         sub = svc.wait(1, timeout=300)
         assert sub.status == "done" and sub.result.total == 5.0
+        # the job leaves the queue once its result is in the gradebook too (a moment after "done")
+        deadline = time.monotonic() + 60
+        while svc.queue_length() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert svc.queue_length() == 0
     finally:
         worker.terminate()
         worker.wait(60)

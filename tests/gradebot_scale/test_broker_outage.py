@@ -80,6 +80,8 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         assert svc.get_submission(ghost_sub.id).status == "queued"
         done = svc.wait(ghost_sub.id, timeout=300)
         assert done.status == "done" and done.result.total == full
+        # the worker records the attempt's outcome when it releases the claim, just after the result
+        wait_until(lambda: store._q("SELECT count(*) FROM gb_claims").fetchone()[0] == 0, 60, 0.2, "claims")
         assert [(a["worker"].split("/")[0], a["outcome"]) for a in store.attempts(ghost_sub.id)] == \
             [("ghost@elsewhere", "lost"), ("w1@test", "done")]
     finally:
