@@ -149,7 +149,8 @@ class RefuseTamperedTests(NbGraderPreprocessor):
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 cell.source = "raise RuntimeError(%r)" % message
-        notice = nbformat.v4.new_markdown_cell("**%s**\n\n```\n%s\n```" % (message.split("\n")[0], message))
+        title, _, details = message.partition("\n")
+        notice = nbformat.v4.new_markdown_cell("**%s**\n\n```\n%s\n```" % (title, details))
         notice.id = REFUSAL_CELL_ID
         nb.cells.insert(0, notice)
         return nb, resources
