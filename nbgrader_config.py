@@ -16,6 +16,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from coursekit.nbgrader_ext import (  # noqa: E402
+    AUTOGRADE_PREPROCESSORS,
     AUTOGRADE_SANITIZE_PREPROCESSORS,
     GENERATE_ASSIGNMENT_PREPROCESSORS,
 )
@@ -39,7 +40,11 @@ c.GenerateAssignment.preprocessors = GENERATE_ASSIGNMENT_PREPROCESSORS
 # Autograding: a deleted test cell is put back (its tests run anyway); locked cells are restored from the
 # gradebook by nbgrader itself. Test cells stop student code that runs too long themselves (time_limit in the
 # notebook); this per-cell timeout is only the backstop.
-c.Autograde.sanitize_preprocessors = AUTOGRADE_SANITIZE_PREPROCESSORS  # fixes add_missing_cells (see there)
+# Trusted grading (coursekit/trusted, docs/course.md): the upload is rebuilt from the course source (only the text
+# of the student's solution cells and added cells is taken), the student's cells run in a sandbox, the tests run
+# in nbgrader's process against proxies and fixed expected values, and only a pass recorded there scores.
+c.Autograde.sanitize_preprocessors = AUTOGRADE_SANITIZE_PREPROCESSORS
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 c.OverwriteCells.add_missing_cells = True
 c.OverwriteCells.missing_cell_notification = (
     "Эта ячейка (id:{cell_id}) была удалена из сданного ноутбука; nbgrader вернул её на место.\n\n"

@@ -66,12 +66,13 @@ def _nbgrader(args, cwd, env, log):
 
 
 def copy_course(dest, course_root=REPO_ROOT):
-    """Copy what nbgrader needs of the course (config, coursekit, source) to `dest`."""
+    """Copy what nbgrader needs of the course (config, coursekit, source, grading) to `dest`."""
     os.makedirs(dest, exist_ok=True)
     shutil.copy(os.path.join(course_root, "nbgrader_config.py"), dest)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     shutil.copytree(os.path.join(course_root, "coursekit"), os.path.join(dest, "coursekit"), ignore=ignore)
     shutil.copytree(os.path.join(course_root, "source"), os.path.join(dest, "source"), ignore=ignore)
+    shutil.copytree(os.path.join(course_root, "grading"), os.path.join(dest, "grading"), ignore=ignore)
 
 
 def read_scores(course_dir, students):

@@ -1,5 +1,5 @@
 """nbgrader extension used by nbgrader_config.py: solution regions that name their own release stub, and the
-refusal of notebooks whose editable cells tamper with the tests (RefuseTamperedTests, see coursekit.integrity).
+trusted-grading preprocessors for autograding (coursekit.trusted.execute).
 
 A region opened with ``### BEGIN SOLUTION`` becomes nbgrader's ``ClearSolutions.code_stub`` in the release, as
 usual. A region opened with ``### BEGIN SOLUTION  # stub: <python line>`` becomes
@@ -31,7 +31,9 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 
-from coursekit import integrity
+from nbgrader.preprocessors import AssignLatePenalties, LimitOutput
+
+from coursekit.trusted.execute import RebuildFromCourse, SaveTrustedGrades, TrustedExecute
 
 STUB_MARK = "# stub:"
 OPTIONAL_NOTE = "# ВАШ КОД ЗДЕСЬ (необязательно)"
@@ -74,96 +76,10 @@ class ClearSolutionsWithStubs(ClearSolutions):
         return replaced
 
 
-class OverwriteCellsKeepingOrder(OverwriteCells):
-    """OverwriteCells whose ``add_missing_cells`` works after read-only cells and also restores deleted
-    read-only code cells.
+AUTOGRADE_SANITIZE_PREPROCESSORS = [RebuildFromCourse, CheckCellMetadata]
 
-    nbgrader 0.9.6 puts a deleted test cell back after the source cell just before it, but looks that cell up
-    among the submitted grade/solution cells only: when a read-only (locked) cell precedes the test cell, the
-    lookup raises KeyError and the whole submission fails to grade. Here the cell goes after the nearest
-    earlier source cell of any kind that the submission still has (or first, if none).
-
-    nbgrader never restores a deleted read-only cell that is not a test. For code cells that matters: a
-    submission without the test-helpers cell could define no-op helpers of its own. They are put back too."""
-
-    def add_missing_grade_cells(self, nb, resources):
-        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-        source_cells = list(source_nb.source_cells)
-        source_ids = [cell.name for cell in source_cells]
-        solution_ids = {cell.name for cell in source_nb.solution_cells}
-        max_scores = {cell.name: cell.max_score for cell in source_nb.grade_cells}
-        for source_cell in source_cells:
-            is_grade = source_cell.name in max_scores
-            if not (is_grade or (source_cell.locked and source_cell.cell_type == "code")):
-                continue
-            present = {cell.metadata["nbgrader"].get("grade_id"): i for i, cell in enumerate(nb.cells)
-                       if "nbgrader" in cell.metadata}
-            if source_cell.name in present:
-                continue
-            self.log.warning("Missing %s cell %s encountered, adding to notebook",
-                             "grade" if is_grade else "read-only", source_cell.name)
-            index = source_ids.index(source_cell.name)
-            if is_grade:
-                cell = self.missing_cell_transform(source_cell, max_scores[source_cell.name],
-                                                   is_solution=source_cell.name in solution_ids)
-            else:
-                cell = self._restored_locked_cell(source_cell, {c.get("id") for c in nb.cells})
-            position = 0
-            for previous in reversed(source_ids[:index]):
-                if previous in present:
-                    position = present[previous] + 1
-                    break
-            nb.cells.insert(position, cell)
-        return nb, resources
-
-    def _restored_locked_cell(self, source_cell, taken_ids):
-        note = self.missing_cell_notification.format(cell_id=source_cell.name)
-        cell = nbformat.v4.new_code_cell("# " + note + source_cell.source)
-        cell.metadata = {"deletable": False, "editable": False,
-                         "nbgrader": {"grade": False, "grade_id": source_cell.name, "locked": True,
-                                      "schema_version": 3, "solution": False}}
-        cell_id, n = source_cell.name.replace("_", "-"), 1
-        while cell_id in taken_ids:                  # nbformat requires unique cell ids
-            cell_id, n = "%s-restored-%d" % (source_cell.name.replace("_", "-"), n), n + 1
-        cell.id = cell_id
-        return cell
-
-
-REFUSAL_CELL_ID = "grading-refused"   # a markdown cell with this id heads a refused notebook (gradebot reads it)
-
-
-class RefuseTamperedTests(NbGraderPreprocessor):
-    """Runs after the test cells are restored: if a cell the student may edit tampers with the tests
-    (coursekit.integrity), every test cell is replaced by a ``raise`` with the findings, so the notebook scores 0
-    and says why, and a markdown cell with the same text (id ``grading-refused``) is put first."""
-
-    def preprocess(self, nb, resources):
-        try:
-            findings = integrity.check_notebook(nb)
-        except ValueError:          # not a course notebook with the test-helpers cell: nothing to check against
-            return nb, resources
-        if not findings:
-            return nb, resources
-        message = integrity.refusal_message(findings)
-        self.log.warning("refusing to grade: %d tampering finding(s)\n%s", len(findings), message)
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                cell.source = "raise RuntimeError(%r)" % message
-        title, _, details = message.partition("\n")
-        notice = nbformat.v4.new_markdown_cell("**%s**\n\n```\n%s\n```" % (title, details))
-        notice.id = REFUSAL_CELL_ID
-        nb.cells.insert(0, notice)
-        return nb, resources
-
-
-AUTOGRADE_SANITIZE_PREPROCESSORS = [
-    ClearOutput,
-    DeduplicateIds,
-    OverwriteKernelspec,
-    OverwriteCellsKeepingOrder,
-    RefuseTamperedTests,
-    CheckCellMetadata,
-]
+# nbgrader 0.9.6's Autograde.autograde_preprocessors with Execute and SaveAutoGrades replaced by the trusted ones
+AUTOGRADE_PREPROCESSORS = [TrustedExecute, LimitOutput, SaveTrustedGrades, AssignLatePenalties, CheckCellMetadata]
 
 GENERATE_ASSIGNMENT_PREPROCESSORS = [
     IncludeHeaderFooter,

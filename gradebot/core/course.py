@@ -84,6 +84,10 @@ def _course_hash(config) -> str:
     for p in sorted(src.rglob("*")):
         if p.is_file() and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    grading = root / "grading" / config.assignment      # a course's trusted-grading data (expected values)
+    for p in sorted(grading.rglob("*")) if grading.is_dir() else []:
+        if p.is_file():
+            h.update(b"grading/" + str(p.relative_to(grading)).encode() + b"\0" + p.read_bytes() + b"\0")
     h.update(config.assignment.encode())
     return h.hexdigest()[:16]
 
@@ -121,6 +125,8 @@ def course_build(config) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp / "source" / config.assignment,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        if (root / "grading" / config.assignment).is_dir():
+            shutil.copytree(root / "grading" / config.assignment, tmp / "grading" / config.assignment)
         course_cfg = (root / "nbgrader_config.py").read_text() if (root / "nbgrader_config.py").is_file() else \
             "c = get_config()\n"
         (tmp / "nbgrader_config.course.py").write_text(course_cfg)

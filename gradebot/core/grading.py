@@ -30,6 +30,8 @@ from gradebot.core.course import (GRADEBOT_PARENT, course_build, job_config_text
 from gradebot.core.errors import SandboxUnavailable
 from gradebot.core.models import Result
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, SANDBOX_MODE_ENV
+
+REPORT_ENV = "GRADEBOT_REPORT"   # a course with trusted grading writes its JSON report there (tests, cells, seconds)
 from gradebot.core.sandbox import SPEC_ENV, check_sandbox, make_spec
 
 log = logging.getLogger("gradebot.grading")
@@ -105,7 +107,12 @@ AUTOGRADE_PREPROCESSORS = [
 
 
 def _preprocessors_config() -> str:
-    return f"c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}\n"
+    """Kernel-in-the-sandbox autograding (SandboxExecute), unless the course configures its own autograde
+    preprocessors without nbgrader's plain Execute (a course with trusted grading runs student code in the
+    sandbox itself, from ``$GRADEBOT_SANDBOX_SPEC``, and its tests outside it)."""
+    return ("_gb_own = c.Autograde.get('autograde_preprocessors') if 'Autograde' in c else None\n"
+            "if not _gb_own or any(getattr(p, '__name__', str(p)).split('.')[-1] == 'Execute' for p in _gb_own):\n"
+            f"    c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}\n")
 
 
 def _refusing_kernelspecs(jupyter_dir: Path) -> None:
@@ -254,6 +261,8 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> 
     course = job / "c"
     course.mkdir(mode=0o700)
     shutil.copytree(build / "source", course / "source")
+    if (build / "grading").is_dir():
+        shutil.copytree(build / "grading", course / "grading")
     shutil.copy2(build / "gradebook.db", course / "gradebook.db")
     course_cfg = (build / "nbgrader_config.course.py").read_text()
     timeout = f"c.Execute.timeout = {int(config.cell_timeout)}\n" if config.cell_timeout else ""
@@ -268,9 +277,11 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> 
     spec = make_spec(config, job / "s", slot)
     spec.save(job / "sandbox.json")
     events_path = job / "events.jsonl"
+    report_path = job / "report.json"
     env = dict(os.environ)
     env.update({SPEC_ENV: str(job / "sandbox.json"), EVENTS_ENV: str(events_path),
                 MAX_OUTPUT_ENV: str(config.max_output_bytes), SANDBOX_MODE_ENV: config.sandbox,
+                REPORT_ENV: str(report_path),
                 "PYTHONPATH": GRADEBOT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
                 "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     if config.sandbox == "none":
@@ -306,8 +317,17 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> 
         cells[gid] = pts
         tasks[task_of(gid)]["points"] += pts
     total = float(sum(t["points"] for t in tasks.values()))
-    verdict, messages = _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores,
-                                 scratch=str(job / "s"))
+    report = None
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text())
+        except ValueError:
+            report = None
+    if report is not None:
+        verdict, messages = trusted_verdict(report, wall_hit, config)
+    else:
+        verdict, messages = _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores,
+                                     scratch=str(job / "s"))
     result = Result(total=round(total, 6), max=facts.max_total, tasks=tasks, verdict=verdict, messages=messages,
                     cells=cells)
     html = fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path) \
@@ -330,20 +350,6 @@ def _read_scores(course: Path, config) -> dict[str, float]:
     except Exception as exc:  # noqa: BLE001
         log.error("cannot read the job gradebook: %s", exc)
     return scores
-
-
-# A course's autograde sanitizer may refuse a notebook (e.g. coursekit's RefuseTamperedTests): it puts a markdown
-# cell with this id first, saying why, and makes the test cells fail.
-REFUSAL_CELL_ID = "grading-refused"
-
-
-def _refusal_text(nb) -> str | None:
-    if nb is None:
-        return None
-    for cell in nb.cells:
-        if cell.get("id") == REFUSAL_CELL_ID and cell.cell_type == "markdown":
-            return cell.source.replace("**", "").replace("```", "").strip()
-    return None
 
 
 def _error_texts(nb) -> list[tuple[int, str, str, str]]:
@@ -411,13 +417,7 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             else:
                 found.append("error")
                 messages.append(f"cell {ev['cell']}: the kernel died (exit status {code}); later cells were not run")
-    refusal = _refusal_text(nb)
-    if refusal is not None:
-        # the course refused the notebook before running it (its code tampers with the tests): one message
-        # instead of the same error repeated by every test cell
-        found.append("refused")
-        messages.append(refusal[:2000])
-    errors = _error_texts(nb) if refusal is None else []
+    errors = _error_texts(nb)
     for i, gid, ename, evalue in errors:
         if ename == "stderr" and "Traceback" not in evalue and "Error" not in evalue:
             continue                             # a warning of a test cell, not a sign of a broken wall
@@ -456,7 +456,7 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
         found.append("error")
         tail = [ln for ln in nb_log.splitlines() if "ERROR" in ln or "Error" in ln][-3:]
         messages.append("nbgrader could not grade the notebook" + (": " + " | ".join(tail)[:500] if tail else ""))
-    order = ["invalid-notebook", "refused", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
+    order = ["invalid-notebook", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
     verdict = next((v for v in order if v in found), "ok")
     seen, uniq = set(), []
     for m in messages:
@@ -464,3 +464,36 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             seen.add(m)
             uniq.append(m)
     return verdict, uniq[:50]
+
+
+def trusted_verdict(report: dict, wall_hit: bool, config) -> tuple[str, list[str]]:
+    """Verdict and messages from a trusted-grading report: one line per failed test (the grader's message, which
+    never contains test code), plus cells of the notebook that failed to run."""
+    found, messages = [], []
+    if wall_hit:
+        found.append("timeout")
+        messages.append(f"grading stopped after the job time limit of {config.wall_seconds} s")
+    for cell in report.get("cells", []):
+        status = cell.get("status")
+        if status in ("timeout", "died"):
+            found.append("timeout" if status == "timeout" else "error")
+            messages.append(f"cell {cell.get('index')}: " + ("stopped after the time limit" if status == "timeout"
+                                                             else "the process running it died"))
+        elif status == "error" and "MemoryError" in str(cell.get("error", "")):
+            found.append("memory")
+            messages.append(f"cell {cell.get('index')}: out of memory (limit {config.memory_bytes // 2**20} MiB)")
+    for test in report.get("tests", []):
+        if test.get("passed"):
+            continue
+        kind, text = test.get("kind"), str(test.get("message", ""))
+        if kind == "timeout":
+            found.append("timeout")
+        elif "MemoryError" in text:
+            found.append("memory")
+        elif kind == "course":
+            found.append("error")
+        hidden = "[hidden test] " if test.get("hidden") else ""
+        messages.append(f"{test.get('grade_id')}: failed ({hidden}{text[:300]})")
+    order = ["timeout", "memory", "error"]
+    verdict = next((v for v in order if v in found), "ok")
+    return verdict, messages[:50]

@@ -185,6 +185,85 @@ def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
     return a
 
 
+# Site-packages entries the student's process may import at grading: NumPy and what the given code uses (tqdm;
+# matplotlib for plots, with its dependencies). Nothing else of the grader's environment is visible in there.
+STUDENT_SITE = ("numpy", "numpy.libs", "tqdm", "matplotlib", "mpl_toolkits", "contourpy", "cycler", "fontTools",
+                "kiwisolver", "packaging", "PIL", "pillow.libs", "pyparsing", "dateutil", "six.py")
+# Read-only system files the interpreter and NumPy need; the rest of /etc (configuration, credentials) is absent.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
+             "/etc/fonts")
+IN_SANDBOX_PY = "/py"          # the base interpreter
+IN_SANDBOX_SITE = "/site"      # STUDENT_SITE entries
+IN_SANDBOX_HOME = "/sandbox"   # the scratch dir (the only writable place)
+IN_SANDBOX_DATA = "/data"      # read-only data dirs, each as /data/<name>
+
+
+def site_packages_dir() -> str:
+    import sysconfig
+    return sysconfig.get_paths()["purelib"]
+
+
+def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str],
+                        data: dict[str, str] | None = None, site: tuple[str, ...] = STUDENT_SITE) -> list[str]:
+    """The command that runs the base interpreter's ``argv`` (paths inside the sandbox) with nothing of the host
+    but /usr (no Python packages of the system), a minimal /etc, the base Python at /py, the allowed
+    site-packages entries at /site, ``files`` ({path inside: host file}) read-only, ``data`` ({name: host dir})
+    read-only at /data/<name>, and the scratch dir at /sandbox. Same namespaces, limits and uid as
+    :func:`bwrap_argv`; the environment is ``spec.env`` with paths rewritten for the inside."""
+    if spec.mode != "bwrap":
+        raise SandboxUnavailable(f"python_sandbox_argv called with sandbox mode {spec.mode!r}")
+    base = os.path.realpath(sys.base_prefix)
+    a = [BWRAP, "--die-with-parent", "--new-session",
+         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+         "--hostname", "gradebot-sandbox"]
+    if os.geteuid() != 0:
+        a += ["--unshare-user"]
+    a += ["--ro-bind", "/usr", "/usr"]
+    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(d):
+            a += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            a += ["--ro-bind", d, d]
+    for hidden in ("/usr/lib/python3/dist-packages", "/usr/local/lib"):
+        if os.path.isdir(hidden):
+            a += ["--tmpfs", hidden]
+    for f in ETC_FILES:
+        a += ["--ro-bind-try", f, f]
+    a += ["--proc", "/proc", "--dev", "/dev",
+          "--ro-bind", base, IN_SANDBOX_PY, "--tmpfs", f"{IN_SANDBOX_PY}/lib/python3.{sys.version_info[1]}/site-packages"]
+    packages = site_packages_dir()
+    # mount points' parents made explicitly 0755 (bwrap would make them 0700: unusable for the sandbox uid)
+    parents = sorted({os.path.dirname(dst) for dst in files} | {IN_SANDBOX_DATA, IN_SANDBOX_SITE} - {"/"})
+    for d in parents:
+        a += ["--perms", "0755", "--dir", d]
+    for entry in site:
+        src = os.path.join(packages, entry)
+        if os.path.exists(src):
+            a += ["--ro-bind", src, f"{IN_SANDBOX_SITE}/{entry}"]
+    for name, src in (data or {}).items():
+        if os.path.isdir(src):
+            a += ["--ro-bind", src, f"{IN_SANDBOX_DATA}/{name}"]
+    for dst, src in files.items():
+        a += ["--ro-bind", src, dst]
+    a += ["--bind", spec.scratch, IN_SANDBOX_HOME,
+          "--ro-bind", str(INIT_SCRIPT), INIT_IN_SANDBOX,
+          "--remount-ro", "/",
+          "--chdir", f"{IN_SANDBOX_HOME}/work", "--clearenv"]
+    env = {k: v.replace(spec.scratch, IN_SANDBOX_HOME) for k, v in spec.env.items()}
+    env.update({"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": f"{IN_SANDBOX_PY}/lib", "PYTHONDONTWRITEBYTECODE": "1"})
+    for k, v in env.items():
+        a += ["--setenv", k, v]
+    if spec.uid is not None:
+        a += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    settings = {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
+                            "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
+                            "RLIMIT_CORE": 0},
+                "uid": spec.uid, "gid": spec.uid}
+    py = f"{IN_SANDBOX_PY}/bin/python3.{sys.version_info[1]}"
+    a += ["--", py, "-I", "-S", INIT_IN_SANDBOX, json.dumps(settings), "--", py, "-I", "-S", *argv]
+    return a
+
+
 def run_in_sandbox(spec: SandboxSpec, argv: list[str], timeout: float = 60, input: bytes | None = None
                    ) -> subprocess.CompletedProcess:
     """Run a command in the sandbox and wait (used by the self-test and by tests of the isolation)."""

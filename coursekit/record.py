@@ -1,0 +1,53 @@
+"""Record the expected values of every test (visible and hidden) against the reference, at course build time.
+
+    python -m coursekit.record            # write grading/numnet/expected.npz
+    python -m coursekit.record --check    # exit 1 if the committed store differs from a fresh recording
+
+Every test cell of the source notebook runs in the grader's RECORD transport (coursekit.trusted.grader): the
+classes are numnet_ref's, Keras is importable, and each ``expect(label, compute)`` value is stored. Grading
+replays them (no Keras, nothing computed from student code). The reference must pass every test here.
+"""
+import argparse
+import os
+import sys
+import time
+
+import nbformat
+
+from coursekit import EXPECTED_STORE, REPO_ROOT, SOURCE_NOTEBOOK, subjects_of
+from coursekit.trusted import grader
+
+
+def record_course(source_notebook=SOURCE_NOTEBOOK):
+    course = grader.Course.from_notebook(nbformat.read(source_notebook, as_version=4))
+    data = grader._Data.names(course.data, os.path.dirname(source_notebook)) if course.data else {}
+    store, results = grader.record(course, data, subjects_of)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise SystemExit('the reference fails tests while recording:\n' + '\n'.join(
+            '  %s: %s' % (r.grade_id, r.message) for r in failed))
+    return store, results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--check', action='store_true', help='compare with the committed store instead')
+    args = parser.parse_args(argv)
+    path = os.path.join(REPO_ROOT, EXPECTED_STORE)
+    start = time.monotonic()
+    store, results = record_course()
+    n = sum(len(v) for v in store.entries.values())
+    if args.check:
+        if not os.path.exists(path) or not grader.ExpectedStore.load(path).same_as(store):
+            print('%s is stale: run python -m coursekit.record' % EXPECTED_STORE)
+            return 1
+        print('%s is up to date (%d values, %d tests, %.0f s)' % (EXPECTED_STORE, n, len(results),
+                                                                   time.monotonic() - start))
+        return 0
+    store.save(path)
+    print('wrote %s: %d values for %d tests (%.0f s)' % (EXPECTED_STORE, n, len(results), time.monotonic() - start))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The trusted side of the channel to the sandboxed runner: a session (one sandboxed process that ran the
+notebook's cells), proxies for the student's classes and objects, and the grader's known-good objects that the
+sandbox sees as stubs.
+
+Every answer from the sandbox is data: JSON and .npy arrays read with ``allow_pickle=False`` and numeric dtypes
+only. Anything else becomes a value that fails the test with a clear message when a test uses it. The session
+never raises anything but :class:`StudentError`, :class:`SandboxGone` and ``TestFailed``-like errors to the test
+code, whatever the sandbox sends.
+"""
+import os
+import select
+import signal
+import subprocess
+import time
+
+import numpy as np
+
+from coursekit.trusted import protocol
+
+
+class SandboxGone(Exception):
+    """The sandboxed process died, broke the protocol or ran out of time; the session must be restarted."""
+
+
+class StudentError(Exception):
+    """Student code raised an exception (``kind``: its type; ``trace``: the student's frames only)."""
+
+    def __init__(self, kind, message, trace=''):
+        super().__init__('%s: %s' % (kind, message))
+        self.kind, self.message, self.trace = kind, message, trace
+
+
+class BadValue(object):
+    """A value the sandbox could not send as plain data (its description says what it was)."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __array__(self, *args, **kwargs):
+        raise ValueError('получено не число и не массив: %s' % self.what)
+
+    def __repr__(self):
+        return '<%s>' % self.what
+
+
+class Remote(object):
+    """An object living in the sandbox. Attribute reads, writes and method calls are requests."""
+
+    __slots__ = ('_gb_session', '_gb_handle', '_gb_class')
+
+    def __init__(self, session, handle, class_name):
+        object.__setattr__(self, '_gb_session', session)
+        object.__setattr__(self, '_gb_handle', handle)
+        object.__setattr__(self, '_gb_class', class_name)
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        session = self._gb_session
+        if (self._gb_class, name) in session.methods:      # a method seen before: no round trip to look it up
+            return RemoteMethod(session, self._gb_handle, name, self._gb_class)
+        value = session.request({'op': 'get', 'h': self._gb_handle, 'a': name})
+        if isinstance(value, RemoteMethod):
+            value.class_name = self._gb_class
+            session.methods.add((self._gb_class, name))
+        return value
+
+    def __setattr__(self, name, value):
+        self._gb_session.request({'op': 'set', 'h': self._gb_handle, 'a': name, 'v': value})
+
+    def __array__(self, *args, **kwargs):
+        raise ValueError('получен объект класса %s, а не массив NumPy' % self._gb_class)
+
+    def __iter__(self):
+        raise TypeError('получен объект класса %s, а нужен список или массив' % self._gb_class)
+
+    def __len__(self):
+        raise TypeError('получен объект класса %s, а нужен список или массив' % self._gb_class)
+
+    def __repr__(self):
+        return '<%s из вашего ноутбука>' % self._gb_class
+
+
+class RemoteMethod(object):
+    def __init__(self, session, handle, name, class_name):
+        self.session, self.handle, self.name, self.class_name = session, handle, name, class_name
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        return self.session.request({'op': 'call', 'h': self.handle, 'm': self.name, 'args': list(args),
+                                     'kw': kwargs})
+
+    def __repr__(self):
+        return '<метод %s.%s из вашего ноутбука>' % (self.class_name, self.name)
+
+
+class RemoteClass(object):
+    """A class of the student's notebook: calling it creates an instance in the sandbox."""
+
+    def __init__(self, session, name):
+        self.session, self.__name__ = session, name
+
+    def __call__(self, *args, **kwargs):
+        return self.session.request({'op': 'new', 'cls': self.__name__, 'args': list(args), 'kw': kwargs})
+
+    def __repr__(self):
+        return '<класс %s из вашего ноутбука>' % self.__name__
+
+
+def _param_aliases(obj):
+    """{attribute name: index in obj.params} for attributes that are the parameter arrays themselves."""
+    params = list(getattr(obj, 'params', []) or [])
+    aliases = {}
+    for name, value in vars(obj).items():
+        for i, p in enumerate(params):
+            if value is p:
+                aliases[name] = i
+    return aliases if len(set(aliases.values())) == len(params) else {}
+
+
+class Session(object):
+    """One sandboxed runner. ``launch()`` -> a started ``subprocess.Popen`` with the protocol on its pipes.
+
+    Limits: ``max_bytes`` of arrays per answer; every request has a deadline (``deadline``, set per test by the
+    grader) after which the process is killed and :class:`SandboxGone` raised.
+    """
+
+    def __init__(self, launch, collaborator_types=(), max_bytes=1 << 30, output_keep=4000):
+        self._launch = launch
+        self.collaborator_types = tuple(collaborator_types)
+        self.max_bytes = max_bytes
+        self.output_keep = output_keep
+        self.proc = None
+        self.deadline = None
+        self.output = []          # (text, total length) printed by student code, per request, since reset
+        self.methods = set()      # (class name, attribute) known to be methods
+        self._twins = {}          # handle -> known-good object seen in the sandbox as a stub
+        self._twin_ids = {}
+        self._buf = b''
+
+    # -------------------------------------------------------------------------------------- process
+    def start(self, timeout=60):
+        self.close()
+        self.proc = self._launch()
+        self._buf = b''
+        self.deadline = time.monotonic() + timeout
+        header, _ = self._recv()
+        if not header.get('ready'):
+            raise SandboxGone('the runner did not start')
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self):
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.proc = None
+
+    def exit_status(self):
+        return None if self.proc is None else self.proc.poll()
+
+    # -------------------------------------------------------------------------------------- framing
+    def _read(self, n):
+        out = b''
+        while len(out) < n:
+            if self._buf:
+                take = self._buf[:n - len(out)]
+                self._buf = self._buf[len(take):]
+                out += take
+                continue
+            remaining = self.deadline - time.monotonic() if self.deadline else 3600
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
+        return out
+
+    def _recv(self):
+        try:
+            return protocol.read_frame(self._read, max_bytes=self.max_bytes)
+        except TimeoutError:
+            self.close()
+            raise SandboxGone('timeout')
+        except (EOFError, protocol.ProtocolError, ValueError, OSError) as err:
+            status = self.exit_status()
+            self.close()
+            raise SandboxGone('died (%s)' % (status if status is not None else err))
+
+    def _send(self, header, arrays):
+        try:
+            self.proc.stdin.write(protocol.pack(header, arrays))
+            self.proc.stdin.flush()
+        except (OSError, ValueError) as err:
+            self.close()
+            raise SandboxGone('died (%s)' % err)
+
+    # -------------------------------------------------------------------------------------- values
+    def encode(self, value, arrays, originals):
+        """A value of the grader -> JSON for the sandbox; arrays go by reference."""
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, np.ndarray):
+            return value if type(value) in (int, float) else value.item()
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        if isinstance(value, np.ndarray):
+            arrays.append(np.ascontiguousarray(value))
+            originals.append(value)
+            return {'A': len(arrays) - 1}
+        if isinstance(value, Remote):
+            return {'R': value._gb_handle}
+        if isinstance(value, list):
+            return [self.encode(v, arrays, originals) for v in value]
+        if isinstance(value, tuple):
+            return {'T': [self.encode(v, arrays, originals) for v in value]}
+        if isinstance(value, dict):
+            return {'D': [[str(k), self.encode(v, arrays, originals)] for k, v in value.items()]}
+        if isinstance(value, self.collaborator_types):
+            return self._stub_spec(value, arrays, originals)
+        raise TypeError('cannot send %r to the sandbox' % type(value).__name__)
+
+    def _stub_spec(self, obj, arrays, originals):
+        handle = self._twin_ids.get(id(obj))
+        if handle is None:
+            handle = len(self._twins) + 1
+            self._twins[handle] = obj
+            self._twin_ids[id(obj)] = handle
+        params = list(getattr(obj, 'params', []) or [])
+        attrs = {k: v for k, v in vars(obj).items() if isinstance(v, (int, float, str, bool, tuple))
+                 and not k.startswith('_')}
+        return {'S': handle, 'k': type(obj).__name__, 'p': self.encode([p.copy() for p in params], arrays, []),
+                'a': _param_aliases(obj), 'n': self.encode(attrs, arrays, [])}
+
+    def decode(self, value, arrays):
+        """JSON + raw arrays from the sandbox -> values the test code may use (never trusted objects)."""
+        if isinstance(value, list):
+            return [self.decode(v, arrays) for v in value]
+        if not isinstance(value, dict):
+            if isinstance(value, str) and len(value) > 10000:
+                return value[:10000]
+            return value
+        if 'A' in value:
+            try:
+                return protocol.load_array(arrays[value['A']])
+            except (protocol.ProtocolError, IndexError, TypeError) as err:
+                return BadValue(str(err))
+        if 'T' in value:
+            return tuple(self.decode(v, arrays) for v in value['T'])
+        if 'D' in value:
+            return {str(k): self.decode(v, arrays) for k, v in value['D']}
+        if 'R' in value:
+            return Remote(self, value['R'], str(value.get('c', 'object'))[:100])
+        if 'S' in value:
+            twin = self._twins.get(value['S'])
+            if twin is None:
+                return BadValue('неизвестный объект')
+            self._sync_twin(twin, self.decode(value.get('p', []), arrays))
+            return twin
+        if 'M' in value:
+            return None
+        if 'X' in value:
+            return BadValue(str(value['X'])[:300])
+        return BadValue('непонятное значение')
+
+    @staticmethod
+    def _sync_twin(twin, params):
+        """Give a known-good object the parameter values its stub has in the sandbox."""
+        current = list(getattr(twin, 'params', []) or [])
+        if not isinstance(params, list) or len(params) != len(current):
+            raise ValueError('слой получил %s параметров вместо %d'
+                             % (len(params) if isinstance(params, list) else 'не список', len(current)))
+        for p, new in zip(current, params):
+            if not isinstance(new, np.ndarray) or new.shape != p.shape:
+                raise ValueError('параметр формы %s заменён на %s' % (p.shape, getattr(new, 'shape', type(new))))
+            np.copyto(p, new, casting='unsafe')
+
+    # -------------------------------------------------------------------------------------- requests
+    def request(self, header):
+        """Send a request (values in 'args', 'kw', 'v' are encoded here), serve callbacks, return the value."""
+        if not self.alive():
+            raise SandboxGone('not running')
+        arrays, originals = [], []
+        header = dict(header)
+        for key in ('args', 'kw', 'v'):
+            if key in header:
+                header[key] = self.encode(header[key], arrays, originals)
+        remaining = (self.deadline - time.monotonic()) if self.deadline else 60.0
+        header['timeout'] = max(0.05, remaining)
+        self._send(header, arrays)
+        while True:
+            reply, raws = self._recv()
+            if 'cb' in reply:
+                self._callback(reply, raws)
+                continue
+            break
+        text = str(reply.get('out', ''))
+        total = reply.get('n_out', len(text))
+        if text or total:
+            self.output.append((text[:self.output_keep], int(total) if isinstance(total, int) else len(text)))
+        if 'e' in reply:
+            err = reply['e'] if isinstance(reply['e'], dict) else {}
+            raise StudentError(str(err.get('type', 'Error'))[:100], str(err.get('msg', ''))[:2000],
+                               str(err.get('tb', ''))[:4000])
+        for index, value in reply.get('back', []) or []:
+            new = self.decode(value, raws)
+            if isinstance(index, int) and 0 <= index < len(originals) and isinstance(new, np.ndarray):
+                target = originals[index]
+                if new.shape == target.shape and target.flags.writeable:
+                    np.copyto(target, new, casting='unsafe')
+        result = reply.get('r')
+        if isinstance(result, dict) and 'M' in result:
+            return RemoteMethod(self, header['h'], str(result['M']), '')
+        return self.decode(result, raws)
+
+    CALLBACK_METHODS = ('forward', 'backward', 'backward_params', 'grad_x', 'grad_param', 'grad_W', 'grad_b',
+                        'update_param', 'update_W', 'update_b', 'calculate_loss', 'predict')
+
+    def _callback(self, header, raws):
+        """A stub in the sandbox asks its known-good object to compute something."""
+        out_arrays = []
+        try:
+            twin = self._twins.get(header.get('cb'))
+            method = header.get('m')
+            if twin is None or method not in self.CALLBACK_METHODS or not hasattr(twin, method):
+                raise ValueError('такого метода у эталонного объекта нет')
+            self._sync_twin(twin, self.decode(header.get('p', []), raws))
+            args = self.decode(header.get('args', []), raws)
+            kwargs = self.decode(header.get('kw', {}), raws)
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ValueError('неверные аргументы')
+            before = [p.copy() for p in getattr(twin, 'params', []) or []]
+            result = getattr(twin, method)(*args, **kwargs)
+            after = list(getattr(twin, 'params', []) or [])
+            changed = any(not np.array_equal(a, b) for a, b in zip(before, after))
+            reply = {'r': self.encode(result, out_arrays, []),
+                     'p': self.encode([p.copy() for p in after], out_arrays, []) if changed else None}
+        except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
+            out_arrays = []
+            reply = {'e': '%s: %s' % (type(err).__name__, str(err)[:500])}
+        self._send(reply, out_arrays)
+
+    def reset(self):
+        """Forget the objects of the previous test (here and in the sandbox)."""
+        self._twins.clear()
+        self._twin_ids.clear()
+        self.output = []
+        if self.alive():
+            self.request({'op': 'reset'})
+            self.output = []

@@ -1,0 +1,413 @@
+"""The trusted grader: runs each test cell of the course against the student's classes, outside the student's
+process, and decides pass or fail.
+
+One test definition, three transports. A test cell's source (visible part + hidden blocks, from the course's
+source notebook) runs
+
+- at HOME, in the student's notebook (all names are the student's own classes);
+- in RECORD (:func:`record`, course build time): all classes are numnet_ref's, Keras is importable, and every
+  ``expect(label, compute)`` value is computed and stored (:class:`ExpectedStore`);
+- in GRADE (:func:`grade_tests`): the classes a cell checks (``SUBJECTS``) are proxies into the sandbox (see
+  client.py), every other class is numnet_ref's known-good one (a "collaborator", seen in the sandbox as a stub
+  when passed to the student's code), ``expect`` replays the stored value without computing anything, and
+  ``accuracy_of``/``loss_of`` evaluate trained networks here from their layers. Keras is never imported.
+
+A test earns its points only if this module recorded a pass: :class:`TestResult` ``passed`` is False unless the
+whole cell ran to its end here.
+"""
+import contextlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HIDDEN_BEGIN = '### BEGIN HIDDEN TESTS'
+HIDDEN_END = '### END HIDDEN TESTS'
+HELPERS_ID = 'test_helpers'
+STUDENT_OUTPUT_SHOWN = 1500          # characters of student output shown per test part
+
+
+# ---------------------------------------------------------------------------------------------- the course
+@dataclass
+class TestCell:
+    grade_id: str
+    points: float
+    visible: str
+    hidden: list = field(default_factory=list)
+
+
+def split_hidden(source):
+    """(visible code, [hidden blocks]) of a test cell's source."""
+    visible, hidden, rest = [], [], source
+    while HIDDEN_BEGIN in rest:
+        before, _, after = rest.partition(HIDDEN_BEGIN)
+        block, _, rest = after.partition(HIDDEN_END)
+        visible.append(before)
+        hidden.append(block)
+    visible.append(rest)
+    return ''.join(visible), hidden
+
+
+def strip_hidden(source):
+    return split_hidden(source)[0].rstrip() + '\n'
+
+
+def is_test_cell(cell):
+    meta = cell.get('metadata', {}).get('nbgrader', {})
+    return cell.get('cell_type') == 'code' and bool(meta.get('grade')) and not meta.get('solution')
+
+
+@dataclass
+class Course:
+    """What the grader needs from the course source notebook: the tests, the helpers cell, the data cell."""
+    tests: list
+    helpers: str
+    data: str
+
+    @classmethod
+    def from_notebook(cls, nb):
+        tests, helpers, data = [], None, ''
+        for cell in nb.cells:
+            meta = cell.get('metadata', {}).get('nbgrader', {})
+            if is_test_cell(cell):
+                visible, hidden = split_hidden(cell.source)
+                tests.append(TestCell(meta['grade_id'], float(meta.get('points', 0)), visible, hidden))
+            elif meta.get('grade_id') == HELPERS_ID:
+                helpers = cell.source
+            elif cell.cell_type == 'code' and meta.get('locked') and 'load_data(' in cell.source and not data:
+                data = cell.source
+        if helpers is None:
+            raise ValueError('the course notebook has no test-helpers cell (grade_id %r)' % HELPERS_ID)
+        return cls(tests, helpers, data)
+
+
+# ---------------------------------------------------------------------------------------------- expectations
+class CourseError(Exception):
+    """The course itself is inconsistent (e.g. expected values recorded for another version of the tests)."""
+
+
+def _to_json(value, arrays):
+    if isinstance(value, (np.ndarray, np.generic)):
+        arrays.append(np.asarray(value))
+        return {'A': len(arrays) - 1}
+    if isinstance(value, (list, tuple)):
+        items = [_to_json(v, arrays) for v in value]
+        return items if isinstance(value, list) else {'T': items}
+    if isinstance(value, dict):
+        return {'D': [[str(k), _to_json(v, arrays)] for k, v in value.items()]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CourseError('expect() value of type %s cannot be recorded' % type(value).__name__)
+
+
+def _from_json(value, arrays):
+    if isinstance(value, list):
+        return [_from_json(v, arrays) for v in value]
+    if isinstance(value, dict):
+        if 'A' in value:
+            return arrays['a%d' % value['A']].copy()
+        if 'T' in value:
+            return tuple(_from_json(v, arrays) for v in value['T'])
+        if 'D' in value:
+            return {k: _from_json(v, arrays) for k, v in value['D']}
+    return value
+
+
+class ExpectedStore(object):
+    """Recorded ``expect`` values: {grade_id: [(label, value), ...]} in one .npz (no pickles)."""
+
+    def __init__(self, entries=None):
+        self.entries = entries or {}
+
+    def add(self, grade_id, label, value):
+        self.entries.setdefault(grade_id, []).append((label, value))
+
+    def get(self, grade_id, index, label):
+        items = self.entries.get(grade_id, [])
+        if index >= len(items) or items[index][0] != label:
+            raise CourseError('no recorded value #%d %r for %s: rebuild the course (python -m coursekit.record)'
+                              % (index, label, grade_id))
+        return items[index][1]
+
+    def save(self, path):
+        arrays = []
+        index = {gid: [[label, _to_json(value, arrays)] for label, value in items]
+                 for gid, items in sorted(self.entries.items())}
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        payload = {'a%d' % i: a for i, a in enumerate(arrays)}
+        payload['index'] = np.frombuffer(json.dumps(index, sort_keys=True).encode(), dtype=np.uint8)
+        with open(path, 'wb') as f:
+            np.savez_compressed(f, **payload)
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        index = json.loads(arrays.pop('index').tobytes().decode())
+        entries = {gid: [(label, _from_json(value, arrays)) for label, value in items]
+                   for gid, items in index.items()}
+        return cls(entries)
+
+    def same_as(self, other):
+        """True if both stores hold the same labels and (to 1e-12) the same values."""
+        if sorted(self.entries) != sorted(other.entries):
+            return False
+        for gid, items in self.entries.items():
+            theirs = other.entries[gid]
+            if len(items) != len(theirs):
+                return False
+            for (la, va), (lb, vb) in zip(items, theirs):
+                if la != lb or not _same(va, vb):
+                    return False
+        return True
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        return np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=1e-12,
+                           equal_nan=True) and np.shape(a) == np.shape(b)
+    except (TypeError, ValueError):
+        return a == b
+
+
+# ---------------------------------------------------------------------------------------------- namespaces
+def reference_classes():
+    import numnet_ref
+    from numnet_ref import layer, optimizers
+    names = dict((n, getattr(numnet_ref, n)) for n in numnet_ref.__all__)
+    names.update(Optimizer=optimizers.Optimizer, jacobian_from_backward=layer.jacobian_from_backward,
+                 param_jacobians_from_backward=layer.param_jacobians_from_backward)
+    return names
+
+
+def collaborator_types():
+    from numnet_ref import CrossEntropy, Layer, Network
+    from numnet_ref.optimizers import Optimizer
+    return (Layer, CrossEntropy, Network, Optimizer)
+
+
+def _rng_neutral(cls):
+    """numnet_ref's class whose constructor leaves the global NumPy RNG as it found it: in GRADE the student's
+    objects are created in the sandbox, so in RECORD creating them must not move the grader's RNG either."""
+    def __init__(self, *args, **kwargs):
+        state = np.random.get_state()
+        try:
+            cls.__init__(self, *args, **kwargs)
+        finally:
+            np.random.set_state(state)
+    return type(cls.__name__, (cls,), {'__init__': __init__, '__module__': cls.__module__,
+                                       '__qualname__': cls.__qualname__})
+
+
+class _Data(object):
+    """MNIST as the notebook's data cell prepares it (loaded once per process, on first use)."""
+    cache = {}
+
+    @classmethod
+    def names(cls, data_source, loader_dir):
+        key = (data_source, loader_dir)
+        if key not in cls.cache:
+            import sys
+            ns = {'__name__': '__data__'}
+            if loader_dir and loader_dir not in sys.path:
+                sys.path.insert(0, loader_dir)
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(data_source, '<data>', 'exec'), ns)
+            cls.cache[key] = {k: ns[k] for k in ('X_train', 'Y_train', 'X_test', 'Y_test', 'y_train', 'y_test')
+                              if k in ns}
+        return cls.cache[key]
+
+
+def _trusted_network(net, ref):
+    """A known-good Network over the layers of ``net`` (a student's Network in the sandbox, or one of ours)."""
+    if isinstance(net, ref['Network']):
+        return net
+    layers = net.layers
+    if not isinstance(layers, list) or not layers:
+        raise ValueError('Network.layers должен быть непустым списком слоёв')
+    return ref['Network'](layers, loss=ref['CrossEntropy']())
+
+
+def build_namespace(course, grade_id, mode, subjects, store=None, session=None, data=None, on_expect=None):
+    """The globals a test cell runs in. mode: 'record' or 'grade'."""
+    from coursekit.trusted.client import RemoteClass
+    ref = reference_classes()
+    ns = {'__name__': '__test__', '__builtins__': __builtins__}
+    if data:
+        ns.update(data)
+    for name, obj in ref.items():
+        if name in subjects:
+            ns[name] = RemoteClass(session, name) if mode == 'grade' else _rng_neutral(obj)
+        else:
+            ns[name] = obj
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(course.helpers_code, ns)
+    counter = [0]
+
+    def expect(label, compute):
+        index = counter[0]
+        counter[0] += 1
+        if mode == 'grade':
+            return store.get(grade_id, index, label)
+        value = compute()
+        if on_expect is not None:
+            on_expect(grade_id, label, value)
+        return value
+
+    def begin_test(task, seconds=30, seed=0):
+        np.random.seed(seed)
+        if mode == 'grade':
+            session.deadline = time.monotonic() + seconds
+            session.request({'op': 'seed', 'seed': seed})
+        return np.random.default_rng(seed)
+
+    def accuracy_of(net, x, y):
+        if mode != 'grade':
+            return float(net.evaluate(x, y))
+        return float(_trusted_network(net, ref).evaluate(x, y))
+
+    def loss_of(net, x, y):
+        if mode != 'grade':
+            return float(np.mean(net.calculate_loss(x, y)))
+        trusted = _trusted_network(net, ref)
+        return float(np.mean(ref['CrossEntropy']().forward(trusted.predict(x, None), y)))
+
+    ns.update(expect=expect, begin_test=begin_test, accuracy_of=accuracy_of, loss_of=loss_of, GRADING=True)
+    return ns
+
+
+# ---------------------------------------------------------------------------------------------- running tests
+@dataclass
+class TestResult:
+    grade_id: str
+    points: float
+    passed: bool = False
+    message: str = ''
+    hidden: bool = False          # the failure happened in a hidden test
+    kind: str = 'fail'            # 'pass', 'fail', 'error' (student code raised), 'timeout', 'died', 'course'
+    output: str = ''              # what the visible part printed (test code), for the cell output
+    student_output: list = field(default_factory=list)   # [(label, text)]
+    trace: str = ''               # the student's frames when student code raised
+    seconds: float = 0.0
+
+    @property
+    def score(self):
+        return self.points if self.passed else 0.0
+
+
+def _compile_course(course):
+    course.helpers_code = compile(course.helpers, '<test_helpers>', 'exec')
+    for test in course.tests:
+        test.visible_code = compile(test.visible, '<%s>' % test.grade_id, 'exec')
+        test.hidden_code = [compile(block, '<%s hidden>' % test.grade_id, 'exec') for block in test.hidden]
+
+
+def _student_output(session, label):
+    out = []
+    total = sum(n for _, n in session.output)
+    if total:
+        text = ''.join(t for t, _ in session.output)
+        shown = text[:STUDENT_OUTPUT_SHOWN]
+        more = '' if total <= len(shown) else '\n[... ещё %d символов не показано]' % (total - len(shown))
+        out.append((label, shown + more))
+    session.output = []
+    return out
+
+
+def run_test(test, ns, session=None):
+    """Run one test cell in ``ns``; never raises for anything the student's code did."""
+    from coursekit.trusted.client import SandboxGone, StudentError
+    result = TestResult(test.grade_id, test.points)
+    failed = ns['TestFailed']
+    start = time.monotonic()
+    part = 'visible'
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(test.visible_code, ns)
+        if session is not None:
+            result.student_output += _student_output(session, 'Вывод вашего кода во время теста')
+        part = 'hidden'
+        with contextlib.redirect_stdout(io.StringIO()):
+            for code in test.hidden_code:
+                exec(code, ns)
+        result.passed, result.kind = True, 'pass'
+    except failed as err:
+        result.message = str(err)
+    except StudentError as err:
+        result.kind, result.trace = 'error', err.trace
+        result.message = 'ваш код выбросил исключение %s: %s' % (err.kind, err.message)
+    except SandboxGone as err:
+        result.kind = 'timeout' if 'timeout' in str(err) else 'died'
+        result.message = ('превышено время теста: код не ответил, процесс остановлен' if result.kind == 'timeout'
+                          else 'процесс с вашим кодом завершился во время теста (%s): нехватка памяти, '
+                               'os._exit или сбой' % str(err).replace('died ', ''))
+    except CourseError as err:
+        result.kind, result.message = 'course', 'ошибка курса, а не ваша: %s' % err
+    except Exception as err:  # noqa: BLE001 - a student's result the test code could not use
+        result.message = '%s: %s' % (type(err).__name__, str(err)[:500])
+    finally:
+        result.seconds = time.monotonic() - start
+    result.hidden = not result.passed and part == 'hidden'
+    result.output = buf.getvalue()[-6000:]
+    if session is not None:
+        label = 'Вывод вашего кода во время скрытых тестов' if part == 'hidden' else \
+            'Вывод вашего кода во время теста'
+        result.student_output += _student_output(session, label)
+    return result
+
+
+def record(course, data, subjects_of):
+    """RECORD: run every test cell against numnet_ref (Keras allowed); returns (ExpectedStore, [TestResult])."""
+    _compile_course(course)
+    store = ExpectedStore()
+    results = []
+    for test in course.tests:
+        ns = build_namespace(course, test.grade_id, 'record', subjects_of(test.grade_id), data=data,
+                             on_expect=store.add)
+        results.append(run_test(test, ns))
+    return store, results
+
+
+def grade_tests(course, session_factory, store, data, subjects_of, max_restarts=6, on_result=None):
+    """GRADE: every test cell against the student's classes in the sandbox. ``session_factory()`` returns a
+    started :class:`~coursekit.trusted.client.Session` whose runner has executed the notebook."""
+    from coursekit.trusted.client import SandboxGone
+    _compile_course(course)
+    results, session, restarts = [], None, 0
+    for test in course.tests:
+        if session is None or not session.alive():
+            if restarts > max_restarts:
+                results.append(TestResult(test.grade_id, test.points, kind='died',
+                                          message='не проверено: процесс с вашим кодом слишком часто падал'))
+                continue
+            try:
+                session = session_factory()
+            except SandboxGone as err:
+                restarts += 1
+                results.append(TestResult(test.grade_id, test.points, kind='died',
+                                          message='не проверено: процесс с вашим кодом не запустился (%s)' % err))
+                session = None
+                continue
+            restarts += 1
+        try:
+            session.reset()
+            ns = build_namespace(course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store,
+                                 session=session, data=data)
+        except SandboxGone as err:
+            results.append(TestResult(test.grade_id, test.points, kind='died', message=str(err)))
+            continue
+        result = run_test(test, ns, session)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    if session is not None:
+        session.close()
+    return results

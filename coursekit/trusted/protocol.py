@@ -1,0 +1,89 @@
+"""The wire format between the trusted grader and the sandboxed runner (standard library + NumPy only: this file
+is also loaded inside the sandbox).
+
+A message is one frame::
+
+    b'NNMF' | uint32 header length | uint32 array count | header (UTF-8 JSON) | (uint64 length | .npy bytes)*
+
+Values inside the header are JSON, with tagged objects for what JSON cannot say:
+
+    {"A": i}                      the i-th array of the frame (any NumPy array or scalar; never pickled)
+    {"T": [...]}                  a tuple
+    {"D": [[key, value], ...]}    a dict with string keys
+    {"R": handle, "c": "Class"}   an object living in the sandbox (the grader sees a proxy)
+    {"S": handle, ...}            a known-good object of the grader, seen in the sandbox as a stub
+    {"M": name}                   a bound method (the grader calls it through the proxy)
+    {"X": "what"}                 something that is not a plain value (an ndarray subclass, an object array...)
+
+Arrays are read with ``allow_pickle=False``; the reading side decides which dtypes it accepts.
+"""
+import io
+import json
+import struct
+
+import numpy as np
+
+MAGIC = b'NNMF'
+_HEAD = struct.Struct('<4sII')
+_LEN = struct.Struct('<Q')
+NUMERIC_KINDS = 'biuf'          # bool, signed, unsigned, float: what the course's arrays may be
+
+
+class ProtocolError(Exception):
+    """A malformed frame: the other side broke the protocol (or was made to)."""
+
+
+def _read_exact(fd_read, n):
+    chunks, got = [], 0
+    while got < n:
+        chunk = fd_read(n - got)
+        if not chunk:
+            raise EOFError('the other side closed the channel')
+        chunks.append(chunk)
+        got += len(chunk)
+    return b''.join(chunks)
+
+
+def pack(header, arrays=()):
+    """One frame as bytes."""
+    head = json.dumps(header, ensure_ascii=False, allow_nan=True).encode('utf-8')
+    parts = [_HEAD.pack(MAGIC, len(head), len(arrays)), head]
+    for array in arrays:
+        buf = io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        data = buf.getvalue()
+        parts += [_LEN.pack(len(data)), data]
+    return b''.join(parts)
+
+
+def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30):
+    """Read one frame with ``fd_read(n) -> bytes``; returns (header, [raw .npy bytes]). Limits bound what a
+    hostile sender can make the reader allocate."""
+    magic, n_head, n_arrays = _HEAD.unpack(_read_exact(fd_read, _HEAD.size))
+    if magic != MAGIC:
+        raise ProtocolError('bad frame magic %r' % magic)
+    if n_head > max_header or n_arrays > max_arrays:
+        raise ProtocolError('frame too large (header %d bytes, %d arrays)' % (n_head, n_arrays))
+    try:
+        header = json.loads(_read_exact(fd_read, n_head).decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ProtocolError('bad frame header: %s' % err)
+    raws, total = [], 0
+    for _ in range(n_arrays):
+        (n,) = _LEN.unpack(_read_exact(fd_read, _LEN.size))
+        total += n
+        if total > max_bytes:
+            raise ProtocolError('frame arrays exceed %d bytes' % max_bytes)
+        raws.append(_read_exact(fd_read, n))
+    return header, raws
+
+
+def load_array(raw, kinds=NUMERIC_KINDS):
+    """A plain ndarray from .npy bytes (never pickled). Raises ProtocolError for other dtypes."""
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as err:
+        raise ProtocolError('not an .npy array: %s' % err)
+    if type(array) is not np.ndarray or array.dtype.kind not in kinds or array.dtype.fields is not None:
+        raise ProtocolError('array of dtype %s' % array.dtype)
+    return array

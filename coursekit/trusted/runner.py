@@ -1,0 +1,346 @@
+"""The sandboxed side of trusted grading: the only process that runs student code.
+
+Started by the grader inside the sandbox as ``python -I -S runner.py SETTINGS_JSON`` with the protocol on its
+standard input/output. It runs the notebook's cells (the given code and the student's, never tests) when asked,
+then answers requests: create an instance of a class of the notebook, call a method, read or set an attribute.
+Everything it sends back is plain data (JSON and .npy arrays, see protocol.py); the grader checks it.
+
+Nothing here is trusted: the student's code runs in this process and may change any of it. That is fine by
+design: no expected value, tolerance, test code or verdict ever comes here, and the grader validates every
+answer. The checks below only give honest mistakes clear messages.
+
+Known-good objects of the grader (e.g. the layers given to a student's ``Network``) arrive as *stubs*: their
+methods send a callback to the grader, which computes the answer with its own object, and their parameters are
+local arrays the student's code may update in place.
+"""
+import builtins
+import io
+import json
+import os
+import signal
+import sys
+import traceback
+
+SETTINGS = json.loads(sys.argv[1])
+sys.path[:] = [SETTINGS['workdir']] + [p for p in sys.path if p] + SETTINGS.get('site', [])
+os.chdir(SETTINGS['workdir'])
+
+_protocol = {}
+with open(SETTINGS['protocol'], encoding='utf-8') as _f:
+    exec(compile(_f.read(), 'protocol.py', 'exec'), _protocol)
+pack, read_frame = _protocol['pack'], _protocol['read_frame']
+
+import numpy as np  # noqa: E402  (after sys.path is set)
+
+# The protocol uses the process' original stdin/stdout; what student code prints is captured per request.
+_IN = os.dup(0)
+_OUT = os.dup(1)
+_null = os.open(os.devnull, os.O_RDWR)
+for _fd in (0, 1, 2):
+    os.dup2(_null, _fd)
+sys.stdin = open(os.devnull)
+OUTPUT_KEEP = int(SETTINGS.get('output_keep', 20000))
+STUB_METHODS = ('forward', 'backward', 'backward_params', 'grad_x', 'grad_param', 'grad_W', 'grad_b',
+                'update_param', 'update_W', 'update_b', 'calculate_loss', 'predict')
+NAMESPACE = {'__name__': '__main__', '__builtins__': builtins}
+_objects = {}
+_stubs = {}
+
+
+def _read(n):
+    return os.read(_IN, n)
+
+
+def _send(header, arrays=()):
+    data = pack(header, arrays)
+    while data:
+        data = data[os.write(_OUT, data):]
+
+
+class Capture(io.TextIOBase):
+    """sys.stdout/sys.stderr during a request: keeps the first OUTPUT_KEEP characters, counts the rest."""
+
+    def __init__(self):
+        self.parts, self.kept, self.total = [], 0, 0
+
+    def write(self, text):
+        text = str(text)
+        self.total += len(text)
+        if self.kept < OUTPUT_KEEP:
+            piece = text[:OUTPUT_KEEP - self.kept]
+            self.parts.append(piece)
+            self.kept += len(piece)
+        return len(text)
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    @property
+    def encoding(self):
+        return 'utf-8'
+
+    def text(self):
+        return ''.join(self.parts)
+
+
+# ------------------------------------------------------------------------------------------------ values
+def encode(value, arrays, depth=0):
+    """A value of student code -> JSON with array references (see protocol.py)."""
+    if depth > 32:
+        return {'X': 'слишком глубоко вложенные списки'}
+    if value is None or type(value) in (bool, int, str):
+        return value if type(value) is not str else value[:10000]
+    if isinstance(value, float) and type(value) is float:
+        return value
+    if type(value) is np.ndarray:
+        if value.dtype.kind not in 'biuf' or value.dtype.fields is not None:
+            return {'X': 'массив NumPy с dtype=%s (нужны числа)' % value.dtype}
+        arrays.append(value)
+        return {'A': len(arrays) - 1}
+    if isinstance(value, np.ndarray):
+        return {'X': 'подкласс ndarray (%s), а не обычный массив NumPy' % type(value).__name__}
+    if isinstance(value, np.generic):
+        return encode(np.asarray(value), arrays, depth + 1)
+    if isinstance(value, Stub):
+        return {'S': value._gb_handle, 'p': encode(list(value.params), arrays, depth + 1)}
+    if type(value) in (list, tuple):
+        items = [encode(v, arrays, depth + 1) for v in value]
+        return items if type(value) is list else {'T': items}
+    if type(value) is dict:
+        if not all(type(k) is str for k in value):
+            return {'X': 'словарь с ключами не-строками'}
+        return {'D': [[k, encode(v, arrays, depth + 1)] for k, v in value.items()]}
+    handle = len(_objects) + 1
+    _objects[handle] = value
+    return {'R': handle, 'c': type(value).__name__}
+
+
+def decode(value, arrays):
+    """JSON from the grader -> Python values (arrays are writable copies; objects from the table)."""
+    if isinstance(value, list):
+        return [decode(v, arrays) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if 'A' in value:
+        return arrays[value['A']]
+    if 'T' in value:
+        return tuple(decode(v, arrays) for v in value['T'])
+    if 'D' in value:
+        return {k: decode(v, arrays) for k, v in value['D']}
+    if 'R' in value:
+        return _objects[value['R']]
+    if 'S' in value:
+        stub = _stubs.get(value['S'])
+        if stub is None:
+            stub = _stubs[value['S']] = make_stub(value, arrays)
+        return stub
+    raise ValueError('unknown value tag %r' % sorted(value))
+
+
+def _load(raws):
+    return [np.load(io.BytesIO(raw), allow_pickle=False) for raw in raws]
+
+
+# ------------------------------------------------------------------------------------------------ stubs
+class GraderError(Exception):
+    """The grader's known-good object refused a call (its message says why)."""
+
+
+class Stub(object):
+    """A known-good object of the grader (e.g. a layer given to your Network in a test)."""
+
+    def __init__(self, handle, kind, params, aliases, attrs):
+        self._gb_handle, self._gb_kind, self._gb_aliases = handle, kind, aliases
+        self._gb_params = params
+        for name, index in aliases.items():
+            self.__dict__[name] = params[index]
+        for name, value in attrs.items():
+            self.__dict__[name] = value
+
+    @property
+    def params(self):
+        if self._gb_aliases:
+            by_index = {i: self.__dict__[n] for n, i in self._gb_aliases.items()}
+            return [by_index[i] for i in range(len(by_index))]
+        return self._gb_params
+
+    @params.setter
+    def params(self, arrays):
+        arrays = list(arrays)
+        for name, index in self._gb_aliases.items():
+            self.__dict__[name] = arrays[index]
+        self._gb_params = arrays
+
+    def __repr__(self):
+        return '%s() (эталонный слой проверяющей программы)' % self._gb_kind
+
+
+def _stub_method(name):
+    def method(self, *args, **kwargs):
+        arrays = []
+        header = {'cb': self._gb_handle, 'm': name, 'args': encode(list(args), arrays),
+                  'kw': encode(dict(kwargs), arrays), 'p': encode(list(self.params), arrays)}
+        _send(header, arrays)
+        reply, raws = read_frame(_read)
+        got = _load(raws)
+        if 'e' in reply:
+            raise GraderError(reply['e'])
+        if reply.get('p') is not None:
+            new = decode(reply['p'], got)
+            current = self.params
+            if len(new) == len(current) and all(np.shape(a) == np.shape(b) for a, b in zip(current, new)):
+                for a, b in zip(current, new):
+                    np.copyto(a, b)
+            else:
+                self.params = new
+        return decode(reply['r'], got)
+    method.__name__ = name
+    return method
+
+
+for _name in STUB_METHODS:
+    setattr(Stub, _name, _stub_method(_name))
+
+
+def make_stub(spec, arrays):
+    params = decode(spec.get('p', []), arrays)
+    cls = type(str(spec.get('k', 'Stub')), (Stub,), {})
+    return cls(spec['S'], spec.get('k', 'Stub'), params, spec.get('a', {}), decode(spec.get('n', {}), arrays))
+
+
+# ------------------------------------------------------------------------------------------------ IPython
+class _Events(object):
+    def register(self, *args, **kwargs):
+        pass
+
+    unregister = register
+
+
+class _Shell(object):
+    """``get_ipython()`` for cells whose magics the grader translated: harmless magics run their code once,
+    the rest are ignored; event hooks are accepted and never called."""
+
+    events = _Events()
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        if name in ('time', 'timeit') and line.strip():
+            exec(compile(line, '<magic>', 'exec'), NAMESPACE)
+        else:
+            print('[проверка: %%%s пропущена]' % name)
+
+    def run_cell_magic(self, name, line, cell, *args, **kwargs):
+        if name in ('time', 'timeit', 'capture'):
+            exec(compile(cell, '<magic>', 'exec'), NAMESPACE)
+        else:
+            print('[проверка: %%%%%s пропущена]' % name)
+
+    def system(self, *args, **kwargs):
+        print('[проверка: команды оболочки не выполняются]')
+
+    getoutput = system
+
+    def __getattr__(self, name):
+        raise AttributeError('при проверке get_ipython().%s недоступен' % name)
+
+
+_SHELL = _Shell()
+builtins.get_ipython = lambda: _SHELL
+builtins.display = lambda *objects, **kwargs: print(*objects)
+
+
+# ------------------------------------------------------------------------------------------------ requests
+def _on_alarm(signum, frame):
+    raise TimeoutError('превышено время, отведённое тесту (бесконечный цикл или очень медленный код?)')
+
+
+def _student_traceback(err):
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.startswith('<cell')]
+    lines = traceback.format_list(frames[-8:])
+    return ''.join(lines) + ''.join(traceback.format_exception_only(type(err), err))
+
+
+def handle(header, arrays):
+    op = header['op']
+    if op == 'exec':
+        exec(compile(header['src'], header.get('name', '<cell>'), 'exec'), NAMESPACE)
+        return None, []
+    if op == 'seed':
+        np.random.seed(header['seed'])
+        return None, []
+    if op == 'reset':
+        _objects.clear()
+        _stubs.clear()
+        return None, []
+    if op == 'classes':
+        return {name: isinstance(NAMESPACE.get(name), type) for name in header['names']}, []
+    args = decode(header.get('args', []), arrays)
+    kwargs = decode(header.get('kw', {'D': []}), arrays)
+    if op == 'new':
+        cls = NAMESPACE.get(header['cls'])
+        if not isinstance(cls, type):
+            raise NameError('в ноутбуке нет класса %s (ячейка с ним не выполнилась?)' % header['cls'])
+        return cls(*args, **kwargs), [args, kwargs]
+    obj = _objects[header['h']]
+    if op == 'call':
+        return getattr(obj, header['m'])(*args, **kwargs), [args, kwargs]
+    if op == 'get':
+        value = getattr(obj, header['a'])
+        if callable(value) and not isinstance(value, (type, np.ndarray)):
+            return {'__method__': header['a']}, []
+        return value, []
+    if op == 'set':
+        setattr(obj, header['a'], decode(header['v'], arrays))
+        return None, []
+    raise ValueError('unknown request %r' % op)
+
+
+def _changed_args(received, pristine):
+    """Indexes (into the request's arrays) of argument arrays the call changed in place."""
+    return [i for i, (a, b) in enumerate(zip(received, pristine))
+            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True)]
+
+
+def serve():
+    while True:
+        try:
+            header, raws = read_frame(_read)
+        except EOFError:
+            return
+        arrays = _load(raws)
+        pristine = [a.copy() for a in arrays] if header['op'] in ('call', 'new') else []
+        capture = Capture()
+        old = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = capture
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(header.get('timeout', 60)))
+        out_arrays, reply = [], {}
+        try:
+            result, _ = handle(header, arrays)
+            if isinstance(result, dict) and '__method__' in result:
+                reply['r'] = {'M': result['__method__']}
+            else:
+                reply['r'] = encode(result, out_arrays)
+            changed = _changed_args(arrays, pristine)
+            if changed:
+                reply['back'] = [[i, encode(arrays[i], out_arrays)] for i in changed]
+        except BaseException as err:  # noqa: BLE001 - student code may raise anything, SystemExit included
+            reply = {'e': {'type': type(err).__name__, 'msg': str(err)[:2000], 'tb': _student_traceback(err)}}
+            out_arrays = []
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = old
+        reply['out'] = capture.text()
+        reply['n_out'] = capture.total
+        try:
+            _send(reply, out_arrays)
+        except (ValueError, TypeError) as err:   # e.g. an array np.save refuses: say so instead of dying
+            _send({'e': {'type': 'ValueError', 'msg': 'ответ нельзя передать: %s' % err, 'tb': ''},
+                   'out': reply['out'], 'n_out': reply['n_out']})
+
+
+if __name__ == '__main__':
+    _send({'ready': True})
+    serve()
