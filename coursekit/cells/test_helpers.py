@@ -63,10 +63,18 @@ def validation_part(x, y, validation_split, random_state=42):
     return x[test], y[test]
 
 
-def keras_layer(class_name, **kwargs):
-    """keras.layers.<class_name>(**kwargs); Keras импортируется только здесь (при проверке он не нужен)."""
+def import_keras():
+    """import keras (только внутри expect: при проверке Keras нет). Импорт сдвигает генератор np.random - его
+    состояние восстанавливается, чтобы случайные данные теста не зависели от того, импортирован ли уже Keras."""
+    numpy_state = np.random.get_state()
     import keras
-    return getattr(keras.layers, class_name)(**kwargs)
+    np.random.set_state(numpy_state)
+    return keras
+
+
+def keras_layer(class_name, **kwargs):
+    """keras.layers.<class_name>(**kwargs) (только внутри expect)."""
+    return getattr(import_keras().layers, class_name)(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- время и seed
@@ -238,7 +246,7 @@ def check_layer_gradients(name, layer, x, g, jacobians=True):
         check_grad('%s.grad_x, x формы %s' % (name, x.shape),
                    expect('численный якобиан', lambda: numerical_jacobian(layer.forward, x)), layer.grad_x(x))
     expected = expect('численный dL/dx', lambda: numerical_grad(
-        lambda: float(np.sum(np.asarray(layer.forward(x), dtype=np.float64) * g)), x.copy()))
+        lambda: float(np.sum(np.asarray(layer.forward(x), dtype=np.float64) * g)), x))
     result = layer.backward(x, g)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail('%s.backward должен возвращать пару (grad_input, [градиенты параметров])' % name)
