@@ -9,8 +9,8 @@ from .flatten import FlattenLayer
 from .pooling import MaxPooling
 from .conv import Conv2DLayer, Conv2DTrLayer
 from .losses import CrossEntropy
-from .network import Network
+from .network import Network, train_test_split
 from .optimizers import SGD, Adam
 
 __all__ = ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'FlattenLayer', 'MaxPooling', 'Conv2DLayer',
-           'Conv2DTrLayer', 'CrossEntropy', 'Network', 'SGD', 'Adam']
+           'Conv2DTrLayer', 'CrossEntropy', 'Network', 'SGD', 'Adam', 'train_test_split']

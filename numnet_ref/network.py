@@ -1,7 +1,30 @@
 """A sequential network: forward pass, backpropagation, training loop."""
 import numpy as np
-from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
+
+
+def train_test_split(x, y, test_size=0.25, random_state=42):
+    """The same split as ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
+    random_state=random_state)`` (NumPy only): returns ``x_train, x_test, y_train, y_test``.
+
+    ``test_size``: a share in (0, 1) (the test part gets ``ceil(test_size * n)`` samples) or a number of samples."""
+    n = len(x)
+    if len(y) != n:
+        raise ValueError('x and y have different numbers of samples: %d and %d' % (n, len(y)))
+    if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+        if not 0 < test_size < n:
+            raise ValueError('test_size=%d should be between 1 and %d' % (test_size, n - 1))
+        n_test = int(test_size)
+    else:
+        if not 0 < test_size < 1:
+            raise ValueError('test_size=%r should be a share in (0, 1) or a number of samples' % (test_size,))
+        n_test = int(np.ceil(test_size * n))
+    n_train = n - n_test
+    if n_train <= 0:
+        raise ValueError('test_size=%r leaves no training samples out of %d' % (test_size, n))
+    permutation = np.random.RandomState(random_state).permutation(n)
+    test, train = permutation[:n_test], permutation[n_test:n_test + n_train]
+    return x[train], x[test], y[train], y[test]
 
 
 class Network(object):
@@ -83,9 +106,9 @@ class Network(object):
 
     def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
             shuffle=False, seed=None, verbose=1):
-        """The assignment's loop: a train_test_split (random_state=42) holds out ``validation_split``, then
-        ``nb_epoch`` passes over ``len(train) // batch_size`` batches with a progress bar and the line
-        'N epoch: val ACC'. ``shuffle`` reorders the training samples every epoch (seeded by ``seed``).
+        """The assignment's loop: train_test_split (random_state=42, the same split as sklearn's) holds out
+        ``validation_split``, then ``nb_epoch`` passes over ``len(train) // batch_size`` batches with a progress bar
+        and the line 'N epoch: val ACC'. ``shuffle`` reorders the training samples every epoch (seeded by ``seed``).
 
         Returns the history ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``: after every epoch, the mean loss
         and the accuracy on the training part and on the validation part."""

@@ -90,7 +90,7 @@ def test_release_is_the_skeleton(release_nb, source_nb):
         if meta.get("locked"):
             assert c.metadata.get("editable") is False and c.metadata.get("deletable") is False
     visible = cell(release_nb, "part1_forward__keras_mnist").source
-    assert "keras_model = get_keras_model()" in visible and "Dense-ReLU-Dense" not in visible
+    assert "keras_mnist_model(X_check" in visible and "Dense-ReLU-Dense" not in visible
 
 
 def _exec_cells(nb, ids):

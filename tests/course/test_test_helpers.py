@@ -1,4 +1,5 @@
-"""The notebook's test helpers (coursekit/cells/test_helpers.py): the NumPy-only check and the messages."""
+"""The notebook's test helpers (coursekit/cells/test_helpers.py): expect and friends, the NumPy-only advice and
+the messages."""
 import os
 
 import numpy as np
@@ -21,13 +22,12 @@ def define(ns, code):
     exec(compile(code, "student", "exec"), ns)
 
 
-def test_numpy_only_accepts_numpy_code(ns):
+def test_numpy_only_accepts_numpy_code(ns, capsys):
     define(ns, "import numpy as np\n"
                "def helper(x):\n    return np.maximum(x, 0)\n"
-               "class ReLU:\n    def forward(self, x):\n        return helper(x)\n"
-               "class Network:\n    def fit(self, x):\n        from sklearn.model_selection import train_test_split\n"
-               "        return train_test_split(x)\n")
-    ns["check_numpy_only"]("ReLU", "Network", "Missing")   # Network.fit may use sklearn (given code)
+               "class ReLU:\n    def forward(self, x):\n        return helper(x)\n")
+    assert ns["check_numpy_only"]("ReLU", "Missing") == []
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("code, culprit", [
@@ -41,25 +41,68 @@ def test_numpy_only_accepts_numpy_code(ns):
      "class DenseLayer(Base):\n    def forward(self, x):\n        return x\n", "fake_torch (из torch)"),
     ("class DenseLayer:\n    def forward(self, x):\n        f = lambda v: __import__('numpy') and jaxfn(v)\n"
      "        return f(x)\n", "jaxfn (из jax)"),
+    ("class DenseLayer:\n    def fit(self, x):\n        from sklearn.model_selection import train_test_split\n"
+     "        return train_test_split(x)\n", "import sklearn.model_selection"),
 ])
-def test_numpy_only_rejects_other_libraries(ns, code, culprit):
+def test_numpy_only_warns_about_other_libraries(ns, capsys, code, culprit):
+    """Advice, not a failure: grading runs the student's code without those libraries anyway."""
     import types
     fake_jax = types.FunctionType((lambda v: v).__code__, {})
     fake_jax.__module__ = "jax.numpy"
     ns["jaxfn"] = fake_jax
     define(ns, code)
-    with pytest.raises(AssertionError) as info:
-        ns["check_numpy_only"]("DenseLayer")
-    assert culprit in str(info.value)
-    assert "только NumPy" in str(info.value)
+    problems = ns["check_numpy_only"]("DenseLayer")
+    assert any(culprit in p for p in problems), problems
+    out = capsys.readouterr().out
+    assert culprit in out and "только NumPy" in out
 
 
-def test_begin_test_checks_the_task_classes(ns):
+def test_begin_test_warns_about_the_task_classes_and_seeds(ns, capsys):
     define(ns, "class Softmax:\n    def forward(self, x):\n        import torch\n        return x\n")
-    with pytest.raises(AssertionError, match="Softmax.forward: import torch"):
-        ns["begin_test"]("part1_forward")
+    ns["begin_test"]("part1_forward")
+    ns["_cancel_alarm"]()
+    assert "Softmax.forward: import torch" in capsys.readouterr().out
+    first = np.random.random()
     ns["begin_test"]("bonus_optimizer")      # Softmax is not a class of that task
     ns["_cancel_alarm"]()
+    assert capsys.readouterr().out == ""
+    assert np.random.random() == first       # np.random seeded with 0 again
+
+
+def test_home_versions_of_expect_accuracy_loss(ns):
+    assert ns["expect"]("label", lambda: [1, np.ones(2)])[0] == 1
+
+    class Net:
+        def evaluate(self, x, y):
+            return 0.75
+
+        def calculate_loss(self, x, y):
+            return np.array([1.0, 2.0])
+    assert ns["accuracy_of"](Net(), None, None) == 0.75
+    assert ns["loss_of"](Net(), None, None) == 1.5
+    for name in ("isolate_imports", "stderr_to_stdout", "ALLOWED_METHODS", "_CHECKED_MODULES"):
+        assert name not in ns
+
+
+def test_validation_part_is_what_fit_holds_out(ns):
+    from numnet_ref import train_test_split
+    x = np.arange(60, dtype=float).reshape(30, 2)
+    y = np.eye(3)[np.arange(30) % 3]
+    for split in (0.25, 0.3, 0.5):
+        val_x, val_y = ns["validation_part"](x, y, split)
+        _, expected_x, _, expected_y = train_test_split(x, y, test_size=split, random_state=42)
+        np.testing.assert_array_equal(val_x, expected_x)
+        np.testing.assert_array_equal(val_y, expected_y)
+
+
+def test_keras_layer_keeps_the_numpy_random_state(ns):
+    np.random.seed(5)
+    expected = np.random.get_state()[1].copy()
+    layer = ns["keras_layer"]("MaxPooling2D", pool_size=2, data_format="channels_first")
+    assert type(layer).__name__ == "MaxPooling2D"
+    assert (np.random.get_state()[1] == expected).all()
+    out = ns["keras_output"](layer, np.arange(16, dtype=float).reshape(1, 1, 4, 4))
+    np.testing.assert_array_equal(out, [[[[5.0, 7.0], [13.0, 15.0]]]])
 
 
 def test_check_close_reports_shape_and_largest_difference(ns, capsys):
@@ -95,63 +138,3 @@ def test_numerical_jacobian_matches_known_derivative(ns):
     jac = ns["numerical_jacobian"](lambda v: v ** 2, x)
     expected = np.stack([np.diag(2 * row) for row in x])
     np.testing.assert_allclose(jac, expected, atol=1e-6)
-
-
-def test_isolate_imports_drops_modules_from_the_notebook_folder(tmp_path):
-    """In grading mode a keras/ package written next to the notebook (and already imported) gives way to the
-    installed Keras; outside grading mode nothing changes. Runs in a subprocess: it edits sys.path/sys.modules."""
-    import subprocess
-    import sys
-    (tmp_path / "keras").mkdir()
-    (tmp_path / "keras" / "__init__.py").write_text("FAKE = True\n")
-    (tmp_path / "mnist_loader.py").write_text("COURSE = True\n")
-    script = (
-        "import os, sys\n"
-        "sys.path.insert(0, os.getcwd())\n"
-        "import keras, mnist_loader\n"
-        "assert getattr(keras, 'FAKE', False)\n"
-        "ns = {'__name__': '__main__'}\n"
-        "exec(compile(open(%r, encoding='utf-8').read(), 'helpers', 'exec'), ns)\n"
-        "ns['begin_test']('part1_forward', seconds=5)\n"
-        "import keras\n"
-        "print('RESULT', getattr(keras, 'FAKE', False), 'site-packages' in keras.__file__,\n"
-        "      'mnist_loader' in sys.modules, os.getcwd() in sys.path)\n" % HELPERS)
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    for grading, expected in (("1", "False True True False"), ("0", "True False True True")):
-        env["NUMNET_GRADING"] = grading
-        env.pop("NBGRADER_EXECUTION", None)
-        out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=300)
-        assert out.returncode == 0, out.stderr
-        # (in grading mode stderr joins stdout: library warnings may come before the result line)
-        result = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        assert result == [expected.split()], (grading, out.stdout, out.stderr[-2000:])
-
-
-def test_stderr_goes_to_stdout_in_grading_mode():
-    """nbgrader scores a test cell 0 for any stderr output; in grading mode the helpers send Python's stderr,
-    logging handlers bound to it and file descriptor 2 to stdout. Outside grading mode nothing changes."""
-    import subprocess
-    import sys
-    script = (
-        "import logging, os, sys, warnings\n"
-        "handler = logging.StreamHandler()\n"                      # bound to sys.stderr now
-        "logging.getLogger('lib').addHandler(handler)\n"
-        "ns = {'__name__': '__main__'}\n"
-        "exec(compile(open(%r, encoding='utf-8').read(), 'helpers', 'exec'), ns)\n"
-        "ns['begin_test']('part1_forward', seconds=5)\n"
-        "warnings.warn('python warning')\n"
-        "logging.getLogger('lib').warning('logged warning')\n"
-        "sys.stdout.flush()\n"
-        "os.write(2, b'c-level write\\n')\n" % HELPERS)
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    env.pop("NBGRADER_EXECUTION", None)
-    for grading in ("1", "0"):
-        env["NUMNET_GRADING"] = grading
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr
-        texts = ("python warning", "logged warning", "c-level write")
-        where = out.stdout if grading == "1" else out.stderr
-        assert all(t in where for t in texts), (grading, out.stdout, out.stderr)
-        if grading == "1":
-            assert not any(t in out.stderr for t in texts), out.stderr
