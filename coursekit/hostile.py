@@ -399,10 +399,7 @@ def _kernelspec(nb):
     nb.metadata["nbgrader"] = {"grade": True, "points": 100}
 
 
-PASS_ALL_HELPERS = """# the test helpers, made lenient
-GRADING = False
-
-
+PASS_ALL_HELPERS = """# the test helpers, made lenient (GRADING is left alone: False would run the long demo cells)
 class TestFailed(Exception):
     pass
 
@@ -1232,7 +1229,7 @@ HOSTILE = [
             base="release", attacks="builtins destroyed", mutate=_with_added("optimizers", BUILTINS_DESTROYED)),
     Hostile("helpers_redefined",
             "solved, Softmax not normalised; the deep_demo solution cell redefines check_close/check_grad/fail/"
-            "begin_test/expect/test_layer/TestFailed/GRADING (also via globals() and exec): the tests use the "
+            "begin_test/expect/test_layer/TestFailed (also via globals() and exec): the tests use the "
             "grader's own helpers: only the Softmax cells and keras_mnist are lost",
             (SOFTMAX_BUG, Edit("deep_demo", None, HELPERS_REDEFINED)), SOFTMAX_BROKEN, attacks="helpers redefined"),
     # ---- import tricks
