@@ -90,18 +90,20 @@ EXAMPLES = [
             {"part3_training": 9}),
     Example("relu_grad_negative", "ReLU.backward lets the gradient through at negative inputs",
             (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) != 0)"),),
-            {"part2_grad_x": 0.75, "part3_training": 5}),
+            {"part2_grad_x": 4.75}),
     Example("maxpool_ignores_strides", "MaxPooling uses pool_size as the stride, whatever strides is",
             (Edit("maxpooling", "(ph, pw), (sh, sw) = self.pool_size, self.strides",
                   "(ph, pw), (sh, sw) = self.pool_size, self.pool_size"),),
             {"part1_forward": 4, "bonus_conv": 9}),
     Example("conv_same_symmetric", "Conv2D 'same' padding k // 2 on every side instead of Keras' rule",
             (Edit("conv_base", "return total // 2, total - total // 2", "return k // 2, k // 2"),),
-            {"bonus_conv": 7}),
-    Example("conv_tr_kernel_not_flipped", "Conv2DTr forward correlates with the kernel instead of convolving",
+            {"bonus_conv": 3}),
+    Example("conv_tr_kernel_not_flipped",
+            "Conv2DTr forward correlates with the kernel instead of convolving (backward is right): the forward "
+            "cell fails, the gradient cells pass (fixed expected values), the network does not learn",
             (Edit("conv2dtr", "correlate_transpose(x, self.kernel.transpose(0, 1, 3, 2), self.stride)",
                   "correlate_transpose(x, self.kernel[::-1, ::-1].transpose(0, 1, 3, 2), self.stride)"),),
-            {"bonus_conv_tr": 2}),
+            {"bonus_conv_tr": 4}),
     Example("nesterov_old_momentum",
             "Nesterov step taken with the momentum from before its update (p += mu*m_old - lr*g), "
             "i.e. classical momentum instead of Keras' Nesterov",
@@ -112,15 +114,17 @@ EXAMPLES = [
     Example("crossentropy_mean", "CrossEntropy.forward returns the batch mean instead of per-sample losses",
             (Edit("crossentropy", "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
                   "return -np.mean(np.sum(y * np.log(np.maximum(p, self.eps)), axis=1))"),),
-            {"part2_grad_x": 0.75}),
-    Example("test_cell_replaced_by_pass", "a locked test cell replaced by `pass` (nbgrader restores it)",
+            {"part2_grad_x": 4.75}),
+    Example("test_cell_replaced_by_pass", "a locked test cell replaced by `pass` (tests come from the course)",
             (Edit("part2_grad_x__network", None, "pass"),)),
-    Example("test_cell_deleted", "a test cell deleted (nbgrader puts it back: add_missing_cells)",
+    Example("test_cell_deleted", "a test cell deleted (the graded notebook is rebuilt from the course)",
             (Edit("part3_training__fit_mnist", None, None),)),
-    Example("keras_in_dense_forward", "DenseLayer.forward calls keras (NumPy only: the tasks of Dense score 0)",
+    Example("keras_in_dense_forward",
+            "DenseLayer.forward calls keras: Keras is not importable where student code runs at grading, so "
+            "DenseLayer.forward fails (its own cell and the whole-network Keras comparison); nothing else is lost",
             (Edit("dense", "return self._check(input_data) @ self.W + self.b",
                   "import keras\n        return np.asarray(keras.ops.matmul(self._check(input_data), self.W)) + self.b"),),
-            {"part1_forward": 0, "part2_grad_x": 0, "part3_training": 0}),
+            {"part1_forward": 3}),
     Example("sgd_infinite_loop", "SGD without momentum loops forever (while without i += 1)",
             (Edit("optimizers", "            for p, g in zip(params, grads):\n                p -= lr * g\n            return",
                   "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
@@ -128,26 +132,53 @@ EXAMPLES = [
             {"bonus_optimizer": 3}),
     Example("check_close_redefined",
             "Softmax overflows, and a later cell redefines the test helper check_close to pass everything: "
-            "refused before running (coursekit.integrity), every task 0",
+            "tests never run in the student's process, so the redefinition changes nothing (Softmax loses its "
+            "point)",
             (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),
              Edit("deep_demo", None, "def check_close(*args, **kwargs):   # теперь все тесты проходят\n    pass")),
-            {task: 0 for task in TASKS}),
+            {"part1_forward": 4}),
     Example("fake_keras_next_to_notebook",
             "a solution cell writes a keras/ package next to the notebook (every attribute raises) and imports it: "
-            "in grading mode the tests drop modules that are not installed packages and import the real Keras",
+            "it shadows nothing the tests use (they run outside the student's process, expected values fixed)",
             (Edit("flatten", "class FlattenLayer(Layer):", FAKE_KERAS + "class FlattenLayer(Layer):"),)),
-    Example("helpers_cell_deleted", "the read-only test-helpers cell deleted (restored, like deleted test cells)",
+    Example("helpers_cell_deleted", "the read-only test-helpers cell deleted (read-only cells come from the course)",
             (Edit("test_helpers", None, None),)),
     Example("stderr_warnings",
             "correct, but Softmax.forward issues a Python warning and fit always shows its tqdm bar: both go to "
-            "stderr, which nbgrader alone would count as a failed test cell (the helpers send stderr to stdout)",
+            "stderr, which nbgrader alone counts as a failed test cell; scores come from the trusted record",
             (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))",
                   "import warnings\n        warnings.warn('Softmax: проверьте устойчивость')\n"
                   "        e = np.exp(x - x.max(axis=1, keepdims=True))"),
              Edit("network", "disable=not verbose", "disable=False"))),
+    Example("relu_forward_leaky",
+            "ReLU.forward leaks negative inputs (0.01 * x) while its gradients are right: only the cells that "
+            "check ReLU.forward lose points (its own and the whole-network Keras comparison, whose hidden network "
+            "has a ReLU); the Network tests use known-good layers",
+            (Edit("relu", "return np.maximum(input_data, 0)", "return np.where(input_data > 0, input_data, "
+                  "0.01 * input_data)"),),
+            {"part1_forward": 3.5}),
+    Example("dense_no_bias", "DenseLayer.forward forgets the bias (x @ W): Dense's forward cell and the Keras "
+            "comparison lose points, its gradient cells and every Network cell do not",
+            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
+                  "return self._check(input_data) @ self.W"),),
+            {"part1_forward": 3}),
+    Example("average_pooling", "MaxPooling.forward averages the window instead of taking its maximum: "
+            "MaxPooling's forward cell and the Keras comparison lose points; the conv bonus trains with a "
+            "known-good MaxPooling",
+            (Edit("maxpooling", "return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()",
+                  "return sum(views) / len(views)"),),
+            {"part1_forward": 3}),
+    Example("network_subclass",
+            "a correct Network written as a subclass: class Network(NetworkBase) whose grad_x calls the parent's "
+            "(the given fit is reached through the parent class); full marks",
+            (Edit("network", "class Network(object):", "class NetworkBase(object):"),
+             Edit("network", "self.loss,\n                                                         self.optimizer)",
+                  "self.loss,\n                                                         self.optimizer)\n\n\n"
+                  "class Network(NetworkBase):\n    def grad_x(self, input_data, labels):\n"
+                  "        return super().grad_x(input_data, labels)"))),
     Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
             (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
-            {"part1_forward": 3.5, "part2_grad_x": 0.75, "part3_training": 5}),
+            {"part1_forward": 3.5, "part2_grad_x": 4.75}),
 ]
 
 

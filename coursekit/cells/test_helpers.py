@@ -393,3 +393,18 @@ def plot_history(history, title=''):
     plt.grid(True)
     plt.legend()
     plt.show()
+
+
+# ------------------------------------------------------------------------------------------------ оптимизаторы
+def check_optimizer(make, expected_steps, shapes, steps, rng, what):
+    """Оптимизатор make() делает steps шагов apply на случайных параметрах и градиентах; параметры после шагов
+    сравниваются с expected_steps(параметры, градиенты) (формулы Keras на NumPy)."""
+    params = [rng.normal(size=s) for s in shapes]
+    grads_seq = [[rng.normal(size=s) for s in shapes] for _ in range(steps)]
+    expected = expected_steps([p.copy() for p in params], grads_seq)
+    optimizer = make()
+    ours = [p.copy() for p in params]
+    for grads in grads_seq:
+        optimizer.apply(ours, grads)
+    for i, (e, a) in enumerate(zip(expected, ours)):
+        check_close('%s: параметр %d после %d шагов' % (what, i, steps), e, a, atol=1e-9, rtol=1e-7)
