@@ -96,6 +96,29 @@ def sanitize(nb):
     return nb
 
 
+def test_rows(nb):
+    """[(grade_id, points earned, max, message or '')] of the test cells, failed tests first. The message is the
+    grader's (the error output's text); the trusted grader writes an error output exactly when a test failed."""
+    rows = []
+    for cell in nb.cells:
+        if _is_test_cell(cell):
+            meta = cell.metadata["nbgrader"]
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            message = _ANSI.sub("", str(errors[0].get("evalue", ""))) if errors else ""
+            maximum = float(meta.get("points", 0))
+            rows.append((meta["grade_id"], 0.0 if errors else maximum, maximum, message))
+    return sorted(rows, key=lambda r: r[1] >= r[2])
+
+
+def _tests_html(nb):
+    rows = "".join("<tr><td><code>%s</code></td><td style='text-align:right'>%g / %g</td><td>%s</td><td>%s</td></tr>"
+                   % (html.escape(gid), got, maximum, "пройден" if got >= maximum else "не пройден",
+                      html.escape(message[:600]))
+                   for gid, got, maximum, message in test_rows(nb))
+    return ("<h3>Тесты</h3><table><tr><th>Тест</th><th>Баллы</th><th>Итог</th><th>Сообщение проверяющей "
+            "программы</th></tr>%s</table>" % rows)
+
+
 def _summary_html(tasks):
     rows = []
     for task, entry in tasks.items():
@@ -125,7 +148,7 @@ def safe_feedback(notebook, scores=None, title="Обратная связь: num
             else:
                 entry["points"] = float(value)
     nb = sanitize(notebook)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(_summary_html(tasks)))
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(_summary_html(tasks) + _tests_html(notebook)))
     nb.metadata["title"] = title
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})

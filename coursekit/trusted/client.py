@@ -59,7 +59,12 @@ class Remote(object):
         session = self._gb_session
         if (self._gb_class, name) in session.methods:      # a method seen before: no round trip to look it up
             return RemoteMethod(session, self._gb_handle, name, self._gb_class)
-        value = session.request({'op': 'get', 'h': self._gb_handle, 'a': name})
+        try:
+            value = session.request({'op': 'get', 'h': self._gb_handle, 'a': name})
+        except StudentError as err:
+            if err.kind == 'AttributeError':
+                raise AttributeError(err.message) from None
+            raise
         if isinstance(value, RemoteMethod):
             value.class_name = self._gb_class
             session.methods.add((self._gb_class, name))
@@ -79,6 +84,18 @@ class Remote(object):
 
     def __repr__(self):
         return '<%s из вашего ноутбука>' % self._gb_class
+
+
+_REMOTE_TYPES = {}
+
+
+def remote_class(name):
+    """A Remote subclass named like the student's class, so that messages using ``type(obj).__name__`` name it."""
+    if name not in _REMOTE_TYPES:
+        if not name.isidentifier():
+            name = 'object'
+        _REMOTE_TYPES.setdefault(name, type(name, (Remote,), {'__slots__': ()}))
+    return _REMOTE_TYPES[name]
 
 
 class RemoteMethod(object):
@@ -136,13 +153,13 @@ class Session(object):
         self.methods = set()      # (class name, attribute) known to be methods
         self._twins = {}          # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
-        self._buf = b''
+        self._buf = bytearray()
 
     # -------------------------------------------------------------------------------------- process
     def start(self, timeout=60):
         self.close()
         self.proc = self._launch()
-        self._buf = b''
+        self._buf = bytearray()
         self.deadline = time.monotonic() + timeout
         header, _ = self._recv()
         if not header.get('ready'):
@@ -173,15 +190,12 @@ class Session(object):
         return None if self.proc is None else self.proc.poll()
 
     # -------------------------------------------------------------------------------------- framing
+    def _remaining(self):
+        return self.deadline - time.monotonic() if self.deadline else 3600.0
+
     def _read(self, n):
-        out = b''
-        while len(out) < n:
-            if self._buf:
-                take = self._buf[:n - len(out)]
-                self._buf = self._buf[len(take):]
-                out += take
-                continue
-            remaining = self.deadline - time.monotonic() if self.deadline else 3600
+        while len(self._buf) < n:
+            remaining = self._remaining()
             if remaining <= 0:
                 raise TimeoutError
             ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
@@ -191,23 +205,40 @@ class Session(object):
             if not chunk:
                 raise EOFError
             self._buf += chunk
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
         return out
 
     def _recv(self):
         try:
-            return protocol.read_frame(self._read, max_bytes=self.max_bytes)
+            header, raws = protocol.read_frame(self._read, max_bytes=self.max_bytes)
         except TimeoutError:
             self.close()
             raise SandboxGone('timeout')
-        except (EOFError, protocol.ProtocolError, ValueError, OSError) as err:
+        except (EOFError, protocol.ProtocolError, ValueError, OSError, RecursionError, MemoryError) as err:
             status = self.exit_status()
             self.close()
-            raise SandboxGone('died (%s)' % (status if status is not None else err))
+            raise SandboxGone('died (%s)' % (status if status is not None else type(err).__name__))
+        if not isinstance(header, dict):
+            self.close()
+            raise SandboxGone('died (malformed reply)')
+        return header, raws
 
     def _send(self, header, arrays):
+        """Write one frame, never blocking past the deadline (a sandbox that stops reading cannot hang us)."""
         try:
-            self.proc.stdin.write(protocol.pack(header, arrays))
-            self.proc.stdin.flush()
+            data = memoryview(protocol.pack(header, arrays))
+            fd = self.proc.stdin.fileno()
+            os.set_blocking(fd, False)
+            while data:
+                remaining = self._remaining()
+                if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                    self.close()
+                    raise SandboxGone('timeout')
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
         except (OSError, ValueError) as err:
             self.close()
             raise SandboxGone('died (%s)' % err)
@@ -223,7 +254,7 @@ class Session(object):
             value = np.asarray(value)
         if isinstance(value, np.ndarray):
             arrays.append(np.ascontiguousarray(value))
-            originals.append(value)
+            originals[len(arrays) - 1] = value
             return {'A': len(arrays) - 1}
         if isinstance(value, Remote):
             return {'R': value._gb_handle}
@@ -246,8 +277,8 @@ class Session(object):
         params = list(getattr(obj, 'params', []) or [])
         attrs = {k: v for k, v in vars(obj).items() if isinstance(v, (int, float, str, bool, tuple))
                  and not k.startswith('_')}
-        return {'S': handle, 'k': type(obj).__name__, 'p': self.encode([p.copy() for p in params], arrays, []),
-                'a': _param_aliases(obj), 'n': self.encode(attrs, arrays, [])}
+        return {'S': handle, 'k': type(obj).__name__, 'p': self.encode([p.copy() for p in params], arrays, {}),
+                'a': _param_aliases(obj), 'n': self.encode(attrs, arrays, {})}
 
     def decode(self, value, arrays):
         """JSON + raw arrays from the sandbox -> values the test code may use (never trusted objects)."""
@@ -267,7 +298,8 @@ class Session(object):
         if 'D' in value:
             return {str(k): self.decode(v, arrays) for k, v in value['D']}
         if 'R' in value:
-            return Remote(self, value['R'], str(value.get('c', 'object'))[:100])
+            name = str(value.get('c', 'object'))[:100]
+            return remote_class(name)(self, value['R'], name)
         if 'S' in value:
             twin = self._twins.get(value['S'])
             if twin is None:
@@ -294,16 +326,16 @@ class Session(object):
 
     # -------------------------------------------------------------------------------------- requests
     def request(self, header):
-        """Send a request (values in 'args', 'kw', 'v' are encoded here), serve callbacks, return the value."""
+        """Send a request (values in 'args', 'kw', 'v' are encoded here), serve callbacks, return the value.
+        Raises only StudentError (the student's code raised) or SandboxGone (anything else went wrong there)."""
         if not self.alive():
             raise SandboxGone('not running')
-        arrays, originals = [], []
+        arrays, originals = [], {}
         header = dict(header)
         for key in ('args', 'kw', 'v'):
             if key in header:
                 header[key] = self.encode(header[key], arrays, originals)
-        remaining = (self.deadline - time.monotonic()) if self.deadline else 60.0
-        header['timeout'] = max(0.05, remaining)
+        header['timeout'] = max(0.05, self._remaining() if self.deadline else 60.0)
         self._send(header, arrays)
         while True:
             reply, raws = self._recv()
@@ -311,50 +343,87 @@ class Session(object):
                 self._callback(reply, raws)
                 continue
             break
-        text = str(reply.get('out', ''))
+        try:
+            return self._finish(header, reply, raws, originals)
+        except (StudentError, SandboxGone):
+            raise
+        except Exception as err:  # noqa: BLE001 - any malformed reply ends the session
+            self.close()
+            raise SandboxGone('died (malformed reply: %s)' % type(err).__name__)
+
+    def _finish(self, header, reply, raws, originals):
+        text = reply.get('out', '')
+        text = text if isinstance(text, str) else ''
         total = reply.get('n_out', len(text))
         if text or total:
-            self.output.append((text[:self.output_keep], int(total) if isinstance(total, int) else len(text)))
+            self.output.append((text[:self.output_keep], total if isinstance(total, int) else len(text)))
         if 'e' in reply:
             err = reply['e'] if isinstance(reply['e'], dict) else {}
             raise StudentError(str(err.get('type', 'Error'))[:100], str(err.get('msg', ''))[:2000],
                                str(err.get('tb', ''))[:4000])
-        for index, value in reply.get('back', []) or []:
+        back = reply.get('back') or []
+        if not isinstance(back, list):
+            raise ValueError('bad write-back list')
+        for index, value in back:
             new = self.decode(value, raws)
-            if isinstance(index, int) and 0 <= index < len(originals) and isinstance(new, np.ndarray):
-                target = originals[index]
-                if new.shape == target.shape and target.flags.writeable:
-                    np.copyto(target, new, casting='unsafe')
+            target = originals.get(index) if isinstance(index, int) else None
+            if target is not None and isinstance(new, np.ndarray) and new.shape == target.shape \
+                    and target.flags.writeable:
+                np.copyto(target, new, casting='unsafe')
         result = reply.get('r')
         if isinstance(result, dict) and 'M' in result:
-            return RemoteMethod(self, header['h'], str(result['M']), '')
+            return RemoteMethod(self, header['h'], str(result['M'])[:100], '')
         return self.decode(result, raws)
 
     CALLBACK_METHODS = ('forward', 'backward', 'backward_params', 'grad_x', 'grad_param', 'grad_W', 'grad_b',
                         'update_param', 'update_W', 'update_b', 'calculate_loss', 'predict')
 
+    MAX_CALLBACK_BYTES = 64 << 20          # arrays a stub may send with one call
+    MAX_JACOBIAN_ELEMENTS = 30_000_000     # a Jacobian the grader agrees to build for a stub
+    JACOBIAN_METHODS = ('grad_x', 'grad_param', 'grad_W', 'grad_b')
+
+    def _jacobian_size(self, twin, method, x):
+        x = np.asarray(x)
+        batch = max(1, len(x)) if x.ndim else 1
+        per = x.size // batch
+        out = np.asarray(twin.forward(x[:1])).size if x.ndim and len(x) else 0
+        params = sum(np.size(p) for p in getattr(twin, 'params', []) or [])
+        return batch * out * (per if method == 'grad_x' else max(params, 1))
+
     def _callback(self, header, raws):
-        """A stub in the sandbox asks its known-good object to compute something."""
+        """A stub in the sandbox asks its known-good object to compute something. The answer is computed here
+        on bounded inputs, within the test's deadline; anything wrong becomes an error inside the sandbox."""
+        if self._remaining() <= 0:
+            self.close()
+            raise SandboxGone('timeout')
         out_arrays = []
         try:
             twin = self._twins.get(header.get('cb'))
             method = header.get('m')
             if twin is None or method not in self.CALLBACK_METHODS or not hasattr(twin, method):
                 raise ValueError('такого метода у эталонного объекта нет')
+            if sum(len(r) for r in raws) > self.MAX_CALLBACK_BYTES:
+                raise ValueError('слишком большие аргументы')
             self._sync_twin(twin, self.decode(header.get('p', []), raws))
             args = self.decode(header.get('args', []), raws)
-            kwargs = self.decode(header.get('kw', {}), raws)
+            kwargs = self.decode(header.get('kw', {'D': []}), raws)
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ValueError('неверные аргументы')
+            if method in self.JACOBIAN_METHODS and args and \
+                    self._jacobian_size(twin, method, args[0]) > self.MAX_JACOBIAN_ELEMENTS:
+                raise ValueError('якобиан такого размера эталонный слой не строит')
             before = [p.copy() for p in getattr(twin, 'params', []) or []]
             result = getattr(twin, method)(*args, **kwargs)
             after = list(getattr(twin, 'params', []) or [])
             changed = any(not np.array_equal(a, b) for a, b in zip(before, after))
-            reply = {'r': self.encode(result, out_arrays, []),
-                     'p': self.encode([p.copy() for p in after], out_arrays, []) if changed else None}
+            reply = {'r': self.encode(result, out_arrays, {}),
+                     'p': self.encode([p.copy() for p in after], out_arrays, {}) if changed else None}
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
             reply = {'e': '%s: %s' % (type(err).__name__, str(err)[:500])}
+        if self._remaining() <= 0:
+            self.close()
+            raise SandboxGone('timeout')
         self._send(reply, out_arrays)
 
     def reset(self):

@@ -16,6 +16,7 @@ A test earns its points only if this module recorded a pass: :class:`TestResult`
 whole cell ran to its end here.
 """
 import contextlib
+import copy
 import io
 import json
 import os
@@ -130,7 +131,7 @@ class ExpectedStore(object):
         if index >= len(items) or items[index][0] != label:
             raise CourseError('no recorded value #%d %r for %s: rebuild the course (python -m coursekit.record)'
                               % (index, label, grade_id))
-        return items[index][1]
+        return copy.deepcopy(items[index][1])      # a value the test passes to student code stays ours
 
     def save(self, path):
         arrays = []
@@ -152,7 +153,7 @@ class ExpectedStore(object):
         return cls(entries)
 
     def same_as(self, other):
-        """True if both stores hold the same labels and (to 1e-12) the same values."""
+        """True if both stores hold the same labels and the same values (to float32 rounding: Keras runs in float32)."""
         if sorted(self.entries) != sorted(other.entries):
             return False
         for gid, items in self.entries.items():
@@ -171,7 +172,7 @@ def _same(a, b):
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
-        return np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=1e-12,
+        return np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, atol=1e-7,
                            equal_nan=True) and np.shape(a) == np.shape(b)
     except (TypeError, ValueError):
         return a == b
@@ -220,8 +221,10 @@ class _Data(object):
                 sys.path.insert(0, loader_dir)
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(data_source, '<data>', 'exec'), ns)
-            cls.cache[key] = {k: ns[k] for k in ('X_train', 'Y_train', 'X_test', 'Y_test', 'y_train', 'y_test')
-                              if k in ns}
+            arrays = {k: ns[k] for k in ('X_train', 'Y_train', 'X_test', 'Y_test', 'y_train', 'y_test') if k in ns}
+            for array in arrays.values():
+                array.setflags(write=False)    # shared by every test of the process: never written back into
+            cls.cache[key] = arrays
         return cls.cache[key]
 
 
@@ -232,6 +235,8 @@ def _trusted_network(net, ref):
     layers = net.layers
     if not isinstance(layers, list) or not layers:
         raise ValueError('Network.layers должен быть непустым списком слоёв')
+    if not all(isinstance(layer, ref['Layer']) for layer in layers):
+        raise ValueError('Network.layers должен содержать слои, переданные сети в тесте')
     return ref['Network'](layers, loss=ref['CrossEntropy']())
 
 

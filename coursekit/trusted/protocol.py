@@ -27,6 +27,7 @@ MAGIC = b'NNMF'
 _HEAD = struct.Struct('<4sII')
 _LEN = struct.Struct('<Q')
 NUMERIC_KINDS = 'biuf'          # bool, signed, unsigned, float: what the course's arrays may be
+_save = np.save                 # bound at import: in the sandbox, before student code could patch np.save
 
 
 class ProtocolError(Exception):
@@ -50,7 +51,7 @@ def pack(header, arrays=()):
     parts = [_HEAD.pack(MAGIC, len(head), len(arrays)), head]
     for array in arrays:
         buf = io.BytesIO()
-        np.save(buf, array, allow_pickle=False)
+        _save(buf, array, allow_pickle=False)
         data = buf.getvalue()
         parts += [_LEN.pack(len(data)), data]
     return b''.join(parts)
@@ -66,7 +67,7 @@ def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30
         raise ProtocolError('frame too large (header %d bytes, %d arrays)' % (n_head, n_arrays))
     try:
         header = json.loads(_read_exact(fd_read, n_head).decode('utf-8'))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise ProtocolError('bad frame header: %s' % err)
     raws, total = [], 0
     for _ in range(n_arrays):
@@ -80,6 +81,18 @@ def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30
 
 def load_array(raw, kinds=NUMERIC_KINDS):
     """A plain ndarray from .npy bytes (never pickled). Raises ProtocolError for other dtypes."""
+    f = io.BytesIO(raw)
+    try:          # the header first: shape and dtype must match the bytes that follow (no huge allocation)
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+    except (ValueError, EOFError, OSError, TypeError) as err:
+        raise ProtocolError('not an .npy array: %s' % err)
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.hasobject:
+        raise ProtocolError('array of dtype %s' % dtype)
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(raw) - f.tell():
+        raise ProtocolError('array of shape %s does not match its data' % (shape,))
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, EOFError, OSError) as err:

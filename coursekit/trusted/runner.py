@@ -32,6 +32,10 @@ pack, read_frame = _protocol['pack'], _protocol['read_frame']
 
 import numpy as np  # noqa: E402  (after sys.path is set)
 
+# NumPy functions the runner itself uses, bound before any student code runs (a notebook that patches np.* for
+# its own reasons must not break how its answers are sent)
+_ndarray, _generic, _asarray, _copyto, _array_equal = np.ndarray, np.generic, np.asarray, np.copyto, np.array_equal
+
 # The protocol uses the process' original stdin/stdout; what student code prints is captured per request.
 _IN = os.dup(0)
 _OUT = os.dup(1)
@@ -95,15 +99,15 @@ def encode(value, arrays, depth=0):
         return value if type(value) is not str else value[:10000]
     if isinstance(value, float) and type(value) is float:
         return value
-    if type(value) is np.ndarray:
+    if type(value) is _ndarray:
         if value.dtype.kind not in 'biuf' or value.dtype.fields is not None:
             return {'X': 'массив NumPy с dtype=%s (нужны числа)' % value.dtype}
         arrays.append(value)
         return {'A': len(arrays) - 1}
-    if isinstance(value, np.ndarray):
+    if isinstance(value, _ndarray):
         return {'X': 'подкласс ndarray (%s), а не обычный массив NumPy' % type(value).__name__}
-    if isinstance(value, np.generic):
-        return encode(np.asarray(value), arrays, depth + 1)
+    if isinstance(value, _generic):
+        return encode(_asarray(value), arrays, depth + 1)
     if isinstance(value, Stub):
         return {'S': value._gb_handle, 'p': encode(list(value.params), arrays, depth + 1)}
     if type(value) in (list, tuple):
@@ -193,7 +197,7 @@ def _stub_method(name):
             current = self.params
             if len(new) == len(current) and all(np.shape(a) == np.shape(b) for a, b in zip(current, new)):
                 for a, b in zip(current, new):
-                    np.copyto(a, b)
+                    _copyto(a, b)
             else:
                 self.params = new
         return decode(reply['r'], got)
@@ -288,7 +292,7 @@ def handle(header, arrays):
         return getattr(obj, header['m'])(*args, **kwargs), [args, kwargs]
     if op == 'get':
         value = getattr(obj, header['a'])
-        if callable(value) and not isinstance(value, (type, np.ndarray)):
+        if callable(value) and not isinstance(value, (type, _ndarray)):
             return {'__method__': header['a']}, []
         return value, []
     if op == 'set':
@@ -300,7 +304,7 @@ def handle(header, arrays):
 def _changed_args(received, pristine):
     """Indexes (into the request's arrays) of argument arrays the call changed in place."""
     return [i for i, (a, b) in enumerate(zip(received, pristine))
-            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True)]
+            if a.shape != b.shape or not _array_equal(a, b, equal_nan=True)]
 
 
 def serve():

@@ -144,3 +144,18 @@ def test_with_regions_keeps_docstring_and_comments_outside():
                    '    def n(self):\n        return 0\n')
     with pytest.raises(ValueError, match="no such methods"):
         with_regions(source, {"missing": None})
+
+
+def test_committed_expected_values_equal_a_fresh_recording(mnist_dir):
+    # every test cell runs on numnet_ref (and Keras) in the grader's RECORD transport: the reference passes all of
+    # them, and the committed store (what grading replays) equals what the tests compute today
+    import os
+
+    from coursekit import EXPECTED_STORE, REPO_ROOT, SUBJECTS
+    from coursekit.record import record_course
+    from coursekit.trusted.grader import ExpectedStore
+    store, results = record_course()
+    assert [r.grade_id for r in results if not r.passed] == []
+    assert {r.grade_id for r in results} == set(SUBJECTS)
+    assert ExpectedStore.load(os.path.join(REPO_ROOT, EXPECTED_STORE)).same_as(store), \
+        "grading/numnet/expected.npz is stale: run python -m coursekit.record"

@@ -14,6 +14,7 @@ from gradebot.core.course import course_facts, hidden_blocks, task_of
 from gradebot.core.errors import (AccessDenied, ConfigError, DeadlineMissed, GradebotError, RateLimited,
                                   RegistrationError, UnknownStudent, UnknownSubmission)
 from gradebot.core.feedback import feedback_html, strip_hidden
+from gradebot.core.grading import trusted_verdict
 from gradebot.core.models import Result, Submission
 from gradebot.core.service import GradingService
 
@@ -336,7 +337,7 @@ def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_p
 
 
 def test_verdict_explains_points_lost_to_stderr_and_refusals(tiny_course, make_config):
-    from gradebot.core.grading import REFUSAL_CELL_ID, _verdict
+    from gradebot.core.grading import _verdict
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
     config = make_config()
 
@@ -355,12 +356,20 @@ def test_verdict_explains_points_lost_to_stderr_and_refusals(tiny_course, make_c
                         "error: UserWarning: careful with overflow)",
                         "part2_mul__hidden: failed (AssertionError: wrong sum)"]
 
-    notice = nbformat.v4.new_markdown_cell("**Работа не оценена: ...**\n\n```\nРабота не оценена: ...\n"
-                                           "  - deep_demo, строка 1: имя `check_close` занято\n```")
-    notice.id = REFUSAL_CELL_ID
-    nb.cells.insert(0, notice)
-    verdict, messages = _verdict([], nb, facts, False, 0, 1.0, config, "", scores)
-    assert verdict == "refused" and len(messages) == 1 and "`check_close`" in messages[0]
+
+
+def test_trusted_verdict_from_a_report(make_config):
+    config = make_config()
+    report = {"tests": [{"grade_id": "a__x", "passed": True, "kind": "pass", "message": ""},
+                        {"grade_id": "a__y", "passed": False, "kind": "fail", "hidden": True,
+                         "message": "Softmax.forward: nan"},
+                        {"grade_id": "b__z", "passed": False, "kind": "timeout", "message": "time"}],
+              "cells": [{"index": 3, "status": "ok"}, {"index": 5, "status": "error", "error": "MemoryError: x"}]}
+    verdict, messages = trusted_verdict(report, False, config)
+    assert verdict == "timeout"
+    assert messages == ["cell 5: out of memory (limit %d MiB)" % (config.memory_bytes // 2 ** 20),
+                        "a__y: failed ([hidden test] Softmax.forward: nan)", "b__z: failed (time)"]
+    assert trusted_verdict({"tests": [], "cells": []}, False, config) == ("ok", [])
 
 
 # ------------------------------------------------------------------------------------------------ course facts
