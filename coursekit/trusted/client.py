@@ -382,8 +382,10 @@ class Session(object):
     MAX_JACOBIAN_ELEMENTS = 30_000_000     # a Jacobian the grader agrees to build for a stub
     JACOBIAN_METHODS = ('grad_x', 'grad_param', 'grad_W', 'grad_b')
 
-    def _jacobian_size(self, twin, method, x):
-        x = np.asarray(x)
+    def _jacobian_size(self, twin, method, args):
+        if len(args) > 1:                  # a loss: grad_x(p, y) is shaped like p
+            return np.size(args[0])
+        x = np.asarray(args[0])
         batch = max(1, len(x)) if x.ndim else 1
         per = x.size // batch
         out = np.asarray(twin.forward(x[:1])).size if x.ndim and len(x) else 0
@@ -410,7 +412,7 @@ class Session(object):
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ValueError('неверные аргументы')
             if method in self.JACOBIAN_METHODS and args and \
-                    self._jacobian_size(twin, method, args[0]) > self.MAX_JACOBIAN_ELEMENTS:
+                    self._jacobian_size(twin, method, args) > self.MAX_JACOBIAN_ELEMENTS:
                 raise ValueError('якобиан такого размера эталонный слой не строит')
             before = [p.copy() for p in getattr(twin, 'params', []) or []]
             result = getattr(twin, method)(*args, **kwargs)

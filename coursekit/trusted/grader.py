@@ -349,6 +349,8 @@ def run_test(test, ns, session=None):
     except StudentError as err:
         result.kind, result.trace = 'error', err.trace
         result.message = 'ваш код выбросил исключение %s: %s' % (err.kind, err.message)
+        if err.kind == 'TimeoutError' and err.message.startswith('превышено время'):    # the runner's alarm
+            result.kind, result.message = 'timeout', err.message
     except SandboxGone as err:
         result.kind = 'timeout' if 'timeout' in str(err) else 'died'
         result.message = ('превышено время теста: код не ответил, процесс остановлен' if result.kind == 'timeout'
@@ -403,11 +405,13 @@ def grade_tests(course, session_factory, store, data, subjects_of, max_restarts=
                 continue
             restarts += 1
         try:
+            session.deadline = time.monotonic() + 10      # for the reset; begin_test sets the test's own budget
             session.reset()
             ns = build_namespace(course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store,
                                  session=session, data=data)
         except SandboxGone as err:
-            results.append(TestResult(test.grade_id, test.points, kind='died', message=str(err)))
+            results.append(TestResult(test.grade_id, test.points, kind='died',
+                                      message='не проверено: процесс с вашим кодом не отвечает (%s)' % err))
             continue
         result = run_test(test, ns, session)
         results.append(result)

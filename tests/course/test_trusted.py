@@ -327,8 +327,9 @@ def test_new_call_get_set_round_trip(sess):
     assert isinstance(other.k, Remote) and other.k.name == 'first'
     with pytest.raises(StudentError, match='NameError'):
         cls(sess, 'NoSuchClass')()
-    with pytest.raises(StudentError, match='AttributeError'):
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):   # so getattr(obj, name, default) works
         thing.missing
+    assert getattr(thing, 'missing', 'default') == 'default' and type(thing).__name__ == 'Thing'
 
 
 @pytest.mark.parametrize('method, what', [('matrix', 'подкласс ndarray'), ('objects', 'dtype=object'),
