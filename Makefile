@@ -1,6 +1,6 @@
 # numnet: two commands do everything on a fresh machine (Python 3.11, Debian):
-#   make run    set up, build the course (source notebook from numnet_ref, student release) and autograde the
-#               bundled example submissions, printing the grade table
+#   make run    set up, build the course (source notebook from numnet_ref, student release, recorded expected
+#               values) and autograde the bundled example submissions, printing the grade table
 #   make test   set up and run every test
 SHELL := /bin/bash
 VENV ?= .venv
@@ -31,6 +31,7 @@ $(STAMP): requirements.txt requirements.lock scripts/install_system_deps.sh
 course: setup
 	$(PY) -m coursekit.build
 	$(PY) -m coursekit.release
+	$(PY) -m coursekit.record
 
 examples: course
 	$(PY) -m coursekit.examples

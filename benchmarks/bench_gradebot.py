@@ -2,7 +2,8 @@
 
     python benchmarks/bench_gradebot.py                 # 100 submissions of the tiny course, workers = cores
     python benchmarks/bench_gradebot.py -n 20 --workers 2
-    python benchmarks/bench_gradebot.py --course real -n 4   # the real course's reference solution (slow)
+    python benchmarks/bench_gradebot.py --course real -n 200 --workers 2    # the real course's reference, a burst
+    python benchmarks/bench_gradebot.py --course real -n 10 --sequential    # turnaround: one submission at a time
 
 Prints a markdown table: time to drain the queue, p50/p95 latency from upload to result, throughput, and CPU
 utilisation over the drain (from /proc/stat: the whole machine, so other load on a shared host counts too; the
@@ -60,6 +61,14 @@ class TreeCpu(threading.Thread):
         return sum(self.seen.values())
 
 
+def _scores(done) -> dict:
+    counts: dict = {}
+    for d in done:
+        total = d.result.total if getattr(d, "result", None) is not None else None
+        counts[total] = counts.get(total, 0) + 1
+    return counts
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     k = (len(xs) - 1) * q
@@ -73,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--course", choices=["tiny", "real"], default="tiny")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    ap.add_argument("--sequential", action="store_true",
+                    help="submit one at a time, waiting for each result (latency = the bot's turnaround)")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="gbbench-"))
@@ -103,9 +114,14 @@ def main(argv=None) -> int:
     tree.start()
     busy0, total0 = _proc_stat()
     t0 = time.monotonic()
-    subs = [svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli") for i in range(args.n)]
-    t_submitted = time.monotonic() - t0
-    done = [svc.wait(s.id) for s in subs]
+    if args.sequential:
+        done = [svc.wait(svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli").id)
+                for i in range(args.n)]
+        t_submitted = float("nan")
+    else:
+        subs = [svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli") for i in range(args.n)]
+        t_submitted = time.monotonic() - t0
+        done = [svc.wait(s.id) for s in subs]
     drain = time.monotonic() - t0
     busy1, total1 = _proc_stat()
     tree.stop.set()
@@ -121,6 +137,8 @@ def main(argv=None) -> int:
     own_util = 100.0 * tree.seconds / (drain * ncpu)
     rows = [
         ("course", args.course), ("submissions", args.n), ("workers", args.workers), ("cores", ncpu),
+        ("mode", "one at a time" if args.sequential else "all at once"),
+        ("scores", ", ".join(f"{k}: {v}" for k, v in sorted(_scores(done).items()))),
         ("statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))),
         ("course build (once, s)", f"{build_s:.1f}"),
         ("time to accept all uploads (s)", f"{t_submitted:.2f}"),

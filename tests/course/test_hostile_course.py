@@ -1,4 +1,6 @@
-"""The hostile corpus (coursekit.hostile) graded through the bot's CLI against the real course.
+"""The hostile corpus (coursekit.hostile) and the bundled examples (coursekit.examples) graded through the bot's
+CLI against the real course (test_autograde.py grades the examples through ``nbgrader autograde``: both paths
+are the same pipeline and must give the same points).
 
 Every entry is written to a temp dir and graded with ``python -m gradebot grade FILE --json`` (2 at a time, in a
 module-scoped fixture); then one test per entry checks
@@ -18,6 +20,7 @@ import nbformat
 import pytest
 
 from coursekit import REPO_ROOT, SOURCE_NOTEBOOK, TASKS
+from coursekit.examples import EXAMPLES, build_submission
 from coursekit.hostile import HOSTILE, build_hostile, write_notebook
 
 WORKERS = 2
@@ -66,6 +69,11 @@ def graded(tmp_path_factory, mnist_dir):
         path.parent.mkdir(parents=True)
         write_notebook(build_hostile(ex), str(path))
         paths[ex.name] = path
+    for ex in EXAMPLES:
+        path = tmp / "submissions" / ("example-" + ex.name) / "numnet.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(build_submission(ex), str(path))
+        paths["example-" + ex.name] = path
 
     def grade(name):
         try:
@@ -76,7 +84,7 @@ def graded(tmp_path_factory, mnist_dir):
         return name, (proc, paths[name].read_text(encoding="utf-8"))
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(pool.map(grade, [ex.name for ex in HOSTILE]))
+        return dict(pool.map(grade, list(paths)))
 
 
 def _strings(value):
@@ -127,3 +135,14 @@ def test_hostile_submission(graded, hidden_lines, example):
     assert set(got) == set(TASKS), got
     wrong = {t: (got[t], expected[t]) for t in TASKS if abs(got[t] - expected[t]) > 1e-6}
     assert not wrong, "%s: (obtained, expected) %s; messages: %s" % (example.name, wrong, result.get("messages"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[ex.name for ex in EXAMPLES])
+def test_bundled_example_through_the_bot(graded, example):
+    proc, _ = graded["example-" + example.name]
+    assert proc.returncode == 0, "grade failed (%s):\n%s" % (proc.returncode, proc.stderr[-3000:])
+    result = json.loads(proc.stdout)
+    got = {task: v["points"] for task, v in result["tasks"].items()}
+    expected = example.expected_points()
+    assert got == pytest.approx(expected), "%s: obtained %s, expected %s; messages: %s" % (
+        example.name, got, expected, result.get("messages"))
