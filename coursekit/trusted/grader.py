@@ -245,6 +245,8 @@ def build_namespace(course, grade_id, mode, subjects, store=None, session=None, 
     from coursekit.trusted.client import RemoteClass
     ref = reference_classes()
     ns = {'__name__': '__test__', '__builtins__': __builtins__}
+    if hasattr(data, 'result'):          # a future: the data is still loading
+        data = data.result()
     if data:
         ns.update(data)
     for name, obj in ref.items():

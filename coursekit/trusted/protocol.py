@@ -86,17 +86,13 @@ def load_array(raw, kinds=NUMERIC_KINDS):
         version = np.lib.format.read_magic(f)
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(f)
+        shape, fortran, dtype = read_header(f)
     except (ValueError, EOFError, OSError, TypeError) as err:
         raise ProtocolError('not an .npy array: %s' % err)
     if dtype.kind not in kinds or dtype.fields is not None or dtype.hasobject:
         raise ProtocolError('array of dtype %s' % dtype)
     if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(raw) - f.tell():
         raise ProtocolError('array of shape %s does not match its data' % (shape,))
-    try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, EOFError, OSError) as err:
-        raise ProtocolError('not an .npy array: %s' % err)
-    if type(array) is not np.ndarray or array.dtype.kind not in kinds or array.dtype.fields is not None:
-        raise ProtocolError('array of dtype %s' % array.dtype)
-    return array
+    flat = np.frombuffer(raw, dtype=dtype, offset=f.tell())          # plain numbers: nothing to unpickle
+    array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    return np.array(array, order='K')                                  # writable, owns its data
