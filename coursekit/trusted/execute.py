@@ -66,7 +66,7 @@ def _plain_cell(cell):
 
 def rebuild(uploaded, source_nb, release_stub):
     """The graded notebook: the course's cells, the student's solution texts and added cells (see module doc)."""
-    solution_ids, known_ids, free_ids = set(), set(), set()
+    solution_ids, known_ids, free_ids = set(), set(), {}
     for cell in source_nb.cells:
         gid = _grade_id(cell)
         if gid:
@@ -74,7 +74,7 @@ def rebuild(uploaded, source_nb, release_stub):
             if cell.metadata['nbgrader'].get('solution') and cell.cell_type == 'code':
                 solution_ids.add(gid)
         elif cell.get('id'):
-            free_ids.add(cell['id'])
+            free_ids[cell['id']] = cell.cell_type      # a cell the student may edit, matched by its id
     solutions, free_texts, added, anchor = {}, {}, {}, None
     for cell in uploaded.get('cells', []):
         gid = _grade_id(cell)
@@ -84,7 +84,7 @@ def rebuild(uploaded, source_nb, release_stub):
         elif gid in known_ids and gid not in solution_ids:
             anchor = gid                           # the course's own version is used
         elif not gid and cell.get('id') in free_ids and cell.get('id') not in free_texts \
-                and cell.get('cell_type') == 'markdown':
+                and cell.get('cell_type') == free_ids[cell['id']]:
             free_texts[cell['id']] = _plain_cell(cell).source
             anchor = cell['id']
         else:
