@@ -419,3 +419,31 @@ def test_own_feedback_sanitizes_student_html():
     nb.cells = [cell]
     html = _own_html(nb, Result(total=0.0, max=1.0, tasks={}))
     assert "<script>alert(1)" not in html and "<b>bold</b>" in html
+
+
+def test_course_summary_is_the_only_summary(tiny_course, monkeypatch):
+    """A course renderer that takes the result (``summary=``) heads the page itself: gradebot adds no second
+    summary; an older renderer (``scores`` only) still gets gradebot's on top."""
+    import gradebot.core.feedback as fbmod
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0}}, verdict="timeout",
+               messages=["part2_mul__hidden: failed (AssertionError)"], cells={"part1_add__visible": 2.0})
+    seen = {}
+
+    class NewCourse:
+        @staticmethod
+        def safe_feedback(path, scores=None, summary=None):
+            seen.update(summary)
+            return "<!DOCTYPE html><html><body><section id=\"feedback-summary\">Итого</section></body></html>"
+
+    class OldCourse:
+        @staticmethod
+        def safe_feedback(path, scores=None):
+            return "<html><body><p>old</p></body></html>"
+
+    for mod, own in ((NewCourse, False), (OldCourse, True)):
+        monkeypatch.setattr(fbmod.importlib, "import_module", lambda name, m=mod: m)
+        html = fbmod.feedback_html(None, "x.ipynb", r, facts, tc.submission())
+        assert ("gradebot-summary" in html) is own, html
+    assert seen["total"] == 2.0 and seen["verdict"] == "timeout" and seen["cells"] == {"part1_add__visible": 2.0}
+    assert seen["messages"] == ["part2_mul__hidden: failed (AssertionError)"]
