@@ -96,47 +96,220 @@ def sanitize(nb):
     return nb
 
 
-def test_rows(nb):
-    """[(grade_id, points earned, max, message or '')] of the test cells, failed tests first. The message is the
-    grader's (the error output's text); the trusted grader writes an error output exactly when a test failed."""
+VERDICT_RU = {
+    "ok": "ноутбук выполнен, баллы выставлены по тестам",
+    "timeout": "превышено время выполнения (ячейка прервана)",
+    "memory": "превышен лимит памяти",
+    "output-limit": "слишком большой вывод (лишнее отброшено)",
+    "sandbox-violation": "код обратился к запрещённому (сеть, файлы вне рабочей папки, процессы)",
+    "invalid-notebook": "файл не является ноутбуком Jupyter",
+    "refused": "работа не оценена",
+    "error": "ошибка при проверке",
+}
+SUMMARY_ID = "feedback-summary"          # gradebot adds no summary of its own to a page that has this id at the top
+MAX_OUTPUT_CHARS = 10000                 # text output kept per output (start and end)
+MAX_HTML_OUTPUT_CHARS = 50000
+LONG_COURSE_CELL = 40                    # lines: longer locked course cells (helpers) are not shown
+_FAILED_MESSAGE = re.compile(r"^(?P<gid>[A-Za-z0-9_.-]+): failed \((?P<text>.*)\)$", re.S)
+_IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;
+color:#222;line-height:1.45}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:1.6rem}
+table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #bbb;padding:.25rem .7rem;text-align:left}
+td.num{text-align:right}tr.total td{font-weight:bold}
+.verdict{padding:.4rem .6rem;border-radius:4px;background:#e8f4e8}.verdict.bad{background:#fde8e8}
+ol.failed li{margin:.5rem 0}.msg{white-space:pre-wrap;background:#fff4f4;border-left:3px solid #d33;
+padding:.3rem .6rem;margin-top:.2rem;font-family:ui-monospace,monospace;font-size:.9em}
+.passed a{margin-right:.6rem}.note{color:#666;font-size:.9rem}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0;font-size:.85em}
+pre.src{background:#f6f7f9;border:1px solid #e1e4e8;padding:.4rem .6rem}
+.cell{margin:.6rem 0}.output_area pre{padding:.2rem .6rem}.output_error pre{background:#fff4f4;color:#900}
+.test-head{margin-top:1.2rem;padding:.3rem .6rem;font-weight:bold;border-radius:4px;background:#e8f4e8}
+.test-head.failed{background:#fde8e8}.test-head:target{outline:3px solid #f90}
+img{max-width:100%}
+"""
+
+# nbconvert's classic cell markup without its CSS, prompts or syntax highlighting (the page stays small)
+_TEMPLATE = """{%- extends 'classic/base.html.j2' -%}
+{% block in_prompt %}{% endblock in_prompt %}
+{% block empty_in_prompt %}{% endblock empty_in_prompt %}
+{% block codecell %}{{ cell.metadata.get('feedback_head', '') }}{{ super() }}{%- endblock codecell %}
+{% block input %}<pre class="src">{{ cell.source | escape_html }}</pre>{%- endblock input %}
+"""
+
+
+def test_rows(nb, cells=None):
+    """[(grade_id, points earned, max, message or '', cell id)] of the test cells, failed tests first (in notebook
+    order). The message is the grader's (the error output's text); the trusted grader writes an error output
+    exactly when a test failed. `cells` ({grade_id: points}, e.g. from the gradebook) overrides nbgrader's rule."""
     rows = []
     for cell in nb.cells:
         if _is_test_cell(cell):
             meta = cell.metadata["nbgrader"]
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            message = _ANSI.sub("", str(errors[0].get("evalue", ""))) if errors else ""
+            message = _ANSI.sub("", str(errors[0].get("evalue", "") or errors[0].get("ename", ""))) if errors else ""
             maximum = float(meta.get("points", 0))
-            rows.append((meta["grade_id"], 0.0 if errors else maximum, maximum, message))
+            got = 0.0 if errors else maximum
+            if cells and meta["grade_id"] in cells:
+                got = float(cells[meta["grade_id"]])
+            rows.append((meta["grade_id"], got, maximum, message, cell.get("id", "")))
     return sorted(rows, key=lambda r: r[1] >= r[2])
 
 
-def _tests_html(nb):
-    rows = "".join("<tr><td><code>%s</code></td><td style='text-align:right'>%g / %g</td><td>%s</td><td>%s</td></tr>"
-                   % (html.escape(gid), got, maximum, "пройден" if got >= maximum else "не пройден",
-                      html.escape(message[:600]))
-                   for gid, got, maximum, message in test_rows(nb))
-    return ("<h3>Тесты</h3><table><tr><th>Тест</th><th>Баллы</th><th>Итог</th><th>Сообщение проверяющей "
-            "программы</th></tr>%s</table>" % rows)
+def _anchor(grade_id):
+    return "test-" + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id)
 
 
-def _summary_html(tasks):
+def _points(x):
+    return "%g" % round(x, 2)
+
+
+def _summary_html(tasks, summary=None):
+    summary = summary or {}
     rows = []
     for task, entry in tasks.items():
-        rows.append("<tr><td>%s</td><td style='text-align:right'>%g / %g</td></tr>"
-                    % (html.escape(TASK_TITLES.get(task, task)), entry["points"], entry["max"]))
-    total = sum(e["points"] for e in tasks.values())
-    maximum = sum(e["max"] for e in tasks.values())
-    return ("<h2>Результат проверки: %g из %g</h2><table><tr><th>Задание</th><th>Баллы</th></tr>%s</table>"
-            "<p>Код скрытых тестов не показывается; что именно не прошло - в сообщениях об ошибках.</p>"
-            % (total, maximum, "".join(rows)))
+        rows.append('<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
+                    % (html.escape(TASK_TITLES.get(task, task)), _points(entry["points"]), _points(entry["max"])))
+    total = summary.get("total", sum(e["points"] for e in tasks.values()))
+    maximum = summary.get("max", sum(e["max"] for e in tasks.values()))
+    rows.append('<tr class="total"><td>Итого</td><td class="num">%s</td><td class="num">%s</td></tr>'
+                % (_points(total), _points(maximum)))
+    verdict = summary.get("verdict")
+    head = "<h1>Результат проверки: %s из %s</h1>" % (_points(total), _points(maximum))
+    if verdict:
+        head += '<p class="verdict%s">Итог проверки: %s</p>' % (
+            "" if verdict == "ok" else " bad", html.escape(VERDICT_RU.get(verdict, verdict)))
+    notes = [m for m in summary.get("messages", []) if not _FAILED_MESSAGE.match(m)]
+    notes_html = ('<p>Замечания проверяющей программы:</p><ul class="notes">%s</ul>'
+                  % "".join("<li>%s</li>" % html.escape(m) for m in notes)) if notes else ""
+    return ('<section id="%s">%s<table class="tasks"><tr><th>Задание</th><th>Баллы</th><th>Максимум</th></tr>%s'
+            "</table>%s</section>" % (SUMMARY_ID, head, "".join(rows), notes_html))
 
 
-def safe_feedback(notebook, scores=None, title="Обратная связь: numnet"):
-    """HTML feedback for an autograded notebook (path or NotebookNode) without hidden-test code.
+def _tests_html(rows, summary=None):
+    """Failed tests first (points, the grader's message, a link to the cell), then the passed ones."""
+    bot_messages = {}
+    for m in (summary or {}).get("messages", []):
+        match = _FAILED_MESSAGE.match(m)
+        if match:
+            bot_messages.setdefault(match.group("gid"), match.group("text"))
+    failed = [r for r in rows if r[1] < r[2]]
+    passed = [r for r in rows if r[1] >= r[2]]
+    parts = []
+    if failed:
+        items = []
+        for gid, got, maximum, message, _ in failed:
+            task = gid.split("__")[0]
+            text = message or bot_messages.get(gid, "") or "ячейка теста не выполнилась (см. вывод ячейки)"
+            items.append('<li><a href="#%s"><code>%s</code></a> (%s), баллы: %s из %s<div class="msg">%s</div></li>'
+                         % (_anchor(gid), html.escape(gid), html.escape(TASK_TITLES.get(task, task)), _points(got),
+                            _points(maximum), html.escape(text[:1500])))
+        parts.append('<section id="failed-tests"><h2>Не пройдены тесты: %d</h2><ol class="failed">%s</ol></section>'
+                     % (len(failed), "".join(items)))
+    else:
+        parts.append('<section id="failed-tests"><h2>Все тесты пройдены</h2></section>')
+    if passed:
+        parts.append('<section id="passed-tests"><h2>Пройдены тесты: %d</h2><p class="passed">%s</p></section>'
+                     % (len(passed), "".join('<a href="#%s"><code>%s</code>&nbsp;(%s)</a> '
+                                             % (_anchor(gid), html.escape(gid), _points(got))
+                                             for gid, got, _, _, _ in passed)))
+    parts.append('<p class="note">Код скрытых тестов не показывается: что именно не прошло, сказано в сообщении '
+                 "проверяющей программы выше и в выводе ячейки теста. Ссылка с номером теста ведёт к его ячейке в "
+                 "ноутбуке ниже.</p>")
+    return "".join(parts)
 
-    `scores` ({task: {"points", "max"}} or {task: points}) overrides the table computed from the outputs."""
+
+def _shorten(text, limit):
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return "%s\n... (вывод сокращён: пропущено %d символов) ...\n%s" % (text[:half], len(text) - 2 * half,
+                                                                     text[-half:])
+
+
+def _is_students_cell(cell):
+    """A cell the student wrote: a solution cell or one they added (not a locked cell of the course)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return meta.get("solution", False) or not meta
+
+
+def _prepare_cells(nb, rows):
+    """Heads of the test cells (with their anchors), long course helper cells shortened to a note, outputs
+    trimmed: no images from the course's own cells, long text cut in the middle."""
+    by_gid = {r[0]: r for r in rows}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        if _is_test_cell(cell) and meta.get("grade_id") in by_gid:
+            gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
+            ok = got >= maximum
+            cell.metadata["feedback_head"] = (
+                '<div class="test-head%s" id="%s">Тест <code>%s</code>: %s из %s, %s</div>'
+                % ("" if ok else " failed", _anchor(gid), html.escape(gid), _points(got), _points(maximum),
+                   "пройден" if ok else "не пройден"))
+        elif not _is_students_cell(cell) and not meta.get("grade", False):
+            lines = cell.source.count("\n") + 1
+            if lines > LONG_COURSE_CELL:
+                cell.source = ("# Служебный код курса (%d строк) здесь не показан: он такой же, как в выданном "
+                               "ноутбуке." % lines)
+        own = _is_students_cell(cell)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                out["text"] = _shorten(out.get("text", ""), MAX_OUTPUT_CHARS)
+            elif out.get("output_type") in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                for key in list(data):
+                    if key in _IMAGE and not own:
+                        del data[key]
+                    elif key == "text/html" and len(data[key]) > MAX_HTML_OUTPUT_CHARS:
+                        del data[key]
+                    elif key == "text/plain":
+                        data[key] = _shorten(data[key], MAX_OUTPUT_CHARS)
+                if not data:
+                    data["text/plain"] = "[рисунок не включён в отзыв]"
+            elif out.get("output_type") == "error":
+                out["traceback"] = [_shorten("\n".join(out.get("traceback", [])), MAX_OUTPUT_CHARS)]
+    return nb
+
+
+def _notebook_html(nb):
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
+    exporter = HTMLExporter(template_name="classic", template_file="numnet_feedback.html.j2",
+                            extra_loaders=[DictLoader({"numnet_feedback.html.j2": _TEMPLATE})],
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return _clean(_ANCHOR_LINK.sub("", body))
+
+
+_ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">¶</a>')
+_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
+         "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub",
+         "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul"]
+
+
+def _clean(body):
+    """The notebook's HTML without scripts, styles, forms or event handlers (students' outputs and markdown may
+    carry any HTML; nbconvert's own sanitizer also escapes headings and paragraphs)."""
+    import bleach
+    return bleach.clean(body, tags=_TAGS, protocols=["http", "https", "mailto", "data"],
+                        attributes={"*": ["class", "id", "title"], "a": ["href", "title"],
+                                    "img": ["src", "alt", "width", "height"], "td": ["colspan", "rowspan"],
+                                    "th": ["colspan", "rowspan"]})
+
+
+def safe_feedback(notebook, scores=None, title="Обратная связь: numnet", summary=None):
+    """HTML feedback for an autograded notebook (path or NotebookNode) without hidden-test code: one summary
+    (total, points per task, verdict), the failed tests with their points, the grader's message and a link to their
+    cell, the passed tests, then the notebook (code without highlighting, no images from the course's own cells).
+
+    `scores` ({task: {"points", "max"}} or {task: points}) overrides the table computed from the outputs.
+    `summary` (gradebot's result: {"total", "max", "verdict", "messages", "cells"}) gives the total (after a late
+    penalty), the verdict, notes of the grading program and per-test points; the page then is the whole report."""
     if not isinstance(notebook, nbformat.NotebookNode):
         notebook = nbformat.read(notebook, as_version=4)
     tasks = task_scores(notebook)
@@ -147,12 +320,13 @@ def safe_feedback(notebook, scores=None, title="Обратная связь: num
                 entry.update({k: float(v) for k, v in value.items() if k in ("points", "max")})
             else:
                 entry["points"] = float(value)
-    nb = sanitize(notebook)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(_summary_html(tasks) + _tests_html(notebook)))
-    nb.metadata["title"] = title
-    exporter = HTMLExporter(template_name="lab")
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return body
+    rows = test_rows(notebook, (summary or {}).get("cells"))
+    nb = _prepare_cells(sanitize(notebook), rows)
+    return ('<!DOCTYPE html>\n<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" '
+            'content="width=device-width, initial-scale=1"><title>%s</title><style>%s</style></head><body>%s%s'
+            '<h2 id="notebook">Ноутбук после проверки</h2><main class="notebook">%s</main></body></html>\n'
+            % (html.escape(title), _CSS, _summary_html(tasks, summary), _tests_html(rows, summary),
+               _notebook_html(nb)))
 
 
 def main(argv=None):

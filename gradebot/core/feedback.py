@@ -1,7 +1,10 @@
 """Feedback HTML for a graded notebook: visible-test output yes, hidden-test code never.
 
-The course provides ``coursekit.feedback.safe_feedback(nb_or_path) -> html``; it is imported lazily. Until it
-exists (or if it fails) gradebot renders its own: every cell whose source contains ``### BEGIN HIDDEN TESTS``
+The course provides ``coursekit.feedback.safe_feedback(nb_or_path, scores=..., summary=...) -> html``; it is
+imported lazily. A renderer that accepts ``summary`` (the result: total, max, verdict, messages, per-cell points)
+writes the one summary of the page itself, marked by an element with ``id="feedback-summary"`` at its top; gradebot
+then adds nothing. An older renderer (only ``scores``) gets gradebot's summary on top. Until the course has one
+(or if it fails) gradebot renders its own: every cell whose source contains ``### BEGIN HIDDEN TESTS``
 keeps only the code before the marker and loses its outputs (a traceback would quote hidden lines), replaced by a
 note with the cell's points. Whatever produced the HTML, a final check refuses it if any hidden-test line (from
 the course source) appears in it without appearing in the student's own upload; then only a summary is shown.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import html as htmlmod
 import importlib
+import inspect
 import logging
 import re
 import sys
@@ -66,7 +70,31 @@ def _own_html(nb, result) -> str:
     return _with_summary(body, result)
 
 
-def _course_html(path: Path, scores: dict | None = None, course_root: Path | None = None) -> str | None:
+SUMMARY_MARKERS = ('id="feedback-summary"', "id='feedback-summary'")
+SUMMARY_WITHIN = 20000          # characters: the course's summary heads the page (after its <head>)
+
+
+def has_own_summary(html: str) -> bool:
+    """Whether the course's page already starts with a summary of the result."""
+    head = html[:SUMMARY_WITHIN]
+    return any(m in head for m in SUMMARY_MARKERS)
+
+
+def _summary_for_course(result) -> dict:
+    return {"total": result.total, "max": result.max, "verdict": result.verdict,
+            "messages": list(result.messages), "cells": dict(getattr(result, "cells", {}) or {})}
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _course_html(path: Path, scores: dict | None = None, course_root: Path | None = None,
+                 summary: dict | None = None) -> str | None:
     """``coursekit.feedback.safe_feedback`` of the course (looked up on sys.path, then in the course root)."""
     try:
         mod = importlib.import_module("coursekit.feedback")
@@ -82,6 +110,8 @@ def _course_html(path: Path, scores: dict | None = None, course_root: Path | Non
     if fn is None:
         return None
     try:
+        if summary is not None and _accepts(fn, "summary"):
+            return fn(str(path), scores=scores, summary=summary)
         try:
             return fn(str(path), scores=scores)
         except TypeError:
@@ -97,9 +127,10 @@ def leaked_hidden_lines(html: str, facts, student_data: bytes) -> list[str]:
 
 
 def feedback_html(nb, path: Path | None, result, facts, student_data: bytes, course_root: Path | None = None) -> str:
-    html = _course_html(path, result.tasks, course_root) if path is not None else None
+    html = _course_html(path, result.tasks, course_root, _summary_for_course(result)) if path is not None else None
     if html is not None:
-        html = _with_summary(html, result)
+        if not has_own_summary(html):
+            html = _with_summary(html, result)
     else:
         html = _own_html(nb, result)
     leaks = leaked_hidden_lines(html, facts, student_data)

@@ -1,12 +1,27 @@
 """Plain data objects the core hands to front ends (see docs/gradebot_core_api.md)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 VERDICTS = ("ok", "timeout", "memory", "output-limit", "sandbox-violation", "invalid-notebook", "refused", "error")
 STATUSES = ("queued", "grading", "done", "failed")
+
+
+_FAILED_TEST = re.compile(r"^(?P<gid>[A-Za-z0-9_.-]+): failed \((?P<text>.*)\)$", re.S)
+
+
+def failed_tests(messages: list[str]) -> list[tuple[str, str]]:
+    """[(grade_id, reason)] of the result messages that say a graded cell failed (``"<grade_id>: failed
+    (<reason>)"``, the grader's message as the reason); other messages (time-outs, penalties) are left out."""
+    out = []
+    for m in messages or []:
+        match = _FAILED_TEST.match(m)
+        if match:
+            out.append((match.group("gid"), match.group("text")))
+    return out
 
 
 @dataclass

@@ -167,6 +167,26 @@ class GradingService:
     def list_submissions(self, student_id: str) -> list[Submission]:
         return self.store.list_submissions(student_id)
 
+    def submission_quota(self, student_id: str, now: datetime | None = None) -> dict:
+        """What the student may still do: ``{"deadline": datetime|None, "deadline_passed": bool, "late_policy",
+        "late_penalty": fraction|None, "counting", "limit": N|None, "window_minutes": M|None, "used": n in the
+        current window, "left": N - n (None without a limit), "next_at": when the next slot frees up (datetime, only
+        when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes)."""
+        now = now or datetime.now(timezone.utc)
+        deadline = self.config.deadline_dt()
+        quota = {"deadline": deadline, "deadline_passed": deadline is not None and now > deadline,
+                 "late_policy": self.config.late_policy, "late_penalty": self.config.late_penalty(),
+                 "counting": self.config.counting, "limit": None, "window_minutes": None, "used": 0, "left": None,
+                 "next_at": None}
+        rule = self.config.rate_limit_rule()
+        if rule is not None:
+            n, window = rule
+            recent = self.store.submission_times_since(student_id, now - timedelta(seconds=window))
+            quota.update(limit=n, window_minutes=window / 60, used=len(recent), left=max(0, n - len(recent)))
+            if len(recent) >= n:
+                quota["next_at"] = recent[-n] + timedelta(seconds=window)
+        return quota
+
     def feedback_html(self, submission_id: int) -> str | None:
         self.get_submission(submission_id)
         return self.store.feedback_html(int(submission_id))

@@ -32,6 +32,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import BufferedInputFile, Message
 
 from gradebot.core import errors
+from gradebot.core.models import failed_tests
 from gradebot.frontends.web import FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, format_size
 
 log = logging.getLogger("gradebot.telegram")
@@ -52,6 +53,10 @@ WRONG_CODE_TEXT = ("Неверный номер студента или код �
                    "преподаватель. Проверьте оба и отправьте снова: /register <номер> <код>.")
 
 
+MAX_FAILED_LINES = 15              # failed tests listed in the result message (all of them are in the feedback)
+FAILED_REASON_CHARS = 120          # characters of each failed test's reason
+
+
 def _fmt_points(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
@@ -70,8 +75,25 @@ def format_result(sub: Any) -> str:
     lines.append(f"Итого: {_fmt_points(res.total)} из {_fmt_points(res.max)}")
     if sub.late:
         lines.append("Посылка сдана после срока.")
-    lines.extend(res.messages or [])
+    failed = failed_tests(res.messages)
+    if failed:
+        lines.append(f"Не пройдены тесты ({len(failed)}):")
+        for gid, reason in failed[:MAX_FAILED_LINES]:
+            lines.append(f"✗ {gid}: {_one_line(reason)}")
+        if len(failed) > MAX_FAILED_LINES:
+            lines.append(f"... и ещё {len(failed) - MAX_FAILED_LINES} (все - в подробном отзыве)")
+    others = [m for m in res.messages or [] if not any(m.startswith(f"{gid}: failed (") for gid, _ in failed)]
+    if others:
+        lines.append("Замечания:")
+        lines.extend(others)
     return "\n".join(lines)
+
+
+def _one_line(reason: str, limit: int = FAILED_REASON_CHARS) -> str:
+    """The start of the grader's message on one line (hidden tests marked in Russian)."""
+    reason = reason.replace("[hidden test] ", "[скрытый тест] ", 1)
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[:limit - 1].rstrip() + "…"
 
 
 class TelegramFrontend:

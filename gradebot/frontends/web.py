@@ -10,7 +10,7 @@ API (all errors are JSON ``{"error": <code>, "message": <text>}``)::
     POST /api/submissions                multipart: student_id, code, file  -> 202 {"id", "status"}
     GET  /api/submissions/<id>           -> 200 submission JSON (status, result, ...)
     GET  /api/submissions/<id>/feedback  -> 200 text/html (from the core; hidden tests removed there)
-    GET  /api/students/<id>/submissions  -> 200 {"student_id", "submissions": [...]}
+    GET  /api/students/<id>/submissions  -> 200 {"student_id", "submissions": [...], "quota": {deadline, left, ...}}
     GET  /healthz                        -> 200 {"status": "ok"}
 
 Access (``config.require_code``, default on): submitting needs the student's access code (field ``code``); reading
@@ -39,6 +39,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -112,6 +113,49 @@ class CoreCaller:
 def format_size(n: float) -> str:
     """A byte count for Russian UI text: '5.0 МБ' or '20 КБ'."""
     return f"{n / 2**20:.1f} МБ" if n >= 2**20 else f"{max(1, round(n / 1024))} КБ"
+
+
+def format_time_ru(dt: Any, tz: Any = None) -> str:
+    """'20.12.2026 23:59 (UTC+03:00)': in ``tz`` (the deadline's zone) when given, else the time's own zone."""
+    if not hasattr(dt, "strftime"):
+        return str(dt)
+    if tz is not None:
+        dt = dt.astimezone(tz)
+    offset = dt.strftime("%z")
+    zone = "UTC" if offset in ("", "+0000") else f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{dt.strftime('%d.%m.%Y %H:%M')} ({zone})"
+
+
+def quota_lines_ru(quota: dict) -> dict:
+    """The core's ``submission_quota`` as Russian sentences for the status page: ``deadline``, ``late``,
+    ``left``, ``counting`` (each a string or None) and ``left_count``."""
+    deadline = quota.get("deadline")
+    tz = deadline.tzinfo if deadline is not None else None
+    lines: dict = {"deadline": None, "late": None, "left": None, "left_count": quota.get("left"), "counting": None}
+    if deadline is None:
+        lines["deadline"] = "Срок сдачи не задан."
+    else:
+        lines["deadline"] = (f"Срок сдачи: {format_time_ru(deadline)}"
+                             + (" - срок прошёл." if quota.get("deadline_passed") else "."))
+        policy, penalty = quota.get("late_policy"), quota.get("late_penalty")
+        if policy == "reject":
+            lines["late"] = "После срока посылки не принимаются."
+        elif penalty:
+            lines["late"] = f"Посылка после срока принимается со штрафом {penalty:.0%} от итога."
+        else:
+            lines["late"] = "Посылка после срока принимается с отметкой «сдано после срока»."
+    if quota.get("limit") is not None:
+        window = quota.get("window_minutes") or 0
+        lines["left"] = (f"Осталось посылок: {quota['left']} из {quota['limit']} "
+                         f"(не больше {quota['limit']} за {window:g} мин.)")
+        if not quota["left"] and quota.get("next_at") is not None:
+            lines["left"] += f"; следующую можно отправить после {format_time_ru(quota['next_at'], tz)}"
+        lines["left"] += "."
+    else:
+        lines["left"] = "Число посылок не ограничено."
+    lines["counting"] = {"latest": "В зачёт идёт последняя проверенная посылка.",
+                         "best": "В зачёт идёт лучшая из проверенных посылок."}.get(quota.get("counting"))
+    return lines
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -439,8 +483,14 @@ class WebFrontend:
         if student is None:
             raise ApiError(404, "unknown_student", f"student {student_id!r} is not in the course roster")
         subs = await self.core("list_submissions", student_id)
-        return web.json_response({"student_id": student_id,
-                                  "submissions": [submission_to_json(s) for s in subs]})
+        data = {"student_id": student_id, "submissions": [submission_to_json(s) for s in subs]}
+        try:
+            quota = await self.core("submission_quota", student_id)
+        except AttributeError:
+            quota = None
+        if quota is not None:
+            data["quota"] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in quota.items()}
+        return web.json_response(data)
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Liveness plus a store round trip (the queue length)."""
@@ -507,8 +557,13 @@ class WebFrontend:
                 return self._login_page(request.path)
             return self._index(err.status, self._error_ru(err))
         result = sub.result
+        quota, history, tz = await self._student_overview(sub.student_id)
         return self._page(
             "status.html",
+            quota=quota,
+            history=history,
+            fmt_time=lambda dt: format_time_ru(dt, tz),
+            status_names=STATUS_RU,
             sub=sub,
             status_ru=STATUS_RU.get(sub.status, sub.status),
             final=sub.status in FINAL_STATUSES,
@@ -516,6 +571,18 @@ class WebFrontend:
             result=result,
             verdict_ru=VERDICT_RU.get(result.verdict, result.verdict) if result is not None else None,
         )
+
+    async def _student_overview(self, student_id: str) -> tuple[dict | None, list, Any]:
+        """For the status page: the deadline and submissions left (Russian lines), the student's submissions
+        newest first, and the time zone to show times in (the deadline's; UTC without a deadline)."""
+        try:
+            quota = await self.core("submission_quota", student_id)
+        except AttributeError:           # a core without it: the page just has no such block
+            quota = None
+        subs = sorted(await self.core("list_submissions", student_id), key=lambda s: s.id, reverse=True)
+        deadline = quota.get("deadline") if quota is not None else None
+        tz = deadline.tzinfo if deadline is not None else timezone.utc
+        return (quota_lines_ru(quota) if quota is not None else None), subs, tz
 
     async def page_login(self, request: web.Request) -> web.Response:
         """Form target of the login page: a right id + code sets the cookie and goes back to ``next``."""

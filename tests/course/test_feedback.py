@@ -1,11 +1,16 @@
-"""coursekit.feedback on a small synthetic autograded notebook (the real ones: test_autograde.py)."""
+"""coursekit.feedback on a small synthetic autograded notebook, and the page of real graded notebooks (the
+reference solution and a broken one, graded by nbgrader here): one summary, failed tests first with links to their
+cells, small, no hidden-test code."""
+import html as html_lib
+import re
+import shutil
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from coursekit.feedback import HIDDEN_NOTE, safe_feedback, sanitize, strip_hidden, task_scores
+from coursekit.feedback import HIDDEN_NOTE, TASK_TITLES, safe_feedback, sanitize, strip_hidden, task_scores
 
 SECRET = "secret_case = check_conv_keras(7, 3, 2, 'same', 3, (1, 3, 13, 11))"
 
@@ -59,6 +64,101 @@ def test_safe_feedback_html(tmp_path):
     assert "Результат проверки: 2 из 5" in page
     assert "форма (1, 2, 4, 3)" in page
     assert "Результат проверки: 4 из 5" in safe_feedback(str(path), scores={"bonus_conv": 4})
+    # one summary, then the failed test (points, message, link to its cell), then the passed one, then the notebook
+    assert page.count("Результат проверки") == 1 and "Бонус: свёрточный слой" in page
+    failed, passed = page.index("Не пройдены тесты: 1"), page.index("Пройдены тесты: 1")
+    link = page.index('href="#test-bonus_conv__forward"')
+    assert failed < link < passed < page.index("Ноутбук после проверки")
+    assert 'id="test-bonus_conv__forward"' in page and "баллы: 0 из 3" in page
+
+
+def test_summary_from_the_bot(tmp_path):
+    """gradebot passes its result: the total after a late penalty, the verdict in Russian, its notes."""
+    path = tmp_path / "numnet.ipynb"
+    nbformat.write(_notebook(), str(path))
+    page = safe_feedback(str(path), summary={
+        "total": 1.6, "max": 5, "verdict": "timeout", "cells": {"bonus_conv__grad_x": 2.0},
+        "messages": ["cell 3: stopped after the time limit", "bonus_conv__forward: failed (TestFailed: x)"]})
+    assert "Результат проверки: 1.6 из 5" in page and "превышено время выполнения" in page
+    assert "cell 3: stopped after the time limit" in page
+    assert "TestFailed: x" not in page          # the failed test's own message (from the notebook) is shown instead
+
+
+def test_images_only_from_the_students_cells(tmp_path):
+    nb = _notebook()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    course = nbformat.v4.new_code_cell("plot_demo()")
+    course.metadata["nbgrader"] = {"grade": False, "locked": True, "solution": False, "grade_id": "demo",
+                                   "schema_version": 3}
+    course.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png + "COURSE"})]
+    own = nbformat.v4.new_code_cell("plt.plot(x)")
+    own.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
+    nb.cells += [course, own]
+    page = safe_feedback(nb)
+    assert png + "COURSE" not in page and "data:image/png;base64," + png in page
+    assert "рисунок не включён в отзыв" in page
+
+
+def test_student_html_is_sanitized():
+    nb = _notebook()
+    cell = nbformat.v4.new_code_cell("display(HTML(...))")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script><b>bold</b>"
+                                                                              "<img src=x onerror=alert(2)>"})]
+    nb.cells.append(cell)
+    page = safe_feedback(nb)
+    assert "<script>alert(1)" not in page and "onerror" not in page and "<b>bold</b>" in page
+
+
+@pytest.fixture(scope="module")
+def graded_pages(mnist_dir):
+    """The reference solution and `softmax_no_max_shift`, autograded by nbgrader (about 40 s)."""
+    from coursekit.examples import EXAMPLES, build_submission
+    from coursekit.grading import autograde_notebooks
+    names = ("reference", "softmax_no_max_shift")
+    subs = {ex.name.replace("_", "-"): build_submission(ex) for ex in EXAMPLES if ex.name in names}
+    scores, info = autograde_notebooks(subs, workers=2, keep=True)
+    try:
+        yield {name: (info["autograded"][name.replace("_", "-")], scores[name.replace("_", "-")]) for name in names}
+    finally:
+        shutil.rmtree(info["workdir"], ignore_errors=True)
+
+
+def _hidden_lines(source_nb):
+    hidden, shown = set(), set()
+    for c in source_nb.cells:
+        inside = False
+        for line in c.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            else:
+                (hidden if inside else shown).add(line.strip())
+    shown_text = "\n".join(shown)
+    return {line for line in hidden if len(line) > 25 and line not in shown_text}
+
+
+@pytest.mark.parametrize("name", ["reference", "softmax_no_max_shift"])
+def test_real_feedback_page(graded_pages, source_nb, name):
+    path, scores = graded_pages[name]
+    page = safe_feedback(path, scores=None)
+    size = len(page.encode("utf-8"))
+    print("%s: feedback page %d bytes" % (name, size))
+    assert size < 200 * 1024, size
+    total = sum(scores.values())
+    assert page.count("Результат проверки") == 1 and "Результат проверки: %g из 45" % total in page
+    assert all(title in page for title in TASK_TITLES.values())
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+    assert [line for line in _hidden_lines(source_nb) if line in text] == []
+    assert text.index("Ноутбук после проверки") > text.index("Результат проверки")
+    if name == "reference":
+        assert "Все тесты пройдены" in page and "Не пройдены тесты" not in page
+    else:
+        link = page.index('href="#test-part1_forward__softmax"')
+        assert page.index("Не пройдены тесты: 1") < link < page.index("Пройдены тесты:")
+        assert 'id="test-part1_forward__softmax"' in page           # the anchor of the cell below
+        assert "нет ли переполнения?" in page[:link + 2000]         # the grader's message next to the link
+        assert "баллы: 0 из 1" in page
 
 
 def test_cli_writes_html(tmp_path):

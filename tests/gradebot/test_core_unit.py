@@ -216,6 +216,27 @@ def test_rate_limit(make_config, roster_csv):
     svc.submit("s2", "a.ipynb", tc.submission())                   # per student
 
 
+def test_submission_quota_follows_the_rate_limit_and_deadline(make_config, roster_csv):
+    svc = GradingService(make_config(rate_limit="2/10", deadline="2030-01-01T00:00:00+03:00",
+                                     late_policy="penalty:0.25", counting="best"))
+    svc.import_roster(roster_csv)
+    q = svc.submission_quota("s1")
+    assert q["left"] == 2 and q["limit"] == 2 and q["window_minutes"] == 10 and q["used"] == 0
+    assert q["deadline"] == datetime(2029, 12, 31, 21, 0, tzinfo=timezone.utc) and not q["deadline_passed"]
+    assert q["late_penalty"] == 0.25 and q["counting"] == "best" and q["next_at"] is None
+    first = svc.submit("s1", "a.ipynb", tc.submission())
+    svc.submit("s1", "a.ipynb", tc.submission())
+    q = svc.submission_quota("s1")
+    assert q["left"] == 0 and q["used"] == 2
+    assert abs((q["next_at"] - (first.created_at + timedelta(minutes=10))).total_seconds()) < 1
+    assert svc.submission_quota("s2")["left"] == 2                  # per student
+    # after the window the slots are free again; after the deadline it says so
+    later = datetime.now(timezone.utc) + timedelta(minutes=11)
+    assert svc.submission_quota("s1", now=later)["left"] == 2
+    assert svc.submission_quota("s1", now=datetime(2030, 1, 2, tzinfo=timezone.utc))["deadline_passed"]
+    assert GradingService(make_config()).submission_quota("s1")["left"] is None     # no limit configured
+
+
 def test_deadline_policies(make_config, roster_csv):
     past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     svc = GradingService(make_config(deadline=past, late_policy="reject"))
@@ -419,3 +440,31 @@ def test_own_feedback_sanitizes_student_html():
     nb.cells = [cell]
     html = _own_html(nb, Result(total=0.0, max=1.0, tasks={}))
     assert "<script>alert(1)" not in html and "<b>bold</b>" in html
+
+
+def test_course_summary_is_the_only_summary(tiny_course, monkeypatch):
+    """A course renderer that takes the result (``summary=``) heads the page itself: gradebot adds no second
+    summary; an older renderer (``scores`` only) still gets gradebot's on top."""
+    import gradebot.core.feedback as fbmod
+    facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
+    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0}}, verdict="timeout",
+               messages=["part2_mul__hidden: failed (AssertionError)"], cells={"part1_add__visible": 2.0})
+    seen = {}
+
+    class NewCourse:
+        @staticmethod
+        def safe_feedback(path, scores=None, summary=None):
+            seen.update(summary)
+            return "<!DOCTYPE html><html><body><section id=\"feedback-summary\">Итого</section></body></html>"
+
+    class OldCourse:
+        @staticmethod
+        def safe_feedback(path, scores=None):
+            return "<html><body><p>old</p></body></html>"
+
+    for mod, own in ((NewCourse, False), (OldCourse, True)):
+        monkeypatch.setattr(fbmod.importlib, "import_module", lambda name, m=mod: m)
+        html = fbmod.feedback_html(None, "x.ipynb", r, facts, tc.submission())
+        assert ("gradebot-summary" in html) is own, html
+    assert seen["total"] == 2.0 and seen["verdict"] == "timeout" and seen["cells"] == {"part1_add__visible": 2.0}
+    assert seen["messages"] == ["part2_mul__hidden: failed (AssertionError)"]

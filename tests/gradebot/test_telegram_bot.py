@@ -233,3 +233,25 @@ def test_pending_submission_is_reported_after_restart(fake):
             stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == BOB)
         finally:
             runner.stop()
+
+
+def test_result_lists_failed_tests_with_one_line_reasons():
+    """After the total: one line per failed test (grade id + the start of the grader's message), other notes after."""
+    from datetime import datetime, timezone
+
+    from test_web_support import FakeResult, FakeSubmission
+    long_reason = "Softmax.forward, вход формы (1, 10), значения до 1007 (нет ли переполнения?):\nв результате " + \
+        "есть nan или inf " * 20
+    res = FakeResult(44.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0}}, messages=[
+        f"part1_forward__softmax: failed ([hidden test] {long_reason})",
+        "part2_grad_x__dense: failed (TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4))",
+        "cell 7: stopped after the time limit"])
+    text = telegram.format_result(FakeSubmission(5, "s1", "nb.ipynb", datetime.now(timezone.utc), "done", result=res))
+    lines = text.split("\n")
+    total = lines.index("Итого: 44 из 45")
+    assert lines[total + 1] == "Не пройдены тесты (2):"
+    first, second = lines[total + 2], lines[total + 3]
+    assert first.startswith("✗ part1_forward__softmax: [скрытый тест] Softmax.forward, вход формы (1, 10)")
+    assert len(first) < 160 and first.endswith("…") and "\n" not in first
+    assert second == "✗ part2_grad_x__dense: TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4)"
+    assert lines[total + 4:] == ["Замечания:", "cell 7: stopped after the time limit"]

@@ -4,6 +4,7 @@ Access codes are required (the default) unless a test says otherwise; FakeServic
 ``fake_code(student_id)``. The same flows against the real core live in test_web_e2e.py.
 """
 import http.client
+import re
 import sys
 import time
 from pathlib import Path
@@ -327,3 +328,45 @@ def test_without_require_code_the_old_behaviour_stays(fake):
         form = httpx.post(f"{base}/submit", data={"student_id": "s2"}, files={"file": ("hw.ipynb", GOOD)})
         assert form.status_code == 303 and COOKIE_NAME not in form.cookies
         assert httpx.get(f"{base}{form.headers['location']}").status_code == 200
+
+
+def test_status_page_shows_deadline_submissions_left_and_history(base, fake):
+    """The student's page: the deadline (in its own time zone), how many submissions are left in the window, and
+    their earlier submissions with scores, newest first (links to their pages)."""
+    from datetime import datetime, timedelta, timezone
+    fake.deadline = datetime(2026, 12, 20, 23, 59, tzinfo=timezone(timedelta(hours=3)))
+    first = _form_post(base, "s1", GOOD)
+    cookies = {COOKIE_NAME: first.cookies[COOKIE_NAME]}
+    _poll(base, int(first.headers["location"].rsplit("/", 1)[1]))
+    _post(base, "s2", GOOD)                                   # someone else's: not in s1's list
+    second = _form_post(base, "s1", WRONG)
+    page_url = second.headers["location"]
+    second_id = int(page_url.rsplit("/", 1)[1])
+    _poll(base, second_id)
+    page = httpx.get(f"{base}{page_url}", cookies=cookies).text
+    assert "Срок сдачи: 20.12.2026 23:59 (UTC+03:00)." in page
+    assert "штрафом 20%" in page
+    assert 'data-left="1"' in page and "Осталось посылок: 1 из 3 (не больше 3 за 60 мин.)" in page
+    rows = re.findall(r'<tr class="past[^"]*" data-id="(\d+)">(.*?)</tr>', page, re.S)
+    assert [int(i) for i, _ in rows] == [second_id, 1]        # newest first, only s1's
+    assert "(эта)" in rows[0][1] and "0.0 из 3.0" in rows[0][1]
+    assert 'href="/submissions/1"' in rows[1][1] and "2.0 из 3.0" in rows[1][1]
+    # the last allowed submission: none left, and when the next one is possible
+    third = _form_post(base, "s1", GOOD)
+    page = httpx.get(f"{base}{third.headers['location']}", cookies=cookies).text
+    assert 'data-left="0"' in page and "следующую можно отправить после 01.01.2030 12:30 (UTC+03:00)" in page
+    # the same through the API
+    api = httpx.get(f"{base}/api/students/s1/submissions", headers=_auth("s1")).json()
+    assert api["quota"]["left"] == 0 and api["quota"]["deadline"] == "2026-12-20T23:59:00+03:00"
+
+
+def test_status_page_without_deadline_or_limit(fake):
+    fake.rate_limit = 10**9
+    fake.submission_quota = lambda student_id, now=None: {
+        "deadline": None, "deadline_passed": False, "late_policy": "accept", "late_penalty": None,
+        "counting": "best", "limit": None, "window_minutes": None, "used": 0, "left": None, "next_at": None}
+    with serve_app(lambda: create_app(fake, _Cfg())) as url:
+        r = _form_post(url, "s1", GOOD)
+        page = httpx.get(f"{url}{r.headers['location']}", cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text
+    assert "Срок сдачи не задан." in page and "Число посылок не ограничено." in page
+    assert "В зачёт идёт лучшая из проверенных посылок." in page

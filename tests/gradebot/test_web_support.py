@@ -171,6 +171,17 @@ class FakeService:
         with self.lock:
             return [FakeSubmission(**{**s.__dict__}) for s in self.subs.values() if s.student_id == student_id]
 
+    def submission_quota(self, student_id, now=None):
+        """Like the core's: a deadline (``deadline``, default none), ``rate_limit`` submissions in all (the fake's
+        window never ends)."""
+        with self.lock:
+            used = sum(s.student_id == student_id for s in self.subs.values())
+        deadline = getattr(self, "deadline", None)
+        return {"deadline": deadline, "deadline_passed": self.deadline_passed, "late_policy": "penalty:0.2",
+                "late_penalty": 0.2, "counting": "latest", "limit": self.rate_limit, "window_minutes": 60.0,
+                "used": used, "left": max(0, self.rate_limit - used),
+                "next_at": datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc) if used >= self.rate_limit else None}
+
     def feedback_html(self, sub_id):
         self.get_submission(sub_id)
         return self.feedback.get(sub_id)
