@@ -8,7 +8,8 @@ Template (coursekit/template/numnet.nbt): cells start with a header line
     #%% md [free]                 markdown, read-only ("locked") unless `free`
     #%% code [free | <id>]        code, read-only unless `free`; <id> names a read-only cell (else cell-NN)
     #%% solution <id>             a student's cell (nbgrader "Autograded answer")
-    #%% test <task>__<name> <pts> a graded test cell (nbgrader "Autograder tests", read-only)
+    #%% test <task>__<name> <pts> a graded test cell (nbgrader "Autograder tests", read-only); the build writes
+                                 its first line, "# Тест <task>__<name> (<pts> балл...)"
 
 and these lines inside a cell are expanded:
 
@@ -34,32 +35,54 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
 
 # Release stubs of optional methods: the base class' method (Layer.backward derives it from the Jacobians,
-# Layer.backward_params takes it from backward).
+# Layer.backward_params takes it from backward), with the one-line reason the release shows (see extract.begin_line).
 FALLBACK_BACKWARD = "return super().backward(input_data, grad_output)"
 FALLBACK_BACKWARD_PARAMS = "return super().backward_params(input_data, grad_output)"
+BACKWARD = (FALLBACK_BACKWARD, "без него backward считается через ваши якобианы, медленнее")
+CONV_BACKWARD = (FALLBACK_BACKWARD, "нужен он или якобианы grad_x и grad_param, см. _ConvBase")
+BACKWARD_PARAMS = (FALLBACK_BACKWARD_PARAMS, "без него градиенты параметров берутся из backward")
+CONV_GRAD_X = ("return jacobian_from_backward(self, input_data)",
+               "без него якобиан строится из вашего backward; нужен он или backward")
+CONV_GRAD_PARAM = ("return param_jacobians_from_backward(self, input_data)",
+                   "без него якобианы строятся из вашего backward; нужен он или backward")
+# Private helpers of the reference: no test calls them, the student may write the required methods without them.
+HELPER = ("raise NotImplementedError()", "вспомогательный метод эталона, тесты его не вызывают")
+NETWORK_HELPER = ("raise NotImplementedError()", "вспомогательный метод: grad_x и grad_param можно написать без него")
 
 # Which bodies students write, per numnet_ref object. Everything else is given code (as in the assignment).
 REGIONS = {
-    "network.Network": {"_backprop": REQUIRED, "grad_x": REQUIRED, "grad_param": REQUIRED, "update": REQUIRED},
-    "dense.DenseLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED,
+    "network.Network": {"_backprop": NETWORK_HELPER, "grad_x": REQUIRED, "grad_param": REQUIRED,
+                        "update": REQUIRED},
+    "dense.DenseLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED,
                          "grad_W": REQUIRED, "grad_b": REQUIRED},
-    "activations.ReLU": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
-    "activations.Softmax": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
-    "flatten.FlattenLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD, "grad_x": REQUIRED},
-    "pooling.MaxPooling": {"_offsets": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD,
-                           "grad_x": REQUIRED},
-    "conv.same_padding": {"same_padding": REQUIRED},
-    "conv._ConvBase": {"grad_x": REQUIRED, "grad_kernel": REQUIRED, "grad_bias": REQUIRED, "grad_param": REQUIRED},
-    "conv.Conv2DLayer": {"_pads": REQUIRED, "forward": REQUIRED, "backward": FALLBACK_BACKWARD,
-                         "backward_params": FALLBACK_BACKWARD_PARAMS},
-    "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": FALLBACK_BACKWARD,
-                           "backward_params": FALLBACK_BACKWARD_PARAMS},
+    "activations.ReLU": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
+    "activations.Softmax": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
+    "flatten.FlattenLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
+    "pooling.MaxPooling": {"_offsets": HELPER, "forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
+    "conv.same_padding": {"same_padding": ("raise NotImplementedError()",
+                                           "вспомогательная функция эталона, тесты её не вызывают")},
+    "conv._ConvBase": {"grad_x": CONV_GRAD_X, "grad_param": CONV_GRAD_PARAM},
+    "conv.Conv2DLayer": {"_pads": HELPER, "forward": REQUIRED, "backward": CONV_BACKWARD,
+                         "backward_params": BACKWARD_PARAMS},
+    "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": CONV_BACKWARD, "backward_params": BACKWARD_PARAMS},
     "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
     "optimizers.SGD": {"_update": REQUIRED},
     "optimizers.Adam": {"_update": REQUIRED},
 }
 # A whole module of helpers as one region: the release keeps nothing of it (students may write their own).
-BLOCK_STUB = "pass"
+BLOCK_STUB = ("pass", "свёртки можно написать и без этих функций")
+HELPERS_CELL = "test_helpers"     # collapsed in Jupyter (jupyter.source_hidden)
+
+
+def points_text(points):
+    """'1 балл', '0,5 балла', '4 балла' (points of a test cell, in Russian)."""
+    if float(points).is_integer():
+        n = int(points)
+        word = "балл" if n % 10 == 1 and n % 100 != 11 else (
+            "балла" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "баллов")
+        return "%d %s" % (n, word)
+    return "%s балла" % ("%g" % points).replace(".", ",")
+
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
@@ -141,6 +164,8 @@ def build_notebook(template_path=TEMPLATE):
                 cell.metadata["nbgrader"] = _nbgrader(args[0] if args else auto_id, locked=True)
                 cell.metadata["editable"] = False
                 cell.metadata["deletable"] = False
+                if args == [HELPERS_CELL]:
+                    cell.metadata["jupyter"] = {"source_hidden": True}
         elif kind == "solution":
             (grade_id,) = args
             cell = nbformat.v4.new_code_cell(source)
@@ -149,8 +174,8 @@ def build_notebook(template_path=TEMPLATE):
             grade_id, points = args
             if not re.fullmatch(r"[a-z0-9_]+__[a-z0-9_]+", grade_id):
                 raise TemplateError("test cell %r: grade_id must be <task>__<name>" % grade_id)
-            cell = nbformat.v4.new_code_cell(source)
             points = float(points)
+            cell = nbformat.v4.new_code_cell("# Тест %s (%s)\n%s" % (grade_id, points_text(points), source))
             cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True,
                                                   points=int(points) if points.is_integer() else points)
             cell.metadata["editable"] = False
@@ -177,7 +202,7 @@ def normalized(nb):
     """The parts of a notebook that matter for comparisons: cell types, sources, nbgrader/lock metadata."""
     out = []
     for cell in nb.cells:
-        meta = {k: cell.metadata[k] for k in ("nbgrader", "editable", "deletable") if k in cell.metadata}
+        meta = {k: cell.metadata[k] for k in ("nbgrader", "editable", "deletable", "jupyter") if k in cell.metadata}
         out.append({"cell_type": cell.cell_type, "source": cell.source, "metadata": json.loads(json.dumps(meta))})
     return out
 

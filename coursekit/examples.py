@@ -42,7 +42,7 @@ class Example:
     edits: tuple = ()
     expected: dict = field(default_factory=dict)   # tasks not listed: full points
     base: str = "solved"                            # "solved" or "release"
-    fallbacks: tuple = ()                            # solution cells whose optional methods use the base class
+    fallbacks: tuple = ()      # "cell" or "cell:method": optional regions (all, or that method's) left as released
 
     def expected_points(self):
         if self.base == "release":
@@ -80,7 +80,17 @@ EXAMPLES = [
             "correct but slow: no backward anywhere in Dense/ReLU/Softmax/Flatten/MaxPooling (the base class "
             "derives it from the Jacobians), MaxPooling's Jacobian built by explicit loops",
             edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", SLOW_MAXPOOL_GRAD_X),),
-            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling")),
+            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling:backward")),
+    Example("conv_backward_only",
+            "the conv layers implement only forward and backward: _ConvBase's grad_x/grad_param left as released "
+            "(Jacobians built from backward), no conv Jacobian code; full marks",
+            fallbacks=("conv_base:grad_x", "conv_base:grad_param")),
+    Example("conv_neither",
+            "Conv2DLayer implements forward but neither its Jacobians nor backward (both left as released): its "
+            "gradient and training cells fail at once with the one-sentence error saying what to implement "
+            "(no RecursionError); its forward cell, MaxPooling's and every other class keep their points",
+            fallbacks=("conv_base:grad_x", "conv_base:grad_param", "conv2d:backward", "conv2d:backward_params"),
+            expected={"bonus_conv": 4}),
     Example("softmax_no_max_shift", "Softmax without subtracting the max: overflows on large inputs",
             (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),),
             {"part1_forward": 4}),
@@ -186,12 +196,16 @@ def _cells_by_id(nb):
     return {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in nb.cells}
 
 
-def use_fallbacks(source):
-    """Replace every optional solution region (``### BEGIN SOLUTION  # stub: ...``) by its stub."""
-    out, skipping = [], False
+def use_fallbacks(source, methods=None):
+    """Replace every optional solution region (``### BEGIN SOLUTION  # stub: ...``) by its stub (with `methods`,
+    only the regions of the functions of those names)."""
+    out, skipping, current = [], False, None
     for line in source.split("\n"):
         custom = split_custom_stub(line)
-        if custom is not None:
+        match = re.match(r"\s*def (\w+)\(", line)
+        if match:
+            current = match.group(1)
+        if custom is not None and (methods is None or current in methods):
             out.append(custom[0] + custom[1])
             skipping = True
         elif skipping and "### END SOLUTION" in line:
@@ -237,8 +251,12 @@ def build_submission(example, release_nb=None, source_nb=None):
     else:
         nb = solved_notebook(release_nb, source_nb)
     cells = _cells_by_id(nb)
+    targets = {}
     for target in example.fallbacks:
-        cells[target].source = use_fallbacks(cells[target].source)
+        cell_id, _, method = target.partition(":")
+        targets.setdefault(cell_id, set()).add(method or None)
+    for cell_id, methods in targets.items():
+        cells[cell_id].source = use_fallbacks(cells[cell_id].source, None if None in methods else methods)
     for edit in example.edits:
         apply_edit(nb, edit)
     return nb

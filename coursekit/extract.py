@@ -3,7 +3,8 @@
 ``object_source("dense.DenseLayer", regions={"forward": REQUIRED, "backward": "return super()..."})`` returns
 the class' source exactly as written in numnet_ref, except that each named method's body (after its docstring)
 sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. A region with a stub string is optional: its BEGIN
-line carries ``# stub: <code>`` (see coursekit.nbgrader_ext), which is what the release shows instead.
+line carries ``# stub: <code>`` (see coursekit.nbgrader_ext), which is what the release shows instead; a stub
+given as ``(code, reason)`` adds ``  # why: <reason>``, the release's note on why the method is optional.
 """
 import ast
 import importlib
@@ -14,6 +15,7 @@ REQUIRED = None          # region whose release stub is nbgrader's default (rais
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = "  # stub: "
+WHY = "  # why: "
 
 
 def _resolve(dotted):
@@ -23,7 +25,10 @@ def _resolve(dotted):
 
 
 def begin_line(indent, stub):
-    return indent + BEGIN + ("" if stub is REQUIRED else STUB + stub)
+    if stub is REQUIRED:
+        return indent + BEGIN
+    code, why = (stub, None) if isinstance(stub, str) else stub
+    return indent + BEGIN + STUB + code + ("" if why is None else WHY + why)
 
 
 def _body_span(func, lines):

@@ -9,7 +9,8 @@ usual. A region opened with ``### BEGIN SOLUTION  # stub: <python line>`` become
 
 instead. The course uses it for optional methods: the released ``backward`` of a layer is
 ``return super().backward(input_data, grad_output)``, so a student who only writes the Jacobians still gets a
-working layer (the base ``Layer.backward`` derives the product from them).
+working layer (the base ``Layer.backward`` derives the product from them). ``# stub: <line>  # why: <reason>``
+puts the reason into the note: ``# ВАШ КОД ЗДЕСЬ (необязательно: <reason>)``.
 """
 import re
 
@@ -37,7 +38,9 @@ from coursekit.trusted.execute import RebuildFromCourse, SaveTrustedGrades, Trus
 
 STUB_MARK = "# stub:"
 OPTIONAL_NOTE = "# ВАШ КОД ЗДЕСЬ (необязательно)"
-_CUSTOM = re.compile(r"^(?P<indent>\s*)###\s*BEGIN SOLUTION\s*" + re.escape(STUB_MARK) + r"\s*(?P<stub>.+?)\s*$")
+WHY_MARK = "# why:"
+_CUSTOM = re.compile(r"^(?P<indent>\s*)###\s*BEGIN SOLUTION\s*" + re.escape(STUB_MARK) + r"\s*(?P<stub>.+?)"
+                     r"(?:\s*" + re.escape(WHY_MARK) + r"\s*(?P<why>.+?))?\s*$")
 
 
 def split_custom_stub(line):
@@ -46,6 +49,12 @@ def split_custom_stub(line):
     if match is None:
         return None
     return match.group("indent"), match.group("stub")
+
+
+def optional_note(line):
+    """The release's comment above the stub of the optional region opened by `line`."""
+    why = _CUSTOM.match(line).group("why")
+    return OPTIONAL_NOTE if why is None else OPTIONAL_NOTE[:-1] + ": " + why + ")"
 
 
 class ClearSolutionsWithStubs(ClearSolutions):
@@ -64,7 +73,7 @@ class ClearSolutionsWithStubs(ClearSolutions):
                 in_solution = replaced = True
                 custom = split_custom_stub(line)
                 indent = re.match(r"\s*", line).group(0)
-                stub = default if custom is None else [OPTIONAL_NOTE, custom[1]]
+                stub = default if custom is None else [optional_note(line), custom[1]]
                 new_lines.extend(indent + stub_line for stub_line in stub)
             elif self.end_solution_delimeter in line:
                 in_solution = False

@@ -57,21 +57,21 @@ class _ConvBase(Layer):
     def _input(self, input_data):
         return _checks.images(input_data, self.input_channels, self.name)
 
-    # Jacobians (teaching API), built from backward: one pass per output unit
+    # Jacobians (teaching API), built from backward: one pass per output unit. A layer may write them directly
+    # instead and leave backward to Layer.backward: one of the two is needed.
     def grad_x(self, input_data):
         """(batch, C_out*Ho*Wo, C_in*H*W)."""
         return jacobian_from_backward(self, input_data)
 
+    def grad_param(self, input_data):
+        """[(batch, C_out*Ho*Wo, kernel.size), (batch, C_out*Ho*Wo, C_out)], kernel flattened row-major."""
+        return param_jacobians_from_backward(self, input_data)
+
     def grad_kernel(self, input_data):
-        """(batch, C_out*Ho*Wo, kernel.size), kernel flattened row-major."""
-        return param_jacobians_from_backward(self, input_data)[0]
+        return self.grad_param(input_data)[0]
 
     def grad_bias(self, input_data):
-        """(batch, C_out*Ho*Wo, C_out)."""
-        return param_jacobians_from_backward(self, input_data)[1]
-
-    def grad_param(self, input_data):
-        return param_jacobians_from_backward(self, input_data)
+        return self.grad_param(input_data)[1]
 
     def __repr__(self):
         return '%s(kernel_size=%d, input_channels=%d, output_channels=%d, padding=%r, stride=%d)' % (

@@ -10,11 +10,16 @@ Every layer has two ways to give its derivatives:
 * ``backward_params(x, grad_output)``: only ``[dL/dp ...]``. Training asks the first layer for this alone, since
   nobody needs the gradient by the network's input; the base class takes it from ``backward``, and layers whose
   input gradient is costly (the convolutions) override it.
+
+A layer must implement one of the two: ``Layer.backward`` asks for the Jacobians, ``jacobian_from_backward`` asks
+for ``backward``, and a layer with neither raises ``NotImplementedError`` at once instead of recursing.
 """
 import numpy as np
 
 
 class Layer(object):
+    _deriving = set()      # layers inside Layer.backward / backward_params: a re-entry is a cycle of fallbacks
+
     def __init__(self):
         self.name = 'Layer'
 
@@ -33,17 +38,37 @@ class Layer(object):
         raise NotImplementedError
 
     def backward(self, input_data, grad_output):
-        """dL/dx and dL/dp from the Jacobians: ``grad_output`` is dL/d(output), shaped like the output."""
-        x = np.asarray(input_data)
-        g = np.reshape(grad_output, (len(x), -1))
-        grad_input = np.einsum('bo,boi->bi', g, self.grad_x(x)).reshape(x.shape)
-        param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
-                       for jac, p in zip(self.grad_param(x), self.params)]
+        """dL/dx and dL/dp from the Jacobians: ``grad_output`` is dL/d(output), shaped like the output.
+
+        Raises NotImplementedError when the Jacobians themselves come from this method (neither is implemented)."""
+        if id(self) in Layer._deriving:
+            raise NotImplementedError('%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
+                                      'вычисляется через другой' % type(self).__name__)
+        Layer._deriving.add(id(self))
+        try:
+            x = np.asarray(input_data)
+            g = np.reshape(grad_output, (len(x), -1))
+            grad_input = np.einsum('bo,boi->bi', g, self.grad_x(x)).reshape(x.shape)
+            param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
+                           for jac, p in zip(self.grad_param(x), self.params)]
+        finally:
+            Layer._deriving.discard(id(self))
         return grad_input, param_grads
 
     def backward_params(self, input_data, grad_output):
-        """Only the parameter gradients ``[dL/dp for p in params]`` (the second half of ``backward``)."""
-        return self.backward(input_data, grad_output)[1]
+        """Only the parameter gradients ``[dL/dp for p in params]`` (the second half of ``backward``).
+
+        Raises NotImplementedError when ``backward`` itself takes them from this method."""
+        key = ('backward_params', id(self))
+        if key in Layer._deriving:
+            raise NotImplementedError('%s: backward вызывает backward_params, а тот — backward; реализуйте '
+                                      'backward_params или вычислите градиенты параметров в самом backward'
+                                      % type(self).__name__)
+        Layer._deriving.add(key)
+        try:
+            return self.backward(input_data, grad_output)[1]
+        finally:
+            Layer._deriving.discard(key)
 
     def grad_x(self, input_data):
         raise NotImplementedError

@@ -31,3 +31,6 @@ class CrossEntropy(object):
         """(batch, classes): d L_b / d p_b = -y / p where p >= eps, else 0."""
         p, y = self._check(input_data, labels)
         return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)
+
+    def __repr__(self):
+        return 'CrossEntropy(eps=%r)' % (self.eps,)

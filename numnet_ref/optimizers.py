@@ -1,7 +1,10 @@
 """SGD (with momentum / Nesterov) and Adam with Keras 3's update rules and defaults.
 
 ``apply(params, grads)`` updates the parameter arrays in place; the state is kept per position in the list, so
-always pass the same parameters in the same order (``Network`` does)."""
+always pass all of a network's parameters, the same arrays in the same order, in one call (``Network`` does).
+Another list while the first one's arrays are alive (e.g. one call per layer) raises ``ValueError``."""
+import weakref
+
 import numpy as np
 
 
@@ -12,6 +15,7 @@ class Optimizer(object):
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = None
+        self._owner = None          # weak references to the arrays of the first step
 
     def _state(self, params, n_slots):
         """Zero-initialised per-parameter slots (e.g. momentum), created on the first step."""
@@ -22,9 +26,27 @@ class Optimizer(object):
                              % (type(self).__name__, [s.shape for s in self._slots[0]], [p.shape for p in params]))
         return self._slots
 
+    def __repr__(self):
+        return '%s(learning_rate=%r)' % (type(self).__name__, self.learning_rate)
+
+    def _check_owner(self, params):
+        """The same arrays as on the first step; arrays that died since (copies, views) are replaced by the new."""
+        if self._owner is not None:
+            alive = [ref() for ref in self._owner]
+            if len(alive) != len(params) or any(a is not None and a is not p for a, p in zip(alive, params)):
+                raise ValueError('%r.apply got other parameter arrays than on its first step: pass all of the '
+                                 "network's parameters in one apply call (not one call per layer), and use one "
+                                 'optimizer per network' % self)
+        try:
+            self._owner = [weakref.ref(p) for p in params]
+        except TypeError:           # not weak-referenceable (e.g. lists): nothing to check
+            self._owner = None
+
     def apply(self, params, grads):
+        """One step: updates every array of ``params`` in place by its gradient in ``grads`` (same shapes)."""
         if len(params) != len(grads):
             raise ValueError('apply got %d params but %d grads' % (len(params), len(grads)))
+        self._check_owner(params)
         self._update(params, grads)
         self.iterations += 1
 
@@ -38,6 +60,9 @@ class SGD(Optimizer):
         if not 0 <= momentum <= 1:
             raise ValueError('momentum must be in [0, 1], got %r' % (momentum,))
         self.momentum, self.nesterov = momentum, nesterov
+
+    def __repr__(self):
+        return 'SGD(learning_rate=%r, momentum=%r, nesterov=%r)' % (self.learning_rate, self.momentum, self.nesterov)
 
     def _update(self, params, grads):
         lr, mu = self.learning_rate, self.momentum
@@ -59,6 +84,10 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def __repr__(self):
+        return 'Adam(learning_rate=%r, beta_1=%r, beta_2=%r, epsilon=%r)' % (
+            self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
 
     def _update(self, params, grads):
         m_slots, v_slots = self._state(params, 2)

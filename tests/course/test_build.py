@@ -10,7 +10,7 @@ import pytest
 
 from course_util import cell
 from coursekit import REPO_ROOT, TASKS
-from coursekit.build import FALLBACK_BACKWARD, REGIONS, build_notebook, normalized
+from coursekit.build import FALLBACK_BACKWARD, REGIONS, build_notebook, normalized, points_text
 from coursekit.examples import use_fallbacks
 from coursekit.extract import _resolve, with_regions
 from coursekit.grading import copy_course, task_maxima
@@ -63,7 +63,9 @@ def test_task_points(source_nb):
             assert re.fullmatch(r"(%s)__[a-z0-9_]+" % "|".join(TASKS), meta["grade_id"]), meta["grade_id"]
             assert meta["locked"] and not meta["solution"]
             assert "### BEGIN HIDDEN TESTS" in c.source, "%s has no hidden tests" % meta["grade_id"]
-            assert c.source.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
+            first, second = c.source.split("\n")[:2]
+            assert first == "# Тест %s (%s)" % (meta["grade_id"], points_text(meta["points"]))
+            assert second.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
         elif "grade_id" in meta:
             assert "__" not in meta["grade_id"], "only graded cells may look like <task>__<name>"
 
@@ -91,6 +93,49 @@ def test_release_is_the_skeleton(release_nb, source_nb):
             assert c.metadata.get("editable") is False and c.metadata.get("deletable") is False
     visible = cell(release_nb, "part1_forward__keras_mnist").source
     assert "keras_mnist_model(X_check" in visible and "Dense-ReLU-Dense" not in visible
+
+
+def test_points_text():
+    assert [points_text(p) for p in (1, 0.5, 0.25, 2, 4, 5, 21)] == [
+        "1 балл", "0,5 балла", "0,25 балла", "2 балла", "4 балла", "5 баллов", "21 балл"]
+
+
+def test_helpers_cell_is_collapsed(release_nb, source_nb):
+    for nb in (release_nb, source_nb):
+        assert cell(nb, "test_helpers").metadata["jupyter"] == {"source_hidden": True}
+        assert sum("source_hidden" in str(c.metadata) for c in nb.cells) == 1
+
+
+def test_release_says_why_a_method_is_optional(release_nb):
+    """Every optional stub says why; the private helpers of the reference are optional, the conv layers need their
+    Jacobians or backward."""
+    code = "\n".join(c.source for c in release_nb.cells if c.cell_type == "code")
+    notes = re.findall(r"# ВАШ КОД ЗДЕСЬ \(необязательно(.*)\)\n", code)
+    assert notes and all(note.startswith(": ") for note in notes), notes
+    for gid, method in [("network", "_backprop"), ("maxpooling", "_offsets"), ("conv2d", "_pads"),
+                        ("conv_base", "same_padding"), ("conv_base", "grad_x"), ("conv_base", "grad_param"),
+                        ("conv2d", "backward"), ("conv2dtr", "backward")]:
+        source = cell(release_nb, gid).source
+        body = source[source.index("def %s(" % method):]
+        assert re.search(r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body), \
+            (gid, method)
+    assert "def grad_kernel(self, input_data):\n        return self.grad_param(input_data)[0]" in code   # given
+
+
+def test_conv_layer_with_neither_jacobians_nor_backward_says_what_to_implement(source_nb):
+    """The released conv stubs (Jacobians from backward, backward from the Jacobians) with a written forward:
+    grad_x and backward raise the one-sentence error at once, not a RecursionError."""
+    import numpy as np
+    from coursekit.examples import EXAMPLES, build_submission
+    nb = build_submission(next(ex for ex in EXAMPLES if ex.name == "conv_neither"))
+    ns = _exec_cells(nb, ["cell-04", "cell-06", "dense", "conv_helpers", "conv_base", "conv2d"])
+    layer = ns["Conv2DLayer"](3, 1, 2)
+    x = np.ones((1, 1, 4, 4))
+    assert layer.forward(x).shape == (1, 2, 4, 4)
+    for call, args in [("grad_x", (x,)), ("backward", (x, np.ones((1, 2, 4, 4))))]:
+        with pytest.raises(NotImplementedError, match=r"^Conv2DLayer: реализуйте grad_x \(и grad_param\) или "
+                                                      r"backward — сейчас каждый из них вычисляется через другой$"):
+            getattr(layer, call)(*args)
 
 
 def _exec_cells(nb, ids):
