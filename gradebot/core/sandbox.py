@@ -138,10 +138,8 @@ def give_to_sandbox(spec: SandboxSpec, path: str | Path) -> None:
             os.lchown(p, spec.uid, spec.uid)
 
 
-def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
-    """The full command that runs ``argv`` inside the sandbox described by ``spec``."""
-    if spec.mode != "bwrap":
-        raise SandboxUnavailable(f"bwrap_argv called with sandbox mode {spec.mode!r}")
+def _bwrap_system() -> list[str]:
+    """bwrap's start: new namespaces (no network), a new session, and /usr with the /bin, /lib... links read-only."""
     a = [BWRAP, "--die-with-parent", "--new-session",
          "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
          "--hostname", "gradebot-sandbox"]
@@ -153,6 +151,22 @@ def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
             a += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             a += ["--ro-bind", d, d]
+    return a
+
+
+def _init_settings(spec: SandboxSpec) -> dict:
+    """What sandbox_init.py applies before it execs: rlimits and the unprivileged uid/gid."""
+    return {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
+                        "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
+                        "RLIMIT_CORE": 0},
+            "uid": spec.uid, "gid": spec.uid}
+
+
+def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
+    """The full command that runs ``argv`` inside the sandbox described by ``spec``."""
+    if spec.mode != "bwrap":
+        raise SandboxUnavailable(f"bwrap_argv called with sandbox mode {spec.mode!r}")
+    a = _bwrap_system()
     a += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev"]
     ro = [d for d in spec.ro_binds if os.path.exists(d)]
     # bwrap would create the parents of mount points with mode 0700 (unusable for the sandbox uid): make them
@@ -177,10 +191,7 @@ def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
         a += ["--setenv", k, v]
     if spec.uid is not None:
         a += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    settings = {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
-                            "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
-                            "RLIMIT_CORE": 0},
-                "uid": spec.uid, "gid": spec.uid}
+    settings = _init_settings(spec)
     a += ["--", spec.python, "-I", "-S", INIT_IN_SANDBOX, json.dumps(settings), "--", *argv]
     return a
 
@@ -213,17 +224,7 @@ def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str
     if spec.mode != "bwrap":
         raise SandboxUnavailable(f"python_sandbox_argv called with sandbox mode {spec.mode!r}")
     base = os.path.realpath(sys.base_prefix)
-    a = [BWRAP, "--die-with-parent", "--new-session",
-         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-         "--hostname", "gradebot-sandbox"]
-    if os.geteuid() != 0:
-        a += ["--unshare-user"]
-    a += ["--ro-bind", "/usr", "/usr"]
-    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(d):
-            a += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            a += ["--ro-bind", d, d]
+    a = _bwrap_system()
     for hidden in ("/usr/lib/python3/dist-packages", "/usr/local/lib"):
         if os.path.isdir(hidden):
             a += ["--tmpfs", hidden]
@@ -255,10 +256,7 @@ def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str
         a += ["--setenv", k, v]
     if spec.uid is not None:
         a += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    settings = {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
-                            "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
-                            "RLIMIT_CORE": 0},
-                "uid": spec.uid, "gid": spec.uid}
+    settings = _init_settings(spec)
     py = f"{IN_SANDBOX_PY}/bin/python3.{sys.version_info[1]}"
     a += ["--", py, "-I", "-S", INIT_IN_SANDBOX, json.dumps(settings), "--", py, "-I", "-S", *argv]
     return a

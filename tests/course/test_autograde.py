@@ -9,7 +9,7 @@ import shutil
 import nbformat
 import pytest
 
-from course_util import cell
+from course_util import cell, hidden_lines as _hidden_lines
 from coursekit import TASKS
 from coursekit.examples import EXAMPLES, format_table, grade_examples
 from coursekit.feedback import HIDDEN_NOTE, safe_feedback, sanitize, task_scores
@@ -46,22 +46,6 @@ def test_reference_full_and_release_zero(graded):
     assert sum(graded[0]["reference"][1].values()) == pytest.approx(45)
     assert sum(graded[0]["slow_jacobians"][1].values()) == pytest.approx(45)
     assert sum(graded[0]["release"][1].values()) == 0
-
-
-def _hidden_lines(source_nb):
-    """Distinctive code lines of the hidden tests of the source notebook (none that occur outside them)."""
-    hidden, shown = set(), set()
-    for c in source_nb.cells:
-        inside = False
-        for line in c.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            else:
-                (hidden if inside else shown).add(line.strip())
-    shown_text = "\n".join(shown)
-    return {line for line in hidden if len(line) > 25 and line not in shown_text}
 
 
 @pytest.mark.parametrize("name", ["reference", "softmax_no_max_shift", "release", "test_cell_deleted",

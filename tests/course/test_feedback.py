@@ -10,6 +10,7 @@ import sys
 import nbformat
 import pytest
 
+from course_util import hidden_lines as _hidden_lines
 from coursekit.feedback import HIDDEN_NOTE, TASK_TITLES, safe_feedback, sanitize, strip_hidden, task_scores
 
 SECRET = "secret_case = check_conv_keras(7, 3, 2, 'same', 3, (1, 3, 13, 11))"
@@ -121,21 +122,6 @@ def graded_pages(mnist_dir):
         yield {name: (info["autograded"][name.replace("_", "-")], scores[name.replace("_", "-")]) for name in names}
     finally:
         shutil.rmtree(info["workdir"], ignore_errors=True)
-
-
-def _hidden_lines(source_nb):
-    hidden, shown = set(), set()
-    for c in source_nb.cells:
-        inside = False
-        for line in c.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            else:
-                (hidden if inside else shown).add(line.strip())
-    shown_text = "\n".join(shown)
-    return {line for line in hidden if len(line) > 25 and line not in shown_text}
 
 
 @pytest.mark.parametrize("name", ["reference", "softmax_no_max_shift"])
