@@ -47,12 +47,15 @@ bench: course
 	$(PY) benchmarks/bench_grading.py
 	$(PY) benchmarks/bench_gradebot.py
 
-# The grading bot (embedded default: SQLite + local worker processes). Settings: GRADEBOT_* (docs/gradebot.md).
+# The grading bot (embedded default: SQLite + local worker processes). The course's settings file
+# gradebot.course.toml (the facts the notebook's «Как сдать» tells students) unless GRADEBOT_CONFIG names another;
+# secrets and machine settings: GRADEBOT_* (docs/gradebot.md).
+BOT_CONFIG = $${GRADEBOT_CONFIG:-$(CURDIR)/gradebot.course.toml}
 serve: course
-	$(PY) -m gradebot serve
+	GRADEBOT_CONFIG=$(BOT_CONFIG) $(PY) -m gradebot serve
 
 telegram: course
-	$(PY) -m gradebot telegram
+	GRADEBOT_CONFIG=$(BOT_CONFIG) $(PY) -m gradebot telegram
 
 clean:
 	rm -rf $(VENV) .keras .pytest_cache

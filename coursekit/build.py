@@ -18,6 +18,11 @@ and these lines inside a cell are expanded:
     {{block:module}}       every function of numnet_ref.module, as one optional solution region
     {{checks}}             numnet_ref._checks' functions, bound to the name `_checks` as in numnet_ref
     {{file:path}}          a file of coursekit, verbatim
+    {{submit}}             the «Как сдать» section, from the bot's course settings (coursekit/submit.py)
+
+It also writes source/numnet/README.md (the students' README, copied into the release by nbgrader) from
+coursekit/template/README.md, where {{submit:readme}} is the short «Как сдать» paragraph. The build fails
+(coursekit.submit.FactsError) when gradebot.course.toml lacks a fact students must be told.
 """
 import argparse
 import inspect
@@ -29,10 +34,13 @@ import sys
 import nbformat
 
 from coursekit import SOURCE_NOTEBOOK
+from coursekit import submit
 from coursekit.extract import REQUIRED, module_imports, object_source, region_block, _resolve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
+README_TEMPLATE = os.path.join(HERE, "template", "README.md")
+README = "README.md"      # written next to the source notebook; nbgrader copies it into the release
 
 # Release stubs of optional methods: the base class' method (Layer.backward derives it from the Jacobians,
 # Layer.backward_params takes it from backward), with the one-line reason the release shows (see extract.begin_line).
@@ -94,11 +102,19 @@ class TemplateError(ValueError):
     pass
 
 
-def _expand(line):
+def _expand(line, facts=None):
     match = re.fullmatch(r"\{\{(\w+)(?::(.+))?\}\}", line.strip())
     if match is None:
         return line
     kind, arg = match.groups()
+    if kind == "submit":
+        if facts is None:
+            raise TemplateError("%s needs the bot's course settings" % line.strip())
+        if arg is None:
+            return submit.section_markdown(facts)
+        if arg == "readme":
+            return submit.readme_submit_lines(facts)
+        raise TemplateError("unknown template directive %r" % line.strip())
     if kind == "code":
         return object_source(arg, REGIONS.get(arg))
     if kind == "imports":
@@ -147,13 +163,22 @@ def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
     return meta
 
 
-def build_notebook(template_path=TEMPLATE):
+def _no_directive_left(text, where):
+    left = re.search(r"\{\{\w+(?::[^}]*)?\}\}", text)
+    if left:
+        raise TemplateError("%s: %s was not filled in (no placeholder may reach a release)" % (where, left.group()))
+
+
+def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
+    """The source notebook; the «Как сдать» section is filled from the bot settings file ``bot_config``."""
+    facts = submit.load_facts(bot_config)
     with open(template_path, encoding="utf-8") as f:
         parsed = parse_template(f.read())
     cells, seen_ids = [], set()
     for index, (header, raw) in enumerate(parsed):
         kind, args = header[0], header[1:]
-        source = "\n".join(_expand(line) for line in raw.split("\n"))
+        source = "\n".join(_expand(line, facts) for line in raw.split("\n"))
+        _no_directive_left(source, "template cell %d" % index)
         auto_id = "cell-%02d" % index
         if kind in ("md", "code"):
             new = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
@@ -194,6 +219,15 @@ def build_notebook(template_path=TEMPLATE):
     return nb
 
 
+def build_readme(template_path=README_TEMPLATE, bot_config=submit.BOT_CONFIG):
+    """The students' README (source/numnet/README.md, released as release/numnet/README.md)."""
+    facts = submit.load_facts(bot_config)
+    with open(template_path, encoding="utf-8") as f:
+        text = "\n".join(_expand(line, facts) for line in f.read().rstrip("\n").split("\n")) + "\n"
+    _no_directive_left(text, template_path)
+    return text
+
+
 def dumps(nb):
     return nbformat.writes(nb) + "\n"
 
@@ -211,22 +245,37 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed notebook, write nothing")
     parser.add_argument("--output", default=SOURCE_NOTEBOOK)
+    parser.add_argument("--bot-config", default=submit.BOT_CONFIG,
+                        help="the bot's course settings (TOML) with the facts of «Как сдать»")
     args = parser.parse_args(argv)
-    nb = build_notebook()
+    try:
+        nb = build_notebook(bot_config=args.bot_config)
+        readme = build_readme(bot_config=args.bot_config)
+    except submit.FactsError as exc:
+        print("coursekit.build: %s" % exc, file=sys.stderr)
+        return 2
+    readme_path = os.path.join(os.path.dirname(args.output), README)
     if args.check:
+        stale = []
         if not os.path.exists(args.output):
             print("%s does not exist: run python -m coursekit.build" % args.output)
             return 1
         committed = nbformat.read(args.output, as_version=4)
         if normalized(committed) != normalized(nb):
-            print("%s is stale: run python -m coursekit.build (then python -m coursekit.release)" % args.output)
+            stale.append(args.output)
+        if not os.path.exists(readme_path) or open(readme_path, encoding="utf-8").read() != readme:
+            stale.append(readme_path)
+        if stale:
+            print("%s stale: run python -m coursekit.build (then python -m coursekit.release)" % " and ".join(stale))
             return 1
-        print("%s is up to date" % args.output)
+        print("%s and %s are up to date" % (args.output, readme_path))
         return 0
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(dumps(nb))
-    print("wrote %s (%d cells)" % (args.output, len(nb.cells)))
+    with open(readme_path, "w", encoding="utf-8") as f:
+        f.write(readme)
+    print("wrote %s (%d cells) and %s" % (args.output, len(nb.cells), readme_path))
     return 0
 
 

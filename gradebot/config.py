@@ -12,6 +12,11 @@ Example TOML::
     rate_limit = "5/60"              # at most 5 submissions per student per 60 minutes
     workers = 2
     require_code = true              # web/Telegram ask for the student's access code (false: trials only)
+    web_url = "https://bot.example.org/numnet/"   # public facts, shown to students (not used for serving)
+    telegram_bot = "numnet_grader_bot"
+
+The course's own file is ``gradebot.course.toml`` at the repository root (``make serve`` / ``make telegram`` use it);
+``python -m coursekit.build`` writes its public facts into the notebook (docs/course.md, "Как сдать").
 """
 from __future__ import annotations
 
@@ -89,6 +94,9 @@ class Config:
     telegram_api_base: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    # public facts for students (coursekit.build writes them into the notebook's "Как сдать" and the release README)
+    web_url: str | None = None                # the web page's address as students open it, https://...
+    telegram_bot: str | None = None           # the Telegram bot's username (with or without the leading @)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -140,10 +148,20 @@ class Config:
             raise ConfigError(f"memory_bytes={self.memory_bytes} is too small to start a kernel (>= 256 MiB)")
         if not isinstance(self.require_code, bool):
             raise ConfigError(f"require_code={self.require_code!r}: use true or false")
+        if self.web_url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.web_url):
+            raise ConfigError(f"web_url={self.web_url!r}: use the page's full address, e.g. https://bot.example.org/")
+        if self.telegram_bot is not None and not re.fullmatch(r"@?[A-Za-z][A-Za-z0-9_]{3,30}[Bb][Oo][Tt]",
+                                                             self.telegram_bot):
+            raise ConfigError(f"telegram_bot={self.telegram_bot!r}: use the bot's username (5-32 letters, digits, "
+                              "_; it ends in 'bot'), e.g. numnet_grader_bot")
         if self.web_secret is not None and len(self.web_secret) < 16:
             raise ConfigError("web_secret is too short: use at least 16 random characters (or leave it unset)")
 
     # ------------------------------------------------------------------ derived values
+    def telegram_username(self) -> str | None:
+        """The bot's username without the leading @ (None when not set)."""
+        return self.telegram_bot.lstrip("@") if self.telegram_bot else None
+
     @property
     def course_path(self) -> Path:
         return Path(self.course_root).resolve()

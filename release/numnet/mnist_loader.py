@@ -19,6 +19,9 @@ Where the data is looked for, in this order:
 4. if none of the default directories holds any of the files, ``keras.datasets.mnist.load_data()``
    (imported only then; it downloads MNIST into ``~/.keras/datasets`` on a machine with internet access).
 
+Keras is only the course's test oracle and runs on JAX: importing this module sets ``KERAS_BACKEND=jax`` unless
+the variable is already set (Keras' own default, TensorFlow, is not installed in the course's environment).
+
 A directory holds the data if it has the four standard files, gzip-compressed or not:
 ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-images-idx3-ubyte[.gz]``,
 ``t10k-labels-idx1-ubyte[.gz]``. Files are validated (IDX magic number, dimensions, exact length, matching
@@ -34,6 +37,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+# Before anything imports keras (the fallback below, the notebook's tests): Keras 3 reads the backend once, at import.
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 __all__ = ["load_data", "read_idx", "MnistDataError", "ENV_VAR", "FILES"]
 
@@ -54,14 +60,15 @@ _KIND = {_IMAGE_MAGIC: "an MNIST image file in IDX format", _LABEL_MAGIC: "an MN
 
 _HERE = Path(__file__).resolve().parent
 
-_HOW_TO_FIX = (
-    "How to fix: put the four MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into ./data/mnist next to the notebook, "
+_FILES_TEXT = ("train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+               "t10k-labels-idx1-ubyte.gz")
+_LOCAL_FIX = (
+    "put the four MNIST files ({files}) into ./data/mnist next to the notebook, "
     "or set the environment variable {env} to the directory that holds them "
     "(e.g. os.environ['{env}'] = '/path/to/mnist' before calling load_data()), "
-    "or call load_data(path='/path/to/mnist'), "
-    "or connect to the internet and install keras so that keras.datasets.mnist.load_data() can download them."
-).format(env=ENV_VAR)
+    "or call load_data(path='/path/to/mnist')"
+).format(files=_FILES_TEXT, env=ENV_VAR)
+_HOW_TO_FIX = "How to fix: " + _LOCAL_FIX + "."
 
 
 class MnistDataError(RuntimeError):
@@ -195,8 +202,25 @@ def _load_from(directory, origin):
     return _load_split(found, "train"), _load_split(found, "test")
 
 
+def _keras_import_advice(exc):
+    """What to do when ``import keras`` raised ``exc``: install Keras only if it is really missing."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "keras":
+        return ("keras is not installed ({kind}: {exc}). How to fix: {local}; "
+                "or install the course's test oracle (pip install \"keras==3.*\" \"jax[cpu]\"), connect to the "
+                "internet and run again, so that keras.datasets.mnist.load_data() downloads MNIST."
+                ).format(kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+    backend = os.environ.get("KERAS_BACKEND", "")
+    return ("keras is installed but could not be imported with KERAS_BACKEND={backend!r} ({kind}: {exc}). "
+            "How to fix: the course runs Keras on JAX: install it (pip install \"jax[cpu]\"), set "
+            "KERAS_BACKEND=jax (export KERAS_BACKEND=jax before starting Jupyter, or "
+            "os.environ['KERAS_BACKEND'] = 'jax' in the first cell) and restart the kernel; "
+            "or use local files: {local}."
+            ).format(backend=backend, kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+
+
 def _load_with_keras(tried):
-    """``keras.datasets.mnist.load_data()``; a clear MnistDataError if keras is missing or fails."""
+    """``keras.datasets.mnist.load_data()``; a clear MnistDataError if keras is missing, fails to import or
+    cannot download."""
     tried_text = "; ".join(f"{d} ({why})" for d, why in tried)
     try:
         import keras  # lazy: students without keras can still use local files
@@ -204,16 +228,17 @@ def _load_with_keras(tried):
     except Exception as exc:  # ImportError, or keras failing to import its backend
         raise MnistDataError(
             f"MNIST files were not found in any of these directories: {tried_text}; "
-            f"and the fallback keras.datasets.mnist.load_data() is unavailable because keras cannot be "
-            f"imported ({type(exc).__name__}: {exc}). {_HOW_TO_FIX}"
+            f"and the fallback keras.datasets.mnist.load_data() is unavailable: {_keras_import_advice(exc)}"
         ) from exc
     try:
         return keras_load()
     except Exception as exc:  # no internet, bad cache, ...
         raise MnistDataError(
             f"MNIST files were not found in any of these directories: {tried_text}; "
-            f"and the fallback keras.datasets.mnist.load_data() failed ({type(exc).__name__}: {exc}); "
-            f"it needs internet access to download MNIST. {_HOW_TO_FIX}"
+            f"and the fallback keras.datasets.mnist.load_data() could not download MNIST "
+            f"({type(exc).__name__}: {exc}). How to fix: {_LOCAL_FIX} "
+            f"(on a machine without internet access, copy the files from one that has it); "
+            f"or connect to the internet and run again."
         ) from exc
 
 

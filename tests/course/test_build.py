@@ -204,3 +204,96 @@ def test_committed_expected_values_equal_a_fresh_recording(mnist_dir):
     assert {r.grade_id for r in results} == set(SUBJECTS)
     assert ExpectedStore.load(os.path.join(REPO_ROOT, EXPECTED_STORE)).same_as(store), \
         "grading/numnet/expected.npz is stale: run python -m coursekit.record"
+
+
+# ---------------------------------------------------------------- «Как сдать» and the students' README
+
+def _bot_settings(tmp_path, drop=(), **values):
+    """A copy of gradebot.course.toml without the keys `drop` and with `values` changed."""
+    import tomllib
+    from coursekit.submit import BOT_CONFIG
+    with open(BOT_CONFIG, "rb") as f:
+        settings = tomllib.load(f)
+    for key in drop:
+        settings.pop(key, None)
+    settings.update(values)
+    path = tmp_path / "gradebot.toml"
+    path.write_text("".join("%s = %s\n" % (k, ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v)
+                            for k, v in settings.items()), encoding="utf-8")
+    return str(path)
+
+
+def test_committed_readme_equals_a_fresh_build():
+    from coursekit.build import build_readme
+    for folder in ("source", "release"):
+        with open(os.path.join(REPO_ROOT, folder, "numnet", "README.md"), encoding="utf-8") as f:
+            assert f.read() == build_readme(), \
+                "%s/numnet/README.md is stale: run python -m coursekit.build && python -m coursekit.release" % folder
+
+
+def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
+    """The released notebook and README carry the facts of the bot's course settings, and no placeholder."""
+    from coursekit.submit import format_deadline, load_facts
+    facts = load_facts()
+    section = cell(release_nb, "how_to_submit")
+    assert section is release_nb.cells[-1] and section.cell_type == "markdown"
+    assert section.source.startswith("## Как сдать\n")
+    with open(os.path.join(REPO_ROOT, "release", "numnet", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    n, window = facts.rate_limit_rule()
+    penalty = "%g %%" % (facts.late_penalty() * 100)
+    for text in (section.source, readme):
+        for fact in (facts.web_url, "@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username(),
+                     "/register <номер студента> <код>", format_deadline(facts), "на " + penalty,
+                     "не больше %d посылок в час" % n, "последняя проверенная посылка"):
+            assert fact in text, (fact, text)
+    assert (n, window, facts.counting, facts.late_policy) == (5, 3600.0, "latest", "penalty:0.2")
+    assert "Что придёт в ответ" in section.source and "код доступа" in section.source
+    for word in ("pip install numpy tqdm matplotlib ipywidgets jupyterlab \"keras==3.*\" \"jax[cpu]\"",
+                 "Python 3.11", "KERAS_BACKEND=jax", "NUMNET_MNIST_DIR", "./data/mnist", "Test PASSED",
+                 "раздел «Как сдать» в конце ноутбука"):
+        assert word in readme, word
+    assert "«Как сдать»" in cell(release_nb, "cell-02").source       # the notes point to the section
+    everything = readme + "".join(c.source for c in release_nb.cells)
+    assert not re.search(r"\{\{\w+(:[^}]*)?\}\}", everything)
+    assert not re.search(r"example\.(org|com)|TODO|CHANGEME", everything)
+
+
+@pytest.mark.parametrize("drop", [("deadline",), ("late_policy",), ("counting",), ("rate_limit",),
+                                  ("web_url", "telegram_bot")])
+def test_build_fails_when_a_fact_is_missing(tmp_path, capsys, drop):
+    from coursekit import build
+    from coursekit.submit import FactsError
+    path = _bot_settings(tmp_path, drop=drop)
+    with pytest.raises(FactsError, match=r"gradebot\.toml lacks %s: students must be told" % " or ".join(drop)):
+        build.build_notebook(bot_config=path)
+    out = tmp_path / "out" / "numnet.ipynb"
+    assert build.main(["--bot-config", path, "--output", str(out)]) == 2
+    assert "lacks %s" % " or ".join(drop) in capsys.readouterr().err
+    assert not out.parent.exists()                                    # nothing written
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"web_url": "https://bot.example.org/numnet/"}, "looks like a placeholder"),
+    ({"telegram_bot": "TODO"}, "looks like a placeholder"),
+    ({"late_policy": "sometimes"}, "late_policy='sometimes'"),
+    ({"deadline": "20 декабря"}, "not an ISO datetime"),
+    ({"telegram_bot": "numnet grader"}, "telegram_bot='numnet grader'"),
+])
+def test_build_fails_on_a_placeholder_or_an_invalid_fact(tmp_path, values, message):
+    from coursekit.build import build_readme
+    from coursekit.submit import FactsError
+    with pytest.raises(FactsError, match=re.escape(message)):
+        build_readme(bot_config=_bot_settings(tmp_path, **values))
+
+
+def test_section_follows_the_settings(tmp_path):
+    from coursekit.submit import load_facts, section_markdown
+    text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("web_url",), late_policy="reject",
+                                                     counting="best", rate_limit="3/30", require_code=False)))
+    assert "после срока посылки не принимаются" in text and "лучшая из проверенных посылок" in text
+    assert "не больше 3 посылок за 30 мин." in text and "веб-страниц" not in text.split("Что придёт")[0]
+    assert "Код доступа не нужен" in text and "`/register <номер студента>`" in text
+    text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("telegram_bot",), late_policy="accept",
+                                                     rate_limit="none")))
+    assert "Telegram-бот [" not in text and "число посылок не ограничено" in text and "без штрафа" in text

@@ -392,8 +392,53 @@ def test_keras_download_failure_gives_clear_error(isolated, monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", fake)
     with pytest.raises(ml.MnistDataError) as excinfo:
         ml.load_data()
-    _assert_clear(excinfo, str(isolated.cwd / "data" / "mnist"), "URL fetch failure", "internet")
+    _assert_clear(excinfo, str(isolated.cwd / "data" / "mnist"), "URL fetch failure", "internet", "./data/mnist",
+                  "could not download")
+    assert "install" not in str(excinfo.value)  # keras is installed: the advice is local files or internet
     assert fake.calls == 1
+
+
+def test_keras_missing_says_install_keras_and_jax(isolated, monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)
+    with pytest.raises(ml.MnistDataError) as excinfo:
+        ml.load_data()
+    _assert_clear(excinfo, "keras is not installed", 'pip install "keras==3.*" "jax[cpu]"', "./data/mnist")
+
+
+def test_keras_installed_but_its_backend_missing(isolated, monkeypatch, tmp_path):
+    """Keras importable but its backend not (e.g. KERAS_BACKEND=tensorflow without TensorFlow): the advice is the
+    backend, never "install keras"."""
+    fake_site = tmp_path / "site"
+    (fake_site / "keras").mkdir(parents=True)
+    (fake_site / "keras" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n")
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.syspath_prepend(str(fake_site))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    try:
+        with pytest.raises(ml.MnistDataError) as excinfo:
+            ml.load_data()
+    finally:
+        sys.modules.pop("keras", None)
+    message = str(excinfo.value)
+    _assert_clear(excinfo, "keras is installed but could not be imported with KERAS_BACKEND='tensorflow'",
+                  "No module named 'tensorflow'", "KERAS_BACKEND=jax", 'pip install "jax[cpu]"', "restart the kernel",
+                  "./data/mnist")
+    assert "keras is not installed" not in message and 'pip install "keras' not in message
+    assert isinstance(excinfo.value.__cause__, ModuleNotFoundError)
+
+
+@pytest.mark.parametrize("preset", [None, "torch"])
+def test_loader_sets_the_keras_backend_default(monkeypatch, preset):
+    """Importing the loader makes KERAS_BACKEND=jax unless the student chose a backend."""
+    if preset is None:
+        monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("KERAS_BACKEND", preset)
+    _import_loader()
+    assert os.environ["KERAS_BACKEND"] == (preset or "jax")
+    source = LOADER_PATH.read_text()
+    assert source.index('os.environ.setdefault("KERAS_BACKEND", "jax")') < source.index("import keras")
 
 
 def test_loader_does_not_import_keras_when_files_exist(isolated, monkeypatch):
