@@ -75,6 +75,8 @@ REGIONS = {
     "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": CONV_BACKWARD, "backward_params": BACKWARD_PARAMS},
     "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
     "optimizers.SGD": {"_update": REQUIRED},
+    "optimizers.RMSprop": {"_update": REQUIRED},
+    "optimizers.Adagrad": {"_update": REQUIRED},
     "optimizers.Adam": {"_update": REQUIRED},
 }
 # A whole module of helpers as one region: the release keeps nothing of it (students may write their own).

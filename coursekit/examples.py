@@ -43,6 +43,7 @@ class Example:
     expected: dict = field(default_factory=dict)   # tasks not listed: full points
     base: str = "solved"                            # "solved" or "release"
     fallbacks: tuple = ()      # "cell" or "cell:method": optional regions (all, or that method's) left as released
+    stubs: tuple = ()          # "cell:Class.method": that method's required region left as released (not implemented)
 
     def expected_points(self):
         if self.base == "release":
@@ -116,11 +117,11 @@ EXAMPLES = [
             {"bonus_conv_tr": 4}),
     Example("nesterov_old_momentum",
             "Nesterov step taken with the momentum from before its update (p += mu*m_old - lr*g), "
-            "i.e. classical momentum instead of Keras' Nesterov",
+            "i.e. classical momentum instead of Keras' Nesterov; the other optimizers are right, and one correct "
+            "optimizer earns the whole bonus",
             (Edit("optimizers",
                   "            m *= mu\n            m -= lr * g\n            p += mu * m - lr * g if self.nesterov else m",
-                  "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g"),),
-            {"bonus_optimizer": 2}),
+                  "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g"),)),
     Example("crossentropy_mean", "CrossEntropy.forward returns the batch mean instead of per-sample losses",
             (Edit("crossentropy", "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
                   "return -np.mean(np.sum(y * np.log(np.maximum(p, self.eps)), axis=1))"),),
@@ -135,11 +136,20 @@ EXAMPLES = [
             (Edit("dense", "return self._check(input_data) @ self.W + self.b",
                   "import keras\n        return np.asarray(keras.ops.matmul(self._check(input_data), self.W)) + self.b"),),
             {"part1_forward": 3}),
-    Example("sgd_infinite_loop", "SGD without momentum loops forever (while without i += 1)",
+    Example("sgd_infinite_loop", "SGD without momentum loops forever (while without i += 1): the hang is stopped "
+            "in the sandbox and costs only 'SGD с моментом' (checked at momentum=0, Keras' default); the other "
+            "optimizers are right, so the bonus is whole",
             (Edit("optimizers", "            for p, g in zip(params, grads):\n                p -= lr * g\n            return",
                   "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
-                  "            return"),),
-            {"bonus_optimizer": 3}),
+                  "            return"),)),
+    Example("rmsprop_only", "only RMSprop implemented among the optimizers (SGD, Adagrad, Adam left as released): "
+            "one correct optimizer earns the whole bonus",
+            stubs=("optimizers:SGD._update", "optimizers:Adagrad._update", "optimizers:Adam._update")),
+    Example("adagrad_wrong", "only Adagrad implemented (SGD, RMSprop, Adam left as released), and wrongly: its "
+            "accumulator starts at 0 instead of initial_accumulator_value; no correct optimizer, no bonus",
+            (Edit("optimizers", "self._state(params, 1, self.initial_accumulator_value)", "self._state(params, 1)"),),
+            {"bonus_optimizer": 0},
+            stubs=("optimizers:SGD._update", "optimizers:RMSprop._update", "optimizers:Adam._update")),
     Example("check_close_redefined",
             "Softmax overflows, and a later cell redefines the test helper check_close to pass everything: "
             "tests never run in the student's process, so the redefinition changes nothing (Softmax loses its "
@@ -215,6 +225,34 @@ def use_fallbacks(source, methods=None):
     return "\n".join(out)
 
 
+RELEASED_STUB = "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"
+
+
+def use_stubs(source, methods):
+    """Replace the solution region of each ``Class.method`` in `methods` by the release's stub."""
+    out, skipping, cls, current, done = [], False, None, None, set()
+    for line in source.split("\n"):
+        match = re.match(r"class (\w+)", line)
+        if match:
+            cls = match.group(1)
+        match = re.match(r"\s*def (\w+)\(", line)
+        if match:
+            current = "%s.%s" % (cls, match.group(1))
+        if "### BEGIN SOLUTION" in line and current in methods:
+            indent = line[:len(line) - len(line.lstrip())]
+            out += [indent + stub for stub in RELEASED_STUB.split("\n")]
+            skipping = True
+            done.add(current)
+        elif skipping and "### END SOLUTION" in line:
+            skipping = False
+        elif not skipping:
+            out.append(line)
+    if done != set(methods):
+        raise MutationError("no solution region in %s: numnet_ref changed? update coursekit/examples.py"
+                            % ", ".join(sorted(set(methods) - done)))
+    return "\n".join(out)
+
+
 def solved_notebook(release_nb=None, source_nb=None):
     """The release notebook with every solution cell filled in from the source notebook."""
     release_nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
@@ -257,6 +295,12 @@ def build_submission(example, release_nb=None, source_nb=None):
         targets.setdefault(cell_id, set()).add(method or None)
     for cell_id, methods in targets.items():
         cells[cell_id].source = use_fallbacks(cells[cell_id].source, None if None in methods else methods)
+    stubs = {}
+    for target in example.stubs:
+        cell_id, _, method = target.partition(":")
+        stubs.setdefault(cell_id, set()).add(method)
+    for cell_id, methods in stubs.items():
+        cells[cell_id].source = use_stubs(cells[cell_id].source, methods)
     for edit in example.edits:
         apply_edit(nb, edit)
     return nb

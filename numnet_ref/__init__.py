@@ -10,7 +10,8 @@ from .pooling import MaxPooling
 from .conv import Conv2DLayer, Conv2DTrLayer
 from .losses import CrossEntropy
 from .network import Network, train_test_split
-from .optimizers import SGD, Adam
+from .optimizers import SGD, RMSprop, Adagrad, Adam
 
 __all__ = ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'FlattenLayer', 'MaxPooling', 'Conv2DLayer',
-           'Conv2DTrLayer', 'CrossEntropy', 'Network', 'SGD', 'Adam', 'train_test_split']
+           'Conv2DTrLayer', 'CrossEntropy', 'Network', 'SGD', 'RMSprop', 'Adagrad', 'Adam',
+           'train_test_split']

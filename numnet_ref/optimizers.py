@@ -1,4 +1,4 @@
-"""SGD (with momentum / Nesterov) and Adam with Keras 3's update rules and defaults.
+"""SGD (with momentum / Nesterov), RMSprop, Adagrad and Adam with Keras 3's update rules and defaults.
 
 ``apply(params, grads)`` updates the parameter arrays in place; the state is kept per position in the list, so
 always pass all of a network's parameters, the same arrays in the same order, in one call (``Network`` does).
@@ -17,10 +17,10 @@ class Optimizer(object):
         self._slots = None
         self._owner = None          # weak references to the arrays of the first step
 
-    def _state(self, params, n_slots):
-        """Zero-initialised per-parameter slots (e.g. momentum), created on the first step."""
+    def _state(self, params, n_slots, initial=0.0):
+        """Per-parameter slots (e.g. momentum) filled with ``initial`` (zeros by default), created on the first step."""
         if self._slots is None:
-            self._slots = [[np.zeros_like(p) for p in params] for _ in range(n_slots)]
+            self._slots = [[np.full_like(p, initial) for p in params] for _ in range(n_slots)]
         elif [s.shape for s in self._slots[0]] != [p.shape for p in params]:
             raise ValueError('%s was used with parameters of shapes %s and now %s: use one optimizer per network'
                              % (type(self).__name__, [s.shape for s in self._slots[0]], [p.shape for p in params]))
@@ -75,6 +75,46 @@ class SGD(Optimizer):
             m *= mu
             m -= lr * g
             p += mu * m - lr * g if self.nesterov else m
+
+
+class RMSprop(Optimizer):
+    """Keras 3 (without momentum, not centered): v = rho * v + (1 - rho) * g^2; p -= lr * g / sqrt(v + epsilon)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+        super().__init__(learning_rate)
+        if not 0 <= rho < 1:
+            raise ValueError('rho must be in [0, 1), got %r' % (rho,))
+        self.rho, self.epsilon = rho, epsilon
+
+    def __repr__(self):
+        return 'RMSprop(learning_rate=%r, rho=%r, epsilon=%r)' % (self.learning_rate, self.rho, self.epsilon)
+
+    def _update(self, params, grads):
+        (velocities,) = self._state(params, 1)
+        for p, g, v in zip(params, grads, velocities):
+            v *= self.rho
+            v += (1 - self.rho) * g * g
+            p -= self.learning_rate * g / np.sqrt(v + self.epsilon)
+
+
+class Adagrad(Optimizer):
+    """Keras 3: a = initial_accumulator_value at the start; a += g^2; p -= lr * g / sqrt(a + epsilon)."""
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
+        super().__init__(learning_rate)
+        if not initial_accumulator_value >= 0:
+            raise ValueError('initial_accumulator_value must be >= 0, got %r' % (initial_accumulator_value,))
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def __repr__(self):
+        return 'Adagrad(learning_rate=%r, initial_accumulator_value=%r, epsilon=%r)' % (
+            self.learning_rate, self.initial_accumulator_value, self.epsilon)
+
+    def _update(self, params, grads):
+        (accumulators,) = self._state(params, 1, self.initial_accumulator_value)
+        for p, g, a in zip(params, grads, accumulators):
+            a += g * g
+            p -= self.learning_rate * g / np.sqrt(a + self.epsilon)
 
 
 class Adam(Optimizer):

@@ -22,7 +22,7 @@ TASK_CLASSES = {
     'part3_training': ['Layer', 'DenseLayer', 'ReLU', 'Softmax', 'CrossEntropy', 'Network'],
     'bonus_conv': ['Conv2DLayer', 'MaxPooling', 'FlattenLayer'],
     'bonus_conv_tr': ['Conv2DTrLayer'],
-    'bonus_optimizer': ['SGD', 'Adam'],
+    'bonus_optimizer': ['SGD', 'RMSprop', 'Adagrad', 'Adam'],
 }
 
 
@@ -402,3 +402,109 @@ def check_optimizer(make, expected_steps, shapes, steps, rng, what):
         optimizer.apply(ours, grads)
     for i, (e, a) in enumerate(zip(expected, ours)):
         check_close('%s: параметр %d после %d шагов' % (what, i, steps), e, a, atol=1e-9, rtol=1e-7)
+
+
+# Формулы Keras 3 (keras/src/optimizers/*.py) на NumPy: параметры после шагов по последовательности градиентов.
+def keras_sgd_steps(params, grads_seq, learning_rate=0.01, momentum=0.0, nesterov=False):
+    params, moments = [p.copy() for p in params], [np.zeros_like(p) for p in params]
+    for grads in grads_seq:
+        for p, g, m in zip(params, grads, moments):
+            if momentum == 0:
+                p -= learning_rate * g
+                continue
+            m[...] = m * momentum - learning_rate * g
+            p += (m * momentum - learning_rate * g) if nesterov else m
+    return params
+
+
+def keras_rmsprop_steps(params, grads_seq, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+    params, vs = [p.copy() for p in params], [np.zeros_like(p) for p in params]
+    for grads in grads_seq:
+        for p, g, v in zip(params, grads, vs):
+            v[...] = rho * v + (1 - rho) * g * g
+            p -= learning_rate * g / np.sqrt(v + epsilon)
+    return params
+
+
+def keras_adagrad_steps(params, grads_seq, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
+    params = [p.copy() for p in params]
+    accumulators = [np.full_like(p, initial_accumulator_value) for p in params]
+    for grads in grads_seq:
+        for p, g, a in zip(params, grads, accumulators):
+            a += g * g
+            p -= learning_rate * g / np.sqrt(a + epsilon)
+    return params
+
+
+def keras_adam_steps(params, grads_seq, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    params = [p.copy() for p in params]
+    ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    for t, grads in enumerate(grads_seq, start=1):
+        alpha = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+        for p, g, m, v in zip(params, grads, ms, vs):
+            m += (g - m) * (1 - beta_1)
+            v += (g * g - v) * (1 - beta_2)
+            p -= m * alpha / (np.sqrt(v) + epsilon)
+    return params
+
+
+# Бонус «оптимизатор»: засчитывается лучший из реализованных, то есть хватает одного правильного.
+OPTIMIZER_CHOICES = ('SGD с моментом', 'SGD с моментом Нестерова', 'RMSprop', 'Adagrad', 'Adam')
+
+
+def _why_not(err):
+    """Причина, по которой оптимизатор не засчитан (при проверке ошибка вашего кода приходит с полем kind)."""
+    kind = getattr(err, 'kind', type(err).__name__)
+    message = getattr(err, 'message', str(err))
+    if kind in ('NotImplementedError', 'NameError'):
+        return 'не реализован (%s)' % kind
+    if isinstance(err, TestFailed):
+        return 'ошибка: %s' % message
+    return 'ошибка: ваш код выбросил %s: %s' % (kind, message)
+
+
+def check_each_optimizer(check, seconds, only=None):
+    """check(name) проверяет оптимизатор name из OPTIMIZER_CHOICES (падает, если он неверен или не реализован).
+    Каждый проверяется в своём лимите времени seconds: ошибка или зависание одного не мешает остальным. only -
+    проверять только этих. Возвращает список прошедших; если не прошёл ни один, тест не пройден."""
+    passed, report = [], []
+    for name in OPTIMIZER_CHOICES:
+        if only is not None and name not in only:
+            continue
+        try:
+            begin_test('bonus_optimizer', seconds=seconds)
+            check(name)
+        except Exception as err:  # noqa: BLE001 - каждый оптимизатор проверяется отдельно
+            if type(err).__name__ == 'CourseError':
+                raise
+            report.append('%s: %s' % (name, _why_not(err)))
+        else:
+            passed.append(name)
+            report.append('%s: верно' % name)
+    print('\n'.join(report))
+    if not passed:
+        fail('ни один оптимизатор из списка не прошёл проверку (достаточно одного):\n' + '\n'.join(report))
+    return passed
+
+
+OPTIMIZER_FORMULAS = {'SGD': keras_sgd_steps, 'RMSprop': keras_rmsprop_steps, 'Adagrad': keras_adagrad_steps,
+                      'Adam': keras_adam_steps}
+
+
+def describe_optimizer(class_name, kwargs):
+    return '%s(%s)' % (class_name, ', '.join('%s=%r' % item for item in kwargs.items()))
+
+
+def new_optimizer(class_name, kwargs):
+    """Ваш оптимизатор class_name(**kwargs); NameError, если такого класса в ноутбуке нет."""
+    cls = globals().get(class_name)
+    if cls is None:
+        raise NameError('в ноутбуке нет класса %s' % class_name)
+    return cls(**kwargs)
+
+
+def check_optimizer_steps(class_name, kwargs, shapes, steps, rng):
+    """Шаги вашего class_name(**kwargs) на случайных параметрах и градиентах против формул Keras."""
+    check_optimizer(lambda: new_optimizer(class_name, kwargs),
+                    lambda p, g: OPTIMIZER_FORMULAS[class_name](p, g, **kwargs), shapes, steps, rng,
+                    describe_optimizer(class_name, kwargs))

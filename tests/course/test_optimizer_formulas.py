@@ -1,4 +1,5 @@
-"""The hidden optimizer tests compute the expected steps with their own formulas: check those against Keras."""
+"""The optimizer tests (helpers cell: keras_*_steps) compute the expected steps with their own formulas: check those
+against Keras, and numnet_ref's optimizers against both."""
 import ast
 
 import numpy as np
@@ -24,13 +25,13 @@ def _keras_steps(optimizer, params, grads_seq):
 
 
 @pytest.mark.parametrize("kwargs", [dict(learning_rate=0.1, momentum=0.9), dict(learning_rate=0.05, momentum=0.8,
-                                    nesterov=True), dict(learning_rate=0.3), dict(momentum=0.5, nesterov=True)])
+                                    nesterov=True), dict(learning_rate=0.3), dict(momentum=0.5, nesterov=True), {}])
 def test_sgd_formula_matches_keras(source_nb, kwargs):
     import keras
     rng = np.random.default_rng(0)
     params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(5)]
-    ours = _function(source_nb, "bonus_optimizer__sgd", "keras_sgd_steps")(
+    ours = _function(source_nb, "test_helpers", "keras_sgd_steps")(
         params, grads_seq, kwargs.get("learning_rate", 0.01), kwargs.get("momentum", 0.0),
         kwargs.get("nesterov", False))
     theirs = _keras_steps(keras.optimizers.SGD(**kwargs), params, grads_seq)
@@ -44,8 +45,37 @@ def test_adam_formula_matches_keras(source_nb, args):
     rng = np.random.default_rng(1)
     params = [rng.normal(size=(2, 5)), rng.normal(size=1)]
     grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(6)]
-    ours = _function(source_nb, "bonus_optimizer__adam", "keras_adam_steps")(params, grads_seq, *args)
+    ours = _function(source_nb, "test_helpers", "keras_adam_steps")(params, grads_seq, *args)
     names = ["learning_rate", "beta_1", "beta_2", "epsilon"]
     theirs = _keras_steps(keras.optimizers.Adam(**dict(zip(names, args))), params, grads_seq)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)   # keras computes in float32
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(learning_rate=0.01), dict(learning_rate=0.05, rho=0.5, epsilon=1e-3)])
+def test_rmsprop_formula_matches_keras_and_numnet_ref(source_nb, kwargs):
+    import keras
+    from numnet_ref import RMSprop
+    _compare(source_nb, "keras_rmsprop_steps", keras.optimizers.RMSprop(**kwargs), RMSprop(**kwargs), kwargs, 2)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(learning_rate=0.1), dict(learning_rate=0.5, initial_accumulator_value=0.0,
+                                    epsilon=1e-3), dict(learning_rate=0.2, initial_accumulator_value=1.0)])
+def test_adagrad_formula_matches_keras_and_numnet_ref(source_nb, kwargs):
+    import keras
+    from numnet_ref import Adagrad
+    _compare(source_nb, "keras_adagrad_steps", keras.optimizers.Adagrad(**kwargs), Adagrad(**kwargs), kwargs, 3)
+
+
+def _compare(source_nb, formula, keras_optimizer, ours, kwargs, seed):
+    rng = np.random.default_rng(seed)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
+    grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(5)]
+    by_formula = _function(source_nb, "test_helpers", formula)(params, grads_seq, **kwargs)
+    theirs = _keras_steps(keras_optimizer, params, grads_seq)
+    mine = [p.copy() for p in params]
+    for grads in grads_seq:
+        ours.apply(mine, grads)
+    for a, b, c in zip(by_formula, theirs, mine):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)   # keras computes in float32
+        np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)

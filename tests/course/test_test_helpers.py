@@ -138,3 +138,37 @@ def test_numerical_jacobian_matches_known_derivative(ns):
     jac = ns["numerical_jacobian"](lambda v: v ** 2, x)
     expected = np.stack([np.diag(2 * row) for row in x])
     np.testing.assert_allclose(jac, expected, atol=1e-6)
+
+
+def test_optimizer_bonus_counts_the_best_and_survives_absent_broken_and_hanging_ones(ns, capsys):
+    """At home: RMSprop right, Adam wrong, SGD hangs, Adagrad absent -> passes with RMSprop only, each reason shown."""
+    import signal
+    if not hasattr(signal, "SIGALRM"):
+        pytest.fail("the time limit needs SIGALRM (POSIX)")
+    import numnet_ref.optimizers as opt
+    ns.update(Optimizer=opt.Optimizer, RMSprop=opt.RMSprop)
+    define(ns, "class SGD(Optimizer):\n    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):\n"
+               "        super().__init__(learning_rate)\n    def _update(self, params, grads):\n        while True:\n"
+               "            pass\n"
+               "class Adam(Optimizer):\n    def __init__(self, learning_rate=0.001, **kw):\n"
+               "        super().__init__(learning_rate)\n    def _update(self, params, grads):\n"
+               "        for p, g in zip(params, grads):\n            p -= self.learning_rate * g\n")
+
+    def check(name):
+        rng = np.random.default_rng(0)
+        class_name = {"SGD с моментом": "SGD", "SGD с моментом Нестерова": "SGD"}.get(name, name)
+        ns["check_optimizer_steps"](class_name, {"learning_rate": 0.1}, [(3,)], 2, rng)
+
+    try:
+        assert ns["check_each_optimizer"](check, seconds=0.5) == ["RMSprop"]
+    finally:
+        ns["_cancel_alarm"]()
+    out = capsys.readouterr().out
+    assert "RMSprop: верно" in out and "Adagrad: не реализован (NameError)" in out
+    assert "SGD с моментом: ошибка: ваш код выбросил TimeoutError" in out and "Adam: ошибка: Adam(" in out
+    ns.pop("RMSprop")
+    with pytest.raises(ns["TestFailed"], match="ни один оптимизатор"):
+        try:
+            ns["check_each_optimizer"](check, seconds=0.5, only=["RMSprop", "Adam"])
+        finally:
+            ns["_cancel_alarm"]()

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from numnet_ref import (Adam, Conv2DLayer, Conv2DTrLayer, CrossEntropy, DenseLayer, FlattenLayer, Layer, MaxPooling,
-                        Network, ReLU, SGD, Softmax)
+from numnet_ref import (Adagrad, Adam, Conv2DLayer, Conv2DTrLayer, CrossEntropy, DenseLayer, FlattenLayer, Layer,
+                        MaxPooling, Network, ReLU, RMSprop, SGD, Softmax)
 from numnet_ref.layer import jacobian_from_backward, param_jacobians_from_backward
 
 
@@ -83,7 +83,8 @@ def _net(optimizer):
                    loss=CrossEntropy(), optimizer=optimizer)
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: Adam()])
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: RMSprop(), lambda: Adagrad(),
+                                  lambda: Adam()])
 def test_optimizer_applied_per_layer_is_an_error(make):
     """Two layers of the same shapes: per-layer apply calls would silently share the moments."""
     optimizer = make()
@@ -114,6 +115,8 @@ def test_reprs():
     assert repr(SGD(learning_rate=0.05, momentum=0.9, nesterov=True)) == \
         'SGD(learning_rate=0.05, momentum=0.9, nesterov=True)'
     assert repr(Adam(learning_rate=0.003)) == 'Adam(learning_rate=0.003, beta_1=0.9, beta_2=0.999, epsilon=1e-07)'
+    assert repr(RMSprop()) == 'RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-07)'
+    assert repr(Adagrad(0.1)) == 'Adagrad(learning_rate=0.1, initial_accumulator_value=0.1, epsilon=1e-07)'
     assert repr(DenseLayer(784, 10)) == 'DenseLayer(784, 10)'
     assert repr(ReLU()) == 'ReLU()' and repr(Softmax()) == 'Softmax()' and repr(FlattenLayer()) == 'FlattenLayer()'
     assert repr(MaxPooling()) == 'MaxPooling(pool_size=(2, 2), strides=(2, 2))'
@@ -124,5 +127,5 @@ def test_reprs():
     assert repr(Network([DenseLayer(2, 3), Softmax()], loss=CrossEntropy(), optimizer=SGD())) == \
         'Network([DenseLayer(2, 3), Softmax()], loss=CrossEntropy(eps=1e-05), ' \
         'optimizer=SGD(learning_rate=0.01, momentum=0.0, nesterov=False))'
-    for obj in [SGD(), Adam(), CrossEntropy(), MaxPooling(), Conv2DTrLayer()]:
+    for obj in [SGD(), RMSprop(), Adagrad(), Adam(), CrossEntropy(), MaxPooling(), Conv2DTrLayer()]:
         assert ' object at 0x' not in repr(obj)

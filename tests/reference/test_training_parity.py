@@ -6,8 +6,8 @@ which is what ``Network.grad_param`` differentiates with ``CrossEntropy(eps=1e-7
 import numpy as np
 import pytest
 
-from numnet_ref import (Adam, Conv2DLayer, CrossEntropy, DenseLayer, FlattenLayer, MaxPooling, Network, ReLU, SGD,
-                        Softmax)
+from numnet_ref import (Adagrad, Adam, Conv2DLayer, CrossEntropy, DenseLayer, FlattenLayer, MaxPooling, Network, ReLU,
+                        RMSprop, SGD, Softmax)
 
 N_STEPS, BATCH, CLASSES = 20, 8, 5
 ATOL = 1e-4
@@ -48,6 +48,8 @@ OPTIMIZERS = {
                      lambda: SGD(learning_rate=0.05, momentum=0.9), 123.0),
     "sgd_nesterov": (lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
                      lambda: SGD(learning_rate=0.05, momentum=0.9, nesterov=True), 123.0),
+    "rmsprop": (lambda k: k.optimizers.RMSprop(learning_rate=0.01), lambda: RMSprop(learning_rate=0.01), 123.0),
+    "adagrad": (lambda k: k.optimizers.Adagrad(learning_rate=0.1), lambda: Adagrad(learning_rate=0.1), 123.0),
     "adam_lr1e-3": (lambda k: k.optimizers.Adam(), lambda: Adam(), 123.0),
     "adam_lr1e-2": (lambda k: k.optimizers.Adam(learning_rate=1e-2), lambda: Adam(learning_rate=1e-2), 123.0),
 }
