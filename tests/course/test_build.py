@@ -242,11 +242,14 @@ def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
         readme = f.read()
     n, window = facts.rate_limit_rule()
     penalty = "%g %%" % (facts.late_penalty() * 100)
+    telegram = ["@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username()] \
+        if facts.telegram_bot else []
+    assert facts.web_url or telegram
     for text in (section.source, readme):
-        for fact in (facts.web_url, "@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username(),
-                     "/register <номер студента> <код>", format_deadline(facts), "на " + penalty,
-                     "не больше %d посылок в час" % n, "последняя проверенная посылка"):
+        for fact in [facts.web_url or telegram[0], *telegram, format_deadline(facts), "на " + penalty,
+                     "не больше %d посылок в час" % n, "последняя проверенная посылка"]:
             assert fact in text, (fact, text)
+    assert ("/register <номер студента> <код>" in section.source) == bool(facts.telegram_bot)
     assert (n, window, facts.counting, facts.late_policy) == (5, 3600.0, "latest", "penalty:0.2")
     assert "Что придёт в ответ" in section.source and "код доступа" in section.source
     for word in ("pip install numpy tqdm matplotlib ipywidgets jupyterlab \"keras==3.*\" \"jax[cpu]\"",
@@ -290,7 +293,8 @@ def test_build_fails_on_a_placeholder_or_an_invalid_fact(tmp_path, values, messa
 def test_section_follows_the_settings(tmp_path):
     from coursekit.submit import load_facts, section_markdown
     text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("web_url",), late_policy="reject",
-                                                     counting="best", rate_limit="3/30", require_code=False)))
+                                                     counting="best", rate_limit="3/30", require_code=False,
+                                                     telegram_bot="numnet_grader_bot")))
     assert "после срока посылки не принимаются" in text and "лучшая из проверенных посылок" in text
     assert "не больше 3 посылок за 30 мин." in text and "веб-страниц" not in text.split("Что придёт")[0]
     assert "Код доступа не нужен" in text and "`/register <номер студента>`" in text
