@@ -9,6 +9,7 @@ every other released file.
 import argparse
 import filecmp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     committed = os.path.join(REPO_ROOT, "release", ASSIGNMENT)
     if not args.check:
-        generate(REPO_ROOT)
+        # nbgrader removes the release dir when generate_assignment fails: keep a copy to put back
+        backup = tempfile.mkdtemp(prefix="numnet_release_backup_")
+        if os.path.isdir(committed):
+            shutil.copytree(committed, os.path.join(backup, ASSIGNMENT))
+        try:
+            generate(REPO_ROOT)
+        except RuntimeError as err:
+            if not os.path.isdir(committed) and os.path.isdir(os.path.join(backup, ASSIGNMENT)):
+                shutil.copytree(os.path.join(backup, ASSIGNMENT), committed)
+            hint = ""
+            if "there are submissions associated with it" in str(err):
+                hint = ("\nThe course gradebook (%s) holds graded submissions of this notebook, so nbgrader will "
+                        "not change its cells there. Regenerate with an empty gradebook (move gradebook.db away "
+                        "first), or keep the current release." % os.path.join(REPO_ROOT, "gradebook.db"))
+            print("%s%s\nrelease/%s was left as it was." % (err, hint, ASSIGNMENT), file=sys.stderr)
+            return 1
+        finally:
+            shutil.rmtree(backup, ignore_errors=True)
         print("wrote %s" % os.path.join(committed, NOTEBOOK))
         return 0
     with tempfile.TemporaryDirectory(prefix="numnet_release_") as tmp:

@@ -19,7 +19,8 @@ MNIST = os.environ.get("NUMNET_MNIST_DIR", "/work/shared/data/mnist")
 
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
 def test_reference_solution_gets_full_marks(tmp_path):
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1)
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
     facts = course_facts(SOURCE)
     result = grade_notebook_file(SOURCE, config)
     assert result.max == facts.max_total == 45.0
@@ -37,7 +38,8 @@ def test_notebook_that_redefines_a_test_helper_gains_nothing(tmp_path):
     example = next(ex for ex in EXAMPLES if ex.name == "check_close_redefined")
     path = tmp_path / "numnet.ipynb"
     nbformat.write(build_submission(example), str(path))
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1)
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
     result = grade_notebook_file(path, config)
     assert result.total == 44 and result.max == 45.0, (result.tasks, result.messages)
     assert result.tasks["part1_forward"]["points"] == 4
@@ -54,7 +56,8 @@ def test_same_notebook_same_score_and_messages(tmp_path):
     example = next(ex for ex in EXAMPLES if ex.name == "relu_forward_leaky")
     path = tmp_path / "numnet.ipynb"
     nbformat.write(build_submission(example), str(path))
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1)
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
     first, second = grade_notebook_file(path, config), grade_notebook_file(path, config)
     assert first.total == second.total == 43.5
     assert first.cells == second.cells and first.messages == second.messages and first.verdict == second.verdict
