@@ -64,11 +64,12 @@ CELL_CLASSES = {
     "bonus_conv_tr__grad_x": {"Conv2DTrLayer"},
     "bonus_conv_tr__grad_params": {"Conv2DTrLayer"},
     "bonus_conv_tr__training": {"Conv2DTrLayer"},
-    "bonus_optimizer__sgd": {"SGD"},
-    "bonus_optimizer__adam": {"Adam"},
-    "bonus_optimizer__network": {"SGD", "Adam"},
+    # the optimizer bonus counts the best of five optimizers (SGD momentum, Nesterov, RMSprop, Adagrad, Adam): in a
+    # solved notebook breaking one of them costs nothing
+    "bonus_optimizer__step": set(),
+    "bonus_optimizer__network": set(),
 }
-CLASSES = frozenset().union(*CELL_CLASSES.values()) | {"CrossEntropy"}
+CLASSES = frozenset().union(*CELL_CLASSES.values()) | {"CrossEntropy", "SGD", "RMSprop", "Adagrad", "Adam"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -651,7 +652,7 @@ GRADING_MODE_DENSE_FORWARD = """import os
 
 # ---------------------------------------------------------------------------------------------- forged output
 _CLASS_NAMES = ("Network", "DenseLayer", "ReLU", "Softmax", "FlattenLayer", "MaxPooling", "CrossEntropy",
-                "Conv2DLayer", "Conv2DTrLayer", "SGD", "Adam")
+                "Conv2DLayer", "Conv2DTrLayer", "SGD", "RMSprop", "Adagrad", "Adam")
 
 FORGED_PRINTS = """# forged test output at cell level and from every method of every class (which then does its normal thing)
 import json
@@ -773,7 +774,7 @@ def fake_results(grade_id, cls, what, fake_source):
                  "relu": "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
                  "flatten": "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
                  "maxpooling": "return 'MaxPooling(pool_size=%s, strides=%s)' % (self.pool_size, self.strides)",
-                 "crossentropy": "return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)"}
+                 "crossentropy": "return 'CrossEntropy(eps=%r)' % (self.eps,)"}
     if grade_id not in last_line:
         return None
     return Edit(grade_id, last_line[grade_id], last_line[grade_id] + code)
@@ -1248,8 +1249,7 @@ HOSTILE = [
     Hostile("forbidden_imports_in_layers",
             "solved, but ReLU's methods import jax, CrossEntropy's import scipy, Adam._update imports keras and "
             "FlattenLayer's methods import sklearn: none is importable in the sandbox, so those classes fail all "
-            "their tests (ReLU, CrossEntropy, Adam and Flatten cells, keras_mnist, bonus_conv__pooling_grad, "
-            "bonus_optimizer__network); SGD still earns bonus_optimizer__sgd",
+            "their tests (ReLU, CrossEntropy and Flatten cells, keras_mnist, bonus_conv__pooling_grad); the optimizer bonus counts the best optimizer: SGD, RMSprop and Adagrad still earn it",
             (Edit("relu", "return np.maximum(input_data, 0)",
                   "import jax.numpy as jnp\n        return np.asarray(jnp.maximum(input_data, 0))"),
              Edit("relu", "return grad_output * (np.asarray(input_data) > 0), []",
