@@ -15,7 +15,8 @@ class Optimizer(object):
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = None
-        self._owner = None          # weak references to the arrays of the first step
+        self._owner = None          # weak references to the arrays of the last step
+        self._before = None         # ... and to those of the step before the arrays last changed
 
     def _state(self, params, n_slots, initial=0.0):
         """Per-parameter slots (e.g. momentum) filled with ``initial`` (zeros by default), created on the first step."""
@@ -29,18 +30,25 @@ class Optimizer(object):
     def __repr__(self):
         return '%s(learning_rate=%r)' % (type(self).__name__, self.learning_rate)
 
+    @staticmethod
+    def _same_arrays(refs, params):
+        """Whether ``refs`` (weak references) point to exactly the arrays of ``params``, in order."""
+        return refs is not None and len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
+
     def _check_owner(self, params):
-        """The same arrays as on the first step; arrays that died since (copies, views) are replaced by the new."""
-        if self._owner is not None:
-            alive = [ref() for ref in self._owner]
-            if len(alive) != len(params) or any(a is not None and a is not p for a, p in zip(alive, params)):
-                raise ValueError('%r.apply got other parameter arrays than on its first step: pass all of the '
-                                 "network's parameters in one apply call (not one call per layer), and use one "
-                                 'optimizer per network' % self)
+        """One optimizer serves one list of parameter arrays. Calls that go back to an earlier list after another
+        one (one call per layer: A, B, A...) would share its moments between layers: that raises. New arrays that
+        replace the old ones for good (copies, views, a rebuilt list) are simply the parameters from then on."""
+        if self._same_arrays(self._owner, params):
+            return
+        if self._same_arrays(self._before, params):
+            raise ValueError('%r.apply got the parameter arrays of an earlier call after other ones: pass all of '
+                             "the network's parameters in one apply call (not one call per layer), and use one "
+                             'optimizer per network' % self)
         try:
-            self._owner = [weakref.ref(p) for p in params]
+            self._before, self._owner = self._owner, [weakref.ref(p) for p in params]
         except TypeError:           # not weak-referenceable (e.g. lists): nothing to check
-            self._owner = None
+            self._before = self._owner = None
 
     def apply(self, params, grads):
         """One step: updates every array of ``params`` in place by its gradient in ``grads`` (same shapes)."""

