@@ -30,16 +30,20 @@ def test_reference_solution_gets_full_marks(tmp_path):
     assert result.verdict == "ok", result.messages
 
 
-@pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
-def test_notebook_that_redefines_a_test_helper_gains_nothing(tmp_path):
+def _example(tmp_path, name):
+    """A bundled example written to tmp_path, and a config grading the real course with its own gradebook."""
     import nbformat
 
     from coursekit.examples import EXAMPLES, build_submission
-    example = next(ex for ex in EXAMPLES if ex.name == "check_close_redefined")
     path = tmp_path / "numnet.ipynb"
-    nbformat.write(build_submission(example), str(path))
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
-                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
+    nbformat.write(build_submission(next(ex for ex in EXAMPLES if ex.name == name)), str(path))
+    return path, Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+                             gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
+def test_notebook_that_redefines_a_test_helper_gains_nothing(tmp_path):
+    path, config = _example(tmp_path, "check_close_redefined")
     result = grade_notebook_file(path, config)
     assert result.total == 44 and result.max == 45.0, (result.tasks, result.messages)
     assert result.tasks["part1_forward"]["points"] == 4
@@ -50,14 +54,7 @@ def test_notebook_that_redefines_a_test_helper_gains_nothing(tmp_path):
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
 def test_same_notebook_same_score_and_messages(tmp_path):
     # trusted grading is deterministic: seeds on both sides, expected values fixed at build time
-    import nbformat
-
-    from coursekit.examples import EXAMPLES, build_submission
-    example = next(ex for ex in EXAMPLES if ex.name == "relu_forward_leaky")
-    path = tmp_path / "numnet.ipynb"
-    nbformat.write(build_submission(example), str(path))
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
-                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
+    path, config = _example(tmp_path, "relu_forward_leaky")
     first, second = grade_notebook_file(path, config), grade_notebook_file(path, config)
     assert first.total == second.total == 43.5
     assert first.cells == second.cells and first.messages == second.messages and first.verdict == second.verdict
