@@ -33,9 +33,9 @@ from coursekit.trusted.client import SandboxGone, Session, StudentError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol.py')
-SPEC_ENV = 'GRADEBOT_SANDBOX_SPEC'         # set by the bot: the sandbox of this job (limits, uid, scratch)
-REPORT_ENV = 'GRADEBOT_REPORT'             # set by the bot: where to write the JSON report of this run
-MODE_ENV = 'GRADEBOT_SANDBOX_MODE'         # 'none' = run student code unsandboxed (explicit opt-out only)
+# set by the bot: the job's sandbox (limits, uid, scratch), where to write the report, 'none' = no sandbox (opt-out)
+from gradebot.core.nbexec import REPORT_ENV, SANDBOX_MODE_ENV as MODE_ENV  # noqa: E402
+from gradebot.core.sandbox import SPEC_ENV  # noqa: E402
 RESOURCES_KEY = 'trusted_grades'
 
 
