@@ -19,6 +19,8 @@ import sys
 
 import nbformat
 
+from coursekit.trusted.grader import is_test_cell
+
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 HIDDEN_NOTE = "# ... скрытые тесты: их код не показывается, результат - в выводе ячейки ниже ..."
@@ -32,11 +34,6 @@ TASK_TITLES = {
     "bonus_conv_tr": "Бонус: транспонированная свёртка",
     "bonus_optimizer": "Бонус: оптимизаторы",
 }
-
-
-def _is_test_cell(cell):
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and meta.get("grade", False) and not meta.get("solution", False)
 
 
 def strip_hidden(source):
@@ -60,7 +57,7 @@ def cell_points(nb):
     """[(grade_id, points earned, max points)] for the test cells, by nbgrader's rule (no error = full points)."""
     rows = []
     for cell in nb.cells:
-        if _is_test_cell(cell):
+        if is_test_cell(cell):
             meta = cell.metadata["nbgrader"]
             failed = any(out.get("output_type") == "error" for out in cell.get("outputs", []))
             maximum = float(meta.get("points", 0))
@@ -83,7 +80,7 @@ def sanitize(nb):
     """A copy of `nb` with hidden-test code removed and the tracebacks of those cells cut to one line."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
-        if not _is_test_cell(cell):
+        if not is_test_cell(cell):
             continue
         cell.source, had_hidden = strip_hidden(cell.source)
         if not had_hidden:
@@ -146,7 +143,7 @@ def test_rows(nb, cells=None):
     exactly when a test failed. `cells` ({grade_id: points}, e.g. from the gradebook) overrides nbgrader's rule."""
     rows = []
     for cell in nb.cells:
-        if _is_test_cell(cell):
+        if is_test_cell(cell):
             meta = cell.metadata["nbgrader"]
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             message = _ANSI.sub("", str(errors[0].get("evalue", "") or errors[0].get("ename", ""))) if errors else ""
@@ -243,7 +240,7 @@ def _prepare_cells(nb, rows):
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        if _is_test_cell(cell) and meta.get("grade_id") in by_gid:
+        if is_test_cell(cell) and meta.get("grade_id") in by_gid:
             gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
             ok = got >= maximum
             cell.metadata["feedback_head"] = (
