@@ -65,6 +65,50 @@ SLOW_MAXPOOL_GRAD_X = """x = np.asarray(input_data)
                         jac[b, (ch * ho + i) * wo + j, (ch * h + i * sh + di) * w + j * sw + dj] = 1
         return jac"""
 
+FAST_MAXPOOL_GRAD_X = """x = np.asarray(input_data)
+        n, c, h, w = x.shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
+        # pix[window, entry]: the pixel (index within one channel) of each entry of each window, row-major
+        pix = ((np.arange(ho)[:, None, None, None] * sh + np.arange(ph)[None, None, :, None]) * w
+               + np.arange(wo)[None, :, None, None] * sw + np.arange(pw)[None, None, None, :]).reshape(ho * wo, -1)
+        windows = x.reshape(n, c, h * w)[:, :, pix]                          # (n, c, ho * wo, ph * pw)
+        first_max = pix[np.arange(ho * wo), windows.argmax(axis=3)]          # argmax: the first maximum
+        columns = (np.arange(c)[:, None] * h * w + first_max).reshape(n, -1, 1)
+        jac = np.zeros((n, c * ho * wo, c * h * w), dtype=x.dtype)
+        np.put_along_axis(jac, columns, 1, axis=2)
+        return jac"""
+
+# The conv layers' Jacobians written directly (no backward anywhere): both layers are linear in x once the bias
+# is dropped, and linear in the kernel with output channel o using only kernel[..., o]; so Jacobian columns are
+# forward passes of the same kind of layer on basis inputs / with an identity kernel (exact, no differences).
+CONV_GRAD_X = """
+        # without its bias the layer is linear in x: column i of every sample's Jacobian is the output of the
+        # unbiased layer for the i-th basis image
+        x = self._input(input_data)
+        n_in = int(np.prod(x.shape[1:]))
+        unbiased = type(self)(self.kernel_size, self.input_channels, self.output_channels, padding=self.padding,
+                              stride=self.stride, K_init=self.kernel, b_init=np.zeros_like(self.bias))
+        basis = np.eye(n_in, dtype=np.result_type(x, self.kernel)).reshape((n_in,) + x.shape[1:])
+        columns = unbiased.forward(basis).reshape(n_in, -1)                  # (in, out)
+        return np.repeat(columns.T[None], len(x), axis=0)"""
+
+CONV_GRAD_PARAM = """
+        # out[o] = sum over (p, q, c) of kernel[p, q, c, o] * patch[p, q, c] (the same patches for every o): a
+        # layer with one output channel per kernel entry (p, q, c) and the identity kernel outputs those patches
+        x = self._input(input_data)
+        k, c_in, c_out = self.kernel_size, self.input_channels, self.output_channels
+        m = k * k * c_in
+        patcher = type(self)(k, c_in, m, padding=self.padding, stride=self.stride,
+                             K_init=np.eye(m, dtype=self.kernel.dtype).reshape(k, k, c_in, m),
+                             b_init=np.zeros(m, dtype=self.kernel.dtype))
+        patches = patcher.forward(x).reshape(len(x), m, -1)                  # (batch, m, Ho * Wo)
+        eye = np.eye(c_out, dtype=patches.dtype)
+        # d out[o, h] / d kernel[m, c] = patches[m, h] if o == c (kernel flattened row-major: index m * c_out + c)
+        jac_kernel = np.einsum('bmh,oc->bohmc', patches, eye).reshape(len(x), -1, m * c_out)
+        jac_bias = np.repeat(eye[:, None, :], patches.shape[2], axis=1).reshape(1, -1, c_out)
+        return [jac_kernel, np.repeat(jac_bias, len(x), axis=0)]"""
+
 FAKE_KERAS = """import os
 os.makedirs('keras', exist_ok=True)
 with open(os.path.join('keras', '__init__.py'), 'w') as f:
@@ -86,6 +130,17 @@ EXAMPLES = [
             "the conv layers implement only forward and backward: _ConvBase's grad_x/grad_param left as released "
             "(Jacobians built from backward), no conv Jacobian code; full marks",
             fallbacks=("conv_base:grad_x", "conv_base:grad_param")),
+    Example("jacobians_only",
+            "correct, every layer's derivatives only as Jacobians (grad_x / grad_param), no backward or "
+            "backward_params anywhere (the base class derives them): MaxPooling's Jacobian by fancy indexing, the "
+            "conv layers' from forward passes on basis images / an identity kernel; full marks, and 'Run all' "
+            "within the budget of benchmarks/bench_notebook.py",
+            edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", FAST_MAXPOOL_GRAD_X),
+                   Edit("conv_base", "\n        return jacobian_from_backward(self, input_data)", CONV_GRAD_X),
+                   Edit("conv_base", "\n        return param_jacobians_from_backward(self, input_data)",
+                        CONV_GRAD_PARAM)),
+            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling:backward", "conv2d:backward",
+                       "conv2d:backward_params", "conv2dtr:backward", "conv2dtr:backward_params")),
     Example("conv_neither",
             "Conv2DLayer implements forward but neither its Jacobians nor backward (both left as released): its "
             "gradient and training cells fail at once with the one-sentence error saying what to implement "

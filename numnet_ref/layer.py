@@ -40,7 +40,8 @@ class Layer(object):
     def backward(self, input_data, grad_output):
         """dL/dx and dL/dp from the Jacobians: ``grad_output`` is dL/d(output), shaped like the output.
 
-        Raises NotImplementedError when the Jacobians themselves come from this method (neither is implemented)."""
+        Inside ``backward_params`` (which needs no dL/dx) ``grad_x`` is not built and dL/dx is None. Raises
+        NotImplementedError when the Jacobians themselves come from this method (neither is implemented)."""
         if id(self) in Layer._deriving:
             raise NotImplementedError('%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
                                       'вычисляется через другой' % type(self).__name__)
@@ -48,7 +49,10 @@ class Layer(object):
         try:
             x = np.asarray(input_data)
             g = np.reshape(grad_output, (len(x), -1))
-            grad_input = np.einsum('bo,boi->bi', g, self.grad_x(x)).reshape(x.shape)
+            if ('backward_params', id(self)) in Layer._deriving:      # only the parameter gradients are wanted
+                grad_input = None
+            else:
+                grad_input = np.einsum('bo,boi->bi', g, self.grad_x(x)).reshape(x.shape)
             param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
                            for jac, p in zip(self.grad_param(x), self.params)]
         finally:
@@ -58,7 +62,9 @@ class Layer(object):
     def backward_params(self, input_data, grad_output):
         """Only the parameter gradients ``[dL/dp for p in params]`` (the second half of ``backward``).
 
-        Raises NotImplementedError when ``backward`` itself takes them from this method."""
+        Calls ``backward``; when that is the base class' (directly or through ``super()``), only the parameter
+        Jacobians are built, not ``grad_x``. Raises NotImplementedError when ``backward`` itself takes the parameter
+        gradients from this method."""
         key = ('backward_params', id(self))
         if key in Layer._deriving:
             raise NotImplementedError('%s: backward вызывает backward_params, а тот — backward; реализуйте '
