@@ -212,6 +212,52 @@ def test_base_layer_backward_from_jacobians():
     assert not np.allclose(layer.a, a_before)
 
 
+@pytest.mark.parametrize("stub", [False, True], ids=["no_backward", "backward_is_the_released_stub"])
+def test_base_backward_params_builds_no_input_jacobian(stub):
+    """The first layer of a training network is asked for backward_params only: a Jacobian-only layer (no
+    backward, or the release's stub ``return super().backward(...)``) then builds its parameter Jacobians but not
+    grad_x, and gets the same parameter gradients as backward gives; backward itself still uses grad_x."""
+    calls = []
+
+    class JacobianOnlyDense(Layer):
+        def __init__(self, W, b):
+            super().__init__()
+            self.W, self.b = W, b
+
+        @property
+        def params(self):
+            return [self.W, self.b]
+
+        def forward(self, input_data):
+            return input_data @ self.W + self.b
+
+        if stub:
+            def backward(self, input_data, grad_output):
+                return super().backward(input_data, grad_output)
+
+        def grad_x(self, input_data):
+            calls.append("grad_x")
+            return np.repeat(self.W.T[None], len(input_data), axis=0)
+
+        def grad_param(self, input_data):      # d out[o] / d W[i, j] = x[i] if j == o; d out[o] / d b[j] = (j == o)
+            calls.append("grad_param")
+            eye = np.eye(len(self.b))
+            return [np.einsum("bi,oj->boij", input_data, eye).reshape(len(input_data), len(self.b), -1),
+                    np.repeat(eye[None], len(input_data), axis=0)]
+
+    rng = np.random.default_rng(8)
+    layer = JacobianOnlyDense(rng.standard_normal((4, 3)), rng.standard_normal(3))
+    x, g = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    only_params = layer.backward_params(x, g)
+    assert calls == ["grad_param"] and not Layer._deriving
+    grad_input, param_grads = layer.backward(x, g)
+    assert calls[1:] == ["grad_x", "grad_param"]
+    np.testing.assert_allclose(grad_input, g @ layer.W.T, rtol=1e-12)
+    for a, b, exact in zip(only_params, param_grads, [x.T @ g, g.sum(axis=0)]):
+        np.testing.assert_allclose(a, exact, rtol=1e-12)
+        np.testing.assert_allclose(b, exact, rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------
 # Loss
 # ----------------------------------------------------------------------------------------------
