@@ -45,6 +45,7 @@ bench: course
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_grading.py
+	$(PY) benchmarks/bench_notebook.py
 	$(PY) benchmarks/bench_gradebot.py
 
 # The grading bot (embedded default: SQLite + local worker processes). The course's settings file

@@ -122,9 +122,10 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
 
 
 def describe(cell, index):
-    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-    first = cell.source.strip().split("\n")[0][:60]
-    return "cell %d %s" % (index, gid if gid else repr(first))
+    gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+    if gid and not gid.startswith("cell-"):          # a named cell (nbgrader names the others cell-<n>)
+        return "cell %d %s" % (index, gid)
+    return "cell %d %r" % (index, cell.source.strip().split("\n")[0][:70])
 
 
 def cell_times(nb):
