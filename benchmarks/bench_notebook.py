@@ -125,7 +125,9 @@ def describe(cell, index):
     gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
     if gid and not gid.startswith("cell-"):          # a named cell (nbgrader names the others cell-<n>)
         return "cell %d %s" % (index, gid)
-    return "cell %d %r" % (index, cell.source.strip().split("\n")[0][:70])
+    lines = [line.strip() for line in cell.source.strip().split("\n")]
+    networks = [line for line in lines if "Network([" in line]          # a demo: the network it trains
+    return "cell %d %r" % (index, (networks or lines)[0][:70])
 
 
 def cell_times(nb):
