@@ -146,7 +146,7 @@ class Conv2DTrLayer(_ConvBase):
     """Транспонированная свёртка: ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``.
 
     Каждый пиксель входа ``x[b, c, h, w]`` добавляет ``x[b, c, h, w] * kernel[:, :, c, :]`` в окно выхода
-    размера k x k с левым верхним углом (h*stride, w*stride) (то есть вход «растягивается» в ``stride`` раз, и
+    размера k × k с левым верхним углом (h*stride, w*stride) (то есть вход «растягивается» в ``stride`` раз, и
     выполняется полная свёртка); затем целое ``padding`` отрезает столько пикселей с каждой стороны:
     Ho = (H - 1) * stride + kernel_size - 2 * padding. ``'same'`` и ``'valid'`` — в точности
     ``Conv2DTranspose(data_format='channels_first')`` Keras (Ho = H * stride и (H - 1) * stride + max(kernel_size,

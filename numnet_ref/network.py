@@ -115,7 +115,7 @@ class Network(object):
                 layer.update_param(grads, learning_rate)
 
     def train_step(self, input_data, labels, learning_rate=0.001):
-        """Один шаг обучения на батче: градиенты средней по батчу потери (``grad_param``), затем ``update``."""
+        """Одна итерация обучения на батче: градиенты средней по батчу потери (``grad_param``), затем ``update``."""
         grad_list = self.grad_param(input_data, labels)
         self.update(grad_list, learning_rate)
 

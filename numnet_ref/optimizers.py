@@ -21,8 +21,8 @@ class Optimizer(object):
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = None
-        self._owner = None          # weak references to the arrays of the last step
-        self._before = None         # ... and to those of the step before the arrays last changed
+        self._owner = None          # слабые ссылки на массивы последнего шага
+        self._before = None         # ... и на массивы шага до последней смены массивов
 
     def _state(self, params, n_slots, initial=0.0):
         """``n_slots`` списков массивов состояния (например, моментов), по одному массиву формы p на каждый параметр,
@@ -55,7 +55,7 @@ class Optimizer(object):
                              'каждого слоя) и используйте отдельный оптимизатор для каждой сети' % self)
         try:
             self._before, self._owner = self._owner, [weakref.ref(p) for p in params]
-        except TypeError:           # not weak-referenceable (e.g. lists): nothing to check
+        except TypeError:           # на объекты без слабых ссылок (например, списки) проверки нет
             self._before = self._owner = None
 
     def apply(self, params, grads):
