@@ -477,3 +477,18 @@ def test_why_the_advice_says_float64(release_nb):
 
     with pytest.raises(AssertionError, match="относительная ошибка"):
         exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb, DenseLayer=Float32Dense))
+
+
+def test_released_classes_have_readable_reprs(release_nb):
+    """Plot titles and messages show e.g. SGD(learning_rate=0.01, ...), never <__main__.SGD object at 0x...>: the
+    reprs are given code, so even an untouched release has them."""
+    ns = _exec_cells(release_nb, ["checks", "layer", "network", "dense", "relu", "softmax", "flatten", "maxpooling",
+                                  "conv_helpers", "conv_base", "conv2d", "conv2dtr", "crossentropy", "optimizers"])
+    objects = [ns["DenseLayer"](3, 2), ns["ReLU"](), ns["Softmax"](), ns["FlattenLayer"](), ns["MaxPooling"](),
+               ns["Conv2DLayer"](3, 1, 2), ns["Conv2DTrLayer"](3, 1, 2, padding=1, stride=2), ns["CrossEntropy"](),
+               ns["SGD"](momentum=0.9, nesterov=True), ns["RMSprop"](), ns["Adagrad"](), ns["Adam"]()]
+    objects.append(ns["Network"](objects[:2], loss=ns["CrossEntropy"](), optimizer=ns["Adam"]()))
+    for obj in objects:
+        text = repr(obj)
+        assert " object at 0x" not in text and text.startswith(type(obj).__name__ + "("), text
+    assert repr(objects[8]) == "SGD(learning_rate=0.01, momentum=0.9, nesterov=True)"

@@ -199,6 +199,17 @@ def test_layer_backward_from_jacobians_checks_grad_output_and_the_jacobian():
         FlatJacobian(3, 2).backward(np.ones((4, 3)), np.ones((4, 2)))
 
 
+def test_forward_with_a_wrong_input_rank():
+    with pytest.raises(ValueError, match=r"^Softmax: input_data должен иметь форму \(B, classes\), а получена форма "
+                                         r"\(2, 3, 4\)$"):
+        Softmax().forward(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"^FlattenLayer: .* а получена форма \(5,\)$"):
+        FlattenLayer().forward(np.zeros(5))
+    with pytest.raises(ValueError, match=r"^DenseLayer: input_data должен иметь форму \(B, input_dim\) = \(B, 3\), а "
+                                         r"получена форма \(3,\)$"):
+        DenseLayer(3, 2).forward(np.zeros(3))
+
+
 def test_network_with_something_that_is_not_a_layer():
     with pytest.raises(ValueError, match=r"^Network: layers\[1\] — это класс ReLU, а нужен объект слоя: ReLU\(\.\.\.\)$"):
         Network([DenseLayer(2, 3), ReLU, Softmax()])
