@@ -492,3 +492,32 @@ def test_released_classes_have_readable_reprs(release_nb):
         text = repr(obj)
         assert " object at 0x" not in text and text.startswith(type(obj).__name__ + "("), text
     assert repr(objects[8]) == "SGD(learning_rate=0.01, momentum=0.9, nesterov=True)"
+
+
+def test_advice_threshold_holds_for_jacobians_too(release_nb):
+    """The advice names numerical_jacobian with the same eps and threshold: they hold for every reference layer's
+    grad_x in float64 (including Softmax at large logits) and catch a transposed Dense Jacobian."""
+    import numpy as np
+    import numnet_ref
+    ns = _recipe_namespace(release_nb)
+    rng = np.random.default_rng(1)
+
+    def relative_error(layer, x):
+        numerical = ns["numerical_jacobian"](layer.forward, x, eps=1e-6)
+        return np.max(np.abs(layer.grad_x(x) - numerical)) / max(np.max(np.abs(numerical)), 1e-8)
+
+    layers = [(numnet_ref.DenseLayer(4, 3, W_init=rng.normal(size=(4, 3)), b_init=rng.normal(size=3)), (5, 4)),
+              (numnet_ref.ReLU(), (3, 6)), (numnet_ref.Softmax(), (4, 5)), (numnet_ref.FlattenLayer(), (2, 2, 3)),
+              (numnet_ref.MaxPooling(), (2, 1, 4, 4)),
+              (numnet_ref.Conv2DLayer(3, 2, 2, padding="same", stride=2, K_init=rng.normal(size=(3, 3, 2, 2)),
+                                      b_init=rng.normal(size=2)), (1, 2, 5, 4))]
+    for layer, shape in layers:
+        assert relative_error(layer, rng.normal(size=shape)) < 1e-6, layer
+    assert relative_error(numnet_ref.Softmax(), rng.normal(size=(3, 4)) * 30 + 500) < 1e-6
+
+    class TransposedDense(numnet_ref.DenseLayer):
+        def grad_x(self, input_data):
+            return np.repeat(self.W[None], len(input_data), axis=0)      # W instead of W.T
+
+    bad = TransposedDense(3, 3, W_init=rng.normal(size=(3, 3)), b_init=np.zeros(3))
+    assert relative_error(bad, rng.normal(size=(2, 3))) > 1e-2
