@@ -93,7 +93,7 @@ def test_optimizer_applied_per_layer_is_an_error(make):
     grads = net.grad_param(x, y)
     optimizer.apply(net.layers[0].params, grads[0])
     optimizer.apply(net.layers[2].params, grads[2])
-    with pytest.raises(ValueError, match="one apply call"):          # back to the first layer's arrays
+    with pytest.raises(ValueError, match="одним вызовом apply"):     # back to the first layer's arrays
         optimizer.apply(net.layers[0].params, grads[0])
 
 
