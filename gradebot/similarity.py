@@ -1,0 +1,349 @@
+"""Similarity report (honor code): which submissions share long, specific passages of the students' own code.
+
+Course-agnostic: the caller gives the boilerplate notebook (the release the students started from; the CLI
+defaults to the course's ``release/<assignment>/<notebook>``) and the submitted notebooks.
+
+What counts (:func:`student_code`): the text of the solution cells and of the cells a student may edit or added,
+as the trusted grader sees them (``coursekit.trusted.execute.rebuild`` decides which cells are the student's:
+it is the one place that matches uploaded cells to the course's). The given skeleton, helpers and tests never
+count: the course's own cells are not read from the upload at all, and every k-gram of the boilerplate
+notebook's code is removed from the students' fingerprints (copydetect's boilerplate filter).
+
+Scoring (:class:`Settings`, docs/gradebot.md "Similarity report"): copydetect tokenizes the code (names -> V/F/O,
+strings -> S, comments and whitespace dropped), fingerprints it by winnowing k-grams (``noise`` tokens; a match
+of ``guarantee`` tokens is always found) and matches fingerprints between two documents. Then, to not flag
+correct solutions for being correct:
+
+- rarity: a fingerprint found in more than ``common_share`` of all documents (and in more than ``common_min``)
+  is what many wrote alike: it counts for no pair;
+- length: a matched passage shorter than ``min_passage`` tokens does not count (one-line layers such as ReLU are
+  the same everywhere);
+- score of a pair = the share of the shorter-covered side's code inside counted passages, damped by the shared
+  length: ``max(cov_a, cov_b) * min(1, shared / full_length)``; flagged when ``score >= threshold``.
+
+Pairs: every two current submissions, and every current submission with every archive one (archive notebooks,
+e.g. earlier years, are never compared with each other).
+"""
+from __future__ import annotations
+
+import dataclasses
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import nbformat
+import numpy as np
+from copydetect import CodeFingerprint
+from copydetect.utils import get_copied_slices, highlight_overlap
+
+NOTEBOOK_SUFFIX = ".ipynb"
+
+
+class SimilarityError(ValueError):
+    """Bad input: the message names the file and says what was wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    noise: int = 25               # k-gram length in tokenized characters: shorter matches are never seen
+    guarantee: int = 25           # matches of this length are always found (winnowing window = guarantee - noise
+    #                               + 1; equal to noise: every k-gram is kept, so results do not depend on the
+    #                               per-process string hash that decides which k-grams winnowing keeps)
+    min_passage: int = 80         # a matched passage shorter than this (tokenized characters) does not count
+    common_share: float = 0.2     # a fingerprint in more than this share of the documents counts for no pair ...
+    common_min: int = 3           # ... if it is also in more than this many documents (small cohorts)
+    full_length: int = 600        # shared tokenized characters from which the score is not damped for length
+    threshold: float = 0.5        # flagged when score >= threshold
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.noise <= self.guarantee:
+            raise ValueError(f"need 1 <= noise <= guarantee, got noise={self.noise}, guarantee={self.guarantee}")
+        if not 0 < self.common_share <= 1 or not 0 <= self.threshold <= 1:
+            raise ValueError("common_share must be in (0, 1] and threshold in [0, 1]")
+
+
+@dataclasses.dataclass
+class Document:
+    path: str
+    code: str
+    archive: bool
+    fingerprint: Any = None       # copydetect.CodeFingerprint
+
+
+@dataclasses.dataclass
+class Pair:
+    a: str
+    b: str
+    score: float
+    flagged: bool
+    shared: int                   # tokenized characters in counted passages (the smaller side's count)
+    coverage: tuple[float, float]
+    slices: tuple[np.ndarray, np.ndarray]   # 2xN [start, end) offsets into each side's code text
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "score": round(float(self.score), 4), "flagged": bool(self.flagged),
+                "shared": int(self.shared), "coverage": [round(float(c), 4) for c in self.coverage]}
+
+
+@dataclasses.dataclass
+class Report:
+    documents: list[Document]
+    pairs: list[Pair]             # highest score first; pairs sharing no counted passage are left out
+    errors: list[str]             # one message per file that was skipped
+    settings: Settings
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pairs": [p.to_json() for p in self.pairs], "documents": len(self.documents),
+                "errors": self.errors}
+
+
+# ------------------------------------------------------------------------------------------------ input
+def read_notebook_json(path: str | Path) -> dict:
+    """The upload as plain JSON (never trusted as a notebook: :func:`student_code` reads only cell texts)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SimilarityError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SimilarityError(f"{path}: not a notebook (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise SimilarityError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) \
+            or not all(isinstance(c, dict) for c in data["cells"]):
+        raise SimilarityError(f"{path}: not a notebook (JSON without a list of cells)")
+    return data
+
+
+def read_boilerplate(path: str | Path) -> nbformat.NotebookNode:
+    """The notebook the students started from (the release), with nbgrader's cell metadata."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except OSError as exc:
+        raise SimilarityError(f"{path}: cannot read the boilerplate notebook ({exc.strerror or exc}); give the "
+                              "release notebook the students started from (--boilerplate)") from None
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for a broken file
+        raise SimilarityError(f"{path}: the boilerplate is not a readable notebook ({exc})") from None
+    if not any(_grade_id(c) for c in nb.cells):
+        raise SimilarityError(f"{path}: the boilerplate notebook has no nbgrader cells: give the release notebook "
+                              "(with its grade ids), not a student's copy without metadata")
+    return nb
+
+
+def _grade_id(cell: dict) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta.get("grade_id") if isinstance(meta, dict) else None
+
+
+def boilerplate_code(boilerplate: nbformat.NotebookNode) -> str:
+    """Every code cell's text of the boilerplate notebook (skeleton, helpers, tests, release stubs)."""
+    return "\n\n".join(c.source for c in boilerplate.cells if c.cell_type == "code")
+
+
+def student_code(uploaded: dict, boilerplate: nbformat.NotebookNode) -> str:
+    """The student's code: solution cells, editable cells and added cells, in the course's order.
+
+    ``coursekit.trusted.execute.rebuild`` puts the upload's texts into the boilerplate notebook exactly as the
+    grader does; its solution cells (nbgrader ``solution``) and cells without a grade id (editable or added) are
+    the student's, every other cell is the course's own."""
+    from coursekit.trusted.execute import rebuild
+    solution_ids = {_grade_id(c) for c in boilerplate.cells
+                    if _grade_id(c) and c.metadata["nbgrader"].get("solution")}
+    rebuilt = rebuild(uploaded, boilerplate, lambda cell: cell.source)
+    texts = [c.source for c in rebuilt.cells if c.cell_type == "code"
+             and (_grade_id(c) in solution_ids or not _grade_id(c))]
+    return "\n\n".join(t for t in texts if t.strip())
+
+
+def notebook_paths(arg: str | Path) -> list[Path]:
+    """A notebook path as given, or the notebooks under a directory (recursively, sorted)."""
+    path = Path(arg)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*" + NOTEBOOK_SUFFIX)
+                       if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+        if not found:
+            raise SimilarityError(f"{arg}: a directory without notebooks (*.ipynb)")
+        return found
+    if not path.exists():
+        raise SimilarityError(f"{arg}: no such file or directory")
+    return [path]
+
+
+# ------------------------------------------------------------------------------------------------ comparison
+def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> CodeFingerprint:
+    return CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
+                           boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
+
+
+def boilerplate_hashes(code: str, settings: Settings) -> np.ndarray:
+    """Every k-gram hash of the boilerplate (window 1, as copydetect's own boilerplate filter)."""
+    fp = CodeFingerprint("boilerplate.py", settings.noise, 1, language="python", fp=io.StringIO(code))
+    return np.unique(np.fromiter(fp.hashes, dtype=np.int64, count=len(fp.hashes)))
+
+
+def _passages(fp: CodeFingerprint, hashes: Iterable[int], settings: Settings) -> tuple[np.ndarray, int, float]:
+    """Slices of ``fp``'s raw code matched by ``hashes`` (counted passages only), their tokenized length and the
+    share of the document they cover."""
+    idx = [i for h in hashes for i in fp.hash_idx[h]]
+    slices = get_copied_slices(np.array(idx, dtype=np.int64), fp.k)
+    if slices.shape[1]:
+        slices = slices[:, slices[1] - slices[0] >= settings.min_passage]
+    length = int(np.sum(slices[1] - slices[0])) if slices.shape[1] else 0
+    coverage = length / fp.token_coverage if fp.token_coverage else 0.0
+    if slices.shape[1] and len(fp.offsets):      # tokenized positions -> positions in the raw code
+        slices = slices + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], slices), 0,
+                                                   fp.offsets.shape[0] - 1)]
+    return slices.astype(np.int64), length, min(coverage, 1.0)
+
+
+def compare(documents: list[Document], boilerplate_text: str, settings: Settings = Settings(),
+            errors: list[str] | None = None) -> Report:
+    """Fingerprint every document and score every pair (current-current, current-archive)."""
+    bp = boilerplate_hashes(boilerplate_text, settings)
+    for doc in documents:
+        doc.fingerprint = fingerprint(doc, settings, bp)
+    df = Counter(h for doc in documents for h in doc.fingerprint.hashes)
+    limit = max(settings.common_min, settings.common_share * len(documents))
+    index: dict[int, list[int]] = defaultdict(list)
+    for i, doc in enumerate(documents):
+        for h in doc.fingerprint.hashes:
+            if df[h] <= limit:
+                index[h].append(i)
+    shared: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for h, ids in index.items():
+        for x in range(len(ids)):
+            for y in range(x + 1, len(ids)):
+                i, j = ids[x], ids[y]
+                if not (documents[i].archive and documents[j].archive):
+                    shared[(i, j)].append(h)
+    pairs = []
+    for (i, j), hashes in shared.items():
+        a, b = documents[i], documents[j]
+        if a.archive:                                # the current submission first
+            a, b = b, a
+        slices_a, len_a, cov_a = _passages(a.fingerprint, hashes, settings)
+        slices_b, len_b, cov_b = _passages(b.fingerprint, hashes, settings)
+        length = min(len_a, len_b)
+        if length == 0:
+            continue
+        score = max(cov_a, cov_b) * min(1.0, length / settings.full_length)
+        pairs.append(Pair(a.path, b.path, score, score >= settings.threshold, length, (cov_a, cov_b),
+                          (slices_a, slices_b)))
+    pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    return Report(documents, pairs, list(errors or []), settings)
+
+
+def load_documents(notebooks: Iterable[str | Path], boilerplate: nbformat.NotebookNode, archive: bool,
+                   errors: list[str], seen: set[Path]) -> list[Document]:
+    """Documents for the given notebooks/directories; a bad one adds a message to ``errors`` and is skipped."""
+    docs = []
+    for arg in notebooks:
+        try:
+            paths = notebook_paths(arg)
+        except SimilarityError as exc:
+            errors.append(str(exc))
+            continue
+        for path in paths:
+            key = path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                code = student_code(read_notebook_json(path), boilerplate)
+            except SimilarityError as exc:
+                errors.append(str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - hostile JSON that passed the shape check
+                errors.append(f"{path}: not a notebook the course can read ({type(exc).__name__}: {exc})")
+                continue
+            docs.append(Document(str(path), code, archive))
+    return docs
+
+
+def similarity_report(notebooks: Iterable[str | Path], boilerplate_path: str | Path,
+                      against: Iterable[str | Path] = (), settings: Settings = Settings()) -> Report:
+    """Read the notebooks (and the archive), compare them, return the report (bad files listed in ``errors``)."""
+    boilerplate = read_boilerplate(boilerplate_path)
+    errors: list[str] = []
+    seen: set[Path] = set()
+    docs = load_documents(notebooks, boilerplate, False, errors, seen)
+    docs += load_documents(against, boilerplate, True, errors, seen)
+    return compare(docs, boilerplate_code(boilerplate), settings, errors)
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+def _highlighted(code: str, slices: np.ndarray, css: str) -> str:
+    """The code as escaped HTML, the counted passages wrapped in ``<mark class=css>``."""
+    if not slices.shape[1]:
+        return html.escape(code)
+    text, _ = highlight_overlap(code, slices, f'<mark class="{css}">', "</mark>", escape_html=True)
+    return text
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="ru"><head><meta charset="utf-8"><title>Отчёт о схожести решений</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table.pairs td, table.pairs th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; }}
+table.pairs {{ border-collapse: collapse; }}
+.side {{ display: flex; gap: 1em; }}
+.side > div {{ flex: 1; min-width: 0; }}
+pre {{ background: #f7f7f7; padding: 0.5em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }}
+mark.a, mark.b {{ background: #ffd27a; }}
+.flag {{ color: #b00; font-weight: bold; }}
+</style></head><body>
+<h1>Отчёт о схожести решений</h1>
+<p>Сравнено работ: {n_current} (текущие){archive}. Пар выше порога {threshold:g}: <b>{n_flagged}</b>.
+Считается только код студентов (ячейки решений и добавленные ячейки); код задания, вспомогательные функции и тесты
+не учитываются. Балл пары: доля кода в общих фрагментах длиной не меньше {min_passage} токенов, с поправкой на
+общую длину (полный вес с {full_length} токенов); фрагменты, которые встречаются больше чем у {limit} работ,
+не считаются.</p>
+{errors}
+<h2>Пары по убыванию балла</h2>
+{table}
+<h2>Подозрительные пары</h2>
+{flagged}
+</body></html>
+"""
+
+
+def render_html(report: Report, top: int = 200) -> str:
+    """One page: the pairs table (the ``top`` highest) and every flagged pair side by side, matches marked."""
+    s = report.settings
+    docs = {d.path: d for d in report.documents}
+    n_archive = sum(d.archive for d in report.documents)
+    rows = ["<table class='pairs'><tr><th>Работа A</th><th>Работа B</th><th>Балл</th><th>Общий код (токенов)</th>"
+            "<th>Доля A / B</th><th>Подозрение</th></tr>"]
+    for i, p in enumerate(report.pairs[:top]):
+        name = f"<a href='#pair-{i}'>{html.escape(p.a)}</a>" if p.flagged else html.escape(p.a)
+        rows.append(f"<tr><td>{name}</td><td>{html.escape(p.b)}</td><td>{p.score:.2f}</td><td>{p.shared}</td>"
+                    f"<td>{p.coverage[0]:.0%} / {p.coverage[1]:.0%}</td>"
+                    f"<td>{'<span class=flag>да</span>' if p.flagged else 'нет'}</td></tr>")
+    rows.append("</table>")
+    if len(report.pairs) > top:
+        rows.append(f"<p>Показаны {top} пар из {len(report.pairs)}.</p>")
+    if not report.pairs:
+        rows = ["<p>Общих фрагментов нет.</p>"]
+    flagged = []
+    for i, p in enumerate(report.pairs):
+        if not p.flagged:
+            continue
+        a, b = docs[p.a], docs[p.b]
+        flagged.append(
+            f"<section id='pair-{i}'><h3>{html.escape(p.a)} — {html.escape(p.b)}: балл {p.score:.2f}</h3>"
+            f"<div class='side'><div><h4>{html.escape(p.a)}{' (архив)' if a.archive else ''}</h4>"
+            f"<pre>{_highlighted(a.code, p.slices[0], 'a')}</pre></div>"
+            f"<div><h4>{html.escape(p.b)}{' (архив)' if b.archive else ''}</h4>"
+            f"<pre>{_highlighted(b.code, p.slices[1], 'b')}</pre></div></div></section>")
+    errors = ""
+    if report.errors:
+        errors = ("<h2>Пропущенные файлы</h2><ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in report.errors)
+                  + "</ul>")
+    return PAGE.format(n_current=len(report.documents) - n_archive,
+                       archive=f", из архива: {n_archive}" if n_archive else "",
+                       threshold=s.threshold, n_flagged=sum(p.flagged for p in report.pairs),
+                       min_passage=s.min_passage, full_length=s.full_length,
+                       limit=int(max(s.common_min, s.common_share * len(report.documents))), errors=errors,
+                       table="\n".join(rows), flagged="\n".join(flagged) or "<p>Нет.</p>")
