@@ -228,8 +228,8 @@ def compare(documents: list[Document], boilerplate_text: str, settings: Settings
         length = min(len_a, len_b)
         if length == 0:
             continue
-        score = max(cov_a, cov_b) * min(1.0, length / settings.full_length)
-        pairs.append(Pair(a.path, b.path, score, score >= settings.threshold, length, (cov_a, cov_b),
+        score = float(max(cov_a, cov_b) * min(1.0, length / settings.full_length))
+        pairs.append(Pair(a.path, b.path, score, score >= settings.threshold, length, (float(cov_a), float(cov_b)),
                           (slices_a, slices_b)))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
     return Report(documents, pairs, list(errors or []), settings)
