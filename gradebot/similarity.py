@@ -29,7 +29,10 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
+import itertools
 import json
+import multiprocessing
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -70,7 +73,7 @@ class Document:
     path: str
     code: str
     archive: bool
-    fingerprint: Any = None       # copydetect.CodeFingerprint
+    fingerprint: Any = None       # Prints
 
 
 @dataclasses.dataclass
@@ -172,9 +175,49 @@ def notebook_paths(arg: str | Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------ comparison
-def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> CodeFingerprint:
-    return CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
-                           boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
+@dataclasses.dataclass
+class Prints:
+    """What the comparison needs of a ``copydetect.CodeFingerprint``, in plain ints (quick to pickle and hash)."""
+    k: int
+    hashes: set[int]
+    hash_idx: dict[int, list[int]]   # fingerprint -> its positions in the tokenized code
+    offsets: np.ndarray              # tokenized position -> characters removed before it (copydetect's offsets)
+    token_coverage: float            # tokenized characters covered by fingerprints (boilerplate removed)
+
+
+def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> Prints:
+    fp = CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
+                         boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
+    return Prints(fp.k, {int(h) for h in fp.hashes}, {int(h): [int(i) for i in ix] for h, ix in fp.hash_idx.items()},
+                  fp.offsets, float(fp.token_coverage))
+
+
+_JOB: dict[str, Any] = {}        # what forked fingerprint workers inherit (settings, boilerplate hashes, hash check)
+
+
+def _fingerprint_job(doc: Document) -> Prints:
+    if hash("gradebot.similarity") != _JOB["hash"]:    # copydetect hashes k-grams with hash(): same process family
+        raise RuntimeError("fingerprint worker has another string hash seed than its parent")
+    return fingerprint(doc, _JOB["settings"], _JOB["boilerplate"])
+
+
+def fingerprint_all(documents: list[Document], settings: Settings, bp: np.ndarray, workers: int = 1) -> None:
+    """Set every document's fingerprint; with ``workers`` > 1, in forked processes (tokenizing is the cost).
+
+    Only "fork" keeps the parent's string hash seed, which copydetect's k-gram hashes depend on; without it (or
+    for a few documents) the work is done in this process."""
+    if workers > 1 and len(documents) >= 8 and "fork" in multiprocessing.get_all_start_methods():
+        _JOB.update(settings=settings, boilerplate=bp, hash=hash("gradebot.similarity"))
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                fps = pool.map(_fingerprint_job, documents, chunksize=max(1, len(documents) // (4 * workers)))
+        finally:
+            _JOB.clear()
+        for doc, fp in zip(documents, fps):
+            doc.fingerprint = fp
+        return
+    for doc in documents:
+        doc.fingerprint = fingerprint(doc, settings, bp)
 
 
 def boilerplate_hashes(code: str, settings: Settings) -> np.ndarray:
@@ -183,7 +226,7 @@ def boilerplate_hashes(code: str, settings: Settings) -> np.ndarray:
     return np.unique(np.fromiter(fp.hashes, dtype=np.int64, count=len(fp.hashes)))
 
 
-def _passages(fp: CodeFingerprint, hashes: Iterable[int], settings: Settings) -> tuple[np.ndarray, int, float]:
+def _passages(fp: Prints, hashes: Iterable[int], settings: Settings) -> tuple[np.ndarray, int, float]:
     """Slices of ``fp``'s raw code matched by ``hashes`` (counted passages only), their tokenized length and the
     share of the document they cover."""
     idx = [i for h in hashes for i in fp.hash_idx[h]]
@@ -199,25 +242,31 @@ def _passages(fp: CodeFingerprint, hashes: Iterable[int], settings: Settings) ->
 
 
 def compare(documents: list[Document], boilerplate_text: str, settings: Settings = Settings(),
-            errors: list[str] | None = None) -> Report:
+            errors: list[str] | None = None, workers: int = 1) -> Report:
     """Fingerprint every document and score every pair (current-current, current-archive)."""
-    bp = boilerplate_hashes(boilerplate_text, settings)
-    for doc in documents:
-        doc.fingerprint = fingerprint(doc, settings, bp)
+    fingerprint_all(documents, settings, boilerplate_hashes(boilerplate_text, settings), workers)
     df = Counter(h for doc in documents for h in doc.fingerprint.hashes)
     limit = max(settings.common_min, settings.common_share * len(documents))
+    rare = [{h for h in doc.fingerprint.hashes if df[h] <= limit} for doc in documents]
     index: dict[int, list[int]] = defaultdict(list)
-    for i, doc in enumerate(documents):
-        for h in doc.fingerprint.hashes:
-            if df[h] <= limit:
-                index[h].append(i)
-    shared: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for h, ids in index.items():
-        for x in range(len(ids)):
-            for y in range(x + 1, len(ids)):
-                i, j = ids[x], ids[y]
-                if not (documents[i].archive and documents[j].archive):
-                    shared[(i, j)].append(h)
+    for i, hashes in enumerate(rare):
+        for h in hashes:
+            index[h].append(i)
+    # a counted passage of min_passage tokenized characters holds this many k-grams (all kept when noise ==
+    # guarantee; winnowing keeps at least one per window): pairs sharing fewer are not looked at further
+    window = settings.guarantee - settings.noise + 1
+    least = max(1, (settings.min_passage - settings.noise + 1) // window)
+    candidates = []
+    for i, hashes in enumerate(rare):
+        others = [index[h] for h in hashes if len(index[h]) > 1]
+        if not others:
+            continue
+        counts = np.bincount(np.fromiter(itertools.chain.from_iterable(others), dtype=np.int64),
+                             minlength=len(documents))
+        for j in np.nonzero(counts[i + 1:] >= least)[0] + i + 1:
+            if not (documents[i].archive and documents[j].archive):
+                candidates.append((i, int(j)))
+    shared = {(i, j): rare[i] & rare[j] for i, j in candidates}
     pairs = []
     for (i, j), hashes in shared.items():
         a, b = documents[i], documents[j]
@@ -263,14 +312,16 @@ def load_documents(notebooks: Iterable[str | Path], boilerplate: nbformat.Notebo
 
 
 def similarity_report(notebooks: Iterable[str | Path], boilerplate_path: str | Path,
-                      against: Iterable[str | Path] = (), settings: Settings = Settings()) -> Report:
-    """Read the notebooks (and the archive), compare them, return the report (bad files listed in ``errors``)."""
+                      against: Iterable[str | Path] = (), settings: Settings = Settings(),
+                      workers: int | None = None) -> Report:
+    """Read the notebooks (and the archive), compare them, return the report (bad files listed in ``errors``).
+    ``workers``: processes that tokenize (default: the number of cores)."""
     boilerplate = read_boilerplate(boilerplate_path)
     errors: list[str] = []
     seen: set[Path] = set()
     docs = load_documents(notebooks, boilerplate, False, errors, seen)
     docs += load_documents(against, boilerplate, True, errors, seen)
-    return compare(docs, boilerplate_code(boilerplate), settings, errors)
+    return compare(docs, boilerplate_code(boilerplate), settings, errors, workers or os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------------------------------------ HTML
