@@ -10,16 +10,17 @@ count: the course's own cells are not read from the upload at all, and every k-g
 notebook's code is removed from the students' fingerprints (copydetect's boilerplate filter).
 
 Scoring (:class:`Settings`, docs/gradebot.md "Similarity report"): copydetect tokenizes the code (names -> V/F/O,
-strings -> S, comments and whitespace dropped), fingerprints it by winnowing k-grams (``noise`` tokens; a match
-of ``guarantee`` tokens is always found) and matches fingerprints between two documents. Then, to not flag
+strings -> S, comments and whitespace dropped), fingerprints it by k-grams (``noise`` tokenized characters; winnowing
+guarantees matches of ``guarantee``) and matches fingerprints between two documents. Then, to not flag
 correct solutions for being correct:
 
 - rarity: a fingerprint found in more than ``common_share`` of all documents (and in more than ``common_min``)
   is what many wrote alike: it counts for no pair;
 - length: a matched passage shorter than ``min_passage`` tokens does not count (one-line layers such as ReLU are
   the same everywhere);
-- score of a pair = the share of the shorter-covered side's code inside counted passages, damped by the shared
-  length: ``max(cov_a, cov_b) * min(1, shared / full_length)``; flagged when ``score >= threshold``.
+- score of a pair: the larger of the two shares of a notebook's specific code (``cov``: the part of its code
+  in fingerprints that are not common) that lies in counted passages, reduced when the counted length ``shared`` is short:
+  ``max(cov_a, cov_b) * min(1, shared / full_length)``; flagged when ``score >= threshold``.
 
 Pairs: every two current submissions, and every current submission with every archive one (archive notebooks,
 e.g. earlier years, are never compared with each other).
@@ -182,14 +183,13 @@ class Prints:
     hashes: set[int]
     hash_idx: dict[int, list[int]]   # fingerprint -> its positions in the tokenized code
     offsets: np.ndarray              # tokenized position -> characters removed before it (copydetect's offsets)
-    token_coverage: float            # tokenized characters covered by fingerprints (boilerplate removed)
 
 
 def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> Prints:
     fp = CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
                          boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
     return Prints(fp.k, {int(h) for h in fp.hashes}, {int(h): [int(i) for i in ix] for h, ix in fp.hash_idx.items()},
-                  fp.offsets, float(fp.token_coverage))
+                  fp.offsets)
 
 
 _JOB: dict[str, Any] = {}        # what forked fingerprint workers inherit (settings, boilerplate hashes, hash check)
@@ -226,15 +226,23 @@ def boilerplate_hashes(code: str, settings: Settings) -> np.ndarray:
     return np.unique(np.fromiter(fp.hashes, dtype=np.int64, count=len(fp.hashes)))
 
 
-def _passages(fp: Prints, hashes: Iterable[int], settings: Settings) -> tuple[np.ndarray, int, float]:
+def _covered(fp: Prints, hashes: Iterable[int]) -> int:
+    """Tokenized characters of ``fp`` inside the k-grams ``hashes`` (the union of their spans)."""
+    idx = np.sort(np.fromiter((i for h in hashes for i in fp.hash_idx[h]), dtype=np.int64))
+    if not len(idx):
+        return 0
+    return int(np.minimum(np.diff(idx), fp.k).sum()) + fp.k
+
+
+def _passages(fp: Prints, hashes: Iterable[int], own: int, settings: Settings) -> tuple[np.ndarray, int, float]:
     """Slices of ``fp``'s raw code matched by ``hashes`` (counted passages only), their tokenized length and the
-    share of the document they cover."""
+    share of the document's own specific code (``own`` tokenized characters) they cover."""
     idx = [i for h in hashes for i in fp.hash_idx[h]]
     slices = get_copied_slices(np.array(idx, dtype=np.int64), fp.k)
     if slices.shape[1]:
         slices = slices[:, slices[1] - slices[0] >= settings.min_passage]
     length = int(np.sum(slices[1] - slices[0])) if slices.shape[1] else 0
-    coverage = length / fp.token_coverage if fp.token_coverage else 0.0
+    coverage = length / own if own else 0.0
     if slices.shape[1] and len(fp.offsets):      # tokenized positions -> positions in the raw code
         slices = slices + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], slices), 0,
                                                    fp.offsets.shape[0] - 1)]
@@ -266,14 +274,15 @@ def compare(documents: list[Document], boilerplate_text: str, settings: Settings
         for j in np.nonzero(counts[i + 1:] >= least)[0] + i + 1:
             if not (documents[i].archive and documents[j].archive):
                 candidates.append((i, int(j)))
-    shared = {(i, j): rare[i] & rare[j] for i, j in candidates}
+    own = {i: _covered(documents[i].fingerprint, rare[i]) for i in {i for pair in candidates for i in pair}}
     pairs = []
-    for (i, j), hashes in shared.items():
+    for i, j in candidates:
+        hashes = rare[i] & rare[j]
+        if documents[i].archive:                     # the current submission first
+            i, j = j, i
         a, b = documents[i], documents[j]
-        if a.archive:                                # the current submission first
-            a, b = b, a
-        slices_a, len_a, cov_a = _passages(a.fingerprint, hashes, settings)
-        slices_b, len_b, cov_b = _passages(b.fingerprint, hashes, settings)
+        slices_a, len_a, cov_a = _passages(a.fingerprint, hashes, own[i], settings)
+        slices_b, len_b, cov_b = _passages(b.fingerprint, hashes, own[j], settings)
         length = min(len_a, len_b)
         if length == 0:
             continue
@@ -325,11 +334,15 @@ def similarity_report(notebooks: Iterable[str | Path], boilerplate_path: str | P
 
 
 # ------------------------------------------------------------------------------------------------ HTML
+CONTEXT_LINES = 12                # lines shown around each highlighted passage (the rest becomes "...")
+
+
 def _highlighted(code: str, slices: np.ndarray, css: str) -> str:
     """The code as escaped HTML, the counted passages wrapped in ``<mark class=css>``."""
     if not slices.shape[1]:
         return html.escape(code)
-    text, _ = highlight_overlap(code, slices, f'<mark class="{css}">', "</mark>", escape_html=True)
+    text, _ = highlight_overlap(code, slices, f'<mark class="{css}">', "</mark>", truncate=CONTEXT_LINES,
+                                escape_html=True)
     return text
 
 
@@ -348,9 +361,10 @@ mark.a, mark.b {{ background: #ffd27a; }}
 <h1>Отчёт о схожести решений</h1>
 <p>Сравнено работ: {n_current} (текущие){archive}. Пар выше порога {threshold:g}: <b>{n_flagged}</b>.
 Считается только код студентов (ячейки решений и добавленные ячейки); код задания, вспомогательные функции и тесты
-не учитываются. Балл пары: доля кода в общих фрагментах длиной не меньше {min_passage} токенов, с поправкой на
-общую длину (полный вес с {full_length} токенов); фрагменты, которые встречаются больше чем у {limit} работ,
-не считаются.</p>
+не учитываются. Код сравнивается в нормализованном виде (имена, строки и комментарии не важны). Балл пары: доля
+кода работы в общих фрагментах длиной не меньше {min_passage} знаков нормализованного кода, с поправкой на общую
+длину (полный вес с {full_length} знаков); фрагменты, которые встречаются больше чем у {limit} работ, не
+считаются. Высокий балл — повод посмотреть пару, а не решение.</p>
 {errors}
 <h2>Пары по убыванию балла</h2>
 {table}
@@ -365,7 +379,7 @@ def render_html(report: Report, top: int = 200) -> str:
     s = report.settings
     docs = {d.path: d for d in report.documents}
     n_archive = sum(d.archive for d in report.documents)
-    rows = ["<table class='pairs'><tr><th>Работа A</th><th>Работа B</th><th>Балл</th><th>Общий код (токенов)</th>"
+    rows = ["<table class='pairs'><tr><th>Работа A</th><th>Работа B</th><th>Балл</th><th>Общий код (знаков)</th>"
             "<th>Доля A / B</th><th>Подозрение</th></tr>"]
     for i, p in enumerate(report.pairs[:top]):
         name = f"<a href='#pair-{i}'>{html.escape(p.a)}</a>" if p.flagged else html.escape(p.a)
