@@ -30,11 +30,9 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
-import itertools
 import json
 import multiprocessing
 import os
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -178,18 +176,23 @@ def notebook_paths(arg: str | Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------------ comparison
 @dataclasses.dataclass
 class Prints:
-    """What the comparison needs of a ``copydetect.CodeFingerprint``, in plain ints (quick to pickle and hash)."""
+    """What the comparison needs of a ``copydetect.CodeFingerprint``, as arrays (quick to pickle and compare)."""
     k: int
-    hashes: set[int]
-    hash_idx: dict[int, list[int]]   # fingerprint -> its positions in the tokenized code
+    positions: np.ndarray            # positions of the kept k-grams in the tokenized code (sorted) ...
+    hashes: np.ndarray               # ... and their hashes
     offsets: np.ndarray              # tokenized position -> characters removed before it (copydetect's offsets)
+
+    @property
+    def unique(self) -> np.ndarray:
+        return np.unique(self.hashes)
 
 
 def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> Prints:
     fp = CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
                          boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
-    return Prints(fp.k, {int(h) for h in fp.hashes}, {int(h): [int(i) for i in ix] for h, ix in fp.hash_idx.items()},
-                  fp.offsets)
+    pos = [(int(i), int(h)) for h, ix in fp.hash_idx.items() for i in ix]
+    arr = np.array(sorted(pos), dtype=np.int64).reshape(-1, 2)
+    return Prints(fp.k, arr[:, 0].copy(), arr[:, 1].copy(), fp.offsets)
 
 
 _JOB: dict[str, Any] = {}        # what forked fingerprint workers inherit (settings, boilerplate hashes, hash check)
@@ -226,69 +229,102 @@ def boilerplate_hashes(code: str, settings: Settings) -> np.ndarray:
     return np.unique(np.fromiter(fp.hashes, dtype=np.int64, count=len(fp.hashes)))
 
 
-def _covered(fp: Prints, hashes: Iterable[int]) -> int:
-    """Tokenized characters of ``fp`` inside the k-grams ``hashes`` (the union of their spans)."""
-    idx = np.sort(np.fromiter((i for h in hashes for i in fp.hash_idx[h]), dtype=np.int64))
-    if not len(idx):
+def _covered(positions: np.ndarray, k: int) -> int:
+    """Tokenized characters inside the k-grams at ``positions`` (sorted): the union of their spans."""
+    if not len(positions):
         return 0
-    return int(np.minimum(np.diff(idx), fp.k).sum()) + fp.k
+    return int(np.minimum(np.diff(positions), k).sum()) + k
 
 
-def _passages(fp: Prints, hashes: Iterable[int], own: int, settings: Settings) -> tuple[np.ndarray, int, float]:
-    """Slices of ``fp``'s raw code matched by ``hashes`` (counted passages only), their tokenized length and the
-    share of the document's own specific code (``own`` tokenized characters) they cover."""
-    idx = [i for h in hashes for i in fp.hash_idx[h]]
-    slices = get_copied_slices(np.array(idx, dtype=np.int64), fp.k)
+def _passages(fp: Prints, by_hash: tuple[np.ndarray, np.ndarray], shared: np.ndarray,
+              settings: Settings) -> tuple[np.ndarray, int]:
+    """Slices of ``fp``'s tokenized code made of the k-grams ``shared`` (sorted) -- counted passages only: at least
+    ``min_passage`` long -- and their total length. ``by_hash``: fp's (hashes, positions) sorted by hash."""
+    hashes, positions = by_hash
+    found = positions[_ranges(np.searchsorted(hashes, shared, "left"), np.searchsorted(hashes, shared, "right"))]
+    slices = get_copied_slices(found, fp.k)
     if slices.shape[1]:
         slices = slices[:, slices[1] - slices[0] >= settings.min_passage]
-    length = int(np.sum(slices[1] - slices[0])) if slices.shape[1] else 0
-    coverage = length / own if own else 0.0
-    if slices.shape[1] and len(fp.offsets):      # tokenized positions -> positions in the raw code
+    return slices.astype(np.int64), int(np.sum(slices[1] - slices[0])) if slices.shape[1] else 0
+
+
+def _common_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values of the sorted array ``a`` that are in the sorted array ``b``."""
+    if not len(a) or not len(b):
+        return a[:0]
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return a[b[at] == a]
+
+
+def _raw(fp: Prints, slices: np.ndarray) -> np.ndarray:
+    """Tokenized positions -> positions in the raw code (as copydetect's compare_files)."""
+    if slices.shape[1] and len(fp.offsets):
         slices = slices + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], slices), 0,
                                                    fp.offsets.shape[0] - 1)]
-    return slices.astype(np.int64), length, min(coverage, 1.0)
+    return slices
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The concatenation of ``arange(s, e)`` for every pair (vectorized)."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + shift
 
 
 def compare(documents: list[Document], boilerplate_text: str, settings: Settings = Settings(),
             errors: list[str] | None = None, workers: int = 1) -> Report:
     """Fingerprint every document and score every pair (current-current, current-archive)."""
     fingerprint_all(documents, settings, boilerplate_hashes(boilerplate_text, settings), workers)
-    df = Counter(h for doc in documents for h in doc.fingerprint.hashes)
-    limit = max(settings.common_min, settings.common_share * len(documents))
-    rare = [{h for h in doc.fingerprint.hashes if df[h] <= limit} for doc in documents]
-    index: dict[int, list[int]] = defaultdict(list)
-    for i, hashes in enumerate(rare):
-        for h in hashes:
-            index[h].append(i)
+    n = len(documents)
+    unique = [doc.fingerprint.unique for doc in documents]
+    # rarity: fingerprints in more than `limit` documents count for no pair
+    limit = max(settings.common_min, settings.common_share * n)
+    values, df = np.unique(np.concatenate(unique + [np.zeros(0, dtype=np.int64)]), return_counts=True)
+    common = values[df > limit]
+    rare = [u[~np.isin(u, common, assume_unique=True)] for u in unique]
+    # index: every (rare fingerprint, document), sorted by fingerprint
+    index_hash = np.concatenate(rare + [np.zeros(0, dtype=np.int64)])
+    index_doc = np.repeat(np.arange(n), [len(r) for r in rare])
+    order = np.argsort(index_hash, kind="stable")
+    index_hash, index_doc = index_hash[order], index_doc[order]
     # a counted passage of min_passage tokenized characters holds this many k-grams (all kept when noise ==
     # guarantee; winnowing keeps at least one per window): pairs sharing fewer are not looked at further
     window = settings.guarantee - settings.noise + 1
     least = max(1, (settings.min_passage - settings.noise + 1) // window)
     candidates = []
-    for i, hashes in enumerate(rare):
-        others = [index[h] for h in hashes if len(index[h]) > 1]
-        if not others:
-            continue
-        counts = np.bincount(np.fromiter(itertools.chain.from_iterable(others), dtype=np.int64),
-                             minlength=len(documents))
+    for i in range(n):
+        others = index_doc[_ranges(np.searchsorted(index_hash, rare[i], "left"),
+                                   np.searchsorted(index_hash, rare[i], "right"))]
+        counts = np.bincount(others, minlength=n)
         for j in np.nonzero(counts[i + 1:] >= least)[0] + i + 1:
             if not (documents[i].archive and documents[j].archive):
                 candidates.append((i, int(j)))
-    own = {i: _covered(documents[i].fingerprint, rare[i]) for i in {i for pair in candidates for i in pair}}
+    by_hash, own = {}, {}
+    for i in {i for pair in candidates for i in pair}:
+        fp = documents[i].fingerprint
+        order = np.argsort(fp.hashes, kind="stable")
+        by_hash[i] = (fp.hashes[order], fp.positions[order])
+        own[i] = _covered(fp.positions[np.isin(fp.hashes, rare[i])], fp.k)
     pairs = []
     for i, j in candidates:
-        hashes = rare[i] & rare[j]
         if documents[i].archive:                     # the current submission first
             i, j = j, i
-        a, b = documents[i], documents[j]
-        slices_a, len_a, cov_a = _passages(a.fingerprint, hashes, own[i], settings)
-        slices_b, len_b, cov_b = _passages(b.fingerprint, hashes, own[j], settings)
+        shared = _common_values(rare[i], rare[j])
+        fa, fb = documents[i].fingerprint, documents[j].fingerprint
+        slices_a, len_a = _passages(fa, by_hash[i], shared, settings)
+        if not len_a:
+            continue
+        slices_b, len_b = _passages(fb, by_hash[j], shared, settings)
         length = min(len_a, len_b)
         if length == 0:
             continue
+        cov_a, cov_b = min(1.0, len_a / own[i]), min(1.0, len_b / own[j])
         score = float(max(cov_a, cov_b) * min(1.0, length / settings.full_length))
-        pairs.append(Pair(a.path, b.path, score, score >= settings.threshold, length, (float(cov_a), float(cov_b)),
-                          (slices_a, slices_b)))
+        pairs.append(Pair(documents[i].path, documents[j].path, score, score >= settings.threshold, length,
+                          (cov_a, cov_b), (_raw(fa, slices_a), _raw(fb, slices_b))))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
     return Report(documents, pairs, list(errors or []), settings)
 
