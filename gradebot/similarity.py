@@ -18,9 +18,9 @@ correct solutions for being correct:
   is what many wrote alike: it counts for no pair;
 - length: a matched passage shorter than ``min_passage`` tokens does not count (one-line layers such as ReLU are
   the same everywhere);
-- score of a pair: the larger of the two shares of a notebook's specific code (``cov``: the part of its code
-  in fingerprints that are not common) that lies in counted passages, reduced when the counted length ``shared`` is short:
-  ``max(cov_a, cov_b) * min(1, shared / full_length)``; flagged when ``score >= threshold``.
+- score of a pair: the larger of the two shares of a notebook's specific code (``cov``: the part of its
+  code in fingerprints that are not common) that lies in counted passages, reduced when the counted length
+  ``shared`` is short: ``max(cov_a, cov_b) * min(1, shared / full_length)``; flagged when ``score >= threshold``.
 
 Pairs: every two current submissions, and every current submission with every archive one (archive notebooks,
 e.g. earlier years, are never compared with each other).

@@ -113,7 +113,11 @@ def _similarity(args, config) -> int:
     """``similarity``: the report as JSON or text on stdout, optionally as HTML; skipped files on stderr."""
     from gradebot import similarity
     boilerplate = args.boilerplate or config.course_path / "release" / config.assignment / config.notebook
-    settings = similarity.Settings() if args.threshold is None else similarity.Settings(threshold=args.threshold)
+    try:
+        settings = similarity.Settings() if args.threshold is None else similarity.Settings(threshold=args.threshold)
+    except ValueError as exc:
+        print(f"error: --threshold: {exc}", file=sys.stderr)
+        return 2
     try:
         report = similarity.similarity_report(args.notebooks, boilerplate, args.against, settings)
     except similarity.SimilarityError as exc:

@@ -3,7 +3,6 @@ the reference (coursekit.examples' solved notebook), a disguised copy of it, an 
 solution (similarity_fixtures/independent.ipynb: 45/45 points) and the untouched release."""
 from __future__ import annotations
 
-import copy
 import json
 import random
 import shutil
@@ -209,6 +208,8 @@ def test_cli_bad_boilerplate_and_nothing_to_compare(notebooks, tmp_path, capsys)
     assert code == 2 and f"{broken}: the boilerplate is not a readable notebook" in err
     code, _, err = _cli(capsys, notebooks["reference"], "--boilerplate", RELEASE)
     assert code == 2 and "nothing to compare" in err
+    code, _, err = _cli(capsys, notebooks["reference"], notebooks["copy"], "--threshold", "2")
+    assert code == 2 and "error: --threshold: " in err and "threshold in [0, 1]" in err
 
 
 def test_cli_against_archive_pairs_current_with_archive_only(notebooks, tmp_path, capsys):

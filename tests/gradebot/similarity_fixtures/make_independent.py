@@ -188,7 +188,7 @@ BODIES = {
 
 
         def crop_full(img, before, after):
-            \"\"\"Crop ``before`` pixels at the top/left and ``after`` at the bottom/right (negative: append zeros).\"\"\"
+            \"\"\"Crop ``before`` pixels at the top/left and ``after`` at the bottom/right (negative: pad).\"\"\"
             if after < 0:
                 img = np.pad(img, ((0, 0), (0, 0), (0, -after), (0, -after)))
                 after = 0
@@ -230,7 +230,8 @@ BODIES = {
                         dtype=np.result_type(arr, self.kernel))
         for a in range(k):
             for b in range(k):
-                full[:, :, strided(a, s, hh), strided(b, s, ww)] += np.einsum('nchw,co->nohw', arr, self.kernel[a, b])
+                stamp = np.einsum('nchw,co->nohw', arr, self.kernel[a, b])
+                full[:, :, strided(a, s, hh), strided(b, s, ww)] += stamp
         before, after = self._crop
         return crop_full(full, before, after) + self.bias.reshape(1, -1, 1, 1)
     """,
