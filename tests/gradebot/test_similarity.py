@@ -248,3 +248,14 @@ def test_html_report_side_by_side_and_escaped(notebooks, tmp_path, capsys):
     assert page.count('<mark class="a">') >= 1 and page.count('<mark class="b">') >= 1
     marked = page[page.index('<mark class="a">'):]
     assert "return np.maximum(input_data, 0)" in page and "</mark>" in marked
+
+
+def test_independent_fixture_is_built_from_the_current_release():
+    """independent.ipynb is make_independent.py applied to today's release (else: run that script, and grade the
+    result again: it scored 45/45 when committed)."""
+    from tests.gradebot.similarity_fixtures.make_independent import build
+    built, committed = build(), nbformat.read(str(INDEPENDENT), as_version=4)
+    ids = _solution_ids(built)
+    assert len(ids) >= 10
+    assert {g: _cell(built, g).source for g in ids} == {g: _cell(committed, g).source for g in ids}, \
+        "run: python tests/gradebot/similarity_fixtures/make_independent.py"
