@@ -59,8 +59,8 @@ NETWORK_HELPER = ("raise NotImplementedError()", "вспомогательный
 
 # Which bodies students write, per numnet_ref object. Everything else is given code (as in the assignment).
 REGIONS = {
-    "network.Network": {"_backprop": NETWORK_HELPER, "grad_x": REQUIRED, "grad_param": REQUIRED,
-                        "update": REQUIRED},
+    "network.Network": {"_backprop": NETWORK_HELPER, "_output_grad": NETWORK_HELPER, "grad_x": REQUIRED,
+                        "grad_param": REQUIRED, "update": REQUIRED},
     "dense.DenseLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED,
                          "grad_W": REQUIRED, "grad_b": REQUIRED},
     "activations.ReLU": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
@@ -73,7 +73,7 @@ REGIONS = {
     "conv.Conv2DLayer": {"_pads": HELPER, "forward": REQUIRED, "backward": CONV_BACKWARD,
                          "backward_params": BACKWARD_PARAMS},
     "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": CONV_BACKWARD, "backward_params": BACKWARD_PARAMS},
-    "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
+    "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED, "grad_logits": HELPER},
     "optimizers.SGD": {"_update": REQUIRED},
     "optimizers.RMSprop": {"_update": REQUIRED},
     "optimizers.Adagrad": {"_update": REQUIRED},

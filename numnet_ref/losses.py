@@ -32,5 +32,13 @@ class CrossEntropy(object):
         p, y = self._check(input_data, labels)
         return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)
 
+    def grad_logits(self, input_data, labels):
+        """(batch, classes): d L_b / d z_b for p_b = softmax(z_b), grad_x pushed back through the Softmax in one
+        step: p * sum(y') - y', y' = y without the labels of p < eps (there the derivative is 0)."""
+        p, y = self._check(input_data, labels)
+        if p.min() < self.eps:
+            y = np.where(p >= self.eps, y, 0)
+        return p * y.sum(axis=1, keepdims=True) - y
+
     def __repr__(self):
         return 'CrossEntropy(eps=%r)' % (self.eps,)

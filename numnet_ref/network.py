@@ -2,6 +2,9 @@
 import numpy as np
 from tqdm.auto import tqdm
 
+from .activations import Softmax
+from .losses import CrossEntropy
+
 
 def train_test_split(x, y, test_size=0.25, random_state=42):
     """The same split as ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
@@ -66,21 +69,27 @@ class Network(object):
     def _backprop(self, input_data, labels, scale, need_input_grad=True):
         """Forward, then backward from ``scale * dL_b/d(output)``: returns (output, dL/dx, per-layer parameter
         grads). Without ``need_input_grad`` the first layer computes only its parameter gradients (dL/dx: None)."""
-        loss = self._require_loss()
         inputs = []
         current = input_data
         for layer in self.layers:
             inputs.append(current)
             current = layer.forward(current)
-        grad = loss.grad_x(current, labels) * scale
-        param_grads = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, 0, -1):
-            grad, param_grads[i] = self.layers[i].backward(inputs[i], grad)
-        if need_input_grad:
-            grad, param_grads[0] = self.layers[0].backward(inputs[0], grad)
-        else:
-            grad, param_grads[0] = None, self.layers[0].backward_params(inputs[0], grad)
+        n, grad = self._output_grad(current, labels, scale)
+        param_grads = [[] for _ in self.layers]
+        for i in reversed(range(n)):
+            if i == 0 and not need_input_grad:
+                grad, param_grads[0] = None, self.layers[0].backward_params(inputs[0], grad)
+            else:
+                grad, param_grads[i] = self.layers[i].backward(inputs[i], grad)
         return current, grad, param_grads
+
+    def _output_grad(self, output, labels, scale):
+        """(n, g): backpropagation goes on through ``layers[:n]`` from g = scale * dL_b/d(output of layers[n - 1]).
+        The loss' gradient, or, after a last Softmax, CrossEntropy.grad_logits: the same chain in one step."""
+        loss = self._require_loss()
+        if type(self.layers[-1]) is Softmax and type(loss) is CrossEntropy:
+            return len(self.layers) - 1, loss.grad_logits(output, labels) * scale
+        return len(self.layers), loss.grad_x(output, labels) * scale
 
     def grad_x(self, input_data, labels):
         """d(loss of sample b) / d(input of sample b) for every b: shaped like ``input_data``."""
