@@ -33,8 +33,10 @@ Also the forward+backward GFLOP/s of a conv layer (numnet_ref Conv2DLayer and to
 
 Usage:
   python benchmarks/bench_training.py [--quick] [--models a,b,c] [--keras-backend torch] [--reps 3]
-                                      [--frameworks numnet,keras,pytorch] [--threads 2] [--profile]
+                                      [--frameworks numnet,keras,pytorch] [--threads 2] [--profile] [--clock cpu]
 OMP/MKL/OPENBLAS_NUM_THREADS and torch.set_num_threads are all set to --threads (default 2).
+``--clock cpu`` times with the CPU seconds of each worker process (all its threads) instead of wall-clock seconds:
+steadier on a shared machine, comparable across frameworks only with ``--threads 1`` (idle threads may spin).
 """
 
 import argparse
@@ -114,10 +116,13 @@ def one_hot(y):
     return out
 
 
+CLOCK = time.perf_counter  # time.process_time with --clock cpu (set in the worker)
+
+
 def timed(fn):
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     fn()
-    return time.perf_counter() - t0
+    return CLOCK() - t0
 
 
 def conv_flops(n, cin, cout, hw, k):
@@ -213,10 +218,10 @@ class NumnetRunner:
         batch, total = MODELS[key]["batch"], 0.0
         for i in range(len(x) // batch):
             pairs = self.floor_products(net, x[i * batch:(i + 1) * batch])
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             for a, b in pairs:
                 np.matmul(a, b)
-            total += time.perf_counter() - t0
+            total += CLOCK() - t0
         return total
 
     def finish(self, key):
@@ -418,6 +423,7 @@ class Worker:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--threads", str(args.threads)]
         cmd += ["--quick"] if args.quick else []
         cmd += ["--profile"] if args.profile else []
+        cmd += ["--clock", args.clock]
         self.column, self.error = column, None
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -557,6 +563,8 @@ def print_report(results, columns, args, started, load_start, load_end):
     print(f"- every framework in its own worker process; per model: 1 untimed warm-up epoch on {WARMUP_BATCHES} "
           f"batches, then {args.reps} timed epochs interleaved across frameworks; s/epoch = best of {args.reps}; "
           f"ratios = other's best / numnet_ref's best (> 1 means numnet_ref is faster)")
+    if args.clock == "cpu":
+        print("- **clock: CPU seconds** of each worker process (all its threads), not wall-clock seconds")
     for c in columns:
         if results[c].get("error"):
             print(f"- **{c} failed**: {results[c]['error']}")
@@ -649,6 +657,8 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=3, help="timed epochs per framework and model (default 3)")
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS/OpenMP/torch (default 2)")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of one numnet_ref epoch per model")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="'cpu': CPU seconds of each worker process instead of wall-clock seconds (see above)")
     p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -663,6 +673,7 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.worker:
         os.environ.update(thread_env(arguments.threads))  # set by the parent already; kept for direct runs
+        CLOCK = time.process_time if arguments.clock == "cpu" else time.perf_counter
         worker_main(arguments)
     else:
         main(arguments)
