@@ -119,7 +119,8 @@ class Conv2DLayer(_ConvBase):
     def forward(self, input_data):
         x = self._input(input_data)
         out = correlate(pad2d(x, *self._pads(x)), self.kernel, self.stride)
-        return out + self.bias[:, None, None]
+        out += self.bias[:, None, None]
+        return out
 
     def backward(self, input_data, grad_output):
         x = self._input(input_data)

@@ -48,9 +48,13 @@ class DenseLayer(Layer):
         return self._check(input_data) @ self.W + self.b
 
     def backward(self, input_data, grad_output):
+        param_grads = self.backward_params(input_data, grad_output)      # checks the shapes first
+        return grad_output @ self.W.T, param_grads
+
+    def backward_params(self, input_data, grad_output):
         x = self._check(input_data)
         _checks.grad_output(grad_output, (len(x), self.output_dim), 'DenseLayer')
-        return grad_output @ self.W.T, [x.T @ grad_output, grad_output.sum(axis=0)]
+        return [x.T @ grad_output, grad_output.sum(axis=0)]
 
     # Якобианы (как в исходном задании)
     def grad_x(self, input_data):

@@ -37,12 +37,13 @@ class MaxPooling(Layer):
 
     def backward(self, input_data, grad_output):
         x, offsets = self._offsets(input_data)
-        out = np.maximum.reduce([v for v, _ in offsets])
+        views = np.array([v for v, _ in offsets])        # one copy: the comparisons below run on contiguous arrays
+        out = views.max(axis=0)
         _checks.grad_output(grad_output, out.shape, 'MaxPooling')
         grad_input = np.zeros(x.shape, dtype=np.result_type(grad_output, x))
         taken = np.zeros(out.shape, dtype=bool)          # the first max of each window takes the gradient
         disjoint = all(s >= p for s, p in zip(self.strides, self.pool_size))
-        for view, ix in offsets:
+        for view, (_, ix) in zip(views, offsets):
             hit = (view == out) & ~taken
             taken |= hit
             if disjoint:                                  # windows don't overlap: each pixel is written once

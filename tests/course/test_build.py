@@ -445,9 +445,9 @@ def test_gradient_check_advice_passes_on_the_reference_and_catches_a_bug(release
     class MeanBias(numnet_ref.DenseLayer):
         """A planted bug: dL/db averaged over the batch instead of summed (off by the factor B = 6)."""
 
-        def backward(self, input_data, grad_output):
-            grad_input, (grad_W, grad_b) = super().backward(input_data, grad_output)
-            return grad_input, [grad_W, grad_b / len(input_data)]
+        def backward_params(self, input_data, grad_output):     # DenseLayer.backward takes its half from here
+            grad_W, grad_b = super().backward_params(input_data, grad_output)
+            return [grad_W, grad_b / len(input_data)]
 
     with pytest.raises(AssertionError, match=r"слой 0, параметр 1: относительная ошибка 0\.8"):
         exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb, DenseLayer=MeanBias))
