@@ -136,18 +136,16 @@ def self_check(path=None):
             reason = str(err) if isinstance(err, TestFailed) else '%s: %s' % (type(err).__name__, err)
         finally:
             _cancel_alarm()
-        rows.append((task, name, gid, points, ok, ' '.join(reason.split())[:160]))
+        rows.append((task, name, gid, points, ok, ' '.join(reason.split())[:400]))
         got, total = task_sums.get(task, (0.0, 0.0))
         task_sums[task] = (got + (points if ok else 0.0), total + points)
-    print('Самопроверка: только видимые части тестов (при проверке бот добавит скрытые)\n')
-    for task, name, gid, points, ok, reason in rows:
-        print('%s  %-62s %5g  %s' % ('✓' if ok else '✗', '%s [%s]' % (name, gid), points,
-                                      'пройден' if ok else 'не пройден: ' + reason))
-    print('\nПо заданиям (видимые части):')
+    print('Самопроверка: только видимые части тестов (при проверке бот добавит скрытые части)')
     for task, (got, total) in task_sums.items():
-        print('  %-50s %5g из %g' % (task, got, total))
-    got, total = sum(g for g, _ in task_sums.values()), sum(t for _, t in task_sums.values())
-    print('Итого: %g из %g' % (got, total))
+        print('\n%s: %g из %g' % (task, got, total))
+        for _, name, gid, points, ok, reason in (r for r in rows if r[0] == task):
+            print('  %s %-5g %s (%s)%s' % ('✓' if ok else '✗', points, name, gid, '' if ok else
+                                         '\n          не пройден: ' + reason))
+    print('\nИтого: %g из %g' % (sum(g for g, _ in task_sums.values()), sum(t for _, t in task_sums.values())))
     return rows
 
 
@@ -251,7 +249,7 @@ def _show(array):
     return np.array2string(np.asarray(array), precision=5, threshold=60, edgeitems=3, suppress_small=True)
 
 
-AXES = {2: ('пример', 'признак'), 3: ('пример', 'выход', 'вход'), 4: ('пример', 'канал', 'строка', 'столбец')}
+AXES = {1: ('элемент',), 2: ('пример', 'признак'), 3: ('пример', 'выход', 'вход'), 4: ('пример', 'канал', 'строка', 'столбец')}
 
 
 def _where(index, shape, param=None):
@@ -259,7 +257,7 @@ def _where(index, shape, param=None):
     элементы параметра, вытянутого по строкам (столбец i * n + j - это W[i, j])."""
     names = AXES.get(len(shape), ())
     text = ', '.join('%s %d' % (n, i) for n, i in zip(names, index)) if len(names) == len(index) else \
-        str(tuple(int(i) for i in index))
+        ', '.join(str(int(i)) for i in index)
     if param is not None:
         name, pshape = param
         text += ' = %s[%s]' % (name, ', '.join(str(int(i)) for i in np.unravel_index(index[-1], pshape)))
@@ -272,10 +270,10 @@ def _shape_hint(expected, actual):
         return ': похоже, две последние оси переставлены (транспонирование?)'
     if a == e[1:]:
         return ': нет первой оси (оси батча)'
-    if actual.size == expected.size:
-        return ': числа те же по количеству, но форма другая (проверьте reshape и порядок осей)'
     if tuple(n for n in a if n != 1) == tuple(n for n in e if n != 1):
         return ': лишняя или потерянная ось длины 1 (keepdims, reshape?)'
+    if actual.size == expected.size:
+        return ': числа те же по количеству, но форма другая (проверьте reshape и порядок осей)'
     return ''
 
 
