@@ -110,43 +110,46 @@ def _visible_tests(path):
     return tests
 
 
-def self_check(path=None):
-    """Запускает видимые части всех тестов ноутбука (не останавливаясь на первой ошибке) и печатает таблицу:
-    тест, баллы, результат, причина. path - файл ноутбука, если его не удалось найти самому."""
+def run_visible_tests(path):
+    """[(задание, тест, номер, баллы, пройден ли, причина)]: видимые части тестов ноутбука path, каждый в копии
+    пространства имён ноутбука; ошибка одного теста не останавливает остальные."""
     import contextlib
     import io
-    if GRADING:
-        print('Режим проверки: самопроверка пропущена (тесты проверяет бот)')
-        return None
-    path = path or _notebook_path()
-    if path is None:
-        print('Не удалось найти файл ноутбука: сохраните его и вызовите self_check(\'путь/к/numnet.ipynb\').')
-        return None
-    rows, task_sums = [], {}
+    rows = []
     for gid, name, points, task, source in _visible_tests(path):
-        namespace = dict(globals())
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, '<тест %s>' % gid, 'exec'), namespace)
+                exec(compile(source, '<тест %s>' % gid, 'exec'), dict(globals()))
             ok, reason = True, ''
-        except BaseException as err:  # noqa: BLE001 - таблица показывает любую ошибку теста
-            if isinstance(err, KeyboardInterrupt):
-                raise
+        except Exception as err:  # noqa: BLE001 - таблица показывает любую ошибку теста
             ok = False
             reason = str(err) if isinstance(err, TestFailed) else '%s: %s' % (type(err).__name__, err)
         finally:
             _cancel_alarm()
         rows.append((task, name, gid, points, ok, ' '.join(reason.split())[:400]))
-        got, total = task_sums.get(task, (0.0, 0.0))
-        task_sums[task] = (got + (points if ok else 0.0), total + points)
+    return rows
+
+
+def self_check(path=None):
+    """Запускает видимые части всех тестов ноутбука (не останавливаясь на первой ошибке) и печатает таблицу:
+    тест, баллы, результат, причина. path - файл ноутбука, если его не удалось найти самому."""
+    if GRADING:
+        print('Режим проверки: самопроверка пропущена (тесты проверяет бот)')
+        return
+    path = path or _notebook_path()
+    if path is None:
+        print('Не удалось найти файл ноутбука: сохраните его и вызовите self_check(\'путь/к/numnet.ipynb\').')
+        return
+    rows = run_visible_tests(path)
     print('Самопроверка: только видимые части тестов (при проверке бот добавит скрытые части)')
-    for task, (got, total) in task_sums.items():
-        print('\n%s: %g из %g' % (task, got, total))
-        for _, name, gid, points, ok, reason in (r for r in rows if r[0] == task):
+    tasks = dict.fromkeys(r[0] for r in rows)
+    for task in tasks:
+        mine = [r for r in rows if r[0] == task]
+        print('\n%s: %g из %g' % (task, sum(r[3] for r in mine if r[4]), sum(r[3] for r in mine)))
+        for _, name, gid, points, ok, reason in mine:
             print('  %s %-5g %s (%s)%s' % ('✓' if ok else '✗', points, name, gid, '' if ok else
                                          '\n          не пройден: ' + reason))
-    print('\nИтого: %g из %g' % (sum(g for g, _ in task_sums.values()), sum(t for _, t in task_sums.values())))
-    return rows
+    print('\nИтого: %g из %g' % (sum(r[3] for r in rows if r[4]), sum(r[3] for r in rows)))
 
 
 # ---------------------------------------------------------------------------------------------- время и seed
@@ -256,6 +259,8 @@ def _where(index, shape, param=None):
     """Позиция index словами: оси по числу измерений; param=(имя, форма) - последняя ось якобиана нумерует
     элементы параметра, вытянутого по строкам (столбец i * n + j - это W[i, j])."""
     names = AXES.get(len(shape), ())
+    if param is not None and names:
+        names = names[:-1] + ('столбец',)
     text = ', '.join('%s %d' % (n, i) for n, i in zip(names, index)) if len(names) == len(index) else \
         ', '.join(str(int(i)) for i in index)
     if param is not None:
