@@ -126,7 +126,7 @@ def points_table(tests):
     sums = {}
     for grade_id, points in tests:
         sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
-    rows = ["| Задание | Тест | Номер теста | Баллы |", "|---|---|---|---:|"]
+    rows = ["| Задание | Тест | Идентификатор | Баллы |", "|---|---|---|---:|"]
     for task in sums:
         first = True
         for grade_id, points in tests:
@@ -138,8 +138,8 @@ def points_table(tests):
     main = sum(p for t, p in sums.items() if not t.startswith("bonus_"))
     bonus = sum(p for t, p in sums.items() if t.startswith("bonus_"))
     rows.append("| **Итого** | | | **%s** |" % _points_number(main + bonus))
-    return ("Баллы по заданиям и тестам (номер и название теста стоят в первой строке его ячейки и в отчёте "
-            "бота):\n\n" + "\n".join(rows) + "\n\nОсновная часть — %s, дополнительные задания — %s."
+    return ("Баллы по заданиям и тестам (идентификатор и название теста стоят в первой строке его ячейки и в "
+            "отчёте бота):\n\n" + "\n".join(rows) + "\n\nОсновная часть — %s, дополнительные задания — %s."
             % (points_text(main), points_text(bonus)))
 
 

@@ -30,7 +30,7 @@ TEST_NAMES = {
     "part3_training__grad_b": "DenseLayer.grad_b: якобиан по смещению",
     "part3_training__grad_w": "DenseLayer.grad_W: якобиан по весам",
     "part3_training__grad_param": "Network.grad_param: градиенты потери по параметрам",
-    "part3_training__train_step": "Network.update и train_step: шаг обучения",
+    "part3_training__train_step": "Network.update и train_step: шаг оптимизатора",
     "part3_training__fit_mnist": "Network.fit: обучение на MNIST",
     "bonus_conv__forward": "Conv2DLayer: прямой проход, сравнение с Keras",
     "bonus_conv__grad_x": "Conv2DLayer: производные по входу",

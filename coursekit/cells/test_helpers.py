@@ -132,7 +132,7 @@ def run_visible_tests(path):
 
 def self_check(path=None):
     """Запускает видимые части всех тестов ноутбука (не останавливаясь на первой ошибке) и печатает таблицу:
-    тест, баллы, результат, причина. path - файл ноутбука, если его не удалось найти самому."""
+    тест, баллы, результат, причина. path — файл ноутбука, если его не удалось найти самому."""
     if GRADING:
         print('Режим проверки: самопроверка пропущена (тесты проверяет бот)')
         return
@@ -256,8 +256,8 @@ AXES = {1: ('элемент',), 2: ('пример', 'признак'), 3: ('пр
 
 
 def _where(index, shape, param=None):
-    """Позиция index словами: оси по числу измерений; param=(имя, форма) - последняя ось якобиана нумерует
-    элементы параметра, вытянутого по строкам (столбец i * n + j - это W[i, j])."""
+    """Позиция index словами: оси по числу измерений; param=(имя, форма): последняя ось якобиана нумерует
+    элементы параметра, вытянутого по строкам (столбец i * n + j — это W[i, j])."""
     names = AXES.get(len(shape), ())
     if param is not None and names:
         names = names[:-1] + ('столбец',)
@@ -289,7 +289,7 @@ def _value_hint(expected, actual, close, param=None):
     if param is not None and len(param[1]) >= 2 and expected.shape[-1] == int(np.prod(param[1])):
         order = np.arange(expected.shape[-1]).reshape(param[1]).ravel(order='F')
         if close(expected[..., order]):
-            return ('%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j - это %s[i, j]'
+            return ('%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j — это %s[i, j]'
                     % (param[0], param[1][-1], param[0]))
     if close(-expected):
         return 'знак противоположный'
@@ -316,7 +316,7 @@ def _not_finite(what, actual, actual_name, param=None):
         causes.append('nan получается из 0 / 0, inf / inf (например, exp большого числа, делённое на такое же), '
                       'inf - inf, 0 * inf, логарифма или корня отрицательного числа')
     if inf.any():
-        causes.append('inf - из деления на ноль (например, 1 - beta ** t при t = 0: шаги оптимизатора '
+        causes.append('inf — из деления на ноль (например, 1 - beta ** t при t = 0: шаги оптимизатора '
                       'считаются с t = 1), логарифма нуля (-inf) или переполнения exp большого числа')
     fail('%s: в результате %d nan и %d inf из %d чисел, первое в позиции %s. %s.\n%s:\n%s'
          % (what, nan.sum(), inf.sum(), actual.size, _where(first, actual.shape, param), '; '.join(causes),
@@ -326,7 +326,7 @@ def _not_finite(what, actual, actual_name, param=None):
 def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено',
                 param=None):
     """Сравнивает массивы; при расхождении печатает обе стороны и падает с сообщением: где и как числа
-    различаются. param=(имя, форма): последняя ось - элементы параметра этой формы, вытянутого по строкам."""
+    различаются. param=(имя, форма): последняя ось — элементы параметра этой формы, вытянутого по строкам."""
     if actual is None:
         fail('%s: получено None (метод ничего не возвращает?)' % what)
     expected = np.asarray(expected, dtype=np.float64)
@@ -353,7 +353,7 @@ def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='О�
         print('%s:\n%s' % (expected_name, _show(expected)))
         print('%s:\n%s' % (actual_name, _show(actual)))
         fail('%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g), '
-             'наибольшее - в позиции %s (ожидалось %.6g, получено %.6g)'
+             'наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)'
              % (what, bad.sum(), bad.size, ': ' + hint if hint else '', _where(first, diff.shape, param),
                 expected[first], actual[first], _where(index, diff.shape, param), expected[index], actual[index]))
 

@@ -111,10 +111,10 @@ def test_points_table_near_the_top(release_nb):
     """A markdown table before the first code cell: every test with its task title, name, id and points, the
     task sums and the total 45."""
     first_code = next(i for i, c in enumerate(release_nb.cells) if c.cell_type == "code")
-    (table,) = [c for c in release_nb.cells if "| Задание | Тест | Номер теста | Баллы |" in c.source]
+    (table,) = [c for c in release_nb.cells if "| Задание | Тест | Идентификатор | Баллы |" in c.source]
     assert release_nb.cells.index(table) < first_code and table.cell_type == "markdown"
     rows = [r for r in table.source.split("\n") if r.startswith("| ")]
-    assert rows[0] == "| Задание | Тест | Номер теста | Баллы |"
+    assert rows[0] == "| Задание | Тест | Идентификатор | Баллы |"
     assert "| **1. Прямой проход** | DenseLayer: прямой проход | `part1_forward__dense` | 1 |" in rows
     assert "|  | ReLU: прямой проход | `part1_forward__relu` | 0,5 |" in rows
     assert sum("`%s`" % gid in table.source for gid in TEST_NAMES) == len(TEST_NAMES) == 27

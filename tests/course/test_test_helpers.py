@@ -109,7 +109,7 @@ def test_check_close_reports_shape_and_largest_difference(ns, capsys):
     with pytest.raises(AssertionError, match=r"форма результата \(2,\), а должна быть \(3,\)"):
         ns["check_close"]("x", np.zeros(3), np.zeros(2))
     with pytest.raises(AssertionError, match=r"первое расхождение в позиции \(пример 0, признак 1\) \(ожидалось 0, "
-                                             r"получено 0\.1\), наибольшее - в позиции \(пример 1, признак 0\)"):
+                                             r"получено 0\.1\), наибольшее — в позиции \(пример 1, признак 0\)"):
         ns["check_grad"]("grad", np.zeros((2, 2)), np.array([[0.0, 0.1], [0.5, 0.0]]))
     out = capsys.readouterr().out
     assert "Numerical grad is" in out and "Your gradient is" in out
@@ -164,7 +164,7 @@ def test_check_grad_names_layout_mistakes_of_the_values(ns):
     with pytest.raises(AssertionError) as err:
         ns["check_grad"]("DenseLayer.grad_W", expected, column_major, param=("W", (3, 4)))
     text = str(err.value)
-    assert "W вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * 4 + j - это W[i, j]" in text
+    assert "W вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * 4 + j — это W[i, j]" in text
     assert "первое расхождение в позиции (пример 0, выход 0, столбец 1 = W[0, 1])" in text
     with pytest.raises(AssertionError, match="знак противоположный"):
         ns["check_grad"]("CrossEntropy.grad_x", jac, -jac)
