@@ -352,10 +352,11 @@ def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='О�
         print('Something went wrong!')
         print('%s:\n%s' % (expected_name, _show(expected)))
         print('%s:\n%s' % (actual_name, _show(actual)))
-        fail('%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g), '
-             'наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)'
+        largest = '' if index == first else ', наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)' % (
+            _where(index, diff.shape, param), expected[index], actual[index])
+        fail('%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g)%s'
              % (what, bad.sum(), bad.size, ': ' + hint if hint else '', _where(first, diff.shape, param),
-                expected[first], actual[first], _where(index, diff.shape, param), expected[index], actual[index]))
+                expected[first], actual[first], largest))
 
 
 def check_grad(what, numerical, analytic, atol=1e-5, rtol=1e-4, param=None):

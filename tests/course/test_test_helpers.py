@@ -182,6 +182,10 @@ def test_check_close_sees_an_image_shifted_by_a_pixel(ns):
     text = str(err.value)
     assert "картинка сдвинута на пиксель вниз и вправо (у padding='same' лишний пиксель дополнения идёт снизу" in text
     assert "первое расхождение в позиции (пример 0, канал 0, строка 0, столбец 0)" in text
+    with pytest.raises(AssertionError) as err:
+        ns["check_close"]("ReLU.grad_x", np.zeros((1, 2, 2)), np.array([[[1.0, 0.0], [0.0, 0.0]]]))
+    assert str(err.value) == ("ReLU.grad_x: не совпало 1 из 4 чисел; первое расхождение в позиции (пример 0, выход 0, "
+                              "вход 0) (ожидалось 0, получено 1)")     # the largest is the first: said once
 
 
 def test_time_limit_stops_an_infinite_loop(ns):
