@@ -34,7 +34,7 @@ from aiogram.types import BufferedInputFile, Message
 from gradebot.core import errors
 from gradebot.core.models import failed_tests
 from gradebot.frontends.web import (FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, course_facts_of, format_size,
-                                    task_title, test_label)
+                                    grade_label, task_title)
 
 log = logging.getLogger("gradebot.telegram")
 
@@ -81,7 +81,7 @@ def format_result(sub: Any, facts: Any = None) -> str:
     if failed:
         lines.append(f"Не пройдены тесты ({len(failed)}):")
         for gid, reason in failed[:MAX_FAILED_LINES]:
-            lines.append(f"✗ {test_label(facts, gid)}: {_one_line(reason)}")
+            lines.append(f"✗ {grade_label(facts, gid)}: {_one_line(reason)}")
         if len(failed) > MAX_FAILED_LINES:
             lines.append(f"... и ещё {len(failed) - MAX_FAILED_LINES} (все - в подробном отзыве)")
     others = [m for m in res.messages or [] if not any(m.startswith(f"{gid}: failed (") for gid, _ in failed)]

@@ -144,7 +144,7 @@ def task_title(facts: Any, task: str) -> str:
     return facts.task_title(task) if facts is not None else task
 
 
-def test_label(facts: Any, grade_id: str) -> str:
+def grade_label(facts: Any, grade_id: str) -> str:
     """'DenseLayer: прямой проход (part1_forward__dense)' for a named test, else the grade id."""
     name = facts.test_name(grade_id) if facts is not None else grade_id
     return grade_id if name == grade_id else f"{name} ({grade_id})"
@@ -588,7 +588,7 @@ class WebFrontend:
         return self._page(
             "status.html",
             task_title=lambda task: task_title(facts, task),
-            failed=[(gid, test_label(facts, gid), reason) for gid, reason in failed],
+            failed=[(gid, grade_label(facts, gid), reason) for gid, reason in failed],
             notes=[m for m in result.messages if not any(m.startswith(f"{g}: failed (") for g in failed_gids)]
             if result is not None else [],
             quota=quota,
