@@ -146,7 +146,11 @@ def test_real_feedback_page(graded_pages, source_nb, name):
         link = page.index('href="#test-part1_forward__softmax"')
         assert page.index("Не пройдены тесты: 1") < link < page.index("Пройдены тесты:")
         assert 'id="test-part1_forward__softmax"' in page           # the anchor of the cell below
-        assert "нет ли переполнения?" in page[:link + 2000]         # the grader's message next to the link
+        # the grader's message next to the link: the visible large-logit test (caught at home) with the cause
+        assert "Softmax.forward при больших по модулю входах (до 1000): в результате" in page[:link + 2000]
+        assert "inf / inf" in page[:link + 2000]
+        assert page[link:].startswith('href="#test-part1_forward__softmax">Softmax: прямой проход, в том числе при '
+                                      'больших входах</a>')
         assert "баллы: 0 из 1" in page
 
 
