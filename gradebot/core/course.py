@@ -26,7 +26,6 @@ from gradebot.core.errors import CourseError
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
-GRADEBOT_PARENT = str(Path(__file__).resolve().parents[2])   # dir that contains the gradebot package
 
 
 def task_of(grade_id: str) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from gradebot.core import feedback as fb
-from gradebot.core.course import (GRADEBOT_PARENT, course_build, job_config_text, load_build_facts, task_of)
+from gradebot.core.course import (course_build, job_config_text, load_build_facts, task_of)
 from gradebot.core.errors import SandboxUnavailable
 from gradebot.core.models import Result
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV, SANDBOX_MODE_ENV
@@ -152,10 +152,8 @@ class _NbgraderServer:
 
     def _ensure(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = GRADEBOT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             self._buf = b""
-            self.proc = subprocess.Popen([sys.executable, "-m", "gradebot.core._autograde_child"], env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "gradebot.core._autograde_child"],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
                                          preexec_fn=_pdeathsig)
             ready = self._readline(300)
@@ -291,7 +289,6 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     env.update({SPEC_ENV: str(job / "sandbox.json"), EVENTS_ENV: str(events_path),
                 MAX_OUTPUT_ENV: str(config.max_output_bytes), SANDBOX_MODE_ENV: config.sandbox,
                 REPORT_ENV: str(report_path),
-                "PYTHONPATH": GRADEBOT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
                 "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     if config.sandbox == "none":
         # opt-out: the kernel runs as the grader; still give it the course environment

@@ -19,7 +19,6 @@ def _run(config, *args, check=True):
     for k, v in config.to_dict().items():
         if v is not None:
             env["GRADEBOT_" + k.upper()] = str(v)
-    env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run([sys.executable, "-m", "gradebot", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=600)
     if check:
@@ -52,7 +51,7 @@ def test_roster_submit_worker_grades_export(make_config, tmp_path):
     bad = _run(config, "submit", "nobody", str(nb), check=False)
     assert bad.returncode == 2 and "unknown student" in bad.stderr
     worker = subprocess.Popen([sys.executable, "-m", "gradebot", "worker"], cwd=REPO, env={
-        **os.environ, "PYTHONPATH": str(REPO),
+        **os.environ,
         **{"GRADEBOT_" + k.upper(): str(v) for k, v in config.to_dict().items() if v is not None}},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

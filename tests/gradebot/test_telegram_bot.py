@@ -5,18 +5,15 @@ aiogram really long-polls the stand-in on 127.0.0.1 (getUpdates), downloads file
 The same flow against the real core is in test_telegram_e2e.py.
 """
 import asyncio
-import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import BotApiStub, FakeService, fake_code, make_notebook, serve_app  # noqa: E402
+from test_web_support import BotApiStub, FakeService, fake_code, make_notebook, serve_app
 
-from gradebot.core import errors  # noqa: E402
-from gradebot.frontends import telegram  # noqa: E402
+from gradebot.core import errors
+from gradebot.frontends import telegram
 
 TOKEN = "123456:TEST-token-for-the-stub"
 ALICE, BOB = 1001, 1002

@@ -5,19 +5,16 @@ Access codes are required (the default) unless a test says otherwise; FakeServic
 """
 import http.client
 import re
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import FakeService, fake_code, make_notebook, serve_app  # noqa: E402
+from test_web_support import FakeService, fake_code, make_notebook, serve_app
 
-from gradebot.core import errors  # noqa: E402
-from gradebot.frontends.web import COOKIE_NAME, create_app  # noqa: E402
+from gradebot.core import errors
+from gradebot.frontends.web import COOKIE_NAME, create_app
 
 
 class _Cfg:
