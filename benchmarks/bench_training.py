@@ -105,7 +105,8 @@ def model_data(key, quick):
     x, y = x[:n], y[:n]
     xe, ye = x_test[:EVAL_SAMPLES], y_test[:EVAL_SAMPLES]
     shape = (1, 28, 28) if key == "c" else (784,)
-    prep = lambda a: np.ascontiguousarray(a.reshape((len(a),) + shape), dtype=np.float32) / np.float32(255)
+    def prep(a):
+        return np.ascontiguousarray(a.reshape((len(a),) + shape), dtype=np.float32) / np.float32(255)
     return prep(x), y.astype(np.int64), prep(xe), ye.astype(np.int64)
 
 

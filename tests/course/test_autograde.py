@@ -12,7 +12,7 @@ import pytest
 from course_util import cell, hidden_lines as _hidden_lines
 from coursekit import TASKS
 from coursekit.examples import EXAMPLES, format_table, grade_examples
-from coursekit.feedback import HIDDEN_NOTE, safe_feedback, sanitize, task_scores
+from coursekit.feedback import safe_feedback, task_scores
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Access codes are required (the default) unless a test says otherwise; FakeServic
 import http.client
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
