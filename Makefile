@@ -12,20 +12,22 @@ export KERAS_BACKEND ?= jax
 export KERAS_HOME ?= $(CURDIR)/.keras
 # The verified offline MNIST copy beside the repo, when there is one (else the loader falls back to Keras' download).
 export NUMNET_MNIST_DIR ?= $(abspath $(wildcard $(CURDIR)/../shared/data/mnist))
-export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PYTHONDONTWRITEBYTECODE := 1
 # nbgrader runs the `alembic` command, and the bot runs `nbgrader`/`jupyter`: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run course examples test bench serve telegram clean
+.PHONY: setup run course examples lint test bench serve telegram clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements.lock scripts/install_system_deps.sh
+# The pinned environment, then this project (pyproject.toml) in editable mode: numnet_ref, coursekit and gradebot
+# import from any directory and in every process the bot starts, with no path set by hand.
+$(STAMP): requirements.txt requirements.lock pyproject.toml scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 course: setup
@@ -38,8 +40,11 @@ examples: course
 
 run: examples
 
-test: setup
-	$(PY) -m pytest tests -q -p no:cacheprovider
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q
 
 bench: course
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -9,13 +9,8 @@ nbgrader itself sets NBGRADER_EXECUTION=autograde, which switches the notebook t
 cells skipped; NUMNET_GRADING=1 does the same by hand).
 """
 import os
-import sys
 
-_ROOT = os.path.dirname(os.path.abspath(__file__))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from coursekit.nbgrader_ext import (  # noqa: E402
+from coursekit.nbgrader_ext import (
     AUTOGRADE_PREPROCESSORS,
     AUTOGRADE_SANITIZE_PREPROCESSORS,
     GENERATE_ASSIGNMENT_PREPROCESSORS,
@@ -26,7 +21,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 c = get_config()  # noqa: F821 (injected by traitlets)
 
-c.CourseDirectory.root = _ROOT
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "numnet"
 # The gradebook is nbgrader's default: <course root>/gradebook.db (not committed).
 

@@ -14,13 +14,8 @@ puts the reason into the note: ``# ВАШ КОД ЗДЕСЬ (необязате�
 """
 import re
 
-import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors import (
     CheckCellMetadata,
-    DeduplicateIds,
-    OverwriteCells,
-    OverwriteKernelspec,
     ClearHiddenTests,
     ClearMarkScheme,
     ClearOutput,

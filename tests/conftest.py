@@ -3,7 +3,6 @@
 * Keras (the test oracle) runs on the JAX backend with a private, temporary ``KERAS_HOME`` so that
   nothing is read from or written to the user's home directory.  These variables must be set before
   ``keras`` is imported anywhere, hence at module import time of this conftest.
-* The repository root is put on ``sys.path`` so ``import numnet_ref`` works without installation.
 * MNIST is read offline from ``NUMNET_MNIST_DIR`` (the four standard IDX ``.gz`` files).
 * Keras itself is only imported inside the session-scoped ``keras`` fixture, so collection stays fast.
 """
@@ -12,7 +11,6 @@ import gzip
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -29,9 +27,6 @@ os.environ.setdefault("NUMNET_MNIST_DIR", "/work/shared/data/mnist")
 # JAX: keep the oracle on the CPU and quiet.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 def pytest_configure(config):

@@ -10,7 +10,6 @@ code, whatever the sandbox sends.
 import os
 import select
 import signal
-import subprocess
 import time
 
 import numpy as np

@@ -1,13 +1,8 @@
-"""Shared setup of the course tests: environment for Keras/MNIST and the repo on sys.path."""
+"""Shared setup of the course tests: environment for Keras/MNIST."""
 import os
-import sys
 import tempfile
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -1,19 +1,13 @@
 """Fixtures for the gradebot core tests: a tiny nbgrader course (built once per session) and configs."""
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from gradebot import tinycourse  # noqa: E402
-from gradebot.config import Config  # noqa: E402
+from gradebot import tinycourse
+from gradebot.config import Config
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ def _run(config, *args, check=True):
     for k, v in config.to_dict().items():
         if v is not None:
             env["GRADEBOT_" + k.upper()] = str(v)
-    env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run([sys.executable, "-m", "gradebot", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=600)
     if check:
@@ -52,7 +51,7 @@ def test_roster_submit_worker_grades_export(make_config, tmp_path):
     bad = _run(config, "submit", "nobody", str(nb), check=False)
     assert bad.returncode == 2 and "unknown student" in bad.stderr
     worker = subprocess.Popen([sys.executable, "-m", "gradebot", "worker"], cwd=REPO, env={
-        **os.environ, "PYTHONPATH": str(REPO),
+        **os.environ,
         **{"GRADEBOT_" + k.upper(): str(v) for k, v in config.to_dict().items() if v is not None}},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -119,3 +118,21 @@ def test_frontends_are_dispatched_lazily(make_config, monkeypatch):
     assert cli.main(["serve", "--port", "9"]) == 0
     assert cli.main(["telegram"]) == 0
     assert calls == [(["--port", "9"], "tiny"), ([], "tiny")]
+
+
+def test_table_names_tasks_and_failed_tests_as_the_real_course_does():
+    from pathlib import Path
+
+    from coursekit import SOURCE_NOTEBOOK
+    from gradebot.core.course import course_facts
+    from gradebot.core.models import Result
+    from gradebot.frontends.cli import format_result
+    result = Result(total=4.0, max=45.0, tasks={"part1_forward": {"points": 4.0, "max": 5.0}},
+                    messages=["part1_forward__relu: failed (ReLU.forward: не совпало 1 из 6 чисел)", "late: -20%"])
+    table = format_result(result, course_facts(Path(SOURCE_NOTEBOOK))).split("\n")
+    assert table[1].split() == ["part1_forward", "(1.", "Прямой", "проход)", "4", "5"]
+    assert "  - part1_forward__relu (ReLU: прямой проход): failed (ReLU.forward: не совпало 1 из 6 чисел)" in table
+    assert "  - late: -20%" in table
+    plain = format_result(result).split("\n")
+    assert plain[1].split() == ["part1_forward", "4", "5"] and "  - part1_forward__relu: failed (ReLU.forward: " \
+        "не совпало 1 из 6 чисел)" in plain

@@ -4,14 +4,11 @@ The bot process long-polls the stand-in (``GRADEBOT_TELEGRAM_API_BASE``), downlo
 ``/file/bot<token>/<path>``, queues it in the core (tiny nbgrader course, bubblewrap sandbox, 1 worker), and
 sends back the per-task result and the feedback document.
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import BotApiStub, config_env, gradebot_process, serve_app  # noqa: E402
+from test_web_support import BotApiStub, config_env, gradebot_process, serve_app
 
-from gradebot import tinycourse as tc  # noqa: E402
-from gradebot.core.service import GradingService  # noqa: E402
+from gradebot import tinycourse as tc
+from gradebot.core.service import GradingService
 
 TOKEN = "424242:E2E-test-token"
 ALICE, MALLORY = 5001, 5002

@@ -7,16 +7,13 @@ browser flow on the real core.
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (/usr/bin/chromium, /usr/bin/chromedriver).
 """
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import FakeService, fake_code, make_notebook, serve_app  # noqa: E402
+from test_web_support import FakeService, fake_code, make_notebook, serve_app
 
-from gradebot.core import errors  # noqa: E402
-from gradebot.frontends.web import COOKIE_NAME, create_app  # noqa: E402
+from gradebot.core import errors
+from gradebot.frontends.web import COOKIE_NAME, create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

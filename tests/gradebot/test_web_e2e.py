@@ -7,21 +7,18 @@
 The tiny course: part1_add (2 points), part2_mul (3 points); an honest submission scores 5 of 5, the
 unsolved one 0 of 5 (see gradebot/tinycourse.py).
 """
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web_support import (config_env, free_port, gradebot_process, serve_app,  # noqa: E402
+from test_web_support import (config_env, free_port, gradebot_process, serve_app,
                               wait_http_ok)
-from test_web_browser import start_chromium, upload_and_wait_for_table  # noqa: E402
+from test_web_browser import start_chromium, upload_and_wait_for_table
 
-from gradebot import tinycourse as tc  # noqa: E402
-from gradebot.core.service import GradingService  # noqa: E402
-from gradebot.frontends.web import COOKIE_NAME, create_app  # noqa: E402
+from gradebot import tinycourse as tc
+from gradebot.core.service import GradingService
+from gradebot.frontends.web import COOKIE_NAME, create_app
 
 GRADING_TIMEOUT = 180
 

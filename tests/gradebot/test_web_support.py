@@ -386,7 +386,6 @@ def config_env(config, **extra) -> dict:
     for key, value in values.items():
         if value is not None:
             env["GRADEBOT_" + key.upper()] = str(value)
-    env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 
 

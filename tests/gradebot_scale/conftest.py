@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from gradebot import tinycourse
 
-from gradebot import tinycourse  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = REPO / "scripts" / "start_services.sh"
 
@@ -118,8 +116,7 @@ def new_cluster(urls: dict, tiny_course: Path, root: Path) -> "Cluster":
     env.update(FAST)
     env.update(urls)
     env.update(GRADEBOT_BACKEND="celery", GRADEBOT_COURSE_ROOT=str(course), GRADEBOT_ASSIGNMENT=tinycourse.ASSIGNMENT,
-               GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK, GRADEBOT_WORKERS="1", GRADEBOT_MNIST_DIR="",
-               PYTHONPATH=str(REPO) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""))
+               GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK, GRADEBOT_WORKERS="1", GRADEBOT_MNIST_DIR="")
     return Cluster(env, root)
 
 

@@ -67,7 +67,8 @@ def conv_id(cfg):
 
 def pool_id(cfg):
     b, c, h, w, pool, stride = cfg
-    fmt = lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+    def fmt(v):
+        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
     return f"B{b}_c{c}_{h}x{w}_pool{fmt(pool)}_s{fmt(stride)}"
 
 

@@ -161,7 +161,7 @@ def get_keras_model(keras, X_train, Y_train):
                   optimizer=sgd,
                   metrics=['accuracy'])
 
-    history = model.fit(X_train, Y_train, validation_split=0.25,
+    model.fit(X_train, Y_train, validation_split=0.25,
                         batch_size=32, epochs=1, verbose=0)
     return model
 
