@@ -396,7 +396,7 @@ def numerical_grad(scalar_f, array, eps=1e-5):
 
 
 def check_layer_gradients(name, layer, x, g):
-    """Сверяет с численными производными grad_x (якобиан) и backward по входу; g - dL/d(выход) (формы выхода)."""
+    """Сверяет с численными производными grad_x (якобиан) и backward по входу; g — dL/d(выход) (формы выхода)."""
     x = np.asarray(x, dtype=np.float64)
     check_grad('%s.grad_x, x формы %s' % (name, x.shape),
                expect('численный якобиан', lambda: numerical_jacobian(layer.forward, x)), layer.grad_x(x))
@@ -524,7 +524,7 @@ def small_mnist(n, size=14):
 
 
 def keras_output(layer, x, weights=None):
-    """Выход слоя Keras на x (NumPy); weights - список весов для layer.set_weights. Только внутри expect."""
+    """Выход слоя Keras на x (NumPy); weights — список весов для layer.set_weights. Только внутри expect."""
     layer.build(x.shape)
     if weights is not None:
         layer.set_weights(weights)
@@ -532,7 +532,7 @@ def keras_output(layer, x, weights=None):
 
 
 def plot_history(history, title=''):
-    """Точность на валидации по эпохам (history - словарь, который возвращает Network.fit)."""
+    """Точность на валидации по эпохам (history — словарь, который возвращает Network.fit)."""
     import textwrap
     import matplotlib.pyplot as plt
     if not isinstance(history, dict) or not history.get('val_accuracy'):
