@@ -16,11 +16,9 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 from coursekit.examples import EXAMPLES, build_submission  # noqa: E402

@@ -35,7 +35,6 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SCRIPT = ROOT / "scripts" / "start_services.sh"
 STATE = Path(os.environ.get("GRADEBOT_SERVICES_DIR", "/tmp/gradebot-services"))
 
@@ -170,8 +169,7 @@ def burst(svc, students: list[str], data: bytes, n: int, timeout: float) -> dict
 def base_env(args, course: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(GRADEBOT_COURSE_ROOT=str(course), GRADEBOT_ASSIGNMENT=args.assignment, GRADEBOT_NOTEBOOK=args.notebook,
-               GRADEBOT_WORKERS="1", PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"]
-                                                             if env.get("PYTHONPATH") else ""))
+               GRADEBOT_WORKERS="1")
     return env
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import importlib.util
 import random
 import resource
 import shutil
@@ -24,14 +25,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
+from coursekit.examples import solved_notebook
+from gradebot import similarity
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import nbformat  # noqa: E402
 
-from coursekit.examples import solved_notebook  # noqa: E402
-from gradebot import similarity  # noqa: E402
-from tests.gradebot.similarity_fixtures.disguise import RENAMES, disguise  # noqa: E402
+def _fixture(name):
+    """A module of the test fixtures (tests/ is not a package to import from a script)."""
+    path = ROOT / "tests" / "gradebot" / "similarity_fixtures" / (name + ".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RENAMES, disguise = _fixture("disguise").RENAMES, _fixture("disguise").disguise
 
 RELEASE = ROOT / "release" / "numnet" / "numnet.ipynb"
 INDEPENDENT = ROOT / "tests" / "gradebot" / "similarity_fixtures" / "independent.ipynb"

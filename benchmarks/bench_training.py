@@ -147,7 +147,6 @@ def best_rate(fn, flops, min_time=0.3, reps=3):
 
 class NumnetRunner:
     def __init__(self, args):
-        sys.path.insert(0, str(ROOT))
         import numnet_ref
         self.nr, self.args, self.state, self.gradients = numnet_ref, args, {}, {}
 
