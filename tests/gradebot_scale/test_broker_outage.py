@@ -16,7 +16,7 @@ STATE = Path(os.environ.get("GRADEBOT_SERVICES_DIR", "/tmp/gradebot-services"))
 
 
 def published_flags(store) -> dict[int, bool]:
-    return {int(r[0]): bool(r[1]) for r in store._q("SELECT submission_id, published FROM gb_jobs").fetchall()}
+    return store.jobs()
 
 
 def test_broker_loses_its_data_and_nothing_is_lost(cluster):
@@ -52,7 +52,7 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         assert all(published_flags(svc.store)[s.id] for s in subs)
 
         # duplicates of a finished submission: acknowledged and dropped, no second result, no extra delivery
-        wait_until(lambda: svc.store._q("SELECT count(*) FROM gb_claims").fetchone()[0] == 0, 60, 0.2, "claims")
+        wait_until(lambda: svc.store.active_claims() == [], 60, 0.2, "claims")
         before = cluster.log("w1").count("duplicate delivery dropped")
         for _ in range(3):
             svc.backend.publish(subs[0].id)
@@ -81,7 +81,7 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         done = svc.wait(ghost_sub.id, timeout=300)
         assert done.status == "done" and done.result.total == full
         # the worker records the attempt's outcome when it releases the claim, just after the result
-        wait_until(lambda: store._q("SELECT count(*) FROM gb_claims").fetchone()[0] == 0, 60, 0.2, "claims")
+        wait_until(lambda: store.active_claims() == [], 60, 0.2, "claims")
         assert [(a["worker"].split("/")[0], a["outcome"]) for a in store.attempts(ghost_sub.id)] == \
             [("ghost@elsewhere", "lost"), ("w1@test", "done")]
     finally:
