@@ -117,10 +117,20 @@ def _worker_main(config_dict: dict, index: int) -> None:
         try:
             status = process_submission(config, store, sid, slot=slot)
             log.info("submission %s: %s", sid, status)
+        except store.transient_errors as exc:   # the database is unavailable: the job stays queued, try again
+            log.warning("submission %s: store unavailable (%s); trying again", sid, exc)
+            status = None
         finally:
             store.token = None
             done.set()
             hb.join()
+        if status is None:
+            try:
+                store.release(sid, token, "error")   # free at once; else the claim expires after the lease
+            except store.transient_errors:
+                pass
+            stop_event.wait(5.0)
+            continue
         store.release(sid, token, status, dequeue=True)
     log.info("worker %d stopped", index)
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import fcntl
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 import sqlalchemy as sa
 from alembic.migration import MigrationContext

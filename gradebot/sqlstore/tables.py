@@ -68,7 +68,7 @@ submissions = sa.Table(
     sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
     sa.Column("finished_at", UtcTime),
-    sa.CheckConstraint("status IN (%s)" % ", ".join(f"'{s}'" for s in STATUSES), name="gb_submissions_status"),
+    sa.CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="gb_submissions_status"),
     sa.CheckConstraint("blob_path IS NOT NULL OR blob_id IS NOT NULL", name="gb_submissions_blob"),
     **TABLE_OPTIONS,
 )

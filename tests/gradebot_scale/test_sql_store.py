@@ -14,6 +14,7 @@ from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student
 from gradebot.sqlstore import SqlStore, normalize_url
+
 from . import legacy_schemas
 
 
@@ -351,7 +352,7 @@ def test_postgresql_database_of_the_old_store_is_adopted(fresh_pg_url):
     try:
         s1, s2 = store.list_students()
         assert (s1.telegram_user_id, s1.access_code) == (555, "code-ann-1") and s2.access_code
-        a, b = store.list_submissions()
+        a, _ = store.list_submissions()
         assert a.created_at == datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=timezone.utc) and a.late
         assert a.result.total == 4.0 and a.result.cells == {"t__a": 4.0} and store.feedback_html(1) == "<p>fb</p>"
         assert store.get_blob(store.blob_path(1)) == b"abc"
