@@ -37,10 +37,17 @@ from gradebot.core.errors import ConfigError
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
-# Exceptions meaning "the database is unreachable or busy for now": a job is retried, not recorded as failed.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, sa.exc.OperationalError,
-                                                      sa.exc.InterfaceError)
-# Any error the database driver raised (wrapped by SQLAlchemy).
+
+
+class StoreUnavailable(ConnectionError):
+    """The store's database is unreachable or busy for now (connection lost, server restarting, a SQLite lock held
+    past the busy timeout). Raised by :func:`read` and :func:`write` only, so an error of another database (e.g.
+    nbgrader's gradebook, also SQLAlchemy) is never mistaken for it."""
+
+
+# Exceptions meaning "the store is unavailable for now": a job is retried, not recorded as failed.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable,)
+# Any error a database raised (the store's, or SQLAlchemy's for another database).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, sa.exc.DBAPIError)
 
 
@@ -116,9 +123,18 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
+def _unavailable_on_outage() -> Iterator[None]:
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreUnavailable(f"the store's database is unavailable: {str(exc.orig or exc).strip()[:300]}") from exc
+
+
+@contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction, committed on exit (SQLite: ``BEGIN IMMEDIATE``)."""
-    with engine.connect() as c:
+    """A write transaction, committed on exit (SQLite: ``BEGIN IMMEDIATE``). An outage raises
+    :class:`StoreUnavailable`."""
+    with _unavailable_on_outage(), engine.connect() as c:
         c.execution_options(gradebot_write=True)
         with c.begin():
             yield c
@@ -126,8 +142,9 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction (a consistent snapshot; never blocks writers)."""
-    with engine.connect() as c:
+    """A read-only transaction (a consistent snapshot; never blocks writers). An outage raises
+    :class:`StoreUnavailable`."""
+    with _unavailable_on_outage(), engine.connect() as c:
         yield c
 
 

@@ -13,7 +13,7 @@ import pytest
 from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student
-from gradebot.sqlstore import SqlStore, normalize_url
+from gradebot.sqlstore import SqlStore, StoreUnavailable, normalize_url
 
 from . import legacy_schemas
 
@@ -253,6 +253,7 @@ def _claim_all(url: str, name: str, start, out) -> None:
         if job is None:
             break
         got.append(job[0])
+        time.sleep(0.002)                # "grading": lets the other processes in, as real workers would
     out.put((name, got))
     store.close()
 
@@ -363,3 +364,11 @@ def test_postgresql_database_of_the_old_store_is_adopted(fresh_pg_url):
         assert new.id == 3 and store.blob_path(3) == "/files/c.ipynb"
     finally:
         store.close()
+
+
+def test_unreachable_database_is_a_transient_store_error():
+    """A store whose server does not answer raises StoreUnavailable (in ``transient_errors``: jobs are retried, not
+    failed); the message names the cause, not the password."""
+    with pytest.raises(StoreUnavailable, match="unavailable") as exc:
+        SqlStore("postgresql://gb:secret-pw@127.0.0.1:1/nothing")
+    assert isinstance(exc.value, SqlStore.transient_errors) and "secret-pw" not in str(exc.value)
