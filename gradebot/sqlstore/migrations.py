@@ -81,7 +81,7 @@ def migrate(engine: Engine) -> int:
 # ---------------------------------------------------------------------------------------------- step 1
 def _v1_adopt(c: Connection) -> None:
     names = set(sa.inspect(c).get_table_names())
-    if "students" in names:
+    if "students" in names and "grp" in {col["name"] for col in sa.inspect(c).get_columns("students")}:
         _adopt_sqlite_store(c, names)
     elif "gb_students" in names:
         _adopt_postgres_store(c)
