@@ -13,11 +13,11 @@ Delivery guarantees
   committed. A pool process killed mid-job has its message re-queued at once; a whole worker (or machine) that
   dies leaves the message in Redis' unacked set, and Redis re-delivers it after ``visibility_timeout``.
 - Idempotent job: before grading, the worker takes a *claim* row (``gb_claims``, :meth:`SqlStore.claim`: random
-  attempt token, heartbeat renewed every lease/3). A delivery of an already finished submission is acknowledged and dropped; one that
-  another live worker is grading is re-scheduled (``retry`` after one lease) rather than dropped, because Redis
-  may have restored the running job's own message; a claim whose heartbeat is older than the lease belongs to a
-  dead worker and is taken over (its attempt is logged as ``lost``), as is a claim left by this same pool
-  process (a job it abandoned on a database error). ``gb_results`` has the submission id as
+  attempt token, heartbeat renewed every lease/3). A delivery of an already finished submission is acknowledged
+  and dropped; one that another live worker is grading is re-scheduled (``retry`` after one lease) rather than
+  dropped, because Redis may have restored the running job's own message; a claim whose heartbeat is older
+  than the lease belongs to a dead worker and is taken over (its attempt is logged as ``lost``), as is a claim
+  left by this same pool process (a job it abandoned on a database error). ``gb_results`` has the submission id as
   primary key and ``Store.finish`` is compare-and-set, so there is never a second result, and the delivery count
   (``mark_grading``) rises only for real attempts.
 - Nothing is lost to the broker either: the row in PostgreSQL is the truth. Redis keeps an append-only file

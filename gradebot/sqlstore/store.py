@@ -336,8 +336,9 @@ class SqlStore(Store):
     def claim_next(self, worker: str, lease_seconds: float,
                    owner_dead: Callable[[str], bool] | None = None) -> tuple[int, str] | None:
         """Claim the oldest queued job (``gb_jobs``) that no live worker (``worker`` included: it asks for a new
-        job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim of a worker known to be dead. Jobs of finished
-        submissions are dropped from the queue on the way. Returns (submission id, attempt token) or None."""
+        job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim
+        of a worker known to be dead. Jobs of finished submissions are dropped from the queue on the way. Returns
+        (submission id, attempt token) or None."""
         j, cl = t.jobs, t.claims
         with self._write() as c:
             cutoff = _now() - timedelta(seconds=float(lease_seconds))

@@ -333,10 +333,11 @@ def test_postgresql_database_of_the_old_store_is_adopted(fresh_pg_url):
     import psycopg
     with psycopg.connect(fresh_pg_url, autocommit=True) as c:
         c.execute(legacy_schemas.POSTGRES_STORE)
-        c.execute("INSERT INTO gb_students VALUES ('s1', 'Ann', 'g1', 555, 'code-ann-1'), ('s2', 'Bob', 'g2', NULL, NULL)")
+        c.execute("INSERT INTO gb_students VALUES ('s1', 'Ann', 'g1', 555, 'code-ann-1'), "
+                  "('s2', 'Bob', 'g2', NULL, NULL)")
         c.execute("INSERT INTO gb_blobs(id, sha256, size, data) VALUES (1, 'aa', 3, %s)", (b"abc",))
-        c.execute("INSERT INTO gb_submissions(id, student_id, filename, blob_id, sha256, size, source, late, created_at, "
-                  "status, deliveries, finished_at) VALUES (1, 's1', 'a.ipynb', 1, 'aa', 3, 'web', true, "
+        c.execute("INSERT INTO gb_submissions(id, student_id, filename, blob_id, sha256, size, source, late, "
+                  "created_at, status, deliveries, finished_at) VALUES (1, 's1', 'a.ipynb', 1, 'aa', 3, 'web', true, "
                   "'2026-01-02 03:04:05.25+00', 'done', 1, '2026-01-02 03:05:00+00'), "
                   "(2, 's2', 'b.ipynb', 1, 'aa', 3, 'cli', false, '2026-01-03 00:00:00+00', 'grading', 1, NULL)")
         c.execute("SELECT setval('gb_submissions_id_seq', 2)")
@@ -372,3 +373,18 @@ def test_unreachable_database_is_a_transient_store_error():
     with pytest.raises(StoreUnavailable, match="unavailable") as exc:
         SqlStore("postgresql://gb:secret-pw@127.0.0.1:1/nothing")
     assert isinstance(exc.value, SqlStore.transient_errors) and "secret-pw" not in str(exc.value)
+
+
+def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
+    import sqlalchemy as sa
+
+    from gradebot.sqlstore.tables import SCHEMA_VERSION
+    SqlStore(db_url).close()
+    SqlStore(db_url).close()                                            # opening again: still one version row
+    engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
+    with engine.begin() as c:
+        assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [SCHEMA_VERSION]
+        c.execute(sa.text("UPDATE gb_schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="newer than this gradebot"):
+        SqlStore(db_url)
