@@ -61,8 +61,8 @@ NETWORK_HELPER = ("raise NotImplementedError()", "вспомогательный
 REGIONS = {
     "network.Network": {"_backprop": NETWORK_HELPER, "grad_x": REQUIRED, "grad_param": REQUIRED,
                         "update": REQUIRED},
-    "dense.DenseLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED,
-                         "grad_W": REQUIRED, "grad_b": REQUIRED},
+    "dense.DenseLayer": {"forward": REQUIRED, "backward": BACKWARD, "backward_params": BACKWARD_PARAMS,
+                         "grad_x": REQUIRED, "grad_W": REQUIRED, "grad_b": REQUIRED},
     "activations.ReLU": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
     "activations.Softmax": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
     "flatten.FlattenLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},

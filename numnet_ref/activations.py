@@ -1,11 +1,13 @@
 """Element-wise ReLU and the row-wise Softmax."""
 import numpy as np
 
+from . import _checks
 from .layer import Layer
 
 
 class ReLU(Layer):
-    """max(x, 0) on any shape; the derivative at 0 is taken as 0 (as in Keras)."""
+    """ReLU: ``max(x, 0)`` поэлементно, вход любой формы ``(B, ...)``; производная в нуле считается равной 0
+    (как в Keras)."""
 
     def __init__(self):
         self.name = 'ReLU'
@@ -14,16 +16,18 @@ class ReLU(Layer):
         return np.maximum(input_data, 0)
 
     def backward(self, input_data, grad_output):
+        _checks.grad_output(grad_output, np.shape(input_data), 'ReLU')
         return grad_output * (np.asarray(input_data) > 0), []
 
     def grad_x(self, input_data):
-        """(batch, n, n): diag(x > 0) per sample, n the flattened sample size."""
+        """Якобиан ``(B, n, n)``, n — размер одного примера, вытянутого в вектор."""
         x = np.asarray(input_data).reshape(len(input_data), -1)
         return (x > 0)[:, :, None] * np.eye(x.shape[1])
 
 
 class Softmax(Layer):
-    """x ``(batch, classes)`` -> exp(x - max) / sum(exp(x - max)) along axis 1."""
+    """Softmax по оси 1: x ``(B, classes)`` -> вероятности той же формы, ``exp(x) / sum(exp(x))`` для каждого
+    примера. Должен давать верный ответ и при больших x (например, 1000): ``exp`` не должна переполняться."""
 
     def __init__(self):
         self.name = 'Softmax'
@@ -31,15 +35,16 @@ class Softmax(Layer):
     def forward(self, input_data):
         x = np.asarray(input_data)
         if x.ndim != 2:
-            raise ValueError('Softmax expects input_data of shape (batch, classes), got %s' % (x.shape,))
+            raise ValueError('Softmax: input_data должен иметь форму (B, classes), а получена форма %s' % (x.shape,))
         e = np.exp(x - x.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
     def backward(self, input_data, grad_output):
         p = self.forward(input_data)
+        _checks.grad_output(grad_output, p.shape, 'Softmax')
         return p * (grad_output - (grad_output * p).sum(axis=1, keepdims=True)), []
 
     def grad_x(self, input_data):
-        """(batch, classes, classes): J[b, i, j] = p_i (delta_ij - p_j)."""
+        """Якобиан ``(B, classes, classes)``: элемент ``[b, i, j]`` — производная ``p[b, i]`` по ``x[b, j]``."""
         p = self.forward(input_data)
         return p[:, :, None] * (np.eye(p.shape[1]) - p[:, None, :])

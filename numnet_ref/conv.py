@@ -13,16 +13,20 @@ from .layer import Layer, jacobian_from_backward, param_jacobians_from_backward
 
 
 def same_padding(size, k, stride):
-    """Keras/TensorFlow 'same': output ceil(size / stride); the odd pixel of padding goes to the bottom/right."""
+    """Дополнение ``padding='same'`` Keras/TensorFlow по одной оси: пара (до, после) — сколько нулевых пикселей
+    добавить перед картинкой размера ``size`` и после неё, чтобы при ядре свёртки ``k`` и шаге свёртки ``stride``
+    выход имел размер ``ceil(size / stride)``; если добавить нужно нечётное число, лишний пиксель идёт после
+    (снизу/справа)."""
     total = max((-(-size // stride) - 1) * stride + k - size, 0)
     return total // 2, total - total // 2
 
 
 def transpose_crop(padding, k, stride):
-    """(before, after) pixels cropped from the full transposed convolution (negative: zeros appended).
+    """Пара (до, после): сколько пикселей отрезать от полного выхода транспонированной свёртки с каждой стороны
+    (отрицательное число — дописать столько нулевых пикселей).
 
-    An int p crops p from each side. 'valid'/'same' follow keras' Conv2DTranspose (output (H-1)*s + max(k, s)
-    and H*s)."""
+    Целое p отрезает p пикселей с каждой стороны. 'valid' и 'same' — как ``Conv2DTranspose`` Keras (выход
+    ``(H-1)*s + max(k, s)`` и ``H*s``)."""
     if padding == 'valid':
         return 0, min(0, k - stride)
     if padding == 'same':
@@ -33,6 +37,10 @@ def transpose_crop(padding, k, stride):
 
 
 class _ConvBase(Layer):
+    """Общая часть ``Conv2DLayer`` и ``Conv2DTrLayer``: параметры ``kernel`` (ядро свёртки
+    ``(k, k, input_channels, output_channels)``) и ``bias`` (смещение, ``(output_channels,)``), проверка входа и
+    якобианы. Без ``K_init``/``b_init`` — Glorot uniform и нули, как в Keras."""
+
     def __init__(self, name, kernel_size, input_channels, output_channels, stride, K_init, b_init):
         self.name = name
         self.kernel_size = _checks.positive_int(kernel_size, 'kernel_size')
@@ -55,22 +63,26 @@ class _ConvBase(Layer):
         return [self.kernel, self.bias]
 
     def _input(self, input_data):
-        return _checks.images(input_data, self.input_channels, self.name)
+        """Вход слоя как массив; ValueError, если это не батч картинок NCHW с input_channels каналами."""
+        return _checks.images(input_data, self.input_channels, type(self).__name__)
 
-    # Jacobians (teaching API), built from backward: one pass per output unit. A layer may write them directly
-    # instead and leave backward to Layer.backward: one of the two is needed.
+    # Якобианы (как в исходном задании) строятся из backward: один обратный проход на каждый выход. Можно вместо
+    # этого написать их самим и оставить backward базовому классу Layer: нужно одно из двух.
     def grad_x(self, input_data):
-        """(batch, C_out*Ho*Wo, C_in*H*W)."""
+        """Якобиан ``(B, C_out*Ho*Wo, C_in*H*W)`` (выход и вход каждого примера вытянуты по строкам)."""
         return jacobian_from_backward(self, input_data)
 
     def grad_param(self, input_data):
-        """[(batch, C_out*Ho*Wo, kernel.size), (batch, C_out*Ho*Wo, C_out)], kernel flattened row-major."""
+        """Список ``[(B, C_out*Ho*Wo, kernel.size), (B, C_out*Ho*Wo, C_out)]``: якобианы по ядру свёртки (вытянутому
+        по строкам, как ``kernel.reshape(-1)``) и по смещению."""
         return param_jacobians_from_backward(self, input_data)
 
     def grad_kernel(self, input_data):
+        """Якобиан по ядру свёртки, первый элемент ``grad_param``."""
         return self.grad_param(input_data)[0]
 
     def grad_bias(self, input_data):
+        """Якобиан по смещению, второй элемент ``grad_param``."""
         return self.grad_param(input_data)[1]
 
     def __repr__(self):
@@ -80,37 +92,42 @@ class _ConvBase(Layer):
 
 
 class Conv2DLayer(_ConvBase):
-    """(N, C_in, H, W) -> (N, C_out, Ho, Wo), exactly Keras ``Conv2D(data_format='channels_first')``.
+    """Свёрточный слой ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``, в точности ``Conv2D(data_format='channels_first')``
+    Keras (взаимная корреляция, как в Keras: ядро свёртки не переворачивается).
 
-    'valid': Ho = (H - k) // s + 1. 'same': Ho = ceil(H / s), padded like Keras (extra row/column at the
-    bottom/right)."""
+    ``padding='valid'``: Ho = (H - k) // s + 1. ``padding='same'``: Ho = ceil(H / s), дополнение нулями как в Keras
+    (лишняя строка или столбец — снизу или справа). Ширина Wo — так же."""
 
     def __init__(self, kernel_size=3, input_channels=2, output_channels=3,
                  padding='same', stride=1, K_init=None, b_init=None):
         if padding not in ('same', 'valid'):
-            raise ValueError("padding must be 'same' or 'valid', got %r" % (padding,))
+            raise ValueError("Conv2DLayer: padding должен быть 'same' или 'valid', а получено %r" % (padding,))
         self.padding = padding
         super().__init__('Conv2D', kernel_size, input_channels, output_channels, stride, K_init, b_init)
 
     def _pads(self, x):
-        """(top, bottom, left, right) zero padding for input x."""
+        """Дополнение нулями (сверху, снизу, слева, справа) для входа x."""
         h, w = x.shape[2:]
         k = self.kernel_size
         if self.padding == 'same':
             return same_padding(h, k, self.stride) + same_padding(w, k, self.stride)
         if h < k or w < k:
-            raise ValueError("Conv2D with padding='valid': input_data of shape %s is smaller than kernel_size %d"
-                             % (x.shape, k))
+            raise ValueError("Conv2DLayer с padding='valid': картинки input_data формы %s меньше ядра свёртки "
+                             "kernel_size=%d" % (x.shape, k))
         return 0, 0, 0, 0
 
     def forward(self, input_data):
         x = self._input(input_data)
         out = correlate(pad2d(x, *self._pads(x)), self.kernel, self.stride)
-        return out + self.bias[:, None, None]
+        out += self.bias[:, None, None]
+        return out
 
     def backward(self, input_data, grad_output):
         x = self._input(input_data)
-        top, _, left, _ = self._pads(x)
+        top, bottom, left, right = self._pads(x)
+        k, s = self.kernel_size, self.stride
+        _checks.grad_output(grad_output, (len(x), self.output_channels, (x.shape[2] + top + bottom - k) // s + 1,
+                                          (x.shape[3] + left + right - k) // s + 1), 'Conv2DLayer')
         grad_xp = correlate_transpose(grad_output, self.kernel, self.stride)   # by the padded input
         # cut the padding off; rows/columns of the padded input that no window reached get zero gradient
         h, w = x.shape[2:]
@@ -120,34 +137,42 @@ class Conv2DLayer(_ConvBase):
     def backward_params(self, input_data, grad_output):
         x = self._input(input_data)
         xp = pad2d(x, *self._pads(x))
+        k, s = self.kernel_size, self.stride
+        _checks.grad_output(grad_output, (len(x), self.output_channels, (xp.shape[2] - k) // s + 1,
+                                          (xp.shape[3] - k) // s + 1), 'Conv2DLayer')
         return [kernel_grad(xp, grad_output, self.kernel_size, self.stride), grad_output.sum(axis=(0, 2, 3))]
 
 
 class Conv2DTrLayer(_ConvBase):
-    """Transposed convolution: (N, C_in, H, W) -> (N, C_out, Ho, Wo).
+    """Транспонированная свёртка: ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``.
 
-    The input is dilated by ``stride`` (stride-1 zeros between pixels) and fully convolved with the kernel, i.e.
-    each input pixel stamps ``kernel[:, :, c, :]`` at (h*stride, w*stride); an integer ``padding`` then crops
-    that many pixels from each side: Ho = (H - 1) * stride + kernel_size - 2 * padding. ``'same'``/``'valid'``
-    mean exactly Keras' ``Conv2DTranspose(data_format='channels_first')`` (Ho = H * stride and
-    (H - 1) * stride + max(kernel_size, stride)). Keras stores that kernel as [k, k, out, in]: ours is its
-    ``transpose(0, 1, 3, 2)``."""
+    Каждый пиксель входа ``x[b, c, h, w]`` добавляет ``x[b, c, h, w] * kernel[:, :, c, :]`` в окно выхода
+    размера k × k с левым верхним углом (h*stride, w*stride) (то есть вход «растягивается» в ``stride`` раз, и
+    выполняется полная свёртка); затем целое ``padding`` отрезает столько пикселей с каждой стороны:
+    Ho = (H - 1) * stride + kernel_size - 2 * padding. ``'same'`` и ``'valid'`` — в точности
+    ``Conv2DTranspose(data_format='channels_first')`` Keras (Ho = H * stride и (H - 1) * stride + max(kernel_size,
+    stride)). Keras хранит ядро свёртки как ``[k, k, out, in]``: наше — его ``transpose(0, 1, 3, 2)``."""
 
     def __init__(self, kernel_size=3, input_channels=2, output_channels=3,
                  padding=0, stride=1, K_init=None, b_init=None):
         if padding not in ('same', 'valid') and (isinstance(padding, bool) or not isinstance(padding, (int, np.integer))
                                                  or padding < 0):
-            raise ValueError("padding must be a non-negative int or 'same'/'valid', got %r" % (padding,))
+            raise ValueError("Conv2DTrLayer: padding должен быть целым числом >= 0, 'same' или 'valid', а получено %r"
+                             % (padding,))
         self.padding = padding if isinstance(padding, str) else int(padding)
         super().__init__('Conv2DTr', kernel_size, input_channels, output_channels, stride, K_init, b_init)
         self._crop = transpose_crop(self.padding, self.kernel_size, self.stride)
 
-    def _check_size(self, x):
+    def _check_size(self, x, grad_output=None):
+        """Проверяет, что выход для входа x не пуст, и (если дан grad_output) что grad_output имеет форму выхода."""
         before, after = self._crop
         full = (np.array(x.shape[2:]) - 1) * self.stride + self.kernel_size
         if (full - before - after < 1).any():
-            raise ValueError('Conv2DTr: padding=%r crops everything of the (H-1)*stride+kernel_size=%s output '
-                             'for input_data of shape %s' % (self.padding, tuple(full), x.shape))
+            raise ValueError('Conv2DTrLayer: padding=%r отрезает весь выход размера (H-1)*stride+kernel_size=%s '
+                             'для input_data формы %s' % (self.padding, tuple(full), x.shape))
+        if grad_output is not None:
+            _checks.grad_output(grad_output, (len(x), self.output_channels) + tuple(int(n) for n in full - before - after),
+                                'Conv2DTrLayer')
 
     def forward(self, input_data):
         x = self._input(input_data)
@@ -158,7 +183,7 @@ class Conv2DTrLayer(_ConvBase):
 
     def backward(self, input_data, grad_output):
         x = self._input(input_data)
-        self._check_size(x)
+        self._check_size(x, grad_output)
         before, after = self._crop
         grad_full = pad2d(grad_output, before, after, before, after)
         kernel_t = self.kernel.transpose(0, 1, 3, 2)
@@ -167,7 +192,7 @@ class Conv2DTrLayer(_ConvBase):
 
     def backward_params(self, input_data, grad_output):
         x = self._input(input_data)
-        self._check_size(x)
+        self._check_size(x, grad_output)
         before, after = self._crop
         grad_full = pad2d(grad_output, before, after, before, after)
         grad_kernel = kernel_grad(grad_full, x, self.kernel_size, self.stride).transpose(0, 1, 3, 2)

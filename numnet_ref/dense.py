@@ -6,15 +6,17 @@ from .layer import Layer
 
 
 def glorot_uniform(fan_in, fan_out, shape, dtype=np.float32):
-    """Keras' default kernel initialiser: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)); uses np.random."""
+    """Начальные веса по умолчанию, как в Keras (Glorot uniform): равномерно на [-l, l],
+    l = sqrt(6 / (fan_in + fan_out)); случайные числа берутся из np.random."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return np.random.uniform(-limit, limit, size=shape).astype(dtype)
 
 
 class DenseLayer(Layer):
-    """x ``(batch, input_dim)`` -> ``x @ W + b`` ``(batch, output_dim)``; W ``(input_dim, output_dim)``, b ``(output_dim,)``.
+    """Полносвязный слой: x ``(B, input_dim)`` -> ``x @ W + b`` ``(B, output_dim)``; веса W ``(input_dim, output_dim)``,
+    смещение b ``(output_dim,)``.
 
-    Without ``W_init``/``b_init``: Glorot-uniform float32 W and zero b (Keras' defaults). Given arrays are copied.
+    Без ``W_init``/``b_init``: W из Glorot uniform (float32) и нулевое b, как в Keras. Переданные массивы копируются.
     """
 
     def __init__(self, input_dim, output_dim, W_init=None, b_init=None):
@@ -38,7 +40,7 @@ class DenseLayer(Layer):
     def _check(self, x):
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
-            raise ValueError('Dense expects input_data of shape (batch, input_dim=%d), got %s'
+            raise ValueError('DenseLayer: input_data должен иметь форму (B, input_dim) = (B, %d), а получена форма %s'
                              % (self.input_dim, x.shape))
         return x
 
@@ -46,23 +48,29 @@ class DenseLayer(Layer):
         return self._check(input_data) @ self.W + self.b
 
     def backward(self, input_data, grad_output):
-        x = self._check(input_data)
-        return grad_output @ self.W.T, [x.T @ grad_output, grad_output.sum(axis=0)]
+        param_grads = self.backward_params(input_data, grad_output)      # checks the shapes first
+        return grad_output @ self.W.T, param_grads
 
-    # Jacobians (teaching API)
+    def backward_params(self, input_data, grad_output):
+        x = self._check(input_data)
+        _checks.grad_output(grad_output, (len(x), self.output_dim), 'DenseLayer')
+        return [x.T @ grad_output, grad_output.sum(axis=0)]
+
+    # Якобианы (как в исходном задании)
     def grad_x(self, input_data):
-        """(batch, output_dim, input_dim): every sample's Jacobian is W.T."""
+        """Якобиан ``(B, output_dim, input_dim)``: элемент ``[b, o, i]`` — производная ``out[b, o]`` по ``x[b, i]``."""
         x = self._check(input_data)
         return np.repeat(self.W.T[None], len(x), axis=0)
 
     def grad_W(self, input_data):
-        """(batch, output_dim, input_dim*output_dim): d out[o] / d W[i, j] = x[i] if j == o (W flattened row-major)."""
+        """Якобиан ``(B, output_dim, input_dim*output_dim)``: W вытянута по строкам (как ``W.reshape(-1)``), поэтому
+        элемент ``[b, o, i*output_dim + j]`` — производная ``out[b, o]`` по ``W[i, j]``."""
         x = self._check(input_data)
         eye = np.eye(self.output_dim, dtype=self.W.dtype)
         return (eye[None, :, None, :] * x[:, None, :, None]).reshape(len(x), self.output_dim, -1)
 
     def grad_b(self, input_data):
-        """(batch, output_dim, output_dim): the identity for every sample."""
+        """Якобиан ``(B, output_dim, output_dim)``: элемент ``[b, o, j]`` — производная ``out[b, o]`` по ``b[j]``."""
         x = self._check(input_data)
         return np.repeat(np.eye(self.output_dim, dtype=self.b.dtype)[None], len(x), axis=0)
 
@@ -70,12 +78,15 @@ class DenseLayer(Layer):
         return [self.grad_W(input_data), self.grad_b(input_data)]
 
     def update_W(self, grad, learning_rate):
+        """Шаг SGD для W: ``W -= learning_rate * grad`` (grad формы W или вытянутый в вектор)."""
         self.W -= learning_rate * np.reshape(grad, self.W.shape)
 
     def update_b(self, grad, learning_rate):
+        """Шаг SGD для b: ``b -= learning_rate * grad``."""
         self.b -= learning_rate * np.reshape(grad, self.b.shape)
 
     def update_param(self, params_grad, learning_rate):
+        """Шаг SGD для обоих параметров: ``params_grad = [dL/dW, dL/db]``."""
         self.update_W(params_grad[0], learning_rate)
         self.update_b(params_grad[1], learning_rate)
 

@@ -18,16 +18,19 @@ import numpy as np
 
 
 class Layer(object):
-    _deriving = set()      # layers inside Layer.backward / backward_params: a re-entry is a cycle of fallbacks
+    """Базовый класс слоя: прямой проход ``forward`` и производные (якобианы или ``backward``).
+
+    Все методы принимают батч: первая ось ``input_data`` — номер примера, ``B`` примеров."""
+    _deriving = set()      # слои внутри Layer.backward / backward_params: повторный вход — это цикл замен
 
     def __init__(self):
         self.name = 'Layer'
 
     @property
     def params(self):
-        """The layer's parameter arrays (updated in place by ``update_param`` and the optimizers).
+        """Список массивов параметров слоя (их на месте меняют ``update_param`` и оптимизаторы).
 
-        Layers with parameters override this property; a layer may also simply assign ``self.params = [...]``."""
+        Слои с параметрами переопределяют это свойство; можно и просто присвоить ``self.params = [...]``."""
         return self.__dict__.get('_params', [])
 
     @params.setter
@@ -35,20 +38,31 @@ class Layer(object):
         self._params = list(arrays)
 
     def forward(self, input_data):
+        """Прямой проход: выход слоя для батча ``input_data``."""
         raise NotImplementedError
 
     def backward(self, input_data, grad_output):
-        """dL/dx and dL/dp from the Jacobians: ``grad_output`` is dL/d(output), shaped like the output.
+        """Обратный проход: по ``grad_output`` = dL/d(выход) (форма выхода) возвращает пару
+        ``(dL/dx, [dL/dp для каждого p из params])``: dL/dx имеет форму ``input_data``, dL/dp — форму p.
 
-        Raises NotImplementedError when the Jacobians themselves come from this method (neither is implemented)."""
+        Здесь, в базовом классе, он вычисляется через якобианы ``grad_x`` и ``grad_param``; если и якобианы
+        вычисляются через ``backward`` (не реализовано ни то, ни другое), сразу выбрасывается NotImplementedError."""
         if id(self) in Layer._deriving:
             raise NotImplementedError('%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
                                       'вычисляется через другой' % type(self).__name__)
         Layer._deriving.add(id(self))
         try:
             x = np.asarray(input_data)
-            g = np.reshape(grad_output, (len(x), -1))
-            grad_input = np.einsum('bo,boi->bi', g, self.grad_x(x)).reshape(x.shape)
+            jacobian = np.asarray(self.grad_x(x))
+            if jacobian.ndim != 3 or len(jacobian) != len(x):
+                raise ValueError('%s.grad_x должен возвращать якобиан формы (B, out, in) с B = %d, а вернул массив '
+                                 'формы %s' % (type(self).__name__, len(x), jacobian.shape))
+            g = np.asarray(grad_output)
+            if g.ndim == 0 or len(g) != len(x) or g.size != jacobian.shape[0] * jacobian.shape[1]:
+                raise ValueError('%s.backward: grad_output должен иметь форму выхода слоя (%d примеров по %d чисел), '
+                                 'а получена форма %s' % (type(self).__name__, len(x), jacobian.shape[1], g.shape))
+            g = g.reshape(len(x), -1)
+            grad_input = np.einsum('bo,boi->bi', g, jacobian).reshape(x.shape)
             param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
                            for jac, p in zip(self.grad_param(x), self.params)]
         finally:
@@ -56,9 +70,9 @@ class Layer(object):
         return grad_input, param_grads
 
     def backward_params(self, input_data, grad_output):
-        """Only the parameter gradients ``[dL/dp for p in params]`` (the second half of ``backward``).
+        """Только градиенты параметров ``[dL/dp для каждого p из params]`` (вторая половина ``backward``).
 
-        Raises NotImplementedError when ``backward`` itself takes them from this method."""
+        Здесь они берутся из ``backward``; если и ``backward`` берёт их отсюда, выбрасывается NotImplementedError."""
         key = ('backward_params', id(self))
         if key in Layer._deriving:
             raise NotImplementedError('%s: backward вызывает backward_params, а тот — backward; реализуйте '
@@ -71,13 +85,18 @@ class Layer(object):
             Layer._deriving.discard(key)
 
     def grad_x(self, input_data):
+        """Якобиан выхода по входу, ``(B, out, in)``: ``out``/``in`` — размеры одного примера на выходе и на входе,
+        вытянутые в вектор (как ``reshape(B, -1)``)."""
         raise NotImplementedError
 
     def grad_param(self, input_data):
+        """Список якобианов выхода по каждому параметру, ``(B, out, p.size)``, параметр вытянут по строкам
+        (как ``p.reshape(-1)``). У слоя без параметров — пустой список."""
         return []
 
     def update_param(self, grads, learning_rate):
-        """Plain SGD: ``p -= learning_rate * dL/dp`` for each parameter (grads shaped like, or reshapeable to, p)."""
+        """Шаг обычного SGD: ``p -= learning_rate * dL/dp`` для каждого параметра (градиент формы p или
+        приводимый к ней через ``reshape``)."""
         for p, g in zip(self.params, grads):
             p -= learning_rate * np.reshape(g, p.shape)
 
@@ -86,9 +105,10 @@ class Layer(object):
 
 
 def jacobian_from_backward(layer, input_data):
-    """The Jacobian ``(batch, out, in)`` of ``layer`` built column by column from its ``backward``.
+    """Якобиан ``(B, out, in)`` слоя ``layer``, построенный по столбцам из его ``backward``.
 
-    Used by the image layers, whose Jacobians are only for teaching and tests: one backward pass per output unit.
+    Нужен слоям для картинок, у которых якобианы служат только для обучения и тестов: один обратный проход на
+    каждый выход.
     """
     x = np.asarray(input_data)
     out_shape = layer.forward(x).shape
@@ -103,9 +123,9 @@ def jacobian_from_backward(layer, input_data):
 
 
 def param_jacobians_from_backward(layer, input_data):
-    """Jacobians ``(batch, out, p.size)`` of the output by each parameter, built from ``backward``.
+    """Якобианы ``(B, out, p.size)`` выхода по каждому параметру, построенные из ``backward``.
 
-    ``backward`` sums parameter gradients over the batch, so each sample is pushed through on its own.
+    ``backward`` суммирует градиенты параметров по батчу, поэтому каждый пример проходит через слой отдельно.
     """
     x = np.asarray(input_data)
     out_shape = layer.forward(x[:1]).shape

@@ -3,10 +3,11 @@ import numpy as np
 
 
 class CrossEntropy(object):
-    """L(p, y) = -sum_i y_i log(max(p_i, eps)) for each sample: p, y ``(batch, classes)`` -> ``(batch,)``.
+    """Перекрёстная энтропия для каждого примера: ``L(p, y) = -sum_i y_i log(max(p_i, eps))``;
+    p, y ``(B, classes)`` -> ``(B,)``.
 
-    ``p`` are probabilities (a Softmax output), ``y`` one-hot (or soft) labels. Below ``eps`` the logarithm is
-    clipped, so its derivative there is 0."""
+    ``p`` — вероятности (выход Softmax), ``y`` — метки в унарной кодировке (one-hot) или любые неотрицательные
+    веса классов. Вероятности меньше ``eps`` заменяются на ``eps``: там потеря постоянна и её производная равна 0."""
 
     def __init__(self, eps=0.00001):
         self.name = 'CrossEntropy'
@@ -16,19 +17,22 @@ class CrossEntropy(object):
     def _check(input_data, labels):
         p, y = np.asarray(input_data), np.asarray(labels)
         if p.shape != y.shape or p.ndim != 2:
-            raise ValueError('CrossEntropy expects input_data and labels of the same shape (batch, classes), '
-                             'got %s and %s' % (p.shape, y.shape))
+            raise ValueError('CrossEntropy: input_data и labels должны иметь одну и ту же форму (B, classes), а '
+                             'получены формы %s и %s' % (p.shape, y.shape))
         return p, y
 
     def forward(self, input_data, labels):
+        """Потеря каждого примера батча, массив формы ``(B,)``."""
         p, y = self._check(input_data, labels)
         return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)
 
     def calculate_loss(self, input_data, labels):
+        """То же, что ``forward``."""
         return self.forward(input_data, labels)
 
     def grad_x(self, input_data, labels):
-        """(batch, classes): d L_b / d p_b = -y / p where p >= eps, else 0."""
+        """Массив ``(B, classes)``: элемент ``[b, i]`` — производная потери ``L_b`` примера b по ``p[b, i]``
+        (там, где ``p < eps``, она равна 0, см. описание класса)."""
         p, y = self._check(input_data, labels)
         return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)
 

@@ -4,48 +4,57 @@ from tqdm.auto import tqdm
 
 
 def train_test_split(x, y, test_size=0.25, random_state=42):
-    """The same split as ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
-    random_state=random_state)`` (NumPy only): returns ``x_train, x_test, y_train, y_test``.
+    """То же разбиение, что ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
+    random_state=random_state)`` (только на NumPy): возвращает ``x_train, x_test, y_train, y_test``.
 
-    ``test_size``: a share in (0, 1) (the test part gets ``ceil(test_size * n)`` samples) or a number of samples."""
+    ``test_size`` — доля из (0, 1) (в тестовую часть попадает ``ceil(test_size * n)`` примеров) или число примеров."""
     n = len(x)
     if len(y) != n:
-        raise ValueError('x and y have different numbers of samples: %d and %d' % (n, len(y)))
+        raise ValueError('train_test_split: в x и y разное число примеров: %d и %d' % (n, len(y)))
     if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         if not 0 < test_size < n:
-            raise ValueError('test_size=%d should be between 1 and %d' % (test_size, n - 1))
+            raise ValueError('train_test_split: test_size=%d должен быть от 1 до %d' % (test_size, n - 1))
         n_test = int(test_size)
     else:
         if not 0 < test_size < 1:
-            raise ValueError('test_size=%r should be a share in (0, 1) or a number of samples' % (test_size,))
+            raise ValueError('train_test_split: test_size=%r должен быть долей из (0, 1) или числом примеров'
+                             % (test_size,))
         n_test = int(np.ceil(test_size * n))
     n_train = n - n_test
     if n_train <= 0:
-        raise ValueError('test_size=%r leaves no training samples out of %d' % (test_size, n))
+        raise ValueError('train_test_split: test_size=%r не оставляет обучающих примеров из %d' % (test_size, n))
     permutation = np.random.RandomState(random_state).permutation(n)
     test, train = permutation[:n_test], permutation[n_test:n_test + n_train]
     return x[train], x[test], y[train], y[test]
 
 
 class Network(object):
-    """``Network(layers, loss=None, optimizer=None)``.
+    """Последовательная сеть ``Network(layers, loss=None, optimizer=None)``: список слоёв, функция потерь
+    (например, ``CrossEntropy()``) и, по желанию, оптимизатор.
 
-    Without an optimizer, parameters are updated by plain SGD with the ``learning_rate`` given to ``train_step``
-    / ``fit``; with one (``SGD``, ``Adam``), the optimizer's own learning rate is used."""
+    Без оптимизатора параметры обновляются обычным SGD со скоростью обучения ``learning_rate`` из ``train_step``
+    / ``fit``; с оптимизатором (``SGD``, ``Adam``...) используется его собственная скорость обучения."""
 
     def __init__(self, layers, loss=None, optimizer=None):
         self.name = 'Network'
         self.layers = list(layers)
         if not self.layers:
-            raise ValueError('Network needs at least one layer in `layers`, got an empty list')
+            raise ValueError('Network: в layers нужен хотя бы один слой, а получен пустой список')
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, type):
+                raise ValueError('Network: layers[%d] — это класс %s, а нужен объект слоя: %s(...)'
+                                 % (i, layer.__name__, layer.__name__))
+            if not callable(getattr(layer, 'forward', None)):
+                raise ValueError('Network: layers[%d] = %r — не слой (у него нет метода forward)' % (i, layer))
         self.loss = loss
         self.optimizer = optimizer
 
     def forward(self, input_data):
+        """Прямой проход через все слои (то же, что ``predict`` без деления на части)."""
         return self.predict(input_data, batch_size=None)
 
     def predict(self, input_data, batch_size=1024):
-        """The network's output; with ``batch_size``, computed in chunks of that many samples (bounded memory)."""
+        """Выход сети; с ``batch_size`` он вычисляется частями по столько примеров (чтобы не занять много памяти)."""
         if batch_size is not None and len(input_data) > batch_size:
             return np.concatenate([self.predict(input_data[i:i + batch_size], None)
                                    for i in range(0, len(input_data), batch_size)])
@@ -56,16 +65,16 @@ class Network(object):
 
     def _require_loss(self):
         if self.loss is None:
-            raise ValueError('this Network has no loss: create it as Network(layers, loss=CrossEntropy())')
+            raise ValueError('у этой Network нет функции потерь: создайте её как Network(layers, loss=CrossEntropy())')
         return self.loss
 
     def calculate_loss(self, input_data, labels):
-        """Per-sample losses, shape (batch,)."""
+        """Потеря каждого примера, массив формы ``(B,)``."""
         return self._require_loss().forward(self.predict(input_data, batch_size=None), labels)
 
     def _backprop(self, input_data, labels, scale, need_input_grad=True):
-        """Forward, then backward from ``scale * dL_b/d(output)``: returns (output, dL/dx, per-layer parameter
-        grads). Without ``need_input_grad`` the first layer computes only its parameter gradients (dL/dx: None)."""
+        """Прямой проход, затем обратный от ``scale * dL_b/d(выход)``: возвращает (выход, dL/dx, градиенты параметров
+        каждого слоя). Без ``need_input_grad`` первый слой вычисляет только градиенты параметров (dL/dx: None)."""
         loss = self._require_loss()
         inputs = []
         current = input_data
@@ -83,14 +92,20 @@ class Network(object):
         return current, grad, param_grads
 
     def grad_x(self, input_data, labels):
-        """d(loss of sample b) / d(input of sample b) for every b: shaped like ``input_data``."""
+        """Градиент потери каждого примера b по его входу ``input_data[b]``: массив формы ``input_data``."""
         return self._backprop(input_data, labels, 1.0)[1]
 
     def grad_param(self, input_data, labels):
-        """For every layer, the list of dL/dp of its params, L = the batch mean of the per-sample losses."""
+        """Список длиной в число слоёв: для каждого слоя список градиентов dL/dp по его параметрам (в порядке
+        ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу потеря."""
         return self._backprop(input_data, labels, 1.0 / len(input_data), need_input_grad=False)[2]
 
     def update(self, grad_list, learning_rate):
+        """Обновляет параметры всех слоёв по ``grad_list`` (то, что возвращает ``grad_param``).
+
+        Без оптимизатора — шаг SGD каждого слоя (``layer.update_param`` со скоростью обучения ``learning_rate``).
+        С оптимизатором — **один** вызов ``self.optimizer.apply(params, grads)`` со всеми параметрами сети (слой за
+        слоем, в порядке ``layer.params``) и их градиентами; ``learning_rate`` тогда не используется."""
         if self.optimizer is not None:
             params = [p for layer in self.layers for p in layer.params]
             self.optimizer.apply(params, [g for grads in grad_list for g in grads])
@@ -100,20 +115,25 @@ class Network(object):
                 layer.update_param(grads, learning_rate)
 
     def train_step(self, input_data, labels, learning_rate=0.001):
-        """One step of training on a batch: the gradients of the batch-mean loss, then the update."""
+        """Одна итерация обучения на батче: градиенты средней по батчу потери (``grad_param``), затем ``update``."""
         grad_list = self.grad_param(input_data, labels)
         self.update(grad_list, learning_rate)
 
     def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
             shuffle=False, seed=None, verbose=1):
-        """The assignment's loop: train_test_split (random_state=42, the same split as sklearn's) holds out
-        ``validation_split``, then ``nb_epoch`` passes over ``len(train) // batch_size`` batches with a progress bar
-        and the line 'N epoch: val ACC'. ``shuffle`` reorders the training samples every epoch (seeded by ``seed``).
+        """Цикл обучения из задания: train_test_split (random_state=42, то же разбиение, что у sklearn) отделяет
+        валидационную часть ``validation_split``, затем ``nb_epoch`` эпох по ``len(train) // batch_size`` батчей с
+        индикатором хода и строкой 'N epoch: val ACC'. ``shuffle`` перемешивает обучающие примеры в каждой эпохе
+        (seed — ``seed``).
 
-        Returns the history ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``: after every epoch, the mean loss
-        and the accuracy on the training part and on the validation part."""
+        Возвращает историю ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``: после каждой эпохи средняя потеря и
+        точность на обучающей и на валидационной частях."""
+        if len(trainX) != len(trainY):
+            raise ValueError('Network.fit: в trainX %d примеров, а в trainY %d: нужна метка для каждого примера'
+                             % (len(trainX), len(trainY)))
         if batch_size < 1 or nb_epoch < 0:
-            raise ValueError('batch_size must be >= 1 and nb_epoch >= 0, got %r and %r' % (batch_size, nb_epoch))
+            raise ValueError('Network.fit: batch_size должен быть >= 1 и nb_epoch >= 0, а получены %r и %r'
+                             % (batch_size, nb_epoch))
         if validation_split:
             train_x, val_x, train_y, val_y = train_test_split(trainX, trainY, test_size=validation_split,
                                                               random_state=42)
@@ -121,7 +141,8 @@ class Network(object):
             train_x, train_y, val_x, val_y = trainX, trainY, None, None
         n_batches = len(train_x) // batch_size
         if n_batches == 0:
-            raise ValueError('batch_size=%d is larger than the %d training samples' % (batch_size, len(train_x)))
+            raise ValueError('Network.fit: batch_size=%d больше числа обучающих примеров (%d)'
+                             % (batch_size, len(train_x)))
         rng = np.random.default_rng(seed)
         history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
         for epoch in range(nb_epoch):
@@ -141,11 +162,11 @@ class Network(object):
         return history
 
     def calculate_loss_batched(self, input_data, labels, batch_size=1024):
-        """Per-sample losses computed in chunks (bounded memory)."""
+        """Потеря каждого примера, вычисленная частями по ``batch_size`` примеров (чтобы не занять много памяти)."""
         return self._require_loss().forward(self.predict(input_data, batch_size), labels)
 
     def evaluate(self, testX, testY, batch_size=1024):
-        """Accuracy: the share of samples whose predicted class (argmax) is the labelled one."""
+        """Точность (accuracy): доля примеров, у которых предсказанный класс (argmax выхода) совпадает с меткой."""
         y_pred = np.argmax(self.predict(testX, batch_size), axis=1)
         y_true = np.argmax(testY, axis=1)
         return float(np.sum(y_pred == y_true) / len(y_true))

@@ -9,22 +9,30 @@ import numpy as np
 
 
 class Optimizer(object):
+    """Общая часть оптимизаторов: ``apply(params, grads)`` делает один шаг оптимизатора, меняя массивы ``params``
+    на месте. Состояние (моменты, накопленные квадраты градиентов) хранится для каждой позиции списка ``params``,
+    поэтому все параметры сети передаются одним вызовом, одни и те же массивы в одном порядке (так делает
+    ``Network.update``); ``iterations`` — число сделанных шагов."""
+
     def __init__(self, learning_rate):
         if not learning_rate > 0:
-            raise ValueError('learning_rate must be positive, got %r' % (learning_rate,))
+            raise ValueError('%s: learning_rate должен быть положительным, а получено %r'
+                             % (type(self).__name__, learning_rate))
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = None
-        self._owner = None          # weak references to the arrays of the last step
-        self._before = None         # ... and to those of the step before the arrays last changed
+        self._owner = None          # слабые ссылки на массивы последнего шага
+        self._before = None         # ... и на массивы шага до последней смены массивов
 
     def _state(self, params, n_slots, initial=0.0):
-        """Per-parameter slots (e.g. momentum) filled with ``initial`` (zeros by default), created on the first step."""
+        """``n_slots`` списков массивов состояния (например, моментов), по одному массиву формы p на каждый параметр,
+        заполненных ``initial`` (по умолчанию нулями); создаются на первом шаге."""
         if self._slots is None:
             self._slots = [[np.full_like(p, initial) for p in params] for _ in range(n_slots)]
         elif [s.shape for s in self._slots[0]] != [p.shape for p in params]:
-            raise ValueError('%s was used with parameters of shapes %s and now %s: use one optimizer per network'
-                             % (type(self).__name__, [s.shape for s in self._slots[0]], [p.shape for p in params]))
+            raise ValueError('%s: раньше параметры имели формы %s, а теперь %s: нужен отдельный оптимизатор для '
+                             'каждой сети' % (type(self).__name__, [s.shape for s in self._slots[0]],
+                                              [p.shape for p in params]))
         return self._slots
 
     def __repr__(self):
@@ -32,41 +40,48 @@ class Optimizer(object):
 
     @staticmethod
     def _same_arrays(refs, params):
-        """Whether ``refs`` (weak references) point to exactly the arrays of ``params``, in order."""
+        """Указывают ли слабые ссылки ``refs`` ровно на массивы ``params``, в том же порядке."""
         return refs is not None and len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
 
     def _check_owner(self, params):
-        """One optimizer serves one list of parameter arrays. Calls that go back to an earlier list after another
-        one (one call per layer: A, B, A...) would share its moments between layers: that raises. New arrays that
-        replace the old ones for good (copies, views, a rebuilt list) are simply the parameters from then on."""
+        """Один оптимизатор обслуживает один список массивов параметров. Вызов, который после другого списка
+        возвращается к прежнему (вызов для каждого слоя: A, B, A...), смешал бы моменты разных слоёв: это ошибка.
+        Новые массивы, насовсем заменившие старые (копии, новый список), просто становятся параметрами."""
         if self._same_arrays(self._owner, params):
             return
         if self._same_arrays(self._before, params):
-            raise ValueError('%r.apply got the parameter arrays of an earlier call after other ones: pass all of '
-                             "the network's parameters in one apply call (not one call per layer), and use one "
-                             'optimizer per network' % self)
+            raise ValueError('%r.apply снова получил массивы параметров из более раннего вызова после других: '
+                             'передавайте все параметры сети одним вызовом apply (а не отдельным вызовом для '
+                             'каждого слоя) и используйте отдельный оптимизатор для каждой сети' % self)
         try:
             self._before, self._owner = self._owner, [weakref.ref(p) for p in params]
-        except TypeError:           # not weak-referenceable (e.g. lists): nothing to check
+        except TypeError:           # на объекты без слабых ссылок (например, списки) проверки нет
             self._before = self._owner = None
 
     def apply(self, params, grads):
-        """One step: updates every array of ``params`` in place by its gradient in ``grads`` (same shapes)."""
+        """Один шаг оптимизатора: меняет на месте каждый массив ``params`` по его градиенту из ``grads`` (той же
+        формы)."""
         if len(params) != len(grads):
-            raise ValueError('apply got %d params but %d grads' % (len(params), len(grads)))
+            raise ValueError('%r.apply: в params %d массивов, а в grads %d' % (self, len(params), len(grads)))
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if np.shape(p) != np.shape(g):
+                raise ValueError('%r.apply: grads[%d] имеет форму %s, а params[%d] — форму %s: градиент должен иметь '
+                                 'форму своего параметра' % (self, i, np.shape(g), i, np.shape(p)))
         self._check_owner(params)
         self._update(params, grads)
         self.iterations += 1
 
 
 class SGD(Optimizer):
-    """Keras 3: m = momentum * m - lr * g; p += m (or, with nesterov, p += momentum * m - lr * g).
-    Without momentum: p -= lr * g."""
+    """``keras.optimizers.SGD(learning_rate, momentum, nesterov)`` Keras 3, те же значения по умолчанию.
+
+    Шаг (g — градиент, m — момент, в начале 0): ``m = momentum * m - learning_rate * g``; затем ``p += m``, а с
+    ``nesterov=True`` — ``p += momentum * m - learning_rate * g``. При ``momentum=0``: ``p -= learning_rate * g``."""
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
         super().__init__(learning_rate)
         if not 0 <= momentum <= 1:
-            raise ValueError('momentum must be in [0, 1], got %r' % (momentum,))
+            raise ValueError('SGD: momentum должен быть из [0, 1], а получено %r' % (momentum,))
         self.momentum, self.nesterov = momentum, nesterov
 
     def __repr__(self):
@@ -86,12 +101,15 @@ class SGD(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """Keras 3 (without momentum, not centered): v = rho * v + (1 - rho) * g^2; p -= lr * g / sqrt(v + epsilon)."""
+    """``keras.optimizers.RMSprop(learning_rate, rho, epsilon)`` Keras 3 (без момента, не центрированный), те же
+    значения по умолчанию.
+
+    Шаг (v в начале 0): ``v = rho * v + (1 - rho) * g**2``; ``p -= learning_rate * g / sqrt(v + epsilon)``."""
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
         super().__init__(learning_rate)
         if not 0 <= rho < 1:
-            raise ValueError('rho must be in [0, 1), got %r' % (rho,))
+            raise ValueError('RMSprop: rho должен быть из [0, 1), а получено %r' % (rho,))
         self.rho, self.epsilon = rho, epsilon
 
     def __repr__(self):
@@ -106,12 +124,16 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Keras 3: a = initial_accumulator_value at the start; a += g^2; p -= lr * g / sqrt(a + epsilon)."""
+    """``keras.optimizers.Adagrad(learning_rate, initial_accumulator_value, epsilon)`` Keras 3, те же значения по
+    умолчанию.
+
+    Шаг (a в начале равно initial_accumulator_value): ``a += g**2``; ``p -= learning_rate * g / sqrt(a + epsilon)``."""
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
         super().__init__(learning_rate)
         if not initial_accumulator_value >= 0:
-            raise ValueError('initial_accumulator_value must be >= 0, got %r' % (initial_accumulator_value,))
+            raise ValueError('Adagrad: initial_accumulator_value должен быть >= 0, а получено %r'
+                             % (initial_accumulator_value,))
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
     def __repr__(self):
@@ -126,8 +148,12 @@ class Adagrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Keras 3: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
-    p -= m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + epsilon), t = step number from 1."""
+    """``keras.optimizers.Adam(learning_rate, beta_1, beta_2, epsilon)`` Keras 3 (без amsgrad), те же значения по
+    умолчанию.
+
+    Шаг номер t (t = 1 на первом шаге; m и v в начале 0): ``m += (g - m) * (1 - beta_1)``;
+    ``v += (g**2 - v) * (1 - beta_2)``;
+    ``p -= learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)``."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate)

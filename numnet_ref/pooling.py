@@ -6,9 +6,12 @@ from .layer import Layer, jacobian_from_backward
 
 
 class MaxPooling(Layer):
-    """(N, C, H, W) -> (N, C, (H - ph) // sh + 1, (W - pw) // sw + 1); the gradient goes to each window's first max.
+    """Пулинг (подвыборка максимумом), как ``MaxPooling2D(padding='valid', data_format='channels_first')`` Keras:
+    ``(B, C, H, W)`` -> ``(B, C, (H - ph) // sh + 1, (W - pw) // sw + 1)``, неполное последнее окно отбрасывается.
 
-    ``pool_size`` and ``strides`` are ints or (height, width) pairs; ``strides=None`` means ``pool_size``."""
+    ``pool_size`` = (ph, pw) и ``strides`` = (sh, sw) — целые числа или пары (высота, ширина); ``strides=None``
+    означает ``pool_size``. Если в окне несколько равных максимумов, выход зависит от первого из них (в порядке
+    строк окна): только он получает градиент."""
 
     def __init__(self, pool_size=(2, 2), strides=2):
         self.name = 'MaxPooling'
@@ -16,12 +19,12 @@ class MaxPooling(Layer):
         self.strides = self.pool_size if strides is None else _checks.int_pair(strides, 'strides')
 
     def _offsets(self, input_data):
-        """The input and, for each offset (i, j) of the window in row-major order, the (N, C, Ho, Wo) view
-        ``x[:, :, i + h*sh, j + w*sw]`` with its index into the input (loops over offsets, never over pixels)."""
+        """Вход и для каждого сдвига (i, j) внутри окна (по строкам окна) пара: массив ``(B, C, Ho, Wo)``
+        ``x[:, :, i + h*sh, j + w*sw]`` и его индекс во входе (цикл по сдвигам в окне, а не по пикселям)."""
         x = _checks.images(input_data, None, 'MaxPooling')
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if x.shape[2] < ph or x.shape[3] < pw:
-            raise ValueError('MaxPooling: input_data of shape %s is smaller than pool_size %s'
+            raise ValueError('MaxPooling: картинки input_data формы %s меньше окна pool_size=%s'
                              % (x.shape, self.pool_size))
         ho, wo = (x.shape[2] - ph) // sh + 1, (x.shape[3] - pw) // sw + 1
         index = [(slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
@@ -34,11 +37,13 @@ class MaxPooling(Layer):
 
     def backward(self, input_data, grad_output):
         x, offsets = self._offsets(input_data)
-        out = np.maximum.reduce([v for v, _ in offsets])
+        views = np.array([v for v, _ in offsets])        # one copy: the comparisons below run on contiguous arrays
+        out = views.max(axis=0)
+        _checks.grad_output(grad_output, out.shape, 'MaxPooling')
         grad_input = np.zeros(x.shape, dtype=np.result_type(grad_output, x))
         taken = np.zeros(out.shape, dtype=bool)          # the first max of each window takes the gradient
         disjoint = all(s >= p for s, p in zip(self.strides, self.pool_size))
-        for view, ix in offsets:
+        for view, (_, ix) in zip(views, offsets):
             hit = (view == out) & ~taken
             taken |= hit
             if disjoint:                                  # windows don't overlap: each pixel is written once
@@ -48,7 +53,7 @@ class MaxPooling(Layer):
         return grad_input, []
 
     def grad_x(self, input_data):
-        """(batch, C*Ho*Wo, C*H*W): 1 where an output is its window's (first) max input."""
+        """Якобиан ``(B, C*Ho*Wo, C*H*W)`` (выход и вход каждого примера вытянуты по строкам)."""
         return jacobian_from_backward(self, input_data)
 
     def __repr__(self):

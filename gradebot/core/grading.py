@@ -236,9 +236,20 @@ def cleanup_stale_jobs(work_dir: str | None) -> int:
     return n
 
 
-def grade_notebook(data: bytes, config, slot: int = 0) -> GradeOutcome:
+def apply_late_penalty(result: Result, late: bool, config) -> Result:
+    """``result`` with the configured late penalty taken off its total (and said in its messages) if ``late``."""
+    penalty = config.late_penalty()
+    if late and penalty:
+        result.total = round(result.total * (1.0 - penalty), 6)
+        result.messages.append(f"late submission: {penalty:.0%} penalty applied to the total")
+    return result
+
+
+def grade_notebook(data: bytes, config, slot: int = 0, late: bool = False) -> GradeOutcome:
     """Grade ``data`` (.ipynb bytes) against the configured course. Never raises for bad student input;
-    raises SandboxUnavailable/CourseError when grading cannot happen at all."""
+    raises SandboxUnavailable/CourseError when grading cannot happen at all. ``late``: the submission came after
+    the deadline; the late penalty is applied before the feedback page is rendered, so the page shows the total
+    that counts."""
     build = course_build(config)
     facts = load_build_facts(build)
     try:
@@ -249,13 +260,13 @@ def grade_notebook(data: bytes, config, slot: int = 0) -> GradeOutcome:
     job = Path(tempfile.mkdtemp(prefix=f"gb-{os.getpid()}-", dir=config.work_dir))
     os.chmod(job, 0o711)   # the sandbox uid must traverse to its scratch dir (contents stay private)
     try:
-        return _grade_in(job, build, facts, data, config, slot)
+        return _grade_in(job, build, facts, data, config, slot, late)
     finally:
         if not os.environ.get("GRADEBOT_KEEP_JOBS"):   # debugging aid: keep the job dir
             shutil.rmtree(job, ignore_errors=True)
 
 
-def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> GradeOutcome:
+def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, late: bool) -> GradeOutcome:
     course = job / "c"
     course.mkdir(mode=0o700)
     shutil.copytree(build / "source", course / "source")
@@ -328,6 +339,7 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int) -> 
                                      scratch=str(job / "s"))
     result = Result(total=round(total, 6), max=facts.max_total, tasks=tasks, verdict=verdict, messages=messages,
                     cells=cells)
+    result = apply_late_penalty(result, late, config)
     html = fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path) \
         if nb is not None else None
     return GradeOutcome(result, html)

@@ -8,17 +8,8 @@ from pathlib import Path
 from gradebot.core import gradebook
 from gradebot.core.errors import CourseError, SandboxUnavailable
 from gradebot.core.grading import grade_notebook, invalid
-from gradebot.core.models import Result
 
 log = logging.getLogger("gradebot.jobs")
-
-
-def apply_late_penalty(result: Result, late: bool, config) -> Result:
-    penalty = config.late_penalty()
-    if late and penalty:
-        result.total = round(result.total * (1.0 - penalty), 6)
-        result.messages.append(f"late submission: {penalty:.0%} penalty applied to the total")
-    return result
 
 
 def process_submission(config, store, submission_id: int, slot: int = 0, read_blob=None) -> str:
@@ -43,7 +34,7 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
     try:
         path = store.blob_path(submission_id)
         data = read_blob(path) if read_blob else Path(path).read_bytes()
-        outcome = grade_notebook(data, config, slot=slot)
+        outcome = grade_notebook(data, config, slot=slot, late=sub.late)
     except store.transient_errors:
         raise                                  # database outage: the backend retries the job, nothing recorded
     except (SandboxUnavailable, CourseError) as exc:
@@ -54,8 +45,7 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
         log.error("submission %s: internal error\n%s", submission_id, traceback.format_exc())
         store.finish(submission_id, "failed", None, f"internal error while grading: {exc}", None)
         return "failed"
-    result = apply_late_penalty(outcome.result, sub.late, config)
-    if store.finish(submission_id, "done", result, None, outcome.feedback_html):
+    if store.finish(submission_id, "done", outcome.result, None, outcome.feedback_html):
         try:
             gradebook.record_counted(config, store, sub.student_id)
         except Exception as exc:  # noqa: BLE001 - the result is stored; the CSV export can be redone

@@ -10,6 +10,8 @@ Commands
     submit STUDENT_ID FILE.ipynb [--wait] [--json]   queue a submission (graded by running workers)
     grades [--json]                the counted attempt of every student
     export-grades OUT.csv          nbgrader export of the course gradebook
+    similarity NOTEBOOK|DIR... [--against DIR] [--json] [--out report.html]
+                                   similarity report of the students' code (honor code; gradebot/similarity.py)
 
 Settings come from ``GRADEBOT_*`` env vars / ``GRADEBOT_CONFIG`` (see gradebot/config.py); the global options
 ``--config --data-dir --course-root --assignment --notebook --workers --sandbox`` override them.
@@ -57,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--json", action="store_true")
     e = sub.add_parser("export-grades", help="export the course gradebook to CSV (nbgrader export)")
     e.add_argument("out")
+    sm = sub.add_parser("similarity", help="which submissions share long, specific code (honor code)")
+    sm.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks, or directories of notebooks")
+    sm.add_argument("--against", action="append", default=[], metavar="DIR",
+                    help="archive of earlier notebooks (directory or file; repeatable): compared with the "
+                         "current ones only")
+    sm.add_argument("--json", action="store_true", help='print {"pairs": [{"a", "b", "score", "flagged"}, ...]}')
+    sm.add_argument("--out", metavar="HTML", help="write the report page (flagged pairs side by side)")
+    sm.add_argument("--boilerplate", metavar="NOTEBOOK",
+                    help="the notebook the students started from (default: the course's release notebook)")
+    sm.add_argument("--threshold", type=float, help="flag pairs with score >= this (default 0.5)")
     return p
 
 
@@ -97,6 +109,37 @@ def _roster_codes(svc, out: str | None) -> int:
     return 0
 
 
+def _similarity(args, config) -> int:
+    """``similarity``: the report as JSON or text on stdout, optionally as HTML; skipped files on stderr."""
+    from gradebot import similarity
+    boilerplate = args.boilerplate or config.course_path / "release" / config.assignment / config.notebook
+    try:
+        settings = similarity.Settings() if args.threshold is None else similarity.Settings(threshold=args.threshold)
+    except ValueError as exc:
+        print(f"error: --threshold: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = similarity.similarity_report(args.notebooks, boilerplate, args.against, settings)
+    except similarity.SimilarityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for message in report.errors:
+        print(f"error: {message} (skipped)", file=sys.stderr)
+    if len(report.documents) < 2:
+        print(f"error: {len(report.documents)} readable notebook(s): nothing to compare", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(similarity.render_html(report), encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(f"{len(report.documents)} notebooks, {sum(p.flagged for p in report.pairs)} flagged pair(s)")
+        for p in report.pairs[:50]:
+            print(f"{p.score:6.3f} {'FLAGGED' if p.flagged else '       '} {p.a}  {p.b}")
+    return 1 if report.errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -113,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in ("serve", "telegram"):
             return _front_end("web" if args.command == "serve" else "telegram", config, rest)
+        if args.command == "similarity":
+            return _similarity(args, config)
         if args.command == "worker":
             from gradebot.backends import load_backend
             backend = load_backend(config)

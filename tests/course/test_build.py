@@ -83,7 +83,8 @@ def test_release_is_the_skeleton(release_nb, source_nb):
     assert dense.count("raise NotImplementedError()") == 4          # forward, grad_x, grad_W, grad_b
     assert dense.count(FALLBACK_BACKWARD) == 1                     # the optional backward falls back
     assert "def update_param(self, params_grad, learning_rate):" in dense   # given in the assignment
-    assert "(batch, output_dim, input_dim*output_dim)" in dense    # docstrings stay
+    assert "``(B, output_dim, input_dim*output_dim)``" in dense    # docstrings stay, with the layout
+    assert "``[b, o, i*output_dim + j]``" in dense
     for gid in ("relu", "softmax", "flatten", "maxpooling", "conv2d", "conv2dtr"):
         assert cell(release_nb, gid).source.count(FALLBACK_BACKWARD) == 1, gid
     # explanations and tests are read-only in the release
@@ -119,7 +120,8 @@ def test_release_says_why_a_method_is_optional(release_nb):
         body = source[source.index("def %s(" % method):]
         assert re.search(r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body), \
             (gid, method)
-    assert "def grad_kernel(self, input_data):\n        return self.grad_param(input_data)[0]" in code   # given
+    assert re.search(r'def grad_kernel\(self, input_data\):\n(?:\s+"""[^\n]*"""\n)?'
+                     r'\s+return self\.grad_param\(input_data\)\[0\]', code)            # given
 
 
 def test_conv_layer_with_neither_jacobians_nor_backward_says_what_to_implement(source_nb):
@@ -128,7 +130,7 @@ def test_conv_layer_with_neither_jacobians_nor_backward_says_what_to_implement(s
     import numpy as np
     from coursekit.examples import EXAMPLES, build_submission
     nb = build_submission(next(ex for ex in EXAMPLES if ex.name == "conv_neither"))
-    ns = _exec_cells(nb, ["cell-04", "cell-06", "dense", "conv_helpers", "conv_base", "conv2d"])
+    ns = _exec_cells(nb, ["checks", "layer", "dense", "conv_helpers", "conv_base", "conv2d"])
     layer = ns["Conv2DLayer"](3, 1, 2)
     x = np.ones((1, 1, 4, 4))
     assert layer.forward(x).shape == (1, 2, 4, 4)
@@ -148,14 +150,14 @@ def _exec_cells(nb, ids):
 def test_released_backward_falls_back_to_the_jacobians(release_nb, source_nb):
     import numpy as np
     # untouched release: backward goes to Layer.backward, which asks for the (unwritten) Jacobian
-    ns = _exec_cells(release_nb, ["cell-04", "cell-06", "dense"])
+    ns = _exec_cells(release_nb, ["checks", "layer", "dense"])
     layer = ns["DenseLayer"](3, 2)
     with pytest.raises(NotImplementedError) as info:
         layer.backward(np.ones((1, 3)), np.ones((1, 2)))
     assert [frame.name for frame in info.traceback][-2:] == ["backward", "grad_x"]
     # a student who wrote only the Jacobians (release stub of backward kept) gets a working backward
     solved = cell(source_nb, "dense").source
-    ns = _exec_cells(release_nb, ["cell-04", "cell-06"])
+    ns = _exec_cells(release_nb, ["checks", "layer"])
     exec(compile(use_fallbacks(solved), "dense", "exec"), ns)
     rng = np.random.default_rng(0)
     layer = ns["DenseLayer"](3, 2, W_init=rng.normal(size=(3, 2)), b_init=rng.normal(size=2))
@@ -301,3 +303,221 @@ def test_section_follows_the_settings(tmp_path):
     text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("telegram_bot",), late_policy="accept",
                                                      rate_limit="none")))
     assert "Telegram-бот [" not in text and "число посылок не ограничено" in text and "без штрафа" in text
+
+
+# ------------------------------------------------------------------------- the text students read (issue 10, item 9)
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+# Avoided terms of docs/glossary.md: regex -> the term to use instead.
+AVOIDED_TERMS = {
+    r"(?<!Python-)\bпакет": "батч (пакет — только Python-пакет)",
+    r"\bлосс": "функция потерь / потеря",
+    r"\b(?:прям|обратн)\w* вывод": "прямой / обратный проход",
+    r"\bвывода? (?:нейрон|сет)": "прямой проход сети",
+    r"\bстрайд|\bпаддинг": "шаг свёртки (stride) / дополнение (padding)",
+    r"\bшаг обучения": "скорость обучения (learning_rate) или шаг оптимизатора",
+    r"\bядр[а-яё]*(?![а-яё])(?! свёрт| Jupyter)": "ядро свёртки / ядро Jupyter",
+}
+GLOSSARY_CELL = "### Словарь терминов"
+
+
+def _prose(markdown):
+    """Markdown without code blocks, inline code and formulas (where '-' is a minus) and without list markers."""
+    text = re.sub(r"```.*?```", " ", markdown, flags=re.S)
+    text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+    text = re.sub(r"\$[^$\n]*\$", " ", text)
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    return re.sub(r"(?m)^\s*(?:[-*+]|\d+\.) ", "", text)
+
+
+def _avoided_terms(text):
+    return ["%r (вместо него: %s)" % (m.group(), use) for pattern, use in AVOIDED_TERMS.items()
+            for m in re.finditer(pattern, text, flags=re.I)]
+
+
+def _skeleton_cells(nb):
+    """Code cells a student reads as part of the assignment: solutions and given code, not tests or helpers."""
+    return [c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
+            and c.metadata.get("nbgrader", {}).get("grade_id") != "test_helpers"]
+
+
+def test_avoided_terms_pattern_examples():
+    """The checks below can fail: each avoided term is found, the allowed forms are not."""
+    bad = ["градиент средней по пакету потери", "лосс сети", "Реализация прямого вывода", "обратный вывод",
+           "страйд 2", "шаг обучения 0.1", "ядро перезапустите", "ядро имеет форму"]
+    assert all(_avoided_terms(text) for text in bad), [t for t in bad if not _avoided_terms(t)]
+    good = ["батч из B примеров", "собственного Python-пакета", "ядро свёртки", "ядром свёртки", "ядро Jupyter",
+            "функция потерь", "прямой проход", "формулы, которые вы выводите сами", "шаг оптимизатора"]
+    assert not any(_avoided_terms(text) for text in good), [t for t in good if _avoided_terms(t)]
+    assert " - " in _prose("баллы задания - сумма") and " - " not in _prose("- пункт\n`a - b` и $x - y$")
+
+
+def test_markdown_uses_the_glossary_and_dashes(release_nb):
+    problems = []
+    readme = os.path.join(REPO_ROOT, "release", "numnet", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        texts = [("README.md", f.read())]
+    texts += [("ячейка %d" % i, c.source) for i, c in enumerate(release_nb.cells) if c.cell_type == "markdown"]
+    for where, text in texts:
+        prose = _prose(text)
+        for line in prose.split("\n"):
+            if " - " in line:
+                problems.append("%s: дефис вместо тире: %r" % (where, line.strip()))
+        if GLOSSARY_CELL not in text:                    # the glossary itself names the avoided terms
+            problems += ["%s: %s" % (where, term) for term in _avoided_terms(prose)]
+    assert problems == []
+
+
+def test_glossary_cell_near_the_start(release_nb):
+    index = next(i for i, c in enumerate(release_nb.cells) if GLOSSARY_CELL in c.source)
+    first_code = next(i for i, c in enumerate(release_nb.cells) if c.cell_type == "code")
+    assert index < first_code
+    glossary = release_nb.cells[index].source
+    for term in ("батч", "прямой проход", "обратный проход", "функция потерь", "ядро свёртки", "ядро Jupyter",
+                 "скорость обучения", "шаг оптимизатора"):
+        assert term in glossary, term
+    with open(os.path.join(REPO_ROOT, "docs", "glossary.md"), encoding="utf-8") as f:
+        doc = f.read()
+    for term in ("батч", "прямой проход", "функция потерь", "ядро свёртки", "скорость обучения"):
+        assert term in doc, term
+
+
+def test_skeleton_docstrings_and_messages_are_russian(release_nb):
+    """Every docstring and every error message of the code a student is given is Russian and uses the glossary."""
+    import ast
+    problems, docstrings, messages = [], 0, 0
+    for c in _skeleton_cells(release_nb):
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        tree = ast.parse(c.source)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc is not None:
+                    docstrings += 1
+                    if not CYRILLIC.search(doc):
+                        problems.append("%s: %s: docstring на английском: %r" % (gid, node.name, doc[:60]))
+                    problems += ["%s: %s: %s" % (gid, node.name, t) for t in _avoided_terms(doc)]
+            elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                texts = [n.value for n in ast.walk(node.exc.args[0])
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                if texts:
+                    messages += 1
+                    if not any(CYRILLIC.search(t) for t in texts):
+                        problems.append("%s: сообщение на английском: %r" % (gid, texts[0][:60]))
+                    problems += ["%s: %s" % (gid, t) for t in _avoided_terms(" ".join(texts))]
+    assert docstrings > 40 and messages > 25
+    assert problems == []
+
+
+def test_no_derivative_formulas_in_the_skeleton(release_nb):
+    """Docstrings give shapes and layouts; the derivations are in docs/derivations.md (instructors only)."""
+    code = "\n".join(c.source for c in _skeleton_cells(release_nb))
+    for answer in ["W.T", "delta_ij", "p_i (", "-y / p", "diag(", "the identity", "1 where an output"]:
+        assert answer not in code, answer
+    assert "``[b, o, i*output_dim + j]``" in code                     # the layout of grad_W is a contract
+
+
+# ------------------------------------------------------------------- the advice to check gradients (item 6)
+def _gradient_recipe(nb):
+    advice = next(c.source for c in nb.cells if c.cell_type == "markdown" and "проверьте градиенты численно" in c.source)
+    (code,) = re.findall(r"```python\n(.*?)```", advice, flags=re.S)
+    return advice, code
+
+
+def _recipe_namespace(nb, **overrides):
+    """The notebook's helpers cell as written, and the reference classes (the solution's cells are numnet_ref)."""
+    import numpy as np
+    import numnet_ref
+    namespace = {"__name__": "__main__", "np": np}
+    exec(compile(cell(nb, "test_helpers").source, "test_helpers", "exec"), namespace)
+    namespace.update({name: getattr(numnet_ref, name) for name in numnet_ref.__all__})
+    namespace.update(overrides)
+    return namespace
+
+
+def test_gradient_check_advice_passes_on_the_reference_and_catches_a_bug(release_nb, capsys):
+    import numnet_ref
+    advice, code = _gradient_recipe(release_nb)
+    for words in ("float64", "центральные разности", "numerical_grad", "numerical_jacobian", "10^{-6}"):
+        assert words in advice, words
+    exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb))
+    assert "градиенты совпадают с численными" in capsys.readouterr().out
+
+    class MeanBias(numnet_ref.DenseLayer):
+        """A planted bug: dL/db averaged over the batch instead of summed (off by the factor B = 6)."""
+
+        def backward_params(self, input_data, grad_output):     # DenseLayer.backward takes its half from here
+            grad_W, grad_b = super().backward_params(input_data, grad_output)
+            return [grad_W, grad_b / len(input_data)]
+
+    with pytest.raises(AssertionError, match=r"слой 0, параметр 1: относительная ошибка 0\.8"):
+        exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb, DenseLayer=MeanBias))
+
+    class SoftmaxTransposed(numnet_ref.Softmax):
+        """A subtler planted bug: the Softmax Jacobian product with the wrong axis."""
+
+        def backward(self, input_data, grad_output):
+            p = self.forward(input_data)
+            return p * (grad_output - (grad_output * p).sum(axis=0, keepdims=True)), []
+
+    with pytest.raises(AssertionError, match="относительная ошибка"):
+        exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb, Softmax=SoftmaxTransposed))
+
+
+def test_why_the_advice_says_float64(release_nb):
+    """The same check on float32 weights (the layers' default dtype) fails on the correct reference: the advice to
+    use float64 is needed, not decoration."""
+    import numpy as np
+    import numnet_ref
+    _, code = _gradient_recipe(release_nb)
+
+    class Float32Dense(numnet_ref.DenseLayer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.W, self.b = self.W.astype(np.float32), self.b.astype(np.float32)
+
+    with pytest.raises(AssertionError, match="относительная ошибка"):
+        exec(compile(code, "recipe", "exec"), _recipe_namespace(release_nb, DenseLayer=Float32Dense))
+
+
+def test_released_classes_have_readable_reprs(release_nb):
+    """Plot titles and messages show e.g. SGD(learning_rate=0.01, ...), never <__main__.SGD object at 0x...>: the
+    reprs are given code, so even an untouched release has them."""
+    ns = _exec_cells(release_nb, ["checks", "layer", "network", "dense", "relu", "softmax", "flatten", "maxpooling",
+                                  "conv_helpers", "conv_base", "conv2d", "conv2dtr", "crossentropy", "optimizers"])
+    objects = [ns["DenseLayer"](3, 2), ns["ReLU"](), ns["Softmax"](), ns["FlattenLayer"](), ns["MaxPooling"](),
+               ns["Conv2DLayer"](3, 1, 2), ns["Conv2DTrLayer"](3, 1, 2, padding=1, stride=2), ns["CrossEntropy"](),
+               ns["SGD"](momentum=0.9, nesterov=True), ns["RMSprop"](), ns["Adagrad"](), ns["Adam"]()]
+    objects.append(ns["Network"](objects[:2], loss=ns["CrossEntropy"](), optimizer=ns["Adam"]()))
+    for obj in objects:
+        text = repr(obj)
+        assert " object at 0x" not in text and text.startswith(type(obj).__name__ + "("), text
+    assert repr(objects[8]) == "SGD(learning_rate=0.01, momentum=0.9, nesterov=True)"
+
+
+def test_advice_threshold_holds_for_jacobians_too(release_nb):
+    """The advice names numerical_jacobian with the same eps and threshold: they hold for every reference layer's
+    grad_x in float64 (including Softmax at large logits) and catch a transposed Dense Jacobian."""
+    import numpy as np
+    import numnet_ref
+    ns = _recipe_namespace(release_nb)
+    rng = np.random.default_rng(1)
+
+    def relative_error(layer, x):
+        numerical = ns["numerical_jacobian"](layer.forward, x, eps=1e-6)
+        return np.max(np.abs(layer.grad_x(x) - numerical)) / max(np.max(np.abs(numerical)), 1e-8)
+
+    layers = [(numnet_ref.DenseLayer(4, 3, W_init=rng.normal(size=(4, 3)), b_init=rng.normal(size=3)), (5, 4)),
+              (numnet_ref.ReLU(), (3, 6)), (numnet_ref.Softmax(), (4, 5)), (numnet_ref.FlattenLayer(), (2, 2, 3)),
+              (numnet_ref.MaxPooling(), (2, 1, 4, 4)),
+              (numnet_ref.Conv2DLayer(3, 2, 2, padding="same", stride=2, K_init=rng.normal(size=(3, 3, 2, 2)),
+                                      b_init=rng.normal(size=2)), (1, 2, 5, 4))]
+    for layer, shape in layers:
+        assert relative_error(layer, rng.normal(size=shape)) < 1e-6, layer
+    assert relative_error(numnet_ref.Softmax(), rng.normal(size=(3, 4)) * 30 + 500) < 1e-6
+
+    class TransposedDense(numnet_ref.DenseLayer):
+        def grad_x(self, input_data):
+            return np.repeat(self.W[None], len(input_data), axis=0)      # W instead of W.T
+
+    bad = TransposedDense(3, 3, W_init=rng.normal(size=(3, 3)), b_init=np.zeros(3))
+    assert relative_error(bad, rng.normal(size=(2, 3))) > 1e-2

@@ -251,7 +251,7 @@ def test_deadline_policies(make_config, roster_csv):
 
 
 def test_late_penalty_applies_to_total(make_config):
-    from gradebot.core.jobs import apply_late_penalty
+    from gradebot.core.grading import apply_late_penalty
     cfg = make_config(late_policy="penalty:0.2")
     r = apply_late_penalty(Result(total=5.0, max=5.0, tasks={}), True, cfg)
     assert r.total == 4.0 and "20%" in r.messages[-1]
@@ -339,7 +339,7 @@ def test_backend_can_supply_the_gradebook_lock(make_config, roster_csv, monkeypa
 
 def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_path):
     import csv
-    from gradebot.core.jobs import apply_late_penalty
+    from gradebot.core.grading import apply_late_penalty
     config = make_config(late_policy="penalty:0.2")
     svc = GradingService(config)
     svc.import_roster(roster_csv)

@@ -131,3 +131,13 @@ def test_direct_nbgrader_process_when_fork_server_is_off(make_config, monkeypatc
     monkeypatch.setenv("GRADEBOT_FORKSERVER", "0")
     out = grade_notebook(tc.submission(), make_config(), slot=980)
     assert out.result.total == 5.0 and out.result.verdict == "ok"
+
+
+def test_late_penalty_is_in_the_feedback_page(make_config):
+    """The page a late student reads shows the total that counts (penalty applied), not the total before it."""
+    from gradebot.core.grading import grade_notebook
+    out = grade_notebook(tc.submission(), make_config(late_policy="penalty:0.4"), slot=981, late=True)
+    assert out.result.total == 3.0
+    assert "Результат проверки: 3 из 5" in out.feedback_html and "из 5</h1>" in out.feedback_html
+    assert "Результат проверки: 5 из 5" not in out.feedback_html
+    assert "40% penalty" in out.feedback_html

@@ -18,6 +18,9 @@ class NeitherConv(Conv2DLayer):
 
 
 class NeitherDense(DenseLayer):
+    """A student's DenseLayer whose Jacobians come from backward and whose backward and backward_params are the
+    release stubs (the base class')."""
+
     def grad_x(self, input_data):
         return jacobian_from_backward(self, input_data)
 
@@ -26,6 +29,9 @@ class NeitherDense(DenseLayer):
 
     def backward(self, input_data, grad_output):
         return Layer.backward(self, input_data, grad_output)
+
+    def backward_params(self, input_data, grad_output):
+        return Layer.backward_params(self, input_data, grad_output)
 
 
 @pytest.mark.parametrize("call", ["grad_x", "grad_param", "backward", "backward_params"])
@@ -93,7 +99,7 @@ def test_optimizer_applied_per_layer_is_an_error(make):
     grads = net.grad_param(x, y)
     optimizer.apply(net.layers[0].params, grads[0])
     optimizer.apply(net.layers[2].params, grads[2])
-    with pytest.raises(ValueError, match="one apply call"):          # back to the first layer's arrays
+    with pytest.raises(ValueError, match="одним вызовом apply"):     # back to the first layer's arrays
         optimizer.apply(net.layers[0].params, grads[0])
 
 
