@@ -13,6 +13,9 @@ NOTEBOOK = "numnet.ipynb"
 SOURCE_NOTEBOOK = os.path.join(REPO_ROOT, "source", ASSIGNMENT, NOTEBOOK)
 RELEASE_DIR = os.path.join(REPO_ROOT, "release", ASSIGNMENT)
 
+# What students read of the course's structure (task titles, a Russian name per test cell): coursekit/course.py.
+from coursekit.course import TASK_TITLES, TEST_NAMES  # noqa: E402,F401
+
 # Task maxima (also derivable from the notebook's cell metadata: see coursekit.grading.task_maxima).
 TASKS = {
     "part1_forward": 5,

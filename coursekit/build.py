@@ -9,7 +9,8 @@ Template (coursekit/template/numnet.nbt): cells start with a header line
     #%% code [free | <id>]        code, read-only unless `free`; <id> names a read-only cell (else cell-NN)
     #%% solution <id>             a student's cell (nbgrader "Autograded answer")
     #%% test <task>__<name> <pts> a graded test cell (nbgrader "Autograder tests", read-only); the build writes
-                                 its first line, "# Тест <task>__<name> (<pts> балл...)"
+                                 its first line, "# Тест <task>__<name> — <Russian name> (<pts> балл...)",
+                                 the name from coursekit.course.TEST_NAMES
 
 and these lines inside a cell are expanded:
 
@@ -19,6 +20,11 @@ and these lines inside a cell are expanded:
     {{checks}}             numnet_ref._checks' functions, bound to the name `_checks` as in numnet_ref
     {{file:path}}          a file of coursekit, verbatim
     {{submit}}             the «Как сдать» section, from the bot's course settings (coursekit/submit.py)
+    {{points_table}}       the table of tasks, tests and points (markdown), from the template's test cells
+
+The build fails when a test cell has no name in coursekit.course.TEST_NAMES, a name has no cell, or a task's
+points differ from coursekit.TASKS. The notebook's metadata ``gradebot`` carries the task titles and test names
+for the bot (coursekit.course.gradebot_metadata).
 
 It also writes source/numnet/README.md (the students' README, copied into the release by nbgrader) from
 coursekit/template/README.md, where {{submit:readme}} is the short «Как сдать» paragraph. The build fails
@@ -33,8 +39,9 @@ import sys
 
 import nbformat
 
-from coursekit import SOURCE_NOTEBOOK
+from coursekit import SOURCE_NOTEBOOK, TASKS
 from coursekit import submit
+from coursekit.course import TASK_TITLES, TEST_NAMES, gradebot_metadata, task_of
 from coursekit.extract import REQUIRED, module_imports, object_source, region_block, _resolve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +101,11 @@ def points_text(points):
     return "%s балла" % ("%g" % points).replace(".", ",")
 
 
+def test_first_line(grade_id, points):
+    """'# Тест part1_forward__dense — DenseLayer: прямой проход (1 балл)': the first line of a test cell."""
+    return "# Тест %s — %s (%s)" % (grade_id, TEST_NAMES[grade_id], points_text(points))
+
+
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
                  "mimetype": "text/x-python", "nbconvert_exporter": "python",
@@ -104,11 +116,59 @@ class TemplateError(ValueError):
     pass
 
 
-def _expand(line, facts=None):
+def _points_number(points):
+    return ("%g" % points).replace(".", ",")
+
+
+def points_table(tests):
+    """Markdown table of every test (task title, test name, grade id, points), task sums and the total.
+    ``tests``: [(grade_id, points)] in notebook order."""
+    sums = {}
+    for grade_id, points in tests:
+        sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
+    rows = ["| Задание | Тест | Идентификатор | Баллы |", "|---|---|---|---:|"]
+    for task in sums:
+        first = True
+        for grade_id, points in tests:
+            if task_of(grade_id) == task:
+                rows.append("| %s | %s | `%s` | %s |" % ("**%s**" % TASK_TITLES[task] if first else "",
+                                                        TEST_NAMES[grade_id], grade_id, _points_number(points)))
+                first = False
+        rows.append("| | *всего за задание* | | **%s** |" % _points_number(sums[task]))
+    main = sum(p for t, p in sums.items() if not t.startswith("bonus_"))
+    bonus = sum(p for t, p in sums.items() if t.startswith("bonus_"))
+    rows.append("| **Итого** | | | **%s** |" % _points_number(main + bonus))
+    return ("Баллы по заданиям и тестам (идентификатор и название теста стоят в первой строке его ячейки и в "
+            "отчёте бота):\n\n" + "\n".join(rows) + "\n\nОсновная часть — %s, дополнительные задания — %s."
+            % (points_text(main), points_text(bonus)))
+
+
+def check_names(tests):
+    """Every test cell has a name and every name a cell; the tasks' points are coursekit.TASKS."""
+    ids = [grade_id for grade_id, _ in tests]
+    unnamed = [g for g in ids if g not in TEST_NAMES]
+    if unnamed:
+        raise TemplateError("test cells without a name in coursekit/course.py TEST_NAMES: %s" % ", ".join(unnamed))
+    orphans = [g for g in TEST_NAMES if g not in ids]
+    if orphans:
+        raise TemplateError("names in coursekit/course.py TEST_NAMES without a test cell: %s" % ", ".join(orphans))
+    untitled = sorted({task_of(g) for g in ids} - set(TASK_TITLES))
+    if untitled:
+        raise TemplateError("tasks without a title in coursekit/course.py TASK_TITLES: %s" % ", ".join(untitled))
+    sums = {}
+    for grade_id, points in tests:
+        sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
+    if sums != {t: float(p) for t, p in TASKS.items()}:
+        raise TemplateError("points per task of the test cells %s differ from coursekit.TASKS %s" % (sums, TASKS))
+
+
+def _expand(line, facts=None, tests=None):
     match = re.fullmatch(r"\{\{(\w+)(?::(.+))?\}\}", line.strip())
     if match is None:
         return line
     kind, arg = match.groups()
+    if kind == "points_table" and arg is None and tests is not None:
+        return points_table(tests)
     if kind == "submit":
         if facts is None:
             raise TemplateError("%s needs the bot's course settings" % line.strip())
@@ -176,10 +236,12 @@ def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
     facts = submit.load_facts(bot_config)
     with open(template_path, encoding="utf-8") as f:
         parsed = parse_template(f.read())
+    tests = [(header[1], float(header[2])) for header, _ in parsed if header[0] == "test" and len(header) == 3]
+    check_names(tests)
     cells, seen_ids = [], set()
     for index, (header, raw) in enumerate(parsed):
         kind, args = header[0], header[1:]
-        source = "\n".join(_expand(line, facts) for line in raw.split("\n"))
+        source = "\n".join(_expand(line, facts, tests) for line in raw.split("\n"))
         _no_directive_left(source, "template cell %d" % index)
         auto_id = "cell-%02d" % index
         if kind in ("md", "code"):
@@ -202,7 +264,7 @@ def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
             if not re.fullmatch(r"[a-z0-9_]+__[a-z0-9_]+", grade_id):
                 raise TemplateError("test cell %r: grade_id must be <task>__<name>" % grade_id)
             points = float(points)
-            cell = nbformat.v4.new_code_cell("# Тест %s (%s)\n%s" % (grade_id, points_text(points), source))
+            cell = nbformat.v4.new_code_cell(test_first_line(grade_id, points) + "\n" + source)
             cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True,
                                                   points=int(points) if points.is_integer() else points)
             cell.metadata["editable"] = False
@@ -216,7 +278,7 @@ def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
         cell.id = grade_id.replace("_", "-")
         cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO}
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO, "gradebot": gradebot_metadata()}
     nbformat.validate(nb)
     return nb
 
@@ -240,6 +302,7 @@ def normalized(nb):
     for cell in nb.cells:
         meta = {k: cell.metadata[k] for k in ("nbgrader", "editable", "deletable", "jupyter") if k in cell.metadata}
         out.append({"cell_type": cell.cell_type, "source": cell.source, "metadata": json.loads(json.dumps(meta))})
+    out.append({"notebook_metadata": json.loads(json.dumps(nb.metadata.get("gradebot")))})
     return out
 
 

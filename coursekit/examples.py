@@ -109,6 +109,22 @@ EXAMPLES = [
     Example("conv_same_symmetric", "Conv2D 'same' padding k // 2 on every side instead of Keras' rule",
             (Edit("conv_base", "return total // 2, total - total // 2", "return k // 2, k // 2"),),
             {"bonus_conv": 3}),
+    Example("conv_same_odd_pixel_top_left",
+            "Conv2D 'same' puts the odd padding pixel at the top/left instead of Keras' bottom/right: caught at home "
+            "by the visible forward and gradient tests (odd padding), the training cell (even padding) passes",
+            (Edit("conv_base", "return total // 2, total - total // 2", "return total - total // 2, total // 2"),),
+            {"bonus_conv": 3}),
+    Example("relu_grad_one_at_zero",
+            "ReLU's derivative taken as 1 at x = 0 (x >= 0) in backward and grad_x, against the convention of "
+            "Keras/JAX and the notebook (0 at 0): the visible ReLU gradient test fails at home",
+            (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) >= 0)"),
+             Edit("relu", "(x > 0)[:, :, None] * np.eye(x.shape[1])", "(x >= 0)[:, :, None] * np.eye(x.shape[1])")),
+            {"part2_grad_x": 4.75}),
+    Example("maxpool_grad_every_tied_max",
+            "MaxPooling.backward sends the gradient to every tied maximum of a window instead of the first one "
+            "(Keras' rule): the visible ties test of the pooling gradient cell fails at home",
+            (Edit("maxpooling", "hit = (view == out) & ~taken", "hit = (view == out)"),),
+            {"bonus_conv": 9}),
     Example("conv_tr_kernel_not_flipped",
             "Conv2DTr forward correlates with the kernel instead of convolving (backward is right): the forward "
             "cell fails, the gradient cells pass (fixed expected values), the network does not learn",

@@ -19,21 +19,13 @@ import sys
 
 import nbformat
 
+from coursekit.course import TASK_TITLES, TEST_NAMES
 from coursekit.trusted.grader import is_test_cell
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 HIDDEN_NOTE = "# ... скрытые тесты: их код не показывается, результат - в выводе ячейки ниже ..."
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-TASK_TITLES = {
-    "part1_forward": "1. Прямой проход",
-    "part2_grad_x": "2. Производные по входу",
-    "part3_training": "3. Градиенты по параметрам и обучение",
-    "bonus_conv": "Бонус: свёрточный слой",
-    "bonus_conv_tr": "Бонус: транспонированная свёртка",
-    "bonus_optimizer": "Бонус: оптимизаторы",
-}
 
 
 def strip_hidden(source):
@@ -200,20 +192,21 @@ def _tests_html(rows, summary=None):
         for gid, got, maximum, message, _ in failed:
             task = gid.split("__")[0]
             text = message or bot_messages.get(gid, "") or "ячейка теста не выполнилась (см. вывод ячейки)"
-            items.append('<li><a href="#%s"><code>%s</code></a> (%s), баллы: %s из %s<div class="msg">%s</div></li>'
-                         % (_anchor(gid), html.escape(gid), html.escape(TASK_TITLES.get(task, task)), _points(got),
-                            _points(maximum), html.escape(text[:1500])))
+            items.append('<li><a href="#%s">%s</a> <code>%s</code> (%s), баллы: %s из %s<div class="msg">%s</div></li>'
+                         % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), html.escape(gid),
+                            html.escape(TASK_TITLES.get(task, task)), _points(got), _points(maximum),
+                            html.escape(text[:1500])))
         parts.append('<section id="failed-tests"><h2>Не пройдены тесты: %d</h2><ol class="failed">%s</ol></section>'
                      % (len(failed), "".join(items)))
     else:
         parts.append('<section id="failed-tests"><h2>Все тесты пройдены</h2></section>')
     if passed:
         parts.append('<section id="passed-tests"><h2>Пройдены тесты: %d</h2><p class="passed">%s</p></section>'
-                     % (len(passed), "".join('<a href="#%s"><code>%s</code>&nbsp;(%s)</a> '
-                                             % (_anchor(gid), html.escape(gid), _points(got))
+                     % (len(passed), "".join('<a href="#%s">%s&nbsp;(%s)</a> '
+                                             % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
                                              for gid, got, _, _, _ in passed)))
     parts.append('<p class="note">Код скрытых тестов не показывается: что именно не прошло, сказано в сообщении '
-                 "проверяющей программы выше и в выводе ячейки теста. Ссылка с номером теста ведёт к его ячейке в "
+                 "проверяющей программы выше и в выводе ячейки теста. Ссылка с названием теста ведёт к его ячейке в "
                  "ноутбуке ниже.</p>")
     return "".join(parts)
 
@@ -244,9 +237,9 @@ def _prepare_cells(nb, rows):
             gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
             ok = got >= maximum
             cell.metadata["feedback_head"] = (
-                '<div class="test-head%s" id="%s">Тест <code>%s</code>: %s из %s, %s</div>'
-                % ("" if ok else " failed", _anchor(gid), html.escape(gid), _points(got), _points(maximum),
-                   "пройден" if ok else "не пройден"))
+                '<div class="test-head%s" id="%s">Тест <code>%s</code> — %s: %s из %s, %s</div>'
+                % ("" if ok else " failed", _anchor(gid), html.escape(gid), html.escape(TEST_NAMES.get(gid, gid)),
+                   _points(got), _points(maximum), "пройден" if ok else "не пройден"))
         elif not _is_students_cell(cell) and not meta.get("grade", False):
             lines = cell.source.count("\n") + 1
             if lines > LONG_COURSE_CELL:

@@ -73,6 +73,85 @@ def keras_layer(class_name, **kwargs):
     return getattr(import_keras().layers, class_name)(**kwargs)
 
 
+# ------------------------------------------------------------------------------------------ самопроверка
+def _notebook_path():
+    """Файл этого ноутбука: от Jupyter (JPY_SESSION_NAME), VS Code или единственный ноутбук с тестами в папке."""
+    for path in (os.environ.get('JPY_SESSION_NAME'), globals().get('__vsc_ipynb_file__')):
+        if path and path.endswith('.ipynb') and os.path.isfile(path):
+            return path
+    found = []
+    for name in sorted(os.listdir('.')):
+        if name.endswith('.ipynb'):
+            with open(name, encoding='utf-8') as f:
+                if '"grade": true' in f.read():
+                    found.append(name)
+    return found[0] if len(found) == 1 else None
+
+
+def _visible_tests(path):
+    """[(номер теста, название, баллы, задание, код видимой части)] тестовых ячеек ноутбука path."""
+    import json
+    with open(path, encoding='utf-8') as f:
+        nb = json.load(f)
+    names = nb.get('metadata', {}).get('gradebot', {})
+    tests = []
+    for cell in nb['cells']:
+        meta = cell.get('metadata', {}).get('nbgrader', {})
+        if cell['cell_type'] == 'code' and meta.get('grade') and not meta.get('solution'):
+            source = ''.join(cell['source'])
+            begin, end = '### BEGIN ' + 'HIDDEN TESTS', '### END ' + 'HIDDEN TESTS'   # (не маркеры nbgrader)
+            while begin in source:                           # в выданном ноутбуке скрытых частей нет
+                before, _, after = source.partition(begin)
+                source = before + after.partition(end)[2]
+            gid = meta['grade_id']
+            task = gid.split('__')[0]
+            tests.append((gid, names.get('tests', {}).get(gid, gid), float(meta.get('points', 0)),
+                          names.get('tasks', {}).get(task, task), source))
+    return tests
+
+
+def run_visible_tests(path):
+    """[(задание, тест, номер, баллы, пройден ли, причина)]: видимые части тестов ноутбука path, каждый в копии
+    пространства имён ноутбука; ошибка одного теста не останавливает остальные."""
+    import contextlib
+    import io
+    rows = []
+    for gid, name, points, task, source in _visible_tests(path):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, '<тест %s>' % gid, 'exec'), dict(globals()))
+            ok, reason = True, ''
+        except Exception as err:  # noqa: BLE001 - таблица показывает любую ошибку теста
+            ok = False
+            reason = str(err) if isinstance(err, TestFailed) else '%s: %s' % (type(err).__name__, err)
+        finally:
+            _cancel_alarm()
+        rows.append((task, name, gid, points, ok, ' '.join(reason.split())[:400]))
+    return rows
+
+
+def self_check(path=None):
+    """Запускает видимые части всех тестов ноутбука (не останавливаясь на первой ошибке) и печатает таблицу:
+    тест, баллы, результат, причина. path — файл ноутбука, если его не удалось найти самому."""
+    if GRADING:
+        print('Режим проверки: самопроверка пропущена (тесты проверяет бот)')
+        return
+    path = path or _notebook_path()
+    if path is None:
+        print('Не удалось найти файл ноутбука: сохраните его и вызовите self_check(\'путь/к/numnet.ipynb\').')
+        return
+    rows = run_visible_tests(path)
+    print('Самопроверка: только видимые части тестов (при проверке бот добавит скрытые части)')
+    tasks = dict.fromkeys(r[0] for r in rows)
+    for task in tasks:
+        mine = [r for r in rows if r[0] == task]
+        print('\n%s: %g из %g' % (task, sum(r[3] for r in mine if r[4]), sum(r[3] for r in mine)))
+        for _, name, gid, points, ok, reason in mine:
+            print('  %s %-5g %s (%s)%s' % ('✓' if ok else '✗', points, name, gid, '' if ok else
+                                         '\n          не пройден: ' + reason))
+    print('\nИтого: %g из %g' % (sum(r[3] for r in rows if r[4]), sum(r[3] for r in rows)))
+
+
 # ---------------------------------------------------------------------------------------------- время и seed
 def _cancel_alarm(*args):
     if hasattr(signal, 'SIGALRM'):
@@ -173,8 +252,81 @@ def _show(array):
     return np.array2string(np.asarray(array), precision=5, threshold=60, edgeitems=3, suppress_small=True)
 
 
-def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено'):
-    """Сравнивает массивы; при расхождении печатает обе стороны и падает с понятным сообщением."""
+AXES = {1: ('элемент',), 2: ('пример', 'признак'), 3: ('пример', 'выход', 'вход'), 4: ('пример', 'канал', 'строка', 'столбец')}
+
+
+def _where(index, shape, param=None):
+    """Позиция index словами: оси по числу измерений; param=(имя, форма): последняя ось якобиана нумерует
+    элементы параметра, вытянутого по строкам (столбец i * n + j — это W[i, j])."""
+    names = AXES.get(len(shape), ())
+    if param is not None and names:
+        names = names[:-1] + ('столбец',)
+    text = ', '.join('%s %d' % (n, i) for n, i in zip(names, index)) if len(names) == len(index) else \
+        ', '.join(str(int(i)) for i in index)
+    if param is not None:
+        name, pshape = param
+        text += ' = %s[%s]' % (name, ', '.join(str(int(i)) for i in np.unravel_index(index[-1], pshape)))
+    return '(%s)' % text
+
+
+def _shape_hint(expected, actual):
+    e, a = expected.shape, actual.shape
+    if len(e) >= 2 and a == e[:-2] + (e[-1], e[-2]):
+        return ': похоже, две последние оси переставлены (транспонирование?)'
+    if a == e[1:]:
+        return ': нет первой оси (оси батча)'
+    if tuple(n for n in a if n != 1) == tuple(n for n in e if n != 1):
+        return ': лишняя или потерянная ось длины 1 (keepdims, reshape?)'
+    if actual.size == expected.size:
+        return ': числа те же по количеству, но форма другая (проверьте reshape и порядок осей)'
+    return ''
+
+
+def _value_hint(expected, actual, close, param=None):
+    """Узнаваемая ошибка раскладки, знака, множителя или сдвига, если она объясняет всё расхождение."""
+    if expected.ndim >= 2 and expected.shape[-1] == expected.shape[-2] and close(np.swapaxes(expected, -1, -2)):
+        return 'это ожидаемый массив с переставленными двумя последними осями (транспонирование?)'
+    if param is not None and len(param[1]) >= 2 and expected.shape[-1] == int(np.prod(param[1])):
+        order = np.arange(expected.shape[-1]).reshape(param[1]).ravel(order='F')
+        if close(expected[..., order]):
+            return ('%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j — это %s[i, j]'
+                    % (param[0], param[1][-1], param[0]))
+    if close(-expected):
+        return 'знак противоположный'
+    nonzero = np.abs(expected) > 1e-8
+    if nonzero.sum() > 1:
+        ratio = actual[nonzero] / expected[nonzero]
+        if np.ptp(ratio) <= 1e-6 * max(1.0, np.abs(ratio).max()) and close(expected * ratio[0]):
+            return 'всё отличается в %.6g раза (лишний или потерянный множитель, например размер батча?)' % ratio[0]
+    if expected.ndim == 4 and min(expected.shape[2:]) > 2:
+        inner = (Ellipsis, slice(1, -1), slice(1, -1))
+        for rows, cols, word in ((1, 0, 'вниз'), (-1, 0, 'вверх'), (0, 1, 'вправо'), (0, -1, 'влево'),
+                                 (1, 1, 'вниз и вправо'), (-1, -1, 'вверх и влево')):
+            if np.allclose(actual[inner], np.roll(expected, (rows, cols), axis=(2, 3))[inner], atol=1e-4, rtol=1e-4):
+                return ('картинка сдвинута на пиксель %s (у padding=\'same\' лишний пиксель дополнения идёт '
+                        'снизу/справа)' % word)
+    return ''
+
+
+def _not_finite(what, actual, actual_name, param=None):
+    nan, inf = np.isnan(actual), np.isinf(actual)
+    first = np.unravel_index(np.argmax(nan | inf), actual.shape)
+    causes = []
+    if nan.any():
+        causes.append('nan получается из 0 / 0, inf / inf (например, exp большого числа, делённое на такое же), '
+                      'inf - inf, 0 * inf, логарифма или корня отрицательного числа')
+    if inf.any():
+        causes.append('inf — из деления на ноль (например, 1 - beta ** t при t = 0: шаги оптимизатора '
+                      'считаются с t = 1), логарифма нуля (-inf) или переполнения exp большого числа')
+    fail('%s: в результате %d nan и %d inf из %d чисел, первое в позиции %s. %s.\n%s:\n%s'
+         % (what, nan.sum(), inf.sum(), actual.size, _where(first, actual.shape, param), '; '.join(causes),
+            actual_name, _show(actual)))
+
+
+def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено',
+                param=None):
+    """Сравнивает массивы; при расхождении печатает обе стороны и падает с сообщением: где и как числа
+    различаются. param=(имя, форма): последняя ось — элементы параметра этой формы, вытянутого по строкам."""
     if actual is None:
         fail('%s: получено None (метод ничего не возвращает?)' % what)
     expected = np.asarray(expected, dtype=np.float64)
@@ -183,24 +335,33 @@ def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='О�
     except (TypeError, ValueError) as err:
         fail('%s: результат нельзя превратить в числовой массив (%s)' % (what, err))
     if actual.shape != expected.shape:
-        fail('%s: форма %s, а должна быть %s' % (what, actual.shape, expected.shape))
+        fail('%s: форма результата %s, а должна быть %s%s' % (what, actual.shape, expected.shape,
+                                                               _shape_hint(expected, actual)))
     if not np.all(np.isfinite(actual)):
-        fail('%s: в результате есть nan или inf (переполнение?)\n%s:\n%s' % (what, actual_name, _show(actual)))
+        _not_finite(what, actual, actual_name, param)
+
+    def close(candidate):
+        return np.allclose(actual, candidate, rtol, atol)
+
     diff = np.abs(actual - expected)
     bad = diff > atol + rtol * np.abs(expected)
     if bad.any():
         index = np.unravel_index(np.argmax(diff - rtol * np.abs(expected)), diff.shape)
+        first = np.unravel_index(np.argmax(bad), bad.shape)
+        hint = _value_hint(expected, actual, close, param)
         print('Something went wrong!')
         print('%s:\n%s' % (expected_name, _show(expected)))
         print('%s:\n%s' % (actual_name, _show(actual)))
-        fail('%s: наибольшее расхождение %.3g в позиции %s (ожидалось %.6g, получено %.6g); не совпало %d из %d '
-             'чисел' % (what, diff[index], tuple(int(i) for i in index), expected[index], actual[index],
-                        bad.sum(), bad.size))
+        largest = '' if index == first else ', наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)' % (
+            _where(index, diff.shape, param), expected[index], actual[index])
+        fail('%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g)%s'
+             % (what, bad.sum(), bad.size, ': ' + hint if hint else '', _where(first, diff.shape, param),
+                expected[first], actual[first], largest))
 
 
-def check_grad(what, numerical, analytic, atol=1e-5, rtol=1e-4):
-    check_close(what, numerical, analytic, atol=atol, rtol=rtol,
-                expected_name='Numerical grad is', actual_name='Your gradient is')
+def check_grad(what, numerical, analytic, atol=1e-5, rtol=1e-4, param=None):
+    check_close(what, numerical, analytic, atol=atol, rtol=rtol, expected_name='Numerical grad is',
+                actual_name='Your gradient is', param=param)
 
 
 # --------------------------------------------------------------------------------- численные производные
@@ -349,7 +510,8 @@ def test_grad_W(input_size=3, output_size=4, batch=2):
     dense = DenseLayer(input_size, output_size, W_init, b_init)   # noqa: F821
     num_grad = expect('numerical grad_W', lambda: numerical_grad_W(input_size, output_size, b_init, W_init, x))
     grad = dense.grad_W(x)
-    check_grad('DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad)
+    check_grad('DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad,
+               param=('W', W_init.shape))
     print('Test PASSED')
 
 

@@ -2,7 +2,8 @@
 grading job copies.
 
 - :func:`course_facts` reads the source notebook: grade cells (grade_id, points), tasks (grade_id prefix before
-  ``__``) with their maxima, and the lines of the hidden tests (to check feedback never shows them).
+  ``__``) with their maxima, the lines of the hidden tests (to check feedback never shows them), and the titles
+  students read (:func:`course_titles`).
 - :func:`course_build` makes, once per content of (nbgrader_config.py, source/<assignment>/), a template dir
   ``<data_dir>/builds/<hash>/`` with the course config, the source dir and a gradebook filled by
   ``nbgrader generate_assignment`` (run on the copy, so the real course is not touched).
@@ -38,10 +39,36 @@ class CourseFacts:
     cells: dict[str, float]                 # grade_id -> max points (autograded/graded cells)
     tasks: dict[str, float]                 # task -> max points (sum of its cells)
     hidden_lines: list[str] = field(default_factory=list)   # stripped lines of hidden-test blocks
+    task_titles: dict[str, str] = field(default_factory=dict)   # task -> title students read (may be empty)
+    test_names: dict[str, str] = field(default_factory=dict)    # grade_id -> test name students read
 
     @property
     def max_total(self) -> float:
         return float(sum(self.tasks.values()))
+
+    def task_title(self, task: str) -> str:
+        """The task's title as the course declares it, else the task id."""
+        return self.task_titles.get(task) or task
+
+    def test_name(self, grade_id: str) -> str:
+        """The test's name as the course declares it, else its grade id."""
+        return self.test_names.get(grade_id) or grade_id
+
+
+def course_titles(nb) -> tuple[dict[str, str], dict[str, str]]:
+    """({task: title}, {grade_id: name}) that a course declares in its source notebook's metadata
+    ``{"gradebot": {"tasks": {...}, "tests": {...}}}`` (both empty for a course without them). Read only from the
+    course's own notebook: a submitted notebook's metadata is the student's."""
+    meta = nb.get("metadata", {}).get("gradebot", {})
+    if not isinstance(meta, dict):
+        raise CourseError("the source notebook's metadata 'gradebot' must be an object with 'tasks' and 'tests'")
+    out = []
+    for key in ("tasks", "tests"):
+        value = meta.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise CourseError(f"the source notebook's metadata gradebot.{key} must map ids to strings")
+        out.append(dict(value))
+    return out[0], out[1]
 
 
 def hidden_blocks(source: str) -> list[str]:
@@ -72,7 +99,8 @@ def course_facts(source_notebook: Path) -> CourseFacts:
     tasks: dict[str, float] = {}
     for gid, pts in cells.items():
         tasks[task_of(gid)] = tasks.get(task_of(gid), 0.0) + pts
-    return CourseFacts(cells=cells, tasks=tasks, hidden_lines=hidden)
+    task_titles, test_names = course_titles(nb)
+    return CourseFacts(cells=cells, tasks=tasks, hidden_lines=hidden, task_titles=task_titles, test_names=test_names)
 
 
 def _course_hash(config) -> str:

@@ -25,8 +25,10 @@ from gradebot.core.course import HIDDEN_BEGIN
 log = logging.getLogger("gradebot.feedback")
 
 
-def _summary_html(result) -> str:
-    rows = "".join(f"<tr><td>{htmlmod.escape(t)}</td><td>{v['points']:g}</td><td>{v['max']:g}</td></tr>"
+def _summary_html(result, facts=None) -> str:
+    """The result's table; task titles from the course's ``facts`` (its source notebook), else the task ids."""
+    title = facts.task_title if facts is not None and hasattr(facts, "task_title") else str
+    rows = "".join(f"<tr><td>{htmlmod.escape(title(t))}</td><td>{v['points']:g}</td><td>{v['max']:g}</td></tr>"
                    for t, v in result.tasks.items())
     msgs = "".join(f"<li>{htmlmod.escape(m)}</li>" for m in result.messages)
     return (f"<div class='gradebot-summary'><h2>Result: {result.total:g} / {result.max:g} "
@@ -37,16 +39,17 @@ def _summary_html(result) -> str:
 _BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
 
 
-def _with_summary(html: str, result) -> str:
+def _with_summary(html: str, result, facts=None) -> str:
     """``html`` with the result summary at the top of its body (after <!DOCTYPE> and <head>)."""
     match = _BODY_TAG.search(html)
     if match is None:
-        return "<!DOCTYPE html><html><body>" + _summary_html(result) + html + "</body></html>"
-    return html[:match.end()] + _summary_html(result) + html[match.end():]
+        return "<!DOCTYPE html><html><body>" + _summary_html(result, facts) + html + "</body></html>"
+    return html[:match.end()] + _summary_html(result, facts) + html[match.end():]
 
 
-def strip_hidden(nb, result=None):
-    """A copy of ``nb`` with hidden-test code and the outputs of cells that ran it removed."""
+def strip_hidden(nb, result=None, facts=None):
+    """A copy of ``nb`` with hidden-test code and the outputs of cells that ran it removed (the note names the
+    test as the course's ``facts`` do)."""
     nb = copy.deepcopy(nb)
     cells_pts = result.cells if result is not None else {}
     for cell in nb.cells:
@@ -56,18 +59,20 @@ def strip_hidden(nb, result=None):
             if cell.cell_type == "code":
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id")
                 pts = cells_pts.get(gid)
-                note = f"hidden tests of {gid}: {pts:g} points" if pts is not None else "hidden tests ran"
+                name = facts.test_name(gid) if facts is not None and hasattr(facts, "test_name") and gid else gid
+                label = gid if name == gid else f"{gid} ({name})"
+                note = f"hidden tests of {label}: {pts:g} points" if pts is not None else "hidden tests ran"
                 cell.outputs = [{"output_type": "stream", "name": "stdout", "text": note + "\n"}]
         # nbgrader's checksums etc. are of no use to a student
         cell.metadata.pop("nbgrader", None) if cell.cell_type == "markdown" else None
     return nb
 
 
-def _own_html(nb, result) -> str:
+def _own_html(nb, result, facts=None) -> str:
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="classic", sanitize_html=True)   # student outputs may carry HTML/JS
-    body, _ = exporter.from_notebook_node(strip_hidden(nb, result))
-    return _with_summary(body, result)
+    body, _ = exporter.from_notebook_node(strip_hidden(nb, result, facts))
+    return _with_summary(body, result, facts)
 
 
 SUMMARY_MARKERS = ('id="feedback-summary"', "id='feedback-summary'")
@@ -130,11 +135,11 @@ def feedback_html(nb, path: Path | None, result, facts, student_data: bytes, cou
     html = _course_html(path, result.tasks, course_root, _summary_for_course(result)) if path is not None else None
     if html is not None:
         if not has_own_summary(html):
-            html = _with_summary(html, result)
+            html = _with_summary(html, result, facts)
     else:
-        html = _own_html(nb, result)
+        html = _own_html(nb, result, facts)
     leaks = leaked_hidden_lines(html, facts, student_data)
     if leaks:
         log.error("feedback would show %d hidden-test line(s); sending the summary only", len(leaks))
-        return "<html><body>" + _summary_html(result) + "<p>Detailed feedback is unavailable.</p></body></html>"
+        return "<html><body>" + _summary_html(result, facts) + "<p>Detailed feedback is unavailable.</p></body></html>"
     return html

@@ -187,6 +187,17 @@ class GradingService:
                 quota["next_at"] = recent[-n] + timedelta(seconds=window)
         return quota
 
+    def course_facts(self):
+        """:class:`~gradebot.core.course.CourseFacts` of the course's source notebook (task titles and test names
+        for messages; re-read when the notebook changes)."""
+        from gradebot.core.course import course_facts
+        path = Path(self.config.source_notebook)
+        stamp = path.stat().st_mtime_ns if path.is_file() else None
+        cached = getattr(self, "_facts_cache", None)
+        if cached is None or cached[0] != stamp:
+            cached = self._facts_cache = (stamp, course_facts(path))
+        return cached[1]
+
     def feedback_html(self, submission_id: int) -> str | None:
         self.get_submission(submission_id)
         return self.store.feedback_html(int(submission_id))

@@ -80,14 +80,36 @@ def _config(args):
     return Config.from_env(**overrides)
 
 
-def format_result(result) -> str:
-    lines = [f"{'task':<24} {'points':>8} {'max':>6}"]
+def format_result(result, facts=None) -> str:
+    """The result as a table; with the course's ``facts`` the tasks and failed tests carry the course's titles."""
+    from gradebot.core.models import failed_tests
+    width = max([24] + [len(_title(facts, t)) for t in result.tasks])
+    lines = [f"{'task':<{width}} {'points':>8} {'max':>6}"]
     for task, v in result.tasks.items():
-        lines.append(f"{task:<24} {v['points']:>8g} {v['max']:>6g}")
-    lines.append(f"{'TOTAL':<24} {result.total:>8g} {result.max:>6g}")
+        lines.append(f"{_title(facts, task):<{width}} {v['points']:>8g} {v['max']:>6g}")
+    lines.append(f"{'TOTAL':<{width}} {result.total:>8g} {result.max:>6g}")
     lines.append(f"verdict: {result.verdict}")
-    lines += [f"  - {m}" for m in result.messages]
+    failed = dict(failed_tests(result.messages))
+    for m in result.messages:
+        gid = m.split(": failed (", 1)[0]
+        if gid in failed and facts is not None and facts.test_name(gid) != gid:
+            m = f"{gid} ({facts.test_name(gid)}): failed ({failed[gid]})"
+        lines.append(f"  - {m}")
     return "\n".join(lines)
+
+
+def _title(facts, task: str) -> str:
+    return task if facts is None or facts.task_title(task) == task else f"{task} ({facts.task_title(task)})"
+
+
+def _facts(config):
+    """The course's facts for the table's titles, or None if the source notebook cannot be read."""
+    from gradebot.core.course import course_facts
+    from gradebot.core.errors import CourseError
+    try:
+        return course_facts(config.source_notebook)
+    except (CourseError, OSError, ValueError):
+        return None
 
 
 def _front_end(name: str, config, rest: list[str]) -> int:
@@ -152,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             from gradebot.core.service import grade_notebook_file
             result = grade_notebook_file(args.file, config)
-            print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else format_result(result))
+            print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json
+                  else format_result(result, _facts(config)))
             return 0
         if args.command in ("serve", "telegram"):
             return _front_end("web" if args.command == "serve" else "telegram", config, rest)
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"id": sub.id, "status": sub.status, "error": sub.error,
                                   "result": sub.result.to_json() if sub.result else None}, ensure_ascii=False))
             elif sub.result:
-                print(format_result(sub.result))
+                print(format_result(sub.result, _facts(config)))
             return 0 if sub.status != "failed" else 1
         if args.command == "grades":
             rows = svc.grades()

@@ -33,7 +33,8 @@ from aiogram.types import BufferedInputFile, Message
 
 from gradebot.core import errors
 from gradebot.core.models import failed_tests
-from gradebot.frontends.web import FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, format_size
+from gradebot.frontends.web import (FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, course_facts_of, format_size,
+                                    grade_label, task_title)
 
 log = logging.getLogger("gradebot.telegram")
 
@@ -61,8 +62,9 @@ def _fmt_points(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def format_result(sub: Any) -> str:
-    """The result message of a finished submission: per-task points and the total."""
+def format_result(sub: Any, facts: Any = None) -> str:
+    """The result message of a finished submission: per-task points, the total and the failed tests with one-line
+    reasons; task titles and test names from ``facts`` (the course's :class:`CourseFacts`), else the ids."""
     if sub.status != "done" or sub.result is None:
         reason = sub.error or "неизвестная ошибка"
         return f"Посылка #{sub.id}: проверка не удалась ({reason}). Попробуйте отправить ещё раз."
@@ -71,7 +73,7 @@ def format_result(sub: Any) -> str:
     if res.verdict != "ok":
         lines.append(f"Итог проверки: {VERDICT_RU.get(res.verdict, res.verdict)}.")
     for task, t in res.tasks.items():
-        lines.append(f"{task}: {_fmt_points(t['points'])} из {_fmt_points(t['max'])}")
+        lines.append(f"{task_title(facts, task)}: {_fmt_points(t['points'])} из {_fmt_points(t['max'])}")
     lines.append(f"Итого: {_fmt_points(res.total)} из {_fmt_points(res.max)}")
     if sub.late:
         lines.append("Посылка сдана после срока.")
@@ -79,7 +81,7 @@ def format_result(sub: Any) -> str:
     if failed:
         lines.append(f"Не пройдены тесты ({len(failed)}):")
         for gid, reason in failed[:MAX_FAILED_LINES]:
-            lines.append(f"✗ {gid}: {_one_line(reason)}")
+            lines.append(f"✗ {grade_label(facts, gid)}: {_one_line(reason)}")
         if len(failed) > MAX_FAILED_LINES:
             lines.append(f"... и ещё {len(failed) - MAX_FAILED_LINES} (все - в подробном отзыве)")
     others = [m for m in res.messages or [] if not any(m.startswith(f"{gid}: failed (") for gid, _ in failed)]
@@ -271,7 +273,7 @@ class TelegramFrontend:
             if sub is not None and sub.status in FINAL_STATUSES:
                 break
             await asyncio.sleep(self.poll_seconds)
-        await bot.send_message(chat_id, format_result(sub))
+        await bot.send_message(chat_id, format_result(sub, await course_facts_of(self.core)))
         if sub.status == "done":
             html = await self.core("feedback_html", submission_id)
             if html:

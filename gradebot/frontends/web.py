@@ -47,6 +47,7 @@ import jinja2
 from aiohttp import web
 
 from gradebot.core import access, errors
+from gradebot.core.models import failed_tests
 
 log = logging.getLogger("gradebot.web")
 
@@ -124,6 +125,29 @@ def format_time_ru(dt: Any, tz: Any = None) -> str:
     offset = dt.strftime("%z")
     zone = "UTC" if offset in ("", "+0000") else f"UTC{offset[:3]}:{offset[3:]}"
     return f"{dt.strftime('%d.%m.%Y %H:%M')} ({zone})"
+
+
+async def course_facts_of(core: Any) -> Any:
+    """The course's facts (task titles, test names) through the core, or None when the core cannot say (a core
+    without ``course_facts``, a course notebook that cannot be read): messages then show the ids."""
+    try:
+        return await core("course_facts")
+    except AttributeError:           # a core without it
+        return None
+    except Exception:  # noqa: BLE001 - titles are a nicety: a message with ids is still right
+        log.warning("course facts unavailable; messages show task and test ids", exc_info=True)
+        return None
+
+
+def task_title(facts: Any, task: str) -> str:
+    """The task's title the course declares (its source notebook), else the task id."""
+    return facts.task_title(task) if facts is not None else task
+
+
+def grade_label(facts: Any, grade_id: str) -> str:
+    """'DenseLayer: прямой проход (part1_forward__dense)' for a named test, else the grade id."""
+    name = facts.test_name(grade_id) if facts is not None else grade_id
+    return grade_id if name == grade_id else f"{name} ({grade_id})"
 
 
 def quota_lines_ru(quota: dict) -> dict:
@@ -558,8 +582,15 @@ class WebFrontend:
             return self._index(err.status, self._error_ru(err))
         result = sub.result
         quota, history, tz = await self._student_overview(sub.student_id)
+        facts = await course_facts_of(self.core) if result is not None else None
+        failed = failed_tests(result.messages) if result is not None else []
+        failed_gids = {gid for gid, _ in failed}
         return self._page(
             "status.html",
+            task_title=lambda task: task_title(facts, task),
+            failed=[(gid, grade_label(facts, gid), reason) for gid, reason in failed],
+            notes=[m for m in result.messages if not any(m.startswith(f"{g}: failed (") for g in failed_gids)]
+            if result is not None else [],
             quota=quota,
             history=history,
             fmt_time=lambda dt: format_time_ru(dt, tz),

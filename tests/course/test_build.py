@@ -10,7 +10,8 @@ import pytest
 
 from course_util import cell
 from coursekit import REPO_ROOT, TASKS
-from coursekit.build import FALLBACK_BACKWARD, REGIONS, build_notebook, normalized, points_text
+from coursekit.build import FALLBACK_BACKWARD, REGIONS, TemplateError, build_notebook, normalized, points_text
+from coursekit.course import TASK_TITLES, TEST_NAMES
 from coursekit.examples import use_fallbacks
 from coursekit.extract import _resolve, with_regions
 from coursekit.grading import copy_course, task_maxima
@@ -64,7 +65,8 @@ def test_task_points(source_nb):
             assert meta["locked"] and not meta["solution"]
             assert "### BEGIN HIDDEN TESTS" in c.source, "%s has no hidden tests" % meta["grade_id"]
             first, second = c.source.split("\n")[:2]
-            assert first == "# Тест %s (%s)" % (meta["grade_id"], points_text(meta["points"]))
+            assert first == "# Тест %s — %s (%s)" % (meta["grade_id"], TEST_NAMES[meta["grade_id"]],
+                                                     points_text(meta["points"]))
             assert second.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
         elif "grade_id" in meta:
             assert "__" not in meta["grade_id"], "only graded cells may look like <task>__<name>"
@@ -94,6 +96,52 @@ def test_release_is_the_skeleton(release_nb, source_nb):
             assert c.metadata.get("editable") is False and c.metadata.get("deletable") is False
     visible = cell(release_nb, "part1_forward__keras_mnist").source
     assert "keras_mnist_model(X_check" in visible and "Dense-ReLU-Dense" not in visible
+
+
+def test_every_test_cell_starts_with_its_name_and_points(release_nb):
+    """What the student sees: the release's test cells carry the course's Russian name and the points."""
+    firsts = {c.metadata["nbgrader"]["grade_id"]: c.source.split("\n")[0] for c in release_nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    assert set(firsts) == set(TEST_NAMES)
+    assert firsts["part1_forward__dense"] == "# Тест part1_forward__dense — DenseLayer: прямой проход (1 балл)"
+    assert firsts["part1_forward__relu"].endswith("(0,5 балла)")
+    assert firsts["part2_grad_x__network"].endswith(" — Network.grad_x: производная потери по входу (4 балла)")
+
+
+def test_points_table_near_the_top(release_nb):
+    """A markdown table before the first code cell: every test with its task title, name, id and points, the
+    task sums and the total 45."""
+    first_code = next(i for i, c in enumerate(release_nb.cells) if c.cell_type == "code")
+    (table,) = [c for c in release_nb.cells if "| Задание | Тест | Идентификатор | Баллы |" in c.source]
+    assert release_nb.cells.index(table) < first_code and table.cell_type == "markdown"
+    rows = [r for r in table.source.split("\n") if r.startswith("| ")]
+    assert rows[0] == "| Задание | Тест | Идентификатор | Баллы |"
+    assert "| **1. Прямой проход** | DenseLayer: прямой проход | `part1_forward__dense` | 1 |" in rows
+    assert "|  | ReLU: прямой проход | `part1_forward__relu` | 0,5 |" in rows
+    assert sum("`%s`" % gid in table.source for gid in TEST_NAMES) == len(TEST_NAMES) == 27
+    assert [r for r in rows if "всего за задание" in r] == [
+        "| | *всего за задание* | | **%g** |" % p for p in TASKS.values()]
+    assert rows[-1] == "| **Итого** | | | **45** |"
+    assert "Основная часть — 20 баллов, дополнительные задания — 25 баллов." in table.source
+
+
+def test_notebook_metadata_declares_titles_for_the_bot(source_nb, release_nb):
+    for nb in (source_nb, release_nb):
+        assert nb.metadata["gradebot"] == {"tasks": TASK_TITLES, "tests": TEST_NAMES}
+
+
+def test_build_fails_for_a_test_without_a_name_or_a_name_without_a_test(tmp_path, monkeypatch):
+    from coursekit import build
+    with open(build.TEMPLATE, encoding="utf-8") as f:
+        template = f.read()
+    renamed = tmp_path / "renamed.nbt"
+    renamed.write_text(template.replace("#%% test part1_forward__relu 0.5", "#%% test part1_forward__relu_new 0.5"))
+    with pytest.raises(TemplateError, match=r"without a name in coursekit/course.py TEST_NAMES: "
+                                            r"part1_forward__relu_new"):
+        build_notebook(str(renamed))
+    monkeypatch.setitem(TEST_NAMES, "part1_forward__extra", "Лишний тест")
+    with pytest.raises(TemplateError, match="TEST_NAMES without a test cell: part1_forward__extra"):
+        build_notebook()
 
 
 def test_points_text():

@@ -66,11 +66,14 @@ def test_safe_feedback_html(tmp_path):
     assert "форма (1, 2, 4, 3)" in page
     assert "Результат проверки: 4 из 5" in safe_feedback(str(path), scores={"bonus_conv": 4})
     # one summary, then the failed test (points, message, link to its cell), then the passed one, then the notebook
-    assert page.count("Результат проверки") == 1 and "Бонус: свёрточный слой" in page
+    assert page.count("Результат проверки") == 1 and "4. Дополнительно: свёрточный слой" in page
     failed, passed = page.index("Не пройдены тесты: 1"), page.index("Пройдены тесты: 1")
     link = page.index('href="#test-bonus_conv__forward"')
     assert failed < link < passed < page.index("Ноутбук после проверки")
     assert 'id="test-bonus_conv__forward"' in page and "баллы: 0 из 3" in page
+    # the course's Russian test name, in the failed list and in the head of the test's cell
+    assert '<a href="#test-bonus_conv__forward">Conv2DLayer: прямой проход, сравнение с Keras</a>' in page
+    assert "<code>bonus_conv__forward</code> — Conv2DLayer: прямой проход, сравнение с Keras: 0 из 3" in page
 
 
 def test_summary_from_the_bot(tmp_path):
@@ -143,7 +146,11 @@ def test_real_feedback_page(graded_pages, source_nb, name):
         link = page.index('href="#test-part1_forward__softmax"')
         assert page.index("Не пройдены тесты: 1") < link < page.index("Пройдены тесты:")
         assert 'id="test-part1_forward__softmax"' in page           # the anchor of the cell below
-        assert "нет ли переполнения?" in page[:link + 2000]         # the grader's message next to the link
+        # the grader's message next to the link: the visible large-logit test (caught at home) with the cause
+        assert "Softmax.forward при больших по модулю входах (до 1000): в результате" in page[:link + 2000]
+        assert "inf / inf" in page[:link + 2000]
+        assert page[link:].startswith('href="#test-part1_forward__softmax">Softmax: прямой проход, в том числе при '
+                                      'больших входах</a>')
         assert "баллы: 0 из 1" in page
 
 

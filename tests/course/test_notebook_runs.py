@@ -57,3 +57,15 @@ def test_demos_train_and_plot(executed):
         assert "Режим проверки" not in _text(c)
         assert "1 epoch: val" in _text(c)
         assert any("image/png" in o.get("data", {}) for o in c.outputs), c.source[:80]
+
+
+def test_self_check_finds_the_notebook_and_every_visible_test_passes(executed):
+    """The last cell finds the notebook file itself (the one with test cells in the working directory) and prints
+    a row per test with the course's names: all passed on the reference, 45 of 45."""
+    from coursekit.course import TEST_NAMES
+    (cell,) = [c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "self_check"]
+    out = _text(cell)
+    assert "✗" not in out and out.count("✓") == len(TEST_NAMES)
+    assert "  ✓ 1     DenseLayer: прямой проход (part1_forward__dense)\n" in out
+    assert out.rstrip().endswith("Итого: 45 из 45")
+    assert executed.cells.index(cell) == max(i for i, c in enumerate(executed.cells) if c.cell_type == "code")

@@ -119,3 +119,21 @@ def test_frontends_are_dispatched_lazily(make_config, monkeypatch):
     assert cli.main(["serve", "--port", "9"]) == 0
     assert cli.main(["telegram"]) == 0
     assert calls == [(["--port", "9"], "tiny"), ([], "tiny")]
+
+
+def test_table_names_tasks_and_failed_tests_as_the_real_course_does():
+    from pathlib import Path
+
+    from coursekit import SOURCE_NOTEBOOK
+    from gradebot.core.course import course_facts
+    from gradebot.core.models import Result
+    from gradebot.frontends.cli import format_result
+    result = Result(total=4.0, max=45.0, tasks={"part1_forward": {"points": 4.0, "max": 5.0}},
+                    messages=["part1_forward__relu: failed (ReLU.forward: не совпало 1 из 6 чисел)", "late: -20%"])
+    table = format_result(result, course_facts(Path(SOURCE_NOTEBOOK))).split("\n")
+    assert table[1].split() == ["part1_forward", "(1.", "Прямой", "проход)", "4", "5"]
+    assert "  - part1_forward__relu (ReLU: прямой проход): failed (ReLU.forward: не совпало 1 из 6 чисел)" in table
+    assert "  - late: -20%" in table
+    plain = format_result(result).split("\n")
+    assert plain[1].split() == ["part1_forward", "4", "5"] and "  - part1_forward__relu: failed (ReLU.forward: " \
+        "не совпало 1 из 6 чисел)" in plain

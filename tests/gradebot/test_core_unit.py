@@ -11,7 +11,7 @@ from gradebot import tinycourse as tc
 from gradebot.config import Config
 from gradebot.core import access, gradebook
 from gradebot.core.course import course_facts, hidden_blocks, task_of
-from gradebot.core.errors import (AccessDenied, ConfigError, DeadlineMissed, GradebotError, RateLimited,
+from gradebot.core.errors import (AccessDenied, ConfigError, CourseError, DeadlineMissed, GradebotError, RateLimited,
                                   RegistrationError, UnknownStudent, UnknownSubmission)
 from gradebot.core.feedback import feedback_html, strip_hidden
 from gradebot.core.grading import trusted_verdict
@@ -401,6 +401,28 @@ def test_course_facts_from_source_metadata(tiny_course):
     assert any(tc.HIDDEN_MARKER in line for line in facts.hidden_lines)
     assert task_of("part1_forward__shapes") == "part1_forward" and task_of("solo") == "solo"
     assert hidden_blocks("a\n### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS\nb") == ["\nx\n"]
+
+
+def test_course_titles_come_from_the_source_notebooks_metadata(tiny_course, tmp_path):
+    """A course declares titles as data in its own source notebook; without them (the tiny course) the ids show."""
+    source = tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK
+    plain = course_facts(source)
+    assert plain.task_titles == {} and plain.test_names == {}
+    assert plain.task_title("part1_add") == "part1_add" and plain.test_name("part2_mul__hidden") == "part2_mul__hidden"
+    nb = nbformat.read(str(source), as_version=4)
+    nb.metadata["gradebot"] = {"tasks": {"part1_add": "1. Сложение"}, "tests": {"part1_add__visible": "add: видимый"}}
+    named_path = tmp_path / "named.ipynb"
+    nbformat.write(nb, str(named_path))
+    named = course_facts(named_path)
+    assert named.task_title("part1_add") == "1. Сложение" and named.task_title("part2_mul") == "part2_mul"
+    assert named.test_name("part1_add__visible") == "add: видимый"
+    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0}})
+    from gradebot.core.feedback import _summary_html
+    assert "<td>1. Сложение</td>" in _summary_html(r, named) and "<td>part1_add</td>" in _summary_html(r, plain)
+    nb.metadata["gradebot"] = {"tasks": {"part1_add": 1}}
+    nbformat.write(nb, str(named_path))
+    with pytest.raises(CourseError, match="metadata gradebot.tasks must map ids to strings"):
+        course_facts(named_path)
 
 
 def test_own_feedback_strips_hidden_tests(tiny_course, monkeypatch):

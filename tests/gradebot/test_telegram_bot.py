@@ -255,3 +255,27 @@ def test_result_lists_failed_tests_with_one_line_reasons():
     assert len(first) < 160 and first.endswith("…") and "\n" not in first
     assert second == "✗ part2_grad_x__dense: TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4)"
     assert lines[total + 4:] == ["Замечания:", "cell 7: stopped after the time limit"]
+
+
+def test_result_names_tasks_and_failed_tests_as_the_real_course_does():
+    """With the course's facts (read from its source notebook) the answer shows Russian task titles and test
+    names; the grade id stays in brackets so a student can find the cell."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from coursekit import SOURCE_NOTEBOOK
+    from gradebot.core.course import course_facts
+    from test_web_support import FakeResult, FakeSubmission
+    res = FakeResult(43.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0},
+                                  "part3_training": {"points": 9.0, "max": 10.0}}, messages=[
+        "part1_forward__softmax: failed (Softmax.forward при больших по модулю входах (до 1000): в результате "
+        "3 nan и 0 inf из 9 чисел)",
+        "part3_training__grad_w: failed ([hidden test] DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам)"])
+    sub = FakeSubmission(7, "s1", "nb.ipynb", datetime.now(timezone.utc), "done", result=res)
+    lines = telegram.format_result(sub, course_facts(Path(SOURCE_NOTEBOOK))).split("\n")
+    assert lines[1:3] == ["1. Прямой проход: 4 из 5", "3. Градиенты по параметрам и обучение: 9 из 10"]
+    assert lines[4] == "Не пройдены тесты (2):"
+    assert lines[5].startswith("✗ Softmax: прямой проход, в том числе при больших входах (part1_forward__softmax): "
+                               "Softmax.forward при больших по модулю входах")
+    assert lines[6] == ("✗ DenseLayer.grad_W: якобиан по весам (part3_training__grad_w): [скрытый тест] "
+                        "DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам")

@@ -370,3 +370,36 @@ def test_status_page_without_deadline_or_limit(fake):
         page = httpx.get(f"{url}{r.headers['location']}", cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text
     assert "Срок сдачи не задан." in page and "Число посылок не ограничено." in page
     assert "В зачёт идёт лучшая из проверенных посылок." in page
+
+
+def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
+    """The real course declares its task titles and test names in its source notebook: the status page shows
+    them, failed tests with their reasons apart from other notes; a core that cannot say shows the ids."""
+    from coursekit import SOURCE_NOTEBOOK
+    from gradebot.core.course import course_facts
+    from test_web_support import FakeResult
+
+    result = FakeResult(44.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0},
+                                     "bonus_conv": {"points": 10.0, "max": 10.0}},
+                        messages=["part1_forward__softmax: failed ([hidden test] Softmax.forward: в результате nan)",
+                                  "cell 7: stopped after the time limit"])
+    pages = []
+    for facts in (lambda: course_facts(Path(SOURCE_NOTEBOOK)), None):
+        if facts is not None:
+            fake.course_facts = facts
+        else:
+            del fake.course_facts
+        with serve_app(lambda: create_app(fake, _Cfg())) as url:
+            r = _form_post(url, "s1", GOOD)
+            sub_id = int(r.headers["location"].rsplit("/", 1)[1])
+            _poll(url, sub_id)
+            with fake.lock:
+                fake.subs[sub_id].result = result
+            pages.append(httpx.get(f"{url}{r.headers['location']}",
+                                   cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text)
+    named, plain = pages
+    assert "<td>1. Прямой проход</td>" in named and "<td>4. Дополнительно: свёрточный слой</td>" in named
+    assert ('<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
+            'больших входах (part1_forward__softmax)</b>: [hidden test] Softmax.forward: в результате nan</li>') in named
+    assert re.search(r'<ul id="messages"><li>cell 7: stopped after the time limit</li></ul>', named)
+    assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [hidden test]" in plain
