@@ -26,6 +26,12 @@ Delivery guarantees
   in the front process publishes it later; and a broker that came back *empty* (data lost, new server) is
   detected by a marker key the backend keeps in it (``gradebot:<queue>:epoch``): then the sweeper re-publishes
   every unfinished submission that no live worker claims.
+- A single message can still vanish when the broker crashes: kombu takes a message off the queue (``BRPOP``) and
+  only then, in a second command, records it as unacknowledged; a broker killed between the two (or after the pop
+  but before its reply reached the worker) keeps neither, and the marker survives. So the sweeper also compares the
+  broker's contents with the database: an unfinished submission that no live worker claims and whose id is in no
+  message of the queue and none of the unacknowledged ones, on two sweeps in a row (a message caught between the
+  two commands at one sweep is not mistaken for a lost one), is re-published (:meth:`CeleryBackend.broker_holds`).
 
 Settings (environment, or attributes of the Config if the core adds them): ``GRADEBOT_BROKER_URL``,
 ``GRADEBOT_DB_URL`` (required), ``GRADEBOT_VISIBILITY_TIMEOUT`` (s, default wall_seconds + 600),
@@ -37,7 +43,9 @@ Watching the queue: ``celery -A gradebot.backends.celery_backend:app inspect act
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -272,6 +280,22 @@ def _init_pool_process(**_kwargs) -> None:
             log.error("worker process init failed: %s", exc)
 
 
+def message_submission(raw) -> int | None:
+    """The submission id a raw kombu message of :data:`TASK_NAME` carries (its JSON envelope as the queue holds
+    it, or already decoded as in the unacked hash; Celery protocol 2: the body is ``[args, kwargs, embed]``), or
+    None for any other or unreadable message."""
+    try:
+        msg = raw if isinstance(raw, dict) else json.loads(raw)
+        if msg.get("headers", {}).get("task") != TASK_NAME:
+            return None
+        body = msg["body"]
+        if msg.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return int(json.loads(body)[0][0])
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+
+
 # ---------------------------------------------------------------------------------------------- gradebook
 def open_store(settings: CelerySettings) -> SqlStore:
     """The shared store; notebook bytes go into the database (workers share no disk)."""
@@ -355,6 +379,7 @@ class CeleryBackend(QueueBackend):
         self._store: SqlStore | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping: threading.Event | None = None
+        self._missing: set[int] = set()     # unclaimed unfinished submissions the broker held no message of
 
     # ------------------------------------------------------------------ store and blobs
     def open_store(self) -> SqlStore:
@@ -411,17 +436,49 @@ class CeleryBackend(QueueBackend):
         with store.lock("sweep", wait=False) as got:
             return self._sweep(store) if got else 0
 
+    def broker_holds(self) -> set[int]:
+        """Submission ids of the gradebot messages the broker holds now: waiting in the queue (any priority list)
+        or delivered to a worker and not yet acknowledged (kombu's ``unacked`` hash, put back in the queue after
+        ``visibility_timeout`` if that worker died). Read in one MULTI/EXEC, so a message that moves from the
+        queue to the unacked hash is seen in one of them."""
+        from kombu.transport.redis import Channel
+        q = self.settings.queue
+        keys = [q] + [f"{q}{Channel.sep}{p}" for p in Channel.priority_steps if p]
+        pipe = self._redis().pipeline(transaction=True)
+        for key in keys:
+            pipe.lrange(key, 0, -1)
+        pipe.hvals(Channel.unacked_key)
+        *queued, unacked = pipe.execute()
+        raws = [m for lst in queued for m in lst]
+        for entry in unacked:                     # [message, exchange, routing key]
+            try:
+                raws.append(json.loads(entry)[0])
+            except (ValueError, TypeError, IndexError, KeyError):
+                continue
+        return {sid for sid in map(message_submission, raws) if sid is not None}
+
     def _sweep(self, store: SqlStore) -> int:
         """One sweep, under the sweep lock."""
+        lease = self.settings.claim_lease
         try:
             lost = self.broker_lost_data()
+            held = set() if lost else self.broker_holds()
         except Exception as exc:  # noqa: BLE001 - broker down: nothing can be published now anyway
             log.warning("sweeper: broker unavailable (%s)", exc)
             return 0
-        ids = store.to_publish(self.settings.claim_lease, broker_lost=lost)
+        # read after the broker: a message taken by a worker since then is either still unacknowledged (held)
+        # or its submission is claimed or finished by now (not a candidate)
+        ids = store.to_publish(lease, broker_lost=lost)
+        missing = set() if lost else set(store.to_publish(lease, broker_lost=True)) - held
+        vanished = sorted((missing & self._missing) - set(ids))
+        self._missing = missing
         if lost and ids:
             log.warning("sweeper: the broker has no marker key (it lost its data or is new): re-publishing "
                         "%d unfinished submission(s)", len(ids))
+        if vanished:
+            log.warning("sweeper: the broker holds no message of %d unfinished, unclaimed submission(s) on two "
+                        "sweeps in a row (lost in a broker crash): re-publishing %s", len(vanished), vanished)
+            ids = sorted(set(ids) | set(vanished))
         n = 0
         for sid in ids:
             try:
@@ -435,6 +492,7 @@ class CeleryBackend(QueueBackend):
                         pass           # survives and the unpublished rows stay marked published=false
                 break
             store.note_enqueued(sid, published=True)
+            self._missing.discard(sid)
             n += 1
         if n:
             log.info("sweeper: published %d submission(s)", n)
