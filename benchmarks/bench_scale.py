@@ -122,7 +122,7 @@ def start_services() -> dict[str, str]:
 def fresh_db(urls: dict[str, str]) -> tuple[dict[str, str], str]:
     import psycopg
     import redis
-    from gradebot.backends.postgres_store import normalize_url
+    from gradebot.sqlstore import normalize_url
     name = "gbbench_" + uuid.uuid4().hex[:8]
     with psycopg.connect(normalize_url(urls["GRADEBOT_DB_URL"])[0], autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
@@ -134,7 +134,7 @@ def fresh_db(urls: dict[str, str]) -> tuple[dict[str, str], str]:
 
 def drop_db(urls: dict[str, str], name: str) -> None:
     import psycopg
-    from gradebot.backends.postgres_store import normalize_url
+    from gradebot.sqlstore import normalize_url
     with psycopg.connect(normalize_url(urls["GRADEBOT_DB_URL"])[0], autocommit=True) as c:
         c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -1,16 +1,17 @@
 """The queue backend interface: the one seam between the core and how jobs travel to workers.
 
-Two implementations are planned: ``embedded`` (this repo: SQLite store + SQLite job table + local worker
-processes, :mod:`gradebot.backends.embedded`) and a distributed one (Celery + Redis broker + PostgreSQL store).
+Two implementations: ``embedded`` (the store in a local database file, its job table as the queue, local worker
+processes, :mod:`gradebot.backends.embedded`) and ``celery`` (Celery + Redis broker, the store on a database
+server, :mod:`gradebot.backends.celery_backend`). Both use the one store, :class:`gradebot.sqlstore.SqlStore`.
 Nothing outside ``gradebot/backends/`` names either; the core calls :func:`gradebot.backends.load_backend`.
 
 What a backend must provide
 ---------------------------
 ``open_store() -> Store``
-    The durable store of students/submissions/results (:class:`gradebot.core.store.Store`). Embedded: SQLite in
-    ``data_dir``; distributed: PostgreSQL. Submitted notebook files are written by the core under
-    ``<data_dir>/submissions`` before ``Store.add_submission``; a distributed backend needs that dir on shared
-    storage (or must override :meth:`QueueBackend.write_blob`/:meth:`QueueBackend.read_blob`).
+    The durable store of students/submissions/results (:class:`gradebot.core.store.Store`). Embedded: a
+    database file in ``data_dir``; distributed: a database server. Submitted notebook files are written by the
+    core under ``<data_dir>/submissions`` before ``Store.add_submission``; a distributed backend needs that dir
+    on shared storage (or must override :meth:`QueueBackend.write_blob`/:meth:`QueueBackend.read_blob`).
 
 ``enqueue(submission_id)``
     Called after the submission row is committed. Must be durable and idempotent (enqueueing an id twice is
@@ -31,7 +32,8 @@ gives up with status ``failed`` after ``config.max_deliveries`` deliveries (a no
 worker), grades in the sandbox, and records the result with ``store.finish`` (compare-and-set: a redelivered job
 never creates a second result). ``slot`` is a small integer unique among the workers running at once on one
 host (it selects the sandbox uid). A crashed worker's job must be re-delivered (embedded: the claim is a lease
-renewed by a heartbeat; Celery: ``acks_late=True`` + ``reject_on_worker_lost=True`` + visibility timeout).
+renewed by a heartbeat, both in the store's ``gb_claims``; Celery: ``acks_late=True`` +
+``reject_on_worker_lost=True`` + visibility timeout).
 """
 from __future__ import annotations
 

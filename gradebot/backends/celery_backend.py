@@ -12,12 +12,12 @@ Delivery guarantees
   ``worker_prefetch_multiplier=1``: a worker holds one message at a time and acknowledges it after the result is
   committed. A pool process killed mid-job has its message re-queued at once; a whole worker (or machine) that
   dies leaves the message in Redis' unacked set, and Redis re-delivers it after ``visibility_timeout``.
-- Idempotent job: before grading, the worker takes a *claim* row (``gb_claims``: random attempt token, heartbeat
-  renewed every lease/3). A delivery of an already finished submission is acknowledged and dropped; one that
-  another live worker is grading is re-scheduled (``retry`` after one lease) rather than dropped, because Redis
-  may have restored the running job's own message; a claim whose heartbeat is older than the lease belongs to a
-  dead worker and is taken over (its attempt is logged as ``lost``), as is a claim left by this same pool
-  process (a job it abandoned on a database error). ``gb_results`` has the submission id as
+- Idempotent job: before grading, the worker takes a *claim* row (``gb_claims``, :meth:`SqlStore.claim`: random
+  attempt token, heartbeat renewed every lease/3). A delivery of an already finished submission is acknowledged
+  and dropped; one that another live worker is grading is re-scheduled (``retry`` after one lease) rather than
+  dropped, because Redis may have restored the running job's own message; a claim whose heartbeat is older
+  than the lease belongs to a dead worker and is taken over (its attempt is logged as ``lost``), as is a claim
+  left by this same pool process (a job it abandoned on a database error). ``gb_results`` has the submission id as
   primary key and ``Store.finish`` is compare-and-set, so there is never a second result, and the delivery count
   (``mark_grading``) rises only for real attempts.
 - Nothing is lost to the broker either: the row in PostgreSQL is the truth. Redis keeps an append-only file
@@ -26,6 +26,12 @@ Delivery guarantees
   in the front process publishes it later; and a broker that came back *empty* (data lost, new server) is
   detected by a marker key the backend keeps in it (``gradebot:<queue>:epoch``): then the sweeper re-publishes
   every unfinished submission that no live worker claims.
+- A single message can still vanish when the broker crashes: kombu takes a message off the queue (``BRPOP``) and
+  only then, in a second command, records it as unacknowledged; a broker killed between the two (or after the pop
+  but before its reply reached the worker) keeps neither, and the marker survives. So the sweeper also compares the
+  broker's contents with the database: an unfinished submission that no live worker claims and whose id is in no
+  message of the queue and none of the unacknowledged ones, on two sweeps in a row (a message caught between the
+  two commands at one sweep is not mistaken for a lost one), is re-published (:meth:`CeleryBackend.broker_holds`).
 
 Settings (environment, or attributes of the Config if the core adds them): ``GRADEBOT_BROKER_URL``,
 ``GRADEBOT_DB_URL`` (required), ``GRADEBOT_VISIBILITY_TIMEOUT`` (s, default wall_seconds + 600),
@@ -37,21 +43,22 @@ Watching the queue: ``celery -A gradebot.backends.celery_backend:app inspect act
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from celery import Celery, signals
 
 from gradebot.backends.base import QueueBackend
-from gradebot.backends.postgres_store import LOCK_GRADEBOOK, LOCK_SWEEP, PostgresStore, normalize_url
 from gradebot.core.errors import ConfigError
+from gradebot.sqlstore import DATABASE_ERRORS, SqlStore, database_lock, normalize_url
 
 log = logging.getLogger("gradebot.celery")
 
@@ -176,8 +183,8 @@ class WorkerRuntime:
         from gradebot.core.sandbox import acquire_slot
         self.config = Config.from_env()
         self.settings = CelerySettings.from_config(self.config)
-        self.store = PostgresStore(self.settings.db_url)
-        use_postgres_gradebook(self.config, self.store)
+        self.store = open_store(self.settings)
+        use_store_gradebook(self.config, self.store)
         self.slot = acquire_slot()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         log.info("gradebot worker process %s ready (sandbox slot %d, work_dir %s)", self.name, self.slot,
@@ -249,12 +256,11 @@ def grade_submission(self, submission_id: int) -> str:
     The message is acknowledged only when the submission is finished (or found finished). While another live
     worker holds the claim, the task re-schedules itself (``retry``: a new message, then the ack). If PostgreSQL
     is unreachable, the message is rejected back to the queue after a pause, never acknowledged."""
-    import psycopg
     from celery.exceptions import Reject
     try:
         runtime = WorkerRuntime.get()
         outcome = runtime.handle(int(submission_id), self.request.hostname)
-    except (ConnectionError, psycopg.Error) as exc:
+    except DATABASE_ERRORS as exc:
         log.warning("submission %s: database unavailable (%s); back to the queue in %.0f s", submission_id,
                     str(exc).strip()[:200], DB_RETRY_SECONDS)
         time.sleep(DB_RETRY_SECONDS)
@@ -274,36 +280,44 @@ def _init_pool_process(**_kwargs) -> None:
             log.error("worker process init failed: %s", exc)
 
 
+def message_submission(raw) -> int | None:
+    """The submission id a raw kombu message of :data:`TASK_NAME` carries (its JSON envelope as the queue holds
+    it, or already decoded as in the unacked hash; Celery protocol 2: the body is ``[args, kwargs, embed]``), or
+    None for any other or unreadable message."""
+    try:
+        msg = raw if isinstance(raw, dict) else json.loads(raw)
+        if msg.get("headers", {}).get("task") != TASK_NAME:
+            return None
+        body = msg["body"]
+        if msg.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return int(json.loads(body)[0][0])
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+
+
 # ---------------------------------------------------------------------------------------------- gradebook
-def use_postgres_gradebook(config, store: PostgresStore) -> None:
-    """Point the course's main nbgrader gradebook at PostgreSQL (unless the config names one) and serialize its
-    writers across machines with a PostgreSQL advisory lock (the core's default is a file lock under
-    ``data_dir``, which does not reach other machines)."""
+def open_store(settings: CelerySettings) -> SqlStore:
+    """The shared store; notebook bytes go into the database (workers share no disk)."""
+    return SqlStore(settings.db_url, blobs_in_db=True)
+
+
+def use_store_gradebook(config, store: SqlStore) -> None:
+    """Point the course's main nbgrader gradebook at the store's database (unless the config names one) and
+    serialize its writers across machines with a lock in the gradebook's database (the core's default is a file
+    lock under ``data_dir``, which does not reach other machines)."""
     if not config.gradebook_url:
         config.gradebook_url = store.sqlalchemy_url
     from gradebot.core import gradebook
-    gradebook.set_lock(advisory_gradebook_lock)
+    gradebook.set_lock(gradebook_lock)
 
 
-@contextmanager
-def advisory_gradebook_lock(cfg):
-    """An advisory lock in the gradebook's PostgreSQL database; the core's file lock for any other URL."""
-    from gradebot.core import gradebook
-    url = cfg.main_gradebook_url()
-    if not url.startswith(("postgresql", "postgres")):
-        with gradebook.file_lock(cfg):
-            yield
-        return
-    import psycopg
-    with psycopg.connect(normalize_url(url)[0], autocommit=True, connect_timeout=10) as c:
-        c.execute("SELECT pg_advisory_lock(%s)", (LOCK_GRADEBOOK,))
-        try:
-            yield
-        finally:
-            c.execute("SELECT pg_advisory_unlock(%s)", (LOCK_GRADEBOOK,))
+def gradebook_lock(cfg):
+    """The lock "gradebook" in the main gradebook's database (PostgreSQL: an advisory lock)."""
+    return database_lock(cfg.main_gradebook_url(), "gradebook")
 
 
-def ensure_gradebook(config, store: PostgresStore) -> bool:
+def ensure_gradebook(config, store: SqlStore) -> bool:
     """Make sure the PostgreSQL gradebook knows the assignment with the course's grade cells; if not, run
     ``nbgrader generate_assignment`` on a private copy of the course with ``db_url`` pointing at PostgreSQL (under
     an advisory lock: several workers may start at once). Returns True if it had to (re)generate."""
@@ -330,7 +344,7 @@ def ensure_gradebook(config, store: PostgresStore) -> bool:
 
     # everything under the lock: even opening a Gradebook creates nbgrader's tables, and two processes doing that
     # at once collide in PostgreSQL (CREATE TYPE ... already exists)
-    with store.advisory_lock(LOCK_GRADEBOOK):
+    with store.lock("gradebook"):
         if current() == want:
             return False
         build = course_build(config)
@@ -362,15 +376,16 @@ class CeleryBackend(QueueBackend):
         super().__init__(config)
         self.settings = CelerySettings.from_config(config)
         self.app = make_app(self.settings)
-        self._store: PostgresStore | None = None
+        self._store: SqlStore | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping: threading.Event | None = None
+        self._missing: set[int] = set()     # unclaimed unfinished submissions the broker held no message of
 
     # ------------------------------------------------------------------ store and blobs
-    def open_store(self) -> PostgresStore:
+    def open_store(self) -> SqlStore:
         if self._store is None:
-            self._store = PostgresStore(self.settings.db_url)
-            use_postgres_gradebook(self.config, self._store)
+            self._store = open_store(self.settings)
+            use_store_gradebook(self.config, self._store)
         return self._store
 
     def write_blob(self, data: bytes) -> tuple[str, str]:
@@ -416,40 +431,72 @@ class CeleryBackend(QueueBackend):
 
     def sweep(self) -> int:
         """Publish what the broker does not hold (see the module docstring). Returns how many were published.
-        Several front processes may sweep at once; a PostgreSQL try-lock lets one of them do it."""
+        Several front processes may sweep at once; a try-lock in the database lets one of them do it."""
         store = self.open_store()
-        conn = store._conn()
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_SWEEP,)).fetchone()[0]:
-            return 0
-        try:
+        with store.lock("sweep", wait=False) as got:
+            return self._sweep(store) if got else 0
+
+    def broker_holds(self) -> set[int]:
+        """Submission ids of the gradebot messages the broker holds now: waiting in the queue (any priority list)
+        or delivered to a worker and not yet acknowledged (kombu's ``unacked`` hash, put back in the queue after
+        ``visibility_timeout`` if that worker died). Read in one MULTI/EXEC, so a message that moves from the
+        queue to the unacked hash is seen in one of them."""
+        from kombu.transport.redis import Channel
+        q = self.settings.queue
+        keys = [q] + [f"{q}{Channel.sep}{p}" for p in Channel.priority_steps if p]
+        pipe = self._redis().pipeline(transaction=True)
+        for key in keys:
+            pipe.lrange(key, 0, -1)
+        pipe.hvals(Channel.unacked_key)
+        *queued, unacked = pipe.execute()
+        raws = [m for lst in queued for m in lst]
+        for entry in unacked:                     # [message, exchange, routing key]
             try:
-                lost = self.broker_lost_data()
-            except Exception as exc:  # noqa: BLE001 - broker down: nothing can be published now anyway
+                raws.append(json.loads(entry)[0])
+            except (ValueError, TypeError, IndexError, KeyError):
+                continue
+        return {sid for sid in map(message_submission, raws) if sid is not None}
+
+    def _sweep(self, store: SqlStore) -> int:
+        """One sweep, under the sweep lock."""
+        lease = self.settings.claim_lease
+        try:
+            lost = self.broker_lost_data()
+            held = set() if lost else self.broker_holds()
+        except Exception as exc:  # noqa: BLE001 - broker down: nothing can be published now anyway
+            log.warning("sweeper: broker unavailable (%s)", exc)
+            return 0
+        # read after the broker: a message taken by a worker since then is either still unacknowledged (held)
+        # or its submission is claimed or finished by now (not a candidate)
+        ids = store.to_publish(lease, broker_lost=lost)
+        missing = set() if lost else set(store.to_publish(lease, broker_lost=True)) - held
+        vanished = sorted((missing & self._missing) - set(ids))
+        self._missing = missing
+        if lost and ids:
+            log.warning("sweeper: the broker has no marker key (it lost its data or is new): re-publishing "
+                        "%d unfinished submission(s)", len(ids))
+        if vanished:
+            log.warning("sweeper: the broker holds no message of %d unfinished, unclaimed submission(s) on two "
+                        "sweeps in a row (lost in a broker crash): re-publishing %s", len(vanished), vanished)
+            ids = sorted(set(ids) | set(vanished))
+        n = 0
+        for sid in ids:
+            try:
+                self.publish(sid)
+            except Exception as exc:  # noqa: BLE001
                 log.warning("sweeper: broker unavailable (%s)", exc)
-                return 0
-            ids = store.to_publish(self.settings.claim_lease, broker_lost=lost)
-            if lost and ids:
-                log.warning("sweeper: the broker has no marker key (it lost its data or is new): re-publishing "
-                            "%d unfinished submission(s)", len(ids))
-            n = 0
-            for sid in ids:
-                try:
-                    self.publish(sid)
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("sweeper: broker unavailable (%s)", exc)
-                    if lost:   # not all were re-published: make the next sweep treat the broker as lost again
-                        try:
-                            self._redis().delete(self.epoch_key)
-                        except Exception:  # noqa: BLE001 - then it is empty again anyway, or the marker
-                            pass           # survives and the unpublished rows stay marked published=false
-                    break
-                store.note_enqueued(sid, published=True)
-                n += 1
-            if n:
-                log.info("sweeper: published %d submission(s)", n)
-            return n
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_SWEEP,))
+                if lost:   # not all were re-published: make the next sweep treat the broker as lost again
+                    try:
+                        self._redis().delete(self.epoch_key)
+                    except Exception:  # noqa: BLE001 - then it is empty again anyway, or the marker
+                        pass           # survives and the unpublished rows stay marked published=false
+                break
+            store.note_enqueued(sid, published=True)
+            self._missing.discard(sid)
+            n += 1
+        if n:
+            log.info("sweeper: published %d submission(s)", n)
+        return n
 
     def start(self) -> None:
         """Resume (publish what was never published or was lost) and start the sweeper thread. No local workers:
@@ -521,8 +568,8 @@ def run_worker(config=None, argv_extra: list[str] | None = None) -> None:
     configure_app(settings)
     from gradebot.core.sandbox import check_sandbox
     check_sandbox(config, config.work_dir)            # fail closed before taking any job
-    store = PostgresStore(settings.db_url)
-    use_postgres_gradebook(config, store)
+    store = open_store(settings)
+    use_store_gradebook(config, store)
     ensure_gradebook(config, store)
     store.close()
     app.worker_main(worker_argv(config, settings) + list(argv_extra or []))

@@ -1,13 +1,13 @@
-"""The embedded backend (default): SQLite store + a SQLite ``jobs`` table as the durable queue + N local worker
-processes.
+"""The embedded backend (default): the store in one local database file (``<data_dir>/gradebot.sqlite3``), its
+``gb_jobs`` table as the durable queue, N local worker processes.
 
-Queue semantics
-- ``enqueue`` inserts ``jobs(submission_id)`` (INSERT OR IGNORE: idempotent), committed with synchronous=FULL.
-- A worker claims the oldest job whose lease is free, expired, or held by a dead process on this host
-  (``BEGIN IMMEDIATE`` makes the claim atomic across processes), sets ``lease_owner``/``lease_until`` and renews
-  the lease from a heartbeat thread every ``lease_seconds/3`` while it grades. After
-  :func:`gradebot.core.jobs.process_submission` returns, the job row is deleted (ack).
-- kill -9 of a worker (or of the whole service) leaves the job row with a stale lease; on restart the job is
+Queue semantics (the job bookkeeping is the store's, :class:`gradebot.sqlstore.SqlStore`)
+- ``enqueue`` notes the submission in ``gb_jobs`` (idempotent), committed before it returns.
+- A worker claims the oldest job that no live worker holds (:meth:`SqlStore.claim_next`: no claim, a claim whose
+  heartbeat is older than ``lease_seconds``, or one of a dead process on this host) and renews its claim from a
+  heartbeat thread every ``lease_seconds/3`` while it grades. After
+  :func:`gradebot.core.jobs.process_submission` returns, the claim is released and the job leaves the queue (ack).
+- kill -9 of a worker (or of the whole service) leaves the job with a stale claim; on restart the job is
   claimed again (at once if the owner pid is gone, else after the lease expires) and graded again; the store's
   compare-and-set ``finish`` keeps it to one result. The nbgrader child dies with its worker (PDEATHSIG) and the
   sandbox with nbgrader (--die-with-parent).
@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,23 +28,17 @@ import time
 from pathlib import Path
 
 from gradebot.backends.base import QueueBackend
-from gradebot.backends.sqlite_store import SqliteStore, connect
+from gradebot.sqlstore import SqlStore
 
 log = logging.getLogger("gradebot.embedded")
-
-JOBS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    submission_id INTEGER PRIMARY KEY,
-    enqueued_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    claims INTEGER NOT NULL DEFAULT 0
-);
-"""
 
 
 def db_path(config) -> Path:
     return config.data_path / "gradebot.sqlite3"
+
+
+def open_store(config) -> SqlStore:
+    return SqlStore.in_file(db_path(config))
 
 
 def _owner_id() -> str:
@@ -69,53 +62,8 @@ def _owner_alive(owner: str) -> bool:
         return False
 
 
-class JobQueue:
-    """The jobs table (one connection per instance; use one instance per thread)."""
-
-    def __init__(self, path: Path):
-        self.conn = connect(path)
-        self.conn.executescript(JOBS_SCHEMA)
-
-    def put(self, submission_id: int) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO jobs(submission_id, enqueued_at) VALUES (?, ?)",
-                          (int(submission_id), time.time()))
-
-    def claim(self, owner: str, lease: float) -> int | None:
-        c = self.conn
-        now = time.time()
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            row = c.execute("SELECT submission_id FROM jobs WHERE lease_owner IS NULL OR lease_until < ? "
-                            "ORDER BY submission_id LIMIT 1", (now,)).fetchone()
-            if row is None:
-                for sid, other in c.execute("SELECT submission_id, lease_owner FROM jobs "
-                                            "ORDER BY submission_id").fetchall():
-                    if other != owner and not _owner_alive(other):
-                        row = (sid,)
-                        break
-            if row is None:
-                c.execute("COMMIT")
-                return None
-            c.execute("UPDATE jobs SET lease_owner=?, lease_until=?, claims=claims+1 WHERE submission_id=?",
-                      (owner, now + lease, row[0]))
-            c.execute("COMMIT")
-            return int(row[0])
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-
-    def renew(self, submission_id: int, owner: str, lease: float) -> None:
-        self.conn.execute("UPDATE jobs SET lease_until=? WHERE submission_id=? AND lease_owner=?",
-                          (time.time() + lease, int(submission_id), owner))
-
-    def ack(self, submission_id: int, owner: str) -> None:
-        self.conn.execute("DELETE FROM jobs WHERE submission_id=? AND lease_owner=?", (int(submission_id), owner))
-
-    def length(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
-
-    def close(self) -> None:
-        self.conn.close()
+def _owner_dead(owner: str) -> bool:
+    return not _owner_alive(owner)
 
 
 def _worker_main(config_dict: dict, index: int) -> None:
@@ -137,39 +85,53 @@ def _worker_main(config_dict: dict, index: int) -> None:
             log.info("removed %d job dir(s) left by dead workers", removed)
     except OSError as exc:
         log.warning("could not clean stale job dirs: %s", exc)
-    store = SqliteStore(db_path(config))
-    queue = JobQueue(db_path(config))
+    store = open_store(config)
     owner = _owner_id()
     lease = float(config.lease_seconds)
     log.info("worker %d started (pid %d, sandbox slot %d)", index, os.getpid(), slot)
     while not stop_event.is_set():
         try:
-            sid = queue.claim(owner, lease)
-        except sqlite3.OperationalError as exc:   # e.g. database locked for too long: try again
+            job = store.claim_next(owner, lease, owner_dead=_owner_dead)
+        except store.transient_errors as exc:   # e.g. database locked for too long: try again
             log.warning("claim failed: %s", exc)
-            sid = None
-        if sid is None:
+            job = None
+        if job is None:
             stop_event.wait(0.25)
             continue
+        sid, token = job
         done = threading.Event()
 
-        def heartbeat(sid=sid):
-            hq = JobQueue(db_path(config))
-            try:
-                while not done.wait(lease / 3.0):
-                    hq.renew(sid, owner, lease)
-            finally:
-                hq.close()
+        def heartbeat(sid=sid, token=token):
+            while not done.wait(lease / 3.0):
+                try:
+                    if not store.heartbeat(sid, token):
+                        log.warning("submission %s: claim %s was taken over", sid, token)
+                        return
+                except store.transient_errors as exc:   # try again at the next beat
+                    log.warning("heartbeat of submission %s failed: %s", sid, exc)
 
         hb = threading.Thread(target=heartbeat, daemon=True)
         hb.start()
+        status = "error"
+        store.token = token
         try:
             status = process_submission(config, store, sid, slot=slot)
             log.info("submission %s: %s", sid, status)
+        except store.transient_errors as exc:   # the database is unavailable: the job stays queued, try again
+            log.warning("submission %s: store unavailable (%s); trying again", sid, exc)
+            status = None
         finally:
+            store.token = None
             done.set()
             hb.join()
-        queue.ack(sid, owner)
+        if status is None:
+            try:
+                store.release(sid, token, "error")   # free at once; else the claim expires after the lease
+            except store.transient_errors:
+                pass
+            stop_event.wait(5.0)
+            continue
+        store.release(sid, token, status, dequeue=True)
     log.info("worker %d stopped", index)
 
 
@@ -178,27 +140,18 @@ class EmbeddedBackend(QueueBackend):
 
     def __init__(self, config):
         super().__init__(config)
-        self._store: SqliteStore | None = None
-        self._queue_local = threading.local()
+        self._store: SqlStore | None = None
         self._procs: list[subprocess.Popen | None] = []
         self._stopping: threading.Event | None = None
         self._monitor: threading.Thread | None = None
 
-    def open_store(self) -> SqliteStore:
+    def open_store(self) -> SqlStore:
         if self._store is None:
-            self._store = SqliteStore(db_path(self.config))
-            self._queue()    # create the jobs table too
+            self._store = open_store(self.config)
         return self._store
 
-    def _queue(self) -> JobQueue:
-        q = getattr(self._queue_local, "q", None)
-        if q is None:
-            db_path(self.config).parent.mkdir(parents=True, exist_ok=True)
-            q = self._queue_local.q = JobQueue(db_path(self.config))
-        return q
-
     def enqueue(self, submission_id: int) -> None:
-        self._queue().put(submission_id)
+        self.open_store().note_enqueued(submission_id, published=True)
 
     def resume(self) -> int:
         ids = self.open_store().unfinished_ids()
@@ -288,7 +241,7 @@ class EmbeddedBackend(QueueBackend):
             self.stop()
 
     def queue_length(self) -> int:
-        return self._queue().length()
+        return self.open_store().job_count()
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._procs if p is not None and p.poll() is None]

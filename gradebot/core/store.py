@@ -1,7 +1,8 @@
 """The store interface: students, submissions and results, durable.
 
-A queue backend (``gradebot.backends``) supplies the implementation through ``backend.open_store()``: the
-embedded backend uses SQLite; a distributed one would use PostgreSQL. The core only calls the methods below.
+A queue backend (``gradebot.backends``) supplies the implementation through ``backend.open_store()``; both use
+:class:`gradebot.sqlstore.SqlStore` (a local database file for the embedded backend, a database server for
+Celery). The core only calls the methods below.
 
 Contract every implementation keeps:
 - ``add_submission`` returns only after the row is committed (durable); the file it points to was already

@@ -187,7 +187,7 @@ def test_old_sqlite_database_is_migrated_on_open(make_config):
     again = GradingService(config)                                  # opening again changes nothing
     assert {st.student_id: st.access_code for st in again.list_students()} == codes
     with sqlite3.connect(db) as conn:
-        assert "access_code" in {row[1] for row in conn.execute("PRAGMA table_info(students)")}
+        assert "access_code" in {row[1] for row in conn.execute("PRAGMA table_info(gb_students)")}
 
 
 # ------------------------------------------------------------------------------------------------ submit policy

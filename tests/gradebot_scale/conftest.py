@@ -54,7 +54,7 @@ _redis_db = iter(range(1, 16))
 def fresh_pg_database(services):
     """A new, empty PostgreSQL database (no Redis involved); yields its URL and drops the database afterwards."""
     import psycopg
-    from gradebot.backends.postgres_store import normalize_url
+    from gradebot.sqlstore import normalize_url
     base = services["GRADEBOT_DB_URL"]
     name = "gbtest_" + uuid.uuid4().hex[:10]
     admin = normalize_url(base)[0]

@@ -95,8 +95,8 @@ def celery_run(services, tiny_course, tmp_path_factory):
             # 1. SIGKILL worker w2 while it holds a claim (mid-grading)
             def w2_claim():
                 cluster.check_alive()
-                rows = store._q("SELECT submission_id FROM gb_claims WHERE worker LIKE %s", ("w2@%",)).fetchall()
-                return rows[0][0] if rows else None
+                rows = [sid for sid, worker in store.active_claims() if worker.startswith("w2@")]
+                return rows[0] if rows else None
             victim = wait_until(w2_claim, 300, 0.2, "worker w2 to start grading")
             time.sleep(1.0)                            # well inside the job (nbgrader + kernel take seconds)
             assert store.get_submission(victim).status == "grading"
@@ -119,7 +119,7 @@ def celery_run(services, tiny_course, tmp_path_factory):
                        "all 60 submissions to finish")
             elapsed = time.monotonic() - t0
             # the last claims are released just after the results are committed
-            wait_until(lambda: store._q("SELECT count(*) FROM gb_claims").fetchone()[0] == 0, 60, 0.2,
+            wait_until(lambda: store.active_claims() == [], 60, 0.2,
                        "the workers to release their claims")
             final = [store.get_submission(s.id) for s in subs]
             return dict(items=items, subs=subs, final=final, victim=victim, store_attempts=store.attempts(),
