@@ -263,7 +263,7 @@ def test_claim_next_from_many_processes_never_double_claims(store):
     subs = [add(store) for _ in range(120)]
     for sub in subs:
         store.note_enqueued(sub.id)
-    ctx = multiprocessing.get_context("fork")     # the children open stores of their own
+    ctx = multiprocessing.get_context("spawn")    # fresh children (no fork of a process with JAX threads) open stores of their own
     start, out = ctx.Barrier(4), ctx.Queue()
     procs = [ctx.Process(target=_claim_all, args=(store.url, f"w{i}", start, out)) for i in range(4)]
     for p in procs:
