@@ -13,18 +13,8 @@ NOTEBOOK = "numnet.ipynb"
 SOURCE_NOTEBOOK = os.path.join(REPO_ROOT, "source", ASSIGNMENT, NOTEBOOK)
 RELEASE_DIR = os.path.join(REPO_ROOT, "release", ASSIGNMENT)
 
-# What students read of the course's structure (task titles, a Russian name per test cell): coursekit/course.py.
-from coursekit.course import TASK_TITLES, TEST_NAMES  # noqa: E402,F401
-
-# Task maxima (also derivable from the notebook's cell metadata: see coursekit.grading.task_maxima).
-TASKS = {
-    "part1_forward": 5,
-    "part2_grad_x": 5,
-    "part3_training": 10,
-    "bonus_conv": 10,
-    "bonus_conv_tr": 10,
-    "bonus_optimizer": 5,
-}
+# The course's structure (tasks with their maxima and titles, a Russian name per test cell): coursekit/course.py.
+from coursekit.course import TASK_TITLES, TASKS, TEST_NAMES  # noqa: E402,F401
 
 # The student's classes each test cell checks. In grading, every other class a test uses is numnet_ref's
 # known-good one (a collaborator), so a bug costs only the cells of its own class; the whole-network Keras

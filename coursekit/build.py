@@ -23,7 +23,7 @@ and these lines inside a cell are expanded:
     {{points_table}}       the table of tasks, tests and points (markdown), from the template's test cells
 
 The build fails when a test cell has no name in coursekit.course.TEST_NAMES, a name has no cell, or a task's
-points differ from coursekit.TASKS. The notebook's metadata ``gradebot`` carries the task titles and test names
+points differ from coursekit.course.TASKS. The notebook's metadata ``gradebot`` carries the task titles and test names
 for the bot (coursekit.course.gradebot_metadata).
 
 It also writes source/numnet/README.md (the students' README, copied into the release by nbgrader) from
@@ -144,7 +144,7 @@ def points_table(tests):
 
 
 def check_names(tests):
-    """Every test cell has a name and every name a cell; the tasks' points are coursekit.TASKS."""
+    """Every test cell has a name and every name a cell; the tasks' points are coursekit.course.TASKS."""
     ids = [grade_id for grade_id, _ in tests]
     unnamed = [g for g in ids if g not in TEST_NAMES]
     if unnamed:
@@ -159,7 +159,7 @@ def check_names(tests):
     for grade_id, points in tests:
         sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
     if sums != {t: float(p) for t, p in TASKS.items()}:
-        raise TemplateError("points per task of the test cells %s differ from coursekit.TASKS %s" % (sums, TASKS))
+        raise TemplateError("points per task of the test cells %s differ from coursekit.course.TASKS %s" % (sums, TASKS))
 
 
 def _expand(line, facts=None, tests=None):

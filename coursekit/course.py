@@ -1,10 +1,23 @@
-"""What students see of the course's structure: task titles and a short Russian name for every test cell.
+"""The course's structure: its tasks with their maxima and titles, and a short Russian name for every test cell.
 
-The one place these names live. ``coursekit.build`` checks that every test cell of the template has a name here
-(and every name a cell), writes the name into the first line of its cell and into the points table at the top of
-the notebook, and stores both dicts in the notebook's metadata (``metadata.gradebot``), where the bot reads them
-(``gradebot.core.course``) for its messages and the feedback page.
+The one place these live. ``coursekit.build`` checks that every test cell of the template has a name here (and
+every name a cell) and that the points of each task's test cells add up to its maximum here, writes the name into
+the first line of its cell and into the points table at the top of the notebook, and stores titles and names in
+the notebook's metadata (``metadata.gradebot``). The bot reads the tasks, maxima (the cells' nbgrader points),
+titles and names from that source notebook (``gradebot.core.course``), never from a submission. Grade ids are
+``<task>__<test>`` (``gradebot.core.course_format.task_of``).
 """
+from gradebot.core.course_format import task_of  # noqa: F401  (the grade-id rule, re-exported for the course)
+
+# task -> maximum points (the sum of its test cells' points in the template; the build checks it)
+TASKS = {
+    "part1_forward": 5,
+    "part2_grad_x": 5,
+    "part3_training": 10,
+    "bonus_conv": 10,
+    "bonus_conv_tr": 10,
+    "bonus_optimizer": 5,
+}
 
 TASK_TITLES = {
     "part1_forward": "1. Прямой проход",
@@ -44,11 +57,6 @@ TEST_NAMES = {
     "bonus_optimizer__step": "Оптимизатор: шаги по формулам Keras",
     "bonus_optimizer__network": "Оптимизатор: обучение сети",
 }
-
-
-def task_of(grade_id):
-    """``part1_forward__dense`` -> ``part1_forward``."""
-    return grade_id.split("__", 1)[0]
 
 
 def test_name(grade_id):

@@ -5,7 +5,7 @@
 
     python -m coursekit.feedback autograded/alice/numnet/numnet.ipynb -o alice.html
 
-In every graded test cell the lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are replaced
+In every graded test cell the hidden-test regions (the rule: ``gradebot.core.course_format``) are replaced
 by a short note (in Russian); errors raised in such cells keep only ``ExceptionType: message`` (a traceback would
 quote hidden lines). Visible test code and all outputs stay. A summary table of points per task heads the page:
 a test cell earns its points when it ran without an error, which is how nbgrader scores code test cells (pass
@@ -21,28 +21,11 @@ import nbformat
 
 from coursekit.course import TASK_TITLES, TEST_NAMES
 from coursekit.trusted.grader import is_test_cell
+from gradebot.core.course_format import has_hidden, strip_hidden, task_of
+from gradebot.core.models import VERDICT_RU, failed_tests
 
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
 HIDDEN_NOTE = "# ... скрытые тесты: их код не показывается, результат - в выводе ячейки ниже ..."
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def strip_hidden(source):
-    """(source without hidden-test regions, whether there were any)."""
-    out, hidden, found = [], False, False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            if hidden:
-                raise ValueError("nested hidden-test regions")
-            hidden = found = True
-            out.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
-        elif END_HIDDEN in line:
-            hidden = False
-        elif not hidden:
-            out.append(line)
-    # an unterminated region hides everything after its BEGIN line (hidden code is never shown)
-    return "\n".join(out), found
 
 
 def cell_points(nb):
@@ -61,7 +44,7 @@ def task_scores(nb):
     """{task: {"points": .., "max": ..}} from the outputs of an autograded notebook."""
     tasks = {}
     for grade_id, points, maximum in cell_points(nb):
-        task = grade_id.split("__")[0]
+        task = task_of(grade_id)
         entry = tasks.setdefault(task, {"points": 0.0, "max": 0.0})
         entry["points"] += points
         entry["max"] += maximum
@@ -74,9 +57,9 @@ def sanitize(nb):
     for cell in nb.cells:
         if not is_test_cell(cell):
             continue
-        cell.source, had_hidden = strip_hidden(cell.source)
-        if not had_hidden:
+        if not has_hidden(cell.source):
             continue
+        cell.source = strip_hidden(cell.source, note=HIDDEN_NOTE)
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 ename, evalue = _ANSI.sub("", out.get("ename", "")), _ANSI.sub("", out.get("evalue", ""))
@@ -85,21 +68,10 @@ def sanitize(nb):
     return nb
 
 
-VERDICT_RU = {
-    "ok": "ноутбук выполнен, баллы выставлены по тестам",
-    "timeout": "превышено время выполнения (ячейка прервана)",
-    "memory": "превышен лимит памяти",
-    "output-limit": "слишком большой вывод (лишнее отброшено)",
-    "sandbox-violation": "код обратился к запрещённому (сеть, файлы вне рабочей папки, процессы)",
-    "invalid-notebook": "файл не является ноутбуком Jupyter",
-    "refused": "работа не оценена",
-    "error": "ошибка при проверке",
-}
 SUMMARY_ID = "feedback-summary"          # gradebot adds no summary of its own to a page that has this id at the top
 MAX_OUTPUT_CHARS = 10000                 # text output kept per output (start and end)
 MAX_HTML_OUTPUT_CHARS = 50000
 LONG_COURSE_CELL = 40                    # lines: longer locked course cells (helpers) are not shown
-_FAILED_MESSAGE = re.compile(r"^(?P<gid>[A-Za-z0-9_.-]+): failed \((?P<text>.*)\)$", re.S)
 _IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
 
 _CSS = """
@@ -170,7 +142,7 @@ def _summary_html(tasks, summary=None):
     if verdict:
         head += '<p class="verdict%s">Итог проверки: %s</p>' % (
             "" if verdict == "ok" else " bad", html.escape(VERDICT_RU.get(verdict, verdict)))
-    notes = [m for m in summary.get("messages", []) if not _FAILED_MESSAGE.match(m)]
+    notes = [m for m in summary.get("messages", []) if not failed_tests([m])]
     notes_html = ('<p>Замечания проверяющей программы:</p><ul class="notes">%s</ul>'
                   % "".join("<li>%s</li>" % html.escape(m) for m in notes)) if notes else ""
     return ('<section id="%s">%s<table class="tasks"><tr><th>Задание</th><th>Баллы</th><th>Максимум</th></tr>%s'
@@ -180,17 +152,15 @@ def _summary_html(tasks, summary=None):
 def _tests_html(rows, summary=None):
     """Failed tests first (points, the grader's message, a link to the cell), then the passed ones."""
     bot_messages = {}
-    for m in (summary or {}).get("messages", []):
-        match = _FAILED_MESSAGE.match(m)
-        if match:
-            bot_messages.setdefault(match.group("gid"), match.group("text"))
+    for gid, text in failed_tests((summary or {}).get("messages", [])):
+        bot_messages.setdefault(gid, text)
     failed = [r for r in rows if r[1] < r[2]]
     passed = [r for r in rows if r[1] >= r[2]]
     parts = []
     if failed:
         items = []
         for gid, got, maximum, message, _ in failed:
-            task = gid.split("__")[0]
+            task = task_of(gid)
             text = message or bot_messages.get(gid, "") or "ячейка теста не выполнилась (см. вывод ячейки)"
             items.append('<li><a href="#%s">%s</a> <code>%s</code> (%s), баллы: %s из %s<div class="msg">%s</div></li>'
                          % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), html.escape(gid),

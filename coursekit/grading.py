@@ -19,20 +19,13 @@ import time
 import nbformat
 
 from coursekit import ASSIGNMENT, REPO_ROOT
+from gradebot.core.course_format import task_of
 
 NOTEBOOK_ID = "numnet"
 
 
 class GradingError(RuntimeError):
     pass
-
-
-def task_of(grade_id):
-    """'part1_forward__dense' -> 'part1_forward'."""
-    task, sep, _ = grade_id.partition("__")
-    if not sep:
-        raise ValueError("grade_id %r is not <task>__<name>" % grade_id)
-    return task
 
 
 def task_maxima(nb):

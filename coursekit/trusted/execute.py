@@ -30,6 +30,7 @@ from traitlets import Float, Int, Unicode
 from coursekit import EXPECTED_STORE, subjects_of
 from coursekit.trusted import grader
 from coursekit.trusted.client import SandboxGone, Session, StudentError
+from gradebot.core.course_format import strip_hidden
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol.py')
@@ -99,7 +100,7 @@ def rebuild(uploaded, source_nb, release_stub):
         if gid in solution_ids:
             new.source = solutions[gid] if gid in solutions else release_stub(cell)
         elif grader.is_test_cell(cell):
-            new.source = grader.strip_hidden(cell.source)
+            new.source = strip_hidden(cell.source)
         elif not gid and cell.get('id') in free_texts:
             new.source = free_texts[cell['id']]
         nb.cells.append(new)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-HIDDEN_BEGIN = '### BEGIN HIDDEN TESTS'
-HIDDEN_END = '### END HIDDEN TESTS'
+from gradebot.core.course_format import split_hidden
+
 HELPERS_ID = 'test_helpers'
 STUDENT_OUTPUT_SHOWN = 1500          # characters of student output shown per test part
 
@@ -38,22 +38,6 @@ class TestCell:
     points: float
     visible: str
     hidden: list = field(default_factory=list)
-
-
-def split_hidden(source):
-    """(visible code, [hidden blocks]) of a test cell's source."""
-    visible, hidden, rest = [], [], source
-    while HIDDEN_BEGIN in rest:
-        before, _, after = rest.partition(HIDDEN_BEGIN)
-        block, _, rest = after.partition(HIDDEN_END)
-        visible.append(before)
-        hidden.append(block)
-    visible.append(rest)
-    return ''.join(visible), hidden
-
-
-def strip_hidden(source):
-    return split_hidden(source)[0].rstrip() + '\n'
 
 
 def is_test_cell(cell):

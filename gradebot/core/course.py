@@ -1,9 +1,9 @@
 """Facts about the nbgrader course, read from its files (never hard-coded), and the per-build template that every
 grading job copies.
 
-- :func:`course_facts` reads the source notebook: grade cells (grade_id, points), tasks (grade_id prefix before
-  ``__``) with their maxima, the lines of the hidden tests (to check feedback never shows them), and the titles
-  students read (:func:`course_titles`).
+- :func:`course_facts` reads the source notebook: grade cells (grade_id, points), tasks (``task_of(grade_id)``)
+  with their maxima, the lines of the hidden tests (to check feedback never shows them), and the titles
+  students read (:func:`course_titles`). The rules for grade ids and hidden tests: ``gradebot.core.course_format``.
 - :func:`course_build` makes, once per content of (nbgrader_config.py, source/<assignment>/), a template dir
   ``<data_dir>/builds/<hash>/`` with the course config, the source dir and a gradebook filled by
   ``nbgrader generate_assignment`` (run on the copy, so the real course is not touched).
@@ -22,15 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from gradebot.core.course_format import hidden_lines, task_of
 from gradebot.core.errors import CourseError
-
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
-
-
-def task_of(grade_id: str) -> str:
-    """``part1_forward__shapes`` -> ``part1_forward``; a grade_id without ``__`` is its own task."""
-    return grade_id.split("__", 1)[0]
 
 
 @dataclass
@@ -70,16 +63,6 @@ def course_titles(nb) -> tuple[dict[str, str], dict[str, str]]:
     return out[0], out[1]
 
 
-def hidden_blocks(source: str) -> list[str]:
-    """The text between BEGIN/END HIDDEN TESTS markers of one cell source (a missing END runs to the end)."""
-    blocks, rest = [], source
-    while HIDDEN_BEGIN in rest:
-        after = rest.split(HIDDEN_BEGIN, 1)[1]
-        block, _, rest = after.partition(HIDDEN_END)
-        blocks.append(block)
-    return blocks
-
-
 def course_facts(source_notebook: Path) -> CourseFacts:
     if not Path(source_notebook).is_file():
         raise CourseError(f"source notebook {source_notebook} not found: check course_root/assignment/notebook "
@@ -91,8 +74,7 @@ def course_facts(source_notebook: Path) -> CourseFacts:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             cells[meta["grade_id"]] = float(meta.get("points", 0))
-        for block in hidden_blocks(cell.source):
-            hidden += [ln.strip() for ln in block.splitlines() if ln.strip()]
+        hidden += hidden_lines(cell.source)
     if not cells:
         raise CourseError(f"{source_notebook} has no graded cells (nbgrader metadata 'grade': true)")
     tasks: dict[str, float] = {}

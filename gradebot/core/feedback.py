@@ -4,9 +4,9 @@ The course provides ``coursekit.feedback.safe_feedback(nb_or_path, scores=..., s
 imported lazily. A renderer that accepts ``summary`` (the result: total, max, verdict, messages, per-cell points)
 writes the one summary of the page itself, marked by an element with ``id="feedback-summary"`` at its top; gradebot
 then adds nothing. An older renderer (only ``scores``) gets gradebot's summary on top. Until the course has one
-(or if it fails) gradebot renders its own: every cell whose source contains ``### BEGIN HIDDEN TESTS``
-keeps only the code before the marker and loses its outputs (a traceback would quote hidden lines), replaced by a
-note with the cell's points. Whatever produced the HTML, a final check refuses it if any hidden-test line (from
+(or if it fails) gradebot renders its own: every cell with a hidden-test region (``gradebot.core.course_format``)
+loses that region and its outputs (a traceback would quote hidden lines), replaced by a note with the cell's
+points. Whatever produced the HTML, a final check refuses it if any hidden-test line (from
 the course source) appears in it without appearing in the student's own upload; then only a summary is shown.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from gradebot.core.course import HIDDEN_BEGIN
+from gradebot.core.course_format import has_hidden, strip_hidden
 
 log = logging.getLogger("gradebot.feedback")
 
@@ -47,15 +47,14 @@ def _with_summary(html: str, result, facts=None) -> str:
     return html[:match.end()] + _summary_html(result, facts) + html[match.end():]
 
 
-def strip_hidden(nb, result=None, facts=None):
+def without_hidden_tests(nb, result=None, facts=None):
     """A copy of ``nb`` with hidden-test code and the outputs of cells that ran it removed (the note names the
     test as the course's ``facts`` do)."""
     nb = copy.deepcopy(nb)
     cells_pts = result.cells if result is not None else {}
     for cell in nb.cells:
-        if HIDDEN_BEGIN in cell.get("source", ""):
-            visible = cell.source.split(HIDDEN_BEGIN, 1)[0].rstrip()
-            cell.source = (visible + "\n" if visible else "") + "# (hidden tests are not shown)"
+        if has_hidden(cell.get("source", "")):
+            cell.source = strip_hidden(cell.source, note="# (hidden tests are not shown)")
             if cell.cell_type == "code":
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id")
                 pts = cells_pts.get(gid)
@@ -71,7 +70,7 @@ def strip_hidden(nb, result=None, facts=None):
 def _own_html(nb, result, facts=None) -> str:
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="classic", sanitize_html=True)   # student outputs may carry HTML/JS
-    body, _ = exporter.from_notebook_node(strip_hidden(nb, result, facts))
+    body, _ = exporter.from_notebook_node(without_hidden_tests(nb, result, facts))
     return _with_summary(body, result, facts)
 
 

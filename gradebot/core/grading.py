@@ -26,7 +26,8 @@ from pathlib import Path
 import nbformat
 
 from gradebot.core import feedback as fb
-from gradebot.core.course import (course_build, job_config_text, load_build_facts, task_of)
+from gradebot.core.course import course_build, job_config_text, load_build_facts
+from gradebot.core.course_format import task_of
 from gradebot.core.models import Result
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV, SANDBOX_MODE_ENV
 from gradebot.core.sandbox import SPEC_ENV, check_sandbox, make_spec

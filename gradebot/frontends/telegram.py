@@ -32,9 +32,9 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import BufferedInputFile, Message
 
 from gradebot.core import errors
-from gradebot.core.models import failed_tests
-from gradebot.frontends.web import (FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, course_facts_of, format_size,
-                                    grade_label, task_title)
+from gradebot.core.models import VERDICT_RU, failed_tests
+from gradebot.frontends.web import (FINAL_STATUSES, STATUS_RU, CoreCaller, course_facts_of, format_size, grade_label,
+                                    task_title)
 
 log = logging.getLogger("gradebot.telegram")
 

@@ -47,7 +47,7 @@ import jinja2
 from aiohttp import web
 
 from gradebot.core import access, errors
-from gradebot.core.models import failed_tests
+from gradebot.core.models import VERDICT_RU, failed_tests
 
 log = logging.getLogger("gradebot.web")
 
@@ -74,16 +74,6 @@ STATUS_RU = {
     "grading": "проверяется",
     "done": "проверено",
     "failed": "ошибка проверки",
-}
-VERDICT_RU = {
-    "ok": "проверено",
-    "timeout": "превышено время выполнения",
-    "memory": "превышен лимит памяти",
-    "output-limit": "слишком большой вывод",
-    "sandbox-violation": "нарушение ограничений песочницы",
-    "invalid-notebook": "некорректный ноутбук",
-    "refused": "работа не оценена: код решения меняет тесты",
-    "error": "ошибка при проверке",
 }
 FINAL_STATUSES = ("done", "failed")
 

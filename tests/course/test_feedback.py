@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from course_util import hidden_lines as _hidden_lines
-from coursekit.feedback import HIDDEN_NOTE, TASK_TITLES, safe_feedback, sanitize, strip_hidden, task_scores
+from coursekit.feedback import HIDDEN_NOTE, TASK_TITLES, safe_feedback, sanitize, task_scores
 
 SECRET = "secret_case = check_conv_keras(7, 3, 2, 'same', 3, (1, 3, 13, 11))"
 
@@ -32,13 +32,6 @@ def _notebook():
     passed = nbformat.v4.new_code_cell("begin_test('bonus_conv')\nprint('ok')")
     passed.metadata["nbgrader"] = dict(test.metadata["nbgrader"], grade_id="bonus_conv__grad_x", points=2)
     return nbformat.v4.new_notebook(cells=[plain, test, passed])
-
-
-def test_strip_hidden():
-    source, found = strip_hidden("a\n    ### BEGIN HIDDEN TESTS\n    b\n    ### END HIDDEN TESTS\nc")
-    assert found and source == "a\n    %s\nc" % HIDDEN_NOTE
-    assert strip_hidden("a\nb") == ("a\nb", False)
-    assert strip_hidden("a\n### BEGIN HIDDEN TESTS\nsecret") == ("a\n" + HIDDEN_NOTE, True)
 
 
 def test_sanitize_removes_hidden_code_and_tracebacks():

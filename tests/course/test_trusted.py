@@ -17,6 +17,7 @@ import pytest
 from coursekit.trusted import grader, protocol
 from coursekit.trusted.client import BadValue, Remote, SandboxGone, Session, StudentError
 from coursekit.trusted.execute import RESOURCES_KEY, Launcher, SaveTrustedGrades, rebuild
+from gradebot.core.course_format import strip_hidden
 
 SECRET_ENV, SECRET_VALUE = 'GRADEBOT_TELEGRAM_TOKEN', 'secret-xyz-4711'
 HOST_SECRET_FILE = '/etc/numnet-test-secret.toml'
@@ -567,7 +568,7 @@ def test_rebuild_ignores_everything_but_solution_texts(source_nb, release_nb):
         assert rebuilt[gid].cell_type == cell.cell_type
     for gid in tests:
         src = rebuilt[gid].source
-        assert src == grader.strip_hidden(course[gid].source)
+        assert src == strip_hidden(course[gid].source)
         assert '### BEGIN HIDDEN TESTS' not in src and 'END HIDDEN' not in src
     assert rebuilt[test_id].source != 'pass'
     assert rebuilt[sol_id].source == by_id[sol_id].source
