@@ -10,7 +10,6 @@ import argparse
 import filecmp
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -19,14 +18,14 @@ import nbformat
 from coursekit import ASSIGNMENT, NOTEBOOK, REPO_ROOT
 from coursekit.build import normalized
 from coursekit.grading import copy_course
+from gradebot.core.nbgrader_run import run_nbgrader
 
 
 def generate(course_root):
     """Run nbgrader generate_assignment in `course_root`; returns the release directory."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"],
-                            cwd=course_root, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError("nbgrader generate_assignment failed:\n%s" % (result.stdout + result.stderr)[-4000:])
+    run = run_nbgrader(course_root, ["generate_assignment", ASSIGNMENT, "--force"])
+    if not run.ok:
+        raise RuntimeError("nbgrader generate_assignment failed:\n%s" % run.output[-4000:])
     return os.path.join(course_root, "release", ASSIGNMENT)
 
 

@@ -49,7 +49,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -322,7 +321,6 @@ def ensure_gradebook(config, store: SqlStore) -> bool:
     ``nbgrader generate_assignment`` on a private copy of the course with ``db_url`` pointing at PostgreSQL (under
     an advisory lock: several workers may start at once). Returns True if it had to (re)generate."""
     import shutil
-    import subprocess
     import tempfile
     from pathlib import Path
 
@@ -330,6 +328,7 @@ def ensure_gradebook(config, store: SqlStore) -> bool:
 
     from gradebot.core.course import course_build, course_facts, job_config_text
     from gradebot.core.errors import CourseError
+    from gradebot.core.nbgrader_run import run_nbgrader
 
     want = course_facts(config.source_notebook).cells
     url = config.main_gradebook_url()
@@ -354,11 +353,9 @@ def ensure_gradebook(config, store: SqlStore) -> bool:
             course_cfg = (build / "nbgrader_config.course.py").read_text()
             (tmp / "nbgrader_config.py").write_text(
                 job_config_text(course_cfg, tmp) + f"c.CourseDirectory.db_url = {url!r}\n")
-            proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", config.assignment,
-                                   "--force"], cwd=tmp, capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                raise CourseError(f"nbgrader generate_assignment into the PostgreSQL gradebook failed:\n"
-                                  f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+            run = run_nbgrader(tmp, ["generate_assignment", config.assignment, "--force"], timeout=600)
+            if not run.ok:
+                raise CourseError(f"nbgrader generate_assignment into the PostgreSQL gradebook failed:\n{run.output}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("PostgreSQL gradebook: assignment %r (re)generated", config.assignment)

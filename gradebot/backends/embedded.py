@@ -176,13 +176,13 @@ class EmbeddedBackend(QueueBackend):
         started.wait(30)
 
     def _spawn(self, index: int) -> subprocess.Popen:
-        from gradebot.core.grading import _pdeathsig
+        from gradebot.core.nbgrader_run import die_with_parent
         env = dict(os.environ)
         env["GRADEBOT_WORKER_CONFIG"] = json.dumps(self.config.to_dict())
         parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return subprocess.Popen([sys.executable, "-m", "gradebot.backends.embedded", str(index)], env=env,
-                                preexec_fn=_pdeathsig)
+                                preexec_fn=die_with_parent)
 
     def _watch(self, stopping: threading.Event, started: threading.Event) -> None:
         restarts: list[float] = []

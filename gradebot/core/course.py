@@ -15,8 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import nbformat
 
 from gradebot.core.course_format import hidden_lines, task_of
 from gradebot.core.errors import CourseError
+from gradebot.core.nbgrader_run import run_nbgrader
 
 
 @dataclass
@@ -141,11 +140,9 @@ def course_build(config) -> Path:
         (tmp / "nbgrader_config.course.py").write_text(course_cfg)
         (tmp / "nbgrader_config.py").write_text(job_config_text(course_cfg, tmp, course_root=root))
         (tmp / "course_root.txt").write_text(str(root))
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", config.assignment,
-                               "--force"], cwd=tmp, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not (tmp / "gradebook.db").is_file():
-            raise CourseError(f"nbgrader generate_assignment failed for the course copy in {tmp}:\n"
-                              f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        run = run_nbgrader(tmp, ["generate_assignment", config.assignment, "--force"], timeout=600)
+        if not run.ok or not (tmp / "gradebook.db").is_file():
+            raise CourseError(f"nbgrader generate_assignment failed for the course copy in {tmp}:\n{run.output}")
         shutil.rmtree(tmp / "release", ignore_errors=True)
         (tmp / "facts.json").write_text(json.dumps(course_facts(src / config.notebook).__dict__))
         (tmp / "READY").write_text(digest)

@@ -8,7 +8,6 @@ of every grade cell from that copy's gradebook and sums them per task. The whole
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from gradebot.core import feedback as fb
 from gradebot.core.course import course_build, job_config_text, load_build_facts
 from gradebot.core.course_format import task_of
 from gradebot.core.models import Result
+from gradebot.core.nbgrader_run import die_with_parent, run_nbgrader
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV, SANDBOX_MODE_ENV
 from gradebot.core.sandbox import SPEC_ENV, check_sandbox, make_spec
 
@@ -77,19 +77,6 @@ def validate_notebook(data: bytes) -> nbformat.NotebookNode:
         raise ValueError(f"the notebook does not follow the nbformat schema: {str(exc).splitlines()[0][:300]}") \
             from None
     return nb
-
-
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover
-    _LIBC = None
-
-
-def _pdeathsig() -> None:
-    """In the nbgrader child (between fork and exec, so nothing that takes locks): die with SIGKILL when the
-    worker dies, so a kill -9 of a worker leaves no orphan grading processes."""
-    if _LIBC is not None:
-        _LIBC.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
 # nbgrader 0.9.6's Autograde.autograde_preprocessors with Execute replaced by gradebot's SandboxExecute
@@ -155,7 +142,7 @@ class _NbgraderServer:
             self._buf = b""
             self.proc = subprocess.Popen([sys.executable, "-m", "gradebot.core._autograde_child"],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-                                         preexec_fn=_pdeathsig)
+                                         preexec_fn=die_with_parent)
             ready = self._readline(300)
             if not ready or b'"ready"' not in ready:
                 self.drop()
@@ -207,18 +194,8 @@ def _run_autograde(course: Path, env: dict, argv: list[str], log_path: Path, wal
         except (RuntimeError, OSError, ValueError, KeyError) as exc:
             log.warning("nbgrader fork server unusable (%s); starting nbgrader directly", exc)
             _server.drop()
-    cmd = [sys.executable, "-m", "nbgrader", *argv]
-    with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_pdeathsig)
-        try:
-            return proc.wait(timeout=wall_seconds), False
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return proc.wait(), True
+    run = run_nbgrader(course, argv, env=env, log_path=log_path, timeout=wall_seconds)
+    return run.returncode, run.timed_out
 
 
 def cleanup_stale_jobs(work_dir: str | None) -> int:

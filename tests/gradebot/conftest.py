@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gradebot import tinycourse
+import tinycourse
 from gradebot.config import Config
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import pytest
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.config import Config
 from gradebot.core import access, gradebook
 from gradebot.core.course import course_facts

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import psutil
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.core.jobs import process_submission
 from gradebot.core.service import GradingService
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.core.errors import SubmissionRejected
 from gradebot.core.service import GradingService, grade_notebook_file
 

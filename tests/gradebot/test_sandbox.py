@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.core import sandbox as sb
 from gradebot.core.errors import SandboxUnavailable
 from gradebot.core.jobs import process_submission

@@ -7,7 +7,7 @@ sends back the per-task result and the feedback document.
 
 from test_web_support import BotApiStub, config_env, gradebot_process, serve_app
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.core.service import GradingService
 
 TOKEN = "424242:E2E-test-token"

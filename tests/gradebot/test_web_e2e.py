@@ -5,7 +5,7 @@
 * access codes on the real store (no grading needed: the service is not started).
 
 The tiny course: part1_add (2 points), part2_mul (3 points); an honest submission scores 5 of 5, the
-unsolved one 0 of 5 (see gradebot/tinycourse.py).
+unsolved one 0 of 5 (see tests/tinycourse.py).
 """
 import time
 
@@ -16,7 +16,7 @@ from test_web_support import (config_env, free_port, gradebot_process, serve_app
                               wait_http_ok)
 from test_web_browser import start_chromium, upload_and_wait_for_table
 
-from gradebot import tinycourse as tc
+import tinycourse as tc
 from gradebot.core.service import GradingService
 from gradebot.frontends.web import COOKIE_NAME, create_app
 

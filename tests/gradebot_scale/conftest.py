@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gradebot import tinycourse
+import tinycourse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ def fresh_pg_url(services):
 
 @pytest.fixture(scope="session")
 def tiny_course(tmp_path_factory) -> Path:
-    """The core's tiny nbgrader course (gradebot.tinycourse), built once per session."""
+    """The core's tiny nbgrader course (tests/tinycourse.py), built once per session."""
     return tinycourse.make_tiny_course(tmp_path_factory.mktemp("tinycourse"))
 
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from gradebot import tinycourse
+import tinycourse
 
 from .conftest import SCRIPT, wait_until
 

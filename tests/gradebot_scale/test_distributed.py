@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from gradebot import tinycourse
+import tinycourse
 
 from .conftest import SCRIPT, fresh_database, new_cluster, wait_until
 

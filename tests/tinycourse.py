@@ -1,4 +1,5 @@
-"""A tiny nbgrader course for tests and benchmarks (not for students).
+"""A tiny nbgrader course for tests and benchmarks (not for students): a test fixture, imported as ``tinycourse``
+(``tests/`` is on sys.path under pytest; benchmarks/bench_scale.py loads it by path).
 
 :func:`make_tiny_course(root)` writes ``root/nbgrader_config.py`` and ``root/source/tiny/tiny.ipynb`` (a solution
 cell defining ``add`` and ``mul``, a graded test cell ``part1_add__visible`` (2 points) with visible and hidden
@@ -9,12 +10,13 @@ tests, a graded cell ``part2_mul__hidden`` (3 points) with hidden tests only) an
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from gradebot.core.course_format import has_hidden, strip_hidden
+from gradebot.core.nbgrader_run import run_nbgrader
 
 ASSIGNMENT = "tiny"
 NOTEBOOK = "tiny.ipynb"
@@ -75,10 +77,9 @@ def make_tiny_course(root: Path | str, *, generate: bool = True) -> Path:
     (root / "source" / ASSIGNMENT / "helper_module.py").write_text("GREETING = 'hello from helper'\n")
     nbformat.write(source_notebook(), str(root / "source" / ASSIGNMENT / NOTEBOOK))
     if generate:
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"],
-                              cwd=root, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
+        run = run_nbgrader(root, ["generate_assignment", ASSIGNMENT, "--force"])
+        if not run.ok:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{run.output}")
     return root
 
 
@@ -92,8 +93,8 @@ def submission(extra_cells: list[str] | None = None, *, solved: bool = True, pos
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid == "solution_funcs":
             cell.source = SOLUTION if solved else "def add(a, b):\n    return 0\n\ndef mul(a, b):\n    return 0"
-        elif gid and "### BEGIN HIDDEN TESTS" in cell.source:   # the released version has no hidden tests
-            cell.source = cell.source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
+        elif gid and has_hidden(cell.source):   # the released version has no hidden tests
+            cell.source = strip_hidden(cell.source).rstrip()
         if edit and gid in edit:
             cell.source = edit[gid]
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in drop_grade_ids]
