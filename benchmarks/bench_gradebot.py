@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         if not src.is_file():
             print("the real course is not built (source/numnet/numnet.ipynb missing)", file=sys.stderr)
             return 2
-        cfg = dict(course_root=str(REPO), mnist_dir=os.environ.get("NUMNET_MNIST_DIR", "/work/shared/data/mnist"),
+        cfg = dict(course_root=str(REPO),
                    gradebook_url=f"sqlite:///{tmp / 'gradebook.db'}")    # not the course's own gradebook
         payloads = [src.read_bytes()]
     config = Config.make(data_dir=str(tmp / "data"), workers=args.workers, **cfg)

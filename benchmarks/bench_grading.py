@@ -1,49 +1,53 @@
-"""Speed of the course's grading: autograding one submission.
+"""Speed of the course's grading: one submission through the bot's pipeline (gradebot.core.grading).
 
     python benchmarks/bench_grading.py                # both figures
     python benchmarks/bench_grading.py --only grade   # just the reference submission's figure (grade | slow)
 
 Figures (wall seconds on this machine):
-- grade: ``nbgrader autograde`` of the reference submission alone (the trusted pipeline: rebuild, sandbox start,
-  the notebook's cells, every visible and hidden test through the proxies; generate_assignment in the temporary
-  course copy not included), with the trusted grader's own breakdown. Target: <= 8 s.
+- grade: ``grade_notebook`` of the reference submission, as the bot grades an upload (the job's course copy,
+  ``nbgrader autograde`` with the trusted pipeline: rebuild, sandbox start, the notebook's cells, every visible and
+  hidden test through the proxies; the feedback page; the course build, made once beforehand, not included), with
+  the trusted grader's own breakdown. Target: <= 8 s.
 - slow:  the same for the correct-but-slow submission (Jacobians only, no backward). Target: <= 30 s.
 "Run all" of the notebook at home (solved and Jacobian-only, time and memory) and the cells' own costs in grading
 mode: benchmarks/bench_notebook.py.
 Needs NUMNET_MNIST_DIR (KERAS_BACKEND defaults to jax).
 """
 import argparse
-import json
 import os
 import shutil
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 from coursekit.examples import EXAMPLES, build_submission  # noqa: E402
-from coursekit.grading import autograde_notebooks  # noqa: E402
+from coursekit.grading import grading_config  # noqa: E402
 
 
 def bench_grade(name):
+    """(seconds of grade_notebook, points, seconds of the course build, the trusted report)."""
+    import nbformat
+
+    from gradebot.core.course import course_build
+    from gradebot.core.grading import grade_notebook
+    from gradebot.core.sandbox import acquire_slot, release_slot
     example = next(ex for ex in EXAMPLES if ex.name == name)
     workdir = tempfile.mkdtemp(prefix="numnet_bench_")
-    report_path = os.path.join(workdir, "report.json")
+    slot = acquire_slot()
     try:
-        env = dict(os.environ, GRADEBOT_REPORT=report_path)
-        scores, info = autograde_notebooks({"bench": build_submission(example)}, workers=1, workdir=workdir,
-                                           env=env)
-        with open(report_path) as f:
-            report = json.load(f)
-        log = os.path.join(workdir, "generate.log")
-        generate_seconds = os.path.getmtime(log) - os.path.getctime(os.path.join(workdir, "base"))
-        total = sum(scores["bench"].values())
-        autograded = info["autograded"]["bench"]
-        # autograde time = from the submitted copy to the autograded notebook's last write
-        start = os.path.getmtime(os.path.join(workdir, "course0", "submitted", "bench", "numnet", "numnet.ipynb"))
-        seconds = os.path.getmtime(autograded) - start
-        return seconds, total, info["seconds"], generate_seconds, report
+        config = grading_config(workdir, workers=1)
+        data = nbformat.writes(build_submission(example)).encode("utf-8")
+        start = time.monotonic()
+        course_build(config)
+        build_seconds = time.monotonic() - start
+        start = time.monotonic()
+        outcome = grade_notebook(data, config, slot=slot)
+        seconds = time.monotonic() - start
+        return seconds, outcome.result.total, build_seconds, outcome.report
     finally:
+        release_slot(slot)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -60,13 +64,13 @@ def main():
     args = parser.parse_args()
     print("machine: %d cores; KERAS_BACKEND=%s" % (os.cpu_count(), os.environ.get("KERAS_BACKEND", "jax")))
     if args.only in (None, "grade"):
-        seconds, total, overall, _, report = bench_grade("reference")
-        print("autograde reference submission: %.1f s (target <= 8 s), %g/45 points; whole call incl. course copy "
-              "and generate_assignment %.1f s" % (seconds, total, overall))
+        seconds, total, build, report = bench_grade("reference")
+        print("grade reference submission: %.1f s (target <= 8 s), %g/45 points; the course build beforehand "
+              "(generate_assignment) %.1f s" % (seconds, total, build))
         print_report(report)
     if args.only in (None, "slow"):
-        seconds, total, overall, _, report = bench_grade("slow_jacobians")
-        print("autograde slow (Jacobians only) submission: %.1f s (target <= 30 s), %g/45 points" % (seconds, total))
+        seconds, total, _, report = bench_grade("slow_jacobians")
+        print("grade slow (Jacobians only) submission: %.1f s (target <= 30 s), %g/45 points" % (seconds, total))
         print_report(report)
 
 

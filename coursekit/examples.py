@@ -1,12 +1,13 @@
 """Bundled example submissions (the reference, the untouched release, typical student bugs) and their grades.
 
-    python -m coursekit.examples             # autograde every example, print expected vs obtained points
+    python -m coursekit.examples             # grade every example as the bot does, print expected vs obtained points
     python -m coursekit.examples --list      # print the examples without grading
     python -m coursekit.examples softmax_no_max_shift reference   # only these
 
 Each broken submission is the solved notebook (the release with the solution cells of the source notebook)
-with ONE typical bug applied as a find/replace in one cell (`Edit`), and the points per task nbgrader must
-give it. The solution code comes from numnet_ref through the source notebook, so a find string that no longer
+with ONE typical bug applied as a find/replace in one cell (`Edit`), and the points per task the grader must
+give it. They are graded through the pipeline of a real submission (gradebot's ``grade_notebook``, sandbox
+included: coursekit.grading). The solution code comes from numnet_ref through the source notebook, so a find string that no longer
 matches numnet_ref fails loudly (MutationError) instead of silently testing nothing.
 """
 import argparse
@@ -396,10 +397,10 @@ def format_table(rows):
 
 
 def grade_examples(examples=EXAMPLES, workers=2, keep=False):
-    from coursekit.grading import autograde_notebooks
-    submissions = {ex.name.replace("_", "-"): build_submission(ex) for ex in examples}
-    scores, info = autograde_notebooks(submissions, workers=workers, keep=keep)
-    rows = [(ex.name, ex.expected_points(), scores[ex.name.replace("_", "-")]) for ex in examples]
+    """Grade the examples as the bot grades a student's upload (coursekit.grading.grade_notebooks)."""
+    from coursekit.grading import grade_notebooks
+    scores, info = grade_notebooks({ex.name: build_submission(ex) for ex in examples}, workers=workers, keep=keep)
+    rows = [(ex.name, ex.expected_points(), scores[ex.name]) for ex in examples]
     return rows, info
 
 
@@ -407,8 +408,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Autograde the bundled example submissions.")
     parser.add_argument("names", nargs="*", help="only these examples (default: all)")
     parser.add_argument("--list", action="store_true", help="list the examples and exit")
-    parser.add_argument("--workers", type=int, default=2, help="parallel nbgrader runs (course copies)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary course copies")
+    parser.add_argument("--workers", type=int, default=2, help="notebooks graded in parallel")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary dir (course build, graded notebooks)")
     args = parser.parse_args(argv)
     chosen = [ex for ex in EXAMPLES if not args.names or ex.name in args.names]
     unknown = set(args.names) - {ex.name for ex in EXAMPLES}
@@ -418,7 +419,11 @@ def main(argv=None):
         for ex in chosen:
             print("%-28s %s" % (ex.name, ex.description))
         return 0
-    rows, info = grade_examples(chosen, workers=args.workers, keep=args.keep)
+    from gradebot.core.errors import CourseError, SandboxUnavailable
+    try:
+        rows, info = grade_examples(chosen, workers=args.workers, keep=args.keep)
+    except (CourseError, SandboxUnavailable) as exc:
+        parser.exit(2, "cannot grade the examples: %s\n" % exc)
     print(format_table(rows))
     print("graded %d submissions in %.0f s%s" % (len(rows), info["seconds"],
                                                  " (kept in %s)" % info["workdir"] if args.keep else ""))

@@ -1,17 +1,16 @@
-"""Autograde notebooks with nbgrader in throw-away copies of the course, and read points per task.
+"""Grade notebooks exactly as the bot grades a student's upload, and read points per task.
 
-    scores = autograde_notebooks({"alice": nb_or_path, "bob": ...}, workers=2)
-    # -> {"alice": {"part1_forward": 5.0, ...}, ...}
+    scores, info = grade_notebooks({"alice": nb_or_path, "bob": ...}, workers=2)
+    # scores -> {"alice": {"part1_forward": 5.0, ...}, ...}; info["autograded"]["alice"]: the graded notebook
 
-The course (nbgrader_config.py, coursekit/, source/) is copied to a temporary directory, ``nbgrader
-generate_assignment`` fills a fresh gradebook there, the submissions go to ``submitted/<id>/numnet/`` and
-``nbgrader autograde numnet`` grades them; with ``workers=2`` the students are split over two course copies
-graded in parallel (one kernel per copy at a time). Points of a task are the sum of its test cells
-(grade_id ``<task>__<name>``).
+Every notebook goes through ``gradebot.core.grading.grade_notebook``, the pipeline of a real submission: a
+private copy of the course build, ``nbgrader autograde`` with trusted grading, the student's code in the bwrap
+sandbox with the bot's limits, the course's ``[kernel]`` declaration (gradebot.course.toml). ``workers`` processes
+grade in parallel. The bot's settings come from :func:`grading_config` (never the course's gradebook, never
+``GRADEBOT_CONFIG``). Points of a task are the sum of its test cells (``gradebot.core.course_format.task_of``).
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,25 +36,6 @@ def task_maxima(nb):
             task = task_of(meta["grade_id"])
             maxima[task] = maxima.get(task, 0) + meta.get("points", 0)
     return maxima
-
-
-def grading_env(base=None):
-    """The environment nbgrader (and the kernel it starts) needs; NUMNET_MNIST_DIR must point to MNIST."""
-    env = dict(os.environ if base is None else base)
-    env.setdefault("KERAS_BACKEND", "jax")
-    env.setdefault("JAX_PLATFORMS", "cpu")
-    env.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "numnet_keras_home"))
-    if not env.get("NUMNET_MNIST_DIR"):
-        raise GradingError("set NUMNET_MNIST_DIR to the directory with the four MNIST .gz files "
-                           "(e.g. export NUMNET_MNIST_DIR=/path/to/mnist) before grading")
-    env["PYTHONHASHSEED"] = "0"
-    return env
-
-
-def _nbgrader(args, cwd, env, log):
-    cmd = [sys.executable, "-m", "nbgrader"] + args
-    with open(log, "ab") as out:
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def copy_course(dest, course_root=REPO_ROOT):
@@ -86,55 +66,63 @@ def read_scores(course_dir, students):
     return scores
 
 
-def autograde_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, env=None, keep=False):
-    """Grade {student_id: notebook (NotebookNode or path)}; returns ({student: {task: points}}, info dict).
+def grading_config(workdir, workers=2, course_root=REPO_ROOT):
+    """The bot's settings for grading the course at ``course_root`` with everything private to ``workdir``."""
+    from gradebot.config import Config
+    return Config.make(data_dir=os.path.join(workdir, "data"), build_dir=os.path.join(workdir, "builds"),
+                       course_root=course_root, workers=workers, assignment=ASSIGNMENT, notebook=NOTEBOOK_ID + ".ipynb",
+                       gradebook_url="sqlite:///" + os.path.join(workdir, "gradebook.db"))
 
-    `workers` course copies are graded in parallel (students split round-robin). `workdir` (default: a new
-    temporary directory, removed unless `keep`) holds the copies and the nbgrader logs."""
-    env = grading_env(env)
+
+def _grade_one(job):
+    """In a worker process: grade one notebook with the bot's pipeline; writes the graded notebook."""
+    name, data, settings, out_path = job
+    from gradebot.config import Config
+    from gradebot.core.grading import grade_notebook
+    from gradebot.core.sandbox import acquire_slot, release_slot
+    slot = acquire_slot()
+    try:
+        outcome = grade_notebook(data, Config.make(**settings), slot=slot)
+    finally:
+        release_slot(slot)
+    if outcome.notebook is not None:
+        nbformat.write(outcome.notebook, out_path)
+    result = outcome.result
+    return name, {"tasks": {t: round(v["points"], 6) for t, v in result.tasks.items()}, "total": result.total,
+                  "verdict": result.verdict, "messages": list(result.messages)}
+
+
+def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, keep=False):
+    """Grade {name: notebook (NotebookNode or path)}; returns ({name: {task: points}}, info dict).
+
+    ``info``: ``seconds``, ``workdir``, ``autograded`` ({name: path of the graded notebook}) and ``results``
+    ({name: {"tasks", "total", "verdict", "messages"}}). `workdir` (default: a new temporary directory, removed
+    unless `keep`) holds the course build, the bot's data dir and the graded notebooks."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="numnet_grading_")
     started = time.monotonic()
     try:
-        base = os.path.join(workdir, "base")
-        copy_course(base, course_root)
-        log = os.path.join(workdir, "generate.log")
-        proc = _nbgrader(["generate_assignment", ASSIGNMENT, "--force"], base, env, log)
-        if proc.wait() != 0:
-            raise GradingError("nbgrader generate_assignment failed, see %s:\n%s" % (log, _tail(log)))
-        students = list(submissions)
-        shards = [students[i::workers] for i in range(max(1, min(workers, len(students))))]
-        procs = []
-        for i, shard in enumerate(shards):
-            course = os.path.join(workdir, "course%d" % i)
-            shutil.copytree(base, course)
-            for student in shard:
-                nb = submissions[student]
-                if not isinstance(nb, nbformat.NotebookNode):
-                    nb = nbformat.read(nb, as_version=4)
-                dest = os.path.join(course, "submitted", student, ASSIGNMENT)
-                os.makedirs(dest, exist_ok=True)
-                nbformat.write(nb, os.path.join(dest, NOTEBOOK_ID + ".ipynb"))
-            log = os.path.join(workdir, "autograde%d.log" % i)
-            procs.append((course, shard, log, _nbgrader(["autograde", ASSIGNMENT, "--create", "--force"],
-                                                        course, env, log)))
-        scores = {}
-        for course, shard, log, proc in procs:
-            if proc.wait() != 0:
-                raise GradingError("nbgrader autograde failed, see %s:\n%s" % (log, _tail(log)))
-            scores.update(read_scores(course, shard))
-        info = {"seconds": time.monotonic() - started, "workdir": workdir,
-                "autograded": {s: os.path.join(c, "autograded", s, ASSIGNMENT, NOTEBOOK_ID + ".ipynb")
-                               for c, shard, _, _ in procs for s in shard}}
+        settings = grading_config(workdir, workers, course_root).to_dict()
+        out_dir = os.path.join(workdir, "autograded")
+        os.makedirs(out_dir, exist_ok=True)
+        jobs = []
+        for name, nb in submissions.items():
+            if not isinstance(nb, nbformat.NotebookNode):
+                nb = nbformat.read(nb, as_version=4)
+            jobs.append((name, nbformat.writes(nb).encode("utf-8"), settings, os.path.join(out_dir, name + ".ipynb")))
+        # spawned, not forked: the workers start nbgrader and sandboxes of their own
+        with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=multiprocessing.get_context("spawn")) \
+                as pool:
+            results = dict(pool.map(_grade_one, jobs))
+        scores = {name: r["tasks"] for name, r in results.items()}
+        info = {"seconds": time.monotonic() - started, "workdir": workdir, "results": results,
+                "autograded": {name: path for name, _, _, path in jobs if os.path.isfile(path)}}
         return scores, info
     finally:
         if own_dir and not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _tail(path, n=40):
-    with open(path, errors="replace") as f:
-        return "".join(f.readlines()[-n:])
 
 
 def main(argv=None):

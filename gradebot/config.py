@@ -16,7 +16,8 @@ Example TOML::
     telegram_bot = "numnet_grader_bot"
 
 The course's own file is ``gradebot.course.toml`` at the repository root (``make serve`` / ``make telegram`` use it);
-``python -m coursekit.build`` writes its public facts into the notebook (docs/course.md, "Как сдать").
+``python -m coursekit.build`` writes its public facts into the notebook (docs/course.md, "Как сдать"). Its
+``[kernel]`` table is not a setting: it says what the course's kernel needs (``gradebot.core.kernel_needs``).
 """
 from __future__ import annotations
 
@@ -70,8 +71,6 @@ class Config:
     max_deliveries: int = 3                   # a job that kills its worker this many times is marked failed
     work_dir: str | None = None               # where per-job temporary course copies go (None = system tmp)
     build_dir: str | None = None              # course build templates (None = <data_dir>/builds)
-    keras_backend: str = "jax"
-    mnist_dir: str | None = dataclasses.field(default_factory=lambda: os.environ.get("NUMNET_MNIST_DIR"))
     kernel_threads: int = 1                   # OMP/OPENBLAS threads in the kernel (workers already use the cores)
     # distributed backend (backend = "celery": gradebot/backends/celery_backend.py, docs/gradebot_scale.md)
     broker_url: str | None = None             # redis://host:port/db (Celery broker)
@@ -109,6 +108,9 @@ class Config:
             try:
                 with open(path, "rb") as f:
                     values.update(tomllib.load(f))
+                # the course's declaration of what its kernel needs, read from the course root by
+                # gradebot.core.kernel_needs (not a setting of the bot)
+                values.pop("kernel", None)
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read GRADEBOT_CONFIG={path!r}: {exc}") from exc
         for f in dataclasses.fields(cls):

@@ -25,12 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Float, Int, Unicode
+from traitlets import Float, Int
 
 from coursekit import EXPECTED_STORE, subjects_of
 from coursekit.trusted import grader
 from coursekit.trusted.client import SandboxGone, Session, StudentError
 from gradebot.core.course_format import strip_hidden
+from gradebot.core.kernel_needs import kernel_needs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol.py')
@@ -144,7 +145,9 @@ def transform_magics(source):
 class Launcher(object):
     """Starts runner processes in the sandbox of this grading run (the bot's spec, or one made here)."""
 
-    def __init__(self, files_dir, mnist_dir='', mode=None):
+    def __init__(self, files_dir, data=None, mode=None):
+        """``data``: the course's read-only data dirs {variable: host dir}; default: the bot's spec's (the
+        course's ``[kernel]`` declaration, see gradebot.core.kernel_needs), else none."""
         self.files_dir = files_dir
         self.mode = mode or os.environ.get(MODE_ENV, 'bwrap')
         self.slot = None
@@ -165,17 +168,18 @@ class Launcher(object):
             scratch = os.path.join(self.own_scratch, 's')
             self.spec = sandbox.SandboxSpec(mode=self.mode, scratch=scratch, uid=uid, cpu_seconds=600,
                                             memory_bytes=4 << 30, max_processes=64, env={})
+        data = dict(self.spec.data if data is None else data)
         env = {'HOME': '%s/home' % self.spec.scratch, 'TMPDIR': '%s/tmp' % self.spec.scratch,
                'MPLBACKEND': 'Agg', 'MPLCONFIGDIR': '%s/mpl' % self.spec.scratch, 'NUMNET_GRADING': '1',
                'LANG': 'C.UTF-8', 'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
-        mnist = mnist_dir or self.spec.env.get('NUMNET_MNIST_DIR') or os.environ.get('NUMNET_MNIST_DIR', '')
-        self.data_dirs = {'mnist': mnist} if mnist and os.path.isdir(mnist) else {}
-        for key in ('NUMNET_MNIST_DIR', 'KERAS_BACKEND', 'KERAS_HOME', 'JAX_PLATFORMS', 'XLA_FLAGS', 'PATH',
-                    'PYTHONNOUSERSITE'):
-            self.spec.env.pop(key, None)
+        for key in ('KERAS_BACKEND', 'KERAS_HOME', 'JAX_PLATFORMS', 'XLA_FLAGS', 'PATH', 'PYTHONNOUSERSITE', *data):
+            self.spec.env.pop(key, None)       # the runner imports neither Keras nor JAX; data paths differ inside
         self.spec.env.update(env)
-        if self.data_dirs:
-            self.spec.env['NUMNET_MNIST_DIR'] = '/data/mnist' if self.mode == 'bwrap' else mnist
+        # each data dir at /data/<variable, lower case> inside the bwrap sandbox (its host path without one)
+        self.data_dirs = {var.lower(): host for var, host in data.items() if os.path.isdir(host)}
+        for var, host in data.items():
+            if var.lower() in self.data_dirs:
+                self.spec.env[var] = '/data/%s' % var.lower() if self.mode == 'bwrap' else host
 
     def _prepare(self):
         self.sandbox.prepare_scratch(self.spec)
@@ -314,7 +318,6 @@ class TrustedExecute(NbGraderPreprocessor):
 
     cell_timeout = Float(60.0, help='seconds a non-test cell of the notebook may run').tag(config=True)
     max_restarts = Int(6, help='restarts of the sandboxed process (after a crash or a hung test)').tag(config=True)
-    mnist_dir = Unicode('', help='MNIST dir (default: $NUMNET_MNIST_DIR)').tag(config=True)
 
     def preprocess(self, nb, resources):
         root = course_root(self)
@@ -322,7 +325,8 @@ class TrustedExecute(NbGraderPreprocessor):
         course = grader.Course.from_notebook(nbformat.read(src_path, as_version=4))
         store = grader.ExpectedStore.load(os.path.join(root, EXPECTED_STORE))
         files_dir = os.path.dirname(src_path)
-        launcher = Launcher(files_dir, self.mnist_dir)
+        # the data dirs the course declares: the bot's spec has them; run by hand, the declaration is read here
+        launcher = Launcher(files_dir, None if os.environ.get(SPEC_ENV) else kernel_needs(root).data)
         # the tests' data loads here while the sandbox starts and runs the notebook (both take about a second)
         loader = ThreadPoolExecutor(1)
         data = loader.submit(grader._Data.names, course.data, files_dir) if course.data else {}

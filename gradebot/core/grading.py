@@ -27,6 +27,7 @@ import nbformat
 from gradebot.core import feedback as fb
 from gradebot.core.course import course_build, job_config_text, load_build_facts
 from gradebot.core.course_format import task_of
+from gradebot.core.kernel_needs import kernel_needs
 from gradebot.core.models import Result
 from gradebot.core.nbgrader_run import die_with_parent, run_nbgrader
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV, SANDBOX_MODE_ENV
@@ -51,6 +52,8 @@ VIOLATION_PATTERNS = [
 class GradeOutcome:
     result: Result
     feedback_html: str | None
+    notebook: nbformat.NotebookNode | None = None     # the graded notebook (None if nbgrader wrote none)
+    report: dict | None = None                        # a trusted-grading course's report (tests, seconds)
 
 
 def invalid(facts_tasks: dict[str, float], message: str, verdict: str = "invalid-notebook") -> Result:
@@ -231,17 +234,18 @@ def grade_notebook(data: bytes, config, slot: int = 0, late: bool = False) -> Gr
         validate_notebook(data)
     except ValueError as exc:
         return GradeOutcome(invalid(facts.tasks, str(exc)), None)
+    needs = kernel_needs(config.course_path)
     check_sandbox(config, config.work_dir)
     job = Path(tempfile.mkdtemp(prefix=f"gb-{os.getpid()}-", dir=config.work_dir))
     os.chmod(job, 0o711)   # the sandbox uid must traverse to its scratch dir (contents stay private)
     try:
-        return _grade_in(job, build, facts, data, config, slot, late)
+        return _grade_in(job, build, facts, data, config, slot, late, needs)
     finally:
         if not os.environ.get("GRADEBOT_KEEP_JOBS"):   # debugging aid: keep the job dir
             shutil.rmtree(job, ignore_errors=True)
 
 
-def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, late: bool) -> GradeOutcome:
+def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, late: bool, needs) -> GradeOutcome:
     course = job / "c"
     course.mkdir(mode=0o700)
     shutil.copytree(build / "source", course / "source")
@@ -258,11 +262,13 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     sub.mkdir(parents=True)
     (sub / config.notebook).write_bytes(data)
 
-    spec = make_spec(config, job / "s", slot)
+    spec = make_spec(config, job / "s", slot, needs)
     spec.save(job / "sandbox.json")
     events_path = job / "events.jsonl"
     report_path = job / "report.json"
     env = dict(os.environ)
+    env.update(needs.env)          # nbgrader's process (where trusted tests run) sees the course's environment
+    env.update(needs.data)         # and its data dirs, as the kernel does
     env.update({SPEC_ENV: str(job / "sandbox.json"), EVENTS_ENV: str(events_path),
                 MAX_OUTPUT_ENV: str(config.max_output_bytes), SANDBOX_MODE_ENV: config.sandbox,
                 REPORT_ENV: str(report_path),
@@ -316,7 +322,7 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     result = apply_late_penalty(result, late, config)
     html = fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path) \
         if nb is not None else None
-    return GradeOutcome(result, html)
+    return GradeOutcome(result, html, nb, report)
 
 
 def _read_scores(course: Path, config) -> dict[str, float]:

@@ -12,7 +12,8 @@ and talks to the kernel over ZeroMQ *ipc* sockets (unix sockets in the scratch d
 own empty network namespace and cannot reach the host's loopback.
 
 Inside the sandbox the kernel sees: /usr, /etc and the lib/bin links read-only; the Python installation (venv =
-``sys.prefix`` and the base interpreter) read-only; the MNIST dir read-only; a fresh /proc and minimal /dev; the
+``sys.prefix`` and the base interpreter) read-only; the course's data dirs read-only (declared by the course,
+``gradebot.core.kernel_needs``); a fresh /proc and minimal /dev; the
 job's scratch dir (its own path, the only writable place; TMPDIR points into it, / and /tmp are read-only). It does not see the
 course source, the gradebooks, the store, other jobs or anything else under /work or /home. No network
 (--unshare-net), own pid/ipc/uts namespaces, a new session (no terminal injection), and it dies with its parent.
@@ -59,8 +60,9 @@ class SandboxSpec:
     memory_bytes: int = 4 * 1024 ** 3
     max_processes: int = 64
     max_file_bytes: int = 256 * 1024 ** 2
-    ro_binds: list[str] = field(default_factory=list)   # extra read-only dirs (venv, MNIST, ...)
+    ro_binds: list[str] = field(default_factory=list)   # extra read-only dirs (the Python installation, data)
     env: dict[str, str] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)  # the course's read-only data dirs: variable -> host dir
     python: str = sys.executable
 
     @property
@@ -89,41 +91,40 @@ def python_roots() -> list[str]:
     return sorted(roots)
 
 
-def make_spec(config, scratch: Path, slot: int) -> SandboxSpec:
-    """The spec of one job from the gradebot :class:`~gradebot.config.Config` and a worker slot number."""
+def make_spec(config, scratch: Path, slot: int, needs=None) -> SandboxSpec:
+    """The spec of one job from the gradebot :class:`~gradebot.config.Config`, a worker slot number and what the
+    course's kernel needs (:class:`~gradebot.core.kernel_needs.KernelNeeds`: its environment and read-only data
+    dirs; None = nothing). The core adds no course facts of its own."""
     uid = config.sandbox_uid_base + slot if os.geteuid() == 0 else None
     env = {
         "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": f"{scratch}/home",
         "TMPDIR": f"{scratch}/tmp",
-        "KERAS_BACKEND": config.keras_backend,
-        "KERAS_HOME": f"{scratch}/keras",
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": f"{scratch}/mpl",
-        "NUMNET_GRADING": "1",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
         "OMP_NUM_THREADS": str(config.kernel_threads),
         "OPENBLAS_NUM_THREADS": str(config.kernel_threads),
         "MKL_NUM_THREADS": str(config.kernel_threads),
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        if config.kernel_threads == 1 else "",
-        "JAX_PLATFORMS": "cpu",
     }
     ro = python_roots()
-    if config.mnist_dir:
-        env["NUMNET_MNIST_DIR"] = str(Path(config.mnist_dir).resolve())
-        ro.append(str(Path(config.mnist_dir).resolve()))
+    data = {}
+    if needs is not None:
+        env.update(needs.env)
+        data = dict(needs.data)
+        env.update(data)                # the kernel reads each dir at its host path (bound read-only there)
+        ro += [d for d in data.values() if d not in ro]
     return SandboxSpec(mode=config.sandbox, scratch=str(scratch), uid=uid, cpu_seconds=config.cpu_seconds,
                        memory_bytes=config.memory_bytes, max_processes=config.max_processes,
-                       max_file_bytes=config.max_file_bytes, ro_binds=ro, env=env)
+                       max_file_bytes=config.max_file_bytes, ro_binds=ro, env=env, data=data)
 
 
 def prepare_scratch(spec: SandboxSpec) -> None:
-    """Create the scratch tree (work, home, tmp, keras, mpl) owned by the sandbox uid, mode 0700."""
+    """Create the scratch tree (work, home, tmp, mpl) owned by the sandbox uid, mode 0700."""
     root = Path(spec.scratch)
-    for sub in ("", "work", "home", "tmp", "keras", "mpl"):
+    for sub in ("", "work", "home", "tmp", "mpl"):
         d = root / sub
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)

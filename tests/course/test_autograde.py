@@ -1,7 +1,8 @@
-"""End to end: `nbgrader autograde numnet` on the bundled submissions (coursekit.examples) gives exactly the
-expected points per task; the feedback of the graded notebooks shows no hidden-test code.
+"""End to end: the bundled submissions (coursekit.examples), graded through the bot's pipeline
+(gradebot.core.grading.grade_notebook, sandbox included), get exactly the expected points per task; the feedback
+of the graded notebooks shows no hidden-test code.
 
-All submissions are graded in one go: two nbgrader runs in parallel over two temporary course copies.
+All submissions are graded in one go, two at a time.
 """
 import re
 import shutil
@@ -52,7 +53,7 @@ def test_reference_full_and_release_zero(graded):
                                   "keras_in_dense_forward", "check_close_redefined"])
 def test_graded_notebook_and_feedback_have_no_hidden_tests(graded, source_nb, name):
     import html as html_lib
-    path = graded[1]["autograded"][name.replace("_", "-")]
+    path = graded[1]["autograded"][name]
     nb = nbformat.read(path, as_version=4)
     hidden = _hidden_lines(source_nb)
     assert hidden
@@ -68,7 +69,7 @@ def test_graded_notebook_and_feedback_have_no_hidden_tests(graded, source_nb, na
 
 
 def test_failed_test_shows_the_graders_message_not_a_traceback(graded):
-    path = graded[1]["autograded"]["softmax-no-max-shift"]
+    path = graded[1]["autograded"]["softmax_no_max_shift"]
     nb = nbformat.read(path, as_version=4)
     errors = [o for o in cell(nb, "part1_forward__softmax").outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0].ename == "TestFailed"
@@ -84,21 +85,21 @@ def test_failed_test_shows_the_graders_message_not_a_traceback(graded):
 def test_redefined_check_close_changes_nothing(graded):
     # the tests run outside the student's process: a `def check_close(...): pass` in a solution cell only
     # replaces the student's own copy, and the overflowing Softmax still fails its large-logit test
-    nb = nbformat.read(graded[1]["autograded"]["check-close-redefined"], as_version=4)
+    nb = nbformat.read(graded[1]["autograded"]["check_close_redefined"], as_version=4)
     errors = [o for o in cell(nb, "part1_forward__softmax").outputs if o.output_type == "error"]
     assert errors and "Softmax.forward при больших по модулю входах" in errors[0].evalue
     assert not any(o.output_type == "error" for o in cell(nb, "part1_forward__dense").outputs)
 
 
 def test_deleted_cells_come_back_from_the_course(graded, source_nb):
-    nb = nbformat.read(graded[1]["autograded"]["helpers-cell-deleted"], as_version=4)
+    nb = nbformat.read(graded[1]["autograded"]["helpers_cell_deleted"], as_version=4)
     assert cell(nb, "test_helpers").source == cell(source_nb, "test_helpers").source
-    nb = nbformat.read(graded[1]["autograded"]["test-cell-deleted"], as_version=4)
+    nb = nbformat.read(graded[1]["autograded"]["test_cell_deleted"], as_version=4)
     assert cell(nb, "part3_training__fit_mnist").outputs
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     assert ids == [c.metadata.get("nbgrader", {}).get("grade_id") for c in source_nb.cells]
 
 
 def test_fake_keras_written_by_the_notebook_changes_nothing(graded):
-    nb = nbformat.read(graded[1]["autograded"]["fake-keras-next-to-notebook"], as_version=4)
+    nb = nbformat.read(graded[1]["autograded"]["fake_keras_next_to_notebook"], as_version=4)
     assert not any(o.output_type == "error" for o in cell(nb, "part1_forward__keras_mnist").outputs)

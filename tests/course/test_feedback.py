@@ -108,14 +108,14 @@ def test_student_html_is_sanitized():
 
 @pytest.fixture(scope="module")
 def graded_pages(mnist_dir):
-    """The reference solution and `softmax_no_max_shift`, autograded by nbgrader (about 40 s)."""
+    """The reference solution and `softmax_no_max_shift`, graded as the bot grades them (about 40 s)."""
     from coursekit.examples import EXAMPLES, build_submission
-    from coursekit.grading import autograde_notebooks
+    from coursekit.grading import grade_notebooks
     names = ("reference", "softmax_no_max_shift")
-    subs = {ex.name.replace("_", "-"): build_submission(ex) for ex in EXAMPLES if ex.name in names}
-    scores, info = autograde_notebooks(subs, workers=2, keep=True)
+    subs = {ex.name: build_submission(ex) for ex in EXAMPLES if ex.name in names}
+    scores, info = grade_notebooks(subs, workers=2, keep=True)
     try:
-        yield {name: (info["autograded"][name.replace("_", "-")], scores[name.replace("_", "-")]) for name in names}
+        yield {name: (info["autograded"][name], scores[name]) for name in names}
     finally:
         shutil.rmtree(info["workdir"], ignore_errors=True)
 

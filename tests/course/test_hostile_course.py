@@ -61,7 +61,7 @@ def graded(tmp_path_factory, mnist_dir):
     tmp = tmp_path_factory.mktemp("hostile_course")
     env = dict(os.environ)
     env.update(GRADEBOT_DATA_DIR=str(tmp / "data"), GRADEBOT_COURSE_ROOT=REPO_ROOT,
-               GRADEBOT_BUILD_DIR=str(tmp / "builds"), GRADEBOT_WORKERS="1", GRADEBOT_MNIST_DIR=mnist_dir,
+               GRADEBOT_BUILD_DIR=str(tmp / "builds"), GRADEBOT_WORKERS="1", NUMNET_MNIST_DIR=mnist_dir,
                GRADEBOT_GRADEBOOK_URL="sqlite:///%s" % (tmp / "gradebook.db"))   # never the repo's gradebook
     env.pop("GRADEBOT_CONFIG", None)
     paths = {}

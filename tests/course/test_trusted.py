@@ -250,7 +250,7 @@ def launcher(tmp_path_factory):
     os.environ[SECRET_ENV] = SECRET_VALUE               # a secret of the grader process
     with open(HOST_SECRET_FILE, 'w') as f:
         f.write('token = "%s"\n' % SECRET_VALUE)
-    launch = Launcher(files_dir=str(files), mnist_dir='', mode='bwrap')
+    launch = Launcher(files_dir=str(files), data={}, mode='bwrap')
     try:
         yield launch
     finally:
@@ -293,7 +293,7 @@ def other_launcher(launcher, tmp_path_factory):
     break get their own."""
     files = tmp_path_factory.mktemp('files2')
     (files / 'tiny_module.py').write_text('VALUE = 42\n')
-    launch = Launcher(files_dir=str(files), mnist_dir='', mode='bwrap')
+    launch = Launcher(files_dir=str(files), data={}, mode='bwrap')
     yield launch
     launch.close()
 

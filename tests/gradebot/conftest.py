@@ -30,7 +30,7 @@ def make_config(tiny_course, build_dir, tmp_path):
         values = dict(data_dir=str(tmp_path / "data"), course_root=str(course), assignment=tinycourse.ASSIGNMENT,
                       notebook=tinycourse.NOTEBOOK, build_dir=str(build_dir), workers=2, cell_timeout=8,
                       wall_seconds=120, cpu_seconds=60, memory_bytes=1024 ** 3, max_processes=64,
-                      max_output_bytes=64 * 1024, lease_seconds=6, mnist_dir=None)
+                      max_output_bytes=64 * 1024, lease_seconds=6)
         values.update(overrides)
         return Config.make(**values)
     return make

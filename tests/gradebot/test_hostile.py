@@ -59,7 +59,7 @@ def graded(tmp_path_factory, tiny_course, build_dir):
     config = Config.make(data_dir=str(tmp / "data"), course_root=str(course), assignment=tc.ASSIGNMENT,
                          notebook=tc.NOTEBOOK, build_dir=str(build_dir), workers=2, cell_timeout=8,
                          wall_seconds=150, cpu_seconds=60, memory_bytes=2 * 1024 ** 3, max_processes=64,
-                         max_output_bytes=64 * 1024, lease_seconds=10, mnist_dir=None)
+                         max_output_bytes=64 * 1024, lease_seconds=10)
     cases = _cases(config)
     svc = GradingService(config)
     svc.import_roster("student_id,name,group\n" + "".join(f"{name},{name},g\n" for name in cases))

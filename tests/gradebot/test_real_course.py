@@ -3,7 +3,6 @@ the sandboxed pipeline. Skipped only while source/numnet/numnet.ipynb does not e
 separately). Slow: it runs the whole notebook (training included) once."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,11 @@ from gradebot.core.service import grade_notebook_file
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "source" / "numnet" / "numnet.ipynb"
-MNIST = os.environ.get("NUMNET_MNIST_DIR", "/work/shared/data/mnist")
 
 
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
 def test_reference_solution_gets_full_marks(tmp_path):
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), workers=1,
                          gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
     facts = course_facts(SOURCE)
     result = grade_notebook_file(SOURCE, config)
@@ -37,7 +35,7 @@ def _example(tmp_path, name):
     from coursekit.examples import EXAMPLES, build_submission
     path = tmp_path / "numnet.ipynb"
     nbformat.write(build_submission(next(ex for ex in EXAMPLES if ex.name == name)), str(path))
-    return path, Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), mnist_dir=MNIST, workers=1,
+    return path, Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), workers=1,
                              gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
 
 

@@ -12,6 +12,7 @@ import tinycourse as tc
 from gradebot.core import sandbox as sb
 from gradebot.core.errors import SandboxUnavailable
 from gradebot.core.jobs import process_submission
+from gradebot.core.kernel_needs import kernel_needs
 from gradebot.core.service import GradingService
 
 PROBE = r'''
@@ -37,10 +38,20 @@ print(json.dumps(out))
 '''
 
 
+DECLARATION = """
+[kernel]
+env = { KERAS_BACKEND = "jax", NUMNET_GRADING = "1" }
+data = { NUMNET_MNIST_DIR = "/work/shared/data/mnist" }
+"""
+
+
 @pytest.fixture
 def spec(make_config, tmp_path):
-    config = make_config(mnist_dir="/work/shared/data/mnist", memory_bytes=1536 * 2**20, cpu_seconds=30)
-    return config, sb.make_spec(config, tmp_path / "job" / "s", slot=977)
+    """A job's sandbox for a course that declares an environment and a read-only data dir for its kernel."""
+    config = make_config(memory_bytes=1536 * 2**20, cpu_seconds=30)
+    (config.course_path / "gradebot.course.toml").write_text(DECLARATION)
+    needs = kernel_needs(config.course_path, environ={})
+    return config, sb.make_spec(config, tmp_path / "job" / "s", slot=977, needs=needs)
 
 
 def test_inside_view_and_limits(spec, tiny_course):
@@ -64,7 +75,7 @@ def test_inside_view_and_limits(spec, tiny_course):
     assert lim["RLIMIT_NPROC"] == config.max_processes and lim["RLIMIT_FSIZE"] == config.max_file_bytes
     env = out["env"]
     assert env["NUMNET_GRADING"] == "1" and env["KERAS_BACKEND"] == "jax"
-    assert env["KERAS_HOME"].startswith(s.scratch) and env["NUMNET_MNIST_DIR"] == "/work/shared/data/mnist"
+    assert env["NUMNET_MNIST_DIR"] == "/work/shared/data/mnist" and env["KERAS_HOME"] is None
     assert env["GRADEBOT_SANDBOX_SPEC"] is None and env["PYTHONPATH"] is None   # nothing of the grader leaks in
 
 

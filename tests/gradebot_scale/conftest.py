@@ -116,7 +116,7 @@ def new_cluster(urls: dict, tiny_course: Path, root: Path) -> "Cluster":
     env.update(FAST)
     env.update(urls)
     env.update(GRADEBOT_BACKEND="celery", GRADEBOT_COURSE_ROOT=str(course), GRADEBOT_ASSIGNMENT=tinycourse.ASSIGNMENT,
-               GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK, GRADEBOT_WORKERS="1", GRADEBOT_MNIST_DIR="")
+               GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK, GRADEBOT_WORKERS="1")
     return Cluster(env, root)
 
 

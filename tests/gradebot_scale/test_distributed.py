@@ -192,7 +192,7 @@ def test_gradebook_totals_equal_embedded_backend(celery_run, tiny_course, tmp_pa
     shutil.copytree(tiny_course, course)
     cfg = Config.make(data_dir=str(tmp_path / "data"), course_root=str(course), assignment=tinycourse.ASSIGNMENT,
                       notebook=tinycourse.NOTEBOOK, workers=2, cell_timeout=20, wall_seconds=120, cpu_seconds=60,
-                      memory_bytes=1024 ** 3, max_output_bytes=64 * 1024, lease_seconds=6, mnist_dir=None)
+                      memory_bytes=1024 ** 3, max_output_bytes=64 * 1024, lease_seconds=6)
     svc = GradingService(cfg)
     try:
         svc.import_roster(ROSTER)
