@@ -1,6 +1,6 @@
 """The hostile corpus (coursekit.hostile) and the bundled examples (coursekit.examples) graded through the bot's
-CLI against the real course (test_autograde.py grades the examples through ``nbgrader autograde``: both paths
-are the same pipeline and must give the same points).
+CLI against the real course (test_autograde.py grades the examples through ``coursekit.grading``, which calls the
+same ``grade_notebook``: both must give the same points).
 
 Every entry is written to a temp dir and graded with ``python -m gradebot grade FILE --json`` (2 at a time, in a
 module-scoped fixture); then one test per entry checks
