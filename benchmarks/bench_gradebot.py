@@ -25,9 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 import psutil  # noqa: E402
 
-from gradebot import tinycourse as tc  # noqa: E402
+from fixtures import load_tinycourse  # noqa: E402
 from gradebot.config import Config  # noqa: E402
 from gradebot.core.service import GradingService  # noqa: E402
+
+tc = load_tinycourse()
 
 
 def _proc_stat() -> tuple[int, int]:

@@ -33,7 +33,7 @@ from nbclient import NotebookClient  # noqa: E402
 
 from coursekit import NOTEBOOK, RELEASE_DIR, SOURCE_NOTEBOOK  # noqa: E402
 from coursekit.examples import EXAMPLES, build_submission  # noqa: E402
-from coursekit.grading import grading_env  # noqa: E402
+from gradebot.core.kernel_needs import kernel_needs  # noqa: E402
 
 TARGETS = {  # name: (seconds, MiB) or None
     "solved": None,
@@ -90,7 +90,8 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
             stats.update(mib=mib, cell=cell_index)
         stats["cpu"] = cpu_seconds(pid)
 
-    env = grading_env()
+    needs = kernel_needs(ROOT)                 # the environment and data dirs the course declares for its kernel
+    env = dict(os.environ, **needs.env, **needs.data)
     if blas_threads:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(blas_threads)

@@ -260,11 +260,8 @@ def main() -> int:
     ap.add_argument("--backends", default="embedded,celery")
     ap.add_argument("--timeout", type=float, default=3600.0)
     args = ap.parse_args()
-    import importlib.util           # the tiny course is a test fixture: tests/tinycourse.py
-    spec = importlib.util.spec_from_file_location("tinycourse", Path(__file__).resolve().parents[1] / "tests"
-                                                  / "tinycourse.py")
-    tinycourse = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tinycourse)
+    from fixtures import load_tinycourse
+    tinycourse = load_tinycourse()
     tmp = Path(tempfile.mkdtemp(prefix="gb-bench-scale-"))
     try:
         if args.course_root:

@@ -2,7 +2,7 @@
 
 - ``python -m coursekit.build``     write source/numnet/numnet.ipynb from the template + numnet_ref (one source)
 - ``python -m coursekit.release``   regenerate release/numnet with nbgrader generate_assignment
-- ``python -m coursekit.examples``  autograde the bundled example submissions and print the grade table
+- ``python -m coursekit.examples``  grade the bundled example submissions as the bot does, print the grade table
 - ``python -m coursekit.feedback``  feedback HTML without hidden-test code
 """
 import os
