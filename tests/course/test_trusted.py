@@ -705,3 +705,39 @@ def test_read_frame_survives_struct_garbage():
     # a frame shorter than its own header: EOFError, which the session turns into SandboxGone
     with pytest.raises(EOFError):
         protocol.read_frame(_frame_reader(struct.pack('<4sI', b'NNMF', 5)))
+
+
+DATA_PROBE = '''
+import os
+
+
+class DataProbe:
+    def info(self):
+        where = os.environ.get('COURSE_DATA', '')
+        try:
+            open(os.path.join(where, 'new.txt'), 'w').write('x')
+            wrote = 'yes'
+        except OSError as exc:
+            wrote = exc.errno
+        return where, open(os.path.join(where, 'labels.txt')).read(), wrote
+'''
+
+
+def test_declared_data_dirs_are_mounted_read_only(tmp_path):
+    """The course's data dirs ({variable: host dir}, from its [kernel] declaration) appear read-only at
+    /data/<variable in lower case>, the variable pointing there."""
+    files, data = tmp_path / 'files', tmp_path / 'data'
+    files.mkdir()
+    data.mkdir()
+    (data / 'labels.txt').write_text('0 1 2')
+    launch = Launcher(files_dir=str(files), data={'COURSE_DATA': str(data)}, mode='bwrap')
+    try:
+        session = new_session(launch, cell=DATA_PROBE)
+        try:
+            where, text, wrote = cls(session, 'DataProbe')().info()
+        finally:
+            session.close()
+    finally:
+        launch.close()
+    assert (where, text, wrote) == ('/data/course_data', '0 1 2', 30)      # EROFS
+    assert not (data / 'new.txt').exists()
