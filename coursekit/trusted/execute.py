@@ -36,8 +36,8 @@ from gradebot.core.kernel_needs import kernel_needs
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol.py')
 # set by the bot: the job's sandbox (limits, uid, scratch), where to write the report, 'none' = no sandbox (opt-out)
-from gradebot.core.nbexec import REPORT_ENV, SANDBOX_MODE_ENV as MODE_ENV  # noqa: E402
-from gradebot.core.sandbox import SPEC_ENV  # noqa: E402
+from gradebot.core.nbexec import REPORT_ENV  # noqa: E402
+from gradebot.core.sandbox import SPEC_ENV, sandbox_mode  # noqa: E402
 RESOURCES_KEY = 'trusted_grades'
 
 
@@ -149,7 +149,7 @@ class Launcher(object):
         """``data``: the course's read-only data dirs {variable: host dir}; default: the bot's spec's (the
         course's ``[kernel]`` declaration, see gradebot.core.kernel_needs), else none."""
         self.files_dir = files_dir
-        self.mode = mode or os.environ.get(MODE_ENV, 'bwrap')
+        self.mode = mode or sandbox_mode()
         self.slot = None
         self.own_scratch = None
         from gradebot.core import sandbox
@@ -211,7 +211,7 @@ class Launcher(object):
             argv = [sys.executable, '-I', '-S', RUNNER, json.dumps(settings)]
             env = dict(self.spec.env, PATH='/usr/bin:/bin')
         else:
-            raise RuntimeError('%s=%r: refusing to run student code' % (MODE_ENV, self.mode))
+            raise RuntimeError('sandbox mode %r: refusing to run student code' % self.mode)
         return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 env=env, start_new_session=True, bufsize=0)
 

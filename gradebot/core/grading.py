@@ -30,8 +30,8 @@ from gradebot.core.course_format import task_of
 from gradebot.core.kernel_needs import kernel_needs
 from gradebot.core.models import Result
 from gradebot.core.nbgrader_run import die_with_parent, run_nbgrader
-from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV, SANDBOX_MODE_ENV
-from gradebot.core.sandbox import SPEC_ENV, check_sandbox, make_spec
+from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV
+from gradebot.core.sandbox import SANDBOX_MODE_ENV, SPEC_ENV, check_sandbox, make_spec
 
 log = logging.getLogger("gradebot.grading")
 JOB_STUDENT = "student"   # the student id inside a job's private course copy

@@ -19,7 +19,6 @@ from nbgrader.preprocessors import Execute
 
 EVENTS_ENV = "GRADEBOT_EVENTS"
 MAX_OUTPUT_ENV = "GRADEBOT_MAX_OUTPUT_BYTES"
-SANDBOX_MODE_ENV = "GRADEBOT_SANDBOX_MODE"
 REPORT_ENV = "GRADEBOT_REPORT"   # a course with trusted grading writes its JSON report there (tests, cells, seconds)
 
 
@@ -42,12 +41,9 @@ def _msg_size(msg: dict) -> int:
 
 class SandboxExecute(Execute):
     def __init__(self, *args: Any, **kwargs: Any):
-        mode = os.environ.get(SANDBOX_MODE_ENV, "bwrap")
-        if mode == "bwrap":
-            from gradebot.core.sandbox import kernel_manager_class
+        from gradebot.core.sandbox import kernel_manager_class, sandbox_mode
+        if sandbox_mode() == "bwrap":
             kwargs["kernel_manager_class"] = kernel_manager_class()
-        elif mode != "none":
-            raise RuntimeError(f"{SANDBOX_MODE_ENV}={mode!r}: refusing to run student code")
         super().__init__(*args, **kwargs)
         self._gb_max_output = int(os.environ.get(MAX_OUTPUT_ENV, str(1024 * 1024)))
         self._gb_output_bytes = 0

@@ -47,6 +47,18 @@ BWRAP = os.environ.get("GRADEBOT_BWRAP", "/usr/bin/bwrap")
 INIT_SCRIPT = Path(__file__).with_name("_sandbox_init.py")
 INIT_IN_SANDBOX = "/.gradebot/sandbox_init.py"
 SPEC_ENV = "GRADEBOT_SANDBOX_SPEC"   # path of the JSON SandboxSpec the kernel manager reads
+SANDBOX_MODE_ENV = "GRADEBOT_SANDBOX_MODE"   # the job's sandbox mode, for the nbgrader process (default bwrap)
+SANDBOX_MODES = ("bwrap", "none")
+
+
+def sandbox_mode() -> str:
+    """The job's sandbox mode from ``$GRADEBOT_SANDBOX_MODE`` (default "bwrap"); anything else refuses to run student
+    code (the one check, for the kernel path and the trusted runner alike)."""
+    mode = os.environ.get(SANDBOX_MODE_ENV, "bwrap")
+    if mode not in SANDBOX_MODES:
+        raise SandboxUnavailable(f"{SANDBOX_MODE_ENV}={mode!r}: refusing to run student code "
+                                 f"(use one of {', '.join(SANDBOX_MODES)})")
+    return mode
 
 
 @dataclass

@@ -152,3 +152,16 @@ def test_late_penalty_is_in_the_feedback_page(make_config):
     assert "Результат проверки: 3 из 5" in out.feedback_html and "из 5</h1>" in out.feedback_html
     assert "Результат проверки: 5 из 5" not in out.feedback_html
     assert "40% penalty" in out.feedback_html
+
+
+def test_one_sandbox_mode_check_for_the_kernel_and_the_trusted_runner(monkeypatch):
+    from coursekit.trusted.execute import Launcher
+    from gradebot.core.nbexec import SandboxExecute
+    monkeypatch.setenv(sb.SANDBOX_MODE_ENV, "nonsense")
+    for start in (sb.sandbox_mode, SandboxExecute, lambda: Launcher(files_dir="/nonexistent")):
+        with pytest.raises(SandboxUnavailable, match="GRADEBOT_SANDBOX_MODE='nonsense': refusing to run student code"):
+            start()
+    monkeypatch.setenv(sb.SANDBOX_MODE_ENV, "none")
+    assert sb.sandbox_mode() == "none"
+    monkeypatch.delenv(sb.SANDBOX_MODE_ENV)
+    assert sb.sandbox_mode() == "bwrap"
