@@ -88,19 +88,23 @@ def _config(args):
 
 
 def format_result(result, facts=None) -> str:
-    """The result as a table; with the course's ``facts`` the tasks and failed tests carry the course's titles."""
+    """The result as a table in the words of the message catalog; with the course's ``facts`` the tasks and
+    failed tests carry the course's titles (and their ids, which scripts and the gradebook use)."""
+    from gradebot import messages as msg
     from gradebot.core.models import failed_tests
     width = max([24] + [len(_title(facts, t)) for t in result.tasks])
-    lines = [f"{'task':<{width}} {'points':>8} {'max':>6}"]
+    lines = [f"{msg.TABLE_TASK:<{width}} {msg.TABLE_POINTS:>8} {msg.TABLE_MAX:>6}"]
     for task, v in result.tasks.items():
-        lines.append(f"{_title(facts, task):<{width}} {v['points']:>8g} {v['max']:>6g}")
-    lines.append(f"{'TOTAL':<{width}} {result.total:>8g} {result.max:>6g}")
-    lines.append(f"verdict: {result.verdict}")
+        lines.append(f"{_title(facts, task):<{width}} {msg.points(v['points']):>8} {msg.points(v['max']):>6}")
+    lines.append(f"{msg.TABLE_TOTAL:<{width}} {msg.points(result.total):>8} {msg.points(result.max):>6}")
+    lines.append(f"{msg.TABLE_VERDICT}: {msg.VERDICT.get(result.verdict, result.verdict)} ({result.verdict})")
     failed = dict(failed_tests(result.messages))
+    if failed:
+        lines.append(msg.FAILED_HEAD_T.format(n=len(failed)))
     for m in result.messages:
         gid = m.split(": failed (", 1)[0]
-        if gid in failed and facts is not None and facts.test_name(gid) != gid:
-            m = f"{gid} ({facts.test_name(gid)}): failed ({failed[gid]})"
+        if gid in failed:
+            m = f"{msg.test_label(facts, gid)}: {msg.failure_reason(failed[gid])}"
         lines.append(f"  - {m}")
     return "\n".join(lines)
 
