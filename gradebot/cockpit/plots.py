@@ -1,29 +1,41 @@
 """Plots of a :class:`~gradebot.cockpit.stats.ClassStats` with matplotlib, as SVG text (inline in HTML, readable
-without JavaScript) or PNG bytes (report files). Labels are in Russian.
+without JavaScript) or PNG bytes (report files). Labels are in Russian, from the catalog (``gradebot.messages``,
+``ST_PLOT_*``).
 
 Every figure is a :class:`matplotlib.figure.Figure` of its own (no pyplot, no global figure state), so threads of
 the web server can draw at the same time. Saving to SVG sets ``svg.hashsalt`` (per plot, so the ids of two plots
 inlined in one page never collide) and ``svg.fonttype = none`` (text stays text: smaller, searchable, the
 browser's fonts) for the moment of saving, under a lock, and writes no date: the same statistics give the same
-SVG. Layout is fixed margins, not ``tight_layout`` (which costs a second draw).
+SVG. Layout is fixed margins, not ``tight_layout`` (which costs a second draw); titles have a fixed position and
+long labels and values are plain text artists rather than tick labels and annotations: what takes the time in
+matplotlib is measuring text for automatic placement (``benchmarks/bench_cockpit.py``).
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import threading
+from collections import OrderedDict
 from datetime import timedelta
 
 import matplotlib
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
+from gradebot import messages as msg
 from gradebot.cockpit.stats import ClassStats
 
 PLOTS = ("histogram", "tasks", "tests", "timeline")
 ON_TIME, LATE, ACCENT, DEADLINE = "#4c72b0", "#dd8452", "#55a868", "#c44e52"
 FONT = 9
 LABEL_CHARS = 60           # longer task/test names are cut with "…"
+CACHE_SIZE = 8             # render_all keeps the plots of this many different statistics
 _save_lock = threading.Lock()
+_cache: OrderedDict[str, dict] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def _figure(width: float, height: float) -> tuple[Figure, object]:
@@ -35,7 +47,12 @@ def _figure(width: float, height: float) -> tuple[Figure, object]:
     return fig, ax
 
 
-def _no_data(ax, text: str = "Нет данных") -> None:
+def _title(ax, text: str) -> None:
+    """A title at a fixed height (matplotlib's automatic title position measures every tick label)."""
+    ax.set_title(text, fontsize=FONT + 1, y=1.0, pad=8)
+
+
+def _no_data(ax, text: str = msg.ST_NO_DATA) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=FONT + 2, color="gray", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -45,26 +62,24 @@ def _cut(text: str, n: int = LABEL_CHARS) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
 def histogram_figure(stats: ClassStats) -> Figure:
     """Bars: students per score bin of the counted attempts; the title gives n and those without one."""
     h = stats.histogram
     fig, ax = _figure(7.0, 3.4)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.86)
-    ax.set_title(f"Баллы зачтённых попыток (студентов: {sum(h.counts)}; без зачтённой попытки: {h.no_counted})",
-                 fontsize=FONT + 1)
+    _title(ax, msg.ST_PLOT_HISTOGRAM_T.format(n=sum(h.counts), none=h.no_counted))
     if not sum(h.counts):
         _no_data(ax)
         return fig
-    bars = ax.bar(h.edges[:-1], h.counts, width=h.width, align="edge", color=ON_TIME, edgecolor="white")
-    ax.bar_label(bars, labels=[str(c) if c else "" for c in h.counts], fontsize=FONT - 1)
+    ax.bar(h.edges[:-1], h.counts, width=h.width, align="edge", color=ON_TIME, edgecolor="white")
+    for left, count in zip(h.edges, h.counts):
+        if count:
+            ax.text(left + h.width / 2, count, str(count), ha="center", va="bottom", fontsize=FONT - 1)
+    ax.set_ylim(0, max(h.counts) * 1.12)
     ax.set_xlim(0, h.edges[-1])
-    ax.set_xticks(h.edges, [_fmt(e) for e in h.edges])
-    ax.set_xlabel(f"баллы (из {_fmt(stats.max_total)})", fontsize=FONT)
-    ax.set_ylabel("студентов", fontsize=FONT)
+    ax.set_xticks(h.edges, [msg.points(e) for e in h.edges])
+    ax.set_xlabel(msg.ST_PLOT_POINTS_T.format(max=msg.points(stats.max_total)), fontsize=FONT)
+    ax.set_ylabel(msg.ST_PLOT_STUDENTS, fontsize=FONT)
     ax.yaxis.get_major_locator().set_params(integer=True)
     return fig
 
@@ -75,14 +90,15 @@ def tasks_figure(stats: ClassStats) -> Figure:
     tasks = [t for t in stats.tasks if t.points.n and t.points.max_points > 0]
     fig, ax = _figure(8.0, 0.8 + 0.45 * max(len(stats.tasks), 2))
     fig.subplots_adjust(left=0.45, right=0.97, bottom=0.8 / (0.8 + 0.45 * max(len(stats.tasks), 2)), top=0.93)
-    ax.set_title("Баллы по заданиям, % от максимума (зачтённые попытки)", fontsize=FONT + 1)
+    _title(ax, msg.ST_PLOT_TASKS)
     if not tasks:
         _no_data(ax)
         return fig
     boxes = []
     for t in tasks:
         d, scale = t.points, 100.0 / t.points.max_points
-        boxes.append({"label": _cut(f"{t.title} (макс. {_fmt(d.max_points)})", 50), "med": d.median * scale,
+        label = msg.ST_PLOT_TASK_LABEL_T.format(title=t.title, max=msg.points(d.max_points))
+        boxes.append({"label": _cut(label, 50), "med": d.median * scale,
                       "q1": d.q1 * scale, "q3": d.q3 * scale, "whislo": d.low * scale, "whishi": d.high * scale,
                       "mean": d.mean * scale, "fliers": []})
     ax.bxp(boxes, orientation="horizontal", showmeans=True, widths=0.55, patch_artist=True,
@@ -90,7 +106,7 @@ def tasks_figure(stats: ClassStats) -> Figure:
            meanprops={"marker": "o", "markerfacecolor": "black", "markeredgecolor": "black", "markersize": 4})
     ax.invert_yaxis()
     ax.set_xlim(-2, 102)
-    ax.set_xlabel("% от максимума задания", fontsize=FONT)
+    ax.set_xlabel(msg.ST_PLOT_TASK_AXIS, fontsize=FONT)
     ax.tick_params(axis="y", labelsize=FONT - 1)
     return fig
 
@@ -101,17 +117,23 @@ def tests_figure(stats: ClassStats) -> Figure:
     height = 0.8 + 0.26 * max(len(cells), 2)
     fig, ax = _figure(9.0, height)
     fig.subplots_adjust(left=0.45, right=0.95, bottom=0.6 / height, top=1 - 0.35 / height)
-    ax.set_title("Доля зачтённых попыток, прошедших тест", fontsize=FONT + 1)
+    _title(ax, msg.ST_PLOT_TESTS)
     if not stats.counted or not cells:
         _no_data(ax)
         return fig
     rates = [100.0 * (c.pass_rate or 0.0) for c in cells]
     colors = [DEADLINE if r < 50 else LATE if r < 80 else ACCENT for r in rates]
     y = list(range(len(cells)))
-    bars = ax.barh(y, rates, color=colors, height=0.7)
-    ax.bar_label(bars, labels=[f"{r:.0f}%" for r in rates], fontsize=FONT - 2, padding=2)
-    ax.set_yticks(y, [_cut(c.name) for c in cells], fontsize=FONT - 2)
-    ax.invert_yaxis()
+    # one collection instead of a Rectangle per test (each patch updates the data limits on its own)
+    ax.add_collection(PolyCollection([[(0, r - 0.35), (v, r - 0.35), (v, r + 0.35), (0, r + 0.35)]
+                                      for r, v in zip(y, rates)], facecolors=colors, edgecolors="none"),
+                      autolim=False)
+    names = blended_transform_factory(ax.transAxes, ax.transData)     # x in axes fractions, y in rows
+    for row, (cell, rate) in enumerate(zip(cells, rates)):
+        ax.text(rate + 1, row, f"{rate:.0f}%", va="center", fontsize=FONT - 2)
+        ax.text(-0.01, row, _cut(cell.name), transform=names, ha="right", va="center", fontsize=FONT - 2)
+    ax.set_yticks([])
+    ax.set_ylim(len(cells) - 0.5, -0.5)
     ax.set_xlim(0, 110)
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     return fig
@@ -122,17 +144,16 @@ def timeline_figure(stats: ClassStats) -> Figure:
     tl = stats.timeline
     fig, ax = _figure(8.0, 3.2)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.86)
-    per = "час" if tl.unit == "hour" else "день"
-    ax.set_title(f"Отправки по времени (за {per})", fontsize=FONT + 1)
+    _title(ax, msg.ST_TIMELINE_T.format(unit=msg.ST_UNIT[tl.unit]))
     if not tl.buckets:
-        _no_data(ax, "Отправок нет")
+        _no_data(ax, msg.ST_NO_SUBMISSIONS)
         return fig
     n = len(tl.buckets)
     edges = list(range(n + 1))
     on_time = [b.on_time for b in tl.buckets]
     both = [b.on_time + b.late for b in tl.buckets]
-    ax.stairs(both, edges, fill=True, color=LATE, label="после срока")
-    ax.stairs(on_time, edges, fill=True, color=ON_TIME, label="в срок")
+    ax.stairs(both, edges, fill=True, color=LATE, label=msg.ST_PLOT_LATE)
+    ax.stairs(on_time, edges, fill=True, color=ON_TIME, label=msg.ST_PLOT_ON_TIME)
     step = timedelta(hours=1) if tl.unit == "hour" else timedelta(days=1)
     fmt = "%d.%m %H:00" if tl.unit == "hour" else "%d.%m"
     stride = max(1, math.ceil(n / 8))
@@ -141,11 +162,11 @@ def timeline_figure(stats: ClassStats) -> Figure:
     if tl.deadline is not None:
         x = (tl.deadline - tl.buckets[0].start) / step
         ax.axvline(x, color=DEADLINE, linestyle="--", linewidth=1.5,
-                   label="срок сдачи " + tl.deadline.strftime("%d.%m %H:%M"))
+                   label=msg.ST_PLOT_DEADLINE_T.format(when=tl.deadline.strftime("%d.%m %H:%M")))
     ax.set_xlim(0, n)
     ax.set_ylim(0, max(both) * 1.3 or 1)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel("отправок", fontsize=FONT)
+    ax.set_ylabel(msg.ST_PLOT_SUBMISSIONS, fontsize=FONT)
     ax.legend(fontsize=FONT - 1, frameon=False, loc="upper left", ncols=3)
     return fig
 
@@ -169,11 +190,22 @@ def to_png(fig: Figure, dpi: int = 110) -> bytes:
 
 
 def render_all(stats: ClassStats, fmt: str = "svg") -> dict[str, str | bytes]:
-    """{name: SVG text (fmt "svg") or PNG bytes (fmt "png")} for every plot of :data:`PLOTS`."""
+    """{name: SVG text (fmt "svg") or PNG bytes (fmt "png")} for every plot of :data:`PLOTS`. The same statistics
+    (equal :meth:`ClassStats.to_json`) are drawn once: the last :data:`CACHE_SIZE` results are kept, so reloading
+    an unchanged statistics page costs no drawing."""
     if fmt not in ("svg", "png"):
         raise ValueError(f"fmt={fmt!r}: use 'svg' or 'png'")
+    key = fmt + hashlib.sha256(json.dumps(stats.to_json(), sort_keys=True).encode()).hexdigest()
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return dict(_cache[key])
     out = {}
     for name in PLOTS:
         fig = FIGURES[name](stats)
         out[name] = to_svg(fig, name) if fmt == "svg" else to_png(fig)
-    return out
+    with _cache_lock:
+        _cache[key] = out
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return dict(out)

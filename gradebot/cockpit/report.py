@@ -17,17 +17,12 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from gradebot import messages as msg
 from gradebot.cockpit import plots as plotting
 from gradebot.cockpit.stats import ClassStats, Distribution
 from gradebot.core.errors import GradebotError
 
 GENERATOR = "gradebot report"
-VERDICT_NAMES = {"ok": "оценено", "timeout": "превышено время", "memory": "не хватило памяти",
-                 "output-limit": "слишком большой вывод", "sandbox-violation": "нарушение песочницы",
-                 "invalid-notebook": "не блокнот", "refused": "отклонено", "error": "ошибка выполнения",
-                 "failed": "сбой проверки (бот не смог оценить)", "pending": "в очереди или проверяется"}
-PLOT_TITLES = {"histogram": "Распределение баллов", "tasks": "Баллы по заданиям", "tests": "Тесты",
-               "timeline": "Отправки по времени"}
 
 STYLE = """<style>
 .gb-stats table{border-collapse:collapse;margin:.5em 0 1em}
@@ -41,9 +36,9 @@ STYLE = """<style>
 
 PAGE = """<!DOCTYPE html>
 <html lang="ru"><head><meta charset="utf-8"><meta name="generator" content="{generator}">
-<title>Статистика курса</title>
+<title>{title}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:75em}}</style></head>
-<body><h1>Статистика курса</h1>
+<body><h1>{title}</h1>
 {fragment}
 </body></html>
 """
@@ -55,12 +50,16 @@ class ReportError(GradebotError):
 
 # ---------------------------------------------------------------- HTML
 
-def _num(x: float | None, digits: int = 2) -> str:
-    return "—" if x is None else f"{round(x, digits):g}"
+def _num(x: float | None) -> str:
+    return "—" if x is None else msg.points(x)
 
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def _span(a: float | None, b: float | None) -> str:
+    return "—" if a is None else f"{msg.points(a)} – {msg.points(b)}"
 
 
 def _svg_inline(svg: str) -> str:
@@ -69,35 +68,35 @@ def _svg_inline(svg: str) -> str:
     return svg[start:] if start >= 0 else ""
 
 
+def _row(cells, head: bool = False) -> str:
+    tag = "th" if head else "td"
+    return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
+
+
 def _summary(stats: ClassStats) -> str:
-    deadline = stats.deadline.strftime("%d.%m.%Y %H:%M %z") if stats.deadline else "не задан"
-    counting = "последняя оценённая" if stats.counting == "latest" else "лучшая по сумме баллов"
-    t = stats.total
-    rows = [("Студентов в списке", stats.students), ("Отправляли работы", stats.submitting),
-            ("С зачтённой попыткой", stats.counted), ("Отправок всего", stats.submissions),
-            ("Из них после срока", stats.late_submissions), ("Срок сдачи", deadline),
-            ("Зачитывается попытка", counting),
-            ("Средний балл", f"{_num(t.mean)} из {_num(stats.max_total)}"),
-            ("Медиана (квартили)", f"{_num(t.median)} ({_num(t.q1)} – {_num(t.q3)})"),
-            ("Полный балл", _pct(t.full_share))]
+    t, names = stats.total, msg.ST_ROWS
+    rows = [("students", stats.students), ("submitting", stats.submitting), ("counted", stats.counted),
+            ("submissions", stats.submissions), ("late", stats.late_submissions),
+            ("deadline", msg.time(stats.deadline) if stats.deadline else msg.ST_NO_DEADLINE),
+            ("counting", msg.ST_COUNTING[stats.counting]),
+            ("mean", msg.ST_OF_T.format(x=_num(t.mean), max=_num(stats.max_total))),
+            ("median", f"{_num(t.median)} ({_span(t.q1, t.q3)})"), ("full", _pct(t.full_share))]
     if stats.off_roster:
-        rows.append(("Отправки студентов не из списка (не учтены)", stats.off_roster))
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        rows.append(("off_roster", stats.off_roster))
+    body = "".join(f"<tr><th>{html.escape(names[k])}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     return f"<table class='gb-summary'>{body}</table>"
 
 
 def _dist_cells(d: Distribution) -> str:
-    return "".join(f"<td class='num'>{v}</td>" for v in (
-        d.n, _num(d.mean), _num(d.median), f"{_num(d.q1)} – {_num(d.q3)}", f"{_num(d.low)} – {_num(d.high)}",
-        _pct(d.full_share)))
+    return "".join(f"<td class='num'>{html.escape(v)}</td>" for v in (
+        str(d.n), _num(d.mean), _num(d.median), _span(d.q1, d.q3), _span(d.low, d.high), _pct(d.full_share)))
 
 
 def _tasks_table(stats: ClassStats) -> str:
     rows = "".join(f"<tr><td>{html.escape(t.title)}<br><small>{html.escape(t.task)}</small></td>"
                    f"<td class='num'>{_num(t.points.max_points)}</td>{_dist_cells(t.points)}</tr>"
                    for t in stats.tasks)
-    return ("<table class='gb-tasks'><tr><th>Задание</th><th>Макс.</th><th>Попыток</th><th>Среднее</th>"
-            "<th>Медиана</th><th>Квартили</th><th>Мин. – макс.</th><th>Полный балл</th></tr>" + rows + "</table>")
+    return f"<table class='gb-tasks'>{_row(msg.ST_TASK_COLUMNS, head=True)}{rows}</table>"
 
 
 def _examples(ids: list[int], submission_url: Callable[[int], str] | None) -> str:
@@ -111,9 +110,11 @@ def _causes(cell, submission_url) -> str:
         return "—"
     items = []
     for c in cell.causes:
-        text = (f"<code title='{html.escape(c.sample, quote=True)}'>{html.escape(c.text)}</code>" if c.text
-                else "<i>без сообщения (тест не выполнялся: время, память или ошибка раньше)</i>")
-        items.append(f"<li>{text} — {c.count}; например {_examples(c.examples, submission_url)}</li>")
+        text = (f"<code title='{html.escape(msg.failure_reason(c.sample), quote=True)}'>"
+                f"{html.escape(msg.failure_reason(c.text))}</code>" if c.text
+                else f"<i>{html.escape(msg.ST_NO_MESSAGE)}</i>")
+        items.append("<li>" + msg.ST_CAUSE_T.format(text=text, count=c.count,
+                                                    examples=_examples(c.examples, submission_url)) + "</li>")
     return "<ol>" + "".join(items) + "</ol>"
 
 
@@ -125,17 +126,22 @@ def _tests_table(stats: ClassStats, submission_url) -> str:
                     f"<small>{html.escape(c.grade_id)}</small></td><td class='num'>{_num(c.max_points)}</td>"
                     f"<td class='num{low}'>{_pct(c.pass_rate)}</td><td class='num'>{c.passed} / {c.attempts}</td>"
                     f"<td>{_causes(c, submission_url)}</td></tr>")
-    return ("<table class='gb-tests'><tr><th>Тест (видимые и скрытые проверки ячейки)</th><th>Баллы</th>"
-            "<th>Прошли</th><th>Прошли / попыток</th><th>Частые причины провала (число попыток; примеры отправок)"
-            "</th></tr>" + "".join(rows) + "</table>")
+    return f"<table class='gb-tests'>{_row(msg.ST_TEST_COLUMNS, head=True)}{''.join(rows)}</table>"
+
+
+def verdict_name(key: str) -> str:
+    """The words for a key of ``ClassStats.verdicts``."""
+    if key == "pending":
+        return msg.ST_PENDING
+    return msg.VERDICT.get(key) or msg.STATUS.get(key) or key
 
 
 def _verdicts_table(stats: ClassStats) -> str:
     if not stats.verdicts:
-        return "<p>Отправок нет.</p>"
-    rows = "".join(f"<tr><td>{html.escape(VERDICT_NAMES.get(k, k))} <small>({html.escape(k)})</small></td>"
+        return f"<p>{html.escape(msg.ST_NO_SUBMISSIONS)}</p>"
+    rows = "".join(f"<tr><td>{html.escape(verdict_name(k))} <small>({html.escape(k)})</small></td>"
                    f"<td class='num'>{n}</td></tr>" for k, n in stats.verdicts.items())
-    return f"<table class='gb-verdicts'><tr><th>Итог проверки</th><th>Отправок</th></tr>{rows}</table>"
+    return f"<table class='gb-verdicts'>{_row(msg.ST_VERDICT_COLUMNS, head=True)}{rows}</table>"
 
 
 def _plot(name: str, plots: dict[str, str]) -> str:
@@ -144,26 +150,21 @@ def _plot(name: str, plots: dict[str, str]) -> str:
 
 
 def stats_html(stats: ClassStats, plots: dict[str, str], submission_url: Callable[[int], str] | None = None) -> str:
-    """The statistics as one HTML fragment (Russian). ``plots``: {name: SVG text} (:func:`plots.render_all`;
-    missing plots are left out); ``submission_url(id)``: a link for the example submissions (plain ``#id``
-    without it)."""
-    unit = "час" if stats.timeline.unit == "hour" else "день"
+    """The statistics as one HTML fragment (Russian, words from ``gradebot.messages``). ``plots``: {name: SVG
+    text} (:func:`plots.render_all`; missing plots are left out); ``submission_url(id)``: a link for the example
+    submissions (plain ``#id`` without it)."""
+    h = stats.histogram
+    timeline = msg.ST_TIMELINE_T.format(unit=msg.ST_UNIT[stats.timeline.unit])
     return "\n".join([
         "<section class='gb-stats'>", STYLE,
-        "<h2>Итоги</h2>", _summary(stats),
-        "<p><small>Зачтённая попытка — та, что идёт в оценку; попытки со сбоем проверки и ещё не проверенные не "
-        "засчитываются. Баллы, задания и тесты — по зачтённым попыткам, итоги проверки и время — по всем "
-        "отправкам.</small></p>",
-        f"<h2>{PLOT_TITLES['histogram']}</h2>", _plot("histogram", plots),
-        f"<p>Без зачтённой попытки: {stats.histogram.no_counted} (из них не отправляли: "
-        f"{stats.histogram.no_submission}).</p>",
-        f"<h2>{PLOT_TITLES['tasks']}</h2>", _plot("tasks", plots), _tasks_table(stats),
-        f"<h2>{PLOT_TITLES['tests']}</h2>",
-        "<p>Тест пройден, если ячейка получила полный балл. Сообщения об ошибках сгруппированы: числа заменены "
-        "на N, адреса на 0x…; наведите на сообщение, чтобы увидеть пример полностью.</p>",
+        f"<h2>{msg.ST_SUMMARY}</h2>", _summary(stats), f"<p><small>{html.escape(msg.ST_COUNTED_NOTE)}</small></p>",
+        f"<h2>{msg.ST_HISTOGRAM}</h2>", _plot("histogram", plots),
+        f"<p>{html.escape(msg.ST_NO_COUNTED_T.format(n=h.no_counted, none=h.no_submission))}</p>",
+        f"<h2>{msg.ST_TASKS}</h2>", _plot("tasks", plots), _tasks_table(stats),
+        f"<h2>{msg.ST_TESTS}</h2>", f"<p>{html.escape(msg.ST_TESTS_NOTE)}</p>",
         _plot("tests", plots), _tests_table(stats, submission_url),
-        "<h2>Итоги проверки</h2>", _verdicts_table(stats),
-        f"<h2>{PLOT_TITLES['timeline']} (за {unit})</h2>", _plot("timeline", plots),
+        f"<h2>{msg.ST_VERDICTS}</h2>", _verdicts_table(stats),
+        f"<h2>{html.escape(timeline)}</h2>", _plot("timeline", plots),
         "</section>"])
 
 
@@ -222,7 +223,7 @@ def write_report(out_dir: str | os.PathLike, stats: ClassStats) -> list[Path]:
         doc = {"generator": GENERATOR, **stats.to_json()}
         _write(out / "stats.json", json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         fragment = stats_html(stats, svgs)
-        _write(out / "index.html", PAGE.format(generator=GENERATOR, fragment=fragment))
+        _write(out / "index.html", PAGE.format(generator=GENERATOR, title=msg.ST_PAGE_TITLE, fragment=fragment))
         written += [out / "stats.json", out / "index.html"]
     except OSError as exc:
         raise ReportError(f"--out {out}: writing {exc.filename or out} failed ({exc.strerror}); "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gradebot import messages as msg
 from gradebot.cockpit import plots, report
 from gradebot.cockpit.stats import class_stats, nice_width, normalise_message
 from gradebot.core.course import CourseFacts
@@ -168,7 +169,7 @@ def test_empty_class():
     assert (s.counted, s.total.n, s.total.mean, s.histogram.no_submission, s.timeline.buckets) == (0, 0, None, 6, [])
     assert all(c.pass_rate is None for c in s.cells)
     html = report.stats_html(s, plots.render_all(s))
-    assert "Нет данных" in html and "Отправок нет" in html
+    assert msg.ST_NO_DATA in html and msg.ST_NO_SUBMISSIONS in html
 
 
 def test_to_json(latest):
@@ -185,8 +186,13 @@ def _referenced_ids(svg: str) -> set[str]:
 
 
 def test_plots_are_deterministic_svg_with_the_names(latest):
-    first, second = plots.render_all(latest), plots.render_all(latest)
-    assert list(first) == ["histogram", "tasks", "tests", "timeline"] and first == second
+    first = plots.render_all(latest)
+    assert list(first) == ["histogram", "tasks", "tests", "timeline"]
+    for name, make in plots.FIGURES.items():         # drawn again from scratch (render_all keeps its results)
+        assert plots.to_svg(make(latest), name) == first[name], name
+    best = class_stats(STUDENTS, SUBMISSIONS, FACTS, counting="best", deadline=DEADLINE)
+    assert plots.render_all(best)["tests"] != first["tests"]       # other statistics, other plots
+    assert plots.render_all(latest) == first
     assert all(svg.lstrip().startswith("<?xml") and "<svg" in svg for svg in first.values())
     assert "Вычитание" in first["tests"] and "Матрицы &lt;b&gt;&amp;" in first["tests"]
     assert "1. Сложение и вычитание" in first["tasks"]
