@@ -17,7 +17,7 @@ CYRILLIC = re.compile("[А-Яа-яЁё]")
 # Modules whose texts students and instructors read: their words must come from the catalog.
 FRONT_ENDS = ["gradebot/frontends/web.py", "gradebot/frontends/telegram.py", "gradebot/frontends/cli.py",
               "gradebot/frontends/common.py", "coursekit/feedback.py", *sorted(
-                  str(p.relative_to(ROOT)) for p in (ROOT / "gradebot" / "core").glob("*.py"))]
+                  str(p.relative_to(ROOT)) for d in ("core", "cockpit") for p in (ROOT / "gradebot" / d).glob("*.py"))]
 
 
 def _catalog_texts():
