@@ -6,20 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Every verdict of a result and what it means in the students' language (web, Telegram, the feedback page).
-# "refused" only appears in results of earlier versions (a deny-list check refused notebooks that changed the
-# tests; trusted grading made that pointless and replaced it).
-VERDICT_RU = {
-    "ok": "ноутбук выполнен, баллы выставлены по тестам",
-    "timeout": "превышено время выполнения (ячейка прервана)",
-    "memory": "превышен лимит памяти",
-    "output-limit": "слишком большой вывод (лишнее отброшено)",
-    "sandbox-violation": "код обратился к запрещённому (сеть, файлы вне рабочей папки, процессы)",
-    "invalid-notebook": "файл не является ноутбуком Jupyter",
-    "refused": "работа не оценена: код решения меняет тесты",
-    "error": "ошибка при проверке",
-}
-VERDICTS = tuple(VERDICT_RU)
+VERDICTS = ("ok", "timeout", "memory", "output-limit", "sandbox-violation", "invalid-notebook", "refused", "error")
 STATUSES = ("queued", "grading", "done", "failed")
 
 
