@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gradebot.core.course import course_facts, task_of  # noqa: E402
+from gradebot.core.course import course_facts  # noqa: E402
+from gradebot.core.course_format import task_of  # noqa: E402
 from gradebot.core.models import Result, Student, Submission  # noqa: E402
 
 MSK = timezone(timedelta(hours=3))

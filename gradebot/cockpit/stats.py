@@ -20,7 +20,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from gradebot.core.course import CourseFacts, task_of
+from gradebot.core.course import CourseFacts
+from gradebot.core.course_format import task_of
 from gradebot.core.gradebook import counted
 from gradebot.core.models import VERDICTS, Student, Submission, failed_tests
 
