@@ -125,9 +125,14 @@ def _course_html(path: Path, scores: dict | None = None, course_root: Path | Non
         return None
 
 
-def leaked_hidden_lines(html: str, facts, student_data: bytes) -> list[str]:
+MIN_HIDDEN_LINE = 8     # characters: shorter hidden lines (``pass``, ``x = 1``) say nothing and occur anywhere
+
+
+def leaked_hidden_lines(text: str, facts, student_data: bytes = b"") -> list[str]:
+    """The hidden-test lines of the course (``facts.hidden_lines``) that ``text`` quotes and the student's own
+    upload does not contain: the one leak check, for feedback pages and the bot's messages alike."""
     student_text = student_data.decode("utf-8", errors="replace")
-    return [h for h in facts.hidden_lines if len(h) >= 8 and h in html and h not in student_text]
+    return [h for h in facts.hidden_lines if len(h) >= MIN_HIDDEN_LINE and h in text and h not in student_text]
 
 
 def feedback_html(nb, path: Path | None, result, facts, student_data: bytes, course_root: Path | None = None) -> str:

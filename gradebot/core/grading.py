@@ -363,7 +363,7 @@ def _error_texts(nb) -> list[tuple[int, str, str, str]]:
 
 
 def _leaks_hidden(text: str, facts) -> bool:
-    return any(len(h) >= 12 and h in text for h in facts.hidden_lines)
+    return bool(fb.leaked_hidden_lines(text, facts))
 
 
 _QUOTED_PATH = re.compile(r"'(/[^']+)'")
