@@ -13,6 +13,7 @@ Example TOML::
     workers = 2
     require_code = true              # web/Telegram ask for the student's access code (false: trials only)
     web_url = "https://bot.example.org/numnet/"   # public facts, shown to students (not used for serving)
+    instructor_password = "pbkdf2_sha256$..."     # the /instructor area (or env GRADEBOT_INSTRUCTOR_PASSWORD)
     telegram_bot = "numnet_grader_bot"
 
 The course's own file is ``gradebot.course.toml`` at the repository root (``make serve`` / ``make telegram`` use it);
@@ -90,6 +91,10 @@ class Config:
     # key of the web page's student cookie (HMAC); None = a random key kept in <data_dir>/web_secret. Give every
     # web front end of one course the same value when several serve it behind one address.
     web_secret: str | None = None
+    # the instructor area of the web front end (/instructor, gradebot/frontends/cockpit.py): its password, as typed
+    # or as a hash made by `python -m gradebot.frontends.cockpit hash-password` (pbkdf2_sha256$...). None = the area
+    # is disabled. Never a student's access code.
+    instructor_password: str | None = None
     telegram_token: str | None = None
     telegram_api_base: str | None = None
     web_host: str = "127.0.0.1"
@@ -154,6 +159,11 @@ class Config:
                                                              self.telegram_bot):
             raise ConfigError(f"telegram_bot={self.telegram_bot!r}: use the bot's username (5-32 letters, digits, "
                               "_; it ends in 'bot'), e.g. numnet_grader_bot")
+        if self.instructor_password is not None and not self.instructor_password.startswith("pbkdf2_sha256$") \
+                and len(self.instructor_password) < 10:
+            raise ConfigError("instructor_password is too short: use at least 10 characters, or a hash made by "
+                              "`python -m gradebot.frontends.cockpit hash-password` (or leave it unset: no "
+                              "instructor area)")
         if self.web_secret is not None and len(self.web_secret) < 16:
             raise ConfigError("web_secret is too short: use at least 16 random characters (or leave it unset)")
 

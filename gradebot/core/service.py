@@ -7,12 +7,13 @@ import logging
 import re
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import access, gradebook
+from gradebot.core import access, classbook, gradebook
 from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, RateLimited, SubmissionRejected,
                                   UnknownStudent, UnknownSubmission)
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
@@ -124,7 +125,7 @@ class GradingService:
         except ValueError as exc:
             raise SubmissionRejected(str(exc)) from None
         now = datetime.now(timezone.utc)
-        deadline = self.config.deadline_dt()
+        deadline = self.deadline_for(student_id)      # the course's, or the student's own (an extension)
         late = deadline is not None and now > deadline
         if late and self.config.late_policy == "reject":
             raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
@@ -171,9 +172,10 @@ class GradingService:
         """What the student may still do: ``{"deadline": datetime|None, "deadline_passed": bool, "late_policy",
         "late_penalty": fraction|None, "counting", "limit": N|None, "window_minutes": M|None, "used": n in the
         current window, "left": N - n (None without a limit), "next_at": when the next slot frees up (datetime, only
-        when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes)."""
+        when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes); the deadline
+        is the student's own when the instructor extended it."""
         now = now or datetime.now(timezone.utc)
-        deadline = self.config.deadline_dt()
+        deadline = self.deadline_for(student_id)
         quota = {"deadline": deadline, "deadline_passed": deadline is not None and now > deadline,
                  "late_policy": self.config.late_policy, "late_penalty": self.config.late_penalty(),
                  "counting": self.config.counting, "limit": None, "window_minutes": None, "used": 0, "left": None,
@@ -228,6 +230,77 @@ class GradingService:
     def export_grades_csv(self, path) -> Path:
         """``nbgrader export`` of the course's main gradebook (every counted attempt is recorded there)."""
         return gradebook.export_grades_csv(self.config, path)
+
+    # ------------------------------------------------------------------ instructor (gradebot/frontends/cockpit.py)
+    def deadline_for(self, student_id: str) -> datetime | None:
+        """The deadline that applies to the student: their own (an extension the instructor set) or the course's."""
+        own = self.store.extension(student_id)
+        return own if own is not None else self.config.deadline_dt()
+
+    def set_extension(self, student_id: str, deadline: datetime | None) -> None:
+        """Give the student their own deadline (aware datetime; None removes it). Submissions from then on are late
+        only after it; a regrade recomputes the late flag of earlier ones."""
+        if deadline is not None and deadline.tzinfo is None:
+            raise GradebotError(f"deadline {deadline.isoformat()} has no time zone: give one (e.g. +03:00)")
+        self.store.set_extension(student_id, deadline.astimezone(timezone.utc) if deadline is not None else None)
+
+    def extensions(self) -> dict[str, datetime]:
+        return self.store.extensions()
+
+    def regrade(self, *, submission_id: int | None = None, student_id: str | None = None,
+                everything: bool = False) -> dict:
+        """Grade finished submissions again with the course as it is now (after a test fix): one submission, all
+        of a student's, or ``everything``. Each one's result is moved to the regrade history and it goes back to the
+        queue; the workers grade it through the usual job, and the counted attempt and the gradebook follow the new
+        result. The late flag is recomputed with the student's deadline now in force. Returns ``{"batch", "total",
+        "skipped"}``: the batch id for :meth:`regrade_progress`, how many were requeued, and how many were not
+        (still queued or being graded)."""
+        if sum((submission_id is not None, student_id is not None, bool(everything))) != 1:
+            raise GradebotError("regrade: give exactly one of submission_id, student_id, everything=True")
+        if submission_id is not None:
+            subs, scope = [self.get_submission(submission_id)], f"submission:{int(submission_id)}"
+        elif student_id is not None:
+            if self.store.get_student(student_id) is None:
+                raise UnknownStudent(student_id)
+            subs, scope = self.store.list_submissions(student_id), f"student:{student_id}"
+        else:
+            subs, scope = self.store.list_submissions(), "all"
+        finished = [s for s in subs if s.status in ("done", "failed")]
+        course_deadline = self.config.deadline_dt()
+        own = self.store.extensions()
+
+        def late(s: Submission) -> bool:
+            deadline = own.get(s.student_id, course_deadline)
+            return deadline is not None and s.created_at > deadline
+
+        batch = uuid.uuid4().hex
+        ids = self.store.requeue_for_regrade([(s.id, late(s)) for s in finished], batch, scope)
+        self.backend.enqueue_many(ids)
+        log.info("regrade %s (%s): %d submission(s) queued, %d skipped", batch, scope, len(ids), len(subs) - len(ids))
+        return {"batch": batch, "total": len(ids), "skipped": len(subs) - len(ids)}
+
+    def regrade_progress(self, batch: str) -> dict:
+        """How far a regrade batch is: ``{"total", "queued", "grading", "done", "failed", "scope", ...}``."""
+        return self.store.regrade_progress(batch)
+
+    def regrade_history(self, submission_id: int) -> list[dict]:
+        """The results a submission had before each of its regrades, oldest first."""
+        self.get_submission(submission_id)
+        return self.store.regrade_history(int(submission_id))
+
+    def submission_notebook(self, submission_id: int) -> tuple[str, bytes]:
+        """(file name, bytes) of the notebook a student submitted."""
+        sub = self.get_submission(submission_id)
+        return sub.filename, self.backend.read_blob(self.store.blob_path(sub.id))
+
+    def class_table(self) -> classbook.ClassTable:
+        """Every roster student with their submissions, best/latest score and the counted attempt's points."""
+        try:
+            facts = self.course_facts()
+        except GradebotError:
+            facts = None
+        return classbook.build(self.store.list_students(), self.store.list_submissions(), self.store.extensions(),
+                               self.store.regrade_counts(), self.config, facts)
 
 
 def _roster_code(value: str, lineno: int) -> str | None:

@@ -86,6 +86,42 @@ class Store(ABC):
     @abstractmethod
     def feedback_html(self, submission_id: int) -> str | None: ...
 
+    # ---- instructor actions: regrading and deadline extensions
+    @abstractmethod
+    def requeue_for_regrade(self, items: list[tuple[int, bool]], batch: str, scope: str) -> list[int]:
+        """For each ``(submission_id, late)`` of a *finished* submission, in one transaction: log its current
+        result, feedback and late flag in the regrade history under ``batch`` (``scope`` says what was asked),
+        remove the result and put the submission back to ``queued`` (deliveries 0, ``late`` as given: the rules in
+        force now), so the usual job grades it again and ``finish`` records the new result. Unfinished or unknown
+        submissions are skipped. Returns the ids requeued; the caller enqueues them."""
+
+    @abstractmethod
+    def regrade_progress(self, batch: str) -> dict:
+        """``{"batch", "scope", "requested_at", "total", "queued", "grading", "done", "failed"}`` of a regrade
+        batch (counts by the submissions' current status); ``total`` is 0 for an unknown batch."""
+
+    @abstractmethod
+    def regrade_history(self, submission_id: int) -> list[dict]:
+        """The results a submission had before each regrade, oldest first: ``{"batch", "scope", "requested_at",
+        "status", "late", "result": Result | None, "recorded_at"}``."""
+
+    @abstractmethod
+    def regrade_counts(self) -> dict[int, int]:
+        """{submission id: how many times it was regraded} for every regraded submission."""
+
+    @abstractmethod
+    def set_extension(self, student_id: str, deadline: datetime | None) -> None:
+        """Give the student their own deadline (None: remove it, the course deadline applies again). Raises
+        UnknownStudent for an id not in the roster."""
+
+    @abstractmethod
+    def extensions(self) -> dict[str, datetime]:
+        """{student id: own deadline} of every student who has one."""
+
+    def extension(self, student_id: str) -> datetime | None:
+        """The student's own deadline, if the instructor set one."""
+        return self.extensions().get(student_id)
+
     @abstractmethod
     def close(self) -> None: ...
 

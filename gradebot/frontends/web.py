@@ -47,6 +47,7 @@ import jinja2
 from aiohttp import web
 
 from gradebot.core import access, errors
+from gradebot.frontends import cockpit
 from gradebot.core.models import failed_tests
 
 log = logging.getLogger("gradebot.web")
@@ -650,6 +651,7 @@ def create_app(svc: Any, config: Any) -> web.Application:
         web.get("/submissions/{id}", fe.page_submission),
         web.post("/login", fe.page_login),
     ])
+    cockpit.register(app, fe)        # the instructor area: /instructor, /api/instructor/...
     app.on_cleanup.append(fe.close)
     return app
 

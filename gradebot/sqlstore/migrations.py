@@ -20,6 +20,9 @@ as a test fixture, ``tests/gradebot_scale/legacy_schemas.py``):
 - the PostgreSQL store (the ``gb_`` tables already): ``gb_submissions`` gets ``blob_path`` and ``blob_id``
   becomes optional; missing tables are created;
 - either, from before access codes: the column is added and every student without a code gets a fresh one.
+
+Step 2 belongs to the access-code work (branch ``codes``); step 3 adds the instructor's tables ``gb_regrades`` (the
+history of regrades) and ``gb_extensions`` (per-student deadlines).
 """
 from __future__ import annotations
 
@@ -149,7 +152,21 @@ def _give_codes(c: Connection) -> None:
         c.execute(sa.update(t.students).where(t.students.c.student_id == sid).values(access_code=access.new_code()))
 
 
+# ---------------------------------------------------------------------------------------------- step 2
+def _v2_reserved(c: Connection) -> None:
+    """Placeholder on this branch: step 2 is the access-code change of the ``codes`` branch (replaced at merge)."""
+
+
+# ---------------------------------------------------------------------------------------------- step 3
+def _v3_instructor(c: Connection) -> None:
+    """The instructor cockpit's tables: regrade history and per-student deadline extensions (new tables only)."""
+    t.regrades.create(c, checkfirst=True)
+    t.extensions.create(c, checkfirst=True)
+
+
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "one schema for SQLite and PostgreSQL (adopts the databases of the two earlier stores)", _v1_adopt),
+    (2, "reserved for the access-code change", _v2_reserved),
+    (3, "instructor cockpit: regrade history (gb_regrades) and deadline extensions (gb_extensions)", _v3_instructor),
 ]
 assert [n for n, _, _ in STEPS] == list(range(1, t.SCHEMA_VERSION + 1)), "STEPS must be numbered 1..SCHEMA_VERSION"

@@ -13,6 +13,9 @@ All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in t
   its job is acknowledged); the Celery backend notes whether the publish to the broker succeeded.
 - ``gb_claims`` / ``gb_attempts``: who grades a submission right now (a lease renewed by a heartbeat, with a
   random attempt token) and the log of every delivery (worker, start, end, outcome).
+- ``gb_regrades``: one row per regrade of a submission (instructor action): the batch it belongs to (progress is
+  counted per batch), what was asked (``scope``) and the result, feedback and late flag it replaced.
+- ``gb_extensions``: a student's own deadline, set by the instructor (extends the course deadline).
 - ``gb_schema_version``: one row, the schema version of this database.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlalchemy as sa
 from gradebot.core.models import STATUSES
 from gradebot.sqlstore.dialect import TABLE_OPTIONS, Id, Json, UtcTime, partial_index
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 UNFINISHED = ("queued", "grading")
 FINISHED = ("done", "failed")
 
@@ -114,3 +117,27 @@ attempts = sa.Table(
     sa.Column("outcome", sa.Text),
 )
 sa.Index("gb_attempts_submission", attempts.c.submission_id)
+
+regrades = sa.Table(
+    "gb_regrades", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("requested_at", UtcTime, nullable=False),
+    sa.Column("old_status", sa.Text, nullable=False),
+    sa.Column("old_late", sa.Boolean, nullable=False),
+    sa.Column("old_result", Json),
+    sa.Column("old_feedback_html", sa.Text),
+    sa.Column("old_recorded_at", UtcTime),
+    **TABLE_OPTIONS,
+)
+sa.Index("gb_regrades_batch", regrades.c.batch)
+sa.Index("gb_regrades_submission", regrades.c.submission_id)
+
+extensions = sa.Table(
+    "gb_extensions", metadata,
+    sa.Column("student_id", sa.Text, sa.ForeignKey("gb_students.student_id"), primary_key=True),
+    sa.Column("deadline", UtcTime, nullable=False),
+    sa.Column("granted_at", UtcTime, nullable=False),
+)
