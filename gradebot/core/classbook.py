@@ -71,8 +71,9 @@ def student_row(st: Student, subs: list[Submission], deadline: datetime | None, 
     or None), ``status`` (of the latest submission; "none"), ``attempts``, ``latest``/``best`` (``{"id", "total",
     "max"}`` of the latest graded and the best graded attempt, or None), ``counted`` (the attempt that counts:
     ``{"id", "total", "max", "late", "verdict", "tasks": {task: points}, "tests": {grade id: points}}`` or None)
-    and ``submissions`` (newest first: ``id, created_at, late, status, verdict, total, max, tasks, error,
-    regrades, counted, filename``)."""
+    and ``submissions`` (newest first: ``id, created_at, late, status, verdict, total, max, tasks`` (the result's
+    ``{task: {"points", "max"}}``), ``error, regrades, counted, filename``). Results are referenced, not copied
+    (a class of 500 has thousands)."""
     graded = [s for s in subs if s.status == "done" and s.result is not None]
     latest = max(graded, key=lambda s: s.id) if graded else None
     best = max(graded, key=lambda s: (s.result.total, s.id)) if graded else None
@@ -82,7 +83,7 @@ def student_row(st: Student, subs: list[Submission], deadline: datetime | None, 
         counted = {"id": c.id, "total": c.result.total, "max": c.result.max, "late": c.late,
                    "verdict": c.result.verdict,
                    "tasks": {task: float(v["points"]) for task, v in c.result.tasks.items()},
-                   "tests": {gid: float(p) for gid, p in c.result.cells.items()},
+                   "tests": c.result.cells,
                    "submitted_at": c.created_at}
     history = []
     for s in sorted(subs, key=lambda s: s.id, reverse=True):
@@ -90,8 +91,7 @@ def student_row(st: Student, subs: list[Submission], deadline: datetime | None, 
                         "verdict": s.result.verdict if s.result is not None else None,
                         "total": s.result.total if s.result is not None else None,
                         "max": s.result.max if s.result is not None else None,
-                        "tasks": ({task: float(v["points"]) for task, v in s.result.tasks.items()}
-                                  if s.result is not None else {}),
+                        "tasks": s.result.tasks if s.result is not None else {},
                         "error": s.error, "regrades": regrades.get(s.id, 0),
                         "counted": c is not None and s.id == c.id, "filename": s.filename})
     return {"student_id": st.student_id, "name": st.name, "group": st.group, "deadline": deadline,

@@ -189,6 +189,21 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
+def time_formatter(tz: Any):
+    """``fmt(dt)`` -> '20.12.2026 23:59 (UTC+03:00)' in ``tz`` ('-' for None): the web front end's
+    :func:`~gradebot.frontends.web.format_time_ru` with the zone's name worked out once (a page has thousands)."""
+    from gradebot.frontends.web import format_time_ru
+    suffix = format_time_ru(datetime(2000, 1, 1, tzinfo=tz))[16:]
+
+    def fmt(dt: Any) -> str:
+        if dt is None:
+            return "-"
+        if not hasattr(dt, "astimezone"):
+            return str(dt)
+        return dt.astimezone(tz).strftime("%d.%m.%Y %H:%M") + suffix
+    return fmt
+
+
 def _fmt_points(v: Any) -> str:
     if v is None:
         return "-"
@@ -286,7 +301,7 @@ class Cockpit:
         return self.templates.get_template("instructor_class.html").render(
             table=table, rows=rows, group=group, status=status, csrf=csrf, error=error,
             status_filters=STATUS_FILTER_RU, status_ru=self.web.STATUS_RU, verdict_ru=self.web.VERDICT_RU,
-            fmt_time=lambda dt: self.web.format_time_ru(dt, tz) if dt is not None else "-", pts=_fmt_points,
+            fmt_time=time_formatter(tz), pts=_fmt_points,
             counting=getattr(self.config, "counting", "latest"))
 
     # -- login -------------------------------------------------------------------------------------
@@ -383,7 +398,7 @@ class Cockpit:
                           csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
                           course_deadline=self.config.deadline_dt(), status_ru=self.web.STATUS_RU,
                           verdict_ru=self.web.VERDICT_RU, pts=_fmt_points,
-                          fmt_time=lambda dt: self.web.format_time_ru(dt, tz) if dt is not None else "-",
+                          fmt_time=time_formatter(tz),
                           message=request.query.get("msg", "")[:MAX_FIELD])
 
     # -- one submission ------------------------------------------------------------------------------
@@ -465,7 +480,7 @@ class Cockpit:
         return self._page("instructor_regrade.html", p=progress, refresh=REGRADE_REFRESH_SECONDS,
                           skipped=int(skipped) if skipped.isdigit() else 0,
                           csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
-                          fmt_time=lambda dt: self.web.format_time_ru(dt, tz) if dt is not None else "-")
+                          fmt_time=time_formatter(tz))
 
     async def api_progress(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         progress = await self._progress(request)
