@@ -181,10 +181,10 @@ def tasks_csv(table: ClassTable) -> str:
     rows = []
     for row in table.rows:
         c = row["counted"]
-        points = [c["tasks"].get(t, 0.0) if c else 0.0 for t, _, _ in table.tasks]
+        points = [float(c["tasks"].get(t, 0.0)) if c else 0.0 for t, _, _ in table.tasks]
         rows.append([row["student_id"], row["name"], row["group"], c["id"] if c else "",
                      _naive_utc(c["submitted_at"]) if c else "", int(bool(c and c["late"]))] + points
-                    + [c["total"] if c else 0.0, table.max_total if table.max_total is not None else ""])
+                    + [float(c["total"]) if c else 0.0, table.max_total if table.max_total is not None else ""])
     return _csv(header, rows)
 
 
@@ -195,5 +195,6 @@ def tests_csv(table: ClassTable) -> str:
     for row in table.rows:
         c = row["counted"]
         rows.append([row["student_id"], row["name"], row["group"], c["id"] if c else ""]
-                    + [c["tests"].get(g, 0.0) if c else 0.0 for g, _ in table.tests] + [c["total"] if c else 0.0])
+                    + [float(c["tests"].get(g, 0.0)) if c else 0.0 for g, _ in table.tests]
+                    + [float(c["total"]) if c else 0.0])
     return _csv(header, rows)

@@ -293,14 +293,22 @@ class GradingService:
         sub = self.get_submission(submission_id)
         return sub.filename, self.backend.read_blob(self.store.blob_path(sub.id))
 
-    def class_table(self) -> classbook.ClassTable:
-        """Every roster student with their submissions, best/latest score and the counted attempt's points."""
+    def class_table(self, student_id: str | None = None) -> classbook.ClassTable:
+        """Every roster student (or only ``student_id``; UnknownStudent if not in the roster) with their submissions,
+        best/latest score and the counted attempt's points."""
         try:
             facts = self.course_facts()
         except GradebotError:
             facts = None
-        return classbook.build(self.store.list_students(), self.store.list_submissions(), self.store.extensions(),
-                               self.store.regrade_counts(), self.config, facts)
+        if student_id is None:
+            students, subs = self.store.list_students(), self.store.list_submissions()
+        else:
+            student = self.store.get_student(student_id)
+            if student is None:
+                raise UnknownStudent(student_id)
+            students, subs = [student], self.store.list_submissions(student_id)
+        return classbook.build(students, subs, self.store.extensions(), self.store.regrade_counts(), self.config,
+                               facts)
 
 
 def _roster_code(value: str, lineno: int) -> str | None:

@@ -377,11 +377,8 @@ class Cockpit:
             "rows": [classbook.row_to_json(r) for r in table.filtered(group, status)]})
 
     async def _student_row(self, student_id: str) -> tuple[Any, dict]:
-        table = await self.core("class_table")
-        for row in table.rows:
-            if row["student_id"] == student_id:
-                return table, row
-        raise errors.UnknownStudent(student_id)
+        table = await self.core("class_table", student_id)
+        return table, table.rows[0]
 
     async def api_student(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         _, row = await self._student_row(request.match_info["student_id"])
