@@ -388,3 +388,32 @@ def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
     engine.dispose()
     with pytest.raises(RuntimeError, match="newer than this gradebot"):
         SqlStore(db_url)
+
+
+def test_regrade_requeue_history_progress_and_extensions(store):
+    """The instructor's store methods (migration step 3) on both dialects: a regrade logs the old result, puts the
+    submission back to queued with the late flag given, and lets ``finish`` record a new result; skipped when
+    unfinished. Per-student deadlines are set, replaced and removed."""
+    done = add(store, "s1")
+    pending = add(store, "s2")
+    assert store.finish(done.id, "done", result(2.0), None, "<p>old</p>")
+    assert store.requeue_for_regrade([(done.id, True), (pending.id, False), (99999, False)], "b1", "all") == [done.id]
+    sub = store.get_submission(done.id)
+    assert (sub.status, sub.result, sub.late, sub.deliveries) == ("queued", None, True, 0)
+    assert store.feedback_html(done.id) is None and store.unfinished_ids() == [done.id, pending.id]
+    [h] = store.regrade_history(done.id)
+    assert (h["batch"], h["scope"], h["status"], h["late"], h["result"].total) == ("b1", "all", "done", False, 2.0)
+    assert store.regrade_progress("b1")["total"] == 1 and store.regrade_progress("b1")["queued"] == 1
+    assert store.regrade_progress("nope")["total"] == 0
+    assert store.finish(done.id, "done", result(5.0), None, "<p>new</p>")
+    assert store.get_submission(done.id).result.total == 5.0 and store.feedback_html(done.id) == "<p>new</p>"
+    assert store.regrade_progress("b1")["done"] == 1 and store.regrade_counts() == {done.id: 1}
+
+    when = datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
+    store.set_extension("s1", when)
+    store.set_extension("s1", when + timedelta(days=1))
+    assert store.extensions() == {"s1": when + timedelta(days=1)} and store.extension("s2") is None
+    store.set_extension("s1", None)
+    assert store.extensions() == {}
+    with pytest.raises(UnknownStudent):
+        store.set_extension("ghost", when)
