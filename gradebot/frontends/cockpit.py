@@ -508,7 +508,9 @@ class Cockpit:
         try:
             deadline = None if form.get("clear") else self._new_deadline(form.get("until"), form.get("days"))
         except ValueError as exc:
-            raise self.web.ApiError(400, "bad_request", f"Срок не изменён: {exc}") from None
+            raise self.web.ApiError(400, "bad_request", "Срок не изменён: укажите новый срок датой и временем "
+                                                        "(например 2026-12-27T23:59) или числом дней от 1 до 366 "
+                                                        f"после срока курса ({exc}).") from None
         await self.core("set_extension", student_id, deadline)
         msg = "extension-cleared" if deadline is None else "extension-set"
         return redirect(f"/instructor/students/{quote(student_id)}?msg={msg}")

@@ -289,6 +289,8 @@ def test_extension_changes_the_late_flag(make_served):
     r = client.post("/api/instructor/students/s2/extension", json={"until": "tomorrow"},
                     headers={cockpit.CSRF_HEADER: token})
     assert r.status_code == 400 and "2026-12-27T23:59" in r.json()["message"]
+    r = client.post("/instructor/students/s1/extension", data={"csrf": token, "days": "-2"})
+    assert r.status_code == 400 and "Срок не изменён" in r.text and "1 to 366" in r.text
     r = client.post("/instructor/students/s1/extension", data={"csrf": token, "clear": "1"})
     assert r.status_code == 303 and "s1" not in svc.extensions()
     assert svc.submit("s1", "tiny.ipynb", tc.submission()).late                        # back to the course's
