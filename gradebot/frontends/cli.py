@@ -12,6 +12,8 @@ Commands
     export-grades OUT.csv          nbgrader export of the course gradebook
     similarity NOTEBOOK|DIR... [--against DIR] [--json] [--out report.html]
                                    similarity report of the students' code (honor code; gradebot/similarity.py)
+    report --out DIR [--unit auto|hour|day]
+                                   class statistics as stats.json, plots/*.svg|png and index.html (gradebot/cockpit)
 
 Settings come from ``GRADEBOT_*`` env vars / ``GRADEBOT_CONFIG`` (see gradebot/config.py); the global options
 ``--config --data-dir --course-root --assignment --notebook --workers --sandbox`` override them.
@@ -69,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--boilerplate", metavar="NOTEBOOK",
                     help="the notebook the students started from (default: the course's release notebook)")
     sm.add_argument("--threshold", type=float, help="flag pairs with score >= this (default 0.5)")
+    rp = sub.add_parser("report", help="write the class statistics (JSON, plots, one HTML page) into a directory")
+    rp.add_argument("--out", required=True, metavar="DIR",
+                    help="new or empty directory, or an earlier report's (only the report's files are written)")
+    rp.add_argument("--unit", choices=("auto", "hour", "day"), default="auto",
+                    help="bucket of the submissions-over-time plot (default: hourly up to 3 days, else daily)")
     return p
 
 
@@ -81,19 +88,23 @@ def _config(args):
 
 
 def format_result(result, facts=None) -> str:
-    """The result as a table; with the course's ``facts`` the tasks and failed tests carry the course's titles."""
+    """The result as a table in the words of the message catalog; with the course's ``facts`` the tasks and
+    failed tests carry the course's titles (and their ids, which scripts and the gradebook use)."""
+    from gradebot import messages as msg
     from gradebot.core.models import failed_tests
     width = max([24] + [len(_title(facts, t)) for t in result.tasks])
-    lines = [f"{'task':<{width}} {'points':>8} {'max':>6}"]
+    lines = [f"{msg.TABLE_TASK:<{width}} {msg.TABLE_POINTS:>8} {msg.TABLE_MAX:>6}"]
     for task, v in result.tasks.items():
-        lines.append(f"{_title(facts, task):<{width}} {v['points']:>8g} {v['max']:>6g}")
-    lines.append(f"{'TOTAL':<{width}} {result.total:>8g} {result.max:>6g}")
-    lines.append(f"verdict: {result.verdict}")
+        lines.append(f"{_title(facts, task):<{width}} {msg.points(v['points']):>8} {msg.points(v['max']):>6}")
+    lines.append(f"{msg.TABLE_TOTAL:<{width}} {msg.points(result.total):>8} {msg.points(result.max):>6}")
+    lines.append(f"{msg.TABLE_VERDICT}: {msg.VERDICT.get(result.verdict, result.verdict)} ({result.verdict})")
     failed = dict(failed_tests(result.messages))
+    if failed:
+        lines.append(msg.FAILED_HEAD_T.format(n=len(failed)))
     for m in result.messages:
         gid = m.split(": failed (", 1)[0]
-        if gid in failed and facts is not None and facts.test_name(gid) != gid:
-            m = f"{gid} ({facts.test_name(gid)}): failed ({failed[gid]})"
+        if gid in failed:
+            m = f"{msg.test_label(facts, gid)}: {msg.failure_reason(failed[gid])}"
         lines.append(f"  - {m}")
     return "\n".join(lines)
 
@@ -162,6 +173,16 @@ def _similarity(args, config) -> int:
     return 1 if report.errors else 0
 
 
+def _report(svc, args) -> int:
+    """``report``: the statistics of the store's class written into ``--out`` (gradebot/cockpit/report.py)."""
+    from gradebot.cockpit import report, service_stats
+    stats = service_stats(svc, unit=args.unit)
+    written = report.write_report(args.out, stats)
+    print(f"wrote {len(written)} files to {args.out}: index.html, stats.json, plots/ "
+          f"({stats.students} students, {stats.submissions} submissions)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -189,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from gradebot.core.service import GradingService
         svc = GradingService(config)
+        if args.command == "report":
+            return _report(svc, args)
         if args.command == "roster" and args.roster_command == "codes":
             return _roster_codes(svc, args.out)
         if args.command == "roster":

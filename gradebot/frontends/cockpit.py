@@ -61,6 +61,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from gradebot import messages as msg
 from gradebot.core import classbook, errors
 
 COOKIE_NAME = "gradebot_instructor"
@@ -77,10 +78,6 @@ MAX_FIELD = 200
 NEXT_RE = re.compile(r"^/instructor(/[A-Za-z0-9_.\-/]*)?(\?[A-Za-z0-9_.\-=&%]*)?$")
 SCOPES = ("submission", "student", "all")
 
-STATUS_FILTER_RU = {"none": "нет посылок", "queued": "в очереди", "grading": "проверяется", "done": "проверено",
-                    "failed": "ошибка проверки", "late": "засчитана посылка после срока"}
-DISABLED_RU = ("Раздел преподавателя отключён: пароль преподавателя не задан. Задайте instructor_password в "
-               "файле настроек или переменную окружения GRADEBOT_INSTRUCTOR_PASSWORD и перезапустите сервер.")
 
 
 # ------------------------------------------------------------------------------------------------ the password
@@ -190,10 +187,9 @@ def redirect(location: str) -> web.Response:
 
 
 def time_formatter(tz: Any):
-    """``fmt(dt)`` -> '20.12.2026 23:59 (UTC+03:00)' in ``tz`` ('-' for None): the web front end's
-    :func:`~gradebot.frontends.web.format_time_ru` with the zone's name worked out once (a page has thousands)."""
-    from gradebot.frontends.web import format_time_ru
-    suffix = format_time_ru(datetime(2000, 1, 1, tzinfo=tz))[16:]
+    """``fmt(dt)`` -> '20.12.2026 23:59 (UTC+03:00)' in ``tz`` ('-' for None): :func:`gradebot.messages.time` with
+    the zone's name worked out once (a page has thousands of times)."""
+    suffix = msg.time(datetime(2000, 1, 1, tzinfo=tz))[16:]
 
     def fmt(dt: Any) -> str:
         if dt is None:
@@ -205,9 +201,7 @@ def time_formatter(tz: Any):
 
 
 def _fmt_points(v: Any) -> str:
-    if v is None:
-        return "-"
-    return f"{float(v):g}"
+    return "-" if v is None else msg.points(float(v))
 
 
 class Cockpit:
@@ -228,7 +222,7 @@ class Cockpit:
         if request.path.startswith("/api/"):
             return web.json_response({"error": "instructor_disabled", "message": "the instructor area is disabled: "
                                       "set instructor_password (GRADEBOT_INSTRUCTOR_PASSWORD)"}, status=403)
-        return self._page("instructor_disabled.html", status=403, message=DISABLED_RU)
+        return self._page("instructor_disabled.html", status=403, message=msg.IN_DISABLED)
 
     def _session(self, request: web.Request) -> str | None:
         """The session nonce of the request's cookie, "bearer" for a right Authorization header, else None."""
@@ -275,14 +269,13 @@ class Cockpit:
                 err = self.web.core_error_to_api(exc)
                 if is_api:
                     raise err from exc
-                return self._page("instructor_error.html", status=err.status, message=err.message, csrf=None)
+                return self._page("instructor_error.html", status=err.status, message=msg.refusal(err.code, err.message),
+                                  csrf=None)
         return wrapped
 
     @staticmethod
     def _error_ru(err: Any) -> str:
-        if err.code == "csrf_failed":
-            return "Форма устарела или отправлена не со страницы преподавателя. Обновите страницу и повторите."
-        return err.message
+        return msg.IN_CSRF if err.code == "csrf_failed" else err.message
 
     # -- rendering ---------------------------------------------------------------------------------
     def _page(self, name: str, status: int = 200, **context: Any) -> web.Response:
@@ -300,7 +293,7 @@ class Cockpit:
         tz = self._tz()
         return self.templates.get_template("instructor_class.html").render(
             table=table, rows=rows, group=group, status=status, csrf=csrf, error=error,
-            status_filters=STATUS_FILTER_RU, status_ru=self.web.STATUS_RU, verdict_ru=self.web.VERDICT_RU,
+            status_filters=msg.IN_STATUS_FILTER, status_ru=msg.STATUS, verdict_ru=msg.VERDICT,
             fmt_time=time_formatter(tz), pts=_fmt_points,
             counting=getattr(self.config, "counting", "latest"))
 
@@ -321,13 +314,12 @@ class Cockpit:
         address = request.remote or "?"
         wait = self.throttle.wait_seconds(address)
         if wait > 0:
-            minutes = max(1, int(-(-wait // 60)))
             return self._page("instructor_login.html", status=429, next_url=next_url, csrf=None,
-                              error=f"Слишком много неверных попыток входа. Попробуйте снова через {minutes} мин.")
+                              error=msg.IN_THROTTLED_T.format(minutes=msg.wait_minutes(wait)))
         if not password_matches(self.password, str(form.get("password", ""))[:1000]):
             self.throttle.failed(address)
             return self._page("instructor_login.html", status=403, next_url=next_url, csrf=None,
-                              error="Неверный пароль преподавателя.")
+                              error=msg.IN_WRONG_PASSWORD)
         response = redirect(next_url)
         response.set_cookie(COOKIE_NAME, self.sessions.new(), max_age=SESSION_SECONDS, path="/", httponly=True,
                             samesite="Strict", secure=request.secure)
@@ -358,7 +350,7 @@ class Cockpit:
         try:
             group, status = self._filters(request)
         except ValueError as exc:
-            group, status, error = "", "", f"Неизвестный фильтр: {exc}"
+            group, status, error = "", "", msg.IN_BAD_FILTER_T.format(detail=exc)
         html = self.render_class(table, table.filtered(group, status), group=group, status=status,
                                  csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None, error=error)
         return web.Response(text=html, content_type="text/html", status=400 if error else 200,
@@ -393,8 +385,8 @@ class Cockpit:
         tz = self._tz()
         return self._page("instructor_student.html", table=table, row=row, history=history,
                           csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
-                          course_deadline=self.config.deadline_dt(), status_ru=self.web.STATUS_RU,
-                          verdict_ru=self.web.VERDICT_RU, pts=_fmt_points,
+                          course_deadline=self.config.deadline_dt(), status_ru=msg.STATUS,
+                          verdict_ru=msg.VERDICT, pts=_fmt_points,
                           fmt_time=time_formatter(tz),
                           message=request.query.get("msg", "")[:MAX_FIELD])
 
@@ -411,8 +403,8 @@ class Cockpit:
         html = await self.core("feedback_html", sub_id)
         if html is None:
             sub = await self.core("get_submission", sub_id)
-            html = ("<!doctype html><meta charset='utf-8'><p>У посылки №%d нет отзыва (статус: %s).</p>"
-                    % (sub_id, self.web.STATUS_RU.get(sub.status, sub.status)))
+            html = ("<!doctype html><meta charset='utf-8'><p>"
+                    + msg.IN_NO_FEEDBACK_T.format(id=sub_id, status=msg.STATUS.get(sub.status, sub.status)) + "</p>")
         return web.Response(text=html, content_type="text/html", headers={
             "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
@@ -508,12 +500,10 @@ class Cockpit:
         try:
             deadline = None if form.get("clear") else self._new_deadline(form.get("until"), form.get("days"))
         except ValueError as exc:
-            raise self.web.ApiError(400, "bad_request", "Срок не изменён: укажите новый срок датой и временем "
-                                                        "(например 2026-12-27T23:59) или числом дней от 1 до 366 "
-                                                        f"после срока курса ({exc}).") from None
+            raise self.web.ApiError(400, "bad_request", msg.IN_BAD_EXTENSION_T.format(detail=exc)) from None
         await self.core("set_extension", student_id, deadline)
-        msg = "extension-cleared" if deadline is None else "extension-set"
-        return redirect(f"/instructor/students/{quote(student_id)}?msg={msg}")
+        done = "extension-cleared" if deadline is None else "extension-set"
+        return redirect(f"/instructor/students/{quote(student_id)}?msg={done}")
 
     async def api_extension(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         student_id = request.match_info["student_id"]

@@ -29,8 +29,6 @@ Run it with ``python -m gradebot serve`` (or ``python -m gradebot.frontends.web`
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import gc
 import hashlib
 import hmac
@@ -42,14 +40,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from gradebot import messages as msg
 from gradebot.core import access, errors
-from gradebot.frontends import cockpit
 from gradebot.core.models import failed_tests
+from gradebot.frontends import cockpit
+from gradebot.frontends.common import FINAL_STATUSES, CoreCaller, course_facts_of
 
 log = logging.getLogger("gradebot.web")
 
@@ -68,120 +68,6 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 SECRET_FILE = "web_secret"
 # Where /login may send the browser afterwards (a local page, never another site).
 NEXT_RE = re.compile(r"^/(submissions/\d+)?$")
-ACCESS_DENIED_RU = ("неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт "
-                    "преподаватель")
-
-STATUS_RU = {
-    "queued": "в очереди",
-    "grading": "проверяется",
-    "done": "проверено",
-    "failed": "ошибка проверки",
-}
-VERDICT_RU = {
-    "ok": "проверено",
-    "timeout": "превышено время выполнения",
-    "memory": "превышен лимит памяти",
-    "output-limit": "слишком большой вывод",
-    "sandbox-violation": "нарушение ограничений песочницы",
-    "invalid-notebook": "некорректный ноутбук",
-    "refused": "работа не оценена: код решения меняет тесты",
-    "error": "ошибка при проверке",
-}
-FINAL_STATUSES = ("done", "failed")
-
-
-# ------------------------------------------------------------------------------------------------
-# Calling the core off the event loop
-# ------------------------------------------------------------------------------------------------
-class CoreCaller:
-    """Runs blocking core calls in one dedicated thread, so the event loop never blocks on SQLite/fsync.
-
-    One thread (not a pool) keeps the service single-threaded from its own point of view; the core's
-    worker processes do the grading, so this thread only does short store look-ups and submits.
-    """
-
-    def __init__(self, svc: Any):
-        self.svc = svc
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebot-core")
-
-    async def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        func: Callable[..., Any] = getattr(self.svc, method)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-def format_size(n: float) -> str:
-    """A byte count for Russian UI text: '5.0 МБ' or '20 КБ'."""
-    return f"{n / 2**20:.1f} МБ" if n >= 2**20 else f"{max(1, round(n / 1024))} КБ"
-
-
-def format_time_ru(dt: Any, tz: Any = None) -> str:
-    """'20.12.2026 23:59 (UTC+03:00)': in ``tz`` (the deadline's zone) when given, else the time's own zone."""
-    if not hasattr(dt, "strftime"):
-        return str(dt)
-    if tz is not None:
-        dt = dt.astimezone(tz)
-    offset = dt.strftime("%z")
-    zone = "UTC" if offset in ("", "+0000") else f"UTC{offset[:3]}:{offset[3:]}"
-    return f"{dt.strftime('%d.%m.%Y %H:%M')} ({zone})"
-
-
-async def course_facts_of(core: Any) -> Any:
-    """The course's facts (task titles, test names) through the core, or None when the core cannot say (a core
-    without ``course_facts``, a course notebook that cannot be read): messages then show the ids."""
-    try:
-        return await core("course_facts")
-    except AttributeError:           # a core without it
-        return None
-    except Exception:  # noqa: BLE001 - titles are a nicety: a message with ids is still right
-        log.warning("course facts unavailable; messages show task and test ids", exc_info=True)
-        return None
-
-
-def task_title(facts: Any, task: str) -> str:
-    """The task's title the course declares (its source notebook), else the task id."""
-    return facts.task_title(task) if facts is not None else task
-
-
-def grade_label(facts: Any, grade_id: str) -> str:
-    """'DenseLayer: прямой проход (part1_forward__dense)' for a named test, else the grade id."""
-    name = facts.test_name(grade_id) if facts is not None else grade_id
-    return grade_id if name == grade_id else f"{name} ({grade_id})"
-
-
-def quota_lines_ru(quota: dict) -> dict:
-    """The core's ``submission_quota`` as Russian sentences for the status page: ``deadline``, ``late``,
-    ``left``, ``counting`` (each a string or None) and ``left_count``."""
-    deadline = quota.get("deadline")
-    tz = deadline.tzinfo if deadline is not None else None
-    lines: dict = {"deadline": None, "late": None, "left": None, "left_count": quota.get("left"), "counting": None}
-    if deadline is None:
-        lines["deadline"] = "Срок сдачи не задан."
-    else:
-        lines["deadline"] = (f"Срок сдачи: {format_time_ru(deadline)}"
-                             + (" - срок прошёл." if quota.get("deadline_passed") else "."))
-        policy, penalty = quota.get("late_policy"), quota.get("late_penalty")
-        if policy == "reject":
-            lines["late"] = "После срока посылки не принимаются."
-        elif penalty:
-            lines["late"] = f"Посылка после срока принимается со штрафом {penalty:.0%} от итога."
-        else:
-            lines["late"] = "Посылка после срока принимается с отметкой «сдано после срока»."
-    if quota.get("limit") is not None:
-        window = quota.get("window_minutes") or 0
-        lines["left"] = (f"Осталось посылок: {quota['left']} из {quota['limit']} "
-                         f"(не больше {quota['limit']} за {window:g} мин.)")
-        if not quota["left"] and quota.get("next_at") is not None:
-            lines["left"] += f"; следующую можно отправить после {format_time_ru(quota['next_at'], tz)}"
-        lines["left"] += "."
-    else:
-        lines["left"] = "Число посылок не ограничено."
-    lines["counting"] = {"latest": "В зачёт идёт последняя проверенная посылка.",
-                         "best": "В зачёт идёт лучшая из проверенных посылок."}.get(quota.get("counting"))
-    return lines
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -534,30 +420,15 @@ class WebFrontend:
 
     def _index(self, status: int = 200, error: str | None = None, student_id: str = "") -> web.Response:
         return self._page("index.html", status=status, error=error, student_id=student_id,
-                          require_code=self.require_code, max_size=format_size(self.max_upload_bytes))
+                          require_code=self.require_code, max_size=msg.size(self.max_upload_bytes))
 
     async def page_index(self, request: web.Request) -> web.Response:
         return self._index()
 
     def _error_ru(self, err: ApiError) -> str:
-        """A Russian sentence for the form page; the core's (English) detail follows in parentheses."""
-        if err.code == "too_large":
-            return f"файл слишком большой, предел {format_size(self.max_upload_bytes)}"
-        if err.code == "rate_limited":
-            minutes = -(-int(err.headers.get("Retry-After", "60")) // 60)
-            return f"слишком много посылок подряд; следующую можно отправить через {minutes} мин."
-        if err.code == "access_denied":
-            return ACCESS_DENIED_RU
-        if err.code == "missing_field":
-            return ("заполните номер студента, код доступа и выберите файл" if self.require_code
-                    else "заполните номер студента и выберите файл")
-        prefix = {
-            "bad_submission": "файл не принят как ноутбук Jupyter (.ipynb)",
-            "unknown_student": "такого номера студента нет в списке курса",
-            "deadline_missed": "срок сдачи истёк, посылки больше не принимаются",
-            "not_found": "посылка не найдена",
-        }.get(err.code, "посылка не принята")
-        return f"{prefix} ({err.message})"
+        """The refusal as the message catalog words it (the core's English detail in parentheses)."""
+        return msg.refusal(err.code, err.message, limit=self.max_upload_bytes, require_code=self.require_code,
+                           retry_after_seconds=int(err.headers.get("Retry-After", "60")))
 
     async def page_submit(self, request: web.Request) -> web.Response:
         try:
@@ -589,20 +460,20 @@ class WebFrontend:
         failed_gids = {gid for gid, _ in failed}
         return self._page(
             "status.html",
-            task_title=lambda task: task_title(facts, task),
-            failed=[(gid, grade_label(facts, gid), reason) for gid, reason in failed],
+            task_title=lambda task: msg.task_title(facts, task),
+            failed=[(gid, msg.test_label(facts, gid), msg.failure_reason(reason)) for gid, reason in failed],
             notes=[m for m in result.messages if not any(m.startswith(f"{g}: failed (") for g in failed_gids)]
             if result is not None else [],
             quota=quota,
             history=history,
-            fmt_time=lambda dt: format_time_ru(dt, tz),
-            status_names=STATUS_RU,
+            fmt_time=lambda dt: msg.time(dt, tz),
+            status_names=msg.STATUS,
             sub=sub,
-            status_ru=STATUS_RU.get(sub.status, sub.status),
+            status_ru=msg.STATUS.get(sub.status, sub.status),
             final=sub.status in FINAL_STATUSES,
             refresh=STATUS_REFRESH_SECONDS,
             result=result,
-            verdict_ru=VERDICT_RU.get(result.verdict, result.verdict) if result is not None else None,
+            verdict_ru=msg.VERDICT.get(result.verdict, result.verdict) if result is not None else None,
         )
 
     async def _student_overview(self, student_id: str) -> tuple[dict | None, list, Any]:
@@ -615,7 +486,7 @@ class WebFrontend:
         subs = sorted(await self.core("list_submissions", student_id), key=lambda s: s.id, reverse=True)
         deadline = quota.get("deadline") if quota is not None else None
         tz = deadline.tzinfo if deadline is not None else timezone.utc
-        return (quota_lines_ru(quota) if quota is not None else None), subs, tz
+        return (msg.quota_lines(quota) if quota is not None else None), subs, tz
 
     async def page_login(self, request: web.Request) -> web.Response:
         """Form target of the login page: a right id + code sets the cookie and goes back to ``next``."""

@@ -37,7 +37,7 @@ def test_grade_json_and_table(make_config, tmp_path):
     from gradebot.core.models import Result
     from gradebot.frontends.cli import format_result
     table = format_result(Result(**{k: v for k, v in out.items()}))
-    assert "part2_mul" in table and "TOTAL" in table and "forbidden import: wave" in table
+    assert "part2_mul" in table and "ИТОГО" in table and "forbidden import: wave" in table
 
 
 def test_roster_submit_worker_grades_export(make_config, tmp_path):
@@ -131,8 +131,10 @@ def test_table_names_tasks_and_failed_tests_as_the_real_course_does():
                     messages=["part1_forward__relu: failed (ReLU.forward: не совпало 1 из 6 чисел)", "late: -20%"])
     table = format_result(result, course_facts(Path(SOURCE_NOTEBOOK))).split("\n")
     assert table[1].split() == ["part1_forward", "(1.", "Прямой", "проход)", "4", "5"]
-    assert "  - part1_forward__relu (ReLU: прямой проход): failed (ReLU.forward: не совпало 1 из 6 чисел)" in table
+    assert table[0].split() == ["задание", "баллы", "макс."] and table[2].split() == ["ИТОГО", "4", "45"]
+    assert table[3] == "итог проверки: проверено (ok)" and table[4] == "Не пройдены тесты (1):"
+    assert "  - ReLU: прямой проход (part1_forward__relu): ReLU.forward: не совпало 1 из 6 чисел" in table
     assert "  - late: -20%" in table
     plain = format_result(result).split("\n")
-    assert plain[1].split() == ["part1_forward", "4", "5"] and "  - part1_forward__relu: failed (ReLU.forward: " \
-        "не совпало 1 из 6 чисел)" in plain
+    assert plain[1].split() == ["part1_forward", "4", "5"]
+    assert "  - part1_forward__relu: ReLU.forward: не совпало 1 из 6 чисел" in plain

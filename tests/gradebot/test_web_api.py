@@ -206,16 +206,16 @@ def test_status_page_refreshes_then_shows_table(base, fake):
 
 
 @pytest.mark.parametrize("student_id, code, data, status, text", [
-    ("s1", None, b"garbage", 400, "файл не принят как ноутбук Jupyter (.ipynb)"),
-    ("ghost", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
-    ("s1", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
-    ("s1", "", GOOD, 400, "заполните номер студента, код доступа и выберите файл"),
-    ("s1", None, b"x" * 100_000, 413, "файл слишком большой, предел 20 КБ"),
+    ("s1", None, b"garbage", 400, "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: "),
+    ("ghost", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+    ("s1", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+    ("s1", "", GOOD, 400, "Заполните номер студента, код доступа и выберите файл."),
+    ("s1", None, b"x" * 100_000, 413, "Файл слишком большой; предел 20 КБ. Очистите вывод ячеек"),
 ])
 def test_form_errors_are_shown_in_russian(base, fake, student_id, code, data, status, text):
     r = _form_post(base, student_id, data, code=code)
     assert r.status_code == status
-    assert "Ошибка" in r.text and text in r.text and 'id="upload-form"' in r.text
+    assert 'role="alert">' + text in r.text and 'id="upload-form"' in r.text
     assert COOKIE_NAME not in r.cookies and fake.subs == {}
 
 
@@ -223,7 +223,7 @@ def test_form_rate_limit_in_minutes(base):
     for _ in range(3):
         assert _post(base, "s3", GOOD).status_code == 202
     r = _form_post(base, "s3", GOOD)
-    assert r.status_code == 429 and "следующую можно отправить через 2 мин." in r.text
+    assert r.status_code == 429 and "Следующую можно отправить через 2 мин." in r.text
 
 
 # ------------------------------------------------------------------------------------------------ access codes
@@ -297,7 +297,7 @@ def test_login_form_sets_the_cookie(base, fake):
     assert httpx.get(f"{base}{missing}").text.replace(missing, "PAGE") == denied.text.replace(page, "PAGE")
 
     bad = httpx.post(f"{base}/login", data={"student_id": "s1", "code": "abcd-2345", "next": page})
-    assert bad.status_code == 403 and "неверный номер студента или код доступа" in bad.text
+    assert bad.status_code == 403 and "Неверный номер студента или код доступа" in bad.text
     assert 'value="s1"' in bad.text and COOKIE_NAME not in bad.cookies
 
     good = httpx.post(f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"), "next": page})
@@ -398,6 +398,6 @@ def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
     named, plain = pages
     assert "<td>1. Прямой проход</td>" in named and "<td>4. Дополнительно: свёрточный слой</td>" in named
     assert ('<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
-            'больших входах (part1_forward__softmax)</b>: [hidden test] Softmax.forward: в результате nan</li>') in named
+            'больших входах (part1_forward__softmax)</b>: [скрытый тест] Softmax.forward: в результате nan</li>') in named
     assert re.search(r'<ul id="messages"><li>cell 7: stopped after the time limit</li></ul>', named)
-    assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [hidden test]" in plain
+    assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [скрытый тест]" in plain
