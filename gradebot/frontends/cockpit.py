@@ -15,8 +15,9 @@ A student's access code never opens it.
   pages, the header ``X-CSRF-Token`` (or the field) on the API. A script may instead send
   ``Authorization: Bearer <instructor password>`` (not sent by browsers on their own, so no CSRF token needed).
 - Refusals: a page without a session redirects to the login page (303); the API answers JSON 401
-  ``login_required``, 403 ``csrf_failed`` / ``access_denied``. Wrong passwords are throttled per client address
-  (:data:`LOGIN_FAILURES` per :data:`LOGIN_WINDOW_SECONDS`, then 429 with the wait in Russian).
+  ``login_required``, 403 ``csrf_failed``. Wrong passwords (login form and bearer header alike) are throttled per
+  client address (:data:`LOGIN_FAILURES` per :data:`LOGIN_WINDOW_SECONDS`, then 429 with the wait). A hashed
+  password is checked off the event loop.
 
 Pages (Russian)::
 
@@ -45,6 +46,7 @@ API (JSON)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import getpass
 import hashlib
@@ -216,6 +218,7 @@ class Cockpit:
         self.password = getattr(fe.config, "instructor_password", None) or None
         self.sessions = InstructorSessions(webmod.load_secret(fe.config), self.password) if self.password else None
         self.throttle = LoginThrottle()
+        self._verified: list[bytes] = []          # SHA-256 digests of passwords already checked right
 
     # -- access ------------------------------------------------------------------------------------
     def _disabled(self, request: web.Request) -> web.Response:
@@ -224,16 +227,37 @@ class Cockpit:
                                       "set instructor_password (GRADEBOT_INSTRUCTOR_PASSWORD)"}, status=403)
         return self._page("instructor_disabled.html", status=403, message=msg.IN_DISABLED)
 
-    def _session(self, request: web.Request) -> str | None:
-        """The session nonce of the request's cookie, "bearer" for a right Authorization header, else None."""
+    async def _password_ok(self, typed: str) -> bool:
+        """Whether ``typed`` is the instructor password. A hashed password costs PBKDF2's rounds (a fraction of a
+        second): checked off the event loop, and a bearer token once verified is remembered by its digest."""
+        digest = hashlib.sha256(typed.encode()).digest()
+        if any(hmac.compare_digest(digest, ok) for ok in self._verified):
+            return True
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, password_matches, self.password, typed):
+            return False
+        self._verified = (self._verified + [digest])[-4:]
+        return True
+
+    async def _session(self, request: web.Request) -> str | None:
+        """The session nonce of the request's cookie, "bearer" for a right ``Authorization: Bearer <password>``
+        header, else None. Wrong bearer passwords count toward the login throttle (429 once it is reached)."""
         auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer ") and password_matches(self.password, auth[7:].strip()):
-            return "bearer"
+        if auth.lower().startswith("bearer "):
+            address = request.remote or "?"
+            wait = self.throttle.wait_seconds(address)
+            if wait > 0:
+                raise self.web.ApiError(429, "too_many_attempts", f"too many wrong passwords: try again in "
+                                        f"{int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)})
+            if await self._password_ok(auth[7:].strip()[:1000]):
+                return "bearer"
+            self.throttle.failed(address)
+            return None
         return self.sessions.nonce(request.cookies.get(COOKIE_NAME))
 
     async def _check(self, request: web.Request, form: Any = None) -> str:
         """The session nonce; raises NeedLogin without one, ApiError 403 for a POST without the right CSRF token."""
-        nonce = self._session(request)
+        nonce = await self._session(request)
         if nonce is None:
             raise NeedLogin()
         if request.method == "POST" and nonce != "bearer":
@@ -316,7 +340,7 @@ class Cockpit:
         if wait > 0:
             return self._page("instructor_login.html", status=429, next_url=next_url, csrf=None,
                               error=msg.IN_THROTTLED_T.format(minutes=msg.wait_minutes(wait)))
-        if not password_matches(self.password, str(form.get("password", ""))[:1000]):
+        if not await self._password_ok(str(form.get("password", ""))[:1000]):
             self.throttle.failed(address)
             return self._page("instructor_login.html", status=403, next_url=next_url, csrf=None,
                               error=msg.IN_WRONG_PASSWORD)

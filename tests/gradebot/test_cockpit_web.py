@@ -140,11 +140,17 @@ def test_session_cookie_flags_logout_and_bearer(make_served):
 
 
 def test_wrong_passwords_are_throttled(make_served):
-    base, _ = make_served()
-    for _ in range(cockpit.LOGIN_FAILURES):
+    base, _ = make_served(instructor_password=cockpit.hash_password(PASSWORD, iterations=1000))   # a hashed one
+    assert httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"}).status_code \
+        == 200
+    for _ in range(cockpit.LOGIN_FAILURES - 1):
         assert httpx.post(base + "/instructor/login", data={"password": "nope-nope-nope"}).status_code == 403
+    r = httpx.get(base + "/api/instructor/class", headers={"Authorization": "Bearer nope-nope-nope"})
+    assert r.status_code == 401                     # wrong bearer passwords count too
     r = httpx.post(base + "/instructor/login", data={"password": PASSWORD})   # even the right one must wait
     assert r.status_code == 429 and "Слишком много неверных попыток" in r.text and "мин." in r.text
+    r = httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"})
+    assert r.status_code == 429 and r.json()["error"] == "too_many_attempts" and int(r.headers["retry-after"]) > 0
 
 
 def test_posts_without_the_csrf_token_are_refused(make_served):
