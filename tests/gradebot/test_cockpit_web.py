@@ -366,3 +366,27 @@ def test_a_version_1_store_gets_the_instructor_tables(make_config):
         assert conn.execute("SELECT version FROM gb_schema_version").fetchall() == [(3,)]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"gb_regrades", "gb_extensions"} <= names
+
+
+def test_the_gradebook_follows_a_regrade_that_fails(make_config, roster_csv):
+    """A regraded attempt whose new grading fails no longer counts: the course gradebook gets the attempt that
+    counts now (here the earlier one). The failure comes from the job itself (max_deliveries=0: given up at once)."""
+    from nbgrader.api import Gradebook
+
+    from gradebot.core.jobs import process_submission
+    config = make_config(max_deliveries=0)
+    svc = GradingService(config)
+    svc.import_roster(roster_csv)
+    first = _graded(svc, "s1", 2, 3)
+    second = _graded(svc, "s1", 2, 0)                    # counting = latest: this one counts
+    assert gradebook.record_counted(config, svc.store, "s1")
+
+    def gradebook_score():
+        with Gradebook(config.main_gradebook_url()) as gb:
+            return gb.find_submission(config.assignment, "s1").score
+
+    assert gradebook_score() == 2.0
+    assert svc.regrade(submission_id=second.id)["total"] == 1
+    assert process_submission(config, svc.store, second.id) == "failed"
+    assert svc.class_table("s1").rows[0]["counted"]["id"] == first.id
+    assert gradebook_score() == 5.0
