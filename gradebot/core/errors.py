@@ -50,6 +50,17 @@ class AccessDenied(GradebotError):
                                     "from the instructor")
 
 
+class LoginThrottled(GradebotError):
+    """Too many wrong access codes for this student id or from this client: every code, the right one too, is
+    refused for ``retry_after_seconds`` (see :mod:`gradebot.core.access`)."""
+
+    def __init__(self, retry_after_seconds: float):
+        self.retry_after_seconds = float(retry_after_seconds)
+        minutes = max(1, -(-int(self.retry_after_seconds + 0.999) // 60))
+        super().__init__(f"too many wrong access codes: try again in {minutes} min (until then even the right "
+                         "code is refused)")
+
+
 class UnknownSubmission(GradebotError):
     """No submission with this id."""
 
