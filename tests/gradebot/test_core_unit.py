@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import pytest
 
+from test_web_support import Clock
+
 from gradebot import tinycourse as tc
 from gradebot.config import Config
 from gradebot.core import access, gradebook
@@ -211,19 +213,6 @@ def test_authenticate_same_error_for_unknown_id_and_wrong_code(make_config, rost
 
 
 # ------------------------------------------------------------------------------------------------ throttling
-class Clock:
-    """An injected clock: ``clock()`` is now, ``clock.advance(seconds)`` moves it."""
-
-    def __init__(self):
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
-
-
 def _wrong(svc, sid, client=None):
     """One wrong code; returns None (plain refusal) or the seconds of the lock it started/met."""
     try:
