@@ -17,9 +17,9 @@ class RegistrationError(GradebotError):
 class UnknownStudent(GradebotError):
     """The student id is not in the roster."""
 
-    def __init__(self, student_id: str):
+    def __init__(self, student_id: str, message: str | None = None):
         self.student_id = student_id
-        super().__init__(f"unknown student id {student_id!r}: ask the instructor to add you to the roster")
+        super().__init__(message or f"unknown student id {student_id!r}: ask the instructor to add you to the roster")
 
 
 class SubmissionRejected(GradebotError):

@@ -125,7 +125,8 @@ class GradingService:
         if the id is not in the roster."""
         sid = str(student_id or "").strip()
         if self.store.get_student(sid) is None:
-            raise UnknownStudent(sid)
+            raise UnknownStudent(sid, f"no student with id {sid!r} in the roster: check the id, or add the student "
+                                      "with a roster import (which issues their code)")
         code = access.new_code()
         self.store.set_code_hash(sid, access.hash_code(code))
         self.store.clear_login_failures([access.student_key(sid)])

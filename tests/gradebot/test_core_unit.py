@@ -193,7 +193,7 @@ def test_reissue_code_replaces_the_old_code(make_config, roster_csv):
     with pytest.raises(AccessDenied):
         svc.authenticate("s2", old["s2"])
     assert svc.authenticate("s1", old["s1"]).student_id == "s1"     # the others keep theirs
-    with pytest.raises(UnknownStudent, match="'ghost'"):
+    with pytest.raises(UnknownStudent, match="no student with id 'ghost' in the roster"):
         svc.reissue_code("ghost")
     assert svc.issue_missing_codes() == []                          # everyone has a code
 
