@@ -46,7 +46,7 @@ def fill(svc: GradingService, n: int, k: int, seed: int = 0) -> None:
     engine = svc.store._engine()
     with engine.begin() as c:
         c.execute(sa.insert(t.students), [dict(student_id=f"st{i:04d}", name=f"Имя{i} Фамилия{i}",
-                                               grp=f"g{i % 10}", access_code=f"code{i:08d}") for i in range(n)])
+                                               grp=f"g{i % 10}") for i in range(n)])
         subs, results = [], []
         sid = 0
         for i in range(n):

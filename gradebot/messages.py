@@ -69,6 +69,8 @@ REFUSAL = {
 }
 DETAIL_T = "Причина: {detail}"      # the core's own (English) words after a refusal
 TOO_LARGE_T = "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова."
+THROTTLED_T = ("Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже "
+               "с верным кодом.")
 RATE_LIMITED_T = "Слишком много посылок подряд. Следующую можно отправить {when}."
 
 # ---------------------------------------------------------------------------------------------- result
@@ -238,6 +240,11 @@ def rate_limited(retry_after_seconds: float | None) -> str:
     return RATE_LIMITED_T.format(when=f"через {minutes} мин" if minutes else "позже")
 
 
+def throttled(retry_after_seconds: float | None) -> str:
+    """Too many wrong access codes for this student id or from this client: how long the login stays closed."""
+    return THROTTLED_T.format(minutes=wait_minutes(retry_after_seconds) or 1)
+
+
 def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
     """Why a request was refused (``code`` as the web API names it), with the core's detail in parentheses when
     it adds something (``Причина: ...``; never for ``access_denied``: it must not tell a wrong id from a wrong code)."""
@@ -245,6 +252,8 @@ def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
         return too_large(fields["limit"], fields.get("actual"))
     if code == "rate_limited":
         return rate_limited(fields.get("retry_after_seconds"))
+    if code == "too_many_attempts":
+        return throttled(fields.get("retry_after_seconds"))
     if code == "missing_field":
         return REFUSAL["missing_field_code" if fields.get("require_code") else "missing_field"]
     text = REFUSAL.get(code, REFUSAL["rejected"])

@@ -8,14 +8,16 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
 from gradebot.core import access, classbook, gradebook
-from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, RateLimited, SubmissionRejected,
-                                  UnknownStudent, UnknownSubmission)
+from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, LoginThrottled, RateLimited,
+                                  SubmissionRejected, UnknownStudent, UnknownSubmission)
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
 from gradebot.core.models import Result, Student, Submission
 
@@ -25,14 +27,45 @@ SOURCES = ("cli", "web", "telegram")
 CODES_CSV_FIELDS = ("student_id", "name", "group", "code")
 
 
-class GradingService:
-    """Opens the store on construction; :meth:`start` starts the backend's workers."""
+@dataclass(frozen=True)
+class IssuedCode:
+    """A freshly issued access code: shown to the instructor this once (the store keeps only its hash)."""
 
-    def __init__(self, config: Config | None = None):
+    student_id: str
+    name: str
+    group: str
+    code: str = field(repr=False)
+
+
+@dataclass
+class RosterImport:
+    """What :meth:`GradingService.import_roster` did: ``count`` rows imported, and the codes it issued (students
+    without a code: new ones, and existing ones that had none; codes given in the CSV are not repeated)."""
+
+    count: int
+    issued: list[IssuedCode]
+
+
+def codes_csv(issued: list[IssuedCode]) -> str:
+    """``student_id,name,group,code`` CSV of issued codes (to hand out)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CODES_CSV_FIELDS)
+    for ic in issued:
+        writer.writerow((ic.student_id, ic.name, ic.group, ic.code))
+    return out.getvalue()
+
+
+class GradingService:
+    """Opens the store on construction; :meth:`start` starts the backend's workers. ``clock`` (tests): the current
+    time as an aware UTC datetime, for the throttle on wrong access codes."""
+
+    def __init__(self, config: Config | None = None, clock: Callable[[], datetime] | None = None):
         self.config = config or Config.from_env()
         self.config.validate()
         self.backend = load_backend(self.config)
         self.store = self.backend.open_store()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._submit_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -50,17 +83,18 @@ class GradingService:
         self.stop()
 
     # ------------------------------------------------------------------ roster
-    def import_roster(self, csv_text_or_path: str | Path) -> int:
+    def import_roster(self, csv_text_or_path: str | Path) -> RosterImport:
         """Import ``student_id,name,group[,code]`` rows (header required); existing students are updated (their
-        Telegram link is kept). A non-empty ``code`` sets the student's access code; a new student without one
-        gets a fresh code, an existing one keeps theirs. Returns the number of rows imported."""
+        Telegram link is kept). A non-empty ``code`` sets the student's access code; every other student without a
+        code (a new one, or one from before codes) is issued a fresh one, returned in ``issued`` - the only time
+        it can be read: the store keeps hashes only. An existing student's code is kept."""
         text = _read_text_or_path(csv_text_or_path)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         if "student_id" not in fields:
             raise GradebotError("roster CSV needs a header with columns student_id,name,group "
                                 f"(found: {reader.fieldnames})")
-        students, seen = [], set()
+        rows, seen = [], set()
         for lineno, row in enumerate(reader, start=2):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
             sid = row.get("student_id", "")
@@ -72,27 +106,69 @@ class GradingService:
             if sid in seen:
                 raise GradebotError(f"roster line {lineno}: student_id {sid!r} appears twice")
             seen.add(sid)
-            students.append(Student(student_id=sid, name=row.get("name", ""), group=row.get("group", ""),
-                                    access_code=_roster_code(row.get("code", ""), lineno)))
-        return self.store.upsert_students(students)
+            rows.append((sid, row.get("name", ""), row.get("group", ""), _roster_code(row.get("code", ""), lineno)))
+        has_code = {st.student_id for st in self.store.list_students() if st.code_hash}
+        students, issued = [], []
+        if rows:
+            log.info("roster: hashing the access codes of up to %d student(s) (about 0.1 s each)", len(rows))
+        for sid, name, group, code in rows:
+            if code is None and sid not in has_code:
+                code = access.new_code()
+                issued.append(IssuedCode(sid, name, group, code))
+            students.append(Student(student_id=sid, name=name, group=group,
+                                    code_hash=access.hash_code(code) if code is not None else None))
+        count = self.store.upsert_students(students)
+        return RosterImport(count=count, issued=issued)
 
-    def roster_codes_csv(self) -> str:
-        """The roster with every student's access code, as CSV ``student_id,name,group,code`` (to hand out)."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CODES_CSV_FIELDS)
-        for st in self.store.list_students():
-            writer.writerow((st.student_id, st.name, st.group, st.access_code or ""))
-        return out.getvalue()
+    def reissue_code(self, student_id: str) -> str:
+        """Give the student a fresh access code and return it (shown this once). The old code stops working at
+        once, and so do the web cookies signed for it; the student's wrong-code count is cleared. UnknownStudent
+        if the id is not in the roster."""
+        sid = str(student_id or "").strip()
+        if self.store.get_student(sid) is None:
+            raise UnknownStudent(sid, f"no student with id {sid!r} in the roster: check the id, or add the student "
+                                      "with a roster import (which issues their code)")
+        code = access.new_code()
+        self.store.set_code_hash(sid, access.hash_code(code))
+        self.store.clear_login_failures([access.student_key(sid)])
+        log.info("access code of student %s re-issued", sid)
+        return code
 
-    def authenticate(self, student_id: str, code: str | None) -> Student:
+    def issue_missing_codes(self) -> list[IssuedCode]:
+        """A fresh code for every student who has none (e.g. from a database from before codes)."""
+        return [IssuedCode(st.student_id, st.name, st.group, self.reissue_code(st.student_id))
+                for st in self.store.list_students() if not st.code_hash]
+
+    def authenticate(self, student_id: str, code: str | None, client: str | None = None) -> Student:
         """The student whose id and access code these are; AccessDenied if the id is unknown or the code wrong
-        (the same error for both, so ids cannot be probed). Case, spaces and dashes in the code do not matter."""
-        student = self.store.get_student(str(student_id or "").strip())
-        stored = student.access_code if student is not None else None
-        # compare even for an unknown id, so the answer takes as long either way
-        if not access.codes_match(stored or access.new_code(), code) or student is None:
+        (the same error for both, so ids cannot be probed). Case, spaces and dashes in the code do not matter.
+
+        Wrong codes are throttled per student id and per ``client`` (``web:<address>``, ``telegram:<user id>``;
+        config ``login_*``): LoginThrottled (with the seconds to wait) when the id or the client is locked - even
+        for the right code - or when this wrong code starts a lock. A right code clears the id's count (not the
+        client's: one's own code must not buy more guesses at others)."""
+        sid = str(student_id or "").strip()
+        student_rule, client_rule = self.config.login_rules()
+        keys = {}
+        if sid and student_rule.enabled:
+            keys[access.student_key(sid)] = student_rule
+        if client and client_rule.enabled:
+            keys[access.client_key(client)] = client_rule
+        now = self.clock()
+        if keys:
+            wait = self.store.login_lock(list(keys), now)
+            if wait > 0:
+                raise LoginThrottled(wait)
+        student = self.store.get_student(sid) if sid else None
+        # check even for an unknown id (against a dummy hash), so the answer takes as long either way
+        if not access.verify_code(student.code_hash if student is not None else None, code) or student is None:
+            if keys:
+                wait = self.store.record_login_failure(keys, now)
+                if wait > 0:
+                    raise LoginThrottled(wait)
             raise AccessDenied()
+        if student_rule.enabled:
+            self.store.clear_login_failures([access.student_key(sid)])
         return student
 
     def get_student(self, student_id: str) -> Student | None:

@@ -31,11 +31,13 @@ class Store(ABC):
     # ---- students
     @abstractmethod
     def upsert_students(self, students: list[Student]) -> int:
-        """Insert or update (name, group) by student_id; keeps Telegram links. A student's ``access_code`` is set
-        when given; otherwise a new student gets a fresh code (:func:`gradebot.core.access.new_code`) and an
-        existing one keeps theirs. Returns rows written.
+        """Insert or update (name, group) by student_id; keeps Telegram links. A student's ``code_hash`` is set
+        when given; otherwise an existing student keeps theirs and a new one has none (the service issues codes:
+        :meth:`gradebot.core.service.GradingService.import_roster`). Returns rows written."""
 
-        Opening a store migrates an older database: students without a code get a fresh one."""
+    @abstractmethod
+    def set_code_hash(self, student_id: str, code_hash: str) -> None:
+        """Replace the student's access code hash; UnknownStudent if the id is not in the roster."""
 
     @abstractmethod
     def get_student(self, student_id: str) -> Student | None: ...
@@ -50,6 +52,20 @@ class Store(ABC):
 
     @abstractmethod
     def list_students(self) -> list[Student]: ...
+
+    # ---- throttling of wrong access codes (keys: gradebot.core.access.student_key / client_key)
+    @abstractmethod
+    def login_lock(self, keys: list[str], now: datetime) -> float:
+        """Seconds until the longest lock among ``keys`` ends (0: none is locked)."""
+
+    @abstractmethod
+    def record_login_failure(self, rules: dict, now: datetime) -> float:
+        """Count one wrong code for every key of ``rules`` ({key: gradebot.core.access.ThrottleRule}), atomically
+        across processes; returns the seconds of the longest lock this failure started (0: none)."""
+
+    @abstractmethod
+    def clear_login_failures(self, keys: list[str]) -> None:
+        """Forget the wrong codes of ``keys`` (a successful login, a re-issued code)."""
 
     # ---- submissions
     @abstractmethod

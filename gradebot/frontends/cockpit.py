@@ -30,6 +30,7 @@ Pages (Russian)::
     POST /instructor/regrade                      scope=submission|student|all (+ submission_id / student_id)
     GET  /instructor/regrade/<batch>              progress (refreshes itself until every one is graded)
     POST /instructor/students/<id>/extension      until=<ISO time> | days=<N> | clear=1
+    POST /instructor/students/<id>/reissue-code   a new access code, shown on the answer page once
     GET  /instructor/export/grades.csv            nbgrader export columns (gradebot.core.classbook)
     GET  /instructor/export/tasks.csv, /instructor/export/tests.csv
     GET  /instructor/stats                        statistics (the block ``stats_fragment``)
@@ -42,6 +43,7 @@ API (JSON)::
                                                   -> 202 {"batch", "total", "skipped", "progress_url"}
     GET  /api/instructor/regrade/<batch>          {"total", "queued", "grading", "done", "failed", ...}
     POST /api/instructor/students/<id>/extension  {"until": ISO time | null} | {"days": N}
+    POST /api/instructor/students/<id>/reissue-code  -> {"student_id", "code"} (the code is not stored: shown once)
 """
 from __future__ import annotations
 
@@ -212,6 +214,7 @@ class Cockpit:
     def __init__(self, fe: Any):
         from gradebot.frontends import web as webmod
         self.web = webmod
+        self.fe = fe
         self.core = fe.core
         self.templates = fe.templates
         self.config = fe.config
@@ -244,7 +247,7 @@ class Cockpit:
         header, else None. Wrong bearer passwords count toward the login throttle (429 once it is reached)."""
         auth = request.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
-            address = request.remote or "?"
+            address = self.fe.client(request)
             wait = self.throttle.wait_seconds(address)
             if wait > 0:
                 raise self.web.ApiError(429, "too_many_attempts", f"too many wrong passwords: try again in "
@@ -335,7 +338,7 @@ class Cockpit:
         form = await request.post()
         next_url = str(form.get("next", "/instructor/class"))
         next_url = next_url if NEXT_RE.match(next_url) else "/instructor/class"
-        address = request.remote or "?"
+        address = self.fe.client(request)
         wait = self.throttle.wait_seconds(address)
         if wait > 0:
             return self._page("instructor_login.html", status=429, next_url=next_url, csrf=None,
@@ -543,6 +546,20 @@ class Cockpit:
         own = (await self.core("extensions")).get(student_id)
         return web.json_response({"student_id": student_id, "extension": own.isoformat() if own else None})
 
+    # -- access code re-issue ----------------------------------------------------------------------
+    async def post_reissue(self, request: web.Request, nonce: str, form: Any) -> web.Response:
+        """A fresh access code for the student, shown on this page once (the store keeps only its hash)."""
+        student_id = request.match_info["student_id"]
+        code = await self.core("reissue_code", student_id)
+        student = await self.core("get_student", student_id)
+        return self._page("instructor_code.html", student=student, code=code,
+                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None)
+
+    async def api_reissue(self, request: web.Request, nonce: str, form: Any) -> web.Response:
+        student_id = request.match_info["student_id"]
+        code = await self.core("reissue_code", student_id)
+        return web.json_response({"student_id": student_id, "code": code}, headers={"Cache-Control": "no-store"})
+
     async def _json(self, request: web.Request) -> dict:
         try:
             body = json.loads(await request.text() or "{}")
@@ -583,6 +600,7 @@ def register(app: web.Application, fe: Any) -> Cockpit:
         web.get("/instructor/class", g(c.page_class)),
         web.get("/instructor/students/{student_id}", g(c.page_student)),
         web.post("/instructor/students/{student_id}/extension", g(c.post_extension)),
+        web.post("/instructor/students/{student_id}/reissue-code", g(c.post_reissue)),
         web.get("/instructor/submissions/{id}/feedback", g(c.page_feedback)),
         web.get("/instructor/submissions/{id}/notebook", g(c.page_notebook)),
         web.post("/instructor/regrade", g(c.post_regrade)),
@@ -592,6 +610,7 @@ def register(app: web.Application, fe: Any) -> Cockpit:
         web.get("/api/instructor/class", g(c.api_class)),
         web.get("/api/instructor/students/{student_id}", g(c.api_student)),
         web.post("/api/instructor/students/{student_id}/extension", g(c.api_extension)),
+        web.post("/api/instructor/students/{student_id}/reissue-code", g(c.api_reissue)),
         web.post("/api/instructor/regrade", g(c.api_regrade)),
         web.get("/api/instructor/regrade/{batch}", g(c.api_progress)),
     ])

@@ -53,8 +53,9 @@ def _now() -> datetime:
 
 
 _STUDENT_COLS = (t.students.c.student_id, t.students.c.name, t.students.c.grp, t.students.c.telegram_user_id,
-                 t.students.c.access_code)
+                 t.students.c.code_hash)
 _SUB = t.submissions.c
+_LF = t.login_failures.c
 _SUBMISSION_COLS = (_SUB.id, _SUB.student_id, _SUB.filename, _SUB.created_at, _SUB.status, _SUB.late,
                     t.results.c.result, _SUB.error, _SUB.source, _SUB.finished_at, _SUB.deliveries)
 _SUBMISSIONS = t.submissions.outerjoin(t.results, t.results.c.submission_id == _SUB.id)
@@ -63,7 +64,7 @@ _SUBMISSIONS = t.submissions.outerjoin(t.results, t.results.c.submission_id == _
 def _student(row) -> Student | None:
     if row is None:
         return None
-    return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], access_code=row[4])
+    return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], code_hash=row[4])
 
 
 def _submission(row) -> Submission | None:
@@ -123,15 +124,21 @@ class SqlStore(Store):
         s = t.students
         with self._write() as c:
             for st in students:
-                # a new student gets the given code or a fresh one; an existing one keeps theirs unless given
+                # a given code hash is set; otherwise a new student has none and an existing one keeps theirs
                 ins = dialect.insert(c, s).values(student_id=st.student_id, name=st.name, grp=st.group,
-                                                  access_code=st.access_code or access.new_code())
-                code = (ins.excluded.access_code if st.access_code
-                        else sa.func.coalesce(s.c.access_code, ins.excluded.access_code))
+                                                  code_hash=st.code_hash)
+                code = ins.excluded.code_hash if st.code_hash else s.c.code_hash
                 c.execute(ins.on_conflict_do_update(
                     index_elements=[s.c.student_id],
-                    set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "access_code": code}))
+                    set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "code_hash": code}))
         return len(students)
+
+    def set_code_hash(self, student_id: str, code_hash: str) -> None:
+        with self._write() as c:
+            done = c.execute(sa.update(t.students).where(t.students.c.student_id == student_id)
+                             .values(code_hash=code_hash))
+            if done.rowcount != 1:
+                raise UnknownStudent(student_id)
 
     def _one_student(self, where) -> Student | None:
         with self._read() as c:
@@ -164,7 +171,48 @@ class SqlStore(Store):
                                         "ask the instructor to unlink it")
             # the UNIQUE constraint settles a race between two ids claiming one account at once
             c.execute(sa.update(s).where(s.c.student_id == student_id).values(telegram_user_id=tg))
-        return Student(row[0], row[1], row[2], tg, access_code=row[4])
+        return Student(row[0], row[1], row[2], tg, code_hash=row[4])
+
+    # ------------------------------------------------------------------ throttling of wrong access codes
+    def login_lock(self, keys: list[str], now: datetime) -> float:
+        with self._read() as c:
+            until = c.execute(sa.select(sa.func.max(_LF.locked_until))
+                              .where(_LF.key.in_(list(keys)), _LF.locked_until > now)).scalar()
+        return max(0.0, (until - now).total_seconds()) if until is not None else 0.0
+
+    def record_login_failure(self, rules: dict[str, access.ThrottleRule], now: datetime) -> float:
+        """One transaction: the row of every key is locked (PostgreSQL ``FOR UPDATE``; SQLite: the write
+        transaction), so concurrent failures from several processes are all counted."""
+        lf = t.login_failures
+        longest = 0.0
+        with self._write() as c:
+            c.execute(sa.delete(lf).where(lf.c.expires_at < now))           # forget what has expired
+            for key, rule in sorted(rules.items()):
+                if not rule.enabled:
+                    continue
+                c.execute(dialect.insert(c, lf).values(key=key, failures=0, last_failure_at=now, expires_at=now)
+                          .on_conflict_do_nothing(index_elements=[lf.c.key]))
+                failures, last, locked = c.execute(
+                    sa.select(lf.c.failures, lf.c.last_failure_at, lf.c.locked_until).where(lf.c.key == key)
+                    .with_for_update()).one()
+                quiet_since = max(last, locked) if locked is not None else last
+                if (now - quiet_since).total_seconds() > rule.window:
+                    failures = 0                                              # forgotten: a fresh count
+                failures += 1
+                lock = access.lock_seconds(failures, rule)
+                until = now + timedelta(seconds=lock) if lock else locked
+                c.execute(sa.update(lf).where(lf.c.key == key).values(
+                    failures=failures, last_failure_at=now, locked_until=until,
+                    expires_at=max(now, until or now) + timedelta(seconds=rule.window)))
+                longest = max(longest, lock)
+        return longest
+
+    def clear_login_failures(self, keys: list[str]) -> None:
+        with self._read() as c:       # the usual case, nothing to forget, takes no write lock
+            if c.execute(sa.select(_LF.key).where(_LF.key.in_(list(keys))).limit(1)).first() is None:
+                return
+        with self._write() as c:
+            c.execute(sa.delete(t.login_failures).where(_LF.key.in_(list(keys))))
 
     # ------------------------------------------------------------------ blobs (notebook bytes in the database)
     def put_blob(self, data: bytes) -> tuple[str, str]:

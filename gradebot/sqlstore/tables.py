@@ -3,7 +3,10 @@
 
 All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in the same database.
 
-- ``gb_students``: the roster; ``access_code`` is the student's secret, ``telegram_user_id`` a unique link.
+- ``gb_students``: the roster; ``code_hash`` is the hash of the student's access code (never the code itself,
+  :func:`gradebot.core.access.hash_code`; NULL: no code issued yet), ``telegram_user_id`` a unique link.
+- ``gb_login_failures``: wrong access codes per throttle key (``student:<id>`` or ``client:<address>``): how many
+  in a row, the last one, and until when the key is locked; a row is deleted once it has expired.
 - ``gb_blobs``: submitted notebook bytes kept in the database (the Celery backend's workers share no disk).
 - ``gb_submissions``: one row per submission (status queued|grading|done|failed, delivery count, error). The
   notebook is either a file (``blob_path``, written durably before the row) or a ``gb_blobs`` row (``blob_id``).
@@ -42,8 +45,18 @@ students = sa.Table(
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     sa.Column("grp", sa.Text, nullable=False, server_default=""),
     sa.Column("telegram_user_id", sa.BigInteger, unique=True),
-    sa.Column("access_code", sa.Text),
+    sa.Column("code_hash", sa.Text),
 )
+
+login_failures = sa.Table(
+    "gb_login_failures", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcTime, nullable=False),
+    sa.Column("locked_until", UtcTime),
+    sa.Column("expires_at", UtcTime, nullable=False),      # when the row may be forgotten (window after the lock)
+)
+sa.Index("gb_login_failures_expires", login_failures.c.expires_at)
 
 blobs = sa.Table(
     "gb_blobs", metadata,

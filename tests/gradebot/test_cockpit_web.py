@@ -16,7 +16,7 @@ import pytest
 from test_web_support import serve_app
 
 from gradebot import tinycourse as tc
-from gradebot.core import classbook, gradebook
+from gradebot.core import classbook, errors, gradebook
 from gradebot.core.models import Result
 from gradebot.core.service import GradingService
 from gradebot.frontends import cockpit
@@ -44,14 +44,15 @@ def _graded(svc, student_id, add, mul, penalty=0.0, data=None):
 
 @pytest.fixture
 def make_served(make_config, roster_csv):
-    """serve(**config overrides) -> (base URL, service); the roster is s1, s2 (group g1) and s3 (g2)."""
+    """serve(**config overrides) -> (base URL, service); the roster is s1, s2 (group g1) and s3 (g2), their access
+    codes in ``serve.codes``."""
     servers = []
 
     def serve(**overrides):
         overrides.setdefault("instructor_password", PASSWORD)
         config = make_config(**overrides)
         svc = GradingService(config)
-        svc.import_roster(roster_csv)
+        serve.codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
         ctx = serve_app(lambda: create_app(svc, config))
         base = ctx.__enter__()
         servers.append(ctx)
@@ -98,7 +99,7 @@ def test_area_is_disabled_without_a_password(make_served):
 def test_anonymous_and_students_are_refused(make_served):
     base, svc = make_served()
     sub = _graded(svc, "s1", 2, 3)
-    code = svc.get_student("s1").access_code
+    code = make_served.codes["s1"]
     # a student with their own valid page cookie
     student = httpx.Client(base_url=base, timeout=20)
     assert student.post("/login", data={"student_id": "s1", "code": code, "next": "/"}).status_code == 303
@@ -349,16 +350,16 @@ def test_exports_have_nbgrader_columns_and_match_nbgrader_export(make_served, tm
 
 
 # ------------------------------------------------------------------------------------------------ store step 3
-def test_a_version_1_store_gets_the_instructor_tables(make_config):
+def test_a_version_2_store_gets_the_instructor_tables(make_config):
     from gradebot.sqlstore import SqlStore
     config = make_config()
     config.data_path.mkdir(parents=True)
     db = config.data_path / "gradebot.sqlite3"
     SqlStore.in_file(db).close()
-    with sqlite3.connect(db) as conn:                   # back to a database of schema version 1
+    with sqlite3.connect(db) as conn:                   # back to a database of schema version 2
         conn.execute("DROP TABLE gb_regrades")
         conn.execute("DROP TABLE gb_extensions")
-        conn.execute("UPDATE gb_schema_version SET version = 1")
+        conn.execute("UPDATE gb_schema_version SET version = 2")
     store = SqlStore.in_file(db)
     assert store.extensions() == {} and store.regrade_counts() == {}
     store.close()
@@ -390,3 +391,23 @@ def test_the_gradebook_follows_a_regrade_that_fails(make_config, roster_csv):
     assert process_submission(config, svc.store, second.id) == "failed"
     assert svc.class_table("s1").rows[0]["counted"]["id"] == first.id
     assert gradebook_score() == 5.0
+
+
+def test_reissue_code_shows_the_new_code_once_and_the_old_one_stops_working(make_served):
+    base, svc = make_served()
+    old = make_served.codes["s1"]
+    student = httpx.Client(base_url=base, timeout=20)
+    assert student.post("/login", data={"student_id": "s1", "code": old, "next": "/"}).status_code == 303
+    client, token = _login(base)
+    assert client.post("/instructor/students/s1/reissue-code", data={}).status_code == 403      # no CSRF token
+    assert svc.authenticate("s1", old).student_id == "s1"
+    page = client.post("/instructor/students/s1/reissue-code", data={"csrf": token})
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    new = re.search(r'<code id="new-code">([^<]+)</code>', page.text).group(1)
+    assert new != old and svc.authenticate("s1", new).student_id == "s1"
+    with pytest.raises(errors.AccessDenied):
+        svc.authenticate("s1", old)
+    r = client.post("/api/instructor/students/s2/reissue-code", headers={cockpit.CSRF_HEADER: token})
+    assert r.status_code == 200 and svc.authenticate("s2", r.json()["code"]).student_id == "s2"
+    assert client.post("/api/instructor/students/ghost/reissue-code",
+                       headers={cockpit.CSRF_HEADER: token}).status_code == 404
