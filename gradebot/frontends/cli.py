@@ -15,6 +15,8 @@ Commands
     submit STUDENT_ID FILE.ipynb [--wait] [--json]   queue a submission (graded by running workers)
     grades [--json]                the counted attempt of every student
     export-grades OUT.csv          nbgrader export of the course gradebook
+    export-notebooks --out DIR [--which counted|latest]
+                                   each student's notebook as DIR/<student_id>.ipynb (for similarity, archives)
     similarity NOTEBOOK|DIR... [--against DIR] [--json] [--out report.html]
                                    similarity report of the students' code (honor code; gradebot/similarity.py)
     report --out DIR [--unit auto|hour|day]
@@ -79,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--json", action="store_true")
     e = sub.add_parser("export-grades", help="export the course gradebook to CSV (nbgrader export)")
     e.add_argument("out")
+    en = sub.add_parser("export-notebooks",
+                        help="write each student's counted (or latest) notebook as DIR/<student_id>.ipynb")
+    en.add_argument("--out", required=True, metavar="DIR", help="directory (created; existing files are kept)")
+    en.add_argument("--which", choices=("counted", "latest"), default="counted",
+                    help="counted: the attempt the grades use (default); latest: the newest submission")
     sm = sub.add_parser("similarity", help="which submissions share long, specific code (honor code)")
     sm.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks, or directories of notebooks")
     sm.add_argument("--against", action="append", default=[], metavar="DIR",
@@ -257,6 +264,30 @@ def _similarity(args, config) -> int:
     return 1 if report.errors else 0
 
 
+def _export_notebooks(svc, out: str, which: str) -> int:
+    """``export-notebooks``: the students' notebooks as ``<out>/<student_id>.ipynb`` (e.g. for the similarity report
+    or next year's archive). A file that is already there is never overwritten: the command stops before writing."""
+    from gradebot.core import gradebook
+    chosen = []
+    for st in svc.list_students():
+        subs = svc.list_submissions(st.student_id)
+        sub = gradebook.counted(subs, svc.config.counting) if which == "counted" else (subs[-1] if subs else None)
+        if sub is not None:
+            chosen.append((st.student_id, sub.id))
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise GradebotError(f"--out {out}: is a file, not a directory")
+    clash = [sid for sid, _ in chosen if (directory / f"{sid}.ipynb").exists()]
+    if clash:
+        raise GradebotError(f"--out {out}: {len(clash)} file(s) already there (e.g. {clash[0]}.ipynb); "
+                            "nothing written: use a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    for sid, sub_id in chosen:
+        (directory / f"{sid}.ipynb").write_bytes(svc.submission_notebook(sub_id)[1])
+    print(f"wrote {len(chosen)} notebook(s) ({which} attempts) to {out}", file=sys.stderr)
+    return 0
+
+
 def _report(svc, args) -> int:
     """``report``: the statistics of the store's class written into ``--out`` (gradebot/cockpit/report.py)."""
     from gradebot.cockpit import report, service_stats
@@ -323,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{r['student_id']:<16} {r['name']:<28} {r['group']:<8} {total:>10} "
                           f"attempts={r['attempts']}")
             return 0
+        if args.command == "export-notebooks":
+            return _export_notebooks(svc, args.out, args.which)
         if args.command == "export-grades":
             out = svc.export_grades_csv(args.out)
             print(f"wrote {out}")

@@ -33,7 +33,8 @@ Pages (Russian)::
     POST /instructor/students/<id>/reissue-code   a new access code, shown on the answer page once
     GET  /instructor/export/grades.csv            nbgrader export columns (gradebot.core.classbook)
     GET  /instructor/export/tasks.csv, /instructor/export/tests.csv
-    GET  /instructor/stats                        statistics (the block ``stats_fragment``)
+    GET  /instructor/stats                        statistics: histogram, tasks, tests, submissions over time
+    GET  /api/instructor/stats                    the same numbers as JSON (ClassStats.to_json)
 
 API (JSON)::
 
@@ -64,6 +65,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from markupsafe import Markup
 
 from gradebot import messages as msg
 from gradebot.core import classbook, errors
@@ -583,9 +585,25 @@ class Cockpit:
         return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
-    # -- statistics (filled in by gradebot.cockpit.stats at merge) -------------------------------------
+    # -- statistics (gradebot.cockpit: the same numbers and plots as `python -m gradebot report`) -----------
+    async def _stats(self) -> Any:
+        """The class statistics, read through the core's thread (the store is the core's)."""
+        from gradebot.cockpit import service_stats
+        return await self.core.run(service_stats, self.core.svc)
+
     async def page_stats(self, request: web.Request, nonce: str, form: Any) -> web.Response:
-        return self._page("instructor_stats.html", csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None)
+        from gradebot.cockpit import plots, report
+        stats = await self._stats()
+
+        def render() -> str:       # matplotlib: ~0.2 s of CPU, off the event loop and off the core's thread
+            return report.stats_html(stats, plots.render_all(stats, "svg"),
+                                     submission_url=lambda i: f"/instructor/submissions/{i}/feedback")
+        fragment = await asyncio.get_running_loop().run_in_executor(None, render)
+        return self._page("instructor_stats.html", fragment=Markup(fragment),
+                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None)
+
+    async def api_stats(self, request: web.Request, nonce: str, form: Any) -> web.Response:
+        return web.json_response((await self._stats()).to_json(), headers={"Cache-Control": "no-store"})
 
 
 def register(app: web.Application, fe: Any) -> Cockpit:
@@ -608,6 +626,7 @@ def register(app: web.Application, fe: Any) -> Cockpit:
         web.get(r"/instructor/export/{kind:(grades|tasks|tests)}.csv", g(c.export_csv)),
         web.get("/instructor/stats", g(c.page_stats)),
         web.get("/api/instructor/class", g(c.api_class)),
+        web.get("/api/instructor/stats", g(c.api_stats)),
         web.get("/api/instructor/students/{student_id}", g(c.api_student)),
         web.post("/api/instructor/students/{student_id}/extension", g(c.api_extension)),
         web.post("/api/instructor/students/{student_id}/reissue-code", g(c.api_reissue)),

@@ -187,3 +187,27 @@ def test_table_names_tasks_and_failed_tests_as_the_real_course_does():
     plain = format_result(result).split("\n")
     assert plain[1].split() == ["part1_forward", "4", "5"]
     assert "  - part1_forward__relu: ReLU.forward: не совпало 1 из 6 чисел" in plain
+
+
+def test_export_notebooks_writes_counted_or_latest_and_never_overwrites(make_config, tmp_path, roster_csv):
+    """s1 submits twice (the first scores 5, the second 2), s2 never: with counting=best the counted notebook is the
+    first, the latest is the second; a second export into the same directory stops before writing anything."""
+    from gradebot.core.models import Result
+    from gradebot.core.service import GradingService
+    config = make_config(counting="best")
+    svc = GradingService(config)
+    svc.import_roster(roster_csv)
+    first, second = tc.submission(), tc.submission(solved=False)
+    for data, total in ((first, 5.0), (second, 2.0)):
+        sub = svc.submit("s1", "tiny.ipynb", data)
+        svc.store.finish(sub.id, "done", Result(total=total, max=5.0, tasks={}), None, None)
+    out = tmp_path / "counted"
+    proc = _run(config, "export-notebooks", "--out", str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["s1.ipynb"] and (out / "s1.ipynb").read_bytes() == first
+    assert "wrote 1 notebook(s) (counted attempts)" in proc.stderr
+    _run(config, "export-notebooks", "--out", str(tmp_path / "latest"), "--which", "latest")
+    assert (tmp_path / "latest" / "s1.ipynb").read_bytes() == second
+    (out / "s1.ipynb").write_bytes(b"instructor's notes")
+    again = _run(config, "export-notebooks", "--out", str(out), "--which", "latest", check=False)
+    assert again.returncode == 2 and "already there" in again.stderr
+    assert (out / "s1.ipynb").read_bytes() == b"instructor's notes"

@@ -3,9 +3,12 @@
 The course starts with a broken hidden test (``mul(3, 4) == 13``), so an honest submission scores 2 of 5. A
 student's browser is refused; the instructor logs in, sees the class, fixes the test, presses "Перепроверить
 всё", watches the progress page and finds the new score (5 of 5) in the class table and in nbgrader's export of
-the course gradebook. The screenshots go to docs/images/ (docs/instructor.md shows them).
+the course gradebook, then opens the statistics page (its plots). Screenshots go to a temporary directory, or to
+``$NUMNET_SCREENSHOTS`` when set: ``make screenshots`` writes docs/images/ (docs/instructor.md shows them), so an
+ordinary test run leaves the tree as it was.
 """
 import csv
+import os
 from pathlib import Path
 
 import nbformat
@@ -20,7 +23,6 @@ from gradebot.frontends.web import create_app
 
 PASSWORD = "teach-secret-42"
 GRADING_TIMEOUT = 240
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def write_course_notebook(config, mul_expected: int) -> None:
@@ -55,7 +57,8 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
     svc = GradingService(config)
     codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
     svc.start()
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    images = Path(os.environ.get("NUMNET_SCREENSHOTS") or tmp_path / "images")
+    images.mkdir(parents=True, exist_ok=True)
     driver = start_chromium(tmp_path)
     driver.set_window_size(1280, 800)
     try:
@@ -86,7 +89,7 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             error = WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "error")))
             assert "Неверный пароль" in error.text
             driver.find_element(By.ID, "password").send_keys(PASSWORD)
-            driver.save_screenshot(str(IMAGES / "instructor_login.png"))
+            driver.save_screenshot(str(images / "instructor_login.png"))
             driver.find_element(By.ID, "login").click()
             WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "class")))
             rows = driver.find_elements(By.CSS_SELECTOR, "#class tr.student")
@@ -94,7 +97,7 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             assert class_cells(driver, "s1") == {"counted": "2", "best": "2", "latest": "2"}
             assert class_cells(driver, "s2")["counted"] == "0" and class_cells(driver, "s3")["counted"] == "-"
             driver.find_element(By.CSS_SELECTOR, '#class tr.student[data-student="s1"] details summary').click()
-            driver.save_screenshot(str(IMAGES / "instructor_class.png"))
+            driver.save_screenshot(str(images / "instructor_class.png"))
 
             # fix the test, regrade everything, watch the progress page until it is complete
             write_course_notebook(config, 12)
@@ -103,11 +106,17 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             assert driver.find_element(By.ID, "progress").get_attribute("data-total") == "2"
             WebDriverWait(driver, 2 * GRADING_TIMEOUT).until(EC.presence_of_element_located((By.ID, "complete")))
             assert driver.find_element(By.ID, "progress").get_attribute("data-done") == "2"
-            driver.save_screenshot(str(IMAGES / "instructor_regrade.png"))
+            driver.save_screenshot(str(images / "instructor_regrade.png"))
             driver.find_element(By.ID, "to-class").click()
             WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "class")))
             assert class_cells(driver, "s1") == {"counted": "5", "best": "5", "latest": "5"}
             assert class_cells(driver, "s2")["counted"] == "0"
+
+            # the statistics page: four plots drawn on the server, the per-test table with the fixed test passed
+            driver.get(f"{base}/instructor/stats")
+            WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "gb-test-part2_mul__hidden")))
+            assert len(driver.find_elements(By.CSS_SELECTOR, ".gb-stats svg")) == 4
+            driver.save_screenshot(str(images / "instructor_stats.png"))
 
         # the counted attempt in the course gradebook followed the new result
         exported = {r["student_id"]: r for r in csv.DictReader(svc.export_grades_csv(tmp_path / "g.csv").open())}

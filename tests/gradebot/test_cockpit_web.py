@@ -229,8 +229,6 @@ def test_class_page_filters_without_javascript_and_links(make_served):
     fb = client.get(f"/instructor/submissions/{sub.id}/feedback")
     assert fb.status_code == 200 and f"feedback {sub.id}" in fb.text
     assert fb.headers["content-security-policy"] == "sandbox"
-    assert "stats_fragment" not in client.get("/instructor/stats").text     # the block renders its placeholder
-    assert 'id="stats-placeholder"' in client.get("/instructor/stats").text
 
 
 # ------------------------------------------------------------------------------------------------ regrade
@@ -411,3 +409,28 @@ def test_reissue_code_shows_the_new_code_once_and_the_old_one_stops_working(make
     assert r.status_code == 200 and svc.authenticate("s2", r.json()["code"]).student_id == "s2"
     assert client.post("/api/instructor/students/ghost/reissue-code",
                        headers={cockpit.CSRF_HEADER: token}).status_code == 404
+
+
+def test_statistics_page_and_api_show_the_class_numbers(make_served):
+    """Three roster students: s1 counted 2 of 5 (latest; earlier 5 of 5), s2 counted 5 of 5, s3 none. By hand:
+    counted 2, mean total 3.5, part2_mul passed by 1 of 2 counted attempts, part1_add by 2 of 2."""
+    base, svc = make_served()
+    _graded(svc, "s1", 2, 3)
+    latest = _graded(svc, "s1", 2, 0)
+    _graded(svc, "s2", 2, 3)
+    client, _ = _login(base)
+    data = client.get("/api/instructor/stats").json()
+    assert (data["students"], data["submitting"], data["counted"], data["submissions"]) == (3, 2, 2, 3)
+    assert data["total"]["mean"] == 3.5 and data["total"]["low"] == 2.0 and data["total"]["high"] == 5.0
+    cells = {c["grade_id"]: c for c in data["cells"]}
+    assert (cells["part1_add__visible"]["passed"], cells["part1_add__visible"]["attempts"]) == (2, 2)
+    assert (cells["part2_mul__hidden"]["passed"], cells["part2_mul__hidden"]["pass_rate"]) == (1, 0.5)
+    assert cells["part2_mul__hidden"]["causes"][0]["examples"] == [latest.id]
+
+    page = client.get("/instructor/stats")
+    assert page.status_code == 200 and page.text.count("<svg") == 4          # histogram, tasks, tests, timeline
+    assert 'id="gb-test-part2_mul__hidden"' in page.text.replace("'", '"')
+    assert f'/instructor/submissions/{latest.id}/feedback' in page.text    # the example links to its feedback
+    student = httpx.Client(base_url=base, timeout=20)
+    assert student.get("/api/instructor/stats").status_code == 401
+    assert "<svg" not in student.get("/instructor/stats").text
