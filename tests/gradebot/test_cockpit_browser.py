@@ -116,6 +116,7 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             driver.get(f"{base}/instructor/stats")
             WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "gb-test-part2_mul__hidden")))
             assert len(driver.find_elements(By.CSS_SELECTOR, ".gb-stats svg")) == 4
+            driver.execute_script("document.querySelector('.gb-stats svg').scrollIntoView()")   # the plots
             driver.save_screenshot(str(images / "instructor_stats.png"))
 
         # the counted attempt in the course gradebook followed the new result
