@@ -69,6 +69,8 @@ REFUSAL = {
 }
 DETAIL_T = "Причина: {detail}"      # the core's own (English) words after a refusal
 TOO_LARGE_T = "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова."
+THROTTLED_T = ("Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже "
+               "с верным кодом.")
 RATE_LIMITED_T = "Слишком много посылок подряд. Следующую можно отправить {when}."
 
 # ---------------------------------------------------------------------------------------------- result
@@ -137,6 +139,20 @@ TG_HISTORY_POINTS_T = ", {points} из {max}"
 TG_NOT_IPYNB = "Пришлите файл ноутбука с расширением .ipynb."
 TG_DOWNLOAD_FAILED = "Не удалось скачать файл из Telegram, попробуйте отправить ещё раз."
 TG_QUEUED_T = "Получено, в очереди #{id}. Пришлю результат, когда проверка закончится."
+
+
+# ---------------------------------------------------------------------------------------------- instructor area
+# gradebot/frontends/cockpit.py (the /instructor pages; their fixed texts are in the instructor_*.html templates).
+IN_STATUS_FILTER = {"none": "нет посылок", **STATUS, "late": "засчитана посылка после срока"}
+IN_DISABLED = ("Раздел преподавателя отключён: пароль преподавателя не задан. Задайте instructor_password в файле "
+               "настроек или переменную окружения GRADEBOT_INSTRUCTOR_PASSWORD и перезапустите сервер.")
+IN_WRONG_PASSWORD = "Неверный пароль преподавателя."
+IN_THROTTLED_T = "Слишком много неверных попыток входа. Попробуйте снова через {minutes} мин."
+IN_CSRF = "Форма устарела или отправлена не со страницы преподавателя. Обновите страницу и повторите."
+IN_BAD_FILTER_T = "Неизвестный фильтр. Причина: {detail}"
+IN_BAD_EXTENSION_T = ("Срок не изменён: укажите новый срок датой и временем (например 2026-12-27T23:59) или числом "
+                      "дней от 1 до 366 после срока курса. Причина: {detail}")
+IN_NO_FEEDBACK_T = "У посылки №{id} нет отзыва (статус: {status})."
 
 
 # ---------------------------------------------------------------------------------------------- statistics (instructor)
@@ -224,6 +240,11 @@ def rate_limited(retry_after_seconds: float | None) -> str:
     return RATE_LIMITED_T.format(when=f"через {minutes} мин" if minutes else "позже")
 
 
+def throttled(retry_after_seconds: float | None) -> str:
+    """Too many wrong access codes for this student id or from this client: how long the login stays closed."""
+    return THROTTLED_T.format(minutes=wait_minutes(retry_after_seconds) or 1)
+
+
 def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
     """Why a request was refused (``code`` as the web API names it), with the core's detail in parentheses when
     it adds something (``Причина: ...``; never for ``access_denied``: it must not tell a wrong id from a wrong code)."""
@@ -231,6 +252,8 @@ def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
         return too_large(fields["limit"], fields.get("actual"))
     if code == "rate_limited":
         return rate_limited(fields.get("retry_after_seconds"))
+    if code == "too_many_attempts":
+        return throttled(fields.get("retry_after_seconds"))
     if code == "missing_field":
         return REFUSAL["missing_field_code" if fields.get("require_code") else "missing_field"]
     text = REFUSAL.get(code, REFUSAL["rejected"])

@@ -31,6 +31,11 @@ class CoreCaller:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
 
+    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in the core's thread (for helpers that read the service, e.g. class statistics)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: func(*args))
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 

@@ -5,7 +5,9 @@ A thin adapter over :class:`gradebot.core.service.GradingService`:
 * ``/start``, ``/help`` - greeting and instructions;
 * ``/register <student_id> <code>`` - links this Telegram account to a roster entry (``svc.authenticate`` checks
   the student's access code, then ``svc.link_telegram``; with ``require_code = false`` the code is not asked for).
-  Once linked, the account sends notebooks without a code;
+  Once linked, the account sends notebooks without a code. Wrong codes are throttled per student id and per
+  Telegram account (the core's ``authenticate``, ``client="telegram:<user id>"``): a locked one is told in Russian
+  how many minutes to wait, and that until then even the right code is refused;
 * a ``.ipynb`` document - size-checked from the message metadata *before* download, downloaded,
   handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
   task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
@@ -128,7 +130,12 @@ class TelegramFrontend:
         student_id = words[0]
         if self.require_code:
             try:   # the code may be typed with spaces ("k7m2 p9xq"): everything after the id is the code
-                return await self.core("authenticate", student_id, "".join(words[1:]))
+                return await self.core("authenticate", student_id, "".join(words[1:]),
+                                       client=f"telegram:{message.from_user.id}")
+            except errors.LoginThrottled as exc:
+                log.info("telegram user %s: /register refused, too many wrong codes", message.from_user.id)
+                await message.answer(msg.throttled(exc.retry_after_seconds))
+                return None
             except errors.AccessDenied:
                 log.info("telegram user %s: wrong id or code for /register", message.from_user.id)
                 await message.answer(msg.TG_WRONG_CODE)

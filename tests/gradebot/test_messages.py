@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CYRILLIC = re.compile("[А-Яа-яЁё]")
 # Modules whose texts students and instructors read: their words must come from the catalog.
 FRONT_ENDS = ["gradebot/frontends/web.py", "gradebot/frontends/telegram.py", "gradebot/frontends/cli.py",
-              "gradebot/frontends/common.py", "coursekit/feedback.py", *sorted(
+              "gradebot/frontends/common.py", "gradebot/frontends/cockpit.py", "coursekit/feedback.py", *sorted(
                   str(p.relative_to(ROOT)) for d in ("core", "cockpit") for p in (ROOT / "gradebot" / d).glob("*.py"))]
 
 
