@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from gradebot import messages as msg
 from gradebot.core.course_format import has_hidden, strip_hidden
 
 log = logging.getLogger("gradebot.feedback")
@@ -28,12 +29,14 @@ log = logging.getLogger("gradebot.feedback")
 def _summary_html(result, facts=None) -> str:
     """The result's table; task titles from the course's ``facts`` (its source notebook), else the task ids."""
     title = facts.task_title if facts is not None and hasattr(facts, "task_title") else str
-    rows = "".join(f"<tr><td>{htmlmod.escape(title(t))}</td><td>{v['points']:g}</td><td>{v['max']:g}</td></tr>"
-                   for t, v in result.tasks.items())
-    msgs = "".join(f"<li>{htmlmod.escape(m)}</li>" for m in result.messages)
-    return (f"<div class='gradebot-summary'><h2>Result: {result.total:g} / {result.max:g} "
-            f"({htmlmod.escape(result.verdict)})</h2><table border='1'><tr><th>task</th><th>points</th>"
-            f"<th>max</th></tr>{rows}</table>{'<ul>' + msgs + '</ul>' if msgs else ''}</div>")
+    rows = "".join(f"<tr><td>{htmlmod.escape(title(t))}</td><td>{msg.points(v['points'])}</td>"
+                   f"<td>{msg.points(v['max'])}</td></tr>" for t, v in result.tasks.items())
+    msgs = "".join(f"<li>{htmlmod.escape(msg.failure_reason(m))}</li>" for m in result.messages)
+    head = msg.FB_HEAD_T.format(points=msg.points(result.total), max=msg.points(result.max))
+    verdict = msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(result.verdict, result.verdict))
+    return (f"<div class='gradebot-summary'><h2>{htmlmod.escape(head)}</h2><p>{htmlmod.escape(verdict)}</p>"
+            f"<table border='1'><tr><th>{msg.FB_TASK}</th><th>{msg.FB_POINTS}</th><th>{msg.FB_MAX}</th></tr>"
+            f"{rows}</table>{'<ul>' + msgs + '</ul>' if msgs else ''}</div>")
 
 
 _BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
@@ -54,13 +57,14 @@ def without_hidden_tests(nb, result=None, facts=None):
     cells_pts = result.cells if result is not None else {}
     for cell in nb.cells:
         if has_hidden(cell.get("source", "")):
-            cell.source = strip_hidden(cell.source, note="# (hidden tests are not shown)")
+            cell.source = strip_hidden(cell.source, note=msg.FB_HIDDEN_CODE)
             if cell.cell_type == "code":
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id")
                 pts = cells_pts.get(gid)
                 name = facts.test_name(gid) if facts is not None and hasattr(facts, "test_name") and gid else gid
                 label = gid if name == gid else f"{gid} ({name})"
-                note = f"hidden tests of {label}: {pts:g} points" if pts is not None else "hidden tests ran"
+                note = (msg.FB_HIDDEN_POINTS_T.format(test=label, points=msg.points(pts)) if pts is not None
+                        else msg.FB_HIDDEN_RAN)
                 cell.outputs = [{"output_type": "stream", "name": "stdout", "text": note + "\n"}]
         # nbgrader's checksums etc. are of no use to a student
         cell.metadata.pop("nbgrader", None) if cell.cell_type == "markdown" else None
