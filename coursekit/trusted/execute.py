@@ -318,9 +318,9 @@ class TrustedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         root = course_root(self)
         src_path = source_notebook(root, resources)
-        course = grader.Course.from_notebook(nbformat.read(src_path, as_version=4))
-        store = grader.ExpectedStore.load(os.path.join(root, EXPECTED_STORE))
         files_dir = os.path.dirname(src_path)
+        course = grader.Course.from_notebook(nbformat.read(src_path, as_version=4), files_dir)
+        store = grader.ExpectedStore.load(os.path.join(root, EXPECTED_STORE))
         launcher = Launcher(files_dir, self.mnist_dir)
         # the tests' data loads here while the sandbox starts and runs the notebook (both take about a second)
         loader = ThreadPoolExecutor(1)
