@@ -93,11 +93,13 @@ def read_scores(course_dir, students):
     return scores
 
 
-def autograde_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, env=None, keep=False):
+def autograde_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, env=None, keep=False,
+                        files=None):
     """Grade {student_id: notebook (NotebookNode or path)}; returns ({student: {task: points}}, info dict).
 
     `workers` course copies are graded in parallel (students split round-robin). `workdir` (default: a new
-    temporary directory, removed unless `keep`) holds the copies and the nbgrader logs."""
+    temporary directory, removed unless `keep`) holds the copies and the nbgrader logs. `files`
+    ({student_id: {file name: text}}) are put next to that student's notebook, as a submission may ship them."""
     env = grading_env(env)
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="numnet_grading_")
@@ -122,6 +124,9 @@ def autograde_notebooks(submissions, workers=2, workdir=None, course_root=REPO_R
                 dest = os.path.join(course, "submitted", student, ASSIGNMENT)
                 os.makedirs(dest, exist_ok=True)
                 nbformat.write(nb, os.path.join(dest, NOTEBOOK_ID + ".ipynb"))
+                for name, text in (files or {}).get(student, {}).items():
+                    with open(os.path.join(dest, name), "w", encoding="utf-8") as f:
+                        f.write(text)
             log = os.path.join(workdir, "autograde%d.log" % i)
             procs.append((course, shard, log, _nbgrader(["autograde", ASSIGNMENT, "--create", "--force"],
                                                         course, env, log)))
