@@ -78,8 +78,8 @@ class Course:
     tests: list
     helpers: str
     data: str
-    module: str = ''
-    module_path: str = '<%s>' % HELPERS_MODULE
+    module: str                # the source of numnet_testing.py
+    module_path: str
 
     @classmethod
     def from_notebook(cls, nb, folder):
