@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # nbgrader runs the `alembic` command, and the bot runs `nbgrader`/`jupyter`: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run course examples lint test bench serve telegram clean
+.PHONY: setup run course examples lint test bench screenshots serve telegram clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest -q
+
+# The instructor area's screenshots in docs/images/ (docs/instructor.md), made by its browser test.
+screenshots: setup
+	NUMNET_SCREENSHOTS=$(CURDIR)/docs/images $(PY) -m pytest -q tests/gradebot/test_cockpit_browser.py
 
 bench: course
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -20,11 +20,13 @@ import sys
 import nbformat
 
 from coursekit.course import TASK_TITLES, TEST_NAMES
+from gradebot import messages as msg
+from gradebot.core.models import failed_tests
 from coursekit.trusted.grader import is_test_cell
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
-HIDDEN_NOTE = "# ... скрытые тесты: их код не показывается, результат - в выводе ячейки ниже ..."
+HIDDEN_NOTE = msg.FB_HIDDEN_CODE
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -85,21 +87,10 @@ def sanitize(nb):
     return nb
 
 
-VERDICT_RU = {
-    "ok": "ноутбук выполнен, баллы выставлены по тестам",
-    "timeout": "превышено время выполнения (ячейка прервана)",
-    "memory": "превышен лимит памяти",
-    "output-limit": "слишком большой вывод (лишнее отброшено)",
-    "sandbox-violation": "код обратился к запрещённому (сеть, файлы вне рабочей папки, процессы)",
-    "invalid-notebook": "файл не является ноутбуком Jupyter",
-    "refused": "работа не оценена",
-    "error": "ошибка при проверке",
-}
 SUMMARY_ID = "feedback-summary"          # gradebot adds no summary of its own to a page that has this id at the top
 MAX_OUTPUT_CHARS = 10000                 # text output kept per output (start and end)
 MAX_HTML_OUTPUT_CHARS = 50000
 LONG_COURSE_CELL = 40                    # lines: longer locked course cells (helpers) are not shown
-_FAILED_MESSAGE = re.compile(r"^(?P<gid>[A-Za-z0-9_.-]+): failed \((?P<text>.*)\)$", re.S)
 _IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
 
 _CSS = """
@@ -151,8 +142,7 @@ def _anchor(grade_id):
     return "test-" + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id)
 
 
-def _points(x):
-    return "%g" % round(x, 2)
+_points = msg.points
 
 
 def _summary_html(tasks, summary=None):
@@ -163,27 +153,28 @@ def _summary_html(tasks, summary=None):
                     % (html.escape(TASK_TITLES.get(task, task)), _points(entry["points"]), _points(entry["max"])))
     total = summary.get("total", sum(e["points"] for e in tasks.values()))
     maximum = summary.get("max", sum(e["max"] for e in tasks.values()))
-    rows.append('<tr class="total"><td>Итого</td><td class="num">%s</td><td class="num">%s</td></tr>'
-                % (_points(total), _points(maximum)))
+    rows.append('<tr class="total"><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
+                % (msg.FB_TOTAL, _points(total), _points(maximum)))
     verdict = summary.get("verdict")
-    head = "<h1>Результат проверки: %s из %s</h1>" % (_points(total), _points(maximum))
+    head = "<h1>%s</h1>" % msg.FB_HEAD_T.format(points=_points(total), max=_points(maximum))
     if verdict:
-        head += '<p class="verdict%s">Итог проверки: %s</p>' % (
-            "" if verdict == "ok" else " bad", html.escape(VERDICT_RU.get(verdict, verdict)))
-    notes = [m for m in summary.get("messages", []) if not _FAILED_MESSAGE.match(m)]
-    notes_html = ('<p>Замечания проверяющей программы:</p><ul class="notes">%s</ul>'
-                  % "".join("<li>%s</li>" % html.escape(m) for m in notes)) if notes else ""
-    return ('<section id="%s">%s<table class="tasks"><tr><th>Задание</th><th>Баллы</th><th>Максимум</th></tr>%s'
-            "</table>%s</section>" % (SUMMARY_ID, head, "".join(rows), notes_html))
+        head += '<p class="verdict%s">%s</p>' % (
+            "" if verdict == "ok" else " bad",
+            html.escape(msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(verdict, verdict))))
+    failed = {gid for gid, _ in failed_tests(summary.get("messages", []))}
+    notes = [m for m in summary.get("messages", []) if m.split(": failed (", 1)[0] not in failed]
+    notes_html = ('<p>%s</p><ul class="notes">%s</ul>'
+                  % (msg.FB_NOTES, "".join("<li>%s</li>" % html.escape(m) for m in notes))) if notes else ""
+    return ('<section id="%s">%s<table class="tasks"><tr><th>%s</th><th>%s</th><th>%s</th></tr>%s'
+            "</table>%s</section>" % (SUMMARY_ID, head, msg.FB_TASK, msg.FB_POINTS, msg.FB_MAX, "".join(rows),
+                                      notes_html))
 
 
 def _tests_html(rows, summary=None):
     """Failed tests first (points, the grader's message, a link to the cell), then the passed ones."""
     bot_messages = {}
-    for m in (summary or {}).get("messages", []):
-        match = _FAILED_MESSAGE.match(m)
-        if match:
-            bot_messages.setdefault(match.group("gid"), match.group("text"))
+    for gid, text in failed_tests((summary or {}).get("messages", [])):
+        bot_messages.setdefault(gid, text)
     failed = [r for r in rows if r[1] < r[2]]
     passed = [r for r in rows if r[1] >= r[2]]
     parts = []
@@ -191,23 +182,23 @@ def _tests_html(rows, summary=None):
         items = []
         for gid, got, maximum, message, _ in failed:
             task = gid.split("__")[0]
-            text = message or bot_messages.get(gid, "") or "ячейка теста не выполнилась (см. вывод ячейки)"
-            items.append('<li><a href="#%s">%s</a> <code>%s</code> (%s), баллы: %s из %s<div class="msg">%s</div></li>'
+            text = msg.failure_reason(message or bot_messages.get(gid, "") or msg.FB_CELL_DID_NOT_RUN)
+            items.append('<li><a href="#%s">%s</a> <code>%s</code> (%s), %s<div class="msg">%s</div></li>'
                          % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), html.escape(gid),
-                            html.escape(TASK_TITLES.get(task, task)), _points(got), _points(maximum),
+                            html.escape(TASK_TITLES.get(task, task)),
+                            msg.FB_FAILED_ITEM_T.format(points=_points(got), max=_points(maximum)),
                             html.escape(text[:1500])))
-        parts.append('<section id="failed-tests"><h2>Не пройдены тесты: %d</h2><ol class="failed">%s</ol></section>'
-                     % (len(failed), "".join(items)))
+        parts.append('<section id="failed-tests"><h2>%s</h2><ol class="failed">%s</ol></section>'
+                     % (msg.FB_FAILED_HEAD_T.format(n=len(failed)), "".join(items)))
     else:
-        parts.append('<section id="failed-tests"><h2>Все тесты пройдены</h2></section>')
+        parts.append('<section id="failed-tests"><h2>%s</h2></section>' % msg.FB_ALL_PASSED)
     if passed:
-        parts.append('<section id="passed-tests"><h2>Пройдены тесты: %d</h2><p class="passed">%s</p></section>'
-                     % (len(passed), "".join('<a href="#%s">%s&nbsp;(%s)</a> '
-                                             % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
-                                             for gid, got, _, _, _ in passed)))
-    parts.append('<p class="note">Код скрытых тестов не показывается: что именно не прошло, сказано в сообщении '
-                 "проверяющей программы выше и в выводе ячейки теста. Ссылка с названием теста ведёт к его ячейке в "
-                 "ноутбуке ниже.</p>")
+        parts.append('<section id="passed-tests"><h2>%s</h2><p class="passed">%s</p></section>'
+                     % (msg.FB_PASSED_HEAD_T.format(n=len(passed)),
+                        "".join('<a href="#%s">%s&nbsp;(%s)</a> '
+                                % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
+                                for gid, got, _, _, _ in passed)))
+    parts.append('<p class="note">%s</p>' % msg.FB_HIDDEN_NOTE)
     return "".join(parts)
 
 
@@ -215,8 +206,7 @@ def _shorten(text, limit):
     if len(text) <= limit:
         return text
     half = limit // 2
-    return "%s\n... (вывод сокращён: пропущено %d символов) ...\n%s" % (text[:half], len(text) - 2 * half,
-                                                                     text[-half:])
+    return text[:half] + msg.FB_OUTPUT_CUT_T.format(n=len(text) - 2 * half) + text[-half:]
 
 
 def _is_students_cell(cell):
@@ -237,14 +227,15 @@ def _prepare_cells(nb, rows):
             gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
             ok = got >= maximum
             cell.metadata["feedback_head"] = (
-                '<div class="test-head%s" id="%s">Тест <code>%s</code> — %s: %s из %s, %s</div>'
-                % ("" if ok else " failed", _anchor(gid), html.escape(gid), html.escape(TEST_NAMES.get(gid, gid)),
-                   _points(got), _points(maximum), "пройден" if ok else "не пройден"))
+                '<div class="test-head%s" id="%s">%s</div>'
+                % ("" if ok else " failed", _anchor(gid),
+                   msg.FB_TEST_HEAD_T.format(gid="<code>%s</code>" % html.escape(gid),
+                                             name=html.escape(TEST_NAMES.get(gid, gid)), points=_points(got),
+                                             max=_points(maximum), state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED)))
         elif not _is_students_cell(cell) and not meta.get("grade", False):
             lines = cell.source.count("\n") + 1
             if lines > LONG_COURSE_CELL:
-                cell.source = ("# Служебный код курса (%d строк) здесь не показан: он такой же, как в выданном "
-                               "ноутбуке." % lines)
+                cell.source = msg.FB_COURSE_CELL_HIDDEN_T.format(n=lines)
         own = _is_students_cell(cell)
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
@@ -259,7 +250,7 @@ def _prepare_cells(nb, rows):
                     elif key == "text/plain":
                         data[key] = _shorten(data[key], MAX_OUTPUT_CHARS)
                 if not data:
-                    data["text/plain"] = "[рисунок не включён в отзыв]"
+                    data["text/plain"] = msg.FB_IMAGE_LEFT_OUT
             elif out.get("output_type") == "error":
                 out["traceback"] = [_shorten("\n".join(out.get("traceback", [])), MAX_OUTPUT_CHARS)]
     return nb
@@ -292,7 +283,7 @@ def _clean(body):
                                     "th": ["colspan", "rowspan"]})
 
 
-def safe_feedback(notebook, scores=None, title="Обратная связь: numnet", summary=None):
+def safe_feedback(notebook, scores=None, title=msg.FB_TITLE, summary=None):
     """HTML feedback for an autograded notebook (path or NotebookNode) without hidden-test code: one summary
     (total, points per task, verdict), the failed tests with their points, the grader's message and a link to their
     cell, the passed tests, then the notebook (code without highlighting, no images from the course's own cells).
@@ -314,8 +305,8 @@ def safe_feedback(notebook, scores=None, title="Обратная связь: num
     nb = _prepare_cells(sanitize(notebook), rows)
     return ('<!DOCTYPE html>\n<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" '
             'content="width=device-width, initial-scale=1"><title>%s</title><style>%s</style></head><body>%s%s'
-            '<h2 id="notebook">Ноутбук после проверки</h2><main class="notebook">%s</main></body></html>\n'
-            % (html.escape(title), _CSS, _summary_html(tasks, summary), _tests_html(rows, summary),
+            '<h2 id="notebook">%s</h2><main class="notebook">%s</main></body></html>\n'
+            % (html.escape(title), _CSS, _summary_html(tasks, summary), _tests_html(rows, summary), msg.FB_NOTEBOOK,
                _notebook_html(nb)))
 
 

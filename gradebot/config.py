@@ -12,7 +12,10 @@ Example TOML::
     rate_limit = "5/60"              # at most 5 submissions per student per 60 minutes
     workers = 2
     require_code = true              # web/Telegram ask for the student's access code (false: trials only)
+    login_attempts = 5               # wrong codes per student id before a lock (then 1, 2, 4, ... min, at most 60)
+    trusted_proxies = "127.0.0.1"    # the web server is behind this reverse proxy: trust its X-Forwarded-For
     web_url = "https://bot.example.org/numnet/"   # public facts, shown to students (not used for serving)
+    instructor_password = "pbkdf2_sha256$..."     # the /instructor area (or env GRADEBOT_INSTRUCTOR_PASSWORD)
     telegram_bot = "numnet_grader_bot"
 
 The course's own file is ``gradebot.course.toml`` at the repository root (``make serve`` / ``make telegram`` use it);
@@ -87,9 +90,27 @@ class Config:
     # /register needs it. False = anyone who knows a student id may act as that student (trials on a closed
     # network only).
     require_code: bool = True
+    # throttling of wrong access codes (gradebot.core.access): after login_attempts wrong codes for one student id,
+    # or login_client_attempts from one client (a web address - an IPv6 address counts by its /64 - or a Telegram
+    # account), every code from it is refused for login_lock_minutes, doubled with each further wrong code up to
+    # login_max_lock_minutes; wrong codes are forgotten after login_window_minutes without one. The client limit is
+    # higher because a class may share one address (NAT). login_attempts = 0 turns throttling off.
+    login_attempts: int = 5
+    login_client_attempts: int = 20
+    login_window_minutes: float = 15.0
+    login_lock_minutes: float = 1.0
+    login_max_lock_minutes: float = 60.0
+    # addresses/networks of reverse proxies in front of the web server (comma-separated, e.g. "127.0.0.1,
+    # 10.0.0.0/8"): a request from one of them is attributed to the address it names in X-Forwarded-For. Unset: the
+    # peer address is the client (a header sent by anyone else is ignored).
+    trusted_proxies: str | None = None
     # key of the web page's student cookie (HMAC); None = a random key kept in <data_dir>/web_secret. Give every
     # web front end of one course the same value when several serve it behind one address.
     web_secret: str | None = None
+    # the instructor area of the web front end (/instructor, gradebot/frontends/cockpit.py): its password, as typed
+    # or as a hash made by `python -m gradebot.frontends.cockpit hash-password` (pbkdf2_sha256$...). None = the area
+    # is disabled. Never a student's access code.
+    instructor_password: str | None = None
     telegram_token: str | None = None
     telegram_api_base: str | None = None
     web_host: str = "127.0.0.1"
@@ -154,6 +175,19 @@ class Config:
                                                              self.telegram_bot):
             raise ConfigError(f"telegram_bot={self.telegram_bot!r}: use the bot's username (5-32 letters, digits, "
                               "_; it ends in 'bot'), e.g. numnet_grader_bot")
+        if self.instructor_password is not None and not self.instructor_password.startswith("pbkdf2_sha256$") \
+                and len(self.instructor_password) < 10:
+            raise ConfigError("instructor_password is too short: use at least 10 characters, or a hash made by "
+                              "`python -m gradebot.frontends.cockpit hash-password` (or leave it unset: no "
+                              "instructor area)")
+        if self.login_attempts < 0 or self.login_client_attempts < 0:
+            raise ConfigError("login_attempts / login_client_attempts must be >= 0 (0 turns throttling off)")
+        for name in ("login_window_minutes", "login_lock_minutes", "login_max_lock_minutes"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: use a positive number of minutes")
+        if self.login_max_lock_minutes < self.login_lock_minutes:
+            raise ConfigError("login_max_lock_minutes must be >= login_lock_minutes")
+        self.trusted_proxy_networks()
         if self.web_secret is not None and len(self.web_secret) < 16:
             raise ConfigError("web_secret is too short: use at least 16 random characters (or leave it unset)")
 
@@ -209,6 +243,26 @@ class Config:
         if not m or int(m.group(1)) < 1 or float(m.group(2)) <= 0:
             raise ConfigError(f"rate_limit={self.rate_limit!r}: use 'N/M' (at most N submissions per M minutes)")
         return int(m.group(1)), float(m.group(2)) * 60.0
+
+    def login_rules(self):
+        """(per student id, per client) :class:`gradebot.core.access.ThrottleRule` of wrong access codes."""
+        from gradebot.core.access import ThrottleRule
+        times = dict(window=self.login_window_minutes * 60.0, first_lock=self.login_lock_minutes * 60.0,
+                     max_lock=self.login_max_lock_minutes * 60.0)
+        return ThrottleRule(self.login_attempts, **times), ThrottleRule(self.login_client_attempts, **times)
+
+    def trusted_proxy_networks(self) -> list:
+        """``trusted_proxies`` as a list of :mod:`ipaddress` networks (empty when unset)."""
+        import ipaddress
+        out = []
+        for item in str(self.trusted_proxies or "").split(","):
+            if item.strip():
+                try:
+                    out.append(ipaddress.ip_network(item.strip(), strict=False))
+                except ValueError:
+                    raise ConfigError(f"trusted_proxies: {item.strip()!r} is not an IP address or network "
+                                      "(e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -55,6 +55,11 @@ class QueueBackend(ABC):
     @abstractmethod
     def enqueue(self, submission_id: int) -> None: ...
 
+    def enqueue_many(self, submission_ids: list[int]) -> None:
+        """:meth:`enqueue` each of many submissions (a regrade); a backend may do it in one go."""
+        for sid in submission_ids:
+            self.enqueue(sid)
+
     @abstractmethod
     def start(self) -> None: ...
 

@@ -153,6 +153,9 @@ class EmbeddedBackend(QueueBackend):
     def enqueue(self, submission_id: int) -> None:
         self.open_store().note_enqueued(submission_id, published=True)
 
+    def enqueue_many(self, submission_ids: list[int]) -> None:
+        self.open_store().note_enqueued_many(submission_ids)
+
     def resume(self) -> int:
         ids = self.open_store().unfinished_ids()
         for sid in ids:

@@ -17,9 +17,9 @@ class RegistrationError(GradebotError):
 class UnknownStudent(GradebotError):
     """The student id is not in the roster."""
 
-    def __init__(self, student_id: str):
+    def __init__(self, student_id: str, message: str | None = None):
         self.student_id = student_id
-        super().__init__(f"unknown student id {student_id!r}: ask the instructor to add you to the roster")
+        super().__init__(message or f"unknown student id {student_id!r}: ask the instructor to add you to the roster")
 
 
 class SubmissionRejected(GradebotError):
@@ -48,6 +48,17 @@ class AccessDenied(GradebotError):
     def __init__(self, message: str | None = None):
         super().__init__(message or "wrong student id or access code: each student gets their own access code "
                                     "from the instructor")
+
+
+class LoginThrottled(GradebotError):
+    """Too many wrong access codes for this student id or from this client: every code, the right one too, is
+    refused for ``retry_after_seconds`` (see :mod:`gradebot.core.access`)."""
+
+    def __init__(self, retry_after_seconds: float):
+        self.retry_after_seconds = float(retry_after_seconds)
+        minutes = max(1, -(-int(self.retry_after_seconds + 0.999) // 60))
+        super().__init__(f"too many wrong access codes: try again in {minutes} min (until then even the right "
+                         "code is refused)")
 
 
 class UnknownSubmission(GradebotError):

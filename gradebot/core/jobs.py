@@ -29,7 +29,7 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
             tasks = course_facts(config.source_notebook).tasks
         except CourseError:
             tasks = {}
-        store.finish(submission_id, "failed", invalid(tasks, msg, verdict="error"), msg, None)
+        _finish(config, store, sub, "failed", invalid(tasks, msg, verdict="error"), msg, None)
         return "failed"
     try:
         path = store.blob_path(submission_id)
@@ -39,15 +39,23 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
         raise                                  # database outage: the backend retries the job, nothing recorded
     except (SandboxUnavailable, CourseError) as exc:
         log.error("submission %s cannot be graded: %s", submission_id, exc)
-        store.finish(submission_id, "failed", None, f"grading is unavailable: {exc}", None)
+        _finish(config, store, sub, "failed", None, f"grading is unavailable: {exc}", None)
         return "failed"
     except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
         log.error("submission %s: internal error\n%s", submission_id, traceback.format_exc())
-        store.finish(submission_id, "failed", None, f"internal error while grading: {exc}", None)
+        _finish(config, store, sub, "failed", None, f"internal error while grading: {exc}", None)
         return "failed"
-    if store.finish(submission_id, "done", outcome.result, None, outcome.feedback_html):
-        try:
-            gradebook.record_counted(config, store, sub.student_id)
-        except Exception as exc:  # noqa: BLE001 - the result is stored; the CSV export can be redone
-            log.error("could not record submission %s in the course gradebook: %s", submission_id, exc)
+    _finish(config, store, sub, "done", outcome.result, None, outcome.feedback_html)
     return "done"
+
+
+def _finish(config, store, sub, status: str, result, error: str | None, feedback_html: str | None) -> None:
+    """Record the outcome (once: ``store.finish`` is compare-and-set) and, if this call recorded it, write the
+    student's counted attempt into the course gradebook: a new result may change which attempt counts, and so may
+    a failure (a regraded attempt that fails no longer counts)."""
+    if not store.finish(sub.id, status, result, error, feedback_html):
+        return
+    try:
+        gradebook.record_counted(config, store, sub.student_id)
+    except Exception as exc:  # noqa: BLE001 - the result is stored; the CSV export can be redone
+        log.error("could not record submission %s in the course gradebook: %s", sub.id, exc)

@@ -30,7 +30,9 @@ class Student:
     name: str
     group: str
     telegram_user_id: int | None = None
-    access_code: str | None = field(default=None, repr=False)   # secret: kept out of repr() and logs
+    # the access code's hash (gradebot.core.access.hash_code; None: no code issued yet); the code itself is never
+    # stored. Kept out of repr() and logs all the same.
+    code_hash: str | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -7,14 +7,17 @@ import logging
 import re
 import threading
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import access, gradebook
-from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, RateLimited, SubmissionRejected,
-                                  UnknownStudent, UnknownSubmission)
+from gradebot.core import access, classbook, gradebook
+from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, LoginThrottled, RateLimited,
+                                  SubmissionRejected, UnknownStudent, UnknownSubmission)
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
 from gradebot.core.models import Result, Student, Submission
 
@@ -24,14 +27,45 @@ SOURCES = ("cli", "web", "telegram")
 CODES_CSV_FIELDS = ("student_id", "name", "group", "code")
 
 
-class GradingService:
-    """Opens the store on construction; :meth:`start` starts the backend's workers."""
+@dataclass(frozen=True)
+class IssuedCode:
+    """A freshly issued access code: shown to the instructor this once (the store keeps only its hash)."""
 
-    def __init__(self, config: Config | None = None):
+    student_id: str
+    name: str
+    group: str
+    code: str = field(repr=False)
+
+
+@dataclass
+class RosterImport:
+    """What :meth:`GradingService.import_roster` did: ``count`` rows imported, and the codes it issued (students
+    without a code: new ones, and existing ones that had none; codes given in the CSV are not repeated)."""
+
+    count: int
+    issued: list[IssuedCode]
+
+
+def codes_csv(issued: list[IssuedCode]) -> str:
+    """``student_id,name,group,code`` CSV of issued codes (to hand out)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CODES_CSV_FIELDS)
+    for ic in issued:
+        writer.writerow((ic.student_id, ic.name, ic.group, ic.code))
+    return out.getvalue()
+
+
+class GradingService:
+    """Opens the store on construction; :meth:`start` starts the backend's workers. ``clock`` (tests): the current
+    time as an aware UTC datetime, for the throttle on wrong access codes."""
+
+    def __init__(self, config: Config | None = None, clock: Callable[[], datetime] | None = None):
         self.config = config or Config.from_env()
         self.config.validate()
         self.backend = load_backend(self.config)
         self.store = self.backend.open_store()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._submit_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -49,17 +83,18 @@ class GradingService:
         self.stop()
 
     # ------------------------------------------------------------------ roster
-    def import_roster(self, csv_text_or_path: str | Path) -> int:
+    def import_roster(self, csv_text_or_path: str | Path) -> RosterImport:
         """Import ``student_id,name,group[,code]`` rows (header required); existing students are updated (their
-        Telegram link is kept). A non-empty ``code`` sets the student's access code; a new student without one
-        gets a fresh code, an existing one keeps theirs. Returns the number of rows imported."""
+        Telegram link is kept). A non-empty ``code`` sets the student's access code; every other student without a
+        code (a new one, or one from before codes) is issued a fresh one, returned in ``issued`` - the only time
+        it can be read: the store keeps hashes only. An existing student's code is kept."""
         text = _read_text_or_path(csv_text_or_path)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         if "student_id" not in fields:
             raise GradebotError("roster CSV needs a header with columns student_id,name,group "
                                 f"(found: {reader.fieldnames})")
-        students, seen = [], set()
+        rows, seen = [], set()
         for lineno, row in enumerate(reader, start=2):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
             sid = row.get("student_id", "")
@@ -71,27 +106,69 @@ class GradingService:
             if sid in seen:
                 raise GradebotError(f"roster line {lineno}: student_id {sid!r} appears twice")
             seen.add(sid)
-            students.append(Student(student_id=sid, name=row.get("name", ""), group=row.get("group", ""),
-                                    access_code=_roster_code(row.get("code", ""), lineno)))
-        return self.store.upsert_students(students)
+            rows.append((sid, row.get("name", ""), row.get("group", ""), _roster_code(row.get("code", ""), lineno)))
+        has_code = {st.student_id for st in self.store.list_students() if st.code_hash}
+        students, issued = [], []
+        if rows:
+            log.info("roster: hashing the access codes of up to %d student(s) (about 0.1 s each)", len(rows))
+        for sid, name, group, code in rows:
+            if code is None and sid not in has_code:
+                code = access.new_code()
+                issued.append(IssuedCode(sid, name, group, code))
+            students.append(Student(student_id=sid, name=name, group=group,
+                                    code_hash=access.hash_code(code) if code is not None else None))
+        count = self.store.upsert_students(students)
+        return RosterImport(count=count, issued=issued)
 
-    def roster_codes_csv(self) -> str:
-        """The roster with every student's access code, as CSV ``student_id,name,group,code`` (to hand out)."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CODES_CSV_FIELDS)
-        for st in self.store.list_students():
-            writer.writerow((st.student_id, st.name, st.group, st.access_code or ""))
-        return out.getvalue()
+    def reissue_code(self, student_id: str) -> str:
+        """Give the student a fresh access code and return it (shown this once). The old code stops working at
+        once, and so do the web cookies signed for it; the student's wrong-code count is cleared. UnknownStudent
+        if the id is not in the roster."""
+        sid = str(student_id or "").strip()
+        if self.store.get_student(sid) is None:
+            raise UnknownStudent(sid, f"no student with id {sid!r} in the roster: check the id, or add the student "
+                                      "with a roster import (which issues their code)")
+        code = access.new_code()
+        self.store.set_code_hash(sid, access.hash_code(code))
+        self.store.clear_login_failures([access.student_key(sid)])
+        log.info("access code of student %s re-issued", sid)
+        return code
 
-    def authenticate(self, student_id: str, code: str | None) -> Student:
+    def issue_missing_codes(self) -> list[IssuedCode]:
+        """A fresh code for every student who has none (e.g. from a database from before codes)."""
+        return [IssuedCode(st.student_id, st.name, st.group, self.reissue_code(st.student_id))
+                for st in self.store.list_students() if not st.code_hash]
+
+    def authenticate(self, student_id: str, code: str | None, client: str | None = None) -> Student:
         """The student whose id and access code these are; AccessDenied if the id is unknown or the code wrong
-        (the same error for both, so ids cannot be probed). Case, spaces and dashes in the code do not matter."""
-        student = self.store.get_student(str(student_id or "").strip())
-        stored = student.access_code if student is not None else None
-        # compare even for an unknown id, so the answer takes as long either way
-        if not access.codes_match(stored or access.new_code(), code) or student is None:
+        (the same error for both, so ids cannot be probed). Case, spaces and dashes in the code do not matter.
+
+        Wrong codes are throttled per student id and per ``client`` (``web:<address>``, ``telegram:<user id>``;
+        config ``login_*``): LoginThrottled (with the seconds to wait) when the id or the client is locked - even
+        for the right code - or when this wrong code starts a lock. A right code clears the id's count (not the
+        client's: one's own code must not buy more guesses at others)."""
+        sid = str(student_id or "").strip()
+        student_rule, client_rule = self.config.login_rules()
+        keys = {}
+        if sid and student_rule.enabled:
+            keys[access.student_key(sid)] = student_rule
+        if client and client_rule.enabled:
+            keys[access.client_key(client)] = client_rule
+        now = self.clock()
+        if keys:
+            wait = self.store.login_lock(list(keys), now)
+            if wait > 0:
+                raise LoginThrottled(wait)
+        student = self.store.get_student(sid) if sid else None
+        # check even for an unknown id (against a dummy hash), so the answer takes as long either way
+        if not access.verify_code(student.code_hash if student is not None else None, code) or student is None:
+            if keys:
+                wait = self.store.record_login_failure(keys, now)
+                if wait > 0:
+                    raise LoginThrottled(wait)
             raise AccessDenied()
+        if student_rule.enabled:
+            self.store.clear_login_failures([access.student_key(sid)])
         return student
 
     def get_student(self, student_id: str) -> Student | None:
@@ -124,7 +201,7 @@ class GradingService:
         except ValueError as exc:
             raise SubmissionRejected(str(exc)) from None
         now = datetime.now(timezone.utc)
-        deadline = self.config.deadline_dt()
+        deadline = self.deadline_for(student_id)      # the course's, or the student's own (an extension)
         late = deadline is not None and now > deadline
         if late and self.config.late_policy == "reject":
             raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
@@ -171,9 +248,10 @@ class GradingService:
         """What the student may still do: ``{"deadline": datetime|None, "deadline_passed": bool, "late_policy",
         "late_penalty": fraction|None, "counting", "limit": N|None, "window_minutes": M|None, "used": n in the
         current window, "left": N - n (None without a limit), "next_at": when the next slot frees up (datetime, only
-        when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes)."""
+        when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes); the deadline
+        is the student's own when the instructor extended it."""
         now = now or datetime.now(timezone.utc)
-        deadline = self.config.deadline_dt()
+        deadline = self.deadline_for(student_id)
         quota = {"deadline": deadline, "deadline_passed": deadline is not None and now > deadline,
                  "late_policy": self.config.late_policy, "late_penalty": self.config.late_penalty(),
                  "counting": self.config.counting, "limit": None, "window_minutes": None, "used": 0, "left": None,
@@ -228,6 +306,85 @@ class GradingService:
     def export_grades_csv(self, path) -> Path:
         """``nbgrader export`` of the course's main gradebook (every counted attempt is recorded there)."""
         return gradebook.export_grades_csv(self.config, path)
+
+    # ------------------------------------------------------------------ instructor (gradebot/frontends/cockpit.py)
+    def deadline_for(self, student_id: str) -> datetime | None:
+        """The deadline that applies to the student: their own (an extension the instructor set) or the course's."""
+        own = self.store.extension(student_id)
+        return own if own is not None else self.config.deadline_dt()
+
+    def set_extension(self, student_id: str, deadline: datetime | None) -> None:
+        """Give the student their own deadline (aware datetime; None removes it). Submissions from then on are late
+        only after it; a regrade recomputes the late flag of earlier ones."""
+        if deadline is not None and deadline.tzinfo is None:
+            raise GradebotError(f"deadline {deadline.isoformat()} has no time zone: give one (e.g. +03:00)")
+        self.store.set_extension(student_id, deadline.astimezone(timezone.utc) if deadline is not None else None)
+
+    def extensions(self) -> dict[str, datetime]:
+        return self.store.extensions()
+
+    def regrade(self, *, submission_id: int | None = None, student_id: str | None = None,
+                everything: bool = False) -> dict:
+        """Grade finished submissions again with the course as it is now (after a test fix): one submission, all
+        of a student's, or ``everything``. Each one's result is moved to the regrade history and it goes back to the
+        queue; the workers grade it through the usual job, and the counted attempt and the gradebook follow the new
+        result. The late flag is recomputed with the student's deadline now in force. Returns ``{"batch", "total",
+        "skipped"}``: the batch id for :meth:`regrade_progress`, how many were requeued, and how many were not
+        (still queued or being graded)."""
+        if sum((submission_id is not None, student_id is not None, bool(everything))) != 1:
+            raise GradebotError("regrade: give exactly one of submission_id, student_id, everything=True")
+        if submission_id is not None:
+            subs, scope = [self.get_submission(submission_id)], f"submission:{int(submission_id)}"
+        elif student_id is not None:
+            if self.store.get_student(student_id) is None:
+                raise UnknownStudent(student_id)
+            subs, scope = self.store.list_submissions(student_id), f"student:{student_id}"
+        else:
+            subs, scope = self.store.list_submissions(), "all"
+        finished = [s for s in subs if s.status in ("done", "failed")]
+        course_deadline = self.config.deadline_dt()
+        own = self.store.extensions()
+
+        def late(s: Submission) -> bool:
+            deadline = own.get(s.student_id, course_deadline)
+            return deadline is not None and s.created_at > deadline
+
+        batch = uuid.uuid4().hex
+        ids = self.store.requeue_for_regrade([(s.id, late(s)) for s in finished], batch, scope)
+        self.backend.enqueue_many(ids)
+        log.info("regrade %s (%s): %d submission(s) queued, %d skipped", batch, scope, len(ids), len(subs) - len(ids))
+        return {"batch": batch, "total": len(ids), "skipped": len(subs) - len(ids)}
+
+    def regrade_progress(self, batch: str) -> dict:
+        """How far a regrade batch is: ``{"total", "queued", "grading", "done", "failed", "scope", ...}``."""
+        return self.store.regrade_progress(batch)
+
+    def regrade_history(self, submission_id: int) -> list[dict]:
+        """The results a submission had before each of its regrades, oldest first."""
+        self.get_submission(submission_id)
+        return self.store.regrade_history(int(submission_id))
+
+    def submission_notebook(self, submission_id: int) -> tuple[str, bytes]:
+        """(file name, bytes) of the notebook a student submitted."""
+        sub = self.get_submission(submission_id)
+        return sub.filename, self.backend.read_blob(self.store.blob_path(sub.id))
+
+    def class_table(self, student_id: str | None = None) -> classbook.ClassTable:
+        """Every roster student (or only ``student_id``; UnknownStudent if not in the roster) with their submissions,
+        best/latest score and the counted attempt's points."""
+        try:
+            facts = self.course_facts()
+        except GradebotError:
+            facts = None
+        if student_id is None:
+            students, subs = self.store.list_students(), self.store.list_submissions()
+        else:
+            student = self.store.get_student(student_id)
+            if student is None:
+                raise UnknownStudent(student_id)
+            students, subs = [student], self.store.list_submissions(student_id)
+        return classbook.build(students, subs, self.store.extensions(), self.store.regrade_counts(), self.config,
+                               facts)
 
 
 def _roster_code(value: str, lineno: int) -> str | None:

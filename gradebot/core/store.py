@@ -31,11 +31,13 @@ class Store(ABC):
     # ---- students
     @abstractmethod
     def upsert_students(self, students: list[Student]) -> int:
-        """Insert or update (name, group) by student_id; keeps Telegram links. A student's ``access_code`` is set
-        when given; otherwise a new student gets a fresh code (:func:`gradebot.core.access.new_code`) and an
-        existing one keeps theirs. Returns rows written.
+        """Insert or update (name, group) by student_id; keeps Telegram links. A student's ``code_hash`` is set
+        when given; otherwise an existing student keeps theirs and a new one has none (the service issues codes:
+        :meth:`gradebot.core.service.GradingService.import_roster`). Returns rows written."""
 
-        Opening a store migrates an older database: students without a code get a fresh one."""
+    @abstractmethod
+    def set_code_hash(self, student_id: str, code_hash: str) -> None:
+        """Replace the student's access code hash; UnknownStudent if the id is not in the roster."""
 
     @abstractmethod
     def get_student(self, student_id: str) -> Student | None: ...
@@ -50,6 +52,20 @@ class Store(ABC):
 
     @abstractmethod
     def list_students(self) -> list[Student]: ...
+
+    # ---- throttling of wrong access codes (keys: gradebot.core.access.student_key / client_key)
+    @abstractmethod
+    def login_lock(self, keys: list[str], now: datetime) -> float:
+        """Seconds until the longest lock among ``keys`` ends (0: none is locked)."""
+
+    @abstractmethod
+    def record_login_failure(self, rules: dict, now: datetime) -> float:
+        """Count one wrong code for every key of ``rules`` ({key: gradebot.core.access.ThrottleRule}), atomically
+        across processes; returns the seconds of the longest lock this failure started (0: none)."""
+
+    @abstractmethod
+    def clear_login_failures(self, keys: list[str]) -> None:
+        """Forget the wrong codes of ``keys`` (a successful login, a re-issued code)."""
 
     # ---- submissions
     @abstractmethod
@@ -85,6 +101,42 @@ class Store(ABC):
 
     @abstractmethod
     def feedback_html(self, submission_id: int) -> str | None: ...
+
+    # ---- instructor actions: regrading and deadline extensions
+    @abstractmethod
+    def requeue_for_regrade(self, items: list[tuple[int, bool]], batch: str, scope: str) -> list[int]:
+        """For each ``(submission_id, late)`` of a *finished* submission, in one transaction: log its current
+        result, feedback and late flag in the regrade history under ``batch`` (``scope`` says what was asked),
+        remove the result and put the submission back to ``queued`` (deliveries 0, ``late`` as given: the rules in
+        force now), so the usual job grades it again and ``finish`` records the new result. Unfinished or unknown
+        submissions are skipped. Returns the ids requeued; the caller enqueues them."""
+
+    @abstractmethod
+    def regrade_progress(self, batch: str) -> dict:
+        """``{"batch", "scope", "requested_at", "total", "queued", "grading", "done", "failed"}`` of a regrade
+        batch (counts by the submissions' current status); ``total`` is 0 for an unknown batch."""
+
+    @abstractmethod
+    def regrade_history(self, submission_id: int) -> list[dict]:
+        """The results a submission had before each regrade, oldest first: ``{"batch", "scope", "requested_at",
+        "status", "late", "result": Result | None, "recorded_at"}``."""
+
+    @abstractmethod
+    def regrade_counts(self) -> dict[int, int]:
+        """{submission id: how many times it was regraded} for every regraded submission."""
+
+    @abstractmethod
+    def set_extension(self, student_id: str, deadline: datetime | None) -> None:
+        """Give the student their own deadline (None: remove it, the course deadline applies again). Raises
+        UnknownStudent for an id not in the roster."""
+
+    @abstractmethod
+    def extensions(self) -> dict[str, datetime]:
+        """{student id: own deadline} of every student who has one."""
+
+    def extension(self, student_id: str) -> datetime | None:
+        """The student's own deadline, if the instructor set one."""
+        return self.extensions().get(student_id)
 
     @abstractmethod
     def close(self) -> None: ...

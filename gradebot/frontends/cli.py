@@ -5,13 +5,22 @@ Commands
     serve                          the web front end (gradebot.frontends.web:main)
     telegram                       the Telegram bot (gradebot.frontends.telegram:main)
     worker                         run the configured backend's workers in the foreground
-    roster import FILE.csv         import/update students (columns student_id,name,group[,code])
-    roster codes [--out FILE]      write student_id,name,group,code (the access codes to hand out) as CSV
+    roster import FILE.csv [--out CODES.csv]
+                                   import/update students (columns student_id,name,group[,code]); the codes it
+                                   issues (students without one) are written as CSV student_id,name,group,code -
+                                   shown this once: the store keeps only their hashes
+    roster reissue-code STUDENT_ID... | --all-missing [--out CODES.csv]
+                                   a fresh code for these students (or for every student without one), printed
+                                   once as the same CSV; the old code and its web cookies stop working
     submit STUDENT_ID FILE.ipynb [--wait] [--json]   queue a submission (graded by running workers)
     grades [--json]                the counted attempt of every student
     export-grades OUT.csv          nbgrader export of the course gradebook
+    export-notebooks --out DIR [--which counted|latest]
+                                   each student's notebook as DIR/<student_id>.ipynb (for similarity, archives)
     similarity NOTEBOOK|DIR... [--against DIR] [--json] [--out report.html]
                                    similarity report of the students' code (honor code; gradebot/similarity.py)
+    report --out DIR [--unit auto|hour|day]
+                                   class statistics as stats.json, plots/*.svg|png and index.html (gradebot/cockpit)
 
 Settings come from ``GRADEBOT_*`` env vars / ``GRADEBOT_CONFIG`` (see gradebot/config.py); the global options
 ``--config --data-dir --course-root --assignment --notebook --workers --sandbox`` override them.
@@ -29,6 +38,14 @@ from pathlib import Path
 from gradebot.core.errors import GradebotError
 
 OVERRIDES = ("data_dir", "course_root", "assignment", "notebook", "workers", "sandbox")
+CODES_OUT_HELP = ("new CSV file for the issued codes (created readable by its owner only; an existing file is never "
+                  "overwritten); default: stdout")
+SHOWN_ONCE = ("They are shown only now: the store keeps their hashes, so they cannot be printed again. Hand them "
+              "out and keep or delete the file; a lost code is replaced with "
+              "`python -m gradebot roster reissue-code STUDENT_ID`.")
+CODES_REMOVED = ("`roster codes` is gone: access codes are stored hashed and cannot be printed. Codes are printed "
+                 "once, when issued: `roster import FILE.csv` (students without a code) or "
+                 "`roster reissue-code STUDENT_ID... | --all-missing`.")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,10 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the backend's workers in the foreground")
     r = sub.add_parser("roster", help="roster commands")
     rsub = r.add_subparsers(dest="roster_command", required=True)
-    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group[,code])")
+    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group[,code]); prints the codes "
+                                        "it issues, once")
     ri.add_argument("file")
-    rc = rsub.add_parser("codes", help="write every student's access code as CSV (student_id,name,group,code)")
-    rc.add_argument("--out", help="CSV file to write (created readable by its owner only); default: stdout")
+    ri.add_argument("--out", help=CODES_OUT_HELP)
+    rr = rsub.add_parser("reissue-code", help="issue fresh access codes and print them, once")
+    rr.add_argument("student_ids", nargs="*", metavar="STUDENT_ID")
+    rr.add_argument("--all-missing", action="store_true", help="every student who has no code yet")
+    rr.add_argument("--out", help=CODES_OUT_HELP)
+    rsub.add_parser("codes", help="(removed: codes are stored hashed; use 'import' or 'reissue-code')")
     s = sub.add_parser("submit", help="queue a notebook for a student")
     s.add_argument("student_id")
     s.add_argument("file")
@@ -59,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--json", action="store_true")
     e = sub.add_parser("export-grades", help="export the course gradebook to CSV (nbgrader export)")
     e.add_argument("out")
+    en = sub.add_parser("export-notebooks",
+                        help="write each student's counted (or latest) notebook as DIR/<student_id>.ipynb")
+    en.add_argument("--out", required=True, metavar="DIR", help="directory (created; existing files are kept)")
+    en.add_argument("--which", choices=("counted", "latest"), default="counted",
+                    help="counted: the attempt the grades use (default); latest: the newest submission")
     sm = sub.add_parser("similarity", help="which submissions share long, specific code (honor code)")
     sm.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks, or directories of notebooks")
     sm.add_argument("--against", action="append", default=[], metavar="DIR",
@@ -69,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--boilerplate", metavar="NOTEBOOK",
                     help="the notebook the students started from (default: the course's release notebook)")
     sm.add_argument("--threshold", type=float, help="flag pairs with score >= this (default 0.5)")
+    rp = sub.add_parser("report", help="write the class statistics (JSON, plots, one HTML page) into a directory")
+    rp.add_argument("--out", required=True, metavar="DIR",
+                    help="new or empty directory, or an earlier report's (only the report's files are written)")
+    rp.add_argument("--unit", choices=("auto", "hour", "day"), default="auto",
+                    help="bucket of the submissions-over-time plot (default: hourly up to 3 days, else daily)")
     return p
 
 
@@ -81,19 +113,23 @@ def _config(args):
 
 
 def format_result(result, facts=None) -> str:
-    """The result as a table; with the course's ``facts`` the tasks and failed tests carry the course's titles."""
+    """The result as a table in the words of the message catalog; with the course's ``facts`` the tasks and
+    failed tests carry the course's titles (and their ids, which scripts and the gradebook use)."""
+    from gradebot import messages as msg
     from gradebot.core.models import failed_tests
     width = max([24] + [len(_title(facts, t)) for t in result.tasks])
-    lines = [f"{'task':<{width}} {'points':>8} {'max':>6}"]
+    lines = [f"{msg.TABLE_TASK:<{width}} {msg.TABLE_POINTS:>8} {msg.TABLE_MAX:>6}"]
     for task, v in result.tasks.items():
-        lines.append(f"{_title(facts, task):<{width}} {v['points']:>8g} {v['max']:>6g}")
-    lines.append(f"{'TOTAL':<{width}} {result.total:>8g} {result.max:>6g}")
-    lines.append(f"verdict: {result.verdict}")
+        lines.append(f"{_title(facts, task):<{width}} {msg.points(v['points']):>8} {msg.points(v['max']):>6}")
+    lines.append(f"{msg.TABLE_TOTAL:<{width}} {msg.points(result.total):>8} {msg.points(result.max):>6}")
+    lines.append(f"{msg.TABLE_VERDICT}: {msg.VERDICT.get(result.verdict, result.verdict)} ({result.verdict})")
     failed = dict(failed_tests(result.messages))
+    if failed:
+        lines.append(msg.FAILED_HEAD_T.format(n=len(failed)))
     for m in result.messages:
         gid = m.split(": failed (", 1)[0]
-        if gid in failed and facts is not None and facts.test_name(gid) != gid:
-            m = f"{gid} ({facts.test_name(gid)}): failed ({failed[gid]})"
+        if gid in failed:
+            m = f"{msg.test_label(facts, gid)}: {msg.failure_reason(failed[gid])}"
         lines.append(f"  - {m}")
     return "\n".join(lines)
 
@@ -118,16 +154,82 @@ def _front_end(name: str, config, rest: list[str]) -> int:
     return int(main(rest, config=config) or 0)
 
 
-def _roster_codes(svc, out: str | None) -> int:
-    """``roster codes``: the access codes as CSV on stdout, or in ``out`` (mode 0600: the codes are secrets)."""
-    text = svc.roster_codes_csv()
+def _open_codes_file(out: str | None):
+    """The file for issued codes, opened before anything is issued: a new file, mode 0600 (the codes are secrets),
+    never an existing one (its codes could not be printed again). None: stdout."""
     if out is None:
-        sys.stdout.write(text)
+        return None
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise GradebotError(f"{out} exists: the codes in it cannot be printed again, so it is not overwritten; "
+                            "choose another --out file") from None
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def _write_codes(f, out: str | None, issued) -> None:
+    """Write the issued codes as CSV to ``f`` (stdout if None) and say on stderr that they are shown once."""
+    from gradebot.core.service import codes_csv
+    if f is None:
+        sys.stdout.write(codes_csv(issued))
+        sys.stdout.flush()
+        where = "above (stdout)"
+    else:
+        with f:
+            f.write(codes_csv(issued))
+        where = f"to {out}"
+    print(f"wrote {len(issued)} new access code(s) {where}. {SHOWN_ONCE}", file=sys.stderr)
+
+
+def _discard(f, out: str | None) -> None:
+    if f is not None:
+        f.close()
+        os.unlink(out)
+
+
+def _roster_import(svc, path: str, out: str | None) -> int:
+    """``roster import``: import, then write the codes issued to students who had none (once)."""
+    f = _open_codes_file(out)
+    try:
+        done = svc.import_roster(Path(path))
+    except BaseException:
+        _discard(f, out)
+        raise
+    print(f"imported {done.count} student(s)", file=sys.stderr)
+    if done.issued:
+        _write_codes(f, out, done.issued)
+    else:
+        _discard(f, out)
+        print("no new access codes: every student already has one (codes given in the CSV are not repeated)",
+              file=sys.stderr)
+    return 0
+
+
+def _reissue(svc, student_ids: list[str], all_missing: bool, out: str | None) -> int:
+    """``roster reissue-code``: fresh codes for the named students (all checked first) or those without one."""
+    from gradebot.core.service import IssuedCode
+    if bool(student_ids) == bool(all_missing):
+        raise GradebotError("name the students (roster reissue-code STUDENT_ID...) or give --all-missing, not both")
+    students = {st.student_id: st for st in svc.list_students()}
+    unknown = [sid for sid in student_ids if sid not in students]
+    if unknown:
+        raise GradebotError(f"unknown student id(s): {', '.join(unknown)} - not in the roster (import them with "
+                            "`roster import`); no code was changed")
+    f = _open_codes_file(out)
+    try:
+        if all_missing:
+            issued = svc.issue_missing_codes()
+        else:
+            issued = [IssuedCode(sid, students[sid].name, students[sid].group, svc.reissue_code(sid))
+                      for sid in dict.fromkeys(student_ids)]
+    except BaseException:
+        _discard(f, out)
+        raise
+    if not issued:
+        _discard(f, out)
+        print("every student has an access code: nothing issued", file=sys.stderr)
         return 0
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    print(f"wrote the access codes of {len(svc.list_students())} student(s) to {out}", file=sys.stderr)
+    _write_codes(f, out, issued)
     return 0
 
 
@@ -162,6 +264,40 @@ def _similarity(args, config) -> int:
     return 1 if report.errors else 0
 
 
+def _export_notebooks(svc, out: str, which: str) -> int:
+    """``export-notebooks``: the students' notebooks as ``<out>/<student_id>.ipynb`` (e.g. for the similarity report
+    or next year's archive). A file that is already there is never overwritten: the command stops before writing."""
+    from gradebot.core import gradebook
+    chosen = []
+    for st in svc.list_students():
+        subs = svc.list_submissions(st.student_id)
+        sub = gradebook.counted(subs, svc.config.counting) if which == "counted" else (subs[-1] if subs else None)
+        if sub is not None:
+            chosen.append((st.student_id, sub.id))
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise GradebotError(f"--out {out}: is a file, not a directory")
+    clash = [sid for sid, _ in chosen if (directory / f"{sid}.ipynb").exists()]
+    if clash:
+        raise GradebotError(f"--out {out}: {len(clash)} file(s) already there (e.g. {clash[0]}.ipynb); "
+                            "nothing written: use a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    for sid, sub_id in chosen:
+        (directory / f"{sid}.ipynb").write_bytes(svc.submission_notebook(sub_id)[1])
+    print(f"wrote {len(chosen)} notebook(s) ({which} attempts) to {out}", file=sys.stderr)
+    return 0
+
+
+def _report(svc, args) -> int:
+    """``report``: the statistics of the store's class written into ``--out`` (gradebot/cockpit/report.py)."""
+    from gradebot.cockpit import report, service_stats
+    stats = service_stats(svc, unit=args.unit)
+    written = report.write_report(args.out, stats)
+    print(f"wrote {len(written)} files to {args.out}: index.html, stats.json, plots/ "
+          f"({stats.students} students, {stats.submissions} submissions)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -189,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from gradebot.core.service import GradingService
         svc = GradingService(config)
+        if args.command == "report":
+            return _report(svc, args)
         if args.command == "roster" and args.roster_command == "codes":
-            return _roster_codes(svc, args.out)
+            raise GradebotError(CODES_REMOVED)
+        if args.command == "roster" and args.roster_command == "reissue-code":
+            return _reissue(svc, args.student_ids, args.all_missing, args.out)
         if args.command == "roster":
-            n = svc.import_roster(Path(args.file))
-            print(f"imported {n} student(s)")
-            return 0
+            return _roster_import(svc, args.file, args.out)
         if args.command == "submit":
             sub = svc.submit(args.student_id, Path(args.file).name, Path(args.file).read_bytes(), source="cli")
             print(f"submission #{sub.id} queued", file=sys.stderr)
@@ -216,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{r['student_id']:<16} {r['name']:<28} {r['group']:<8} {total:>10} "
                           f"attempts={r['attempts']}")
             return 0
+        if args.command == "export-notebooks":
+            return _export_notebooks(svc, args.out, args.which)
         if args.command == "export-grades":
             out = svc.export_grades_csv(args.out)
             print(f"wrote {out}")

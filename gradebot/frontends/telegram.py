@@ -5,7 +5,9 @@ A thin adapter over :class:`gradebot.core.service.GradingService`:
 * ``/start``, ``/help`` - greeting and instructions;
 * ``/register <student_id> <code>`` - links this Telegram account to a roster entry (``svc.authenticate`` checks
   the student's access code, then ``svc.link_telegram``; with ``require_code = false`` the code is not asked for).
-  Once linked, the account sends notebooks without a code;
+  Once linked, the account sends notebooks without a code. Wrong codes are throttled per student id and per
+  Telegram account (the core's ``authenticate``, ``client="telegram:<user id>"``): a locked one is told in Russian
+  how many minutes to wait, and that until then even the right code is refused;
 * a ``.ipynb`` document - size-checked from the message metadata *before* download, downloaded,
   handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
   task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
@@ -13,7 +15,7 @@ A thin adapter over :class:`gradebot.core.service.GradingService`:
 * ``/status`` - the student's recent submissions.
 
 Grading runs in the core's workers; every core call here runs in a dedicated thread (see
-:class:`gradebot.frontends.web.CoreCaller`), so the event loop never blocks.
+:class:`gradebot.frontends.common.CoreCaller`), so the event loop never blocks.
 
 Run it with ``python -m gradebot telegram``; the token comes from ``GRADEBOT_TELEGRAM_TOKEN`` and the Bot API
 base URL can be overridden with the config key ``telegram_api_base`` (tests point it at a local stand-in).
@@ -33,68 +35,49 @@ from aiogram.types import BufferedInputFile, Message
 
 from gradebot.core import errors
 from gradebot.core.models import failed_tests
-from gradebot.frontends.web import (FINAL_STATUSES, STATUS_RU, VERDICT_RU, CoreCaller, course_facts_of, format_size,
-                                    grade_label, task_title)
+from gradebot import messages as msg
+from gradebot.frontends.common import FINAL_STATUSES, CoreCaller, course_facts_of
 
 log = logging.getLogger("gradebot.telegram")
 
 DEFAULT_POLL_SECONDS = 2.0
 
-HELP_TEXT = (
-    "Я проверяю ноутбуки курса numnet.\n\n"
-    "1. Зарегистрируйтесь один раз: {register}.\n"
-    "2. Пришлите файл ноутбука .ipynb как документ (не больше {max_size}).\n"
-    "3. Я отвечу «получено, в очереди #N», а после проверки пришлю баллы по заданиям и подробный отзыв.\n\n"
-    "Команды: /status - ваши посылки, /help - эта справка."
-)
-REGISTER_WITH_CODE = ("/register <номер студента> <код доступа> (номер из списка курса, личный код доступа выдаёт "
-                      "преподаватель), например /register 20231234 k7m2-p9xq")
-REGISTER_WITHOUT_CODE = "/register <номер студента> (номер из списка курса)"
-WRONG_CODE_TEXT = ("Неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт "
-                   "преподаватель. Проверьте оба и отправьте снова: /register <номер> <код>.")
-
-
 MAX_FAILED_LINES = 15              # failed tests listed in the result message (all of them are in the feedback)
 FAILED_REASON_CHARS = 120          # characters of each failed test's reason
-
-
-def _fmt_points(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def format_result(sub: Any, facts: Any = None) -> str:
     """The result message of a finished submission: per-task points, the total and the failed tests with one-line
     reasons; task titles and test names from ``facts`` (the course's :class:`CourseFacts`), else the ids."""
     if sub.status != "done" or sub.result is None:
-        reason = sub.error or "неизвестная ошибка"
-        return f"Посылка #{sub.id}: проверка не удалась ({reason}). Попробуйте отправить ещё раз."
+        return msg.RESULT_FAILED_T.format(id=sub.id, reason=sub.error or msg.UNKNOWN_ERROR)
     res = sub.result
-    lines = [f"Посылка #{sub.id} проверена."]
+    lines = [msg.RESULT_HEAD_T.format(id=sub.id)]
     if res.verdict != "ok":
-        lines.append(f"Итог проверки: {VERDICT_RU.get(res.verdict, res.verdict)}.")
+        lines.append(msg.VERDICT_LINE_T.format(verdict=msg.VERDICT.get(res.verdict, res.verdict)))
     for task, t in res.tasks.items():
-        lines.append(f"{task_title(facts, task)}: {_fmt_points(t['points'])} из {_fmt_points(t['max'])}")
-    lines.append(f"Итого: {_fmt_points(res.total)} из {_fmt_points(res.max)}")
+        lines.append(msg.TASK_LINE_T.format(title=msg.task_title(facts, task), points=msg.points(t["points"]),
+                                            max=msg.points(t["max"])))
+    lines.append(msg.TOTAL_LINE_T.format(points=msg.points(res.total), max=msg.points(res.max)))
     if sub.late:
-        lines.append("Посылка сдана после срока.")
+        lines.append(msg.LATE_LINE)
     failed = failed_tests(res.messages)
     if failed:
-        lines.append(f"Не пройдены тесты ({len(failed)}):")
+        lines.append(msg.FAILED_HEAD_T.format(n=len(failed)))
         for gid, reason in failed[:MAX_FAILED_LINES]:
-            lines.append(f"✗ {grade_label(facts, gid)}: {_one_line(reason)}")
+            lines.append(f"✗ {msg.test_label(facts, gid)}: {_one_line(reason)}")
         if len(failed) > MAX_FAILED_LINES:
-            lines.append(f"... и ещё {len(failed) - MAX_FAILED_LINES} (все - в подробном отзыве)")
+            lines.append(msg.FAILED_MORE_T.format(n=len(failed) - MAX_FAILED_LINES))
     others = [m for m in res.messages or [] if not any(m.startswith(f"{gid}: failed (") for gid, _ in failed)]
     if others:
-        lines.append("Замечания:")
+        lines.append(msg.NOTES_HEAD)
         lines.extend(others)
     return "\n".join(lines)
 
 
 def _one_line(reason: str, limit: int = FAILED_REASON_CHARS) -> str:
     """The start of the grader's message on one line (hidden tests marked in Russian)."""
-    reason = reason.replace("[hidden test] ", "[скрытый тест] ", 1)
-    reason = " ".join(reason.split())
+    reason = " ".join(msg.failure_reason(reason).split())
     return reason if len(reason) <= limit else reason[:limit - 1].rstrip() + "…"
 
 
@@ -118,27 +101,24 @@ class TelegramFrontend:
 
     @property
     def help_text(self) -> str:
-        register = REGISTER_WITH_CODE if self.require_code else REGISTER_WITHOUT_CODE
-        return HELP_TEXT.format(register=register, max_size=format_size(self.max_upload_bytes))
+        register = msg.TG_REGISTER_WITH_CODE if self.require_code else msg.TG_REGISTER_WITHOUT_CODE
+        return msg.TG_HELP_T.format(register=register, max_size=msg.size(self.max_upload_bytes))
 
     # -- commands ----------------------------------------------------------------------------------
     async def on_start(self, message: Message) -> None:
-        await message.answer("Здравствуйте! " + self.help_text)
+        await message.answer(msg.TG_GREETING + self.help_text)
 
     async def on_help(self, message: Message) -> None:
         await message.answer(self.help_text)
 
     async def on_other(self, message: Message) -> None:
-        await message.answer("Не понимаю это сообщение. " + self.help_text)
+        await message.answer(msg.TG_NOT_UNDERSTOOD + self.help_text)
 
     def _register_hint(self) -> str:
-        return "/register <номер студента> <код доступа>" if self.require_code else "/register <номер студента>"
+        return msg.TG_REGISTER_HINT_WITH_CODE if self.require_code else msg.TG_REGISTER_HINT_WITHOUT_CODE
 
     def _register_usage(self) -> str:
-        if self.require_code:
-            return ("Укажите номер студента и код доступа: /register <номер> <код>, например "
-                    "/register 20231234 k7m2-p9xq. Код выдаёт преподаватель.")
-        return "Укажите номер студента: /register <номер>, например /register 20231234"
+        return msg.TG_REGISTER_USAGE_WITH_CODE if self.require_code else msg.TG_REGISTER_USAGE_WITHOUT_CODE
 
     async def _registration_target(self, message: Message, args: str | None) -> Any:
         """The student that ``/register <args>`` names, after checking the access code (when required); None (and
@@ -150,15 +130,19 @@ class TelegramFrontend:
         student_id = words[0]
         if self.require_code:
             try:   # the code may be typed with spaces ("k7m2 p9xq"): everything after the id is the code
-                return await self.core("authenticate", student_id, "".join(words[1:]))
+                return await self.core("authenticate", student_id, "".join(words[1:]),
+                                       client=f"telegram:{message.from_user.id}")
+            except errors.LoginThrottled as exc:
+                log.info("telegram user %s: /register refused, too many wrong codes", message.from_user.id)
+                await message.answer(msg.throttled(exc.retry_after_seconds))
+                return None
             except errors.AccessDenied:
                 log.info("telegram user %s: wrong id or code for /register", message.from_user.id)
-                await message.answer(WRONG_CODE_TEXT)
+                await message.answer(msg.TG_WRONG_CODE)
                 return None
         student = await self.core("get_student", student_id)
         if student is None:
-            await message.answer(f"Студента с номером {student_id} нет в списке курса. "
-                                 "Проверьте номер или обратитесь к преподавателю.")
+            await message.answer(msg.TG_UNKNOWN_STUDENT_T.format(student_id=student_id))
         return student
 
     async def on_register(self, message: Message, command: CommandObject) -> None:
@@ -169,56 +153,54 @@ class TelegramFrontend:
         user_id = message.from_user.id
         current = await self.core("student_by_telegram", user_id)
         if current is not None and current.student_id == student_id:
-            await message.answer(f"Вы уже зарегистрированы как {student_id}. Присылайте ноутбук .ipynb.")
+            await message.answer(msg.TG_ALREADY_REGISTERED_T.format(student_id=student_id))
             return
         if current is not None:
-            await message.answer(f"Этот аккаунт Telegram уже привязан к номеру {current.student_id}. "
-                                 "Один аккаунт - один студент; для смены обратитесь к преподавателю.")
+            await message.answer(msg.TG_ACCOUNT_TAKEN_T.format(student_id=current.student_id))
             return
         if student.telegram_user_id is not None and student.telegram_user_id != user_id:
-            await message.answer(f"Номер {student_id} уже привязан к другому аккаунту Telegram. "
-                                 "Если это ошибка, обратитесь к преподавателю.")
+            await message.answer(msg.TG_ID_TAKEN_T.format(student_id=student_id))
             return
         try:
             student = await self.core("link_telegram", student_id, user_id)
         except errors.GradebotError as exc:  # e.g. a concurrent registration won the race
-            await message.answer(f"Не удалось зарегистрироваться: {exc}")
+            await message.answer(msg.TG_REGISTER_FAILED_T.format(detail=exc))
             return
         name = f" ({student.name})" if getattr(student, "name", "") else ""
-        await message.answer(f"Готово: вы зарегистрированы как {student_id}{name}. "
-                             "Теперь пришлите ноутбук .ipynb документом.")
+        await message.answer(msg.TG_REGISTERED_T.format(student_id=student_id, name=name))
 
     async def on_status(self, message: Message) -> None:
         student = await self.core("student_by_telegram", message.from_user.id)
         if student is None:
-            await message.answer(f"Вы ещё не зарегистрированы: {self._register_hint()}.")
+            await message.answer(msg.TG_NOT_REGISTERED_T.format(hint=self._register_hint()))
             return
         subs = await self.core("list_submissions", student.student_id)
         if not subs:
-            await message.answer("Посылок пока нет. Пришлите ноутбук .ipynb документом.")
+            await message.answer(msg.TG_NO_SUBMISSIONS)
             return
-        lines = [f"Ваши посылки ({student.student_id}), последние сверху:"]
+        lines = [msg.TG_HISTORY_HEAD_T.format(student_id=student.student_id)]
         for sub in sorted(subs, key=lambda s: s.id, reverse=True)[:10]:
-            line = f"#{sub.id} {sub.filename}: {STATUS_RU.get(sub.status, sub.status)}"
+            line = msg.TG_HISTORY_LINE_T.format(id=sub.id, filename=sub.filename,
+                                                status=msg.STATUS.get(sub.status, sub.status))
             if sub.result is not None:
-                line += f", {_fmt_points(sub.result.total)} из {_fmt_points(sub.result.max)}"
+                line += msg.TG_HISTORY_POINTS_T.format(points=msg.points(sub.result.total),
+                                                       max=msg.points(sub.result.max))
             lines.append(line)
         await message.answer("\n".join(lines))
 
     # -- submissions -------------------------------------------------------------------------------
     def _too_large(self, size: int) -> str:
-        return (f"Файл слишком большой ({format_size(size)}); предел {format_size(self.max_upload_bytes)}. "
-                "Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова.")
+        return msg.too_large(self.max_upload_bytes, size)
 
     async def on_document(self, message: Message, bot: Bot) -> None:
         doc = message.document
         student = await self.core("student_by_telegram", message.from_user.id)
         if student is None:
-            await message.answer(f"Сначала зарегистрируйтесь: {self._register_hint()}.")
+            await message.answer(msg.TG_REGISTER_FIRST_T.format(hint=self._register_hint()))
             return
         filename = doc.file_name or "submission.ipynb"
         if not filename.lower().endswith(".ipynb"):
-            await message.answer("Пришлите файл ноутбука с расширением .ipynb.")
+            await message.answer(msg.TG_NOT_IPYNB)
             return
         if doc.file_size is not None and doc.file_size > self.max_upload_bytes:
             await message.answer(self._too_large(doc.file_size))
@@ -228,7 +210,7 @@ class TelegramFrontend:
             await bot.download(doc, destination=buf)
         except Exception as exc:  # noqa: BLE001 - network/Bot API failure: tell the student, log details
             log.warning("download of %s failed: %s", doc.file_id, exc)
-            await message.answer("Не удалось скачать файл из Telegram, попробуйте отправить ещё раз.")
+            await message.answer(msg.TG_DOWNLOAD_FAILED)
             return
         data = buf.getvalue()
         if len(data) > self.max_upload_bytes:
@@ -237,21 +219,18 @@ class TelegramFrontend:
         try:
             sub = await self.core("submit", student.student_id, filename, data, source="telegram")
         except errors.RateLimited as exc:
-            wait = getattr(exc, "retry_after_seconds", None)
-            when = f" через {int(-(-float(wait) // 60))} мин." if wait else " позже."
-            await message.answer(f"Слишком много посылок подряд. Следующую можно отправить{when}\n({exc})")
+            await message.answer(msg.rate_limited(getattr(exc, "retry_after_seconds", None)))
             return
         except errors.DeadlineMissed as exc:
-            await message.answer(f"Срок сдачи истёк, посылка не принята. ({exc})")
+            await message.answer(msg.refusal("deadline_missed", str(exc)))
             return
         except errors.SubmissionRejected as exc:
-            await message.answer("Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). "
-                                 f"Причина: {exc}")
+            await message.answer(msg.refusal("bad_submission", str(exc)))
             return
         except errors.GradebotError as exc:
-            await message.answer(f"Посылка не принята: {exc}")
+            await message.answer(msg.refusal("rejected", str(exc)))
             return
-        await message.answer(f"Получено, в очереди #{sub.id}. Пришлю результат, когда проверка закончится.")
+        await message.answer(msg.TG_QUEUED_T.format(id=sub.id))
         self._start_watcher(bot, message.chat.id, sub.id)
 
     async def watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
@@ -280,7 +259,7 @@ class TelegramFrontend:
                 await bot.send_document(
                     chat_id,
                     BufferedInputFile(html.encode("utf-8"), filename=f"feedback_{submission_id}.html"),
-                    caption=f"Подробный отзыв по посылке #{submission_id}",
+                    caption=msg.FEEDBACK_CAPTION_T.format(id=submission_id),
                 )
 
     def _start_watcher(self, bot: Bot, chat_id: int, submission_id: int) -> None:

@@ -9,6 +9,7 @@ The rest of :mod:`gradebot.sqlstore` is written in SQLAlchemy Core and never nam
 - :func:`write` / :func:`read`: a transaction for writing (SQLite: ``BEGIN IMMEDIATE``) or for reading (deferred).
   Row locks (``SELECT ... FOR UPDATE [SKIP LOCKED]``) are written with SQLAlchemy's ``with_for_update``: PostgreSQL
   renders them, SQLite omits them (its write transaction already excludes every other writer).
+- :func:`drop_column`: ``ALTER TABLE ... DROP COLUMN`` (SQLite >= 3.35 has it too, without rebuilding the table).
 - :func:`insert`: ``INSERT ... ON CONFLICT DO UPDATE`` (both dialects spell it alike; SQLAlchemy has one construct
   per dialect).
 - :func:`lock_schema` and :func:`named_lock`: PostgreSQL advisory locks (they reach every machine); SQLite has one
@@ -151,6 +152,20 @@ def read(engine: Engine) -> Iterator[Connection]:
 def insert(conn: Connection, table: sa.Table):
     """``INSERT`` with ``.on_conflict_do_update(...)`` / ``.on_conflict_do_nothing(...)`` for this dialect."""
     return (postgresql.insert if conn.dialect.name == POSTGRESQL else sqlite.insert)(table)
+
+
+def drop_column(conn: Connection, table: str, column: str) -> None:
+    """Drop a plain column (no index, key or constraint on it) in place. SQLite needs version 3.35 or later."""
+    if conn.dialect.name == SQLITE and sqlite3_version() < (3, 35):
+        raise RuntimeError(f"dropping {table}.{column} needs SQLite >= 3.35 (this Python has "
+                           f"{'.'.join(map(str, sqlite3_version()))}): upgrade SQLite/Python")
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(sa.text(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}"))
+
+
+def sqlite3_version() -> tuple[int, ...]:
+    import sqlite3
+    return sqlite3.sqlite_version_info
 
 
 # ---------------------------------------------------------------------------------------------- locks

@@ -19,7 +19,19 @@ as a test fixture, ``tests/gradebot_scale/legacy_schemas.py``):
   and the old tables dropped; a job's lease is not kept (upgrade with the workers stopped);
 - the PostgreSQL store (the ``gb_`` tables already): ``gb_submissions`` gets ``blob_path`` and ``blob_id``
   becomes optional; missing tables are created;
-- either, from before access codes: the column is added and every student without a code gets a fresh one.
+- either, from before access codes: the column is added; those students have no code yet (``roster import`` or
+  ``roster reissue-code --all-missing`` issues them).
+
+Step 1 writes ``gb_students`` as version 1 had it (:data:`V1_STUDENTS`, plaintext ``access_code``); a new database
+goes through it too (its table is empty), so every database reaches step 2 in the same shape.
+
+Step 2 stores access codes hashed: ``gb_students`` gets ``code_hash``, every plaintext code is hashed into it
+(:func:`gradebot.core.access.hash_code`, slow on purpose: about 0.1 s per student, once) and ``access_code`` is
+dropped (both dialects: ``ALTER TABLE ... DROP COLUMN``; SQLite >= 3.35). The codes keep working; they can no
+longer be printed. ``gb_login_failures`` (the throttle on wrong codes) is created.
+
+Step 3 adds the instructor's tables ``gb_regrades`` (the history of regrades) and ``gb_extensions``
+(per-student deadlines).
 """
 from __future__ import annotations
 
@@ -38,6 +50,16 @@ from gradebot.sqlstore import dialect
 from gradebot.sqlstore import tables as t
 
 log = logging.getLogger("gradebot.store")
+
+# gb_students as schema version 1 defined it (step 1 creates and fills it; step 2 replaces access_code by code_hash)
+V1_STUDENTS = sa.Table(
+    "gb_students", sa.MetaData(),
+    sa.Column("student_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("grp", sa.Text, nullable=False, server_default=""),
+    sa.Column("telegram_user_id", sa.BigInteger, unique=True),
+    sa.Column("access_code", sa.Text),
+)
 
 
 def operations(conn: Connection) -> Operations:
@@ -85,8 +107,8 @@ def _v1_adopt(c: Connection) -> None:
         _adopt_sqlite_store(c, names)
     elif "gb_students" in names:
         _adopt_postgres_store(c)
+    V1_STUDENTS.create(c, checkfirst=True)
     t.metadata.create_all(c, checkfirst=True)
-    _give_codes(c)
 
 
 def _adopt_postgres_store(c: Connection) -> None:
@@ -108,12 +130,13 @@ def _ts(value) -> datetime | None:
 
 
 def _adopt_sqlite_store(c: Connection, names: set[str]) -> None:
+    V1_STUDENTS.create(c, checkfirst=True)
     t.metadata.create_all(c, checkfirst=True)
     old_students = {col["name"] for col in sa.inspect(c).get_columns("students")}
     code = "access_code" if "access_code" in old_students else "NULL"
     rows = c.execute(sa.text(f"SELECT student_id, name, grp, telegram_user_id, {code} FROM students")).all()
     if rows:
-        c.execute(sa.insert(t.students), [dict(student_id=r[0], name=r[1], grp=r[2], telegram_user_id=r[3],
+        c.execute(sa.insert(V1_STUDENTS), [dict(student_id=r[0], name=r[1], grp=r[2], telegram_user_id=r[3],
                                               access_code=r[4]) for r in rows])
     subs = c.execute(sa.text(
         "SELECT id, student_id, filename, blob_path, sha256, size, source, late, created_at, status, deliveries, "
@@ -142,14 +165,37 @@ def _adopt_sqlite_store(c: Connection, names: set[str]) -> None:
              len(rows), len(subs), len(queued))
 
 
-def _give_codes(c: Connection) -> None:
-    """Every student without an access code (a roster from before codes) gets a fresh one."""
-    missing = c.execute(sa.select(t.students.c.student_id).where(t.students.c.access_code.is_(None))).scalars()
-    for sid in list(missing):
-        c.execute(sa.update(t.students).where(t.students.c.student_id == sid).values(access_code=access.new_code()))
+# ---------------------------------------------------------------------------------------------- step 2
+def _v2_hash_codes(c: Connection) -> None:
+    ops = operations(c)
+    cols = {col["name"] for col in sa.inspect(c).get_columns("gb_students")}
+    if "code_hash" not in cols:
+        ops.add_column("gb_students", sa.Column("code_hash", sa.Text))
+    if "access_code" in cols:
+        rows = c.execute(sa.select(V1_STUDENTS.c.student_id, V1_STUDENTS.c.access_code)
+                         .where(V1_STUDENTS.c.access_code.is_not(None))).all()
+        hashed = 0
+        for sid, code in rows:
+            if not access.normalize(code):
+                continue                                    # an empty code never matched: no code
+            c.execute(sa.update(t.students).where(t.students.c.student_id == sid)
+                      .values(code_hash=access.hash_code(code)))
+            hashed += 1
+        dialect.drop_column(c, "gb_students", "access_code")
+        log.info("store schema: hashed the access codes of %d student(s); the plaintext column is dropped", hashed)
+    t.login_failures.create(c, checkfirst=True)
+
+
+# ---------------------------------------------------------------------------------------------- step 3
+def _v3_instructor(c: Connection) -> None:
+    """The instructor cockpit's tables: regrade history and per-student deadline extensions (new tables only)."""
+    t.regrades.create(c, checkfirst=True)
+    t.extensions.create(c, checkfirst=True)
 
 
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "one schema for SQLite and PostgreSQL (adopts the databases of the two earlier stores)", _v1_adopt),
+    (2, "access codes stored hashed (scrypt); throttle table of wrong codes", _v2_hash_codes),
+    (3, "instructor cockpit: regrade history (gb_regrades) and deadline extensions (gb_extensions)", _v3_instructor),
 ]
 assert [n for n, _, _ in STEPS] == list(range(1, t.SCHEMA_VERSION + 1)), "STEPS must be numbered 1..SCHEMA_VERSION"

@@ -53,8 +53,9 @@ def _now() -> datetime:
 
 
 _STUDENT_COLS = (t.students.c.student_id, t.students.c.name, t.students.c.grp, t.students.c.telegram_user_id,
-                 t.students.c.access_code)
+                 t.students.c.code_hash)
 _SUB = t.submissions.c
+_LF = t.login_failures.c
 _SUBMISSION_COLS = (_SUB.id, _SUB.student_id, _SUB.filename, _SUB.created_at, _SUB.status, _SUB.late,
                     t.results.c.result, _SUB.error, _SUB.source, _SUB.finished_at, _SUB.deliveries)
 _SUBMISSIONS = t.submissions.outerjoin(t.results, t.results.c.submission_id == _SUB.id)
@@ -63,7 +64,7 @@ _SUBMISSIONS = t.submissions.outerjoin(t.results, t.results.c.submission_id == _
 def _student(row) -> Student | None:
     if row is None:
         return None
-    return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], access_code=row[4])
+    return Student(student_id=row[0], name=row[1], group=row[2], telegram_user_id=row[3], code_hash=row[4])
 
 
 def _submission(row) -> Submission | None:
@@ -123,15 +124,21 @@ class SqlStore(Store):
         s = t.students
         with self._write() as c:
             for st in students:
-                # a new student gets the given code or a fresh one; an existing one keeps theirs unless given
+                # a given code hash is set; otherwise a new student has none and an existing one keeps theirs
                 ins = dialect.insert(c, s).values(student_id=st.student_id, name=st.name, grp=st.group,
-                                                  access_code=st.access_code or access.new_code())
-                code = (ins.excluded.access_code if st.access_code
-                        else sa.func.coalesce(s.c.access_code, ins.excluded.access_code))
+                                                  code_hash=st.code_hash)
+                code = ins.excluded.code_hash if st.code_hash else s.c.code_hash
                 c.execute(ins.on_conflict_do_update(
                     index_elements=[s.c.student_id],
-                    set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "access_code": code}))
+                    set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "code_hash": code}))
         return len(students)
+
+    def set_code_hash(self, student_id: str, code_hash: str) -> None:
+        with self._write() as c:
+            done = c.execute(sa.update(t.students).where(t.students.c.student_id == student_id)
+                             .values(code_hash=code_hash))
+            if done.rowcount != 1:
+                raise UnknownStudent(student_id)
 
     def _one_student(self, where) -> Student | None:
         with self._read() as c:
@@ -164,7 +171,48 @@ class SqlStore(Store):
                                         "ask the instructor to unlink it")
             # the UNIQUE constraint settles a race between two ids claiming one account at once
             c.execute(sa.update(s).where(s.c.student_id == student_id).values(telegram_user_id=tg))
-        return Student(row[0], row[1], row[2], tg, access_code=row[4])
+        return Student(row[0], row[1], row[2], tg, code_hash=row[4])
+
+    # ------------------------------------------------------------------ throttling of wrong access codes
+    def login_lock(self, keys: list[str], now: datetime) -> float:
+        with self._read() as c:
+            until = c.execute(sa.select(sa.func.max(_LF.locked_until))
+                              .where(_LF.key.in_(list(keys)), _LF.locked_until > now)).scalar()
+        return max(0.0, (until - now).total_seconds()) if until is not None else 0.0
+
+    def record_login_failure(self, rules: dict[str, access.ThrottleRule], now: datetime) -> float:
+        """One transaction: the row of every key is locked (PostgreSQL ``FOR UPDATE``; SQLite: the write
+        transaction), so concurrent failures from several processes are all counted."""
+        lf = t.login_failures
+        longest = 0.0
+        with self._write() as c:
+            c.execute(sa.delete(lf).where(lf.c.expires_at < now))           # forget what has expired
+            for key, rule in sorted(rules.items()):
+                if not rule.enabled:
+                    continue
+                c.execute(dialect.insert(c, lf).values(key=key, failures=0, last_failure_at=now, expires_at=now)
+                          .on_conflict_do_nothing(index_elements=[lf.c.key]))
+                failures, last, locked = c.execute(
+                    sa.select(lf.c.failures, lf.c.last_failure_at, lf.c.locked_until).where(lf.c.key == key)
+                    .with_for_update()).one()
+                quiet_since = max(last, locked) if locked is not None else last
+                if (now - quiet_since).total_seconds() > rule.window:
+                    failures = 0                                              # forgotten: a fresh count
+                failures += 1
+                lock = access.lock_seconds(failures, rule)
+                until = now + timedelta(seconds=lock) if lock else locked
+                c.execute(sa.update(lf).where(lf.c.key == key).values(
+                    failures=failures, last_failure_at=now, locked_until=until,
+                    expires_at=max(now, until or now) + timedelta(seconds=rule.window)))
+                longest = max(longest, lock)
+        return longest
+
+    def clear_login_failures(self, keys: list[str]) -> None:
+        with self._read() as c:       # the usual case, nothing to forget, takes no write lock
+            if c.execute(sa.select(_LF.key).where(_LF.key.in_(list(keys))).limit(1)).first() is None:
+                return
+        with self._write() as c:
+            c.execute(sa.delete(t.login_failures).where(_LF.key.in_(list(keys))))
 
     # ------------------------------------------------------------------ blobs (notebook bytes in the database)
     def put_blob(self, data: bytes) -> tuple[str, str]:
@@ -265,6 +313,94 @@ class SqlStore(Store):
             return c.execute(sa.select(t.results.c.feedback_html)
                              .where(t.results.c.submission_id == int(submission_id))).scalar()
 
+    # ------------------------------------------------------------------ instructor: regrades and extensions
+    def requeue_for_regrade(self, items: list[tuple[int, bool]], batch: str, scope: str) -> list[int]:
+        late_of = {int(sid): bool(late) for sid, late in items}
+        if not late_of:
+            return []
+        now = _now()
+        r = t.results.c
+        requeued: list[int] = []
+        with self._write() as c:
+            ids = list(late_of)
+            rows = []
+            for start in range(0, len(ids), 500):          # bounded IN lists
+                chunk = ids[start:start + 500]
+                rows += c.execute(sa.select(_SUB.id, _SUB.status, _SUB.late, r.result, r.feedback_html,
+                                            r.recorded_at).select_from(_SUBMISSIONS)
+                                  .where(_SUB.id.in_(chunk), _SUB.status.in_(t.FINISHED))
+                                  .with_for_update(of=t.submissions)).all()
+            if not rows:
+                return []
+            c.execute(sa.insert(t.regrades), [
+                dict(submission_id=int(row[0]), batch=batch, scope=scope, requested_at=now, old_status=row[1],
+                     old_late=bool(row[2]), old_result=row[3], old_feedback_html=row[4], old_recorded_at=row[5])
+                for row in rows])
+            for row in rows:
+                sid = int(row[0])
+                c.execute(sa.delete(t.results).where(r.submission_id == sid))
+                c.execute(sa.update(t.submissions).where(_SUB.id == sid)
+                          .values(status="queued", deliveries=0, error=None, finished_at=None, late=late_of[sid]))
+                requeued.append(sid)
+        return sorted(requeued)
+
+    def regrade_progress(self, batch: str) -> dict:
+        g = t.regrades.c
+        out = {"batch": batch, "scope": None, "requested_at": None, "total": 0, "queued": 0, "grading": 0,
+               "done": 0, "failed": 0}
+        with self._read() as c:
+            head = c.execute(sa.select(g.scope, sa.func.min(g.requested_at)).where(g.batch == batch)
+                             .group_by(g.scope)).first()
+            if head is None:
+                return out
+            counts = c.execute(sa.select(_SUB.status, sa.func.count(sa.distinct(_SUB.id)))
+                               .select_from(t.regrades.join(t.submissions, _SUB.id == g.submission_id))
+                               .where(g.batch == batch).group_by(_SUB.status)).all()
+        out.update(scope=head[0], requested_at=head[1])
+        for status, n in counts:
+            out[status] = int(n)
+            out["total"] += int(n)
+        return out
+
+    def regrade_history(self, submission_id: int) -> list[dict]:
+        g = t.regrades.c
+        with self._read() as c:
+            rows = c.execute(sa.select(g.batch, g.scope, g.requested_at, g.old_status, g.old_late, g.old_result,
+                                       g.old_recorded_at).where(g.submission_id == int(submission_id))
+                             .order_by(g.id)).all()
+        return [{"batch": row[0], "scope": row[1], "requested_at": row[2], "status": row[3], "late": bool(row[4]),
+                 "result": Result.from_store(row[5]), "recorded_at": row[6]} for row in rows]
+
+    def regrade_counts(self) -> dict[int, int]:
+        g = t.regrades.c
+        with self._read() as c:
+            return {int(sid): int(n) for sid, n in c.execute(sa.select(g.submission_id, sa.func.count())
+                                                             .group_by(g.submission_id)).all()}
+
+    def set_extension(self, student_id: str, deadline: datetime | None) -> None:
+        e = t.extensions
+        with self._write() as c:
+            if c.execute(sa.select(t.students.c.student_id).where(t.students.c.student_id == student_id)
+                         ).first() is None:
+                raise UnknownStudent(student_id)
+            if deadline is None:
+                c.execute(sa.delete(e).where(e.c.student_id == student_id))
+                return
+            ins = dialect.insert(c, e).values(student_id=student_id, deadline=deadline, granted_at=_now())
+            c.execute(ins.on_conflict_do_update(index_elements=[e.c.student_id],
+                                                set_={"deadline": ins.excluded.deadline,
+                                                      "granted_at": ins.excluded.granted_at}))
+
+    def extensions(self) -> dict[str, datetime]:
+        e = t.extensions.c
+        with self._read() as c:
+            return {sid: dl for sid, dl in c.execute(sa.select(e.student_id, e.deadline)).all()}
+
+    def extension(self, student_id: str) -> datetime | None:
+        e = t.extensions.c
+        with self._read() as c:
+            return c.execute(sa.select(e.deadline).where(e.student_id == student_id)).scalar()
+
     def result_count(self, submission_id: int) -> int:
         with self._read() as c:
             return int(c.execute(sa.select(sa.func.count()).select_from(t.results)
@@ -287,6 +423,17 @@ class SqlStore(Store):
                 index_elements=[t.jobs.c.submission_id],
                 set_={"enqueued_at": ins.excluded.enqueued_at, "published": ins.excluded.published,
                       "publishes": t.jobs.c.publishes + ins.excluded.publishes}))
+
+    def note_enqueued_many(self, submission_ids: list[int]) -> None:
+        """:meth:`note_enqueued` (published) of many submissions in one transaction (a regrade of the class)."""
+        with self._write() as c:
+            for sid in submission_ids:
+                ins = dialect.insert(c, t.jobs).values(submission_id=int(sid), enqueued_at=_now(), published=True,
+                                                       publishes=1)
+                c.execute(ins.on_conflict_do_update(
+                    index_elements=[t.jobs.c.submission_id],
+                    set_={"enqueued_at": ins.excluded.enqueued_at, "published": ins.excluded.published,
+                          "publishes": t.jobs.c.publishes + ins.excluded.publishes}))
 
     def job_count(self) -> int:
         """Jobs in the queue table (the embedded backend's queue length)."""

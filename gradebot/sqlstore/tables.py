@@ -3,7 +3,10 @@
 
 All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in the same database.
 
-- ``gb_students``: the roster; ``access_code`` is the student's secret, ``telegram_user_id`` a unique link.
+- ``gb_students``: the roster; ``code_hash`` is the hash of the student's access code (never the code itself,
+  :func:`gradebot.core.access.hash_code`; NULL: no code issued yet), ``telegram_user_id`` a unique link.
+- ``gb_login_failures``: wrong access codes per throttle key (``student:<id>`` or ``client:<address>``): how many
+  in a row, the last one, and until when the key is locked; a row is deleted once it has expired.
 - ``gb_blobs``: submitted notebook bytes kept in the database (the Celery backend's workers share no disk).
 - ``gb_submissions``: one row per submission (status queued|grading|done|failed, delivery count, error). The
   notebook is either a file (``blob_path``, written durably before the row) or a ``gb_blobs`` row (``blob_id``).
@@ -13,6 +16,9 @@ All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in t
   its job is acknowledged); the Celery backend notes whether the publish to the broker succeeded.
 - ``gb_claims`` / ``gb_attempts``: who grades a submission right now (a lease renewed by a heartbeat, with a
   random attempt token) and the log of every delivery (worker, start, end, outcome).
+- ``gb_regrades``: one row per regrade of a submission (instructor action): the batch it belongs to (progress is
+  counted per batch), what was asked (``scope``) and the result, feedback and late flag it replaced.
+- ``gb_extensions``: a student's own deadline, set by the instructor (extends the course deadline).
 - ``gb_schema_version``: one row, the schema version of this database.
 """
 from __future__ import annotations
@@ -22,7 +28,7 @@ import sqlalchemy as sa
 from gradebot.core.models import STATUSES
 from gradebot.sqlstore.dialect import TABLE_OPTIONS, Id, Json, UtcTime, partial_index
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 UNFINISHED = ("queued", "grading")
 FINISHED = ("done", "failed")
 
@@ -39,8 +45,18 @@ students = sa.Table(
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     sa.Column("grp", sa.Text, nullable=False, server_default=""),
     sa.Column("telegram_user_id", sa.BigInteger, unique=True),
-    sa.Column("access_code", sa.Text),
+    sa.Column("code_hash", sa.Text),
 )
+
+login_failures = sa.Table(
+    "gb_login_failures", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcTime, nullable=False),
+    sa.Column("locked_until", UtcTime),
+    sa.Column("expires_at", UtcTime, nullable=False),      # when the row may be forgotten (window after the lock)
+)
+sa.Index("gb_login_failures_expires", login_failures.c.expires_at)
 
 blobs = sa.Table(
     "gb_blobs", metadata,
@@ -114,3 +130,27 @@ attempts = sa.Table(
     sa.Column("outcome", sa.Text),
 )
 sa.Index("gb_attempts_submission", attempts.c.submission_id)
+
+regrades = sa.Table(
+    "gb_regrades", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("requested_at", UtcTime, nullable=False),
+    sa.Column("old_status", sa.Text, nullable=False),
+    sa.Column("old_late", sa.Boolean, nullable=False),
+    sa.Column("old_result", Json),
+    sa.Column("old_feedback_html", sa.Text),
+    sa.Column("old_recorded_at", UtcTime),
+    **TABLE_OPTIONS,
+)
+sa.Index("gb_regrades_batch", regrades.c.batch)
+sa.Index("gb_regrades_submission", regrades.c.submission_id)
+
+extensions = sa.Table(
+    "gb_extensions", metadata,
+    sa.Column("student_id", sa.Text, sa.ForeignKey("gb_students.student_id"), primary_key=True),
+    sa.Column("deadline", UtcTime, nullable=False),
+    sa.Column("granted_at", UtcTime, nullable=False),
+)

@@ -7,12 +7,14 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import pytest
 
+from test_web_support import Clock
+
 from gradebot import tinycourse as tc
 from gradebot.config import Config
 from gradebot.core import access, gradebook
 from gradebot.core.course import course_facts, hidden_blocks, task_of
-from gradebot.core.errors import (AccessDenied, ConfigError, CourseError, DeadlineMissed, GradebotError, RateLimited,
-                                  RegistrationError, UnknownStudent, UnknownSubmission)
+from gradebot.core.errors import (AccessDenied, ConfigError, CourseError, DeadlineMissed, GradebotError,
+                                  LoginThrottled, RateLimited, RegistrationError, UnknownStudent, UnknownSubmission)
 from gradebot.core.feedback import feedback_html, strip_hidden
 from gradebot.core.grading import trusted_verdict
 from gradebot.core.models import Result, Submission
@@ -47,7 +49,9 @@ def test_require_code_setting(tmp_path):
 @pytest.mark.parametrize("bad", [dict(counting="worst"), dict(late_policy="penalty:2"), dict(rate_limit="lots"),
                                  dict(deadline="tomorrow"), dict(sandbox="docker"), dict(workers="x"),
                                  dict(memory_bytes=1000), dict(require_code="maybe"), dict(require_code=2),
-                                 dict(web_secret="short")])
+                                 dict(web_secret="short"), dict(login_attempts=-1), dict(login_lock_minutes=0),
+                                 dict(login_lock_minutes=10, login_max_lock_minutes=5),
+                                 dict(trusted_proxies="10.0.0.0/8, proxy.local")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):
         Config.make(**bad)
@@ -61,10 +65,10 @@ def test_unknown_setting_is_named():
 # ------------------------------------------------------------------------------------------------ roster
 def test_roster_import_and_telegram_linking(make_config, roster_csv, tmp_path):
     svc = GradingService(make_config())
-    assert svc.import_roster(roster_csv) == 3
+    assert svc.import_roster(roster_csv).count == 3
     f = tmp_path / "roster.csv"
     f.write_text("student_id,name,group\ns1,Ann Lee-Smith,g9\n")
-    assert svc.import_roster(str(f)) == 1
+    assert svc.import_roster(str(f)).count == 1
     assert svc.get_student("s1").name == "Ann Lee-Smith" and svc.get_student("s1").group == "g9"
     assert svc.get_student("nobody") is None
     st = svc.link_telegram("s1", 111)
@@ -99,59 +103,196 @@ def test_generated_codes_are_random_typable_and_forgiving():
         assert len(code) == 9 and code[4] == "-"
         assert set(code.replace("-", "")) <= set(access.ALPHABET)
         assert not set(code) & set("0o1liIOL")
-    code = "k7m2-p9xq"
-    assert access.codes_match(code, "K7M2 P9XQ") and access.codes_match(code, " k7m2p9xq ")
-    assert not access.codes_match(code, "k7m2-p9xr") and not access.codes_match(code, "")
-    assert not access.codes_match(None, "") and not access.codes_match("", "")
+    stored = access.hash_code("k7m2-p9xq")
+    assert access.verify_code(stored, "K7M2 P9XQ") and access.verify_code(stored, " k7m2p9xq ")
+    assert not access.verify_code(stored, "k7m2-p9xr") and not access.verify_code(stored, "")
+    assert not access.verify_code(None, "") and not access.verify_code(None, "k7m2-p9xq")
+    assert not access.verify_code("k7m2-p9xq", "k7m2-p9xq")          # a plaintext value is not a hash
+    with pytest.raises(ValueError):
+        access.hash_code(" - ")
 
 
-def test_roster_gives_codes_and_reimport_keeps_them(make_config, roster_csv):
+def test_code_hash_is_salted_scrypt_with_the_documented_parameters():
+    """The stored form is recomputed here with hashlib.scrypt itself: n=2**15, r=8, p=1, a 16-byte salt, 32 bytes
+    of key over the normalized code; two hashes of one code differ (fresh salt)."""
+    import base64
+    import hashlib
+    stored = access.hash_code("K7M2 p9xq")
+    scheme, n, r, p, salt, key = stored.split("$")
+    assert (scheme, n, r, p) == ("scrypt", "32768", "8", "1")
+    salt, key = base64.b64decode(salt), base64.b64decode(key)
+    assert len(salt) == 16 and len(key) == 32
+    assert hashlib.scrypt(b"k7m2p9xq", salt=salt, n=2 ** 15, r=8, p=1, dklen=32, maxmem=2 ** 26) == key
+    assert access.hash_code("k7m2p9xq") != stored and "k7m2" not in stored.lower()
+
+
+def _issued(done) -> dict[str, str]:
+    return {ic.student_id: ic.code for ic in done.issued}
+
+
+def test_roster_issues_codes_once_and_reimport_keeps_them(make_config, roster_csv):
     svc = GradingService(make_config())
-    svc.import_roster(roster_csv)
-    codes = {st.student_id: st.access_code for st in svc.list_students()}
-    assert set(codes) == {"s1", "s2", "s3"} and len(set(codes.values())) == 3
+    done = svc.import_roster(roster_csv)
+    codes = _issued(done)
+    assert done.count == 3 and set(codes) == {"s1", "s2", "s3"} and len(set(codes.values())) == 3
+    assert [(ic.name, ic.group) for ic in done.issued] == [("Ann Lee", "g1"), ("Bob Stone", "g1"), ("Chen Li", "g2")]
     assert all(len(access.normalize(c)) == access.CODE_LENGTH for c in codes.values())
-    assert "access_code" not in repr(svc.get_student("s1"))       # never printed by accident
+    for sid, code in codes.items():                                # the printed code is the one that works
+        assert svc.authenticate(sid, code).student_id == sid
+    assert "code" not in repr(svc.get_student("s1")).replace("Student(", "")  # neither code nor hash printed
+    assert codes["s1"] not in repr(done.issued[0])
     svc.link_telegram("s2", 42)
-    svc.import_roster(roster_csv + "s4,Dan,g2\n")                  # re-import: same codes, links kept
-    assert {st.student_id: st.access_code for st in svc.list_students()
-            if st.student_id != "s4"} == codes
-    assert svc.get_student("s4").access_code not in codes.values()
+    again = svc.import_roster(roster_csv + "s4,Dan,g2\n")         # re-import: same codes, links kept
+    assert list(_issued(again)) == ["s4"] and _issued(again)["s4"] not in codes.values()
+    for sid, code in codes.items():
+        assert svc.authenticate(sid, code).student_id == sid
+    assert svc.authenticate("s4", _issued(again)["s4"]).student_id == "s4"
     assert svc.student_by_telegram(42).student_id == "s2"
+
+
+def test_codes_are_stored_hashed_not_in_plaintext(make_config, roster_csv):
+    """The database row holds a scrypt hash; no column holds the code in any spelling."""
+    config = make_config()
+    svc = GradingService(config)
+    codes = _issued(svc.import_roster(roster_csv))
+    svc.import_roster("student_id,name,group,code\ns9,Eve,g3,eve-code-9\n")    # a code given in the CSV
+    codes["s9"] = "eve-code-9"
+    with sqlite3.connect(config.data_path / "gradebot.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        rows = {r["student_id"]: dict(r) for r in conn.execute("SELECT * FROM gb_students")}
+    assert set(rows) == {"s1", "s2", "s3", "s9"}
+    for sid, row in rows.items():
+        assert set(row) == {"student_id", "name", "grp", "telegram_user_id", "code_hash"}
+        assert row["code_hash"].startswith("scrypt$")
+        dump = " ".join(str(v).lower() for v in row.values())
+        assert codes[sid] not in dump and access.normalize(codes[sid]) not in dump
+        assert access.verify_code(row["code_hash"], codes[sid])
 
 
 def test_roster_code_column_sets_and_replaces_codes(make_config, roster_csv):
     svc = GradingService(make_config())
-    svc.import_roster(roster_csv)
-    old = {st.student_id: st.access_code for st in svc.list_students()}
+    old = _issued(svc.import_roster(roster_csv))
     svc.link_telegram("s1", 7)
-    svc.import_roster("student_id,name,group,code\ns1,Ann Lee,g1,Mine-2024\ns2,Bob Stone,g1,\ns9,Eve,g3,eve-code-9\n")
-    assert svc.get_student("s1").access_code == "Mine-2024"         # the CSV's new code replaces the old one
+    done = svc.import_roster("student_id,name,group,code\ns1,Ann Lee,g1,Mine-2024\ns2,Bob Stone,g1,\n"
+                             "s9,Eve,g3,eve-code-9\n")
+    assert done.count == 3 and done.issued == []                   # given codes are not repeated back
+    assert svc.authenticate("s1", "mine2024").student_id == "s1"    # the CSV's new code replaces the old one
     assert svc.get_student("s1").telegram_user_id == 7
-    assert svc.get_student("s2").access_code == old["s2"]           # empty cell: kept
-    assert svc.get_student("s9").access_code == "eve-code-9"        # a new student with a given code
-    assert svc.authenticate("s1", "mine2024").student_id == "s1"
     with pytest.raises(AccessDenied):
         svc.authenticate("s1", old["s1"])
-    lines = svc.roster_codes_csv().splitlines()
-    assert lines[0] == "student_id,name,group,code"
-    assert "s1,Ann Lee,g1,Mine-2024" in lines and f"s2,Bob Stone,g1,{old['s2']}" in lines
-    assert "s9,Eve,g3,eve-code-9" in lines and len(lines) == 5
+    assert svc.authenticate("s2", old["s2"]).student_id == "s2"     # empty cell: kept
+    assert svc.authenticate("s9", "EVE code 9").student_id == "s9"  # a new student with a given code
+
+
+def test_reissue_code_replaces_the_old_code(make_config, roster_csv):
+    svc = GradingService(make_config())
+    old = _issued(svc.import_roster(roster_csv))
+    new = svc.reissue_code("s2")
+    assert new != old["s2"] and len(access.normalize(new)) == access.CODE_LENGTH
+    assert svc.authenticate("s2", new).student_id == "s2"
+    with pytest.raises(AccessDenied):
+        svc.authenticate("s2", old["s2"])
+    assert svc.authenticate("s1", old["s1"]).student_id == "s1"     # the others keep theirs
+    with pytest.raises(UnknownStudent, match="no student with id 'ghost' in the roster"):
+        svc.reissue_code("ghost")
+    assert svc.issue_missing_codes() == []                          # everyone has a code
 
 
 def test_authenticate_same_error_for_unknown_id_and_wrong_code(make_config, roster_csv):
-    svc = GradingService(make_config())
-    svc.import_roster(roster_csv)
-    code = svc.get_student("s1").access_code
+    svc = GradingService(make_config(login_attempts=0, login_client_attempts=0))
+    code = _issued(svc.import_roster(roster_csv))["s1"]
     assert svc.authenticate("s1", code.upper().replace("-", " ")).student_id == "s1"
     assert svc.authenticate(" s1 ", code).student_id == "s1"
     errors = []
-    for sid, typed in (("s1", "wrong-code"), ("s1", ""), ("s1", None), ("ghost", code), ("s2", code)):
+    for sid, typed in (("s1", "wrong-code"), ("s1", ""), ("s1", None), ("ghost", code), ("s2", code), ("", code)):
         with pytest.raises(AccessDenied) as exc:
             svc.authenticate(sid, typed)
         errors.append(str(exc.value))
     assert len(set(errors)) == 1 and "access code" in errors[0] and "instructor" in errors[0]
     assert isinstance(exc.value, GradebotError)
+
+
+# ------------------------------------------------------------------------------------------------ throttling
+def _wrong(svc, sid, client=None):
+    """One wrong code; returns None (plain refusal) or the seconds of the lock it started/met."""
+    try:
+        svc.authenticate(sid, "wrong-code-1", client=client)
+    except LoginThrottled as exc:
+        return exc.retry_after_seconds
+    except AccessDenied:
+        return None
+    raise AssertionError("a wrong code was accepted")
+
+
+def test_wrong_codes_lock_the_student_id_with_exponential_backoff(make_config, roster_csv):
+    clock = Clock()
+    svc = GradingService(make_config(), clock=clock)     # defaults: 5 wrong codes, 1 min lock, doubled, 15 min
+    codes = _issued(svc.import_roster(roster_csv))
+    code = codes["s1"]
+    assert [_wrong(svc, "s1", client=f"web:10.0.0.{i}") for i in range(5)] == [None] * 4 + [60.0]
+    clock.advance(20)
+    with pytest.raises(LoginThrottled) as exc:               # the right code is refused while locked...
+        svc.authenticate("s1", code, client="web:10.0.1.1")
+    assert exc.value.retry_after_seconds == 40.0 and "even the right code" in str(exc.value)
+    assert svc.authenticate("s2", codes["s2"]).student_id == "s2"     # another student is not affected
+    clock.advance(41)
+    assert _wrong(svc, "s1") == 120.0                        # ...the next wrong code after the lock: doubled
+    clock.advance(121)
+    assert _wrong(svc, "s1") == 240.0
+    assert "try again in 4 min" in str(LoginThrottled(240.0))
+    clock.advance(241)
+    assert svc.authenticate("s1", code).student_id == "s1"   # after the lock the right code works and resets
+    assert [_wrong(svc, "s1") for _ in range(5)] == [None] * 4 + [60.0]
+
+
+def test_wrong_codes_are_forgotten_after_the_window(make_config, roster_csv):
+    clock = Clock()
+    svc = GradingService(make_config(), clock=clock)
+    svc.import_roster(roster_csv)
+    assert [_wrong(svc, "s2") for _ in range(4)] == [None] * 4
+    clock.advance(15 * 60 + 1)                               # 15 min without a wrong code
+    assert [_wrong(svc, "s2") for _ in range(4)] == [None] * 4
+    assert _wrong(svc, "s2") == 60.0
+    assert [_wrong(svc, "ghost") for _ in range(5)] == [None] * 4 + [60.0]   # unknown ids alike: no probing
+
+
+def test_wrong_codes_lock_the_client_across_ids(make_config, roster_csv):
+    clock = Clock()
+    svc = GradingService(make_config(login_client_attempts=8), clock=clock)
+    codes = _issued(svc.import_roster(roster_csv))
+    guesser = "web:203.0.113.9"
+    assert svc.authenticate("s3", codes["s3"], client=guesser).student_id == "s3"   # one's own code first
+    assert [_wrong(svc, f"x{i}", client=guesser) for i in range(8)] == [None] * 7 + [60.0]
+    with pytest.raises(LoginThrottled):                      # every id is refused from that address...
+        svc.authenticate("s1", codes["s1"], client=guesser)
+    assert svc.authenticate("s1", codes["s1"], client="web:198.51.100.7").student_id == "s1"   # ...not elsewhere
+    clock.advance(61)
+    assert svc.authenticate("s3", codes["s3"], client=guesser).student_id == "s3"
+    assert _wrong(svc, "x9", client=guesser) == 120.0        # a right code did not reset the client's count
+
+
+def test_throttle_state_is_shared_through_the_store(make_config, roster_csv):
+    """Two services on one store (two web workers): a lock set by one holds in the other; a re-issued code
+    clears the student's count."""
+    clock = Clock()
+    config = make_config()
+    one = GradingService(config, clock=clock)
+    one.import_roster(roster_csv)
+    two = GradingService(config, clock=clock)
+    for _ in range(3):
+        _wrong(one, "s1")
+    assert _wrong(two, "s1") is None and _wrong(one, "s1") == 60.0
+    with pytest.raises(LoginThrottled):
+        two.authenticate("s1", "whatever")
+    new = two.reissue_code("s1")                             # the instructor hands out a new code
+    assert one.authenticate("s1", new).student_id == "s1"
+
+
+def test_throttling_can_be_turned_off(make_config, roster_csv):
+    svc = GradingService(make_config(login_attempts=0, login_client_attempts=0), clock=Clock())
+    code = _issued(svc.import_roster(roster_csv))["s1"]
+    assert [_wrong(svc, "s1", client="web:1.2.3.4") for _ in range(12)] == [None] * 12
+    assert svc.authenticate("s1", code, client="web:1.2.3.4").student_id == "s1"
 
 
 OLD_SCHEMA = """
@@ -169,7 +310,8 @@ INSERT INTO submissions(student_id, filename, blob_path, sha256, size, source, c
 
 
 def test_old_sqlite_database_is_migrated_on_open(make_config):
-    """A store from before access codes: the column is added, every student gets a code, nothing else changes."""
+    """A store from before access codes: its students have no code until one is issued (and shown); nothing else
+    changes."""
     config = make_config()
     config.data_path.mkdir(parents=True)
     db = config.data_path / "gradebot.sqlite3"
@@ -179,15 +321,21 @@ def test_old_sqlite_database_is_migrated_on_open(make_config):
     students = {st.student_id: st for st in svc.list_students()}
     assert set(students) == {"old1", "old2"}
     assert students["old1"].telegram_user_id == 555 and students["old2"].name == "Old Two"
-    codes = {sid: st.access_code for sid, st in students.items()}
-    assert all(codes.values()) and codes["old1"] != codes["old2"]
+    assert [st.code_hash for st in students.values()] == [None, None]
+    with pytest.raises(AccessDenied):
+        svc.authenticate("old2", "")
+    codes = {ic.student_id: ic.code for ic in svc.issue_missing_codes()}
+    assert set(codes) == {"old1", "old2"} and codes["old1"] != codes["old2"]
     assert svc.authenticate("old2", codes["old2"]).student_id == "old2"
     assert [s.filename for s in svc.list_submissions("old1")] == ["a.ipynb"]
+    hashes = {st.student_id: st.code_hash for st in svc.list_students()}
     svc.store.close()
     again = GradingService(config)                                  # opening again changes nothing
-    assert {st.student_id: st.access_code for st in again.list_students()} == codes
+    assert {st.student_id: st.code_hash for st in again.list_students()} == hashes
+    assert again.issue_missing_codes() == []
     with sqlite3.connect(db) as conn:
-        assert "access_code" in {row[1] for row in conn.execute("PRAGMA table_info(gb_students)")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(gb_students)")}
+    assert "code_hash" in columns and "access_code" not in columns
 
 
 # ------------------------------------------------------------------------------------------------ submit policy

@@ -259,3 +259,13 @@ def test_independent_fixture_is_built_from_the_current_release():
     assert len(ids) >= 10
     assert {g: _cell(built, g).source for g in ids} == {g: _cell(committed, g).source for g in ids}, \
         "run: python tests/gradebot/similarity_fixtures/make_independent.py"
+
+
+def test_committed_independent_solution_is_fresh():
+    """independent.ipynb is the independent bodies filled into today's release; after a release change it must be
+    regenerated (python tests/gradebot/similarity_fixtures/make_independent.py), or this report compares a stale
+    skeleton with today's."""
+    from tests.gradebot.similarity_fixtures.make_independent import build
+    fresh, committed = build(str(RELEASE)), nbformat.read(INDEPENDENT, as_version=4)
+    assert [(c.cell_type, c.source) for c in fresh.cells] == [(c.cell_type, c.source) for c in committed.cells], \
+        "stale: run python tests/gradebot/similarity_fixtures/make_independent.py"

@@ -163,6 +163,46 @@ def test_register_needs_the_right_code(env):
     _sent_text(stub, ALICE, "Получено, в очереди #")
 
 
+def test_wrong_codes_are_throttled_per_id_and_per_account(make_config, roster_csv):
+    """On the real core (not started, injected clock): after 5 wrong codes for an id, or 3 from one Telegram
+    account (``login_client_attempts=3``), /register is refused with the wait in Russian - the right code too."""
+    from test_web_support import Clock
+
+    from gradebot.core.service import GradingService
+    clock = Clock()
+    svc = GradingService(make_config(login_client_attempts=3), clock=clock)
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
+    locked = "Слишком много неверных кодов. Попробуйте снова через {} мин. До тех пор вход закрыт даже с верным кодом."
+
+    def answers(user, n):
+        stub.wait_for(lambda m: len(stub.texts(user)) >= n)
+        return stub.texts(user)
+
+    with running_bot(svc) as stub:
+        for i, user in enumerate((2001, 2002, 2003, 2004, 2005)):     # five accounts guess s1's code
+            stub.send_text(user, "/register s1 abcd-2345")
+            assert answers(user, 1)[-1].startswith("Неверный номер" if i < 4 else "Слишком много")
+        assert stub.texts(2005) == [locked.format(1)]
+        stub.send_text(ALICE, f"/register s1 {codes['s1']}")          # the right code, while locked
+        assert answers(ALICE, 1) == [locked.format(1)]
+        assert svc.get_student("s1").telegram_user_id is None
+
+        for n, sid in enumerate(("x1", "x2", "x3"), start=1):         # one account guesses several ids
+            stub.send_text(BOB, f"/register {sid} abcd-2345")
+            answers(BOB, n)
+        assert stub.texts(BOB)[-1] == locked.format(1)
+        stub.send_text(BOB, f"/register s2 {codes['s2']}")
+        assert answers(BOB, 4)[-1] == locked.format(1)
+        assert svc.get_student("s2").telegram_user_id is None
+
+        clock.advance(61)
+        stub.send_text(ALICE, f"/register s1 {codes['s1']}")
+        assert "вы зарегистрированы как s1" in answers(ALICE, 2)[-1]
+        stub.send_text(BOB, f"/register s2 {codes['s2']}")
+        assert "вы зарегистрированы как s2" in answers(BOB, 5)[-1]
+    assert svc.get_student("s1").telegram_user_id == ALICE and svc.get_student("s2").telegram_user_id == BOB
+
+
 def test_help_names_the_code(env):
     stub, _ = env
     stub.send_text(ALICE, "/help")

@@ -23,8 +23,7 @@ def _text(stub, chat, needle, timeout=30):
 def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
     config = make_config(workers=1)
     svc = GradingService(config)
-    svc.import_roster(roster_csv)
-    code = svc.get_student("s2").access_code
+    code = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}["s2"]
     stub = BotApiStub(TOKEN)
     with serve_app(stub.app) as api_base:
         env = config_env(config, telegram_token=TOKEN, telegram_api_base=api_base)

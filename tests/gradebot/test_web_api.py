@@ -206,16 +206,16 @@ def test_status_page_refreshes_then_shows_table(base, fake):
 
 
 @pytest.mark.parametrize("student_id, code, data, status, text", [
-    ("s1", None, b"garbage", 400, "файл не принят как ноутбук Jupyter (.ipynb)"),
-    ("ghost", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
-    ("s1", "abcd-2345", GOOD, 403, "неверный номер студента или код доступа"),
-    ("s1", "", GOOD, 400, "заполните номер студента, код доступа и выберите файл"),
-    ("s1", None, b"x" * 100_000, 413, "файл слишком большой, предел 20 КБ"),
+    ("s1", None, b"garbage", 400, "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: "),
+    ("ghost", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+    ("s1", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+    ("s1", "", GOOD, 400, "Заполните номер студента, код доступа и выберите файл."),
+    ("s1", None, b"x" * 100_000, 413, "Файл слишком большой; предел 20 КБ. Очистите вывод ячеек"),
 ])
 def test_form_errors_are_shown_in_russian(base, fake, student_id, code, data, status, text):
     r = _form_post(base, student_id, data, code=code)
     assert r.status_code == status
-    assert "Ошибка" in r.text and text in r.text and 'id="upload-form"' in r.text
+    assert 'role="alert">' + text in r.text and 'id="upload-form"' in r.text
     assert COOKIE_NAME not in r.cookies and fake.subs == {}
 
 
@@ -223,7 +223,7 @@ def test_form_rate_limit_in_minutes(base):
     for _ in range(3):
         assert _post(base, "s3", GOOD).status_code == 202
     r = _form_post(base, "s3", GOOD)
-    assert r.status_code == 429 and "следующую можно отправить через 2 мин." in r.text
+    assert r.status_code == 429 and "Следующую можно отправить через 2 мин." in r.text
 
 
 # ------------------------------------------------------------------------------------------------ access codes
@@ -283,7 +283,7 @@ def test_cookie_after_form_upload_proves_the_student(base, fake):
     other = _form_post(base, "s2", GOOD)
     assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: other.cookies[COOKIE_NAME]}).status_code == 403
     # a new code (re-issued by the instructor) invalidates the old cookie
-    fake.students["s1"].access_code = "new-code-99"
+    fake.reissue_code("s1")
     assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: value}).status_code == 403
 
 
@@ -297,7 +297,7 @@ def test_login_form_sets_the_cookie(base, fake):
     assert httpx.get(f"{base}{missing}").text.replace(missing, "PAGE") == denied.text.replace(page, "PAGE")
 
     bad = httpx.post(f"{base}/login", data={"student_id": "s1", "code": "abcd-2345", "next": page})
-    assert bad.status_code == 403 and "неверный номер студента или код доступа" in bad.text
+    assert bad.status_code == 403 and "Неверный номер студента или код доступа" in bad.text
     assert 'value="s1"' in bad.text and COOKIE_NAME not in bad.cookies
 
     good = httpx.post(f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"), "next": page})
@@ -398,6 +398,102 @@ def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
     named, plain = pages
     assert "<td>1. Прямой проход</td>" in named and "<td>4. Дополнительно: свёрточный слой</td>" in named
     assert ('<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
-            'больших входах (part1_forward__softmax)</b>: [hidden test] Softmax.forward: в результате nan</li>') in named
+            'больших входах (part1_forward__softmax)</b>: [скрытый тест] Softmax.forward: в результате nan</li>') in named
     assert re.search(r'<ul id="messages"><li>cell 7: stopped after the time limit</li></ul>', named)
-    assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [hidden test]" in plain
+    assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [скрытый тест]" in plain
+
+
+# ------------------------------------------------------------------------------------------------ real core: codes
+class _RealCfg:
+    """What create_app reads, over a real (not started) core: nothing is graded."""
+
+
+def _real(make_config, roster_csv, **overrides):
+    """A real GradingService (not started) on the tiny course with an injected clock, and the issued codes."""
+    from test_web_support import Clock
+
+    from gradebot.core.service import GradingService
+    config = make_config(**overrides)
+    clock = Clock()
+    svc = GradingService(config, clock=clock)
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
+    return svc, config, clock, codes
+
+
+def test_printed_code_logs_in_and_reissue_invalidates_code_and_cookie(make_config, roster_csv):
+    svc, config, _, codes = _real(make_config, roster_csv)
+    with serve_app(lambda: create_app(svc, config)) as base:
+        up = _post(base, "s1", GOOD, code=codes["s1"])                     # the code printed at import works
+        assert up.status_code == 202
+        page = f"/submissions/{up.json()['id']}"
+        login = httpx.post(f"{base}/login", data={"student_id": "s1", "code": codes["s1"], "next": page})
+        assert login.status_code == 303
+        cookie = {COOKIE_NAME: login.cookies[COOKIE_NAME]}
+        assert httpx.get(f"{base}{page}", cookies=cookie).status_code == 200
+        assert svc.get_student("s1").code_hash not in cookie[COOKIE_NAME]   # the cookie holds a MAC only
+
+        new = svc.reissue_code("s1")
+        assert httpx.get(f"{base}{page}", cookies=cookie).status_code == 403           # old cookie: dead
+        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 403           # old code: dead
+        again = httpx.post(f"{base}/login", data={"student_id": "s1", "code": new, "next": page})
+        assert again.status_code == 303
+        assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: again.cookies[COOKIE_NAME]}).status_code == 200
+
+
+def test_wrong_codes_for_one_id_get_429_with_retry_after(make_config, roster_csv):
+    svc, config, clock, codes = _real(make_config, roster_csv)
+    with serve_app(lambda: create_app(svc, config)) as base:
+        statuses = [_post(base, "s2", GOOD, code="abcd-2345").status_code for _ in range(5)]
+        assert statuses == [403] * 4 + [429]
+        clock.advance(30)
+        right = _post(base, "s2", GOOD, code=codes["s2"])                 # the right code, while locked
+        assert right.status_code == 429 and right.headers["Retry-After"] == "30"
+        assert right.json()["error"] == "too_many_attempts" and "even the right code" in right.json()["message"]
+        read = httpx.get(f"{base}/api/students/s2/submissions", headers={"X-Gradebot-Code": codes["s2"]})
+        assert read.status_code == 429 and read.headers["Retry-After"] == "30"   # reading with a code: the same
+        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 202    # another id is not locked
+        clock.advance(31)
+        assert _post(base, "s2", GOOD, code=codes["s2"]).status_code == 202
+        assert svc.list_submissions("s2") != []
+
+
+def test_throttle_pages_say_how_long_to_wait_in_russian(make_config, roster_csv):
+    svc, config, clock, codes = _real(make_config, roster_csv, login_attempts=2)
+    with serve_app(lambda: create_app(svc, config)) as base:
+        for _ in range(2):
+            httpx.post(f"{base}/login", data={"student_id": "s3", "code": "abcd-2345", "next": "/"})
+        clock.advance(61)                                                  # after the 1-min lock
+        assert _post(base, "s3", GOOD, code="abcd-2345").status_code == 429  # 3rd wrong code: lock doubled, 2 min
+        clock.advance(1)
+        for r in (httpx.post(f"{base}/login", data={"student_id": "s3", "code": codes["s3"], "next": "/"}),
+                  _form_post(base, "s3", GOOD, code=codes["s3"])):
+            assert r.status_code == 429 and r.headers["Retry-After"] == "119"
+            assert ("Слишком много неверных кодов. Попробуйте снова через 2 мин. До тех пор вход закрыт даже с "
+                    "верным кодом.") in r.text
+            assert 'value="s3"' in r.text and COOKIE_NAME not in r.cookies
+        assert svc.list_submissions("s3") == []
+
+
+def test_wrong_codes_from_one_address_lock_it_for_every_id(make_config, roster_csv):
+    """Per client address: behind a trusted proxy the address in X-Forwarded-For counts; from anyone else the
+    header is ignored (a guesser cannot dodge the lock by sending it)."""
+    svc, config, clock, codes = _real(make_config, roster_csv, login_client_attempts=3,
+                                      trusted_proxies="127.0.0.1")
+
+    def post(sid, code, forwarded):
+        return httpx.post(f"{base}/api/submissions", data={"student_id": sid, "code": code},
+                          files={"file": ("hw.ipynb", GOOD)}, headers={"X-Forwarded-For": forwarded})
+
+    with serve_app(lambda: create_app(svc, config)) as base:
+        guesser = "203.0.113.5"
+        assert [post(sid, "abcd-2345", guesser).status_code for sid in ("x1", "x2", "x3")] == [403, 403, 429]
+        assert post("s1", codes["s1"], guesser).status_code == 429         # a right code from there: refused
+        assert post("s1", codes["s1"], f"{guesser}, 198.51.100.7").status_code == 202   # the proxy's client
+        assert post("s2", codes["s2"], "198.51.100.8").status_code == 202
+
+    svc2, config2, _, codes2 = _real(make_config, roster_csv, login_client_attempts=3,
+                                     data_dir=str(Path(config.data_dir).parent / "data-noproxy"))
+    with serve_app(lambda: create_app(svc2, config2)) as base:
+        spoofed = [post(sid, "abcd-2345", f"10.9.9.{i}").status_code for i, sid in enumerate(("x1", "x2", "x3"))]
+        assert spoofed == [403, 403, 429]                                  # no trusted proxy: the peer counts
+        assert post("s1", codes2["s1"], "10.9.9.99").status_code == 429

@@ -44,8 +44,7 @@ def served(make_config, roster_csv, tmp_path):
     """``python -m gradebot serve`` on a free port, 1 worker, 50 kB upload limit, at most 2 per student/hour."""
     config = make_config(workers=1, max_upload_bytes=50_000, rate_limit="2/60")
     svc = GradingService(config)
-    svc.import_roster(roster_csv)
-    codes = {st.student_id: st.access_code for st in svc.list_students()}
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
     svc.store.close()
     port = free_port()
     env = config_env(config, web_host="127.0.0.1", web_port=port)
@@ -104,9 +103,9 @@ def test_serve_api_end_to_end(served):
 def test_deadline_rejection_is_403(make_config, roster_csv):
     config = make_config(deadline="2000-01-01T00:00:00+00:00", late_policy="reject")
     svc = GradingService(config)  # not started: nothing is accepted, so no worker is needed
-    svc.import_roster(roster_csv)
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
     with serve_app(lambda: create_app(svc, config)) as base:
-        r = _post(base, "s2", tc.submission(), svc.get_student("s2").access_code)
+        r = _post(base, "s2", tc.submission(), codes["s2"])
         assert r.status_code == 403 and r.json()["error"] == "deadline_missed"
         assert svc.list_submissions("s2") == []
 
@@ -116,8 +115,8 @@ def test_access_codes_on_the_real_store(make_config, roster_csv):
     another student's code. The service is not started (submissions stay queued)."""
     config = make_config()
     svc = GradingService(config)
-    svc.import_roster(roster_csv)
-    code1, code2 = svc.get_student("s1").access_code, svc.get_student("s2").access_code
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
+    code1, code2 = codes["s1"], codes["s2"]
     with serve_app(lambda: create_app(svc, config)) as base:
         r = _post(base, "s1", tc.submission(), code2)
         assert r.status_code == 403 and r.json()["error"] == "access_denied"
@@ -159,7 +158,7 @@ def test_require_code_off_on_the_real_store(make_config, roster_csv):
 def test_browser_upload_on_real_core(make_config, roster_csv, tmp_path):
     config = make_config(workers=1)
     svc = GradingService(config)
-    svc.import_roster(roster_csv)
+    codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
     svc.start()
     nb = tmp_path / "tiny.ipynb"
     nb.write_bytes(tc.submission())
@@ -167,7 +166,7 @@ def test_browser_upload_on_real_core(make_config, roster_csv, tmp_path):
     try:
         with serve_app(lambda: create_app(svc, config)) as base:
             rows, total = upload_and_wait_for_table(driver, base, "s3", nb, timeout=GRADING_TIMEOUT,
-                                                    code=svc.get_student("s3").access_code)
+                                                    code=codes["s3"])
             assert rows == {"part1_add": (2.0, 2.0), "part2_mul": (3.0, 3.0)}
             assert total == "5.0"
     finally:

@@ -1,5 +1,6 @@
 """Helpers shared by the front-end tests (no tests here).
 
+* :class:`Clock` - an injected clock for the core's throttle on wrong codes;
 * :class:`FakeService` - a small in-memory stand-in of ``GradingService`` for fast adapter tests;
 * :func:`serve_app` - runs an aiohttp application on a free 127.0.0.1 port in a background thread;
 * :class:`BotApiStub` - a local HTTP stand-in of the Telegram Bot API (getMe, getUpdates long poll fed with
@@ -16,10 +17,29 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from aiohttp import web
 
 from gradebot.core import access
+
+
+# ------------------------------------------------------------------------------------------------
+# Time
+# ------------------------------------------------------------------------------------------------
+class Clock:
+    """An injected clock (``GradingService(config, clock=...)``): ``clock()`` is now, ``advance(seconds)`` moves
+    it - throttling is tested without sleeping."""
+
+    def __init__(self):
+        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        from datetime import timedelta
+        self.now += timedelta(seconds=seconds)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,13 +69,19 @@ def fake_code(student_id: str) -> str:
     return f"code-{student_id}-7k"
 
 
+@lru_cache(maxsize=None)
+def fake_code_hash(student_id: str) -> str:
+    """The stored hash of :func:`fake_code` (computed once per id: the hash is slow on purpose)."""
+    return access.hash_code(fake_code(student_id))
+
+
 @dataclass
 class FakeStudent:
     student_id: str
     name: str
     group: str
     telegram_user_id: int | None = None
-    access_code: str | None = None
+    code_hash: str | None = None
 
 
 @dataclass
@@ -88,12 +114,13 @@ class FakeService:
     """Grades instantly in a background thread: 2 points for task ``t1`` when the notebook contains
     ``ANSWER = 42``, else 0; ``t2`` is always 0 of 1. Enforces size, JSON validity, a per-student
     rate limit (``rate_limit`` submissions, then RateLimited(retry_after=120)) and a deadline flag. Student ``s``
-    has the access code :func:`fake_code` ``(s)``; :meth:`authenticate` checks it like the core does."""
+    has the access code :func:`fake_code` ``(s)``; :meth:`authenticate` checks it like the core does (without
+    throttling: the front ends' throttling tests use the real core)."""
 
     def __init__(self, errors, roster=("s1", "s2", "s3"), max_bytes=5 * 2**20, rate_limit=100,
                  deadline_passed=False, grade_delay=0.3):
         self.errors = errors
-        self.students = {s: FakeStudent(s, f"Student {s}", "g1", access_code=fake_code(s)) for s in roster}
+        self.students = {s: FakeStudent(s, f"Student {s}", "g1", code_hash=fake_code_hash(s)) for s in roster}
         self.subs: dict[int, FakeSubmission] = {}
         self.feedback: dict[int, str] = {}
         self.ids = itertools.count(1)
@@ -107,11 +134,16 @@ class FakeService:
     def get_student(self, student_id):
         return self.students.get(student_id)
 
-    def authenticate(self, student_id, code):
+    def authenticate(self, student_id, code, client=None):
         s = self.students.get(str(student_id).strip())
-        if s is None or not access.codes_match(s.access_code, code):
+        if not access.verify_code(s.code_hash if s is not None else None, code) or s is None:
             raise self.errors.AccessDenied()
         return s
+
+    def reissue_code(self, student_id):
+        code = access.new_code()
+        self.students[student_id].code_hash = access.hash_code(code)
+        return code
 
     def student_by_telegram(self, user_id):
         return next((s for s in self.students.values() if s.telegram_user_id == user_id), None)

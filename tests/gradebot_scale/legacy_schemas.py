@@ -1,5 +1,7 @@
 """The DDL of the two stores gradebot had before the unified store (``gradebot.sqlstore``), kept as a test fixture
-(not production code): databases created by that code must open, migrate in place and keep their data.
+(not production code): databases created by that code must open, migrate in place and keep their data. Also how
+a database of the unified store's schema version 1 differs from version 2 (:data:`V2_TO_V1`), and version 2 from
+version 3 (:data:`V3_TO_V2`).
 
 Copied verbatim from ``gradebot/backends/sqlite_store.py`` (``SCHEMA``), ``gradebot/backends/embedded.py``
 (``JOBS_SCHEMA``) and ``gradebot/backends/postgres_store.py`` (``SCHEMA``) as of commit 0ecc34d.
@@ -108,3 +110,20 @@ CREATE TABLE IF NOT EXISTS gb_jobs (
     publishes integer NOT NULL DEFAULT 0
 );
 """
+
+
+# A version-3 database turned back into version 2 (both dialects): version 2 had no instructor tables.
+V3_TO_V2 = [
+    "DROP TABLE gb_regrades",
+    "DROP TABLE gb_extensions",
+    "UPDATE gb_schema_version SET version = 2",
+]
+
+# A version-2 database turned back into version 1 (both dialects): version 1 kept the access code in plaintext in
+# gb_students.access_code and had no throttle table. Every other table is the same in both versions.
+V2_TO_V1 = [
+    "DROP TABLE gb_login_failures",
+    "ALTER TABLE gb_students ADD COLUMN access_code TEXT",
+    "ALTER TABLE gb_students DROP COLUMN code_hash",
+    "UPDATE gb_schema_version SET version = 1",
+]

@@ -147,18 +147,66 @@ def test_students_and_telegram_links(store):
         add(store, student="nobody")
 
 
-def test_access_codes_generated_kept_and_set(store):
-    codes = {st.student_id: st.access_code for st in store.list_students()}
-    assert all(len(access.normalize(c)) == access.CODE_LENGTH for c in codes.values())
-    assert codes["s1"] != codes["s2"] and "access_code" not in repr(store.get_student("s1"))
+def test_code_hashes_kept_and_set(store):
+    """The store keeps what the service gives it: a new student without a hash has no code (the service issues
+    one), a re-import without a hash keeps the stored one (and the Telegram link), a given hash replaces it."""
+    assert [st.code_hash for st in store.list_students()] == [None, None]
+    store.upsert_students([Student("s1", "Ann Lee", "g1", code_hash="scrypt$h1"),
+                           Student("s2", "Bob Ray", "g2", code_hash="scrypt$h2")])
+    assert "scrypt" not in repr(store.get_student("s1"))
     store.link_telegram("s2", 77)
     store.upsert_students([Student("s1", "Ann Smith", "g9"), Student("s2", "Bob Ray", "g2"),
-                           Student("s3", "Cy", "g3", access_code="cy-code-33")])
-    assert store.get_student("s1").access_code == codes["s1"]            # re-import keeps codes...
-    assert store.student_by_telegram(77).access_code == codes["s2"]      # ...and links
-    assert store.get_student("s3").access_code == "cy-code-33"
-    store.upsert_students([Student("s1", "Ann Smith", "g9", access_code="new-code-11")])
-    assert store.get_student("s1").access_code == "new-code-11"          # a given code replaces the old one
+                           Student("s3", "Cy", "g3", code_hash="scrypt$h3")])
+    assert store.get_student("s1").code_hash == "scrypt$h1"               # re-import keeps hashes...
+    assert store.student_by_telegram(77).code_hash == "scrypt$h2"         # ...and links
+    assert store.get_student("s3").code_hash == "scrypt$h3"
+    store.upsert_students([Student("s1", "Ann Smith", "g9", code_hash="scrypt$new")])
+    assert store.get_student("s1").code_hash == "scrypt$new"              # a given hash replaces the old one
+    store.set_code_hash("s2", "scrypt$again")
+    assert store.get_student("s2").code_hash == "scrypt$again"
+    with pytest.raises(UnknownStudent):
+        store.set_code_hash("nobody", "scrypt$x")
+
+
+def test_login_failures_count_lock_and_expire(store):
+    """The throttle's state in the database: counted per key, locks doubled, expired rows deleted."""
+    rule = access.ThrottleRule(attempts=3, window=600.0, first_lock=60.0, max_lock=3600.0)
+    t0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    keys = {"student:s1": rule, "client:web:1.2.3.4": rule}
+    assert [store.record_login_failure(keys, t0 + timedelta(seconds=i)) for i in range(3)] == [0.0, 0.0, 60.0]
+    assert store.login_lock(["student:s1"], t0 + timedelta(seconds=12)) == 50.0
+    assert store.login_lock(["client:web:1.2.3.4", "student:zz"], t0 + timedelta(seconds=62)) == 0.0
+    assert store.record_login_failure({"student:s1": rule}, t0 + timedelta(seconds=70)) == 120.0
+    store.clear_login_failures(["student:s1"])
+    assert store.login_lock(["student:s1"], t0 + timedelta(seconds=71)) == 0.0
+    assert store.record_login_failure({"student:s1": rule}, t0 + timedelta(seconds=72)) == 0.0    # counted afresh
+    # a much later failure of another key deletes the rows that have expired (window after the last lock)
+    store.record_login_failure({"client:web:9.9.9.9": rule}, t0 + timedelta(hours=2))
+    import sqlalchemy as sa
+    engine = sa.create_engine(store.sqlalchemy_url)
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT key FROM gb_login_failures")).scalars().all() == ["client:web:9.9.9.9"]
+    engine.dispose()
+
+
+def test_concurrent_login_failures_are_all_counted(store):
+    """Failures recorded at once by several threads (each its own connection) are counted exactly."""
+    rule = access.ThrottleRule(attempts=100, window=600.0, first_lock=60.0, max_lock=3600.0)
+    now = datetime.now(timezone.utc)
+    barrier = threading.Barrier(6)
+
+    def fail():
+        barrier.wait()
+        for _ in range(5):
+            store.record_login_failure({"student:s1": rule}, now)
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # 30 recorded: 70 more make 100 and start the lock
+    assert [store.record_login_failure({"student:s1": rule}, now) for _ in range(70)][-2:] == [0.0, 60.0]
 
 
 OLD_STUDENTS = """
@@ -169,7 +217,8 @@ INSERT INTO gb_students VALUES ('old1', 'Old One', 'g1', 555), ('old2', 'Old Two
 
 
 def test_old_database_is_migrated_on_open(fresh_pg_url):
-    """A gb_students table from before access codes gets the column and a code for every student."""
+    """A gb_students table from before access codes: the students keep their data and have no code until the
+    instructor issues one (then shown once)."""
     import psycopg
     with psycopg.connect(fresh_pg_url, autocommit=True) as c:
         c.execute(OLD_STUDENTS)
@@ -177,13 +226,63 @@ def test_old_database_is_migrated_on_open(fresh_pg_url):
     try:
         students = {st.student_id: st for st in s.list_students()}
         assert students["old1"].telegram_user_id == 555 and students["old2"].name == "Old Two"
-        codes = {sid: st.access_code for sid, st in students.items()}
-        assert all(codes.values()) and codes["old1"] != codes["old2"]
+        assert [st.code_hash for st in students.values()] == [None, None]
+        s.set_code_hash("old1", "scrypt$h1")
         again = SqlStore(fresh_pg_url)                                   # opening again changes nothing
-        assert {st.student_id: st.access_code for st in again.list_students()} == codes
+        assert [(st.student_id, st.code_hash) for st in again.list_students()] == [("old1", "scrypt$h1"),
+                                                                                  ("old2", None)]
         again.close()
     finally:
         s.close()
+
+
+def _columns(url: str, table: str) -> set[str]:
+    import sqlalchemy as sa
+    from gradebot.sqlstore.dialect import database_url
+    engine = sa.create_engine(database_url(url))        # not a SqlStore: opening one would migrate
+    try:
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_version_1_database_gets_its_plaintext_codes_hashed(db_url):
+    """Schema step 2 on a version-1 database: every plaintext code is hashed (it keeps working, in any spelling),
+    the plaintext column is dropped, a student without a code stays without one, nothing else changes."""
+    import sqlalchemy as sa
+    SqlStore(db_url).close()
+    engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
+    with engine.begin() as c:
+        for statement in legacy_schemas.V3_TO_V2 + legacy_schemas.V2_TO_V1:
+            c.execute(sa.text(statement))
+        c.execute(sa.text("INSERT INTO gb_students (student_id, name, grp, telegram_user_id, access_code) VALUES "
+                          "('s1', 'Ann', 'g1', 555, 'k7m2-p9xq'), ('s2', 'Bob', 'g2', NULL, NULL), "
+                          "('s3', 'Cy', 'g3', NULL, 'Cy-Code-33')"))
+        c.execute(sa.text("INSERT INTO gb_submissions (student_id, filename, blob_path, sha256, size, source, late, "
+                          "created_at, status, deliveries) VALUES ('s1', 'a.ipynb', '/f/a.ipynb', 'aa', 1, 'web', "
+                          + ("0, 1700000000.0" if db_url.startswith("sqlite") else
+                             "false, '2023-11-14 22:13:20+00'") + ", 'queued', 0)"))
+    assert "access_code" in _columns(db_url, "gb_students")
+    store = SqlStore(db_url)
+    try:
+        s1, s2, s3 = store.list_students()
+        assert (s1.student_id, s1.name, s1.group, s1.telegram_user_id) == ("s1", "Ann", "g1", 555)
+        assert access.verify_code(s1.code_hash, "K7M2 P9XQ") and not access.verify_code(s1.code_hash, "k7m2-p9xr")
+        assert access.verify_code(s3.code_hash, "cycode33") and s2.code_hash is None
+        assert [sub.filename for sub in store.list_submissions("s1")] == ["a.ipynb"]
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [3]
+            rows = c.execute(sa.text("SELECT * FROM gb_students")).all()
+        assert "k7m2" not in repr(rows).lower() and "cycode33" not in repr(rows).lower().replace("-", "")
+        assert _columns(db_url, "gb_students") == {"student_id", "name", "grp", "telegram_user_id", "code_hash"}
+        assert store.record_login_failure({"student:s1": access.ThrottleRule(1, 60.0, 60.0, 60.0)},
+                                          datetime.now(timezone.utc)) == 60.0     # the throttle table exists
+    finally:
+        store.close()
+        engine.dispose()
+    again = SqlStore(db_url)                                            # opening again changes nothing
+    assert [st.code_hash for st in again.list_students()] == [s1.code_hash, None, s3.code_hash]
+    again.close()
 
 
 def test_submission_times_and_listing(store):
@@ -297,9 +396,9 @@ def test_sqlite_database_of_the_old_store_is_adopted(tmp_path):
     store = SqlStore.in_file(db)
     try:
         s1, s2 = store.list_students()
-        assert (s1.student_id, s1.name, s1.group, s1.telegram_user_id, s1.access_code) == \
-            ("s1", "Ann", "g1", 555, "code-ann-1")
-        assert s2.telegram_user_id is None and len(access.normalize(s2.access_code)) == access.CODE_LENGTH
+        assert (s1.student_id, s1.name, s1.group, s1.telegram_user_id) == ("s1", "Ann", "g1", 555)
+        assert access.verify_code(s1.code_hash, "code-ann-1")            # the old code, hashed, still works
+        assert s2.telegram_user_id is None and s2.code_hash is None       # no code: the instructor issues one
         a, b, c = store.list_submissions()
         assert [a.id, b.id, c.id] == [3, 7, 9]
         assert (a.student_id, a.filename, a.source, a.late, a.status, a.deliveries) == \
@@ -322,7 +421,7 @@ def test_sqlite_database_of_the_old_store_is_adopted(tmp_path):
     finally:
         store.close()
     again = SqlStore.in_file(db)                                        # opening again changes nothing
-    assert [s.access_code for s in again.list_students()] == [s1.access_code, s2.access_code]
+    assert [s.code_hash for s in again.list_students()] == [s1.code_hash, None]
     assert [s.id for s in again.list_submissions()] == [3, 7, 9, 10]
     again.close()
 
@@ -353,7 +452,7 @@ def test_postgresql_database_of_the_old_store_is_adopted(fresh_pg_url):
     store = SqlStore(fresh_pg_url)
     try:
         s1, s2 = store.list_students()
-        assert (s1.telegram_user_id, s1.access_code) == (555, "code-ann-1") and s2.access_code
+        assert s1.telegram_user_id == 555 and access.verify_code(s1.code_hash, "CODE ANN 1") and s2.code_hash is None
         a, _ = store.list_submissions()
         assert a.created_at == datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=timezone.utc) and a.late
         assert a.result.total == 4.0 and a.result.cells == {"t__a": 4.0} and store.feedback_html(1) == "<p>fb</p>"
@@ -388,3 +487,32 @@ def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
     engine.dispose()
     with pytest.raises(RuntimeError, match="newer than this gradebot"):
         SqlStore(db_url)
+
+
+def test_regrade_requeue_history_progress_and_extensions(store):
+    """The instructor's store methods (migration step 3) on both dialects: a regrade logs the old result, puts the
+    submission back to queued with the late flag given, and lets ``finish`` record a new result; skipped when
+    unfinished. Per-student deadlines are set, replaced and removed."""
+    done = add(store, "s1")
+    pending = add(store, "s2")
+    assert store.finish(done.id, "done", result(2.0), None, "<p>old</p>")
+    assert store.requeue_for_regrade([(done.id, True), (pending.id, False), (99999, False)], "b1", "all") == [done.id]
+    sub = store.get_submission(done.id)
+    assert (sub.status, sub.result, sub.late, sub.deliveries) == ("queued", None, True, 0)
+    assert store.feedback_html(done.id) is None and store.unfinished_ids() == [done.id, pending.id]
+    [h] = store.regrade_history(done.id)
+    assert (h["batch"], h["scope"], h["status"], h["late"], h["result"].total) == ("b1", "all", "done", False, 2.0)
+    assert store.regrade_progress("b1")["total"] == 1 and store.regrade_progress("b1")["queued"] == 1
+    assert store.regrade_progress("nope")["total"] == 0
+    assert store.finish(done.id, "done", result(5.0), None, "<p>new</p>")
+    assert store.get_submission(done.id).result.total == 5.0 and store.feedback_html(done.id) == "<p>new</p>"
+    assert store.regrade_progress("b1")["done"] == 1 and store.regrade_counts() == {done.id: 1}
+
+    when = datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
+    store.set_extension("s1", when)
+    store.set_extension("s1", when + timedelta(days=1))
+    assert store.extensions() == {"s1": when + timedelta(days=1)} and store.extension("s2") is None
+    store.set_extension("s1", None)
+    assert store.extensions() == {}
+    with pytest.raises(UnknownStudent):
+        store.set_extension("ghost", when)
