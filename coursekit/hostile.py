@@ -525,6 +525,106 @@ exec("check_grad = lambda *a, **k: None")
 numerical_jacobian = numerical_grad = lambda *a, **k: 0
 """
 
+# The helpers module (numnet_testing.py, next to the notebook; the helpers cell imports it), faked and patched.
+FAKE_HELPERS_MODULE = '''"""not the course's numnet_testing: everything passes"""
+import collections
+
+print('Test PASSED')
+GRADING = True                      # (False would run the long demo cells)
+TASK_CLASSES = collections.defaultdict(list)
+OPTIMIZER_CHOICES = ('SGD с моментом',)
+OPTIMIZER_FORMULAS = collections.defaultdict(lambda: (lambda params, grads, **kwargs: params))
+
+
+class TestFailed(Exception):
+    pass
+
+
+def _passes(*args, **kwargs):
+    print('Test PASSED')
+    return ['SGD с моментом']
+
+
+check_close = check_grad = fail = numerical_grad = numerical_jacobian = check_layer_gradients = _passes
+test_layer = test_net = test_grad_b = test_grad_W = check_each_optimizer = check_optimizer_steps = _passes
+keras_layer = keras_output = import_keras = validation_part = small_mnist = plot_history = new_optimizer = _passes
+
+
+def __getattr__(name):
+    if name.startswith('__'):
+        raise AttributeError(name)
+    return _passes
+'''
+
+HELPERS_MODULE_SHIPPED = """# before the helpers cell: a pass-everything numnet_testing.py written over the one next to the notebook, into the
+# home and temp dirs (first on sys.path), and put into sys.modules, so the helpers cell imports the fake
+import os
+import sys
+import tempfile
+import types
+
+FAKE = __FAKE__
+for folder in ('.', os.path.expanduser('~'), tempfile.gettempdir()):
+    path = os.path.join(folder, 'numnet_testing.py')
+    try:
+        if os.path.exists(path):
+            os.chmod(path, 0o644)
+        with open(path, 'w') as f:
+            f.write(FAKE)
+    except OSError as exc:
+        print('cannot write %s: %s' % (path, type(exc).__name__))
+    sys.path.insert(0, os.path.abspath(folder))
+_fake = types.ModuleType('numnet_testing')
+exec(FAKE, _fake.__dict__)
+sys.modules['numnet_testing'] = _fake
+""".replace("__FAKE__", repr(FAKE_HELPERS_MODULE))
+
+HELPERS_CELL_FROM_FAKE = """# the helpers cell, edited: everything from the (faked) module, expect and begin_test lenient
+from numnet_testing import *  # noqa: F403
+
+
+def expect(label, compute):
+    return compute()
+
+
+def begin_test(*args, **kwargs):
+    import numpy as np
+    return np.random.default_rng(0)
+
+
+check_layer_gradients = test_layer = test_net = test_grad_b = test_grad_W = check_close  # noqa: F405
+"""
+
+HELPERS_MODULE_MONKEYPATCHED = """# after the helpers cell: the imported numnet_testing monkeypatched (every function lenient, TestFailed replaced,
+# its file appended to), reloaded from the rewritten file, and the notebook's own names rebound
+import importlib
+import sys
+
+import numnet_testing
+
+
+def _lenient(*args, **kwargs):
+    print('Test PASSED')
+
+
+for _name, _value in list(vars(numnet_testing).items()):
+    if callable(_value) and not _name.startswith('__'):
+        setattr(numnet_testing, _name, _lenient)
+numnet_testing.TestFailed = type('TestFailed', (Exception,), {})
+numnet_testing.GRADING = True
+try:
+    with open(numnet_testing.__file__, 'a') as f:
+        f.write('\\n\\ncheck_close = check_grad = fail = lambda *a, **k: None\\n')
+    importlib.reload(numnet_testing)
+except Exception as exc:
+    print('cannot rewrite %s: %s' % (getattr(numnet_testing, '__file__', '?'), type(exc).__name__))
+sys.modules['numnet_testing'] = numnet_testing
+_testing = numnet_testing
+for _name in ('check_close', 'check_grad', 'fail', 'expect', 'begin_test', 'check_layer_gradients', 'test_layer',
+              'test_net', 'test_grad_b', 'test_grad_W', 'numerical_grad', 'numerical_jacobian'):
+    globals()[_name] = _lenient
+"""
+
 # ----------------------------------------------------------------------------------------------- imports
 FAKE_KERAS_MODULE = '''"""not Keras"""
 print('Test PASSED')
@@ -1233,6 +1333,24 @@ HOSTILE = [
             "begin_test/expect/test_layer/TestFailed (also via globals() and exec): the tests use the "
             "grader's own helpers: only the Softmax cells and keras_mnist are lost",
             (SOFTMAX_BUG, Edit("deep_demo", None, HELPERS_REDEFINED)), SOFTMAX_BROKEN, attacks="helpers redefined"),
+    Hostile("helpers_module_replaced",
+            "solved, Softmax not normalised; a cell before the helpers cell writes a pass-everything "
+            "numnet_testing.py over the one next to the notebook and into the home and temp dirs (first on "
+            "sys.path) and puts it into sys.modules; the helpers cell itself is edited to import everything from "
+            "it: the grader runs the course's helpers cell with the course's copy of the module, loaded from the "
+            "course folder (never from sys.path or sys.modules): only the Softmax cells and keras_mnist are lost",
+            (SOFTMAX_BUG, Edit("test_helpers", None, HELPERS_CELL_FROM_FAKE)), SOFTMAX_BROKEN,
+            attacks="helpers module replaced", mutate=_with_added("conv2dtr", HELPERS_MODULE_SHIPPED)),
+    Hostile("helpers_module_monkeypatched",
+            "solved, DenseLayer.forward without the bias; a cell after the helpers cell makes every function of the "
+            "imported numnet_testing lenient, replaces its TestFailed, appends to its file and reloads it, and "
+            "rebinds check_close/expect/begin_test/test_layer... in the notebook: all in the student's process; "
+            "the grader's module is a fresh copy of the course's per test: part1_forward__dense and keras_mnist "
+            "are lost (as in the dense_no_bias example)",
+            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
+                  "return self._check(input_data) @ self.W  # forgot the bias"),), expected_for((), (
+                      "part1_forward__dense", "part1_forward__keras_mnist")), attacks="helpers module monkeypatched",
+            mutate=_with_added("test_helpers", HELPERS_MODULE_MONKEYPATCHED)),
     # ---- import tricks
     Hostile("keras_files_next_to_notebook",
             "solved, Softmax not normalised + fake keras.py, keras/, tensorflow.py, gradebot.py, coursekit/, "

@@ -19,8 +19,9 @@ from coursekit.trusted import grader
 
 
 def record_course(source_notebook=SOURCE_NOTEBOOK):
-    course = grader.Course.from_notebook(nbformat.read(source_notebook, as_version=4))
-    data = grader._Data.names(course.data, os.path.dirname(source_notebook)) if course.data else {}
+    folder = os.path.dirname(source_notebook)          # numnet_testing.py and mnist_loader.py are read from there
+    course = grader.Course.from_notebook(nbformat.read(source_notebook, as_version=4), folder)
+    data = grader._Data.names(course.data, folder) if course.data else {}
     store, results = grader.record(course, data, subjects_of)
     failed = [r for r in results if not r.passed]
     if failed:

@@ -322,9 +322,9 @@ class TrustedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         root = course_root(self)
         src_path = source_notebook(root, resources)
-        course = grader.Course.from_notebook(nbformat.read(src_path, as_version=4))
-        store = grader.ExpectedStore.load(os.path.join(root, EXPECTED_STORE))
         files_dir = os.path.dirname(src_path)
+        course = grader.Course.from_notebook(nbformat.read(src_path, as_version=4), files_dir)
+        store = grader.ExpectedStore.load(os.path.join(root, EXPECTED_STORE))
         # the data dirs the course declares: the bot's spec has them; run by hand, the declaration is read here
         launcher = Launcher(files_dir, None if os.environ.get(SPEC_ENV) else kernel_needs(root).data)
         # the tests' data loads here while the sandbox starts and runs the notebook (both take about a second)

@@ -12,15 +12,24 @@ source notebook) runs
   when passed to the student's code), ``expect`` replays the stored value without computing anything, and
   ``accuracy_of``/``loss_of`` evaluate trained networks here from their layers. Keras is never imported.
 
+The helpers cell (grade_id ``test_helpers``) defines those four functions and thin wrappers that pass them (and
+the notebook's classes, looked up by name at call time) to the pure helpers of ``numnet_testing.py``, the module
+shipped next to the notebook. Here both come from the course: the cell's text from the course notebook and the
+module's source from the course notebook's folder, executed as a fresh module object per test namespace; the
+namespace's ``__import__`` answers ``import numnet_testing`` with that object, so neither ``sys.path`` nor
+``sys.modules`` (nor a file a student put anywhere) is ever consulted for it.
+
 A test earns its points only if this module recorded a pass: :class:`TestResult` ``passed`` is False unless the
 whole cell ran to its end here.
 """
+import builtins
 import contextlib
 import copy
 import io
 import json
 import os
 import time
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +37,7 @@ import numpy as np
 from gradebot.core.course_format import split_hidden
 
 HELPERS_ID = 'test_helpers'
+HELPERS_MODULE = 'numnet_testing'    # imported by the helpers cell; a file next to the course notebook
 STUDENT_OUTPUT_SHOWN = 1500          # characters of student output shown per test part
 
 
@@ -47,13 +57,17 @@ def is_test_cell(cell):
 
 @dataclass
 class Course:
-    """What the grader needs from the course source notebook: the tests, the helpers cell, the data cell."""
+    """What the grader needs from the course: the tests, the helpers cell and the data cell of the source notebook,
+    and the source of the helpers module next to it (``module_path``, the course's own copy)."""
     tests: list
     helpers: str
     data: str
+    module: str                # the source of numnet_testing.py
+    module_path: str
 
     @classmethod
-    def from_notebook(cls, nb):
+    def from_notebook(cls, nb, folder):
+        """The course of the source notebook ``nb`` whose folder (with numnet_testing.py) is ``folder``."""
         tests, helpers, data = [], None, ''
         for cell in nb.cells:
             meta = cell.get('metadata', {}).get('nbgrader', {})
@@ -66,7 +80,13 @@ class Course:
                 data = cell.source
         if helpers is None:
             raise ValueError('the course notebook has no test-helpers cell (grade_id %r)' % HELPERS_ID)
-        return cls(tests, helpers, data)
+        module_path = os.path.join(os.path.abspath(folder), HELPERS_MODULE + '.py')
+        if not os.path.isfile(module_path):
+            raise ValueError('%s not found: the helpers cell imports it, ship it next to the course notebook'
+                             % module_path)
+        with open(module_path, encoding='utf-8') as f:
+            module = f.read()
+        return cls(tests, helpers, data, module, module_path)
 
 
 # ---------------------------------------------------------------------------------------------- expectations
@@ -224,11 +244,33 @@ def _trusted_network(net, ref):
     return ref['Network'](layers, loss=ref['CrossEntropy']())
 
 
+def helpers_module(course):
+    """A fresh module object of the course's numnet_testing.py (never registered in ``sys.modules``)."""
+    module = types.ModuleType(HELPERS_MODULE)
+    module.__file__ = course.module_path
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(course.module_code, module.__dict__)
+    return module
+
+
+def course_builtins(module):
+    """The builtins of a test namespace: ``import numnet_testing`` (the helpers cell's, or a test's) gets ``module``;
+    every other import is Python's own."""
+    real_import = builtins.__import__
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name == HELPERS_MODULE:
+            return module
+        return real_import(name, globals, locals, fromlist, level)
+
+    return dict(vars(builtins), __import__=__import__)
+
+
 def build_namespace(course, grade_id, mode, subjects, store=None, session=None, data=None, on_expect=None):
     """The globals a test cell runs in. mode: 'record' or 'grade'."""
     from coursekit.trusted.client import RemoteClass
     ref = reference_classes()
-    ns = {'__name__': '__test__', '__builtins__': __builtins__}
+    ns = {'__name__': '__test__', '__builtins__': course_builtins(helpers_module(course))}
     if hasattr(data, 'result'):          # a future: the data is still loading
         data = data.result()
     if data:
@@ -294,6 +336,7 @@ class TestResult:
 
 
 def _compile_course(course):
+    course.module_code = compile(course.module, course.module_path, 'exec')
     course.helpers_code = compile(course.helpers, '<test_helpers>', 'exec')
     for test in course.tests:
         test.visible_code = compile(test.visible, '<%s>' % test.grade_id, 'exec')

@@ -7,8 +7,8 @@ import textwrap
 import nbformat
 import pytest
 
-from course_util import cell
-from coursekit import REPO_ROOT, TASKS
+from course_util import cell, helpers_namespace
+from coursekit import RELEASE_DIR, REPO_ROOT, TASKS
 from coursekit.build import FALLBACK_BACKWARD, REGIONS, TemplateError, build_notebook, normalized, points_text
 from coursekit.course import TASK_TITLES, TEST_NAMES
 from coursekit.examples import use_fallbacks
@@ -152,6 +152,32 @@ def test_helpers_cell_is_collapsed(release_nb, source_nb):
     for nb in (release_nb, source_nb):
         assert cell(nb, "test_helpers").metadata["jupyter"] == {"source_hidden": True}
         assert sum("source_hidden" in str(c.metadata) for c in nb.cells) == 1
+
+
+HELPERS_CELL_MAX_LINES = 80     # issue 10 item 10: the helpers cell is short; the pure helpers are numnet_testing.py
+
+
+def test_helpers_cell_is_short_and_its_module_is_shipped(release_nb, source_nb):
+    """The helpers cell keeps only what must live in the notebook's namespace (expect, begin_test, accuracy_of,
+    loss_of, which the grader replaces, and the wrappers that look them up there); everything else is imported from
+    numnet_testing.py, which the release ships next to the notebook, byte for byte the course's."""
+    for nb in (release_nb, source_nb):
+        source = cell(nb, "test_helpers").source
+        assert len(source.splitlines()) <= HELPERS_CELL_MAX_LINES, len(source.splitlines())
+        assert "import numnet_testing as _testing" in source
+    with open(os.path.join(REPO_ROOT, "source", "numnet", "numnet_testing.py"), "rb") as f:
+        course_module = f.read()
+    with open(os.path.join(RELEASE_DIR, "numnet_testing.py"), "rb") as f:
+        assert f.read() == course_module
+    assert len(course_module.decode().splitlines()) > 400        # the bulk really moved (not deleted)
+    ns = helpers_namespace(cell(release_nb, "test_helpers").source, RELEASE_DIR)
+    for name in ("expect", "begin_test", "accuracy_of", "loss_of", "check_close", "check_grad", "fail", "TestFailed",
+                 "numerical_grad", "numerical_jacobian", "keras_layer", "test_layer", "test_grad_W", "small_mnist",
+                 "check_each_optimizer", "new_optimizer", "OPTIMIZER_FORMULAS", "self_check", "GRADING"):
+        assert name in ns, name
+    # the functions the grader replaces are the cell's own (module functions would keep calling their own)
+    for name in ("expect", "begin_test", "accuracy_of", "loss_of"):
+        assert ns[name].__module__ == "__main__" and ns[name].__globals__ is ns, name
 
 
 def test_release_says_why_a_method_is_optional(release_nb):
@@ -471,11 +497,12 @@ def _gradient_recipe(nb):
 
 
 def _recipe_namespace(nb, **overrides):
-    """The notebook's helpers cell as written, and the reference classes (the solution's cells are numnet_ref)."""
+    """The release's helpers cell as written (with the release's numnet_testing.py), and the reference classes
+    (the solution's cells are numnet_ref)."""
     import numpy as np
     import numnet_ref
-    namespace = {"__name__": "__main__", "np": np}
-    exec(compile(cell(nb, "test_helpers").source, "test_helpers", "exec"), namespace)
+    namespace = helpers_namespace(cell(nb, "test_helpers").source, RELEASE_DIR)
+    namespace["np"] = np
     namespace.update({name: getattr(numnet_ref, name) for name in numnet_ref.__all__})
     namespace.update(overrides)
     return namespace

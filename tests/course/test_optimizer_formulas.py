@@ -1,19 +1,21 @@
-"""The optimizer tests (helpers cell: keras_*_steps) compute the expected steps with their own formulas: check those
-against Keras, and numnet_ref's optimizers against both."""
-import ast
+"""The optimizer tests (keras_*_steps of the helpers module, source/numnet/numnet_testing.py) compute the expected
+steps with their own formulas: check those against Keras, and numnet_ref's optimizers against both."""
+import importlib.util
+import os
 
 import numpy as np
 import pytest
 
-from course_util import cell
+from coursekit import SOURCE_NOTEBOOK
 
 
-def _function(nb, grade_id, name):
-    tree = ast.parse(cell(nb, grade_id).source)
-    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    namespace = {"np": np}
-    exec(compile(ast.Module(body=[node], type_ignores=[]), grade_id, "exec"), namespace)
-    return namespace[name]
+def _function(name):
+    """A function of the course's helpers module (loaded from its file, as the grader does)."""
+    path = os.path.join(os.path.dirname(SOURCE_NOTEBOOK), "numnet_testing.py")
+    spec = importlib.util.spec_from_file_location("_course_numnet_testing", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
 
 
 def _keras_steps(optimizer, params, grads_seq):
@@ -26,12 +28,12 @@ def _keras_steps(optimizer, params, grads_seq):
 
 @pytest.mark.parametrize("kwargs", [dict(learning_rate=0.1, momentum=0.9), dict(learning_rate=0.05, momentum=0.8,
                                     nesterov=True), dict(learning_rate=0.3), dict(momentum=0.5, nesterov=True), {}])
-def test_sgd_formula_matches_keras(source_nb, kwargs):
+def test_sgd_formula_matches_keras(kwargs):
     import keras
     rng = np.random.default_rng(0)
     params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(5)]
-    ours = _function(source_nb, "test_helpers", "keras_sgd_steps")(
+    ours = _function("keras_sgd_steps")(
         params, grads_seq, kwargs.get("learning_rate", 0.01), kwargs.get("momentum", 0.0),
         kwargs.get("nesterov", False))
     theirs = _keras_steps(keras.optimizers.SGD(**kwargs), params, grads_seq)
@@ -40,12 +42,12 @@ def test_sgd_formula_matches_keras(source_nb, kwargs):
 
 
 @pytest.mark.parametrize("args", [(0.01,), (0.001, 0.9, 0.999, 1e-7), (0.1, 0.5, 0.9, 1e-3)])
-def test_adam_formula_matches_keras(source_nb, args):
+def test_adam_formula_matches_keras(args):
     import keras
     rng = np.random.default_rng(1)
     params = [rng.normal(size=(2, 5)), rng.normal(size=1)]
     grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(6)]
-    ours = _function(source_nb, "test_helpers", "keras_adam_steps")(params, grads_seq, *args)
+    ours = _function("keras_adam_steps")(params, grads_seq, *args)
     names = ["learning_rate", "beta_1", "beta_2", "epsilon"]
     theirs = _keras_steps(keras.optimizers.Adam(**dict(zip(names, args))), params, grads_seq)
     for a, b in zip(ours, theirs):
@@ -53,25 +55,25 @@ def test_adam_formula_matches_keras(source_nb, args):
 
 
 @pytest.mark.parametrize("kwargs", [{}, dict(learning_rate=0.01), dict(learning_rate=0.05, rho=0.5, epsilon=1e-3)])
-def test_rmsprop_formula_matches_keras_and_numnet_ref(source_nb, kwargs):
+def test_rmsprop_formula_matches_keras_and_numnet_ref(kwargs):
     import keras
     from numnet_ref import RMSprop
-    _compare(source_nb, "keras_rmsprop_steps", keras.optimizers.RMSprop(**kwargs), RMSprop(**kwargs), kwargs, 2)
+    _compare("keras_rmsprop_steps", keras.optimizers.RMSprop(**kwargs), RMSprop(**kwargs), kwargs, 2)
 
 
 @pytest.mark.parametrize("kwargs", [{}, dict(learning_rate=0.1), dict(learning_rate=0.5, initial_accumulator_value=0.0,
                                     epsilon=1e-3), dict(learning_rate=0.2, initial_accumulator_value=1.0)])
-def test_adagrad_formula_matches_keras_and_numnet_ref(source_nb, kwargs):
+def test_adagrad_formula_matches_keras_and_numnet_ref(kwargs):
     import keras
     from numnet_ref import Adagrad
-    _compare(source_nb, "keras_adagrad_steps", keras.optimizers.Adagrad(**kwargs), Adagrad(**kwargs), kwargs, 3)
+    _compare("keras_adagrad_steps", keras.optimizers.Adagrad(**kwargs), Adagrad(**kwargs), kwargs, 3)
 
 
-def _compare(source_nb, formula, keras_optimizer, ours, kwargs, seed):
+def _compare(formula, keras_optimizer, ours, kwargs, seed):
     rng = np.random.default_rng(seed)
     params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads_seq = [[rng.normal(size=p.shape) for p in params] for _ in range(5)]
-    by_formula = _function(source_nb, "test_helpers", formula)(params, grads_seq, **kwargs)
+    by_formula = _function(formula)(params, grads_seq, **kwargs)
     theirs = _keras_steps(keras_optimizer, params, grads_seq)
     mine = [p.copy() for p in params]
     for grads in grads_seq:

@@ -1,21 +1,23 @@
-"""The notebook's test helpers (coursekit/cells/test_helpers.py): expect and friends, the NumPy-only advice and
-the messages."""
+"""The notebook's test helpers at home: the helpers cell (coursekit/cells/test_helpers.py: expect and friends,
+the wrappers) with the module it imports (source/numnet/numnet_testing.py: the NumPy-only advice, the messages,
+the self-check table)."""
 import os
 
 import numpy as np
 import pytest
 
-HELPERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "coursekit", "cells", "test_helpers.py")
+from course_util import helpers_namespace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HELPERS = os.path.join(ROOT, "coursekit", "cells", "test_helpers.py")
+COURSE_FOLDER = os.path.join(ROOT, "source", "numnet")          # numnet_testing.py, next to the notebook
 
 
 @pytest.fixture()
 def ns():
-    """A fresh notebook-like namespace with the helpers defined (as the locked cell does)."""
-    namespace = {"__name__": "__main__"}
+    """A fresh notebook-like namespace with the helpers defined (as the locked cell does in a student's kernel)."""
     with open(HELPERS, encoding="utf-8") as f:
-        exec(compile(f.read(), "test_helpers", "exec"), namespace)
-    return namespace
+        return helpers_namespace(f.read(), COURSE_FOLDER)
 
 
 def define(ns, code):
@@ -26,7 +28,7 @@ def test_numpy_only_accepts_numpy_code(ns, capsys):
     define(ns, "import numpy as np\n"
                "def helper(x):\n    return np.maximum(x, 0)\n"
                "class ReLU:\n    def forward(self, x):\n        return helper(x)\n")
-    assert ns["check_numpy_only"]("ReLU", "Missing") == []
+    assert ns["_testing"].check_numpy_only(ns, "ReLU", "Missing") == []
     assert capsys.readouterr().out == ""
 
 
@@ -51,7 +53,7 @@ def test_numpy_only_warns_about_other_libraries(ns, capsys, code, culprit):
     fake_jax.__module__ = "jax.numpy"
     ns["jaxfn"] = fake_jax
     define(ns, code)
-    problems = ns["check_numpy_only"]("DenseLayer")
+    problems = ns["_testing"].check_numpy_only(ns, "DenseLayer")
     assert any(culprit in p for p in problems), problems
     out = capsys.readouterr().out
     assert culprit in out and "только NumPy" in out
@@ -60,11 +62,11 @@ def test_numpy_only_warns_about_other_libraries(ns, capsys, code, culprit):
 def test_begin_test_warns_about_the_task_classes_and_seeds(ns, capsys):
     define(ns, "class Softmax:\n    def forward(self, x):\n        import torch\n        return x\n")
     ns["begin_test"]("part1_forward")
-    ns["_cancel_alarm"]()
+    ns["_testing"].cancel_alarm()
     assert "Softmax.forward: import torch" in capsys.readouterr().out
     first = np.random.random()
     ns["begin_test"]("bonus_optimizer")      # Softmax is not a class of that task
-    ns["_cancel_alarm"]()
+    ns["_testing"].cancel_alarm()
     assert capsys.readouterr().out == ""
     assert np.random.random() == first       # np.random seeded with 0 again
 
@@ -198,7 +200,7 @@ def test_time_limit_stops_an_infinite_loop(ns):
         ns["begin_test"]("bonus_optimizer", seconds=0.5)
         while True:
             pass
-    ns["_cancel_alarm"]()
+    ns["_testing"].cancel_alarm()
     assert time.monotonic() - start < 5
 
 
@@ -231,7 +233,7 @@ def test_optimizer_bonus_counts_the_best_and_survives_absent_broken_and_hanging_
     try:
         assert ns["check_each_optimizer"](check, seconds=0.5) == ["RMSprop"]
     finally:
-        ns["_cancel_alarm"]()
+        ns["_testing"].cancel_alarm()
     out = capsys.readouterr().out
     assert "RMSprop: верно" in out and "Adagrad: не реализован (NameError)" in out
     assert "SGD с моментом: ошибка: ваш код выбросил TimeoutError" in out and "Adam: ошибка: Adam(" in out
@@ -240,7 +242,7 @@ def test_optimizer_bonus_counts_the_best_and_survives_absent_broken_and_hanging_
         try:
             ns["check_each_optimizer"](check, seconds=0.5, only=["RMSprop", "Adam"])
         finally:
-            ns["_cancel_alarm"]()
+            ns["_testing"].cancel_alarm()
 
 
 def _notebook_with_tests(path, cells):
@@ -281,7 +283,7 @@ def test_self_check_runs_every_visible_test_and_tabulates(ns, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)                       # found as the one notebook with test cells in the folder
     ns["self_check"]()
     out = capsys.readouterr().out
-    rows = ns["run_visible_tests"](str(path))
+    rows = ns["_testing"].run_visible_tests(str(path), ns)
     assert [(gid, ok) for _, _, gid, _, ok, _ in rows] == [
         ("part1_forward__double", True), ("part1_forward__triple", False), ("part1_forward__zero", True),
         ("part1_forward__missing", False)]
