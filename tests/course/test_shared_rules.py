@@ -2,9 +2,10 @@
 nbgrader's release, the trusted grader, the feedback page and the bot's leak check see the same hidden tests; the
 bot's task maxima are the course's."""
 import html as html_lib
+import os
 import re
 
-from coursekit import course
+from coursekit import SOURCE_NOTEBOOK, course
 from coursekit.feedback import HIDDEN_NOTE, safe_feedback, sanitize
 from coursekit.trusted import grader
 from coursekit.trusted.execute import rebuild
@@ -22,7 +23,7 @@ def test_release_graded_notebook_and_grader_see_the_same_visible_code(source_nb,
     part are the same text for every test cell."""
     released = _tests(release_nb)
     graded = _tests(rebuild(release_nb, source_nb, lambda cell: cell.source))
-    tests = grader.Course.from_notebook(source_nb).tests
+    tests = grader.Course.from_notebook(source_nb, os.path.dirname(SOURCE_NOTEBOOK)).tests
     assert len(tests) == len(released) == 27
     for test in tests:
         source = _tests(source_nb)[test.grade_id].source
