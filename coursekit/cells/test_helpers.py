@@ -5,9 +5,9 @@ import numpy as np
 
 import numnet_testing as _testing
 from numnet_testing import (GRADING, OPTIMIZER_CHOICES, OPTIMIZER_FORMULAS, TASK_CLASSES, TestFailed,  # noqa: F401
-                            check_close, check_grad, describe_optimizer, fail, import_keras, keras_layer,
-                            keras_output, numerical_grad, numerical_jacobian, numerical_jacobian_param, plot_history,
-                            validation_part)
+                            check_close, check_grad, conv_output_shape, conv_tr_output_shape, describe_optimizer,
+                            fail, import_keras, keras_layer, keras_output, numerical_grad, numerical_jacobian,
+                            numerical_jacobian_param, plot_history, validation_part)
 
 
 def expect(label, compute):

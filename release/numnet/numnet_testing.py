@@ -529,6 +529,21 @@ def small_mnist(X_train, Y_train, n, size=14):
     return X_train[:n, :, ::step, ::step].astype(np.float64), Y_train[:n].astype(np.float64)
 
 
+def conv_output_shape(c_out, kernel_size, padding, stride, shape):
+    """Форма выхода Conv2DLayer: 'same' — ceil(H / stride), 'valid' — (H - kernel_size) // stride + 1."""
+    size = [-(-n // stride) if padding == 'same' else (n - kernel_size) // stride + 1 for n in shape[2:]]
+    return (shape[0], c_out) + tuple(size)
+
+
+def conv_tr_output_shape(c_out, kernel_size, padding, stride, shape):
+    """Форма выхода Conv2DTrLayer: (H - 1) * stride + kernel_size - 2 * padding; 'valid' — как padding=0, но не
+    меньше (H - 1) * stride + stride."""
+    if padding == 'valid':
+        return (shape[0], c_out) + tuple((n - 1) * stride + max(kernel_size, stride) for n in shape[2:])
+    size = [(n - 1) * stride + kernel_size - 2 * padding for n in shape[2:]]
+    return (shape[0], c_out) + tuple(size)
+
+
 def keras_output(layer, x, weights=None):
     """Выход слоя Keras на x (NumPy); weights — список весов для layer.set_weights. Только внутри expect."""
     layer.build(x.shape)
