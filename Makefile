@@ -42,6 +42,7 @@ run: examples
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check source/numnet/numnet.ipynb
 
 test: lint

@@ -9,6 +9,7 @@ by hand. The bot sets what the course declares for its kernel (``[kernel]`` in g
 nbgrader itself sets NBGRADER_EXECUTION=autograde, which switches the notebook to its grading mode (demo training
 cells skipped; NUMNET_GRADING=1 does the same by hand).
 """
+
 import os
 
 from coursekit.nbgrader_ext import (

@@ -17,6 +17,7 @@ one warm-up run, and their total: what one view of the statistics page costs (ta
 uncached here; ``plots.render_all`` keeps recent results, which is printed apart. The first run in a fresh process (imports, font cache, first draw) is
 printed apart. The machine may be shared: read the figures as this machine's at that time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,9 @@ def synthetic_class(facts, n_students: int, k: int, seed: int = 0) -> tuple[list
         ability = rng.betavariate(5, 2)
         times = sorted(DEADLINE - timedelta(hours=rng.expovariate(1 / 60) - 6) for _ in range(k))
         for attempt, at in enumerate(times):
-            subs.append(_attempt(rng, facts, len(subs) + 1, st.student_id, at, ability + 0.05 * attempt,
-                                 difficulty, usual))
+            subs.append(
+                _attempt(rng, facts, len(subs) + 1, st.student_id, at, ability + 0.05 * attempt, difficulty, usual)
+            )
     return students, subs
 
 
@@ -74,15 +76,20 @@ def _attempt(rng, facts, sid, student, at, ability, difficulty, usual) -> Submis
     verdict = "timeout" if roll < 0.06 else "memory" if roll < 0.07 else "ok"
     cells, messages = {}, []
     for i, (gid, maximum) in enumerate(facts.cells.items()):
-        stopped = verdict != "ok" and i > len(facts.cells) * 0.6      # the cells after a time-out never ran
+        stopped = verdict != "ok" and i > len(facts.cells) * 0.6  # the cells after a time-out never ran
         if not stopped and rng.random() < ability - difficulty[gid]:
             cells[gid] = maximum
             continue
         cells[gid] = 0.0
         if not stopped:
             text = MESSAGES[rng.choice(usual[gid])].format(
-                f=rng.random(), tol=1e-5, a=rng.randint(1, 64), b=rng.randint(1, 784), c=rng.randint(1, 784),
-                addr=rng.getrandbits(40))
+                f=rng.random(),
+                tol=1e-5,
+                a=rng.randint(1, 64),
+                b=rng.randint(1, 784),
+                c=rng.randint(1, 784),
+                addr=rng.getrandbits(40),
+            )
             messages.append(f"{gid}: failed ({text})")
     if verdict == "timeout":
         messages.append("grading stopped after the job time limit of 1200 s")
@@ -100,6 +107,7 @@ def _attempt(rng, facts, sid, student, at, ability, difficulty, usual) -> Submis
 def fill_store(path: Path, students, subs):
     """A SQLite SqlStore holding the class (as the service would have written it)."""
     from gradebot.sqlstore import SqlStore
+
     store = SqlStore.in_file(path)
     store.upsert_students(students)
     for s in subs:
@@ -109,7 +117,7 @@ def fill_store(path: Path, students, subs):
     return store
 
 
-CPU = {}        # phase -> CPU seconds of this process in the last page() (the wall times suffer from other load)
+CPU = {}  # phase -> CPU seconds of this process in the last page() (the wall times suffer from other load)
 
 
 def timed(fn, phase=None):
@@ -131,8 +139,10 @@ def main(argv=None) -> int:
 
     facts = course_facts(ROOT / "source" / "numnet" / "numnet.ipynb")
     students, subs = synthetic_class(facts, args.students, args.submissions)
-    print(f"class: {len(students)} students, {len(subs)} submissions, {len(facts.cells)} grade cells, "
-          f"{len(facts.tasks)} tasks")
+    print(
+        f"class: {len(students)} students, {len(subs)} submissions, {len(facts.cells)} grade cells, "
+        f"{len(facts.tasks)} tasks"
+    )
     store = None
     if args.store:
         tmp = tempfile.TemporaryDirectory()
@@ -148,14 +158,16 @@ def main(argv=None) -> int:
         CPU.clear()
         rows = subs
         if store is not None:
-            (rows, roster), times["store read"] = timed(lambda: (store.list_submissions(), store.list_students()),
-                                                        "store read")
+            (rows, roster), times["store read"] = timed(
+                lambda: (store.list_submissions(), store.list_students()), "store read"
+            )
         else:
             roster = students
-        stats, times["stats"] = timed(lambda: class_stats(roster, rows, facts, counting="latest",
-                                                          deadline=DEADLINE), "stats")
+        stats, times["stats"] = timed(
+            lambda: class_stats(roster, rows, facts, counting="latest", deadline=DEADLINE), "stats"
+        )
         svgs = {}
-        for name, make in plots.FIGURES.items():      # what plots.render_all(stats) does (uncached), per plot
+        for name, make in plots.FIGURES.items():  # what plots.render_all(stats) does (uncached), per plot
             fig, t_fig = timed(lambda: make(stats), "figure")
             svgs[name], t_svg = timed(lambda: plots.to_svg(fig, name), "svg")
             times[f"plot {name}"] = t_fig + t_svg
@@ -169,18 +181,24 @@ def main(argv=None) -> int:
     print(f"first run in this process (imports, fonts, first draw): {time.perf_counter() - t_first:.2f} s")
     results = [page() for _ in range(args.repeat)]
     runs, cpus = [r[2] for r in results], [r[3] for r in results]
-    print(f"{'phase':<18} {'wall median s':>13} {'wall min s':>10} {'CPU median s':>12}   "
-          f"({args.repeat} runs after a warm-up)")
+    print(
+        f"{'phase':<18} {'wall median s':>13} {'wall min s':>10} {'CPU median s':>12}   "
+        f"({args.repeat} runs after a warm-up)"
+    )
     for key in runs[0]:
         values = [r[key] for r in runs]
-        print(f"{key:<18} {statistics.median(values):13.3f} {min(values):10.3f} "
-              f"{statistics.median(c[key] for c in cpus):12.3f}")
+        print(
+            f"{key:<18} {statistics.median(values):13.3f} {min(values):10.3f} "
+            f"{statistics.median(c[key] for c in cpus):12.3f}"
+        )
     plots.render_all(stats)
     _, t_cached = timed(lambda: plots.render_all(stats))
     print(f"plots.render_all of unchanged statistics (cached): {t_cached:.3f} s")
     plot_share = statistics.median(sum(v for k, v in r.items() if k.startswith("plot")) / r["total"] for r in runs)
-    print(f"plots are {plot_share:.0%} of the total; HTML fragment {len(html) / 1024:.0f} KiB; "
-          f"counted {stats.counted}/{stats.students}, median total {stats.total.median:.2f}/{stats.max_total:g}")
+    print(
+        f"plots are {plot_share:.0%} of the total; HTML fragment {len(html) / 1024:.0f} KiB; "
+        f"counted {stats.counted}/{stats.students}, median total {stats.total.median:.2f}/{stats.max_total:g}"
+    )
     if args.out:
         written = report.write_report(args.out, stats)
         print(f"wrote {len(written)} files to {args.out}")

@@ -9,6 +9,7 @@ Prints a markdown table: time to drain the queue, p50/p95 latency from upload to
 utilisation over the drain (from /proc/stat: the whole machine, so other load on a shared host counts too; the
 gradebot-only share is measured with psutil over the service's process tree).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,11 @@ def main(argv=None) -> int:
     ap.add_argument("--course", choices=["tiny", "real"], default="tiny")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    ap.add_argument("--sequential", action="store_true",
-                    help="submit one at a time, waiting for each result (latency = the bot's turnaround)")
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="submit one at a time, waiting for each result (latency = the bot's turnaround)",
+    )
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="gbbench-"))
@@ -97,8 +101,9 @@ def main(argv=None) -> int:
         if not src.is_file():
             print("the real course is not built (source/numnet/numnet.ipynb missing)", file=sys.stderr)
             return 2
-        cfg = dict(course_root=str(REPO),
-                   gradebook_url=f"sqlite:///{tmp / 'gradebook.db'}")    # not the course's own gradebook
+        cfg = dict(
+            course_root=str(REPO), gradebook_url=f"sqlite:///{tmp / 'gradebook.db'}"
+        )  # not the course's own gradebook
         payloads = [src.read_bytes()]
     config = Config.make(data_dir=str(tmp / "data"), workers=args.workers, **cfg)
     svc = GradingService(config)
@@ -106,19 +111,22 @@ def main(argv=None) -> int:
 
     # build the course template before timing (done once per course version in production too)
     from gradebot.core.course import course_build
+
     t_build = time.monotonic()
     course_build(config)
     build_s = time.monotonic() - t_build
 
     svc.start()
-    time.sleep(2)                                  # workers up
+    time.sleep(2)  # workers up
     tree = TreeCpu()
     tree.start()
     busy0, total0 = _proc_stat()
     t0 = time.monotonic()
     if args.sequential:
-        done = [svc.wait(svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli").id)
-                for i in range(args.n)]
+        done = [
+            svc.wait(svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli").id)
+            for i in range(args.n)
+        ]
         t_submitted = float("nan")
     else:
         subs = [svc.submit(f"b{i}", "nb.ipynb", payloads[i % len(payloads)], source="cli") for i in range(args.n)]
@@ -138,7 +146,10 @@ def main(argv=None) -> int:
     machine_util = 100.0 * (busy1 - busy0) / max(1, total1 - total0)
     own_util = 100.0 * tree.seconds / (drain * ncpu)
     rows = [
-        ("course", args.course), ("submissions", args.n), ("workers", args.workers), ("cores", ncpu),
+        ("course", args.course),
+        ("submissions", args.n),
+        ("workers", args.workers),
+        ("cores", ncpu),
         ("mode", "one at a time" if args.sequential else "all at once"),
         ("scores", ", ".join(f"{k}: {v}" for k, v in sorted(_scores(done).items()))),
         ("statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))),

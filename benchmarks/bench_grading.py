@@ -13,6 +13,7 @@ Figures (wall seconds on this machine):
 mode: benchmarks/bench_notebook.py.
 Needs NUMNET_MNIST_DIR (KERAS_BACKEND defaults to jax).
 """
+
 import argparse
 import os
 import shutil
@@ -33,6 +34,7 @@ def bench_grade(name):
     from gradebot.core.course import course_build
     from gradebot.core.grading import grade_notebook
     from gradebot.core.sandbox import acquire_slot, release_slot
+
     example = next(ex for ex in EXAMPLES if ex.name == name)
     workdir = tempfile.mkdtemp(prefix="numnet_bench_")
     slot = acquire_slot()
@@ -53,9 +55,15 @@ def bench_grade(name):
 
 def print_report(report):
     tests = sorted(report["tests"], key=lambda t: -t["seconds"])
-    print("  trusted grader: %.1f s in TrustedExecute (sandbox starts: %d; tests: %.1f s); slowest tests: %s"
-          % (report["seconds"], report["starts"], sum(t["seconds"] for t in report["tests"]),
-             ", ".join("%s %.2f s" % (t["grade_id"], t["seconds"]) for t in tests[:4])))
+    print(
+        "  trusted grader: %.1f s in TrustedExecute (sandbox starts: %d; tests: %.1f s); slowest tests: %s"
+        % (
+            report["seconds"],
+            report["starts"],
+            sum(t["seconds"] for t in report["tests"]),
+            ", ".join("%s %.2f s" % (t["grade_id"], t["seconds"]) for t in tests[:4]),
+        )
+    )
 
 
 def main():
@@ -65,8 +73,10 @@ def main():
     print("machine: %d cores; KERAS_BACKEND=%s" % (os.cpu_count(), os.environ.get("KERAS_BACKEND", "jax")))
     if args.only in (None, "grade"):
         seconds, total, build, report = bench_grade("reference")
-        print("grade reference submission: %.1f s (target <= 8 s), %g/45 points; the course build beforehand "
-              "(generate_assignment) %.1f s" % (seconds, total, build))
+        print(
+            "grade reference submission: %.1f s (target <= 8 s), %g/45 points; the course build beforehand "
+            "(generate_assignment) %.1f s" % (seconds, total, build)
+        )
         print_report(report)
     if args.only in (None, "slow"):
         seconds, total, _, report = bench_grade("slow_jacobians")

@@ -18,6 +18,7 @@ Notebooks:
 - source:          the solved source notebook (hidden tests included), as tests/course/test_notebook_runs.py runs.
 Needs NUMNET_MNIST_DIR (KERAS_BACKEND defaults to jax). The figures depend on the machine and its load.
 """
+
 import argparse
 import datetime
 import os
@@ -62,8 +63,9 @@ def peak_rss_mib(pid):
         pass
     try:
         import psutil
-        return psutil.Process(pid).memory_info().rss / 2.0 ** 20
-    except Exception:      # psutil missing or the process gone
+
+        return psutil.Process(pid).memory_info().rss / 2.0**20
+    except Exception:  # psutil missing or the process gone
         return None
 
 
@@ -71,9 +73,10 @@ def cpu_seconds(pid):
     """User + system CPU seconds of the process so far (None without psutil)."""
     try:
         import psutil
+
         times = psutil.Process(pid).cpu_times()
         return times.user + times.system
-    except Exception:      # psutil missing or the process gone
+    except Exception:  # psutil missing or the process gone
         return None
 
 
@@ -90,7 +93,7 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
             stats.update(mib=mib, cell=cell_index)
         stats["cpu"] = cpu_seconds(pid)
 
-    needs = kernel_needs(ROOT)                 # the environment and data dirs the course declares for its kernel
+    needs = kernel_needs(ROOT)  # the environment and data dirs the course declares for its kernel
     env = dict(os.environ, **needs.env, **needs.data)
     if blas_threads:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -105,12 +108,19 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
         os.environ["NUMNET_GRADING"] = "1" if grading else "0"
         os.environ.pop("NBGRADER_EXECUTION", None)
         try:
-            client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": tmp}},
-                                    record_timing=True, allow_errors=True, on_cell_executed=on_cell_executed)
+            client = NotebookClient(
+                nb,
+                timeout=900,
+                kernel_name="python3",
+                resources={"metadata": {"path": tmp}},
+                record_timing=True,
+                allow_errors=True,
+                on_cell_executed=on_cell_executed,
+            )
             start = time.monotonic()
             try:
                 client.execute()
-            except Exception as err:        # a dead kernel or a cell over the timeout: report, keep the figures
+            except Exception as err:  # a dead kernel or a cell over the timeout: report, keep the figures
                 died = "%s: %s" % (type(err).__name__, err)
             else:
                 died = None
@@ -123,17 +133,19 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
 
 def describe(cell, index):
     gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-    if gid and not gid.startswith("cell-"):          # a named cell (nbgrader names the others cell-<n>)
+    if gid and not gid.startswith("cell-"):  # a named cell (nbgrader names the others cell-<n>)
         return "cell %d %s" % (index, gid)
     lines = [line.strip() for line in cell.source.strip().split("\n")]
-    networks = [line for line in lines if "Network([" in line]          # a demo: the network it trains
+    networks = [line for line in lines if "Network([" in line]  # a demo: the network it trains
     return "cell %d %r" % (index, (networks or lines)[0][:70])
 
 
 def cell_times(nb):
     """[(seconds, cell index)] of the executed code cells, slowest first."""
+
     def ts(value):
         return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
     out = []
     for i, c in enumerate(nb.cells):
         timing = c.metadata.get("execution", {})
@@ -162,12 +174,18 @@ def bench(name, n_cells, grading=False, blas_threads=None):
     seconds, nb, stats, died = run_notebook(nb, folder, grading, blas_threads)
     target = None if grading else TARGETS[name]
     mib = stats["mib"]
-    print("%-15s %s %6.1f s%s (kernel CPU %s); kernel peak memory %s%s" % (
-        name, "grading mode (demos skipped)" if grading else "Run all", seconds,
-        " (target <= %d s)" % target[0] if target else "",
-        "%.1f s" % stats["cpu"] if stats["cpu"] is not None else "n/a",
-        "%.0f MiB" % mib if mib is not None else "n/a",
-        " (target <= %d MiB)" % target[1] if target else ""))
+    print(
+        "%-15s %s %6.1f s%s (kernel CPU %s); kernel peak memory %s%s"
+        % (
+            name,
+            "grading mode (demos skipped)" if grading else "Run all",
+            seconds,
+            " (target <= %d s)" % target[0] if target else "",
+            "%.1f s" % stats["cpu"] if stats["cpu"] is not None else "n/a",
+            "%.0f MiB" % mib if mib is not None else "n/a",
+            " (target <= %d MiB)" % target[1] if target else "",
+        )
+    )
     if stats["cell"] is not None:
         print("  peak reached by %s" % describe(nb.cells[stats["cell"]], stats["cell"]))
     for s, i in cell_times(nb)[:n_cells]:
@@ -182,15 +200,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=NOTEBOOKS, action="append", help="only this notebook (repeatable)")
     parser.add_argument("--cells", type=int, default=6, help="how many of the slowest cells to show")
-    parser.add_argument("--blas-threads", type=int,
-                        help="OPENBLAS/OMP/MKL_NUM_THREADS for the kernel (default: the library's own, as a student)")
-    parser.add_argument("--grading", action="store_true",
-                        help="run in grading mode (NUMNET_GRADING=1: demos skipped), i.e. what the cells other than "
-                             "the demos cost, the test cells above all")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        help="OPENBLAS/OMP/MKL_NUM_THREADS for the kernel (default: the library's own, as a student)",
+    )
+    parser.add_argument(
+        "--grading",
+        action="store_true",
+        help="run in grading mode (NUMNET_GRADING=1: demos skipped), i.e. what the cells other than "
+        "the demos cost, the test cells above all",
+    )
     args = parser.parse_args(argv)
-    print("machine: %d cores, load average %s; KERAS_BACKEND=%s; BLAS threads: %s"
-          % (os.cpu_count(), " ".join("%.1f" % v for v in os.getloadavg()), os.environ.get("KERAS_BACKEND", "jax"),
-             args.blas_threads or "default"))
+    print(
+        "machine: %d cores, load average %s; KERAS_BACKEND=%s; BLAS threads: %s"
+        % (
+            os.cpu_count(),
+            " ".join("%.1f" % v for v in os.getloadavg()),
+            os.environ.get("KERAS_BACKEND", "jax"),
+            args.blas_threads or "default",
+        )
+    )
     failed = False
     for name in args.only or NOTEBOOKS:
         _, _, bad = bench(name, args.cells, args.grading, args.blas_threads)

@@ -19,6 +19,7 @@ Celery workers here are separate processes on this machine with their own work d
 the machine has 2 cores and may be shared, so read the figures as this machine's, not as a law.
 Needs: scripts/start_services.sh (Redis, PostgreSQL), bubblewrap (the sandbox).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,7 @@ class TreeCPU:
             try:
                 self.group.rmdir()
             except OSError:
-                pass          # a process that outlived its run is still inside; harmless
+                pass  # a process that outlived its run is still inside; harmless
         return used
 
 
@@ -95,6 +96,7 @@ def self_cpu() -> float:
 def services_cpu() -> float:
     """CPU seconds used so far by the Redis server and the PostgreSQL cluster of scripts/start_services.sh."""
     import psutil
+
     total = 0.0
     pids = []
     for pidfile in (STATE / "redis" / "redis.pid", STATE / "pg" / "data" / "postmaster.pid"):
@@ -123,18 +125,22 @@ def fresh_db(urls: dict[str, str]) -> tuple[dict[str, str], str]:
     import psycopg
     import redis
     from gradebot.sqlstore import normalize_url
+
     name = "gbbench_" + uuid.uuid4().hex[:8]
     with psycopg.connect(normalize_url(urls["GRADEBOT_DB_URL"])[0], autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
     broker = urls["GRADEBOT_BROKER_URL"].rsplit("/", 1)[0] + "/15"
     redis.Redis.from_url(broker).flushdb()
-    return {"GRADEBOT_BROKER_URL": broker,
-            "GRADEBOT_DB_URL": urls["GRADEBOT_DB_URL"].rsplit("/", 1)[0] + "/" + name}, name
+    return {
+        "GRADEBOT_BROKER_URL": broker,
+        "GRADEBOT_DB_URL": urls["GRADEBOT_DB_URL"].rsplit("/", 1)[0] + "/" + name,
+    }, name
 
 
 def drop_db(urls: dict[str, str], name: str) -> None:
     import psycopg
     from gradebot.sqlstore import normalize_url
+
     with psycopg.connect(normalize_url(urls["GRADEBOT_DB_URL"])[0], autocommit=True) as c:
         c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -152,8 +158,7 @@ def burst(svc, students: list[str], data: bytes, n: int, timeout: float) -> dict
     """Post n submissions at once; wait for all; return timing figures."""
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        subs = list(ex.map(lambda i: svc.submit(students[i % len(students)], "nb.ipynb", data, source="web"),
-                           range(n)))
+        subs = list(ex.map(lambda i: svc.submit(students[i % len(students)], "nb.ipynb", data, source="web"), range(n)))
     deadline = time.monotonic() + timeout
     final = []
     for s in subs:
@@ -168,16 +173,22 @@ def burst(svc, students: list[str], data: bytes, n: int, timeout: float) -> dict
 
 def base_env(args, course: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(GRADEBOT_COURSE_ROOT=str(course), GRADEBOT_ASSIGNMENT=args.assignment, GRADEBOT_NOTEBOOK=args.notebook,
-               GRADEBOT_WORKERS="1")
+    env.update(
+        GRADEBOT_COURSE_ROOT=str(course),
+        GRADEBOT_ASSIGNMENT=args.assignment,
+        GRADEBOT_NOTEBOOK=args.notebook,
+        GRADEBOT_WORKERS="1",
+    )
     return env
 
 
 def run_embedded(args, course: Path, workers: int, n: int, data: bytes, tmp: Path) -> dict:
     from gradebot.config import Config
     from gradebot.core.service import GradingService
-    cfg = Config.from_env(base_env(args, course), backend="embedded", workers=workers,
-                          data_dir=str(tmp / f"emb{workers}-{n}"))
+
+    cfg = Config.from_env(
+        base_env(args, course), backend="embedded", workers=workers, data_dir=str(tmp / f"emb{workers}-{n}")
+    )
     svc = GradingService(cfg)
     students = [f"b{i:03d}" for i in range(20)]
     svc.import_roster("student_id,name,group\n" + "".join(f"{s},Bench {s},g\n" for s in students))
@@ -191,21 +202,21 @@ def run_embedded(args, course: Path, workers: int, n: int, data: bytes, tmp: Pat
     finally:
         svc.stop()
         total = tree.close()
-    r.update(worker_cpu=total - (self_cpu() - all0), front_cpu=front, services_cpu=None, warm=workers,
-             exact=tree.exact)
+    r.update(worker_cpu=total - (self_cpu() - all0), front_cpu=front, services_cpu=None, warm=workers, exact=tree.exact)
     return r
 
 
 def run_celery(args, course: Path, workers: int, n: int, data: bytes, tmp: Path, urls: dict) -> dict:
     from gradebot.config import Config
     from gradebot.core.service import GradingService
+
     db, dbname = fresh_db(urls)
     env = base_env(args, course)
     env.update(db)
     env.update(GRADEBOT_BACKEND="celery", GRADEBOT_SWEEP_INTERVAL="5")
     cfg = Config.from_env(env, data_dir=str(tmp / f"cel{workers}-{n}-front"))
-    for k, v in db.items():                # the front reads the celery settings from its Config (or os.environ)
-        setattr(cfg, k[len("GRADEBOT_"):].lower(), v)
+    for k, v in db.items():  # the front reads the celery settings from its Config (or os.environ)
+        setattr(cfg, k[len("GRADEBOT_") :].lower(), v)
     svc = GradingService(cfg)
     students = [f"b{i:03d}" for i in range(20)]
     svc.import_roster("student_id,name,group\n" + "".join(f"{s},Bench {s},g\n" for s in students))
@@ -214,11 +225,21 @@ def run_celery(args, course: Path, workers: int, n: int, data: bytes, tmp: Path,
     for w in range(workers):
         host = tmp / f"cel{workers}-{n}-host{w}"
         (host / "work").mkdir(parents=True)
-        wenv = dict(env, GRADEBOT_DATA_DIR=str(host / "data"), GRADEBOT_WORK_DIR=str(host / "work"),
-                    GRADEBOT_WORKER_NAME=f"bench{w}@{os.uname().nodename}")
-        procs.append(subprocess.Popen([sys.executable, "-m", "gradebot.backends.celery_worker", "worker"], env=wenv,
-                                      stdout=open(host / "worker.log", "wb"), stderr=subprocess.STDOUT,
-                                      start_new_session=True))
+        wenv = dict(
+            env,
+            GRADEBOT_DATA_DIR=str(host / "data"),
+            GRADEBOT_WORK_DIR=str(host / "work"),
+            GRADEBOT_WORKER_NAME=f"bench{w}@{os.uname().nodename}",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "gradebot.backends.celery_worker", "worker"],
+                env=wenv,
+                stdout=open(host / "worker.log", "wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     # wait until every worker is consuming (start-up is not part of the burst's latency)
     deadline = time.monotonic() + 300
     while True:
@@ -243,16 +264,18 @@ def run_celery(args, course: Path, workers: int, n: int, data: bytes, tmp: Path,
         svc.store.close()
         total = tree.close()
         drop_db(urls, dbname)
-    r.update(worker_cpu=total - (self_cpu() - all0), front_cpu=front, services_cpu=services, warm=workers,
-             exact=tree.exact)
+    r.update(
+        worker_cpu=total - (self_cpu() - all0), front_cpu=front, services_cpu=services, warm=workers, exact=tree.exact
+    )
     return r
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--burst", type=int, default=100, help="burst size for the latency rows (default 100)")
-    ap.add_argument("--throughput-burst", type=int, default=None,
-                    help="burst size for the 1-worker rows (default: same as --burst)")
+    ap.add_argument(
+        "--throughput-burst", type=int, default=None, help="burst size for the 1-worker rows (default: same as --burst)"
+    )
     ap.add_argument("--course-root", default=None, help="nbgrader course (default: a tiny course in a tmp dir)")
     ap.add_argument("--assignment", default=None)
     ap.add_argument("--notebook", default=None)
@@ -261,6 +284,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=3600.0)
     args = ap.parse_args()
     from fixtures import load_tinycourse
+
     tinycourse = load_tinycourse()
     tmp = Path(tempfile.mkdtemp(prefix="gb-bench-scale-"))
     try:
@@ -283,17 +307,23 @@ def main() -> int:
                 else:
                     r = run_celery(args, course, workers, n, data, tmp, urls)
                 rows.append((backend, workers, r))
-        print(f"\nGrading throughput and latency ({course.name if args.course_root else 'tiny course'}, "
-              f"{os.cpu_count()} cores, machine load at end {os.getloadavg()[0]:.1f})\n")
-        print("| backend | workers | burst | subs/min | latency p50 (s) | latency p95 (s) | worker CPU/sub (s) "
-              "| front CPU/sub (ms) | services CPU/sub (ms) |")
+        print(
+            f"\nGrading throughput and latency ({course.name if args.course_root else 'tiny course'}, "
+            f"{os.cpu_count()} cores, machine load at end {os.getloadavg()[0]:.1f})\n"
+        )
+        print(
+            "| backend | workers | burst | subs/min | latency p50 (s) | latency p95 (s) | worker CPU/sub (s) "
+            "| front CPU/sub (ms) | services CPU/sub (ms) |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for backend, workers, r in rows:
             svc_ms = "-" if r["services_cpu"] is None else f"{1000 * r['services_cpu'] / r['n']:.0f}"
             cpu = f"{r['worker_cpu'] / (r['n'] + r['warm']):.2f}" + ("" if r["exact"] else " (waited children only)")
-            print(f"| {backend} | {workers} | {r['n']} | {60 * r['n'] / r['span']:.1f} | "
-                  f"{percentile(r['lat'], 0.5):.1f} | {percentile(r['lat'], 0.95):.1f} | "
-                  f"{cpu} | {1000 * r['front_cpu'] / r['n']:.0f} | {svc_ms} |")
+            print(
+                f"| {backend} | {workers} | {r['n']} | {60 * r['n'] / r['span']:.1f} | "
+                f"{percentile(r['lat'], 0.5):.1f} | {percentile(r['lat'], 0.95):.1f} | "
+                f"{cpu} | {1000 * r['front_cpu'] / r['n']:.0f} | {svc_ms} |"
+            )
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ time of each phase and of the whole report (``similarity_report`` + ``render_htm
 similarity DIR --out report.html`` does), pairs compared and flagged, planted copies found. Target: <= 120 s for
 300 notebooks on 2 cores. The machine may be shared: read the figures as this machine's at that time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,10 +65,14 @@ def vary_lines(source: str, rng: random.Random, share: float = 0.5) -> str:
     out = []
     for line in source.split("\n"):
         out.append(line)
-        body = line.startswith("        ") and not line.strip().startswith(("#", "\"\"\"", "'", "@")) \
-            and not line.rstrip().endswith((",", "(", "[", "\\", ":")) and line.count("(") == line.count(")")
+        body = (
+            line.startswith("        ")
+            and not line.strip().startswith(("#", "\"\"\"", "'", "@"))
+            and not line.rstrip().endswith((",", "(", "[", "\\", ":"))
+            and line.count("(") == line.count(")")
+        )
         if body and rng.random() < share:
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             out.append(f"{indent}_chk = {rng.randint(2, 99)} {rng.choice(OPS)} {rng.randint(2, 999)}")
     return "\n".join(out)
 
@@ -84,12 +89,13 @@ def cohort(n: int, planted: int, seed: int = 1) -> tuple[list[nbformat.NotebookN
         for cell in nb.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in ids:
-                cell.source = vary_lines(by_id[rng.randrange(2)][gid].source, rng) + "\n\n\n" + own_code(
-                    rng, f"{i}_{gid}")
+                cell.source = (
+                    vary_lines(by_id[rng.randrange(2)][gid].source, rng) + "\n\n\n" + own_code(rng, f"{i}_{gid}")
+                )
         renames = {k: v + rng.choice(["", "_", "2", "_val"]) for k, v in RENAMES.items()}
         notebooks.append(disguise(nb, ids, rng, renames))
     copies = []
-    for source in rng.sample(range(len(notebooks)), planted):     # distinct originals: no copy of a copy
+    for source in rng.sample(range(len(notebooks)), planted):  # distinct originals: no copy of a copy
         notebooks.append(disguise(notebooks[source], ids, rng))
         copies.append((source, len(notebooks) - 1))
     return notebooks, copies
@@ -124,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         errors: list[str] = []
         docs = similarity.load_documents([work / "cohort"], boilerplate, False, errors, set())
         t2 = time.perf_counter()
-        report = similarity.compare(docs, similarity.boilerplate_code(boilerplate), errors=errors,
-                                    workers=args.workers)
+        report = similarity.compare(docs, similarity.boilerplate_code(boilerplate), errors=errors, workers=args.workers)
         t3 = time.perf_counter()
         page = similarity.render_html(report)
         (work / "report.html").write_text(page, encoding="utf-8")
@@ -136,13 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         found = {tuple(sorted(pair)) for pair in flagged} & planted
         n = len(docs)
         print(f"read + extract student code: {t2 - t1:6.1f} s")
-        print(f"fingerprint + compare:        {t3 - t2:6.1f} s   ({n * (n - 1) // 2} pairs, "
-              f"{len(report.pairs)} share a counted passage)")
+        print(
+            f"fingerprint + compare:        {t3 - t2:6.1f} s   ({n * (n - 1) // 2} pairs, "
+            f"{len(report.pairs)} share a counted passage)"
+        )
         print(f"HTML report:                  {t4 - t3:6.1f} s   ({len(page) / 1e6:.1f} MB)")
-        print(f"TOTAL report for {n} notebooks: {t4 - t1:.1f} s wall (target <= 120 s), {cpu4 - cpu1:.1f} s CPU "
-              f"(this process and its {args.workers} tokenizing workers), load average before: {load:.1f}")
-        print(f"flagged pairs: {len(flagged)}; planted copies flagged: {len(found)} of {len(planted)}; "
-              f"other flagged: {len(flagged) - len(found)}")
+        print(
+            f"TOTAL report for {n} notebooks: {t4 - t1:.1f} s wall (target <= 120 s), {cpu4 - cpu1:.1f} s CPU "
+            f"(this process and its {args.workers} tokenizing workers), load average before: {load:.1f}"
+        )
+        print(
+            f"flagged pairs: {len(flagged)}; planted copies flagged: {len(found)} of {len(planted)}; "
+            f"other flagged: {len(flagged) - len(found)}"
+        )
         if report.errors:
             print("errors:", *report.errors, sep="\n  ")
     finally:

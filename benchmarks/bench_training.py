@@ -62,24 +62,33 @@ REPLY_TAG = "BENCH_REPLY_JSON:"
 
 MODELS = {
     "a": dict(name="a: Dense(784,10)+Softmax", n=15000, pick="every4", batch=16, lr=0.01, quick_n=480),
-    "b": dict(name="b: Dense(784,20)+ReLU+Dense(20,10)+Softmax", n=10000, pick="first", batch=16, lr=0.001,
-              quick_n=480),
-    "c": dict(name="c: Conv2D(1->8,3,same)+ReLU+MaxPool(2)+Flatten+Dense(1568,10)+Softmax", n=6000, pick="first",
-              batch=32, lr=0.01, quick_n=256),
+    "b": dict(
+        name="b: Dense(784,20)+ReLU+Dense(20,10)+Softmax", n=10000, pick="first", batch=16, lr=0.001, quick_n=480
+    ),
+    "c": dict(
+        name="c: Conv2D(1->8,3,same)+ReLU+MaxPool(2)+Flatten+Dense(1568,10)+Softmax",
+        n=6000,
+        pick="first",
+        batch=32,
+        lr=0.01,
+        quick_n=256,
+    ),
 }
 WARMUP_BATCHES = 8
 EVAL_SAMPLES = 2000
 
 # conv micro-benchmark shapes: (label, N, Cin, Cout, H=W, k)
-CONV_CASES = [("model c's conv: N=32, 1->8, 28x28, k=3", 32, 1, 8, 28, 3),
-              ("wider conv: N=32, 8->16, 28x28, k=3", 32, 8, 16, 28, 3)]
+CONV_CASES = [
+    ("model c's conv: N=32, 1->8, 28x28, k=3", 32, 1, 8, 28, 3),
+    ("wider conv: N=32, 8->16, 28x28, k=3", 32, 8, 16, 28, 3),
+]
 
 
 # ------------------------------------------------------------------------------------------- shared helpers
 
+
 def thread_env(threads):
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-            "OPENBLAS_NUM_THREADS": str(threads)}
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +96,7 @@ def load_mnist():
     """MNIST as the loader gives it: uint8 images (N, 28, 28) and uint8 labels, train and test."""
     sys.path.insert(0, str(LOADER_DIR))
     from mnist_loader import load_data
+
     return load_data()
 
 
@@ -94,6 +104,7 @@ def model_data(key, quick):
     """Arrays of one model: x (N, 784) or NCHW (N, 1, 28, 28) float32 in [0, 1], y int64 labels, and the same for
     the first EVAL_SAMPLES test images."""
     import numpy as np
+
     spec = MODELS[key]
     (x_train, y_train), (x_test, y_test) = load_mnist()
     n = spec["quick_n"] if quick else spec["n"]
@@ -105,13 +116,16 @@ def model_data(key, quick):
     x, y = x[:n], y[:n]
     xe, ye = x_test[:EVAL_SAMPLES], y_test[:EVAL_SAMPLES]
     shape = (1, 28, 28) if key == "c" else (784,)
+
     def prep(a):
         return np.ascontiguousarray(a.reshape((len(a),) + shape), dtype=np.float32) / np.float32(255)
+
     return prep(x), y.astype(np.int64), prep(xe), ye.astype(np.int64)
 
 
 def one_hot(y):
     import numpy as np
+
     out = np.zeros((len(y), 10), dtype=np.float32)
     out[np.arange(len(y)), y] = 1
     return out
@@ -145,15 +159,22 @@ def best_rate(fn, flops, min_time=0.3, reps=3):
 # Each runner: prepare(key) -> {"warmup": s, "n": samples}; epoch(key) -> seconds; finish(key) -> {"acc": ...};
 # conv() -> [{"label", "gflops", "ms"}] (optional); info() -> dict printed in the header.
 
+
 class NumnetRunner:
     def __init__(self, args):
         import numnet_ref
+
         self.nr, self.args, self.state, self.gradients = numnet_ref, args, {}, {}
 
     def info(self):
         from threadpoolctl import threadpool_info
-        return {"blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-                         for i in threadpool_info()]}
+
+        return {
+            "blas": [
+                {k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+                for i in threadpool_info()
+            ]
+        }
 
     def build(self, key):
         nr = self.nr
@@ -162,17 +183,24 @@ class NumnetRunner:
         elif key == "b":
             layers = [nr.DenseLayer(784, 20), nr.ReLU(), nr.DenseLayer(20, 10), nr.Softmax()]
         else:
-            layers = [nr.Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same"),
-                      nr.ReLU(), nr.MaxPooling(2), nr.FlattenLayer(), nr.DenseLayer(1568, 10), nr.Softmax()]
+            layers = [
+                nr.Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same"),
+                nr.ReLU(),
+                nr.MaxPooling(2),
+                nr.FlattenLayer(),
+                nr.DenseLayer(1568, 10),
+                nr.Softmax(),
+            ]
         return nr.Network(layers, loss=nr.CrossEntropy())
 
     @staticmethod
     def run_epoch(net, x, y, batch, lr):
         for i in range(len(x) // batch):
-            net.train_step(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch], learning_rate=lr)
+            net.train_step(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch], learning_rate=lr)
 
     def prepare(self, key):
         import numpy as np
+
         np.random.seed(0)
         spec = MODELS[key]
         x, y, xe, ye = model_data(key, self.args.quick)
@@ -187,6 +215,7 @@ class NumnetRunner:
     def floor_products(self, net, x):
         """(a, b) pairs for ``np.matmul``: the products one train_step on batch ``x`` needs (see the module doc)."""
         from numnet_ref.im2col import im2col, pad2d, windows
+
         pairs = []
         for i, layer in enumerate(net.layers):
             out = layer.forward(x)
@@ -197,8 +226,10 @@ class NumnetRunner:
                 k, c, o = layer.kernel_size, layer.input_channels, layer.output_channels
                 cols = im2col(windows(pad2d(x, *layer._pads(x)), k, layer.stride))
                 g = g.reshape(len(x), o, -1)
-                pairs += [(layer.kernel.transpose(3, 2, 0, 1).reshape(o, c * k * k), cols),
-                          (g, cols.transpose(0, 2, 1))] + ([(layer.kernel.reshape(k * k * c, o), g)] if i else [])
+                pairs += [
+                    (layer.kernel.transpose(3, 2, 0, 1).reshape(o, c * k * k), cols),
+                    (g, cols.transpose(0, 2, 1)),
+                ] + ([(layer.kernel.reshape(k * k * c, o), g)] if i else [])
             elif not isinstance(layer, (self.nr.ReLU, self.nr.MaxPooling, self.nr.FlattenLayer, self.nr.Softmax)):
                 raise TypeError("no floor products known for %r" % (layer,))
             x = out
@@ -207,6 +238,7 @@ class NumnetRunner:
     def gradient(self, shape):
         """A fixed random float32 array of ``shape`` (the gradient arriving at a layer's output in the floor)."""
         import numpy as np
+
         if shape not in self.gradients:
             self.gradients[shape] = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
         return self.gradients[shape]
@@ -214,10 +246,11 @@ class NumnetRunner:
     def floor(self, key):
         """Seconds of the bare matrix products of one epoch of ``key`` (only the np.matmul calls are timed)."""
         import numpy as np
+
         net, x, _, _, _ = self.state[key]
         batch, total = MODELS[key]["batch"], 0.0
         for i in range(len(x) // batch):
-            pairs = self.floor_products(net, x[i * batch:(i + 1) * batch])
+            pairs = self.floor_products(net, x[i * batch : (i + 1) * batch])
             t0 = CLOCK()
             for a, b in pairs:
                 np.matmul(a, b)
@@ -226,12 +259,14 @@ class NumnetRunner:
 
     def finish(self, key):
         import numpy as np
+
         net, x, yh, xe, ye = self.state.pop(key)
         out = {"acc": float(np.mean(net.predict(xe, batch_size=500).argmax(1) == ye))}
         if self.args.profile:
             import cProfile
             import io
             import pstats
+
             prof = cProfile.Profile()
             prof.runcall(self.run_epoch, net, x, yh, MODELS[key]["batch"], MODELS[key]["lr"])
             text = io.StringIO()
@@ -241,6 +276,7 @@ class NumnetRunner:
 
     def conv(self):
         import numpy as np
+
         rng = np.random.default_rng(0)
         out = []
         for label, n, cin, cout, hw, k in CONV_CASES:
@@ -251,6 +287,7 @@ class NumnetRunner:
             def step():
                 layer.forward(x)
                 layer.backward(x, g)
+
             gflops, sec = best_rate(step, conv_flops(n, cin, cout, hw, k))
             out.append(dict(label=label, gflops=gflops, ms=sec * 1e3))
         return out
@@ -259,23 +296,28 @@ class NumnetRunner:
 class TorchRunner:
     def __init__(self, args):
         import torch
+
         torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         self.torch, self.args, self.state = torch, args, {}
 
     def info(self):
-        return {"torch_threads": self.torch.get_num_threads(),
-                "torch_interop_threads": self.torch.get_num_interop_threads()}
+        return {
+            "torch_threads": self.torch.get_num_threads(),
+            "torch_interop_threads": self.torch.get_num_interop_threads(),
+        }
 
     @staticmethod
     def build(key):
         from torch import nn
+
         if key == "a":
             return nn.Sequential(nn.Linear(784, 10))
         if key == "b":
             return nn.Sequential(nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 10))
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                             nn.Linear(1568, 10))
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1568, 10)
+        )
 
     def prepare(self, key):
         torch, spec = self.torch, MODELS[key]
@@ -289,11 +331,12 @@ class TorchRunner:
         def run_epoch(xs, ys):
             model.train()
             for i in range(len(xs) // batch):
-                xb, yb = xs[i * batch:(i + 1) * batch], ys[i * batch:(i + 1) * batch]
+                xb, yb = xs[i * batch : (i + 1) * batch], ys[i * batch : (i + 1) * batch]
                 opt.zero_grad()
                 loss = loss_fn(model(xb), yb)
                 loss.backward()
                 opt.step()
+
         w = WARMUP_BATCHES * batch
         self.state[key] = (model, lambda: run_epoch(xt, yt), xe, ye)
         return {"warmup": timed(lambda: run_epoch(xt[:w], yt[:w])), "n": len(x)}
@@ -308,6 +351,7 @@ class TorchRunner:
 
     def conv(self):
         import numpy as np
+
         torch = self.torch
         rng = np.random.default_rng(0)
         out = []
@@ -320,6 +364,7 @@ class TorchRunner:
                 x.grad = None
                 layer.zero_grad(set_to_none=True)
                 layer(x).backward(g)
+
             gflops, sec = best_rate(step, conv_flops(n, cin, cout, hw, k))
             out.append(dict(label=label, gflops=gflops, ms=sec * 1e3))
         return out
@@ -328,9 +373,11 @@ class TorchRunner:
 class KerasRunner:
     def __init__(self, args):
         import keras
+
         self.keras, self.args, self.state = keras, args, {}
         if keras.backend.backend() == "torch":
             import torch
+
             torch.set_num_threads(args.threads)
         keras.utils.set_random_seed(0)
 
@@ -338,6 +385,7 @@ class KerasRunner:
         out = {"backend": self.keras.backend.backend()}
         if out["backend"] == "torch":
             import torch
+
             out["torch_threads"] = torch.get_num_threads()
         return out
 
@@ -346,11 +394,21 @@ class KerasRunner:
         if key == "a":
             model = keras.Sequential([keras.Input((784,)), layers.Dense(10), layers.Softmax()])
         elif key == "b":
-            model = keras.Sequential([keras.Input((784,)), layers.Dense(20), layers.ReLU(), layers.Dense(10),
-                                      layers.Softmax()])
+            model = keras.Sequential(
+                [keras.Input((784,)), layers.Dense(20), layers.ReLU(), layers.Dense(10), layers.Softmax()]
+            )
         else:
-            model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, padding="same"), layers.ReLU(),
-                                      layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(10), layers.Softmax()])
+            model = keras.Sequential(
+                [
+                    keras.Input((28, 28, 1)),
+                    layers.Conv2D(8, 3, padding="same"),
+                    layers.ReLU(),
+                    layers.MaxPooling2D(2),
+                    layers.Flatten(),
+                    layers.Dense(10),
+                    layers.Softmax(),
+                ]
+            )
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="categorical_crossentropy")
         return model
 
@@ -366,6 +424,7 @@ class KerasRunner:
         def run_epoch(xs, ys):
             model.fit(xs, ys, epochs=1, batch_size=batch, shuffle=False, verbose=0)
             self.keras.ops.convert_to_numpy(model.weights[0])  # be sure all (async) work has finished
+
         w = WARMUP_BATCHES * batch
         self.state[key] = (model, lambda: run_epoch(x, yh), xe, ye)
         return {"warmup": timed(lambda: run_epoch(x[:w], yh[:w])), "n": len(x)}
@@ -375,6 +434,7 @@ class KerasRunner:
 
     def finish(self, key):
         import numpy as np
+
         model, _, xe, ye = self.state.pop(key)
         return {"acc": float(np.mean(model.predict(xe, batch_size=500, verbose=0).argmax(1) == ye))}
 
@@ -384,8 +444,10 @@ RUNNERS = {"numnet": NumnetRunner, "pytorch": TorchRunner, "keras": KerasRunner}
 
 def worker_main(args):
     """Serve JSON commands {"op": ..., "args": [...]} from stdin, one reply line each (tagged) on stdout."""
+
     def reply(obj):
         print(REPLY_TAG + json.dumps(obj), flush=True)
+
     try:
         runner = RUNNERS[args.worker](args)
         reply({"ok": runner.info()})
@@ -426,14 +488,15 @@ class Worker:
         cmd += ["--clock", args.clock]
         self.column, self.error = column, None
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1
+        )
         self.info = self._reply()
 
     def _reply(self):
         for line in self.proc.stdout:
             if line.startswith(REPLY_TAG):
-                reply = json.loads(line[len(REPLY_TAG):])
+                reply = json.loads(line[len(REPLY_TAG) :])
                 if "error" in reply:
                     self.error = reply["error"].strip().splitlines()[-1]
                     print(f"# {self.column}: {reply['error']}", file=sys.stderr)
@@ -476,7 +539,7 @@ def measure(columns, args):
                     results[c]["models"][key] = dict(prep, times=[], floor_times=[])
                     ready.append(c)
             for r in range(args.reps):
-                for c in ready[r % len(ready):] + ready[:r % len(ready)]:  # a different framework starts each round
+                for c in ready[r % len(ready) :] + ready[: r % len(ready)]:  # a different framework starts each round
                     t = workers[c].call("epoch", key)
                     if t is not None:
                         results[c]["models"][key]["times"].append(t)
@@ -537,8 +600,10 @@ def target_text(key, ours, floor, torch_t):
     vs_torch = None if ours is None or torch_t is None else torch_t / ours
     if key in ("a", "b"):
         near_floor = None if ours is None or floor is None else ours <= 1.5 * floor
-        return (f"≤1.5x floor: {met(near_floor)}; "
-                f"≥3x faster than PyTorch: {met(None if vs_torch is None else vs_torch >= 3)}")
+        return (
+            f"≤1.5x floor: {met(near_floor)}; "
+            f"≥3x faster than PyTorch: {met(None if vs_torch is None else vs_torch >= 3)}"
+        )
     return f"no slower than PyTorch: {met(None if vs_torch is None else vs_torch >= 1)}"
 
 
@@ -546,23 +611,35 @@ def print_report(results, columns, args, started, load_start, load_end):
     print("## numnet_ref training benchmark" + (" (--quick: tiny sizes, figures not meaningful)" if args.quick else ""))
     print()
     print(f"- command: `{' '.join(shlex.quote(a) for a in [Path(sys.executable).name] + sys.argv)}`")
-    print(f"- date: {started:%Y-%m-%d %H:%M} UTC; machine: {cpu_model()}, {os.cpu_count()} logical CPUs; "
-          f"1-min load average at start/end: {load_start:.2f} / {load_end:.2f} (shared machine: other jobs ran too)")
-    print(f"- python {platform.python_version()}; numpy {version('numpy')}; keras {version('keras')}; "
-          f"jax {version('jax')}; torch {version('torch')}")
+    print(
+        f"- date: {started:%Y-%m-%d %H:%M} UTC; machine: {cpu_model()}, {os.cpu_count()} logical CPUs; "
+        f"1-min load average at start/end: {load_start:.2f} / {load_end:.2f} (shared machine: other jobs ran too)"
+    )
+    print(
+        f"- python {platform.python_version()}; numpy {version('numpy')}; keras {version('keras')}; "
+        f"jax {version('jax')}; torch {version('torch')}"
+    )
     torch_info = results.get("PyTorch", {}).get("info") or {}
-    print(f"- threads: OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS={args.threads}; "
-          f"torch.set_num_threads({args.threads}) (PyTorch reports {torch_info.get('torch_threads', '?')} intra-op, "
-          f"{torch_info.get('torch_interop_threads', '?')} inter-op threads); jax/XLA: its default CPU thread pool "
-          f"(one per CPU; XLA has no reliable thread limit, see jax-ml/jax#1539); "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(
+        f"- threads: OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS={args.threads}; "
+        f"torch.set_num_threads({args.threads}) (PyTorch reports {torch_info.get('torch_threads', '?')} intra-op, "
+        f"{torch_info.get('torch_interop_threads', '?')} inter-op threads); jax/XLA: its default CPU thread pool "
+        f"(one per CPU; XLA has no reliable thread limit, see jax-ml/jax#1539); "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
     blas = (results.get("numnet_ref", {}).get("info") or {}).get("blas")
     if blas:
-        print("- numpy BLAS (threadpoolctl, in the numnet_ref worker): " + "; ".join(
-            f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)" for b in blas))
-    print(f"- every framework in its own worker process; per model: 1 untimed warm-up epoch on {WARMUP_BATCHES} "
-          f"batches, then {args.reps} timed epochs interleaved across frameworks; s/epoch = best of {args.reps}; "
-          f"ratios = other's best / numnet_ref's best (> 1 means numnet_ref is faster)")
+        print(
+            "- numpy BLAS (threadpoolctl, in the numnet_ref worker): "
+            + "; ".join(
+                f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)" for b in blas
+            )
+        )
+    print(
+        f"- every framework in its own worker process; per model: 1 untimed warm-up epoch on {WARMUP_BATCHES} "
+        f"batches, then {args.reps} timed epochs interleaved across frameworks; s/epoch = best of {args.reps}; "
+        f"ratios = other's best / numnet_ref's best (> 1 means numnet_ref is faster)"
+    )
     if args.clock == "cpu":
         print("- **clock: CPU seconds** of each worker process (all its threads), not wall-clock seconds")
     for c in columns:
@@ -570,22 +647,30 @@ def print_report(results, columns, args, started, load_start, load_end):
             print(f"- **{c} failed**: {results[c]['error']}")
     print()
 
-    print("numnet_ref against its floor (the bare matrix products of its train steps, measured in its worker right "
-          "after each of its epochs) and against plain PyTorch (s/epoch, best of each; ratio = numnet_ref / floor; "
-          "speed-up = PyTorch / numnet_ref):")
+    print(
+        "numnet_ref against its floor (the bare matrix products of its train steps, measured in its worker right "
+        "after each of its epochs) and against plain PyTorch (s/epoch, best of each; ratio = numnet_ref / floor; "
+        "speed-up = PyTorch / numnet_ref):"
+    )
     print()
     print("| model | numnet_ref s/epoch | floor s/epoch | ratio | PyTorch s/epoch | speed-up vs PyTorch | targets |")
     print("|---|---|---|---|---|---|---|")
     for key in args.models:
         ours, torch_t = best_of(results, "numnet_ref", key), best_of(results, "PyTorch", key)
         floor = best_of(results, "numnet_ref", key, "floor_times")
-        print(f"| {MODELS[key]['name']} | {fmt(ours)} | {fmt(floor)} | {ratio(ours, floor)} | {fmt(torch_t)} | "
-              f"{ratio(torch_t, ours)} | {target_text(key, ours, floor, torch_t)} |")
+        print(
+            f"| {MODELS[key]['name']} | {fmt(ours)} | {fmt(floor)} | {ratio(ours, floor)} | {fmt(torch_t)} | "
+            f"{ratio(torch_t, ours)} | {target_text(key, ours, floor, torch_t)} |"
+        )
     print()
 
     keras_cols = [c for c in columns if c.startswith("Keras")]
-    head = (["model", "samples / batch"] + [f"{c} s/epoch" for c in columns] + ["PyTorch / numnet"]
-            + [f"{c} / numnet" for c in keras_cols])
+    head = (
+        ["model", "samples / batch"]
+        + [f"{c} s/epoch" for c in columns]
+        + ["PyTorch / numnet"]
+        + [f"{c} / numnet" for c in keras_cols]
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for key in args.models:
@@ -597,8 +682,10 @@ def print_report(results, columns, args, started, load_start, load_end):
         print("| " + " | ".join(row) + " |")
     print()
 
-    print(f"All runs (seconds; warm-up = the {WARMUP_BATCHES}-batch warm-up epoch, with compilation; acc = accuracy "
-          f"on the first {EVAL_SAMPLES} test images after all epochs, a check that the same model was trained):")
+    print(
+        f"All runs (seconds; warm-up = the {WARMUP_BATCHES}-batch warm-up epoch, with compilation; acc = accuracy "
+        f"on the first {EVAL_SAMPLES} test images after all epochs, a check that the same model was trained):"
+    )
     print()
     print("| model | framework | warm-up | timed epochs in order | best | median | acc |")
     print("|---|---|---|---|---|---|---|")
@@ -606,18 +693,21 @@ def print_report(results, columns, args, started, load_start, load_end):
         for c in columns:
             r = results[c]["models"].get(key)
             if r and r["times"]:
-                print(f"| {key} | {c} | {r['warmup']:.3f} | {', '.join(f'{t:.3f}' for t in r['times'])} | "
-                      f"{min(r['times']):.3f} | {statistics.median(r['times']):.3f} | {r.get('acc', float('nan')):.3f} |")
+                print(
+                    f"| {key} | {c} | {r['warmup']:.3f} | {', '.join(f'{t:.3f}' for t in r['times'])} | "
+                    f"{min(r['times']):.3f} | {statistics.median(r['times']):.3f} | {r.get('acc', float('nan')):.3f} |"
+                )
             if r and r["floor_times"]:
                 ft = r["floor_times"]
-                print(f"| {key} | {c} floor | — | {', '.join(f'{t:.3f}' for t in ft)} | {min(ft):.3f} | "
-                      f"{statistics.median(ft):.3f} | — |")
+                print(
+                    f"| {key} | {c} floor | — | {', '.join(f'{t:.3f}' for t in ft)} | {min(ft):.3f} | "
+                    f"{statistics.median(ft):.3f} | — |"
+                )
     print()
 
     conv_cols = [c for c in ("numnet_ref", "PyTorch") if results.get(c, {}).get("conv")]
     if conv_cols:
-        print("Conv layer forward+backward, float32, 'same', stride 1 (FLOPs = 3 x 2*N*Ho*Wo*k*k*Cin*Cout; "
-              "best of 3):")
+        print("Conv layer forward+backward, float32, 'same', stride 1 (FLOPs = 3 x 2*N*Ho*Wo*k*k*Cin*Cout; best of 3):")
         print()
         print("| case | " + " | ".join(f"{c} GFLOP/s (ms per fwd+bwd)" for c in conv_cols) + " |")
         print("|---|" + "---|" * len(conv_cols))
@@ -651,14 +741,21 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (figures not meaningful)")
     p.add_argument("--models", default="a,b,c", help="comma-separated subset of a,b,c (default: a,b,c)")
-    p.add_argument("--keras-backend", default="jax",
-                   help="'torch' also runs Keras with the torch backend (own process) besides jax")
+    p.add_argument(
+        "--keras-backend",
+        default="jax",
+        help="'torch' also runs Keras with the torch backend (own process) besides jax",
+    )
     p.add_argument("--frameworks", default="", help="comma-separated subset of numnet,keras,pytorch (default all)")
     p.add_argument("--reps", type=int, default=3, help="timed epochs per framework and model (default 3)")
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS/OpenMP/torch (default 2)")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of one numnet_ref epoch per model")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="'cpu': CPU seconds of each worker process instead of wall-clock seconds (see above)")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="'cpu': CPU seconds of each worker process instead of wall-clock seconds (see above)",
+    )
     p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]

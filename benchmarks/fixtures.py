@@ -1,6 +1,7 @@
 """What the benchmarks share with the tests: the tiny nbgrader course (a test fixture, ``tests/tinycourse.py``).
 
 The benchmarks run as scripts (``python benchmarks/<name>.py``), so this module is importable as ``fixtures``."""
+
 import importlib.util
 from pathlib import Path
 

@@ -5,6 +5,7 @@
 - ``python -m coursekit.examples``  grade the bundled example submissions as the bot does, print the grade table
 - ``python -m coursekit.feedback``  feedback HTML without hidden-test code
 """
+
 import os
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ from coursekit.course import TASK_TITLES, TASKS, TEST_NAMES  # noqa: E402,F401
 # The student's classes each test cell checks. In grading, every other class a test uses is numnet_ref's
 # known-good one (a collaborator), so a bug costs only the cells of its own class; the whole-network Keras
 # comparison of part 1 is the one test of several student classes together. See docs/course.md.
-_OPTIMIZERS = ('SGD', 'RMSprop', 'Adagrad', 'Adam')     # the bonus: the best of them counts
+_OPTIMIZERS = ('SGD', 'RMSprop', 'Adagrad', 'Adam')  # the bonus: the best of them counts
 _CORE_NET = ('MaxPooling', 'FlattenLayer', 'DenseLayer', 'ReLU', 'Softmax', 'Network')
 SUBJECTS = {
     'part1_forward__keras_mnist': _CORE_NET,
@@ -50,7 +51,7 @@ SUBJECTS = {
     'bonus_optimizer__step': _OPTIMIZERS,
     'bonus_optimizer__network': _OPTIMIZERS,
 }
-EXPECTED_STORE = os.path.join('grading', ASSIGNMENT, 'expected.npz')   # relative to the course root
+EXPECTED_STORE = os.path.join('grading', ASSIGNMENT, 'expected.npz')  # relative to the course root
 
 
 def subjects_of(grade_id):

@@ -30,6 +30,7 @@ It also writes source/numnet/README.md (the students' README, copied into the re
 coursekit/template/README.md, where {{submit:readme}} is the short «Как сдать» paragraph. The build fails
 (coursekit.submit.FactsError) when gradebot.course.toml lacks a fact students must be told.
 """
+
 import argparse
 import inspect
 import json
@@ -47,7 +48,7 @@ from coursekit.extract import REQUIRED, module_imports, object_source, region_bl
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
 README_TEMPLATE = os.path.join(HERE, "template", "README.md")
-README = "README.md"      # written next to the source notebook; nbgrader copies it into the release
+README = "README.md"  # written next to the source notebook; nbgrader copies it into the release
 
 # Release stubs of optional methods: the base class' method (Layer.backward derives it from the Jacobians,
 # Layer.backward_params takes it from backward), with the one-line reason the release shows (see extract.begin_line).
@@ -56,29 +57,43 @@ FALLBACK_BACKWARD_PARAMS = "return super().backward_params(input_data, grad_outp
 BACKWARD = (FALLBACK_BACKWARD, "без него backward считается через ваши якобианы, медленнее")
 CONV_BACKWARD = (FALLBACK_BACKWARD, "нужен он или якобианы grad_x и grad_param, см. _ConvBase")
 BACKWARD_PARAMS = (FALLBACK_BACKWARD_PARAMS, "без него градиенты параметров берутся из backward")
-CONV_GRAD_X = ("return jacobian_from_backward(self, input_data)",
-               "без него якобиан строится из вашего backward; нужен он или backward")
-CONV_GRAD_PARAM = ("return param_jacobians_from_backward(self, input_data)",
-                   "без него якобианы строятся из вашего backward; нужен он или backward")
+CONV_GRAD_X = (
+    "return jacobian_from_backward(self, input_data)",
+    "без него якобиан строится из вашего backward; нужен он или backward",
+)
+CONV_GRAD_PARAM = (
+    "return param_jacobians_from_backward(self, input_data)",
+    "без него якобианы строятся из вашего backward; нужен он или backward",
+)
 # Private helpers of the reference: no test calls them, the student may write the required methods without them.
 HELPER = ("raise NotImplementedError()", "вспомогательный метод эталона, тесты его не вызывают")
 NETWORK_HELPER = ("raise NotImplementedError()", "вспомогательный метод: grad_x и grad_param можно написать без него")
 
 # Which bodies students write, per numnet_ref object. Everything else is given code (as in the assignment).
 REGIONS = {
-    "network.Network": {"_backprop": NETWORK_HELPER, "grad_x": REQUIRED, "grad_param": REQUIRED,
-                        "update": REQUIRED},
-    "dense.DenseLayer": {"forward": REQUIRED, "backward": BACKWARD, "backward_params": BACKWARD_PARAMS,
-                         "grad_x": REQUIRED, "grad_W": REQUIRED, "grad_b": REQUIRED},
+    "network.Network": {"_backprop": NETWORK_HELPER, "grad_x": REQUIRED, "grad_param": REQUIRED, "update": REQUIRED},
+    "dense.DenseLayer": {
+        "forward": REQUIRED,
+        "backward": BACKWARD,
+        "backward_params": BACKWARD_PARAMS,
+        "grad_x": REQUIRED,
+        "grad_W": REQUIRED,
+        "grad_b": REQUIRED,
+    },
     "activations.ReLU": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
     "activations.Softmax": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
     "flatten.FlattenLayer": {"forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
     "pooling.MaxPooling": {"_offsets": HELPER, "forward": REQUIRED, "backward": BACKWARD, "grad_x": REQUIRED},
-    "conv.same_padding": {"same_padding": ("raise NotImplementedError()",
-                                           "вспомогательная функция эталона, тесты её не вызывают")},
+    "conv.same_padding": {
+        "same_padding": ("raise NotImplementedError()", "вспомогательная функция эталона, тесты её не вызывают")
+    },
     "conv._ConvBase": {"grad_x": CONV_GRAD_X, "grad_param": CONV_GRAD_PARAM},
-    "conv.Conv2DLayer": {"_pads": HELPER, "forward": REQUIRED, "backward": CONV_BACKWARD,
-                         "backward_params": BACKWARD_PARAMS},
+    "conv.Conv2DLayer": {
+        "_pads": HELPER,
+        "forward": REQUIRED,
+        "backward": CONV_BACKWARD,
+        "backward_params": BACKWARD_PARAMS,
+    },
     "conv.Conv2DTrLayer": {"forward": REQUIRED, "backward": CONV_BACKWARD, "backward_params": BACKWARD_PARAMS},
     "losses.CrossEntropy": {"forward": REQUIRED, "grad_x": REQUIRED},
     "optimizers.SGD": {"_update": REQUIRED},
@@ -88,15 +103,18 @@ REGIONS = {
 }
 # A whole module of helpers as one region: the release keeps nothing of it (students may write their own).
 BLOCK_STUB = ("pass", "свёртки можно написать и без этих функций")
-HELPERS_CELL = "test_helpers"     # collapsed in Jupyter (jupyter.source_hidden)
+HELPERS_CELL = "test_helpers"  # collapsed in Jupyter (jupyter.source_hidden)
 
 
 def points_text(points):
     """'1 балл', '0,5 балла', '4 балла' (points of a test cell, in Russian)."""
     if float(points).is_integer():
         n = int(points)
-        word = "балл" if n % 10 == 1 and n % 100 != 11 else (
-            "балла" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "баллов")
+        word = (
+            "балл"
+            if n % 10 == 1 and n % 100 != 11
+            else ("балла" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "баллов")
+        )
         return "%d %s" % (n, word)
     return "%s балла" % ("%g" % points).replace(".", ",")
 
@@ -107,9 +125,14 @@ def test_first_line(grade_id, points):
 
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
-                 "mimetype": "text/x-python", "nbconvert_exporter": "python",
-                 "codemirror_mode": {"name": "ipython", "version": 3}}
+LANGUAGE_INFO = {
+    "name": "python",
+    "pygments_lexer": "ipython3",
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "nbconvert_exporter": "python",
+    "codemirror_mode": {"name": "ipython", "version": 3},
+}
 
 
 class TemplateError(ValueError):
@@ -131,16 +154,26 @@ def points_table(tests):
         first = True
         for grade_id, points in tests:
             if task_of(grade_id) == task:
-                rows.append("| %s | %s | `%s` | %s |" % ("**%s**" % TASK_TITLES[task] if first else "",
-                                                        TEST_NAMES[grade_id], grade_id, _points_number(points)))
+                rows.append(
+                    "| %s | %s | `%s` | %s |"
+                    % (
+                        "**%s**" % TASK_TITLES[task] if first else "",
+                        TEST_NAMES[grade_id],
+                        grade_id,
+                        _points_number(points),
+                    )
+                )
                 first = False
         rows.append("| | *всего за задание* | | **%s** |" % _points_number(sums[task]))
     main = sum(p for t, p in sums.items() if not t.startswith("bonus_"))
     bonus = sum(p for t, p in sums.items() if t.startswith("bonus_"))
     rows.append("| **Итого** | | | **%s** |" % _points_number(main + bonus))
-    return ("Баллы по заданиям и тестам (идентификатор и название теста стоят в первой строке его ячейки и в "
-            "отчёте бота):\n\n" + "\n".join(rows) + "\n\nОсновная часть — %s, дополнительные задания — %s."
-            % (points_text(main), points_text(bonus)))
+    return (
+        "Баллы по заданиям и тестам (идентификатор и название теста стоят в первой строке его ячейки и в "
+        "отчёте бота):\n\n"
+        + "\n".join(rows)
+        + "\n\nОсновная часть — %s, дополнительные задания — %s." % (points_text(main), points_text(bonus))
+    )
 
 
 def check_names(tests):
@@ -159,7 +192,9 @@ def check_names(tests):
     for grade_id, points in tests:
         sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
     if sums != {t: float(p) for t, p in TASKS.items()}:
-        raise TemplateError("points per task of the test cells %s differ from coursekit.course.TASKS %s" % (sums, TASKS))
+        raise TemplateError(
+            "points per task of the test cells %s differ from coursekit.course.TASKS %s" % (sums, TASKS)
+        )
 
 
 def _expand(line, facts=None, tests=None):
@@ -218,8 +253,14 @@ def parse_template(text):
 
 
 def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
-            "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return meta
@@ -265,8 +306,9 @@ def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
                 raise TemplateError("test cell %r: grade_id must be <task>__<name>" % grade_id)
             points = float(points)
             cell = nbformat.v4.new_code_cell(test_first_line(grade_id, points) + "\n" + source)
-            cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True,
-                                                  points=int(points) if points.is_integer() else points)
+            cell.metadata["nbgrader"] = _nbgrader(
+                grade_id, grade=True, locked=True, points=int(points) if points.is_integer() else points
+            )
             cell.metadata["editable"] = False
             cell.metadata["deletable"] = False
         else:
@@ -310,8 +352,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed notebook, write nothing")
     parser.add_argument("--output", default=SOURCE_NOTEBOOK)
-    parser.add_argument("--bot-config", default=submit.BOT_CONFIG,
-                        help="the bot's course settings (TOML) with the facts of «Как сдать»")
+    parser.add_argument(
+        "--bot-config", default=submit.BOT_CONFIG, help="the bot's course settings (TOML) with the facts of «Как сдать»"
+    )
     args = parser.parse_args(argv)
     try:
         nb = build_notebook(bot_config=args.bot_config)

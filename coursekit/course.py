@@ -7,6 +7,7 @@ the notebook's metadata (``metadata.gradebot``). The bot reads the tasks, maxima
 titles and names from that source notebook (``gradebot.core.course``), never from a submission. Grade ids are
 ``<task>__<test>`` (``gradebot.core.course_format.task_of``).
 """
+
 from gradebot.core.course_format import task_of  # noqa: F401  (the grade-id rule, re-exported for the course)
 
 # task -> maximum points (the sum of its test cells' points in the template; the build checks it)

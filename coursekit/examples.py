@@ -10,6 +10,7 @@ give it. They are graded through the pipeline of a real submission (gradebot's `
 included: coursekit.grading). The solution code comes from numnet_ref through the source notebook, so a find string that no longer
 matches numnet_ref fails loudly (MutationError) instead of silently testing nothing.
 """
+
 import argparse
 import copy
 import re
@@ -31,6 +32,7 @@ class Edit:
     """Replace `find` (must occur exactly once) by `replace` in the cell with grade_id `target`.
 
     `find=None`: replace the whole cell source; `replace=None` with `find=None`: delete the cell."""
+
     target: str
     find: str = None
     replace: str = None
@@ -41,10 +43,10 @@ class Example:
     name: str
     description: str
     edits: tuple = ()
-    expected: dict = field(default_factory=dict)   # tasks not listed: full points
-    base: str = "solved"                            # "solved" or "release"
-    fallbacks: tuple = ()      # "cell" or "cell:method": optional regions (all, or that method's) left as released
-    stubs: tuple = ()          # "cell:Class.method": that method's required region left as released (not implemented)
+    expected: dict = field(default_factory=dict)  # tasks not listed: full points
+    base: str = "solved"  # "solved" or "release"
+    fallbacks: tuple = ()  # "cell" or "cell:method": optional regions (all, or that method's) left as released
+    stubs: tuple = ()  # "cell:Class.method": that method's required region left as released (not implemented)
 
     def expected_points(self):
         if self.base == "release":
@@ -122,155 +124,297 @@ import keras
 EXAMPLES = [
     Example("reference", "the reference solution (numnet_ref)"),
     Example("release", "the untouched release: nothing implemented", base="release"),
-    Example("slow_jacobians",
-            "correct but slow: no backward anywhere in Dense/ReLU/Softmax/Flatten/MaxPooling (the base class "
-            "derives it from the Jacobians), MaxPooling's Jacobian built by explicit loops",
-            edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", SLOW_MAXPOOL_GRAD_X),),
-            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling:backward")),
-    Example("conv_backward_only",
-            "the conv layers implement only forward and backward: _ConvBase's grad_x/grad_param left as released "
-            "(Jacobians built from backward), no conv Jacobian code; full marks",
-            fallbacks=("conv_base:grad_x", "conv_base:grad_param")),
-    Example("jacobians_only",
-            "correct, every layer's derivatives only as Jacobians (grad_x / grad_param), no backward or "
-            "backward_params anywhere (the base class derives them): MaxPooling's Jacobian by fancy indexing, the "
-            "conv layers' from forward passes on basis images / an identity kernel; full marks, and 'Run all' "
-            "within the budget of benchmarks/bench_notebook.py",
-            edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", FAST_MAXPOOL_GRAD_X),
-                   Edit("conv_base", "\n        return jacobian_from_backward(self, input_data)", CONV_GRAD_X),
-                   Edit("conv_base", "\n        return param_jacobians_from_backward(self, input_data)",
-                        CONV_GRAD_PARAM)),
-            fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling:backward", "conv2d:backward",
-                       "conv2d:backward_params", "conv2dtr:backward", "conv2dtr:backward_params")),
-    Example("conv_neither",
-            "Conv2DLayer implements forward but neither its Jacobians nor backward (both left as released): its "
-            "gradient and training cells fail at once with the one-sentence error saying what to implement "
-            "(no RecursionError); its forward cell, MaxPooling's and every other class keep their points",
-            fallbacks=("conv_base:grad_x", "conv_base:grad_param", "conv2d:backward", "conv2d:backward_params"),
-            expected={"bonus_conv": 4}),
-    Example("softmax_no_max_shift", "Softmax without subtracting the max: overflows on large inputs",
-            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),),
-            {"part1_forward": 4}),
-    Example("dense_grad_w_transposed", "DenseLayer.grad_W laid out for W transposed (column-major flattening)",
-            (Edit("dense", "(eye[None, :, None, :] * x[:, None, :, None])",
-                  "(eye[None, :, :, None] * x[:, None, None, :])"),),
-            {"part3_training": 9}),
-    Example("relu_grad_negative", "ReLU.backward lets the gradient through at negative inputs",
-            (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) != 0)"),),
-            {"part2_grad_x": 4.75}),
-    Example("maxpool_ignores_strides", "MaxPooling uses pool_size as the stride, whatever strides is",
-            (Edit("maxpooling", "(ph, pw), (sh, sw) = self.pool_size, self.strides",
-                  "(ph, pw), (sh, sw) = self.pool_size, self.pool_size"),),
-            {"part1_forward": 4, "bonus_conv": 9}),
-    Example("conv_same_symmetric", "Conv2D 'same' padding k // 2 on every side instead of Keras' rule",
-            (Edit("conv_base", "return total // 2, total - total // 2", "return k // 2, k // 2"),),
-            {"bonus_conv": 3}),
-    Example("conv_same_odd_pixel_top_left",
-            "Conv2D 'same' puts the odd padding pixel at the top/left instead of Keras' bottom/right: caught at home "
-            "by the visible forward and gradient tests (odd padding), the training cell (even padding) passes",
-            (Edit("conv_base", "return total // 2, total - total // 2", "return total - total // 2, total // 2"),),
-            {"bonus_conv": 3}),
-    Example("relu_grad_one_at_zero",
-            "ReLU's derivative taken as 1 at x = 0 (x >= 0) in backward and grad_x, against the convention of "
-            "Keras/JAX and the notebook (0 at 0): the visible ReLU gradient test fails at home",
-            (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) >= 0)"),
-             Edit("relu", "(x > 0)[:, :, None] * np.eye(x.shape[1])", "(x >= 0)[:, :, None] * np.eye(x.shape[1])")),
-            {"part2_grad_x": 4.75}),
-    Example("maxpool_grad_every_tied_max",
-            "MaxPooling.backward sends the gradient to every tied maximum of a window instead of the first one "
-            "(Keras' rule): the visible ties test of the pooling gradient cell fails at home",
-            (Edit("maxpooling", "hit = (view == out) & ~taken", "hit = (view == out)"),),
-            {"bonus_conv": 9}),
-    Example("conv_tr_kernel_not_flipped",
-            "Conv2DTr forward correlates with the kernel instead of convolving (backward is right): the forward "
-            "cell fails, the gradient cells pass (fixed expected values), the network does not learn",
-            (Edit("conv2dtr", "correlate_transpose(x, self.kernel.transpose(0, 1, 3, 2), self.stride)",
-                  "correlate_transpose(x, self.kernel[::-1, ::-1].transpose(0, 1, 3, 2), self.stride)"),),
-            {"bonus_conv_tr": 4}),
-    Example("nesterov_old_momentum",
-            "Nesterov step taken with the momentum from before its update (p += mu*m_old - lr*g), "
-            "i.e. classical momentum instead of Keras' Nesterov; the other optimizers are right, and one correct "
-            "optimizer earns the whole bonus",
-            (Edit("optimizers",
-                  "            m *= mu\n            m -= lr * g\n            p += mu * m - lr * g if self.nesterov else m",
-                  "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g"),)),
-    Example("crossentropy_mean", "CrossEntropy.forward returns the batch mean instead of per-sample losses",
-            (Edit("crossentropy", "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
-                  "return -np.mean(np.sum(y * np.log(np.maximum(p, self.eps)), axis=1))"),),
-            {"part2_grad_x": 4.75}),
-    Example("test_cell_replaced_by_pass", "a locked test cell replaced by `pass` (tests come from the course)",
-            (Edit("part2_grad_x__network", None, "pass"),)),
-    Example("test_cell_deleted", "a test cell deleted (the graded notebook is rebuilt from the course)",
-            (Edit("part3_training__fit_mnist", None, None),)),
-    Example("keras_in_dense_forward",
-            "DenseLayer.forward calls keras: Keras is not importable where student code runs at grading, so "
-            "DenseLayer.forward fails (its own cell and the whole-network Keras comparison); nothing else is lost",
-            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
-                  "import keras\n        return np.asarray(keras.ops.matmul(self._check(input_data), self.W)) + self.b"),),
-            {"part1_forward": 3}),
-    Example("sgd_infinite_loop", "SGD without momentum loops forever (while without i += 1): the hang is stopped "
-            "in the sandbox and costs only 'SGD с моментом' (checked at momentum=0, Keras' default); the other "
-            "optimizers are right, so the bonus is whole",
-            (Edit("optimizers", "            for p, g in zip(params, grads):\n                p -= lr * g\n            return",
-                  "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
-                  "            return"),)),
-    Example("rmsprop_only", "only RMSprop implemented among the optimizers (SGD, Adagrad, Adam left as released): "
-            "one correct optimizer earns the whole bonus",
-            stubs=("optimizers:SGD._update", "optimizers:Adagrad._update", "optimizers:Adam._update")),
-    Example("adagrad_wrong", "only Adagrad implemented (SGD, RMSprop, Adam left as released), and wrongly: its "
-            "accumulator starts at 0 instead of initial_accumulator_value; no correct optimizer, no bonus",
-            (Edit("optimizers", "self._state(params, 1, self.initial_accumulator_value)", "self._state(params, 1)"),),
-            {"bonus_optimizer": 0},
-            stubs=("optimizers:SGD._update", "optimizers:RMSprop._update", "optimizers:Adam._update")),
-    Example("check_close_redefined",
-            "Softmax overflows, and a later cell redefines the test helper check_close to pass everything: "
-            "tests never run in the student's process, so the redefinition changes nothing (Softmax loses its "
-            "point)",
-            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),
-             Edit("deep_demo", None, "def check_close(*args, **kwargs):   # теперь все тесты проходят\n    pass")),
-            {"part1_forward": 4}),
-    Example("fake_keras_next_to_notebook",
-            "a solution cell writes a keras/ package next to the notebook (every attribute raises) and imports it: "
-            "it shadows nothing the tests use (they run outside the student's process, expected values fixed)",
-            (Edit("flatten", "class FlattenLayer(Layer):", FAKE_KERAS + "class FlattenLayer(Layer):"),)),
-    Example("helpers_cell_deleted", "the read-only test-helpers cell deleted (read-only cells come from the course)",
-            (Edit("test_helpers", None, None),)),
-    Example("stderr_warnings",
-            "correct, but Softmax.forward issues a Python warning and fit always shows its tqdm bar: both go to "
-            "stderr, which nbgrader alone counts as a failed test cell; scores come from the trusted record",
-            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))",
-                  "import warnings\n        warnings.warn('Softmax: проверьте устойчивость')\n"
-                  "        e = np.exp(x - x.max(axis=1, keepdims=True))"),
-             Edit("network", "disable=not verbose", "disable=False"))),
-    Example("relu_forward_leaky",
-            "ReLU.forward leaks negative inputs (0.01 * x) while its gradients are right: only the cells that "
-            "check ReLU.forward lose points (its own and the whole-network Keras comparison, whose hidden network "
-            "has a ReLU); the Network tests use known-good layers",
-            (Edit("relu", "return np.maximum(input_data, 0)", "return np.where(input_data > 0, input_data, "
-                  "0.01 * input_data)"),),
-            {"part1_forward": 3.5}),
-    Example("dense_no_bias", "DenseLayer.forward forgets the bias (x @ W): Dense's forward cell and the Keras "
-            "comparison lose points, its gradient cells and every Network cell do not",
-            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
-                  "return self._check(input_data) @ self.W"),),
-            {"part1_forward": 3}),
-    Example("average_pooling", "MaxPooling.forward averages the window instead of taking its maximum: "
-            "MaxPooling's forward cell and the Keras comparison lose points; the conv bonus trains with a "
-            "known-good MaxPooling",
-            (Edit("maxpooling", "return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()",
-                  "return sum(views) / len(views)"),),
-            {"part1_forward": 3}),
-    Example("network_subclass",
-            "a correct Network written as a subclass: class Network(NetworkBase) whose grad_x calls the parent's "
-            "(the given fit is reached through the parent class); full marks",
-            (Edit("network", "class Network(object):", "class NetworkBase(object):"),
-             Edit("network", "self.loss,\n                                                         self.optimizer)",
-                  "self.loss,\n                                                         self.optimizer)\n\n\n"
-                  "class Network(NetworkBase):\n    def grad_x(self, input_data, labels):\n"
-                  "        return super().grad_x(input_data, labels)"))),
-    Example("relu_cell_syntax_error", "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
-            (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
-            {"part1_forward": 3.5, "part2_grad_x": 4.75}),
+    Example(
+        "slow_jacobians",
+        "correct but slow: no backward anywhere in Dense/ReLU/Softmax/Flatten/MaxPooling (the base class "
+        "derives it from the Jacobians), MaxPooling's Jacobian built by explicit loops",
+        edits=(Edit("maxpooling", "return jacobian_from_backward(self, input_data)", SLOW_MAXPOOL_GRAD_X),),
+        fallbacks=("dense", "relu", "softmax", "flatten", "maxpooling:backward"),
+    ),
+    Example(
+        "conv_backward_only",
+        "the conv layers implement only forward and backward: _ConvBase's grad_x/grad_param left as released "
+        "(Jacobians built from backward), no conv Jacobian code; full marks",
+        fallbacks=("conv_base:grad_x", "conv_base:grad_param"),
+    ),
+    Example(
+        "jacobians_only",
+        "correct, every layer's derivatives only as Jacobians (grad_x / grad_param), no backward or "
+        "backward_params anywhere (the base class derives them): MaxPooling's Jacobian by fancy indexing, the "
+        "conv layers' from forward passes on basis images / an identity kernel; full marks, and 'Run all' "
+        "within the budget of benchmarks/bench_notebook.py",
+        edits=(
+            Edit("maxpooling", "return jacobian_from_backward(self, input_data)", FAST_MAXPOOL_GRAD_X),
+            Edit("conv_base", "\n        return jacobian_from_backward(self, input_data)", CONV_GRAD_X),
+            Edit("conv_base", "\n        return param_jacobians_from_backward(self, input_data)", CONV_GRAD_PARAM),
+        ),
+        fallbacks=(
+            "dense",
+            "relu",
+            "softmax",
+            "flatten",
+            "maxpooling:backward",
+            "conv2d:backward",
+            "conv2d:backward_params",
+            "conv2dtr:backward",
+            "conv2dtr:backward_params",
+        ),
+    ),
+    Example(
+        "conv_neither",
+        "Conv2DLayer implements forward but neither its Jacobians nor backward (both left as released): its "
+        "gradient and training cells fail at once with the one-sentence error saying what to implement "
+        "(no RecursionError); its forward cell, MaxPooling's and every other class keep their points",
+        fallbacks=("conv_base:grad_x", "conv_base:grad_param", "conv2d:backward", "conv2d:backward_params"),
+        expected={"bonus_conv": 4},
+    ),
+    Example(
+        "softmax_no_max_shift",
+        "Softmax without subtracting the max: overflows on large inputs",
+        (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),),
+        {"part1_forward": 4},
+    ),
+    Example(
+        "dense_grad_w_transposed",
+        "DenseLayer.grad_W laid out for W transposed (column-major flattening)",
+        (
+            Edit(
+                "dense",
+                "(eye[None, :, None, :] * x[:, None, :, None])",
+                "(eye[None, :, :, None] * x[:, None, None, :])",
+            ),
+        ),
+        {"part3_training": 9},
+    ),
+    Example(
+        "relu_grad_negative",
+        "ReLU.backward lets the gradient through at negative inputs",
+        (Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) != 0)"),),
+        {"part2_grad_x": 4.75},
+    ),
+    Example(
+        "maxpool_ignores_strides",
+        "MaxPooling uses pool_size as the stride, whatever strides is",
+        (
+            Edit(
+                "maxpooling",
+                "(ph, pw), (sh, sw) = self.pool_size, self.strides",
+                "(ph, pw), (sh, sw) = self.pool_size, self.pool_size",
+            ),
+        ),
+        {"part1_forward": 4, "bonus_conv": 9},
+    ),
+    Example(
+        "conv_same_symmetric",
+        "Conv2D 'same' padding k // 2 on every side instead of Keras' rule",
+        (Edit("conv_base", "return total // 2, total - total // 2", "return k // 2, k // 2"),),
+        {"bonus_conv": 3},
+    ),
+    Example(
+        "conv_same_odd_pixel_top_left",
+        "Conv2D 'same' puts the odd padding pixel at the top/left instead of Keras' bottom/right: caught at home "
+        "by the visible forward and gradient tests (odd padding), the training cell (even padding) passes",
+        (Edit("conv_base", "return total // 2, total - total // 2", "return total - total // 2, total // 2"),),
+        {"bonus_conv": 3},
+    ),
+    Example(
+        "relu_grad_one_at_zero",
+        "ReLU's derivative taken as 1 at x = 0 (x >= 0) in backward and grad_x, against the convention of "
+        "Keras/JAX and the notebook (0 at 0): the visible ReLU gradient test fails at home",
+        (
+            Edit("relu", "grad_output * (np.asarray(input_data) > 0)", "grad_output * (np.asarray(input_data) >= 0)"),
+            Edit("relu", "(x > 0)[:, :, None] * np.eye(x.shape[1])", "(x >= 0)[:, :, None] * np.eye(x.shape[1])"),
+        ),
+        {"part2_grad_x": 4.75},
+    ),
+    Example(
+        "maxpool_grad_every_tied_max",
+        "MaxPooling.backward sends the gradient to every tied maximum of a window instead of the first one "
+        "(Keras' rule): the visible ties test of the pooling gradient cell fails at home",
+        (Edit("maxpooling", "hit = (view == out) & ~taken", "hit = (view == out)"),),
+        {"bonus_conv": 9},
+    ),
+    Example(
+        "conv_tr_kernel_not_flipped",
+        "Conv2DTr forward correlates with the kernel instead of convolving (backward is right): the forward "
+        "cell fails, the gradient cells pass (fixed expected values), the network does not learn",
+        (
+            Edit(
+                "conv2dtr",
+                "correlate_transpose(x, self.kernel.transpose(0, 1, 3, 2), self.stride)",
+                "correlate_transpose(x, self.kernel[::-1, ::-1].transpose(0, 1, 3, 2), self.stride)",
+            ),
+        ),
+        {"bonus_conv_tr": 4},
+    ),
+    Example(
+        "nesterov_old_momentum",
+        "Nesterov step taken with the momentum from before its update (p += mu*m_old - lr*g), "
+        "i.e. classical momentum instead of Keras' Nesterov; the other optimizers are right, and one correct "
+        "optimizer earns the whole bonus",
+        (
+            Edit(
+                "optimizers",
+                "            m *= mu\n            m -= lr * g\n            p += mu * m - lr * g if self.nesterov else m",
+                "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g",
+            ),
+        ),
+    ),
+    Example(
+        "crossentropy_mean",
+        "CrossEntropy.forward returns the batch mean instead of per-sample losses",
+        (
+            Edit(
+                "crossentropy",
+                "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
+                "return -np.mean(np.sum(y * np.log(np.maximum(p, self.eps)), axis=1))",
+            ),
+        ),
+        {"part2_grad_x": 4.75},
+    ),
+    Example(
+        "test_cell_replaced_by_pass",
+        "a locked test cell replaced by `pass` (tests come from the course)",
+        (Edit("part2_grad_x__network", None, "pass"),),
+    ),
+    Example(
+        "test_cell_deleted",
+        "a test cell deleted (the graded notebook is rebuilt from the course)",
+        (Edit("part3_training__fit_mnist", None, None),),
+    ),
+    Example(
+        "keras_in_dense_forward",
+        "DenseLayer.forward calls keras: Keras is not importable where student code runs at grading, so "
+        "DenseLayer.forward fails (its own cell and the whole-network Keras comparison); nothing else is lost",
+        (
+            Edit(
+                "dense",
+                "return self._check(input_data) @ self.W + self.b",
+                "import keras\n        return np.asarray(keras.ops.matmul(self._check(input_data), self.W)) + self.b",
+            ),
+        ),
+        {"part1_forward": 3},
+    ),
+    Example(
+        "sgd_infinite_loop",
+        "SGD without momentum loops forever (while without i += 1): the hang is stopped "
+        "in the sandbox and costs only 'SGD с моментом' (checked at momentum=0, Keras' default); the other "
+        "optimizers are right, so the bonus is whole",
+        (
+            Edit(
+                "optimizers",
+                "            for p, g in zip(params, grads):\n                p -= lr * g\n            return",
+                "            i = 0\n            while i < len(params):\n                params[i] -= lr * grads[i]\n"
+                "            return",
+            ),
+        ),
+    ),
+    Example(
+        "rmsprop_only",
+        "only RMSprop implemented among the optimizers (SGD, Adagrad, Adam left as released): "
+        "one correct optimizer earns the whole bonus",
+        stubs=("optimizers:SGD._update", "optimizers:Adagrad._update", "optimizers:Adam._update"),
+    ),
+    Example(
+        "adagrad_wrong",
+        "only Adagrad implemented (SGD, RMSprop, Adam left as released), and wrongly: its "
+        "accumulator starts at 0 instead of initial_accumulator_value; no correct optimizer, no bonus",
+        (Edit("optimizers", "self._state(params, 1, self.initial_accumulator_value)", "self._state(params, 1)"),),
+        {"bonus_optimizer": 0},
+        stubs=("optimizers:SGD._update", "optimizers:RMSprop._update", "optimizers:Adam._update"),
+    ),
+    Example(
+        "check_close_redefined",
+        "Softmax overflows, and a later cell redefines the test helper check_close to pass everything: "
+        "tests never run in the student's process, so the redefinition changes nothing (Softmax loses its "
+        "point)",
+        (
+            Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", "e = np.exp(x)"),
+            Edit("deep_demo", None, "def check_close(*args, **kwargs):   # теперь все тесты проходят\n    pass"),
+        ),
+        {"part1_forward": 4},
+    ),
+    Example(
+        "fake_keras_next_to_notebook",
+        "a solution cell writes a keras/ package next to the notebook (every attribute raises) and imports it: "
+        "it shadows nothing the tests use (they run outside the student's process, expected values fixed)",
+        (Edit("flatten", "class FlattenLayer(Layer):", FAKE_KERAS + "class FlattenLayer(Layer):"),),
+    ),
+    Example(
+        "helpers_cell_deleted",
+        "the read-only test-helpers cell deleted (read-only cells come from the course)",
+        (Edit("test_helpers", None, None),),
+    ),
+    Example(
+        "stderr_warnings",
+        "correct, but Softmax.forward issues a Python warning and fit always shows its tqdm bar: both go to "
+        "stderr, which nbgrader alone counts as a failed test cell; scores come from the trusted record",
+        (
+            Edit(
+                "softmax",
+                "e = np.exp(x - x.max(axis=1, keepdims=True))",
+                "import warnings\n        warnings.warn('Softmax: проверьте устойчивость')\n"
+                "        e = np.exp(x - x.max(axis=1, keepdims=True))",
+            ),
+            Edit("network", "disable=not verbose", "disable=False"),
+        ),
+    ),
+    Example(
+        "relu_forward_leaky",
+        "ReLU.forward leaks negative inputs (0.01 * x) while its gradients are right: only the cells that "
+        "check ReLU.forward lose points (its own and the whole-network Keras comparison, whose hidden network "
+        "has a ReLU); the Network tests use known-good layers",
+        (
+            Edit(
+                "relu",
+                "return np.maximum(input_data, 0)",
+                "return np.where(input_data > 0, input_data, 0.01 * input_data)",
+            ),
+        ),
+        {"part1_forward": 3.5},
+    ),
+    Example(
+        "dense_no_bias",
+        "DenseLayer.forward forgets the bias (x @ W): Dense's forward cell and the Keras "
+        "comparison lose points, its gradient cells and every Network cell do not",
+        (Edit("dense", "return self._check(input_data) @ self.W + self.b", "return self._check(input_data) @ self.W"),),
+        {"part1_forward": 3},
+    ),
+    Example(
+        "average_pooling",
+        "MaxPooling.forward averages the window instead of taking its maximum: "
+        "MaxPooling's forward cell and the Keras comparison lose points; the conv bonus trains with a "
+        "known-good MaxPooling",
+        (
+            Edit(
+                "maxpooling",
+                "return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()",
+                "return sum(views) / len(views)",
+            ),
+        ),
+        {"part1_forward": 3},
+    ),
+    Example(
+        "network_subclass",
+        "a correct Network written as a subclass: class Network(NetworkBase) whose grad_x calls the parent's "
+        "(the given fit is reached through the parent class); full marks",
+        (
+            Edit("network", "class Network(object):", "class NetworkBase(object):"),
+            Edit(
+                "network",
+                "self.loss, self.optimizer)",
+                "self.loss, self.optimizer)\n\n\n"
+                "class Network(NetworkBase):\n    def grad_x(self, input_data, labels):\n"
+                "        return super().grad_x(input_data, labels)",
+            ),
+        ),
+    ),
+    Example(
+        "relu_cell_syntax_error",
+        "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
+        (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
+        {"part1_forward": 3.5, "part2_grad_x": 4.75},
+    ),
 ]
 
 
@@ -311,7 +455,7 @@ def use_stubs(source, methods):
         if match:
             current = "%s.%s" % (cls, match.group(1))
         if "### BEGIN SOLUTION" in line and current in methods:
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             out += [indent + stub for stub in RELEASED_STUB.split("\n")]
             skipping = True
             done.add(current)
@@ -320,8 +464,10 @@ def use_stubs(source, methods):
         elif not skipping:
             out.append(line)
     if done != set(methods):
-        raise MutationError("no solution region in %s: numnet_ref changed? update coursekit/examples.py"
-                            % ", ".join(sorted(set(methods) - done)))
+        raise MutationError(
+            "no solution region in %s: numnet_ref changed? update coursekit/examples.py"
+            % ", ".join(sorted(set(methods) - done))
+        )
     return "\n".join(out)
 
 
@@ -329,8 +475,9 @@ def solved_notebook(release_nb=None, source_nb=None):
     """The release notebook with every solution cell filled in from the source notebook."""
     release_nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
     source_nb = source_nb or nbformat.read(SOURCE_NOTEBOOK, as_version=4)
-    solutions = {gid: c.source for gid, c in _cells_by_id(source_nb).items()
-                 if gid and c.metadata["nbgrader"].get("solution")}
+    solutions = {
+        gid: c.source for gid, c in _cells_by_id(source_nb).items() if gid and c.metadata["nbgrader"].get("solution")
+    }
     for gid, cell in _cells_by_id(release_nb).items():
         if gid in solutions:
             cell.source = solutions[gid]
@@ -350,8 +497,10 @@ def apply_edit(nb, edit):
         return
     count = cell.source.count(edit.find)
     if count != 1:
-        raise MutationError("cell %r: %r occurs %d times (expected once): numnet_ref changed? update "
-                            "coursekit/examples.py" % (edit.target, edit.find, count))
+        raise MutationError(
+            "cell %r: %r occurs %d times (expected once): numnet_ref changed? update "
+            "coursekit/examples.py" % (edit.target, edit.find, count)
+        )
     cell.source = cell.source.replace(edit.find, edit.replace)
 
 
@@ -399,6 +548,7 @@ def format_table(rows):
 def grade_examples(examples=EXAMPLES, workers=2, keep=False):
     """Grade the examples as the bot grades a student's upload (coursekit.grading.grade_notebooks)."""
     from coursekit.grading import grade_notebooks
+
     scores, info = grade_notebooks({ex.name: build_submission(ex) for ex in examples}, workers=workers, keep=keep)
     rows = [(ex.name, ex.expected_points(), scores[ex.name]) for ex in examples]
     return rows, info
@@ -420,13 +570,16 @@ def main(argv=None):
             print("%-28s %s" % (ex.name, ex.description))
         return 0
     from gradebot.core.errors import CourseError, SandboxUnavailable
+
     try:
         rows, info = grade_examples(chosen, workers=args.workers, keep=args.keep)
     except (CourseError, SandboxUnavailable) as exc:
         parser.exit(2, "cannot grade the examples: %s\n" % exc)
     print(format_table(rows))
-    print("graded %d submissions in %.0f s%s" % (len(rows), info["seconds"],
-                                                 " (kept in %s)" % info["workdir"] if args.keep else ""))
+    print(
+        "graded %d submissions in %.0f s%s"
+        % (len(rows), info["seconds"], " (kept in %s)" % info["workdir"] if args.keep else "")
+    )
     return 0 if all(abs(e.get(t, 0) - o.get(t, 0)) < 1e-6 for _, e, o in rows for t in TASKS) else 1
 
 

@@ -6,12 +6,13 @@ sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. A region with a st
 line carries ``# stub: <code>`` (see coursekit.nbgrader_ext), which is what the release shows instead; a stub
 given as ``(code, reason)`` adds ``  # why: <reason>``, the release's note on why the method is optional.
 """
+
 import ast
 import importlib
 import inspect
 import textwrap
 
-REQUIRED = None          # region whose release stub is nbgrader's default (raise NotImplementedError())
+REQUIRED = None  # region whose release stub is nbgrader's default (raise NotImplementedError())
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = "  # stub: "
@@ -34,12 +35,15 @@ def begin_line(indent, stub):
 def _body_span(func, lines):
     """(first, last) 0-based line indexes of the body of `func` after its docstring, leading comments included."""
     body = func.body
-    if (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)):
+    if (
+        isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         if len(body) == 1:
             raise ValueError("%s has only a docstring: nothing to put in a solution region" % func.name)
-        doc_end = body[0].end_lineno          # 1-based last line of the docstring
-        first = doc_end                        # 0-based: the line after the docstring
+        doc_end = body[0].end_lineno  # 1-based last line of the docstring
+        first = doc_end  # 0-based: the line after the docstring
     else:
         first = body[0].lineno - 1
         while first - 1 >= 0 and lines[first - 1].strip().startswith("#") and first - 1 >= func.lineno:
@@ -62,12 +66,12 @@ def with_regions(source, regions):
     spans = sorted((_body_span(funcs[name], lines), name) for name in regions)
     out, pos = [], 0
     for (first, last), name in spans:
-        while first < last and not lines[first].strip():   # blank line right after the docstring
+        while first < last and not lines[first].strip():  # blank line right after the docstring
             first += 1
         indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
         out.extend(lines[pos:first])
         out.append(begin_line(indent, regions[name]))
-        out.extend(lines[first:last + 1])
+        out.extend(lines[first : last + 1])
         out.append(indent + END)
         pos = last + 1
     out.extend(lines[pos:])

@@ -11,6 +11,7 @@ quote hidden lines). Visible test code and all outputs stay. A summary table of 
 a test cell earns its points when it ran without an error, which is how nbgrader scores code test cells (pass
 ``scores`` to show the gradebook's numbers instead).
 """
+
 import argparse
 import copy
 import html
@@ -69,10 +70,10 @@ def sanitize(nb):
     return nb
 
 
-SUMMARY_ID = "feedback-summary"          # gradebot adds no summary of its own to a page that has this id at the top
-MAX_OUTPUT_CHARS = 10000                 # text output kept per output (start and end)
+SUMMARY_ID = "feedback-summary"  # gradebot adds no summary of its own to a page that has this id at the top
+MAX_OUTPUT_CHARS = 10000  # text output kept per output (start and end)
 MAX_HTML_OUTPUT_CHARS = 50000
-LONG_COURSE_CELL = 40                    # lines: longer locked course cells (helpers) are not shown
+LONG_COURSE_CELL = 40  # lines: longer locked course cells (helpers) are not shown
 _IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
 
 _CSS = """
@@ -131,25 +132,34 @@ def _summary_html(tasks, summary=None):
     summary = summary or {}
     rows = []
     for task, entry in tasks.items():
-        rows.append('<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-                    % (html.escape(TASK_TITLES.get(task, task)), _points(entry["points"]), _points(entry["max"])))
+        rows.append(
+            '<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
+            % (html.escape(TASK_TITLES.get(task, task)), _points(entry["points"]), _points(entry["max"]))
+        )
     total = summary.get("total", sum(e["points"] for e in tasks.values()))
     maximum = summary.get("max", sum(e["max"] for e in tasks.values()))
-    rows.append('<tr class="total"><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-                % (msg.FB_TOTAL, _points(total), _points(maximum)))
+    rows.append(
+        '<tr class="total"><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
+        % (msg.FB_TOTAL, _points(total), _points(maximum))
+    )
     verdict = summary.get("verdict")
     head = "<h1>%s</h1>" % msg.FB_HEAD_T.format(points=_points(total), max=_points(maximum))
     if verdict:
         head += '<p class="verdict%s">%s</p>' % (
             "" if verdict == "ok" else " bad",
-            html.escape(msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(verdict, verdict))))
+            html.escape(msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(verdict, verdict))),
+        )
     failed = {gid for gid, _ in failed_tests(summary.get("messages", []))}
     notes = [m for m in summary.get("messages", []) if m.split(": failed (", 1)[0] not in failed]
-    notes_html = ('<p>%s</p><ul class="notes">%s</ul>'
-                  % (msg.FB_NOTES, "".join("<li>%s</li>" % html.escape(m) for m in notes))) if notes else ""
-    return ('<section id="%s">%s<table class="tasks"><tr><th>%s</th><th>%s</th><th>%s</th></tr>%s'
-            "</table>%s</section>" % (SUMMARY_ID, head, msg.FB_TASK, msg.FB_POINTS, msg.FB_MAX, "".join(rows),
-                                      notes_html))
+    notes_html = (
+        ('<p>%s</p><ul class="notes">%s</ul>' % (msg.FB_NOTES, "".join("<li>%s</li>" % html.escape(m) for m in notes)))
+        if notes
+        else ""
+    )
+    return (
+        '<section id="%s">%s<table class="tasks"><tr><th>%s</th><th>%s</th><th>%s</th></tr>%s'
+        "</table>%s</section>" % (SUMMARY_ID, head, msg.FB_TASK, msg.FB_POINTS, msg.FB_MAX, "".join(rows), notes_html)
+    )
 
 
 def _tests_html(rows, summary=None):
@@ -165,21 +175,35 @@ def _tests_html(rows, summary=None):
         for gid, got, maximum, message, _ in failed:
             task = task_of(gid)
             text = msg.failure_reason(message or bot_messages.get(gid, "") or msg.FB_CELL_DID_NOT_RUN)
-            items.append('<li><a href="#%s">%s</a> <code>%s</code> (%s), %s<div class="msg">%s</div></li>'
-                         % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), html.escape(gid),
-                            html.escape(TASK_TITLES.get(task, task)),
-                            msg.FB_FAILED_ITEM_T.format(points=_points(got), max=_points(maximum)),
-                            html.escape(text[:1500])))
-        parts.append('<section id="failed-tests"><h2>%s</h2><ol class="failed">%s</ol></section>'
-                     % (msg.FB_FAILED_HEAD_T.format(n=len(failed)), "".join(items)))
+            items.append(
+                '<li><a href="#%s">%s</a> <code>%s</code> (%s), %s<div class="msg">%s</div></li>'
+                % (
+                    _anchor(gid),
+                    html.escape(TEST_NAMES.get(gid, gid)),
+                    html.escape(gid),
+                    html.escape(TASK_TITLES.get(task, task)),
+                    msg.FB_FAILED_ITEM_T.format(points=_points(got), max=_points(maximum)),
+                    html.escape(text[:1500]),
+                )
+            )
+        parts.append(
+            '<section id="failed-tests"><h2>%s</h2><ol class="failed">%s</ol></section>'
+            % (msg.FB_FAILED_HEAD_T.format(n=len(failed)), "".join(items))
+        )
     else:
         parts.append('<section id="failed-tests"><h2>%s</h2></section>' % msg.FB_ALL_PASSED)
     if passed:
-        parts.append('<section id="passed-tests"><h2>%s</h2><p class="passed">%s</p></section>'
-                     % (msg.FB_PASSED_HEAD_T.format(n=len(passed)),
-                        "".join('<a href="#%s">%s&nbsp;(%s)</a> '
-                                % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
-                                for gid, got, _, _, _ in passed)))
+        parts.append(
+            '<section id="passed-tests"><h2>%s</h2><p class="passed">%s</p></section>'
+            % (
+                msg.FB_PASSED_HEAD_T.format(n=len(passed)),
+                "".join(
+                    '<a href="#%s">%s&nbsp;(%s)</a> '
+                    % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
+                    for gid, got, _, _, _ in passed
+                ),
+            )
+        )
     parts.append('<p class="note">%s</p>' % msg.FB_HIDDEN_NOTE)
     return "".join(parts)
 
@@ -208,12 +232,17 @@ def _prepare_cells(nb, rows):
         if is_test_cell(cell) and meta.get("grade_id") in by_gid:
             gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
             ok = got >= maximum
-            cell.metadata["feedback_head"] = (
-                '<div class="test-head%s" id="%s">%s</div>'
-                % ("" if ok else " failed", _anchor(gid),
-                   msg.FB_TEST_HEAD_T.format(gid="<code>%s</code>" % html.escape(gid),
-                                             name=html.escape(TEST_NAMES.get(gid, gid)), points=_points(got),
-                                             max=_points(maximum), state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED)))
+            cell.metadata["feedback_head"] = '<div class="test-head%s" id="%s">%s</div>' % (
+                "" if ok else " failed",
+                _anchor(gid),
+                msg.FB_TEST_HEAD_T.format(
+                    gid="<code>%s</code>" % html.escape(gid),
+                    name=html.escape(TEST_NAMES.get(gid, gid)),
+                    points=_points(got),
+                    max=_points(maximum),
+                    state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED,
+                ),
+            )
         elif not _is_students_cell(cell) and not meta.get("grade", False):
             lines = cell.source.count("\n") + 1
             if lines > LONG_COURSE_CELL:
@@ -242,27 +271,80 @@ def _notebook_html(nb):
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="classic", template_file="numnet_feedback.html.j2",
-                            extra_loaders=[DictLoader({"numnet_feedback.html.j2": _TEMPLATE})],
-                            exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="classic",
+        template_file="numnet_feedback.html.j2",
+        extra_loaders=[DictLoader({"numnet_feedback.html.j2": _TEMPLATE})],
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
     body, _ = exporter.from_notebook_node(nb)
     return _clean(_ANCHOR_LINK.sub("", body))
 
 
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">¶</a>')
-_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
-         "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub",
-         "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul"]
+_TAGS = [
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+]
 
 
 def _clean(body):
     """The notebook's HTML without scripts, styles, forms or event handlers (students' outputs and markdown may
     carry any HTML; nbconvert's own sanitizer also escapes headings and paragraphs)."""
     import bleach
-    return bleach.clean(body, tags=_TAGS, protocols=["http", "https", "mailto", "data"],
-                        attributes={"*": ["class", "id", "title"], "a": ["href", "title"],
-                                    "img": ["src", "alt", "width", "height"], "td": ["colspan", "rowspan"],
-                                    "th": ["colspan", "rowspan"]})
+
+    return bleach.clean(
+        body,
+        tags=_TAGS,
+        protocols=["http", "https", "mailto", "data"],
+        attributes={
+            "*": ["class", "id", "title"],
+            "a": ["href", "title"],
+            "img": ["src", "alt", "width", "height"],
+            "td": ["colspan", "rowspan"],
+            "th": ["colspan", "rowspan"],
+        },
+    )
 
 
 def safe_feedback(notebook, scores=None, title=msg.FB_TITLE, summary=None):
@@ -285,11 +367,19 @@ def safe_feedback(notebook, scores=None, title=msg.FB_TITLE, summary=None):
                 entry["points"] = float(value)
     rows = test_rows(notebook, (summary or {}).get("cells"))
     nb = _prepare_cells(sanitize(notebook), rows)
-    return ('<!DOCTYPE html>\n<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" '
-            'content="width=device-width, initial-scale=1"><title>%s</title><style>%s</style></head><body>%s%s'
-            '<h2 id="notebook">%s</h2><main class="notebook">%s</main></body></html>\n'
-            % (html.escape(title), _CSS, _summary_html(tasks, summary), _tests_html(rows, summary), msg.FB_NOTEBOOK,
-               _notebook_html(nb)))
+    return (
+        '<!DOCTYPE html>\n<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1"><title>%s</title><style>%s</style></head><body>%s%s'
+        '<h2 id="notebook">%s</h2><main class="notebook">%s</main></body></html>\n'
+        % (
+            html.escape(title),
+            _CSS,
+            _summary_html(tasks, summary),
+            _tests_html(rows, summary),
+            msg.FB_NOTEBOOK,
+            _notebook_html(nb),
+        )
+    )
 
 
 def main(argv=None):

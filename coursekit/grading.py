@@ -9,6 +9,7 @@ sandbox with the bot's limits, the course's ``[kernel]`` declaration (gradebot.c
 grade in parallel. The bot's settings come from :func:`grading_config` (never the course's gradebook, never
 ``GRADEBOT_CONFIG``). Points of a task are the sum of its test cells (``gradebot.core.course_format.task_of``).
 """
+
 import os
 import shutil
 import sys
@@ -51,6 +52,7 @@ def copy_course(dest, course_root=REPO_ROOT):
 def read_scores(course_dir, students):
     """{student: {task: points}} from the gradebook of `course_dir`."""
     from nbgrader.api import Gradebook, MissingEntry
+
     scores = {}
     with Gradebook("sqlite:///" + os.path.join(course_dir, "gradebook.db")) as gb:
         for student in students:
@@ -69,9 +71,16 @@ def read_scores(course_dir, students):
 def grading_config(workdir, workers=2, course_root=REPO_ROOT):
     """The bot's settings for grading the course at ``course_root`` with everything private to ``workdir``."""
     from gradebot.config import Config
-    return Config.make(data_dir=os.path.join(workdir, "data"), build_dir=os.path.join(workdir, "builds"),
-                       course_root=course_root, workers=workers, assignment=ASSIGNMENT, notebook=NOTEBOOK_ID + ".ipynb",
-                       gradebook_url="sqlite:///" + os.path.join(workdir, "gradebook.db"))
+
+    return Config.make(
+        data_dir=os.path.join(workdir, "data"),
+        build_dir=os.path.join(workdir, "builds"),
+        course_root=course_root,
+        workers=workers,
+        assignment=ASSIGNMENT,
+        notebook=NOTEBOOK_ID + ".ipynb",
+        gradebook_url="sqlite:///" + os.path.join(workdir, "gradebook.db"),
+    )
 
 
 def _grade_one(job):
@@ -80,6 +89,7 @@ def _grade_one(job):
     from gradebot.config import Config
     from gradebot.core.grading import grade_notebook
     from gradebot.core.sandbox import acquire_slot, release_slot
+
     slot = acquire_slot()
     try:
         outcome = grade_notebook(data, Config.make(**settings), slot=slot)
@@ -88,8 +98,12 @@ def _grade_one(job):
     if outcome.notebook is not None:
         nbformat.write(outcome.notebook, out_path)
     result = outcome.result
-    return name, {"tasks": {t: round(v["points"], 6) for t, v in result.tasks.items()}, "total": result.total,
-                  "verdict": result.verdict, "messages": list(result.messages)}
+    return name, {
+        "tasks": {t: round(v["points"], 6) for t, v in result.tasks.items()},
+        "total": result.total,
+        "verdict": result.verdict,
+        "messages": list(result.messages),
+    }
 
 
 def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, keep=False):
@@ -100,6 +114,7 @@ def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT,
     unless `keep`) holds the course build, the bot's data dir and the graded notebooks."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="numnet_grading_")
     started = time.monotonic()
@@ -113,12 +128,17 @@ def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT,
                 nb = nbformat.read(nb, as_version=4)
             jobs.append((name, nbformat.writes(nb).encode("utf-8"), settings, os.path.join(out_dir, name + ".ipynb")))
         # spawned, not forked: the workers start nbgrader and sandboxes of their own
-        with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=multiprocessing.get_context("spawn")) \
-                as pool:
+        with ProcessPoolExecutor(
+            max(1, min(workers, len(jobs))), mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             results = dict(pool.map(_grade_one, jobs))
         scores = {name: r["tasks"] for name, r in results.items()}
-        info = {"seconds": time.monotonic() - started, "workdir": workdir, "results": results,
-                "autograded": {name: path for name, _, _, path in jobs if os.path.isfile(path)}}
+        info = {
+            "seconds": time.monotonic() - started,
+            "workdir": workdir,
+            "results": results,
+            "autograded": {name: path for name, _, _, path in jobs if os.path.isfile(path)},
+        }
         return scores, info
     finally:
         if own_dir and not keep:
@@ -133,6 +153,7 @@ def main(argv=None):
     from nbgrader.api import Gradebook
 
     from coursekit import TASKS
+
     parser = argparse.ArgumentParser(description="Points per task of every autograded student (CSV on stdout).")
     parser.add_argument("--course", default=REPO_ROOT, help="course root (has gradebook.db)")
     args = parser.parse_args(argv)
@@ -140,8 +161,7 @@ def main(argv=None):
     if not os.path.exists(db):
         parser.error("no gradebook at %s: run nbgrader generate_assignment/autograde there first" % db)
     with Gradebook("sqlite:///" + db) as gb:
-        students = [s.id for s in gb.students
-                    if any(sub.assignment.name == ASSIGNMENT for sub in s.submissions)]
+        students = [s.id for s in gb.students if any(sub.assignment.name == ASSIGNMENT for sub in s.submissions)]
     scores = read_scores(args.course, students)
     writer = csv.writer(sys.stdout)
     writer.writerow(["student_id"] + list(TASKS) + ["total"])

@@ -18,6 +18,7 @@ entry's description.
 Attack code in cells is wrapped in try/except where the attack may simply be refused (e.g. the sandbox's stub
 ``get_ipython()`` has no ``events``): the expected points must not depend on how a refusal looks.
 """
+
 import argparse
 import copy
 import functools
@@ -90,8 +91,9 @@ def expected_for(broken_classes=(), failed_cells=()):
     broken, failed = set(broken_classes), set(failed_cells)
     points = cell_points()
     if set(points) != set(CELL_CLASSES):
-        raise ValueError("CELL_CLASSES and the template's test cells differ: %s"
-                         % sorted(set(points) ^ set(CELL_CLASSES)))
+        raise ValueError(
+            "CELL_CLASSES and the template's test cells differ: %s" % sorted(set(points) ^ set(CELL_CLASSES))
+        )
     if broken - CLASSES or failed - set(points):
         raise ValueError("unknown classes/cells: %s" % sorted((broken - CLASSES) | (failed - set(points))))
     out = {task: 0.0 for task in TASKS}
@@ -112,8 +114,9 @@ TEST_IDS = tuple(cell_points())
 @dataclass(frozen=True)
 class Hostile(Example):
     """An Example plus an optional ``mutate(nb)`` run after the edits (metadata attacks, student-added cells)."""
+
     mutate: object = None
-    attacks: str = ""          # short category for the table
+    attacks: str = ""  # short category for the table
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,18 +171,27 @@ def _cell(nb, grade_id):
 
 def _with_added(after, source, metadata=None):
     """A mutate function adding one student cell."""
+
     def mutate(nb):
         add_cell(nb, after, source, metadata)
+
     return mutate
 
 
 # ----------------------------------------------------------------------------------------- shared edits
 SOFTMAX_BUG = Edit("softmax", "return e / e.sum(axis=1, keepdims=True)", "return e  # forgot to normalise")
-SOFTMAX_BROKEN = expected_for({"Softmax"})      # part1 -2 (softmax, keras_mnist), part2 -0.25
+SOFTMAX_BROKEN = expected_for({"Softmax"})  # part1 -2 (softmax, keras_mnist), part2 -0.25
 DENSE_BROKEN = expected_for({"DenseLayer"})
 
-FAKE_RESULT = json.dumps({"total": 45.0, "max": 45.0, "verdict": "ok", "messages": [],
-                          "tasks": {t: {"points": float(m), "max": float(m)} for t, m in TASKS.items()}})
+FAKE_RESULT = json.dumps(
+    {
+        "total": 45.0,
+        "max": 45.0,
+        "verdict": "ok",
+        "messages": [],
+        "tasks": {t: {"points": float(m), "max": float(m)} for t, m in TASKS.items()},
+    }
+)
 
 # ---------------------------------------------------------------------------- kernel / IPython hooks
 HOOK_POST_RUN_CELL = """# after every cell (test cells included), put pass-everything test helpers back
@@ -371,16 +383,42 @@ def _claim_points(nb):
         meta = cell.metadata.get("nbgrader")
         if meta and meta.get("solution"):
             meta.update(grade=True, points=100)
-    add_cell(nb, "optimizers", "print('Test PASSED')",
-             {"nbgrader": {"grade": True, "grade_id": "extra_credit", "locked": True, "points": 100,
-                           "solution": False, "task": False, "schema_version": 3}})
+    add_cell(
+        nb,
+        "optimizers",
+        "print('Test PASSED')",
+        {
+            "nbgrader": {
+                "grade": True,
+                "grade_id": "extra_credit",
+                "locked": True,
+                "points": 100,
+                "solution": False,
+                "task": False,
+                "schema_version": 3,
+            }
+        },
+    )
 
 
 def _reuse_test_grade_id(nb):
     for gid in ("part1_forward__softmax", "part2_grad_x__softmax"):
-        add_cell(nb, "softmax", "print('Test PASSED')",
-                 {"nbgrader": {"grade": True, "grade_id": gid, "locked": True, "points": 1,
-                               "solution": False, "task": False, "schema_version": 3}})
+        add_cell(
+            nb,
+            "softmax",
+            "print('Test PASSED')",
+            {
+                "nbgrader": {
+                    "grade": True,
+                    "grade_id": gid,
+                    "locked": True,
+                    "points": 1,
+                    "solution": False,
+                    "task": False,
+                    "schema_version": 3,
+                }
+            },
+        )
     # the real test cell loses its id; the Softmax solution cell claims to be a test
     _cell(nb, "part1_forward__keras_mnist").metadata["nbgrader"]["grade_id"] = "scratch_notes"
     _cell(nb, "dense").metadata["nbgrader"].update(grade=True, points=1, grade_id="part1_forward__dense")
@@ -394,8 +432,12 @@ def _tag_tests(nb):
 
 
 def _kernelspec(nb):
-    nb.metadata["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash",
-                                 "env": {"LD_PRELOAD": "/tmp/evil.so", "PYTHONPATH": "."}}
+    nb.metadata["kernelspec"] = {
+        "name": "bash",
+        "display_name": "Bash",
+        "language": "bash",
+        "env": {"LD_PRELOAD": "/tmp/evil.so", "PYTHONPATH": "."},
+    }
     nb.metadata["language_info"] = {"name": "bash", "version": "0"}
     nb.metadata["nbgrader"] = {"grade": True, "points": 100}
 
@@ -446,7 +488,7 @@ def _duplicate_grade_id(nb):
 
 def _duplicate_cell_id(nb):
     original = _cell(nb, "dense")
-    nb.cells.insert(_index(nb, "dense") + 1, copy.deepcopy(original))   # same id, same grade_id
+    nb.cells.insert(_index(nb, "dense") + 1, copy.deepcopy(original))  # same id, same grade_id
 
 
 # -------------------------------------------------------------------------------------------- monkeypatching
@@ -518,12 +560,15 @@ builtins.open = lambda *a, **k: None
 builtins.__import__ = lambda *a, **k: None
 """
 
-HELPERS_REDEFINED = PASS_ALL_HELPERS + """
+HELPERS_REDEFINED = (
+    PASS_ALL_HELPERS
+    + """
 
 globals()['check_close'] = check_close
 exec("check_grad = lambda *a, **k: None")
 numerical_jacobian = numerical_grad = lambda *a, **k: 0
 """
+)
 
 # The helpers module (numnet_testing.py, next to the notebook; the helpers cell imports it), faked and patched.
 FAKE_HELPERS_MODULE = '''"""not the course's numnet_testing: everything passes"""
@@ -751,8 +796,21 @@ GRADING_MODE_DENSE_FORWARD = """import os
         raise NotImplementedError()"""
 
 # ---------------------------------------------------------------------------------------------- forged output
-_CLASS_NAMES = ("Network", "DenseLayer", "ReLU", "Softmax", "FlattenLayer", "MaxPooling", "CrossEntropy",
-                "Conv2DLayer", "Conv2DTrLayer", "SGD", "RMSprop", "Adagrad", "Adam")
+_CLASS_NAMES = (
+    "Network",
+    "DenseLayer",
+    "ReLU",
+    "Softmax",
+    "FlattenLayer",
+    "MaxPooling",
+    "CrossEntropy",
+    "Conv2DLayer",
+    "Conv2DTrLayer",
+    "SGD",
+    "RMSprop",
+    "Adagrad",
+    "Adam",
+)
 
 FORGED_PRINTS = """# forged test output at cell level and from every method of every class (which then does its normal thing)
 import json
@@ -819,7 +877,9 @@ def _spray():
                 pass
 """
 
-FD_SPRAY_METHODS = FD_SPRAY + """
+FD_SPRAY_METHODS = (
+    FD_SPRAY
+    + """
 
 def _spraying(real):
     def method(*args, **kwargs):
@@ -835,6 +895,7 @@ for _name in __CLASSES__:
             setattr(_cls, _attr, _spraying(_value))
 _spray()
 """.replace("__CLASSES__", repr(_CLASS_NAMES))
+)
 
 FD_SPRAY_CELL = FD_SPRAY + "\n\n_spray()\n"
 
@@ -869,12 +930,14 @@ _hostile_wrap({cls})
 def fake_results(grade_id, cls, what, fake_source):
     """An Edit appending to a solution cell code that makes every method of ``cls`` return a fake."""
     code = _FAKE_WRAPPER.replace("{cls}", cls).replace("{what}", what).replace("{fake}", fake_source)
-    last_line = {"softmax": "return p[:, :, None] * (np.eye(p.shape[1]) - p[:, None, :])",
-                 "dense": "return 'DenseLayer(%d, %d)' % (self.input_dim, self.output_dim)",
-                 "relu": "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
-                 "flatten": "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
-                 "maxpooling": "return 'MaxPooling(pool_size=%s, strides=%s)' % (self.pool_size, self.strides)",
-                 "crossentropy": "return 'CrossEntropy(eps=%r)' % (self.eps,)"}
+    last_line = {
+        "softmax": "return p[:, :, None] * (np.eye(p.shape[1]) - p[:, None, :])",
+        "dense": "return 'DenseLayer(%d, %d)' % (self.input_dim, self.output_dim)",
+        "relu": "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
+        "flatten": "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
+        "maxpooling": "return 'MaxPooling(pool_size=%s, strides=%s)' % (self.pool_size, self.strides)",
+        "crossentropy": "return 'CrossEntropy(eps=%r)' % (self.eps,)",
+    }
     if grade_id not in last_line:
         return None
     return Edit(grade_id, last_line[grade_id], last_line[grade_id] + code)
@@ -1230,282 +1293,509 @@ def _sequence(*mutations):
     def mutate(nb):
         for m in mutations:
             m(nb)
+
     return mutate
 
 
 HOSTILE = [
     # ---- kernel / IPython hooks
-    Hostile("hook_post_run_cell",
-            "release + a student cell registering pre/post_run_cell hooks that put pass-everything check_close/"
-            "fail back after every cell and print 'Test PASSED'. Nothing is implemented: 0 everywhere",
-            base="release", attacks="IPython events", mutate=_with_added("test_helpers", HOOK_POST_RUN_CELL)),
-    Hostile("hook_set_custom_exc",
-            "release + set_custom_exc((BaseException,), swallow) and a replaced showtraceback: exceptions of the "
-            "(unimplemented) classes must still fail their tests: 0 everywhere",
-            base="release", attacks="IPython exceptions", mutate=_with_added("test_helpers", HOOK_CUSTOM_EXC)),
-    Hostile("hook_input_transformers",
-            "release + input_transformers_cleanup/post and the transformer manager rewrite every test-looking "
-            "cell into print('Test PASSED'): test code never goes through the student's kernel: 0 everywhere",
-            base="release", attacks="IPython input transformers",
-            mutate=_with_added("test_helpers", HOOK_INPUT_TRANSFORMERS)),
-    Hostile("sys_excepthook",
-            "release + sys.excepthook / threading.excepthook / unraisablehook / displayhook print success, "
-            "sys.exit disabled: 0 everywhere",
-            base="release", attacks="excepthook", mutate=_with_added("network", EXCEPTHOOK)),
-    Hostile("atexit_forged_result",
-            "release + atexit and SIGTERM/SIGINT handlers that print a forged full-marks result in the CLI's JSON "
-            "shape on fd 1/2 and _exit(0): the sandbox's output is never the result: 0 everywhere",
-            base="release", attacks="atexit, forged JSON", mutate=_with_added("optimizers", ATEXIT)),
-    Hostile("settrace_setprofile",
-            "solved, Softmax not normalised (a real bug) + sys.settrace/setprofile (and threading's) that print "
-            "success in grader-looking frames. The tracer is light (global trace returns None elsewhere), so the "
-            "other classes stay correct and fast: only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="settrace/setprofile",
-            mutate=_with_added("softmax", SETTRACE)),
-    Hostile("background_thread",
-            "solved, Softmax not normalised + a daemon thread rewriting check_close/fail/np.allclose/"
-            "np.testing.assert_allclose every ms and printing success: the classes never use those, so only the "
-            "Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="background thread",
-            mutate=_with_added("softmax", BACKGROUND_THREAD)),
-    Hostile("signals_ignored",
-            "solved + SIGALRM/SIGTERM/SIGINT/SIGXCPU... ignored and blocked, signal.alarm/setitimer/signal "
-            "replaced: the grader's timeouts must not rely on them; nothing is slow, so full marks",
-            (), FULL, attacks="signals", mutate=_with_added("optimizers", SIGNALS_IGNORED)),
+    Hostile(
+        "hook_post_run_cell",
+        "release + a student cell registering pre/post_run_cell hooks that put pass-everything check_close/"
+        "fail back after every cell and print 'Test PASSED'. Nothing is implemented: 0 everywhere",
+        base="release",
+        attacks="IPython events",
+        mutate=_with_added("test_helpers", HOOK_POST_RUN_CELL),
+    ),
+    Hostile(
+        "hook_set_custom_exc",
+        "release + set_custom_exc((BaseException,), swallow) and a replaced showtraceback: exceptions of the "
+        "(unimplemented) classes must still fail their tests: 0 everywhere",
+        base="release",
+        attacks="IPython exceptions",
+        mutate=_with_added("test_helpers", HOOK_CUSTOM_EXC),
+    ),
+    Hostile(
+        "hook_input_transformers",
+        "release + input_transformers_cleanup/post and the transformer manager rewrite every test-looking "
+        "cell into print('Test PASSED'): test code never goes through the student's kernel: 0 everywhere",
+        base="release",
+        attacks="IPython input transformers",
+        mutate=_with_added("test_helpers", HOOK_INPUT_TRANSFORMERS),
+    ),
+    Hostile(
+        "sys_excepthook",
+        "release + sys.excepthook / threading.excepthook / unraisablehook / displayhook print success, "
+        "sys.exit disabled: 0 everywhere",
+        base="release",
+        attacks="excepthook",
+        mutate=_with_added("network", EXCEPTHOOK),
+    ),
+    Hostile(
+        "atexit_forged_result",
+        "release + atexit and SIGTERM/SIGINT handlers that print a forged full-marks result in the CLI's JSON "
+        "shape on fd 1/2 and _exit(0): the sandbox's output is never the result: 0 everywhere",
+        base="release",
+        attacks="atexit, forged JSON",
+        mutate=_with_added("optimizers", ATEXIT),
+    ),
+    Hostile(
+        "settrace_setprofile",
+        "solved, Softmax not normalised (a real bug) + sys.settrace/setprofile (and threading's) that print "
+        "success in grader-looking frames. The tracer is light (global trace returns None elsewhere), so the "
+        "other classes stay correct and fast: only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="settrace/setprofile",
+        mutate=_with_added("softmax", SETTRACE),
+    ),
+    Hostile(
+        "background_thread",
+        "solved, Softmax not normalised + a daemon thread rewriting check_close/fail/np.allclose/"
+        "np.testing.assert_allclose every ms and printing success: the classes never use those, so only the "
+        "Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="background thread",
+        mutate=_with_added("softmax", BACKGROUND_THREAD),
+    ),
+    Hostile(
+        "signals_ignored",
+        "solved + SIGALRM/SIGTERM/SIGINT/SIGXCPU... ignored and blocked, signal.alarm/setitimer/signal "
+        "replaced: the grader's timeouts must not rely on them; nothing is slow, so full marks",
+        (),
+        FULL,
+        attacks="signals",
+        mutate=_with_added("optimizers", SIGNALS_IGNORED),
+    ),
     # ---- cell metadata and tags
-    Hostile("metadata_claims_points",
-            "release; every solution cell's metadata says grade: true, points: 100, and an added cell claims "
-            "grade_id extra_credit worth 100 points with print('Test PASSED'): metadata of the upload is "
-            "dropped: 0 everywhere",
-            base="release", attacks="nbgrader metadata", mutate=_claim_points),
-    Hostile("metadata_test_grade_id_reused",
-            "release; added cells carry the grade_ids of the two Softmax tests (print('Test PASSED')), the "
-            "keras_mnist test cell's grade_id is renamed, the dense solution cell claims to be "
-            "part1_forward__dense: 0 everywhere",
-            base="release", attacks="grade_id reuse", mutate=_reuse_test_grade_id),
-    Hostile("tests_tagged_skip",
-            "solved, Softmax not normalised; every test cell tagged raises-exception + skip-execution and "
-            "hidden: tags are dropped, every test runs: only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="cell tags", mutate=_tag_tests),
-    Hostile("kernelspec_changed",
-            "solved; kernelspec bash with env LD_PRELOAD/PYTHONPATH, language_info bash, notebook-level nbgrader "
-            "metadata: all dropped, full marks",
-            (), FULL, attacks="kernelspec", mutate=_kernelspec),
-    Hostile("locked_cells_editable",
-            "solved, Softmax not normalised; every locked cell made editable/deletable/unlocked, the Softmax "
-            "test cells replaced by print('Test PASSED') with 100 points, the helpers cell made lenient: test "
-            "and read-only cells come from the course: only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="editable/locked", mutate=_unlock),
-    Hostile("test_cells_replaced_by_pass",
-            "release; every test cell replaced by `pass` (restored from the course): 0 everywhere",
-            tuple(Edit(gid, None, "pass") for gid in TEST_IDS), base="release", attacks="test cells"),
-    Hostile("test_cells_deleted",
-            "solved; every test cell and the test-helpers cell deleted (restored): full marks",
-            tuple(Edit(gid, None, None) for gid in TEST_IDS + ("test_helpers",)), FULL, attacks="test cells"),
-    Hostile("duplicate_grade_id",
-            "solved; the softmax solution cell copied (new cell id, same grade_id) with a forged result printed "
-            "at its end: both copies are correct, whichever is taken: full marks",
-            (), FULL, attacks="duplicate grade_id", mutate=_duplicate_grade_id),
-    Hostile("duplicate_cell_id",
-            "solved; the dense solution cell duplicated with the SAME cell id and grade_id (invalid nbformat "
-            "4.5, which nbformat.read repairs): both copies correct: full marks",
-            (), FULL, attacks="duplicate cell id", mutate=_duplicate_cell_id),
+    Hostile(
+        "metadata_claims_points",
+        "release; every solution cell's metadata says grade: true, points: 100, and an added cell claims "
+        "grade_id extra_credit worth 100 points with print('Test PASSED'): metadata of the upload is "
+        "dropped: 0 everywhere",
+        base="release",
+        attacks="nbgrader metadata",
+        mutate=_claim_points,
+    ),
+    Hostile(
+        "metadata_test_grade_id_reused",
+        "release; added cells carry the grade_ids of the two Softmax tests (print('Test PASSED')), the "
+        "keras_mnist test cell's grade_id is renamed, the dense solution cell claims to be "
+        "part1_forward__dense: 0 everywhere",
+        base="release",
+        attacks="grade_id reuse",
+        mutate=_reuse_test_grade_id,
+    ),
+    Hostile(
+        "tests_tagged_skip",
+        "solved, Softmax not normalised; every test cell tagged raises-exception + skip-execution and "
+        "hidden: tags are dropped, every test runs: only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="cell tags",
+        mutate=_tag_tests,
+    ),
+    Hostile(
+        "kernelspec_changed",
+        "solved; kernelspec bash with env LD_PRELOAD/PYTHONPATH, language_info bash, notebook-level nbgrader "
+        "metadata: all dropped, full marks",
+        (),
+        FULL,
+        attacks="kernelspec",
+        mutate=_kernelspec,
+    ),
+    Hostile(
+        "locked_cells_editable",
+        "solved, Softmax not normalised; every locked cell made editable/deletable/unlocked, the Softmax "
+        "test cells replaced by print('Test PASSED') with 100 points, the helpers cell made lenient: test "
+        "and read-only cells come from the course: only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="editable/locked",
+        mutate=_unlock,
+    ),
+    Hostile(
+        "test_cells_replaced_by_pass",
+        "release; every test cell replaced by `pass` (restored from the course): 0 everywhere",
+        tuple(Edit(gid, None, "pass") for gid in TEST_IDS),
+        base="release",
+        attacks="test cells",
+    ),
+    Hostile(
+        "test_cells_deleted",
+        "solved; every test cell and the test-helpers cell deleted (restored): full marks",
+        tuple(Edit(gid, None, None) for gid in TEST_IDS + ("test_helpers",)),
+        FULL,
+        attacks="test cells",
+    ),
+    Hostile(
+        "duplicate_grade_id",
+        "solved; the softmax solution cell copied (new cell id, same grade_id) with a forged result printed "
+        "at its end: both copies are correct, whichever is taken: full marks",
+        (),
+        FULL,
+        attacks="duplicate grade_id",
+        mutate=_duplicate_grade_id,
+    ),
+    Hostile(
+        "duplicate_cell_id",
+        "solved; the dense solution cell duplicated with the SAME cell id and grade_id (invalid nbformat "
+        "4.5, which nbformat.read repairs): both copies correct: full marks",
+        (),
+        FULL,
+        attacks="duplicate cell id",
+        mutate=_duplicate_cell_id,
+    ),
     # ---- monkeypatching
-    Hostile("monkeypatch_numpy",
-            "solved, Softmax not normalised + np.allclose/array_equal/all/abs/isfinite/isclose and "
-            "np.testing.assert_* replaced (also via setattr with names built at run time), ndarray dunders "
-            "(refused: immutable type), __builtins__['abs']. The classes use none of them (builtin all/any, used "
-            "by MaxPooling, are left alone): only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="numpy monkeypatch",
-            mutate=_with_added("softmax", MONKEYPATCH_NUMPY)),
-    Hostile("monkeypatch_builtins",
-            "solved, DenseLayer not implemented (release stub) + builtins.isinstance/len/print rebound to "
-            "wrappers that behave normally for the student's code but hide AssertionError and rewrite failure "
-            "messages, AssertionError replaced: the Dense cells and keras_mnist are lost, the rest is correct",
-            (unimplemented("dense"),), DENSE_BROKEN, attacks="builtins rebound",
-            mutate=_with_added("dense", MONKEYPATCH_BUILTINS)),
-    Hostile("builtins_destroyed",
-            "release + a last cell that wrecks builtins (len -> 0, isinstance -> True, print/open/__import__ "
-            "-> None, Exception replaced): nothing implemented, the grader must still answer: 0 everywhere",
-            base="release", attacks="builtins destroyed", mutate=_with_added("optimizers", BUILTINS_DESTROYED)),
-    Hostile("helpers_redefined",
-            "solved, Softmax not normalised; the deep_demo solution cell redefines check_close/check_grad/fail/"
-            "begin_test/expect/test_layer/TestFailed (also via globals() and exec): the tests use the "
-            "grader's own helpers: only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG, Edit("deep_demo", None, HELPERS_REDEFINED)), SOFTMAX_BROKEN, attacks="helpers redefined"),
-    Hostile("helpers_module_replaced",
-            "solved, Softmax not normalised; a cell before the helpers cell writes a pass-everything "
-            "numnet_testing.py over the one next to the notebook and into the home and temp dirs (first on "
-            "sys.path) and puts it into sys.modules; the helpers cell itself is edited to import everything from "
-            "it: the grader runs the course's helpers cell with the course's copy of the module, loaded from the "
-            "course folder (never from sys.path or sys.modules): only the Softmax cells and keras_mnist are lost",
-            (SOFTMAX_BUG, Edit("test_helpers", None, HELPERS_CELL_FROM_FAKE)), SOFTMAX_BROKEN,
-            attacks="helpers module replaced", mutate=_with_added("conv2dtr", HELPERS_MODULE_SHIPPED)),
-    Hostile("helpers_module_monkeypatched",
-            "solved, DenseLayer.forward without the bias; a cell after the helpers cell makes every function of the "
-            "imported numnet_testing lenient, replaces its TestFailed, appends to its file and reloads it, and "
-            "rebinds check_close/expect/begin_test/test_layer... in the notebook: all in the student's process; "
-            "the grader's module is a fresh copy of the course's per test: part1_forward__dense and keras_mnist "
-            "are lost (as in the dense_no_bias example)",
-            (Edit("dense", "return self._check(input_data) @ self.W + self.b",
-                  "return self._check(input_data) @ self.W  # forgot the bias"),), expected_for((), (
-                      "part1_forward__dense", "part1_forward__keras_mnist")), attacks="helpers module monkeypatched",
-            mutate=_with_added("test_helpers", HELPERS_MODULE_MONKEYPATCHED)),
+    Hostile(
+        "monkeypatch_numpy",
+        "solved, Softmax not normalised + np.allclose/array_equal/all/abs/isfinite/isclose and "
+        "np.testing.assert_* replaced (also via setattr with names built at run time), ndarray dunders "
+        "(refused: immutable type), __builtins__['abs']. The classes use none of them (builtin all/any, used "
+        "by MaxPooling, are left alone): only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="numpy monkeypatch",
+        mutate=_with_added("softmax", MONKEYPATCH_NUMPY),
+    ),
+    Hostile(
+        "monkeypatch_builtins",
+        "solved, DenseLayer not implemented (release stub) + builtins.isinstance/len/print rebound to "
+        "wrappers that behave normally for the student's code but hide AssertionError and rewrite failure "
+        "messages, AssertionError replaced: the Dense cells and keras_mnist are lost, the rest is correct",
+        (unimplemented("dense"),),
+        DENSE_BROKEN,
+        attacks="builtins rebound",
+        mutate=_with_added("dense", MONKEYPATCH_BUILTINS),
+    ),
+    Hostile(
+        "builtins_destroyed",
+        "release + a last cell that wrecks builtins (len -> 0, isinstance -> True, print/open/__import__ "
+        "-> None, Exception replaced): nothing implemented, the grader must still answer: 0 everywhere",
+        base="release",
+        attacks="builtins destroyed",
+        mutate=_with_added("optimizers", BUILTINS_DESTROYED),
+    ),
+    Hostile(
+        "helpers_redefined",
+        "solved, Softmax not normalised; the deep_demo solution cell redefines check_close/check_grad/fail/"
+        "begin_test/expect/test_layer/TestFailed (also via globals() and exec): the tests use the "
+        "grader's own helpers: only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG, Edit("deep_demo", None, HELPERS_REDEFINED)),
+        SOFTMAX_BROKEN,
+        attacks="helpers redefined",
+    ),
+    Hostile(
+        "helpers_module_replaced",
+        "solved, Softmax not normalised; a cell before the helpers cell writes a pass-everything "
+        "numnet_testing.py over the one next to the notebook and into the home and temp dirs (first on "
+        "sys.path) and puts it into sys.modules; the helpers cell itself is edited to import everything from "
+        "it: the grader runs the course's helpers cell with the course's copy of the module, loaded from the "
+        "course folder (never from sys.path or sys.modules): only the Softmax cells and keras_mnist are lost",
+        (SOFTMAX_BUG, Edit("test_helpers", None, HELPERS_CELL_FROM_FAKE)),
+        SOFTMAX_BROKEN,
+        attacks="helpers module replaced",
+        mutate=_with_added("conv2dtr", HELPERS_MODULE_SHIPPED),
+    ),
+    Hostile(
+        "helpers_module_monkeypatched",
+        "solved, DenseLayer.forward without the bias; a cell after the helpers cell makes every function of the "
+        "imported numnet_testing lenient, replaces its TestFailed, appends to its file and reloads it, and "
+        "rebinds check_close/expect/begin_test/test_layer... in the notebook: all in the student's process; "
+        "the grader's module is a fresh copy of the course's per test: part1_forward__dense and keras_mnist "
+        "are lost (as in the dense_no_bias example)",
+        (
+            Edit(
+                "dense",
+                "return self._check(input_data) @ self.W + self.b",
+                "return self._check(input_data) @ self.W  # forgot the bias",
+            ),
+        ),
+        expected_for((), ("part1_forward__dense", "part1_forward__keras_mnist")),
+        attacks="helpers module monkeypatched",
+        mutate=_with_added("test_helpers", HELPERS_MODULE_MONKEYPATCHED),
+    ),
     # ---- import tricks
-    Hostile("keras_files_next_to_notebook",
-            "solved, Softmax not normalised + fake keras.py, keras/, tensorflow.py, gradebot.py, coursekit/, "
-            "sitecustomize.py written to cwd, home and temp dirs and put first on sys.path: expected values are "
-            "fixed at build time and the grader imports nothing from there: only the Softmax cells and keras_mnist "
-            "are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="fake modules on disk",
-            mutate=_with_added("network", KERAS_FILES)),
-    Hostile("sys_modules_fake_keras",
-            "solved, DenseLayer not implemented + sys.modules['keras'/'jax'/'gradebot'/...] = fakes, a "
-            "meta_path finder answering for them, sys.path.insert: the Dense cells and keras_mnist are lost",
-            (unimplemented("dense"),), DENSE_BROKEN, attacks="sys.modules, meta_path",
-            mutate=_with_added("network", SYS_MODULES_FAKE)),
-    Hostile("forbidden_imports_in_layers",
-            "solved, but ReLU's methods import jax, CrossEntropy's import scipy, Adam._update imports keras and "
-            "FlattenLayer's methods import sklearn: none is importable in the sandbox, so those classes fail all "
-            "their tests (ReLU, CrossEntropy and Flatten cells, keras_mnist, bonus_conv__pooling_grad); the optimizer bonus counts the best optimizer: SGD, RMSprop and Adagrad still earn it",
-            (Edit("relu", "return np.maximum(input_data, 0)",
-                  "import jax.numpy as jnp\n        return np.asarray(jnp.maximum(input_data, 0))"),
-             Edit("relu", "return grad_output * (np.asarray(input_data) > 0), []",
-                  "import jax  # noqa: F401\n        return grad_output * (np.asarray(input_data) > 0), []"),
-             Edit("relu", "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
-                  "import jax  # noqa: F401\n        return (x > 0)[:, :, None] * np.eye(x.shape[1])"),
-             Edit("crossentropy", "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
-                  "from scipy.special import xlogy\n        return -np.sum(xlogy(y, np.maximum(p, self.eps)), axis=1)"),
-             Edit("crossentropy", "return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)",
-                  "import scipy  # noqa: F401\n        return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)"),
-             Edit("optimizers", "m_slots, v_slots = self._state(params, 2)",
-                  "import keras  # noqa: F401\n        m_slots, v_slots = self._state(params, 2)"),
-             Edit("flatten", "return x.reshape(len(x), -1)",
-                  "from sklearn.utils import check_array\n        return check_array(x.reshape(len(x), -1))"),
-             Edit("flatten", "return np.reshape(grad_output, np.shape(input_data)), []",
-                  "import sklearn  # noqa: F401\n        return np.reshape(grad_output, np.shape(input_data)), []"),
-             Edit("flatten", "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
-                  "import sklearn  # noqa: F401\n        return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)")),
-            expected_for({"ReLU", "CrossEntropy", "Adam", "FlattenLayer"}), attacks="forbidden imports"),
+    Hostile(
+        "keras_files_next_to_notebook",
+        "solved, Softmax not normalised + fake keras.py, keras/, tensorflow.py, gradebot.py, coursekit/, "
+        "sitecustomize.py written to cwd, home and temp dirs and put first on sys.path: expected values are "
+        "fixed at build time and the grader imports nothing from there: only the Softmax cells and keras_mnist "
+        "are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="fake modules on disk",
+        mutate=_with_added("network", KERAS_FILES),
+    ),
+    Hostile(
+        "sys_modules_fake_keras",
+        "solved, DenseLayer not implemented + sys.modules['keras'/'jax'/'gradebot'/...] = fakes, a "
+        "meta_path finder answering for them, sys.path.insert: the Dense cells and keras_mnist are lost",
+        (unimplemented("dense"),),
+        DENSE_BROKEN,
+        attacks="sys.modules, meta_path",
+        mutate=_with_added("network", SYS_MODULES_FAKE),
+    ),
+    Hostile(
+        "forbidden_imports_in_layers",
+        "solved, but ReLU's methods import jax, CrossEntropy's import scipy, Adam._update imports keras and "
+        "FlattenLayer's methods import sklearn: none is importable in the sandbox, so those classes fail all "
+        "their tests (ReLU, CrossEntropy and Flatten cells, keras_mnist, bonus_conv__pooling_grad); the optimizer bonus counts the best optimizer: SGD, RMSprop and Adagrad still earn it",
+        (
+            Edit(
+                "relu",
+                "return np.maximum(input_data, 0)",
+                "import jax.numpy as jnp\n        return np.asarray(jnp.maximum(input_data, 0))",
+            ),
+            Edit(
+                "relu",
+                "return grad_output * (np.asarray(input_data) > 0), []",
+                "import jax  # noqa: F401\n        return grad_output * (np.asarray(input_data) > 0), []",
+            ),
+            Edit(
+                "relu",
+                "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
+                "import jax  # noqa: F401\n        return (x > 0)[:, :, None] * np.eye(x.shape[1])",
+            ),
+            Edit(
+                "crossentropy",
+                "return -np.sum(y * np.log(np.maximum(p, self.eps)), axis=1)",
+                "from scipy.special import xlogy\n        return -np.sum(xlogy(y, np.maximum(p, self.eps)), axis=1)",
+            ),
+            Edit(
+                "crossentropy",
+                "return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)",
+                "import scipy  # noqa: F401\n        return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)",
+            ),
+            Edit(
+                "optimizers",
+                "m_slots, v_slots = self._state(params, 2)",
+                "import keras  # noqa: F401\n        m_slots, v_slots = self._state(params, 2)",
+            ),
+            Edit(
+                "flatten",
+                "return x.reshape(len(x), -1)",
+                "from sklearn.utils import check_array\n        return check_array(x.reshape(len(x), -1))",
+            ),
+            Edit(
+                "flatten",
+                "return np.reshape(grad_output, np.shape(input_data)), []",
+                "import sklearn  # noqa: F401\n        return np.reshape(grad_output, np.shape(input_data)), []",
+            ),
+            Edit(
+                "flatten",
+                "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
+                "import sklearn  # noqa: F401\n        return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
+            ),
+        ),
+        expected_for({"ReLU", "CrossEntropy", "Adam", "FlattenLayer"}),
+        attacks="forbidden imports",
+    ),
     # ---- grading-mode detection
-    Hostile("grading_mode_detection",
-            "solved; Softmax returns a uniform distribution (and the hard-coded answer of the visible test) when "
-            "it thinks it is graded (NBGRADER_EXECUTION, GRADING, no ipykernel, bwrap as pid 1...) and raises "
-            "NotImplementedError otherwise; DenseLayer.forward returns x @ W without b when graded. It cannot "
-            "know the hidden inputs: the Softmax cells, part1_forward__dense and keras_mnist are lost (Dense's "
-            "gradients are honest and still count)",
-            (Edit("softmax", None, GRADING_MODE_SOFTMAX),
-             Edit("dense", "return self._check(input_data) @ self.W + self.b", GRADING_MODE_DENSE_FORWARD)),
-            expected_for({"Softmax"}, {"part1_forward__dense"}), attacks="grading-mode detection"),
+    Hostile(
+        "grading_mode_detection",
+        "solved; Softmax returns a uniform distribution (and the hard-coded answer of the visible test) when "
+        "it thinks it is graded (NBGRADER_EXECUTION, GRADING, no ipykernel, bwrap as pid 1...) and raises "
+        "NotImplementedError otherwise; DenseLayer.forward returns x @ W without b when graded. It cannot "
+        "know the hidden inputs: the Softmax cells, part1_forward__dense and keras_mnist are lost (Dense's "
+        "gradients are honest and still count)",
+        (
+            Edit("softmax", None, GRADING_MODE_SOFTMAX),
+            Edit("dense", "return self._check(input_data) @ self.W + self.b", GRADING_MODE_DENSE_FORWARD),
+        ),
+        expected_for({"Softmax"}, {"part1_forward__dense"}),
+        attacks="grading-mode detection",
+    ),
     # ---- forged output
-    Hostile("forged_output",
-            "release; at cell level and from every method of every class: 'Test PASSED', a forged result JSON, "
-            "fake per-test JSON, npy bytes on stdout's buffer, success on stderr (the methods then raise "
-            "NotImplementedError as before): 0 everywhere",
-            base="release", attacks="forged stdout/stderr", mutate=_with_added("optimizers", FORGED_PRINTS)),
-    Hostile("forged_fd_writes",
-            "release; at cell level and from every method: fake protocol frames (JSON lines, length-prefixed "
-            "JSON, npy headers), 'Test PASSED' and binary garbage written with os.write to fd 1, fd 2 and every "
-            "fd in /proc/self/fd: 0 everywhere",
-            base="release", attacks="fd writes", mutate=_with_added("optimizers", FD_SPRAY_METHODS)),
-    Hostile("fd_garbage_cell_level",
-            "solved, Softmax not normalised; a last cell writes the same frames and garbage to every open fd "
-            "(the grader's channel must not be corruptible by the cells): only the Softmax cells and keras_mnist "
-            "are lost",
-            (SOFTMAX_BUG,), SOFTMAX_BROKEN, attacks="fd writes", mutate=_with_added("optimizers", FD_SPRAY_CELL)),
+    Hostile(
+        "forged_output",
+        "release; at cell level and from every method of every class: 'Test PASSED', a forged result JSON, "
+        "fake per-test JSON, npy bytes on stdout's buffer, success on stderr (the methods then raise "
+        "NotImplementedError as before): 0 everywhere",
+        base="release",
+        attacks="forged stdout/stderr",
+        mutate=_with_added("optimizers", FORGED_PRINTS),
+    ),
+    Hostile(
+        "forged_fd_writes",
+        "release; at cell level and from every method: fake protocol frames (JSON lines, length-prefixed "
+        "JSON, npy headers), 'Test PASSED' and binary garbage written with os.write to fd 1, fd 2 and every "
+        "fd in /proc/self/fd: 0 everywhere",
+        base="release",
+        attacks="fd writes",
+        mutate=_with_added("optimizers", FD_SPRAY_METHODS),
+    ),
+    Hostile(
+        "fd_garbage_cell_level",
+        "solved, Softmax not normalised; a last cell writes the same frames and garbage to every open fd "
+        "(the grader's channel must not be corruptible by the cells): only the Softmax cells and keras_mnist "
+        "are lost",
+        (SOFTMAX_BUG,),
+        SOFTMAX_BROKEN,
+        attacks="fd writes",
+        mutate=_with_added("optimizers", FD_SPRAY_CELL),
+    ),
     # ---- objects pretending to be arrays (every method of the class returns the fake; its values are wrong)
-    Hostile("fake_array_interface",
-            "solved; every Softmax method returns an object whose __array__ gives zeros of the right shape: "
-            "the Softmax cells and keras_mnist are lost",
-            (fake_results("softmax", "Softmax", "an __array__ object of zeros", FAKE_ARRAY_ZEROS),),
-            SOFTMAX_BROKEN, attacks="__array__"),
-    Hostile("fake_always_equal",
-            "solved; every DenseLayer method returns an object equal to / within tolerance of everything "
-            "(__eq__, __sub__, __abs__, comparisons, __array_ufunc__ = None), no numbers in it: the Dense cells "
-            "and keras_mnist are lost",
-            (fake_results("dense", "DenseLayer", "an always-equal object", FAKE_ALWAYS_EQUAL),),
-            DENSE_BROKEN, attacks="__eq__/__sub__/__abs__"),
-    Hostile("fake_ndarray_subclass",
-            "solved; every ReLU method returns an ndarray subclass holding result + 1 whose ==, -, abs lie: "
-            "the ReLU cells and keras_mnist are lost",
-            (fake_results("relu", "ReLU", "a lying ndarray subclass", FAKE_NDARRAY_SUBCLASS),),
-            expected_for({"ReLU"}), attacks="ndarray subclass"),
-    Hostile("fake_object_0d",
-            "solved; every FlattenLayer method returns a 0-d object array holding a (wrong) array: the Flatten "
-            "cells (part1_forward__flatten, bonus_conv__pooling_grad) and keras_mnist are lost",
-            (fake_results("flatten", "FlattenLayer", "a 0-d object array", FAKE_OBJECT_0D),),
-            expected_for({"FlattenLayer"}), attacks="0-d object array"),
-    Hostile("fake_nan_inf",
-            "solved; every MaxPooling method returns NaN arrays, every Conv2DLayer method inf arrays: the "
-            "MaxPooling cells, keras_mnist and every bonus_conv cell are lost",
-            (fake_results("maxpooling", "MaxPooling", "NaN", FAKE_NAN),),
-            expected_for({"MaxPooling", "Conv2DLayer"}), attacks="NaN/inf",
-            mutate=fake_results_appended("conv2d", "Conv2DLayer", "inf", FAKE_INF)),
-    Hostile("fake_list",
-            "solved; every CrossEntropy method returns a Python list of the right shape with wrong values: "
-            "part2_grad_x__crossentropy is lost",
-            (fake_results("crossentropy", "CrossEntropy", "a list of wrong values", FAKE_LIST),),
-            expected_for({"CrossEntropy"}), attacks="Python list"),
-    Hostile("fake_generator",
-            "solved; every Conv2DTrLayer method returns a generator of (wrong) rows: every bonus_conv_tr cell "
-            "is lost",
-            (), expected_for({"Conv2DTrLayer"}), attacks="generator",
-            mutate=fake_results_appended("conv2dtr", "Conv2DTrLayer", "a generator", FAKE_GENERATOR)),
+    Hostile(
+        "fake_array_interface",
+        "solved; every Softmax method returns an object whose __array__ gives zeros of the right shape: "
+        "the Softmax cells and keras_mnist are lost",
+        (fake_results("softmax", "Softmax", "an __array__ object of zeros", FAKE_ARRAY_ZEROS),),
+        SOFTMAX_BROKEN,
+        attacks="__array__",
+    ),
+    Hostile(
+        "fake_always_equal",
+        "solved; every DenseLayer method returns an object equal to / within tolerance of everything "
+        "(__eq__, __sub__, __abs__, comparisons, __array_ufunc__ = None), no numbers in it: the Dense cells "
+        "and keras_mnist are lost",
+        (fake_results("dense", "DenseLayer", "an always-equal object", FAKE_ALWAYS_EQUAL),),
+        DENSE_BROKEN,
+        attacks="__eq__/__sub__/__abs__",
+    ),
+    Hostile(
+        "fake_ndarray_subclass",
+        "solved; every ReLU method returns an ndarray subclass holding result + 1 whose ==, -, abs lie: "
+        "the ReLU cells and keras_mnist are lost",
+        (fake_results("relu", "ReLU", "a lying ndarray subclass", FAKE_NDARRAY_SUBCLASS),),
+        expected_for({"ReLU"}),
+        attacks="ndarray subclass",
+    ),
+    Hostile(
+        "fake_object_0d",
+        "solved; every FlattenLayer method returns a 0-d object array holding a (wrong) array: the Flatten "
+        "cells (part1_forward__flatten, bonus_conv__pooling_grad) and keras_mnist are lost",
+        (fake_results("flatten", "FlattenLayer", "a 0-d object array", FAKE_OBJECT_0D),),
+        expected_for({"FlattenLayer"}),
+        attacks="0-d object array",
+    ),
+    Hostile(
+        "fake_nan_inf",
+        "solved; every MaxPooling method returns NaN arrays, every Conv2DLayer method inf arrays: the "
+        "MaxPooling cells, keras_mnist and every bonus_conv cell are lost",
+        (fake_results("maxpooling", "MaxPooling", "NaN", FAKE_NAN),),
+        expected_for({"MaxPooling", "Conv2DLayer"}),
+        attacks="NaN/inf",
+        mutate=fake_results_appended("conv2d", "Conv2DLayer", "inf", FAKE_INF),
+    ),
+    Hostile(
+        "fake_list",
+        "solved; every CrossEntropy method returns a Python list of the right shape with wrong values: "
+        "part2_grad_x__crossentropy is lost",
+        (fake_results("crossentropy", "CrossEntropy", "a list of wrong values", FAKE_LIST),),
+        expected_for({"CrossEntropy"}),
+        attacks="Python list",
+    ),
+    Hostile(
+        "fake_generator",
+        "solved; every Conv2DTrLayer method returns a generator of (wrong) rows: every bonus_conv_tr cell is lost",
+        (),
+        expected_for({"Conv2DTrLayer"}),
+        attacks="generator",
+        mutate=fake_results_appended("conv2dtr", "Conv2DTrLayer", "a generator", FAKE_GENERATOR),
+    ),
     # ---- reading the inputs
-    Hostile("print_inputs",
-            "solved; every method of every class prints its inputs (small ones in full), its callers' code, "
-            "constants and locals, and strings found in memory that look like tests: the math is right, so full "
-            "marks, and no hidden-test code may show up in the output",
-            (), FULL, attacks="printing inputs/callers", mutate=_with_added("optimizers", SPY_PRINT)),
-    Hostile("save_inputs",
-            "solved; every method saves its array inputs as .npy in cwd, home, /tmp, /dev/shm, /var/tmp and "
-            "prints files left by earlier runs: full marks",
-            (), FULL, attacks="saving inputs", mutate=_with_added("optimizers", SPY_SAVE)),
+    Hostile(
+        "print_inputs",
+        "solved; every method of every class prints its inputs (small ones in full), its callers' code, "
+        "constants and locals, and strings found in memory that look like tests: the math is right, so full "
+        "marks, and no hidden-test code may show up in the output",
+        (),
+        FULL,
+        attacks="printing inputs/callers",
+        mutate=_with_added("optimizers", SPY_PRINT),
+    ),
+    Hostile(
+        "save_inputs",
+        "solved; every method saves its array inputs as .npy in cwd, home, /tmp, /dev/shm, /var/tmp and "
+        "prints files left by earlier runs: full marks",
+        (),
+        FULL,
+        attacks="saving inputs",
+        mutate=_with_added("optimizers", SPY_SAVE),
+    ),
     # ---- resource attacks inside methods
-    Hostile("softmax_forward_infinite_loop",
-            "solved; Softmax.forward ignores SIGALRM/SIGTERM/SIGINT/SIGXCPU... and loops forever, swallowing "
-            "whatever a timeout raises: Softmax.grad_x calls forward, so the Softmax cells and keras_mnist are "
-            "lost; the rest must still be graded",
-            (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", SOFTMAX_LOOP),),
-            SOFTMAX_BROKEN, attacks="infinite loop in a method"),
-    Hostile("relu_grad_x_memory_bomb",
-            "solved; ReLU.grad_x allocates and touches 1 GiB blocks until it fails (then raises MemoryError "
-            "anyway): only part2_grad_x__relu calls ReLU.grad_x (ReLU.backward is its own)",
-            (Edit("relu", "x = np.asarray(input_data).reshape(len(input_data), -1)\n        return (x > 0)",
-                  RELU_MEMORY_BOMB + "\n        return (x > 0)"),),
-            expected_for((), {"part2_grad_x__relu"}), attacks="memory bomb in a method"),
-    Hostile("dense_grad_w_os_exit",
-            "solved; DenseLayer.grad_W calls os._exit(0): only part3_training__grad_w calls grad_W (Dense has "
-            "its own backward); the sandbox must be restarted for the other tests",
-            (Edit("dense", "eye = np.eye(self.output_dim, dtype=self.W.dtype)", DENSE_EXIT),),
-            expected_for((), {"part3_training__grad_w"}), attacks="os._exit in a method"),
-    Hostile("dense_grad_b_sigkill",
-            "solved; DenseLayer.grad_b sends SIGKILL to its own process: only part3_training__grad_b calls "
-            "grad_b",
-            (Edit("dense", "return np.repeat(np.eye(self.output_dim, dtype=self.b.dtype)[None], len(x), axis=0)",
-                  DENSE_KILL),),
-            expected_for((), {"part3_training__grad_b"}), attacks="kill -9 self in a method"),
-    Hostile("crossentropy_fork_bomb",
-            "solved; CrossEntropy.grad_x forks (up to 300 children that sleep a minute) until fork fails, then "
-            "never returns: part2_grad_x__crossentropy is lost; the process tree must be cleaned up",
-            (Edit("crossentropy", "return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)", FORK_BOMB),),
-            expected_for({"CrossEntropy"}), attacks="fork bomb in a method"),
-    Hostile("flatten_grad_x_floods_output",
-            "solved; FlattenLayer.grad_x prints 100 MB of 'Test PASSED' (once per process), then returns the "
-            "right Jacobian: output is cut short, the math is right: full marks",
-            (Edit("flatten", "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)", FLATTEN_FLOOD),),
-            FULL, attacks="100 MB of prints in a method"),
-    Hostile("added_cell_infinite_loop",
-            "solved; a student-added cell after the last solution cell loops forever (cell-level; the sandbox "
-            "cell timeout stops it): every class was defined before it: full marks",
-            (), FULL, attacks="infinite loop in a cell", mutate=_with_added("optimizers", CELL_INFINITE_LOOP)),
+    Hostile(
+        "softmax_forward_infinite_loop",
+        "solved; Softmax.forward ignores SIGALRM/SIGTERM/SIGINT/SIGXCPU... and loops forever, swallowing "
+        "whatever a timeout raises: Softmax.grad_x calls forward, so the Softmax cells and keras_mnist are "
+        "lost; the rest must still be graded",
+        (Edit("softmax", "e = np.exp(x - x.max(axis=1, keepdims=True))", SOFTMAX_LOOP),),
+        SOFTMAX_BROKEN,
+        attacks="infinite loop in a method",
+    ),
+    Hostile(
+        "relu_grad_x_memory_bomb",
+        "solved; ReLU.grad_x allocates and touches 1 GiB blocks until it fails (then raises MemoryError "
+        "anyway): only part2_grad_x__relu calls ReLU.grad_x (ReLU.backward is its own)",
+        (
+            Edit(
+                "relu",
+                "x = np.asarray(input_data).reshape(len(input_data), -1)\n        return (x > 0)",
+                RELU_MEMORY_BOMB + "\n        return (x > 0)",
+            ),
+        ),
+        expected_for((), {"part2_grad_x__relu"}),
+        attacks="memory bomb in a method",
+    ),
+    Hostile(
+        "dense_grad_w_os_exit",
+        "solved; DenseLayer.grad_W calls os._exit(0): only part3_training__grad_w calls grad_W (Dense has "
+        "its own backward); the sandbox must be restarted for the other tests",
+        (Edit("dense", "eye = np.eye(self.output_dim, dtype=self.W.dtype)", DENSE_EXIT),),
+        expected_for((), {"part3_training__grad_w"}),
+        attacks="os._exit in a method",
+    ),
+    Hostile(
+        "dense_grad_b_sigkill",
+        "solved; DenseLayer.grad_b sends SIGKILL to its own process: only part3_training__grad_b calls grad_b",
+        (
+            Edit(
+                "dense",
+                "return np.repeat(np.eye(self.output_dim, dtype=self.b.dtype)[None], len(x), axis=0)",
+                DENSE_KILL,
+            ),
+        ),
+        expected_for((), {"part3_training__grad_b"}),
+        attacks="kill -9 self in a method",
+    ),
+    Hostile(
+        "crossentropy_fork_bomb",
+        "solved; CrossEntropy.grad_x forks (up to 300 children that sleep a minute) until fork fails, then "
+        "never returns: part2_grad_x__crossentropy is lost; the process tree must be cleaned up",
+        (Edit("crossentropy", "return np.where(p >= self.eps, -y / np.maximum(p, self.eps), 0.0)", FORK_BOMB),),
+        expected_for({"CrossEntropy"}),
+        attacks="fork bomb in a method",
+    ),
+    Hostile(
+        "flatten_grad_x_floods_output",
+        "solved; FlattenLayer.grad_x prints 100 MB of 'Test PASSED' (once per process), then returns the "
+        "right Jacobian: output is cut short, the math is right: full marks",
+        (Edit("flatten", "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)", FLATTEN_FLOOD),),
+        FULL,
+        attacks="100 MB of prints in a method",
+    ),
+    Hostile(
+        "added_cell_infinite_loop",
+        "solved; a student-added cell after the last solution cell loops forever (cell-level; the sandbox "
+        "cell timeout stops it): every class was defined before it: full marks",
+        (),
+        FULL,
+        attacks="infinite loop in a cell",
+        mutate=_with_added("optimizers", CELL_INFINITE_LOOP),
+    ),
     # ---- secrets
-    Hostile("read_secrets",
-            "solved; a cell and MaxPooling.forward (once) read /etc/gradebot.toml, /proc/*/environ, the course "
-            "source notebook at guessed paths, list /, walk the filesystem for .ipynb/.toml/.db files and print "
-            "them (and any hidden tests found): nothing secret is visible, no points lost: full marks",
-            (Edit("maxpooling", "views = [v for v, _ in self._offsets(input_data)[1]]", READ_SECRETS_METHOD),),
-            FULL, attacks="reading secrets", mutate=_with_added("network", READ_SECRETS)),
+    Hostile(
+        "read_secrets",
+        "solved; a cell and MaxPooling.forward (once) read /etc/gradebot.toml, /proc/*/environ, the course "
+        "source notebook at guessed paths, list /, walk the filesystem for .ipynb/.toml/.db files and print "
+        "them (and any hidden tests found): nothing secret is visible, no points lost: full marks",
+        (Edit("maxpooling", "views = [v for v, _ in self._offsets(input_data)[1]]", READ_SECRETS_METHOD),),
+        FULL,
+        attacks="reading secrets",
+        mutate=_with_added("network", READ_SECRETS),
+    ),
 ]
 
 
@@ -1528,6 +1818,7 @@ def check_all(examples=HOSTILE):
             nb = build_hostile(ex, release_nb)
             with_warnings = copy.deepcopy(nb)
             import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 nbformat.validate(with_warnings)
@@ -1537,7 +1828,7 @@ def check_all(examples=HOSTILE):
             exp = ex.expected_points()
             if set(exp) != set(TASKS) or any(exp[t] > TASKS[t] + 1e-9 or exp[t] < 0 for t in TASKS):
                 problems.append("%s: bad expected points %s" % (ex.name, exp))
-        except Exception as exc:   # noqa: BLE001 (report every problem, not the first)
+        except Exception as exc:  # noqa: BLE001 (report every problem, not the first)
             problems.append("%s: %s: %s" % (ex.name, type(exc).__name__, exc))
     return problems
 

@@ -12,6 +12,7 @@ instead. The course uses it for optional methods: the released ``backward`` of a
 working layer (the base ``Layer.backward`` derives the product from them). ``# stub: <line>  # why: <reason>``
 puts the reason into the note: ``# ВАШ КОД ЗДЕСЬ (необязательно: <reason>)``.
 """
+
 import re
 
 from nbgrader.preprocessors import (
@@ -34,8 +35,10 @@ from coursekit.trusted.execute import RebuildFromCourse, SaveTrustedGrades, Trus
 STUB_MARK = "# stub:"
 OPTIONAL_NOTE = "# ВАШ КОД ЗДЕСЬ (необязательно)"
 WHY_MARK = "# why:"
-_CUSTOM = re.compile(r"^(?P<indent>\s*)###\s*BEGIN SOLUTION\s*" + re.escape(STUB_MARK) + r"\s*(?P<stub>.+?)"
-                     r"(?:\s*" + re.escape(WHY_MARK) + r"\s*(?P<why>.+?))?\s*$")
+_CUSTOM = re.compile(
+    r"^(?P<indent>\s*)###\s*BEGIN SOLUTION\s*" + re.escape(STUB_MARK) + r"\s*(?P<stub>.+?)"
+    r"(?:\s*" + re.escape(WHY_MARK) + r"\s*(?P<why>.+?))?\s*$"
+)
 
 
 def split_custom_stub(line):

@@ -7,6 +7,7 @@ Every test cell of the source notebook runs in the grader's RECORD transport (co
 classes are numnet_ref's, Keras is importable, and each ``expect(label, compute)`` value is stored. Grading
 replays them (no Keras, nothing computed from student code). The reference must pass every test here.
 """
+
 import argparse
 import os
 import sys
@@ -19,14 +20,16 @@ from coursekit.trusted import grader
 
 
 def record_course(source_notebook=SOURCE_NOTEBOOK):
-    folder = os.path.dirname(source_notebook)          # numnet_testing.py and mnist_loader.py are read from there
+    folder = os.path.dirname(source_notebook)  # numnet_testing.py and mnist_loader.py are read from there
     course = grader.Course.from_notebook(nbformat.read(source_notebook, as_version=4), folder)
     data = grader._Data.names(course.data, folder) if course.data else {}
     store, results = grader.record(course, data, subjects_of)
     failed = [r for r in results if not r.passed]
     if failed:
-        raise SystemExit('the reference fails tests while recording:\n' + '\n'.join(
-            '  %s: %s' % (r.grade_id, r.message) for r in failed))
+        raise SystemExit(
+            'the reference fails tests while recording:\n'
+            + '\n'.join('  %s: %s' % (r.grade_id, r.message) for r in failed)
+        )
     return store, results
 
 
@@ -42,8 +45,10 @@ def main(argv=None):
         if not os.path.exists(path) or not grader.ExpectedStore.load(path).same_as(store):
             print('%s is stale: run python -m coursekit.record' % EXPECTED_STORE)
             return 1
-        print('%s is up to date (%d values, %d tests, %.0f s)' % (EXPECTED_STORE, n, len(results),
-                                                                   time.monotonic() - start))
+        print(
+            '%s is up to date (%d values, %d tests, %.0f s)'
+            % (EXPECTED_STORE, n, len(results), time.monotonic() - start)
+        )
         return 0
     store.save(path)
     print('wrote %s: %d values for %d tests (%.0f s)' % (EXPECTED_STORE, n, len(results), time.monotonic() - start))

@@ -6,6 +6,7 @@
 The comparison is normalised: cell types, sources and nbgrader/lock metadata of the notebook, and the bytes of
 every other released file.
 """
+
 import argparse
 import filecmp
 import os
@@ -67,9 +68,11 @@ def main(argv=None):
                 shutil.copytree(os.path.join(backup, ASSIGNMENT), committed)
             hint = ""
             if "there are submissions associated with it" in str(err):
-                hint = ("\nThe course gradebook (%s) holds graded submissions of this notebook, so nbgrader will "
-                        "not change its cells there. Regenerate with an empty gradebook (move gradebook.db away "
-                        "first), or keep the current release." % os.path.join(REPO_ROOT, "gradebook.db"))
+                hint = (
+                    "\nThe course gradebook (%s) holds graded submissions of this notebook, so nbgrader will "
+                    "not change its cells there. Regenerate with an empty gradebook (move gradebook.db away "
+                    "first), or keep the current release." % os.path.join(REPO_ROOT, "gradebook.db")
+                )
             print("%s%s\nrelease/%s was left as it was." % (err, hint, ASSIGNMENT), file=sys.stderr)
             return 1
         finally:

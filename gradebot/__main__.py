@@ -1,4 +1,5 @@
 """``python -m gradebot <command>``: see gradebot/frontends/cli.py."""
+
 import sys
 
 from gradebot.frontends.cli import main

@@ -22,6 +22,7 @@ The course's own file is ``gradebot.course.toml`` at the repository root (``make
 ``python -m coursekit.build`` writes its public facts into the notebook (docs/course.md, "Как сдать"). Its
 ``[kernel]`` table is not a setting: it says what the course's kernel needs (``gradebot.core.kernel_needs``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,8 @@ from typing import Any
 
 from gradebot.core.errors import ConfigError
 
-GiB = 1024 ** 3
-MiB = 1024 ** 2
+GiB = 1024**3
+MiB = 1024**2
 
 
 def _default_course_root() -> str:
@@ -48,41 +49,41 @@ def _default_course_root() -> str:
 class Config:
     """All settings of the bot. Paths are strings; see the module docstring for how they are loaded."""
 
-    data_dir: str = "./var/gradebot"          # store: SQLite database + submitted files
+    data_dir: str = "./var/gradebot"  # store: SQLite database + submitted files
     course_root: str = dataclasses.field(default_factory=_default_course_root)  # has nbgrader_config.py
     assignment: str = "numnet"
     notebook: str = "numnet.ipynb"
-    gradebook_url: str | None = None          # the course's main gradebook; None = sqlite:///<course_root>/gradebook.db
-    backend: str = "embedded"                 # queue backend name (see gradebot.backends)
+    gradebook_url: str | None = None  # the course's main gradebook; None = sqlite:///<course_root>/gradebook.db
+    backend: str = "embedded"  # queue backend name (see gradebot.backends)
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
-    deadline: str | None = None               # ISO datetime; naive = UTC
-    late_policy: str = "accept"               # accept | reject | penalty:<fraction>
-    counting: str = "latest"                  # latest | best
-    rate_limit: str | None = None             # "N/M": at most N submissions per student per M minutes
+    deadline: str | None = None  # ISO datetime; naive = UTC
+    late_policy: str = "accept"  # accept | reject | penalty:<fraction>
+    counting: str = "latest"  # latest | best
+    rate_limit: str | None = None  # "N/M": at most N submissions per student per M minutes
     max_upload_bytes: int = 5 * MiB
-    sandbox: str = "bwrap"                    # bwrap | none (instructor opt-out, logged loudly)
+    sandbox: str = "bwrap"  # bwrap | none (instructor opt-out, logged loudly)
     # limits for one grading job
-    cpu_seconds: int = 900                    # RLIMIT_CPU of each process in the sandbox
-    wall_seconds: int = 1200                  # whole job (nbgrader autograde + kernel), wall clock
-    cell_timeout: int | None = None           # nbgrader's per-cell timeout (Execute.timeout), s; None = course's
-    memory_bytes: int = 4 * GiB               # RLIMIT_AS of each sandboxed process (jax needs >= 2 GiB)
-    max_processes: int = 128                  # RLIMIT_NPROC of the sandbox user
-    max_output_bytes: int = 1 * MiB           # cell outputs kept per notebook; the rest is dropped
-    max_file_bytes: int = 256 * MiB           # RLIMIT_FSIZE: largest file student code may write in scratch
-    sandbox_uid_base: int = 61000             # sandbox user ids (when the service runs as root): base + slot
-    lease_seconds: int = 30                   # embedded queue: a claimed job is re-delivered if not renewed
-    max_deliveries: int = 3                   # a job that kills its worker this many times is marked failed
-    work_dir: str | None = None               # where per-job temporary course copies go (None = system tmp)
-    build_dir: str | None = None              # course build templates (None = <data_dir>/builds)
-    kernel_threads: int = 1                   # OMP/OPENBLAS threads in the kernel (workers already use the cores)
+    cpu_seconds: int = 900  # RLIMIT_CPU of each process in the sandbox
+    wall_seconds: int = 1200  # whole job (nbgrader autograde + kernel), wall clock
+    cell_timeout: int | None = None  # nbgrader's per-cell timeout (Execute.timeout), s; None = course's
+    memory_bytes: int = 4 * GiB  # RLIMIT_AS of each sandboxed process (jax needs >= 2 GiB)
+    max_processes: int = 128  # RLIMIT_NPROC of the sandbox user
+    max_output_bytes: int = 1 * MiB  # cell outputs kept per notebook; the rest is dropped
+    max_file_bytes: int = 256 * MiB  # RLIMIT_FSIZE: largest file student code may write in scratch
+    sandbox_uid_base: int = 61000  # sandbox user ids (when the service runs as root): base + slot
+    lease_seconds: int = 30  # embedded queue: a claimed job is re-delivered if not renewed
+    max_deliveries: int = 3  # a job that kills its worker this many times is marked failed
+    work_dir: str | None = None  # where per-job temporary course copies go (None = system tmp)
+    build_dir: str | None = None  # course build templates (None = <data_dir>/builds)
+    kernel_threads: int = 1  # OMP/OPENBLAS threads in the kernel (workers already use the cores)
     # distributed backend (backend = "celery": gradebot/backends/celery_backend.py, docs/gradebot_scale.md)
-    broker_url: str | None = None             # redis://host:port/db (Celery broker)
-    db_url: str | None = None                 # postgresql://...: store, notebook bytes, results, gradebook
-    visibility_timeout: int | None = None     # s a job may run before Redis redelivers it (None: wall_seconds + 600)
-    claim_lease: int | None = None            # s without a heartbeat before another worker takes a claim over
-    sweep_interval: int | None = None         # s between re-publishing jobs the broker lost
+    broker_url: str | None = None  # redis://host:port/db (Celery broker)
+    db_url: str | None = None  # postgresql://...: store, notebook bytes, results, gradebook
+    visibility_timeout: int | None = None  # s a job may run before Redis redelivers it (None: wall_seconds + 600)
+    claim_lease: int | None = None  # s without a heartbeat before another worker takes a claim over
+    sweep_interval: int | None = None  # s between re-publishing jobs the broker lost
     unacked_restore_interval: int | None = None
-    queue: str | None = None                  # Celery queue name (None: "gradebot")
+    queue: str | None = None  # Celery queue name (None: "gradebot")
 
     # front ends
     # require_code: the web page/API need the student's access code to submit and to read results, and Telegram's
@@ -115,8 +116,8 @@ class Config:
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     # public facts for students (coursekit.build writes them into the notebook's "Как сдать" and the release README)
-    web_url: str | None = None                # the web page's address as students open it, https://...
-    telegram_bot: str | None = None           # the Telegram bot's username (with or without the leading @)
+    web_url: str | None = None  # the web page's address as students open it, https://...
+    telegram_bot: str | None = None  # the Telegram bot's username (with or without the leading @)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -173,15 +174,23 @@ class Config:
             raise ConfigError(f"require_code={self.require_code!r}: use true or false")
         if self.web_url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.web_url):
             raise ConfigError(f"web_url={self.web_url!r}: use the page's full address, e.g. https://bot.example.org/")
-        if self.telegram_bot is not None and not re.fullmatch(r"@?[A-Za-z][A-Za-z0-9_]{3,30}[Bb][Oo][Tt]",
-                                                             self.telegram_bot):
-            raise ConfigError(f"telegram_bot={self.telegram_bot!r}: use the bot's username (5-32 letters, digits, "
-                              "_; it ends in 'bot'), e.g. numnet_grader_bot")
-        if self.instructor_password is not None and not self.instructor_password.startswith("pbkdf2_sha256$") \
-                and len(self.instructor_password) < 10:
-            raise ConfigError("instructor_password is too short: use at least 10 characters, or a hash made by "
-                              "`python -m gradebot.frontends.cockpit hash-password` (or leave it unset: no "
-                              "instructor area)")
+        if self.telegram_bot is not None and not re.fullmatch(
+            r"@?[A-Za-z][A-Za-z0-9_]{3,30}[Bb][Oo][Tt]", self.telegram_bot
+        ):
+            raise ConfigError(
+                f"telegram_bot={self.telegram_bot!r}: use the bot's username (5-32 letters, digits, "
+                "_; it ends in 'bot'), e.g. numnet_grader_bot"
+            )
+        if (
+            self.instructor_password is not None
+            and not self.instructor_password.startswith("pbkdf2_sha256$")
+            and len(self.instructor_password) < 10
+        ):
+            raise ConfigError(
+                "instructor_password is too short: use at least 10 characters, or a hash made by "
+                "`python -m gradebot.frontends.cockpit hash-password` (or leave it unset: no "
+                "instructor area)"
+            )
         if self.login_attempts < 0 or self.login_client_attempts < 0:
             raise ConfigError("login_attempts / login_client_attempts must be >= 0 (0 turns throttling off)")
         for name in ("login_window_minutes", "login_lock_minutes", "login_max_lock_minutes"):
@@ -223,8 +232,9 @@ class Config:
         try:
             dt = datetime.fromisoformat(str(self.deadline))
         except ValueError as exc:
-            raise ConfigError(f"deadline={self.deadline!r} is not an ISO datetime "
-                              "(e.g. 2026-12-20T23:59:00+03:00)") from exc
+            raise ConfigError(
+                f"deadline={self.deadline!r} is not an ISO datetime (e.g. 2026-12-20T23:59:00+03:00)"
+            ) from exc
         return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
     def late_penalty(self) -> float | None:
@@ -249,21 +259,28 @@ class Config:
     def login_rules(self):
         """(per student id, per client) :class:`gradebot.core.access.ThrottleRule` of wrong access codes."""
         from gradebot.core.access import ThrottleRule
-        times = dict(window=self.login_window_minutes * 60.0, first_lock=self.login_lock_minutes * 60.0,
-                     max_lock=self.login_max_lock_minutes * 60.0)
+
+        times = dict(
+            window=self.login_window_minutes * 60.0,
+            first_lock=self.login_lock_minutes * 60.0,
+            max_lock=self.login_max_lock_minutes * 60.0,
+        )
         return ThrottleRule(self.login_attempts, **times), ThrottleRule(self.login_client_attempts, **times)
 
     def trusted_proxy_networks(self) -> list:
         """``trusted_proxies`` as a list of :mod:`ipaddress` networks (empty when unset)."""
         import ipaddress
+
         out = []
         for item in str(self.trusted_proxies or "").split(","):
             if item.strip():
                 try:
                     out.append(ipaddress.ip_network(item.strip(), strict=False))
                 except ValueError:
-                    raise ConfigError(f"trusted_proxies: {item.strip()!r} is not an IP address or network "
-                                      "(e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+                    raise ConfigError(
+                        f"trusted_proxies: {item.strip()!r} is not an IP address or network "
+                        "(e.g. 127.0.0.1 or 10.0.0.0/8)"
+                    ) from None
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ and a wording is changed in one place. Logs, exceptions' internal details and co
 Course facts (task titles, test names) are not here: they come from the course (:mod:`coursekit.course`, read by
 :func:`gradebot.core.course.course_facts`); :func:`task_title` and :func:`test_label` fall back to the ids.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,11 +50,12 @@ VERDICT_EXPLAINED = {
     "error": "ошибка при проверке",
 }
 
-HIDDEN_TEST_TAG = "[скрытый тест]"      # replaces the grader's "[hidden test]" in every message students read
+HIDDEN_TEST_TAG = "[скрытый тест]"  # replaces the grader's "[hidden test]" in every message students read
 
 # ---------------------------------------------------------------------------------------------- refusals
-ACCESS_DENIED = ("Неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт "
-                 "преподаватель.")
+ACCESS_DENIED = (
+    "Неверный номер студента или код доступа. Код доступа у каждого студента свой, его выдаёт преподаватель."
+)
 
 # Why a submission (or a request) was not accepted, by the error code of the web API (gradebot.frontends.web).
 # Web and Telegram both show these; the core's English detail may follow in parentheses (see :func:`refusal`).
@@ -67,10 +69,11 @@ REFUSAL = {
     "missing_field": "Заполните номер студента и выберите файл.",
     "missing_field_code": "Заполните номер студента, код доступа и выберите файл.",
 }
-DETAIL_T = "Причина: {detail}"      # the core's own (English) words after a refusal
+DETAIL_T = "Причина: {detail}"  # the core's own (English) words after a refusal
 TOO_LARGE_T = "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова."
-THROTTLED_T = ("Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже "
-               "с верным кодом.")
+THROTTLED_T = (
+    "Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже с верным кодом."
+)
 RATE_LIMITED_T = "Слишком много посылок подряд. Следующую можно отправить {when}."
 
 # ---------------------------------------------------------------------------------------------- result
@@ -99,8 +102,10 @@ LATE_MARKED = "Посылка после срока принимается с о
 LEFT_T = "Осталось посылок: {left} из {limit} (не больше {limit} за {window:g} мин.)"
 NEXT_AT_T = "; следующую можно отправить после {when}"
 NO_LIMIT = "Число посылок не ограничено."
-COUNTING = {"latest": "В зачёт идёт последняя проверенная посылка.",
-            "best": "В зачёт идёт лучшая из проверенных посылок."}
+COUNTING = {
+    "latest": "В зачёт идёт последняя проверенная посылка.",
+    "best": "В зачёт идёт лучшая из проверенных посылок.",
+}
 
 # ---------------------------------------------------------------------------------------------- Telegram
 TG_HELP_T = (
@@ -112,22 +117,30 @@ TG_HELP_T = (
 )
 TG_GREETING = "Здравствуйте! "
 TG_NOT_UNDERSTOOD = "Не понимаю это сообщение. "
-TG_REGISTER_WITH_CODE = ("/register <номер студента> <код доступа> (номер из списка курса, личный код доступа выдаёт "
-                         "преподаватель), например /register 20231234 k7m2-p9xq")
+TG_REGISTER_WITH_CODE = (
+    "/register <номер студента> <код доступа> (номер из списка курса, личный код доступа выдаёт "
+    "преподаватель), например /register 20231234 k7m2-p9xq"
+)
 TG_REGISTER_WITHOUT_CODE = "/register <номер студента> (номер из списка курса)"
 TG_REGISTER_HINT_WITH_CODE = "/register <номер студента> <код доступа>"
 TG_REGISTER_HINT_WITHOUT_CODE = "/register <номер студента>"
-TG_REGISTER_USAGE_WITH_CODE = ("Укажите номер студента и код доступа: /register <номер> <код>, например "
-                               "/register 20231234 k7m2-p9xq. Код выдаёт преподаватель.")
+TG_REGISTER_USAGE_WITH_CODE = (
+    "Укажите номер студента и код доступа: /register <номер> <код>, например "
+    "/register 20231234 k7m2-p9xq. Код выдаёт преподаватель."
+)
 TG_REGISTER_USAGE_WITHOUT_CODE = "Укажите номер студента: /register <номер>, например /register 20231234"
 TG_WRONG_CODE = ACCESS_DENIED + " Проверьте оба и отправьте снова: /register <номер> <код>."
-TG_UNKNOWN_STUDENT_T = ("Студента с номером {student_id} нет в списке курса. "
-                        "Проверьте номер или обратитесь к преподавателю.")
+TG_UNKNOWN_STUDENT_T = (
+    "Студента с номером {student_id} нет в списке курса. Проверьте номер или обратитесь к преподавателю."
+)
 TG_ALREADY_REGISTERED_T = "Вы уже зарегистрированы как {student_id}. Присылайте ноутбук .ipynb."
-TG_ACCOUNT_TAKEN_T = ("Этот аккаунт Telegram уже привязан к номеру {student_id}. "
-                      "Один аккаунт — один студент; для смены обратитесь к преподавателю.")
-TG_ID_TAKEN_T = ("Номер {student_id} уже привязан к другому аккаунту Telegram. "
-                 "Если это ошибка, обратитесь к преподавателю.")
+TG_ACCOUNT_TAKEN_T = (
+    "Этот аккаунт Telegram уже привязан к номеру {student_id}. "
+    "Один аккаунт — один студент; для смены обратитесь к преподавателю."
+)
+TG_ID_TAKEN_T = (
+    "Номер {student_id} уже привязан к другому аккаунту Telegram. Если это ошибка, обратитесь к преподавателю."
+)
 TG_REGISTER_FAILED_T = "Не удалось зарегистрироваться: {detail}"
 TG_REGISTERED_T = "Готово: вы зарегистрированы как {student_id}{name}. Теперь пришлите ноутбук .ipynb документом."
 TG_NOT_REGISTERED_T = "Вы ещё не зарегистрированы: {hint}."
@@ -144,14 +157,18 @@ TG_QUEUED_T = "Получено, в очереди #{id}. Пришлю резу�
 # ---------------------------------------------------------------------------------------------- instructor area
 # gradebot/frontends/cockpit.py (the /instructor pages; their fixed texts are in the instructor_*.html templates).
 IN_STATUS_FILTER = {"none": "нет посылок", **STATUS, "late": "засчитана посылка после срока"}
-IN_DISABLED = ("Раздел преподавателя отключён: пароль преподавателя не задан. Задайте instructor_password в файле "
-               "настроек или переменную окружения GRADEBOT_INSTRUCTOR_PASSWORD и перезапустите сервер.")
+IN_DISABLED = (
+    "Раздел преподавателя отключён: пароль преподавателя не задан. Задайте instructor_password в файле "
+    "настроек или переменную окружения GRADEBOT_INSTRUCTOR_PASSWORD и перезапустите сервер."
+)
 IN_WRONG_PASSWORD = "Неверный пароль преподавателя."
 IN_THROTTLED_T = "Слишком много неверных попыток входа. Попробуйте снова через {minutes} мин."
 IN_CSRF = "Форма устарела или отправлена не со страницы преподавателя. Обновите страницу и повторите."
 IN_BAD_FILTER_T = "Неизвестный фильтр. Причина: {detail}"
-IN_BAD_EXTENSION_T = ("Срок не изменён: укажите новый срок датой и временем (например 2026-12-27T23:59) или числом "
-                      "дней от 1 до 366 после срока курса. Причина: {detail}")
+IN_BAD_EXTENSION_T = (
+    "Срок не изменён: укажите новый срок датой и временем (например 2026-12-27T23:59) или числом "
+    "дней от 1 до 366 после срока курса. Причина: {detail}"
+)
 IN_NO_FEEDBACK_T = "У посылки №{id} нет отзыва (статус: {status})."
 
 
@@ -159,24 +176,37 @@ IN_NO_FEEDBACK_T = "У посылки №{id} нет отзыва (статус:
 # gradebot/cockpit: the statistics fragment (report.py: the web statistics page and `gradebot report`) and its plots.
 ST_PAGE_TITLE = "Статистика курса"
 ST_SUMMARY = "Итоги"
-ST_ROWS = {"students": "Студентов в списке", "submitting": "Присылали работы", "counted": "С зачтённой посылкой",
-           "submissions": "Посылок всего", "late": "Из них после срока", "deadline": "Срок сдачи",
-           "counting": "В зачёт идёт", "mean": "Средний балл", "median": "Медиана (квартили)",
-           "full": "Полный балл", "off_roster": "Посылки студентов не из списка (не учтены)"}
+ST_ROWS = {
+    "students": "Студентов в списке",
+    "submitting": "Присылали работы",
+    "counted": "С зачтённой посылкой",
+    "submissions": "Посылок всего",
+    "late": "Из них после срока",
+    "deadline": "Срок сдачи",
+    "counting": "В зачёт идёт",
+    "mean": "Средний балл",
+    "median": "Медиана (квартили)",
+    "full": "Полный балл",
+    "off_roster": "Посылки студентов не из списка (не учтены)",
+}
 ST_COUNTING = {"latest": "последняя проверенная посылка", "best": "лучшая из проверенных посылок"}
 ST_NO_DEADLINE = "не задан"
 ST_OF_T = "{x} из {max}"
-ST_COUNTED_NOTE = ("Зачтённая посылка — та, что идёт в оценку. Посылки, которые не удалось проверить или которые ещё "
-                   "в очереди, не засчитываются. Баллы, задания и тесты — по зачтённым посылкам, итоги проверки и "
-                   "время — по всем посылкам.")
+ST_COUNTED_NOTE = (
+    "Зачтённая посылка — та, что идёт в оценку. Посылки, которые не удалось проверить или которые ещё "
+    "в очереди, не засчитываются. Баллы, задания и тесты — по зачтённым посылкам, итоги проверки и "
+    "время — по всем посылкам."
+)
 ST_HISTOGRAM = "Распределение баллов"
 ST_NO_COUNTED_T = "Без зачтённой посылки: {n} (из них ничего не присылали: {none})."
 ST_TASKS = "Баллы по заданиям"
 ST_TASK_COLUMNS = ("Задание", "Макс.", "Посылок", "Среднее", "Медиана", "Квартили", "Мин. — макс.", "Полный балл")
 ST_TESTS = "Тесты"
-ST_TESTS_NOTE = ("Тест пройден, если ячейка получила полный балл (видимые и скрытые проверки ячейки вместе). "
-                 "Одинаковые причины провала объединены: числа заменены на N, адреса на 0x…; наведите указатель на "
-                 "сообщение, чтобы увидеть пример целиком.")
+ST_TESTS_NOTE = (
+    "Тест пройден, если ячейка получила полный балл (видимые и скрытые проверки ячейки вместе). "
+    "Одинаковые причины провала объединены: числа заменены на N, адреса на 0x…; наведите указатель на "
+    "сообщение, чтобы увидеть пример целиком."
+)
 ST_TEST_COLUMNS = ("Тест", "Баллы", "Прошли", "Прошли / посылок", "Частые причины провала (посылок; примеры)")
 ST_CAUSE_T = "{text} — {count}; например {examples}"
 ST_NO_MESSAGE = "без сообщения: тест не выполнялся (время, память или ошибка раньше)"
@@ -287,8 +317,9 @@ def quota_lines(quota: dict) -> dict:
     if deadline is None:
         lines["deadline"] = NO_DEADLINE
     else:
-        lines["deadline"] = DEADLINE_T.format(when=time(deadline),
-                                              passed=DEADLINE_PASSED if quota.get("deadline_passed") else "")
+        lines["deadline"] = DEADLINE_T.format(
+            when=time(deadline), passed=DEADLINE_PASSED if quota.get("deadline_passed") else ""
+        )
         policy, penalty = quota.get("late_policy"), quota.get("late_penalty")
         if policy == "reject":
             lines["late"] = LATE_REJECTED
@@ -297,8 +328,7 @@ def quota_lines(quota: dict) -> dict:
         else:
             lines["late"] = LATE_MARKED
     if quota.get("limit") is not None:
-        lines["left"] = LEFT_T.format(left=quota["left"], limit=quota["limit"],
-                                      window=quota.get("window_minutes") or 0)
+        lines["left"] = LEFT_T.format(left=quota["left"], limit=quota["limit"], window=quota.get("window_minutes") or 0)
         if not quota["left"] and quota.get("next_at") is not None:
             lines["left"] += NEXT_AT_T.format(when=time(quota["next_at"], tz))
         lines["left"] += "."
@@ -320,11 +350,13 @@ FB_FAILED_ITEM_T = "баллы: {points} из {max}"
 FB_FAILED_HEAD_T = "Не пройдены тесты: {n}"
 FB_ALL_PASSED = "Все тесты пройдены"
 FB_PASSED_HEAD_T = "Пройдены тесты: {n}"
-FB_HIDDEN_NOTE = ("Код скрытых тестов не показывается: что именно не прошло, сказано в сообщении проверяющей "
-                  "программы выше и в выводе ячейки теста. Ссылка с названием теста ведёт к его ячейке в ноутбуке "
-                  "ниже.")
+FB_HIDDEN_NOTE = (
+    "Код скрытых тестов не показывается: что именно не прошло, сказано в сообщении проверяющей "
+    "программы выше и в выводе ячейки теста. Ссылка с названием теста ведёт к его ячейке в ноутбуке "
+    "ниже."
+)
 FB_HIDDEN_CODE = "# … скрытые тесты: их код не показывается, результат — в выводе ячейки ниже …"
-FB_HIDDEN_POINTS_T = "Тест {test} вместе со скрытой частью: {points} б."   # gradebot's own page (no course renderer)
+FB_HIDDEN_POINTS_T = "Тест {test} вместе со скрытой частью: {points} б."  # gradebot's own page (no course renderer)
 FB_HIDDEN_RAN = "Скрытая часть теста выполнена."
 FB_TEST_HEAD_T = "Тест {gid} — {name}: {points} из {max}, {state}"
 FB_PASSED, FB_NOT_PASSED = "пройден", "не пройден"

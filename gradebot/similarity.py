@@ -25,6 +25,7 @@ correct solutions for being correct:
 Pairs: every two current submissions, and every current submission with every archive one (archive notebooks,
 e.g. earlier years, are never compared with each other).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,15 +51,15 @@ class SimilarityError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    noise: int = 25               # k-gram length in tokenized characters: shorter matches are never seen
-    guarantee: int = 25           # matches of this length are always found (winnowing window = guarantee - noise
+    noise: int = 25  # k-gram length in tokenized characters: shorter matches are never seen
+    guarantee: int = 25  # matches of this length are always found (winnowing window = guarantee - noise
     #                               + 1; equal to noise: every k-gram is kept, so results do not depend on the
     #                               per-process string hash that decides which k-grams winnowing keeps)
-    min_passage: int = 80         # a matched passage shorter than this (tokenized characters) does not count
-    common_share: float = 0.2     # a fingerprint in more than this share of the documents counts for no pair ...
-    common_min: int = 3           # ... if it is also in more than this many documents (small cohorts)
-    full_length: int = 600        # shared tokenized characters from which the score is not damped for length
-    threshold: float = 0.5        # flagged when score >= threshold
+    min_passage: int = 80  # a matched passage shorter than this (tokenized characters) does not count
+    common_share: float = 0.2  # a fingerprint in more than this share of the documents counts for no pair ...
+    common_min: int = 3  # ... if it is also in more than this many documents (small cohorts)
+    full_length: int = 600  # shared tokenized characters from which the score is not damped for length
+    threshold: float = 0.5  # flagged when score >= threshold
 
     def __post_init__(self) -> None:
         if not 1 <= self.noise <= self.guarantee:
@@ -72,7 +73,7 @@ class Document:
     path: str
     code: str
     archive: bool
-    fingerprint: Any = None       # Prints
+    fingerprint: Any = None  # Prints
 
 
 @dataclasses.dataclass
@@ -81,25 +82,30 @@ class Pair:
     b: str
     score: float
     flagged: bool
-    shared: int                   # tokenized characters in counted passages (the smaller side's count)
+    shared: int  # tokenized characters in counted passages (the smaller side's count)
     coverage: tuple[float, float]
-    slices: tuple[np.ndarray, np.ndarray]   # 2xN [start, end) offsets into each side's code text
+    slices: tuple[np.ndarray, np.ndarray]  # 2xN [start, end) offsets into each side's code text
 
     def to_json(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "score": round(float(self.score), 4), "flagged": bool(self.flagged),
-                "shared": int(self.shared), "coverage": [round(float(c), 4) for c in self.coverage]}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "score": round(float(self.score), 4),
+            "flagged": bool(self.flagged),
+            "shared": int(self.shared),
+            "coverage": [round(float(c), 4) for c in self.coverage],
+        }
 
 
 @dataclasses.dataclass
 class Report:
     documents: list[Document]
-    pairs: list[Pair]             # highest score first; pairs sharing no counted passage are left out
-    errors: list[str]             # one message per file that was skipped
+    pairs: list[Pair]  # highest score first; pairs sharing no counted passage are left out
+    errors: list[str]  # one message per file that was skipped
     settings: Settings
 
     def to_json(self) -> dict[str, Any]:
-        return {"pairs": [p.to_json() for p in self.pairs], "documents": len(self.documents),
-                "errors": self.errors}
+        return {"pairs": [p.to_json() for p in self.pairs], "documents": len(self.documents), "errors": self.errors}
 
 
 # ------------------------------------------------------------------------------------------------ input
@@ -113,8 +119,11 @@ def read_notebook_json(path: str | Path) -> dict:
         raise SimilarityError(f"{path}: not a notebook (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise SimilarityError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) \
-            or not all(isinstance(c, dict) for c in data["cells"]):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("cells"), list)
+        or not all(isinstance(c, dict) for c in data["cells"])
+    ):
         raise SimilarityError(f"{path}: not a notebook (JSON without a list of cells)")
     return data
 
@@ -124,13 +133,17 @@ def read_boilerplate(path: str | Path) -> nbformat.NotebookNode:
     try:
         nb = nbformat.read(str(path), as_version=4)
     except OSError as exc:
-        raise SimilarityError(f"{path}: cannot read the boilerplate notebook ({exc.strerror or exc}); give the "
-                              "release notebook the students started from (--boilerplate)") from None
+        raise SimilarityError(
+            f"{path}: cannot read the boilerplate notebook ({exc.strerror or exc}); give the "
+            "release notebook the students started from (--boilerplate)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for a broken file
         raise SimilarityError(f"{path}: the boilerplate is not a readable notebook ({exc})") from None
     if not any(_grade_id(c) for c in nb.cells):
-        raise SimilarityError(f"{path}: the boilerplate notebook has no nbgrader cells: give the release notebook "
-                              "(with its grade ids), not a student's copy without metadata")
+        raise SimilarityError(
+            f"{path}: the boilerplate notebook has no nbgrader cells: give the release notebook "
+            "(with its grade ids), not a student's copy without metadata"
+        )
     return nb
 
 
@@ -151,11 +164,12 @@ def student_code(uploaded: dict, boilerplate: nbformat.NotebookNode) -> str:
     grader does; its solution cells (nbgrader ``solution``) and cells without a grade id (editable or added) are
     the student's, every other cell is the course's own."""
     from coursekit.trusted.execute import rebuild
-    solution_ids = {_grade_id(c) for c in boilerplate.cells
-                    if _grade_id(c) and c.metadata["nbgrader"].get("solution")}
+
+    solution_ids = {_grade_id(c) for c in boilerplate.cells if _grade_id(c) and c.metadata["nbgrader"].get("solution")}
     rebuilt = rebuild(uploaded, boilerplate, lambda cell: cell.source)
-    texts = [c.source for c in rebuilt.cells if c.cell_type == "code"
-             and (_grade_id(c) in solution_ids or not _grade_id(c))]
+    texts = [
+        c.source for c in rebuilt.cells if c.cell_type == "code" and (_grade_id(c) in solution_ids or not _grade_id(c))
+    ]
     return "\n\n".join(t for t in texts if t.strip())
 
 
@@ -163,8 +177,9 @@ def notebook_paths(arg: str | Path) -> list[Path]:
     """A notebook path as given, or the notebooks under a directory (recursively, sorted)."""
     path = Path(arg)
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*" + NOTEBOOK_SUFFIX)
-                       if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+        found = sorted(
+            p for p in path.rglob("*" + NOTEBOOK_SUFFIX) if p.is_file() and ".ipynb_checkpoints" not in p.parts
+        )
         if not found:
             raise SimilarityError(f"{arg}: a directory without notebooks (*.ipynb)")
         return found
@@ -177,10 +192,11 @@ def notebook_paths(arg: str | Path) -> list[Path]:
 @dataclasses.dataclass
 class Prints:
     """What the comparison needs of a ``copydetect.CodeFingerprint``, as arrays (quick to pickle and compare)."""
+
     k: int
-    positions: np.ndarray            # positions of the kept k-grams in the tokenized code (sorted) ...
-    hashes: np.ndarray               # ... and their hashes
-    offsets: np.ndarray              # tokenized position -> characters removed before it (copydetect's offsets)
+    positions: np.ndarray  # positions of the kept k-grams in the tokenized code (sorted) ...
+    hashes: np.ndarray  # ... and their hashes
+    offsets: np.ndarray  # tokenized position -> characters removed before it (copydetect's offsets)
 
     @property
     def unique(self) -> np.ndarray:
@@ -188,18 +204,24 @@ class Prints:
 
 
 def fingerprint(doc: Document, settings: Settings, boilerplate_hashes: np.ndarray) -> Prints:
-    fp = CodeFingerprint(doc.path, settings.noise, settings.guarantee - settings.noise + 1,
-                         boilerplate=boilerplate_hashes, language="python", fp=io.StringIO(doc.code))
+    fp = CodeFingerprint(
+        doc.path,
+        settings.noise,
+        settings.guarantee - settings.noise + 1,
+        boilerplate=boilerplate_hashes,
+        language="python",
+        fp=io.StringIO(doc.code),
+    )
     pos = [(int(i), int(h)) for h, ix in fp.hash_idx.items() for i in ix]
     arr = np.array(sorted(pos), dtype=np.int64).reshape(-1, 2)
     return Prints(fp.k, arr[:, 0].copy(), arr[:, 1].copy(), fp.offsets)
 
 
-_JOB: dict[str, Any] = {}        # what forked fingerprint workers inherit (settings, boilerplate hashes, hash check)
+_JOB: dict[str, Any] = {}  # what forked fingerprint workers inherit (settings, boilerplate hashes, hash check)
 
 
 def _fingerprint_job(doc: Document) -> Prints:
-    if hash("gradebot.similarity") != _JOB["hash"]:    # copydetect hashes k-grams with hash(): same process family
+    if hash("gradebot.similarity") != _JOB["hash"]:  # copydetect hashes k-grams with hash(): same process family
         raise RuntimeError("fingerprint worker has another string hash seed than its parent")
     return fingerprint(doc, _JOB["settings"], _JOB["boilerplate"])
 
@@ -236,8 +258,9 @@ def _covered(positions: np.ndarray, k: int) -> int:
     return int(np.minimum(np.diff(positions), k).sum()) + k
 
 
-def _passages(fp: Prints, by_hash: tuple[np.ndarray, np.ndarray], shared: np.ndarray,
-              settings: Settings) -> tuple[np.ndarray, int]:
+def _passages(
+    fp: Prints, by_hash: tuple[np.ndarray, np.ndarray], shared: np.ndarray, settings: Settings
+) -> tuple[np.ndarray, int]:
     """Slices of ``fp``'s tokenized code made of the k-grams ``shared`` (sorted) -- counted passages only: at least
     ``min_passage`` long -- and their total length. ``by_hash``: fp's (hashes, positions) sorted by hash."""
     hashes, positions = by_hash
@@ -259,8 +282,9 @@ def _common_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _raw(fp: Prints, slices: np.ndarray) -> np.ndarray:
     """Tokenized positions -> positions in the raw code (as copydetect's compare_files)."""
     if slices.shape[1] and len(fp.offsets):
-        slices = slices + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], slices), 0,
-                                                   fp.offsets.shape[0] - 1)]
+        slices = (
+            slices + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], slices), 0, fp.offsets.shape[0] - 1)]
+        )
     return slices
 
 
@@ -274,8 +298,13 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + shift
 
 
-def compare(documents: list[Document], boilerplate_text: str, settings: Settings = Settings(),
-            errors: list[str] | None = None, workers: int = 1) -> Report:
+def compare(
+    documents: list[Document],
+    boilerplate_text: str,
+    settings: Settings = Settings(),
+    errors: list[str] | None = None,
+    workers: int = 1,
+) -> Report:
     """Fingerprint every document and score every pair (current-current, current-archive)."""
     fingerprint_all(documents, settings, boilerplate_hashes(boilerplate_text, settings), workers)
     n = len(documents)
@@ -296,10 +325,11 @@ def compare(documents: list[Document], boilerplate_text: str, settings: Settings
     least = max(1, (settings.min_passage - settings.noise + 1) // window)
     candidates = []
     for i in range(n):
-        others = index_doc[_ranges(np.searchsorted(index_hash, rare[i], "left"),
-                                   np.searchsorted(index_hash, rare[i], "right"))]
+        others = index_doc[
+            _ranges(np.searchsorted(index_hash, rare[i], "left"), np.searchsorted(index_hash, rare[i], "right"))
+        ]
         counts = np.bincount(others, minlength=n)
-        for j in np.nonzero(counts[i + 1:] >= least)[0] + i + 1:
+        for j in np.nonzero(counts[i + 1 :] >= least)[0] + i + 1:
             if not (documents[i].archive and documents[j].archive):
                 candidates.append((i, int(j)))
     by_hash, own = {}, {}
@@ -310,7 +340,7 @@ def compare(documents: list[Document], boilerplate_text: str, settings: Settings
         own[i] = _covered(fp.positions[np.isin(fp.hashes, rare[i])], fp.k)
     pairs = []
     for i, j in candidates:
-        if documents[i].archive:                     # the current submission first
+        if documents[i].archive:  # the current submission first
             i, j = j, i
         shared = _common_values(rare[i], rare[j])
         fa, fb = documents[i].fingerprint, documents[j].fingerprint
@@ -323,14 +353,28 @@ def compare(documents: list[Document], boilerplate_text: str, settings: Settings
             continue
         cov_a, cov_b = min(1.0, len_a / own[i]), min(1.0, len_b / own[j])
         score = float(max(cov_a, cov_b) * min(1.0, length / settings.full_length))
-        pairs.append(Pair(documents[i].path, documents[j].path, score, score >= settings.threshold, length,
-                          (cov_a, cov_b), (_raw(fa, slices_a), _raw(fb, slices_b))))
+        pairs.append(
+            Pair(
+                documents[i].path,
+                documents[j].path,
+                score,
+                score >= settings.threshold,
+                length,
+                (cov_a, cov_b),
+                (_raw(fa, slices_a), _raw(fb, slices_b)),
+            )
+        )
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
     return Report(documents, pairs, list(errors or []), settings)
 
 
-def load_documents(notebooks: Iterable[str | Path], boilerplate: nbformat.NotebookNode, archive: bool,
-                   errors: list[str], seen: set[Path]) -> list[Document]:
+def load_documents(
+    notebooks: Iterable[str | Path],
+    boilerplate: nbformat.NotebookNode,
+    archive: bool,
+    errors: list[str],
+    seen: set[Path],
+) -> list[Document]:
     """Documents for the given notebooks/directories; a bad one adds a message to ``errors`` and is skipped."""
     docs = []
     for arg in notebooks:
@@ -356,9 +400,13 @@ def load_documents(notebooks: Iterable[str | Path], boilerplate: nbformat.Notebo
     return docs
 
 
-def similarity_report(notebooks: Iterable[str | Path], boilerplate_path: str | Path,
-                      against: Iterable[str | Path] = (), settings: Settings = Settings(),
-                      workers: int | None = None) -> Report:
+def similarity_report(
+    notebooks: Iterable[str | Path],
+    boilerplate_path: str | Path,
+    against: Iterable[str | Path] = (),
+    settings: Settings = Settings(),
+    workers: int | None = None,
+) -> Report:
     """Read the notebooks (and the archive), compare them, return the report (bad files listed in ``errors``).
     ``workers``: processes that tokenize (default: the number of cores)."""
     boilerplate = read_boilerplate(boilerplate_path)
@@ -370,15 +418,16 @@ def similarity_report(notebooks: Iterable[str | Path], boilerplate_path: str | P
 
 
 # ------------------------------------------------------------------------------------------------ HTML
-CONTEXT_LINES = 12                # lines shown around each highlighted passage (the rest becomes "...")
+CONTEXT_LINES = 12  # lines shown around each highlighted passage (the rest becomes "...")
 
 
 def _highlighted(code: str, slices: np.ndarray, css: str) -> str:
     """The code as escaped HTML, the counted passages wrapped in ``<mark class=css>``."""
     if not slices.shape[1]:
         return html.escape(code)
-    text, _ = highlight_overlap(code, slices, f'<mark class="{css}">', "</mark>", truncate=CONTEXT_LINES,
-                                escape_html=True)
+    text, _ = highlight_overlap(
+        code, slices, f'<mark class="{css}">', "</mark>", truncate=CONTEXT_LINES, escape_html=True
+    )
     return text
 
 
@@ -415,13 +464,17 @@ def render_html(report: Report, top: int = 200) -> str:
     s = report.settings
     docs = {d.path: d for d in report.documents}
     n_archive = sum(d.archive for d in report.documents)
-    rows = ["<table class='pairs'><tr><th>Работа A</th><th>Работа B</th><th>Балл</th><th>Общий код (знаков)</th>"
-            "<th>Доля A / B</th><th>Подозрение</th></tr>"]
+    rows = [
+        "<table class='pairs'><tr><th>Работа A</th><th>Работа B</th><th>Балл</th><th>Общий код (знаков)</th>"
+        "<th>Доля A / B</th><th>Подозрение</th></tr>"
+    ]
     for i, p in enumerate(report.pairs[:top]):
         name = f"<a href='#pair-{i}'>{html.escape(p.a)}</a>" if p.flagged else html.escape(p.a)
-        rows.append(f"<tr><td>{name}</td><td>{html.escape(p.b)}</td><td>{p.score:.2f}</td><td>{p.shared}</td>"
-                    f"<td>{p.coverage[0]:.0%} / {p.coverage[1]:.0%}</td>"
-                    f"<td>{'<span class=flag>да</span>' if p.flagged else 'нет'}</td></tr>")
+        rows.append(
+            f"<tr><td>{name}</td><td>{html.escape(p.b)}</td><td>{p.score:.2f}</td><td>{p.shared}</td>"
+            f"<td>{p.coverage[0]:.0%} / {p.coverage[1]:.0%}</td>"
+            f"<td>{'<span class=flag>да</span>' if p.flagged else 'нет'}</td></tr>"
+        )
     rows.append("</table>")
     if len(report.pairs) > top:
         rows.append(f"<p>Показаны {top} пар из {len(report.pairs)}.</p>")
@@ -437,14 +490,22 @@ def render_html(report: Report, top: int = 200) -> str:
             f"<div class='side'><div><h4>{html.escape(p.a)}{' (архив)' if a.archive else ''}</h4>"
             f"<pre>{_highlighted(a.code, p.slices[0], 'a')}</pre></div>"
             f"<div><h4>{html.escape(p.b)}{' (архив)' if b.archive else ''}</h4>"
-            f"<pre>{_highlighted(b.code, p.slices[1], 'b')}</pre></div></div></section>")
+            f"<pre>{_highlighted(b.code, p.slices[1], 'b')}</pre></div></div></section>"
+        )
     errors = ""
     if report.errors:
-        errors = ("<h2>Пропущенные файлы</h2><ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in report.errors)
-                  + "</ul>")
-    return PAGE.format(n_current=len(report.documents) - n_archive,
-                       archive=f", из архива: {n_archive}" if n_archive else "",
-                       threshold=s.threshold, n_flagged=sum(p.flagged for p in report.pairs),
-                       min_passage=s.min_passage, full_length=s.full_length,
-                       limit=int(max(s.common_min, s.common_share * len(report.documents))), errors=errors,
-                       table="\n".join(rows), flagged="\n".join(flagged) or "<p>Нет.</p>")
+        errors = (
+            "<h2>Пропущенные файлы</h2><ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in report.errors) + "</ul>"
+        )
+    return PAGE.format(
+        n_current=len(report.documents) - n_archive,
+        archive=f", из архива: {n_archive}" if n_archive else "",
+        threshold=s.threshold,
+        n_flagged=sum(p.flagged for p in report.pairs),
+        min_passage=s.min_passage,
+        full_length=s.full_length,
+        limit=int(max(s.common_min, s.common_share * len(report.documents))),
+        errors=errors,
+        table="\n".join(rows),
+        flagged="\n".join(flagged) or "<p>Нет.</p>",
+    )

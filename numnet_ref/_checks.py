@@ -1,5 +1,6 @@
 """Argument checks shared by the layers: each raises ValueError naming the argument and the shapes (in Russian:
 the messages reach the students)."""
+
 import numpy as np
 
 
@@ -26,11 +27,14 @@ def images(x, channels, layer):
     """Проверяет, что ``x`` — батч картинок NCHW с ``channels`` каналами, и возвращает его как массив."""
     x = np.asarray(x)
     if x.ndim != 4:
-        raise ValueError('%s: input_data должен быть массивом ранга 4 [батч, каналы, высота, ширина], а получена '
-                         'форма %s' % (layer, x.shape))
+        raise ValueError(
+            '%s: input_data должен быть массивом ранга 4 [батч, каналы, высота, ширина], а получена '
+            'форма %s' % (layer, x.shape)
+        )
     if channels is not None and x.shape[1] != channels:
-        raise ValueError('%s: у input_data %d каналов (форма %s), а input_channels равно %d'
-                         % (layer, x.shape[1], x.shape, channels))
+        raise ValueError(
+            '%s: у input_data %d каналов (форма %s), а input_channels равно %d' % (layer, x.shape[1], x.shape, channels)
+        )
     return x
 
 
@@ -47,5 +51,7 @@ def float_array(value, shape, name):
 def grad_output(value, shape, layer):
     """Проверяет, что ``grad_output`` метода ``backward`` имеет форму выхода слоя ``shape``."""
     if np.shape(value) != tuple(shape):
-        raise ValueError('%s.backward: grad_output должен иметь форму выхода слоя %s, а получена форма %s'
-                         % (layer, tuple(shape), np.shape(value)))
+        raise ValueError(
+            '%s.backward: grad_output должен иметь форму выхода слоя %s, а получена форма %s'
+            % (layer, tuple(shape), np.shape(value))
+        )

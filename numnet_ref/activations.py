@@ -1,4 +1,5 @@
 """Element-wise ReLU and the row-wise Softmax."""
+
 import numpy as np
 
 from . import _checks

@@ -4,6 +4,7 @@ Kernels are ``(k, k, input_channels, output_channels)`` for both layers, images 
 from the same three primitives in ``im2col``: ``correlate`` (the convolution), ``correlate_transpose`` (its
 adjoint) and ``kernel_grad``: the forward pass of one layer is the input gradient of the other.
 """
+
 import numpy as np
 
 from . import _checks
@@ -87,8 +88,13 @@ class _ConvBase(Layer):
 
     def __repr__(self):
         return '%s(kernel_size=%d, input_channels=%d, output_channels=%d, padding=%r, stride=%d)' % (
-            type(self).__name__, self.kernel_size, self.input_channels, self.output_channels,
-            self.padding, self.stride)
+            type(self).__name__,
+            self.kernel_size,
+            self.input_channels,
+            self.output_channels,
+            self.padding,
+            self.stride,
+        )
 
 
 class Conv2DLayer(_ConvBase):
@@ -98,8 +104,9 @@ class Conv2DLayer(_ConvBase):
     ``padding='valid'``: Ho = (H - k) // s + 1. ``padding='same'``: Ho = ceil(H / s), дополнение нулями как в Keras
     (лишняя строка или столбец — снизу или справа). Ширина Wo — так же."""
 
-    def __init__(self, kernel_size=3, input_channels=2, output_channels=3,
-                 padding='same', stride=1, K_init=None, b_init=None):
+    def __init__(
+        self, kernel_size=3, input_channels=2, output_channels=3, padding='same', stride=1, K_init=None, b_init=None
+    ):
         if padding not in ('same', 'valid'):
             raise ValueError("Conv2DLayer: padding должен быть 'same' или 'valid', а получено %r" % (padding,))
         self.padding = padding
@@ -112,8 +119,10 @@ class Conv2DLayer(_ConvBase):
         if self.padding == 'same':
             return same_padding(h, k, self.stride) + same_padding(w, k, self.stride)
         if h < k or w < k:
-            raise ValueError("Conv2DLayer с padding='valid': картинки input_data формы %s меньше ядра свёртки "
-                             "kernel_size=%d" % (x.shape, k))
+            raise ValueError(
+                "Conv2DLayer с padding='valid': картинки input_data формы %s меньше ядра свёртки "
+                "kernel_size=%d" % (x.shape, k)
+            )
         return 0, 0, 0, 0
 
     def forward(self, input_data):
@@ -126,9 +135,17 @@ class Conv2DLayer(_ConvBase):
         x = self._input(input_data)
         top, bottom, left, right = self._pads(x)
         k, s = self.kernel_size, self.stride
-        _checks.grad_output(grad_output, (len(x), self.output_channels, (x.shape[2] + top + bottom - k) // s + 1,
-                                          (x.shape[3] + left + right - k) // s + 1), 'Conv2DLayer')
-        grad_xp = correlate_transpose(grad_output, self.kernel, self.stride)   # by the padded input
+        _checks.grad_output(
+            grad_output,
+            (
+                len(x),
+                self.output_channels,
+                (x.shape[2] + top + bottom - k) // s + 1,
+                (x.shape[3] + left + right - k) // s + 1,
+            ),
+            'Conv2DLayer',
+        )
+        grad_xp = correlate_transpose(grad_output, self.kernel, self.stride)  # by the padded input
         # cut the padding off; rows/columns of the padded input that no window reached get zero gradient
         h, w = x.shape[2:]
         grad_input = pad2d(grad_xp, -top, top + h - grad_xp.shape[2], -left, left + w - grad_xp.shape[3])
@@ -138,8 +155,11 @@ class Conv2DLayer(_ConvBase):
         x = self._input(input_data)
         xp = pad2d(x, *self._pads(x))
         k, s = self.kernel_size, self.stride
-        _checks.grad_output(grad_output, (len(x), self.output_channels, (xp.shape[2] - k) // s + 1,
-                                          (xp.shape[3] - k) // s + 1), 'Conv2DLayer')
+        _checks.grad_output(
+            grad_output,
+            (len(x), self.output_channels, (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1),
+            'Conv2DLayer',
+        )
         return [kernel_grad(xp, grad_output, self.kernel_size, self.stride), grad_output.sum(axis=(0, 2, 3))]
 
 
@@ -153,12 +173,15 @@ class Conv2DTrLayer(_ConvBase):
     ``Conv2DTranspose(data_format='channels_first')`` Keras (Ho = H * stride и (H - 1) * stride + max(kernel_size,
     stride)). Keras хранит ядро свёртки как ``[k, k, out, in]``: наше — его ``transpose(0, 1, 3, 2)``."""
 
-    def __init__(self, kernel_size=3, input_channels=2, output_channels=3,
-                 padding=0, stride=1, K_init=None, b_init=None):
-        if padding not in ('same', 'valid') and (isinstance(padding, bool) or not isinstance(padding, (int, np.integer))
-                                                 or padding < 0):
-            raise ValueError("Conv2DTrLayer: padding должен быть целым числом >= 0, 'same' или 'valid', а получено %r"
-                             % (padding,))
+    def __init__(
+        self, kernel_size=3, input_channels=2, output_channels=3, padding=0, stride=1, K_init=None, b_init=None
+    ):
+        if padding not in ('same', 'valid') and (
+            isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0
+        ):
+            raise ValueError(
+                "Conv2DTrLayer: padding должен быть целым числом >= 0, 'same' или 'valid', а получено %r" % (padding,)
+            )
         self.padding = padding if isinstance(padding, str) else int(padding)
         super().__init__('Conv2DTr', kernel_size, input_channels, output_channels, stride, K_init, b_init)
         self._crop = transpose_crop(self.padding, self.kernel_size, self.stride)
@@ -168,11 +191,16 @@ class Conv2DTrLayer(_ConvBase):
         before, after = self._crop
         full = (np.array(x.shape[2:]) - 1) * self.stride + self.kernel_size
         if (full - before - after < 1).any():
-            raise ValueError('Conv2DTrLayer: padding=%r отрезает весь выход размера (H-1)*stride+kernel_size=%s '
-                             'для input_data формы %s' % (self.padding, tuple(full), x.shape))
+            raise ValueError(
+                'Conv2DTrLayer: padding=%r отрезает весь выход размера (H-1)*stride+kernel_size=%s '
+                'для input_data формы %s' % (self.padding, tuple(full), x.shape)
+            )
         if grad_output is not None:
-            _checks.grad_output(grad_output, (len(x), self.output_channels) + tuple(int(n) for n in full - before - after),
-                                'Conv2DTrLayer')
+            _checks.grad_output(
+                grad_output,
+                (len(x), self.output_channels) + tuple(int(n) for n in full - before - after),
+                'Conv2DTrLayer',
+            )
 
     def forward(self, input_data):
         x = self._input(input_data)

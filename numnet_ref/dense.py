@@ -1,4 +1,5 @@
 """Fully connected layer: ``out = x @ W + b``."""
+
 import numpy as np
 
 from . import _checks
@@ -40,15 +41,17 @@ class DenseLayer(Layer):
     def _check(self, x):
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
-            raise ValueError('DenseLayer: input_data должен иметь форму (B, input_dim) = (B, %d), а получена форма %s'
-                             % (self.input_dim, x.shape))
+            raise ValueError(
+                'DenseLayer: input_data должен иметь форму (B, input_dim) = (B, %d), а получена форма %s'
+                % (self.input_dim, x.shape)
+            )
         return x
 
     def forward(self, input_data):
         return self._check(input_data) @ self.W + self.b
 
     def backward(self, input_data, grad_output):
-        param_grads = self.backward_params(input_data, grad_output)      # checks the shapes first
+        param_grads = self.backward_params(input_data, grad_output)  # checks the shapes first
         return grad_output @ self.W.T, param_grads
 
     def backward_params(self, input_data, grad_output):

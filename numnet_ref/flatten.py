@@ -1,4 +1,5 @@
 """Flatten every sample: (batch, ...) -> (batch, prod(...)), row-major, like Keras' Flatten on NCHW arrays."""
+
 import numpy as np
 
 from . import _checks
@@ -15,8 +16,10 @@ class FlattenLayer(Layer):
     def forward(self, input_data):
         x = np.asarray(input_data)
         if x.ndim < 2:
-            raise ValueError('FlattenLayer: у input_data должна быть ось батча и хотя бы одна ось примера, а '
-                             'получена форма %s' % (x.shape,))
+            raise ValueError(
+                'FlattenLayer: у input_data должна быть ось батча и хотя бы одна ось примера, а '
+                'получена форма %s' % (x.shape,)
+            )
         return x.reshape(len(x), -1)
 
     def backward(self, input_data, grad_output):

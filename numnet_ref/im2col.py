@@ -6,6 +6,7 @@ multiplies all samples' matrices by the kernel matrix in one call. (One product 
 product over N*Ho*Wo columns: OpenBLAS is several times faster on these shapes, and the result is NCHW already.)
 The transposed direction (col2im) is one batched product followed by k*k shifted additions.
 """
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -13,12 +14,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 def pad2d(x, top, bottom, left, right):
     """Zero-pads (positive amounts) or crops (negative amounts) the last two axes of ``x``."""
     h, w = x.shape[-2:]
-    x = x[..., max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+    x = x[..., max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
     top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
     if not (top or bottom or left or right):
         return x
     out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), dtype=x.dtype)
-    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
     return out
 
 
@@ -39,7 +40,7 @@ def correlate(x, kernel, stride):
     k, _, c, o = kernel.shape
     win = windows(x, k, stride)
     n, _, ho, wo = win.shape[:4]
-    out = np.matmul(kernel.transpose(3, 2, 0, 1).reshape(o, c * k * k), im2col(win))   # (N, O, Ho*Wo)
+    out = np.matmul(kernel.transpose(3, 2, 0, 1).reshape(o, c * k * k), im2col(win))  # (N, O, Ho*Wo)
     return out.reshape(n, o, ho, wo)
 
 
@@ -52,15 +53,15 @@ def correlate_transpose(g, kernel, stride):
     k, c = kernel.shape[0], kernel.shape[2]
     stamps = np.matmul(kernel.reshape(k * k * c, o), g.reshape(n, o, ho * wo)).reshape(n, k, k, c, ho, wo)
     out = np.zeros((n, c, (ho - 1) * stride + k, (wo - 1) * stride + k), dtype=stamps.dtype)
-    for i in range(k):                                         # a loop over kernel offsets, not over pixels
+    for i in range(k):  # a loop over kernel offsets, not over pixels
         for j in range(k):
-            out[:, :, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride] += stamps[:, i, j]
+            out[:, :, i : i + (ho - 1) * stride + 1 : stride, j : j + (wo - 1) * stride + 1 : stride] += stamps[:, i, j]
     return out
 
 
 def kernel_grad(x, g, k, stride):
     """d/d kernel of sum(g * correlate(x, kernel, stride)). x (N, C, H, W), g (N, O, Ho, Wo) -> (k, k, C, O)."""
     n, o, ho, wo = g.shape
-    cols = im2col(windows(x, k, stride)[:, :, :ho, :wo])                        # (N, C*k*k, Ho*Wo)
-    grad = np.matmul(g.reshape(n, o, ho * wo), cols.transpose(0, 2, 1)).sum(axis=0)   # (O, C*k*k)
+    cols = im2col(windows(x, k, stride)[:, :, :ho, :wo])  # (N, C*k*k, Ho*Wo)
+    grad = np.matmul(g.reshape(n, o, ho * wo), cols.transpose(0, 2, 1)).sum(axis=0)  # (O, C*k*k)
     return grad.reshape(o, x.shape[1], k, k).transpose(2, 3, 1, 0)

@@ -14,6 +14,7 @@ Every layer has two ways to give its derivatives:
 A layer must implement one of the two: ``Layer.backward`` asks for the Jacobians, ``jacobian_from_backward`` asks
 for ``backward``, and a layer with neither raises ``NotImplementedError`` at once instead of recursing.
 """
+
 import numpy as np
 
 
@@ -21,7 +22,8 @@ class Layer(object):
     """Базовый класс слоя: прямой проход ``forward`` и производные (якобианы или ``backward``).
 
     Все методы принимают батч: первая ось ``input_data`` — номер примера, ``B`` примеров."""
-    _deriving = set()      # слои внутри Layer.backward / backward_params: повторный вход — это цикл замен
+
+    _deriving = set()  # слои внутри Layer.backward / backward_params: повторный вход — это цикл замен
 
     def __init__(self):
         self.name = 'Layer'
@@ -49,28 +51,34 @@ class Layer(object):
         вычисляются через ``backward`` (не реализовано ни то, ни другое), сразу выбрасывается NotImplementedError.
         Внутри ``backward_params`` (там dL/dx не нужен) якобиан ``grad_x`` не строится, а вместо dL/dx — None."""
         if id(self) in Layer._deriving:
-            raise NotImplementedError('%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
-                                      'вычисляется через другой' % type(self).__name__)
+            raise NotImplementedError(
+                '%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
+                'вычисляется через другой' % type(self).__name__
+            )
         Layer._deriving.add(id(self))
         try:
             x = np.asarray(input_data)
             g = np.asarray(grad_output)
-            if ('backward_params', id(self)) in Layer._deriving:      # нужны только градиенты параметров
+            if ('backward_params', id(self)) in Layer._deriving:  # нужны только градиенты параметров
                 jacobian, n_out = None, None
             else:
                 jacobian = np.asarray(self.grad_x(x))
                 if jacobian.ndim != 3 or len(jacobian) != len(x):
-                    raise ValueError('%s.grad_x должен возвращать якобиан формы (B, out, in) с B = %d, а вернул '
-                                     'массив формы %s' % (type(self).__name__, len(x), jacobian.shape))
+                    raise ValueError(
+                        '%s.grad_x должен возвращать якобиан формы (B, out, in) с B = %d, а вернул '
+                        'массив формы %s' % (type(self).__name__, len(x), jacobian.shape)
+                    )
                 n_out = jacobian.shape[1]
             if g.ndim == 0 or len(g) != len(x) or (n_out is not None and g.size != len(x) * n_out):
-                raise ValueError('%s.backward: grad_output должен иметь форму выхода слоя (%d примеров%s), а получена '
-                                 'форма %s' % (type(self).__name__, len(x),
-                                               '' if n_out is None else ' по %d чисел' % n_out, g.shape))
+                raise ValueError(
+                    '%s.backward: grad_output должен иметь форму выхода слоя (%d примеров%s), а получена '
+                    'форма %s' % (type(self).__name__, len(x), '' if n_out is None else ' по %d чисел' % n_out, g.shape)
+                )
             g = g.reshape(len(x), -1)
             grad_input = None if jacobian is None else np.einsum('bo,boi->bi', g, jacobian).reshape(x.shape)
-            param_grads = [np.einsum('bo,bop->p', g, jac).reshape(p.shape)
-                           for jac, p in zip(self.grad_param(x), self.params)]
+            param_grads = [
+                np.einsum('bo,bop->p', g, jac).reshape(p.shape) for jac, p in zip(self.grad_param(x), self.params)
+            ]
         finally:
             Layer._deriving.discard(id(self))
         return grad_input, param_grads
@@ -82,9 +90,10 @@ class Layer(object):
         якобиан ``grad_x``. Если и ``backward`` берёт их отсюда, выбрасывается NotImplementedError."""
         key = ('backward_params', id(self))
         if key in Layer._deriving:
-            raise NotImplementedError('%s: backward вызывает backward_params, а тот — backward; реализуйте '
-                                      'backward_params или вычислите градиенты параметров в самом backward'
-                                      % type(self).__name__)
+            raise NotImplementedError(
+                '%s: backward вызывает backward_params, а тот — backward; реализуйте '
+                'backward_params или вычислите градиенты параметров в самом backward' % type(self).__name__
+            )
         Layer._deriving.add(key)
         try:
             return self.backward(input_data, grad_output)[1]
@@ -142,7 +151,7 @@ def param_jacobians_from_backward(layer, input_data):
         for o in range(n_out):
             g = np.zeros((1, n_out))
             g[0, o] = 1
-            _, pgs = layer.backward(x[b:b + 1], g.reshape(out_shape))
+            _, pgs = layer.backward(x[b : b + 1], g.reshape(out_shape))
             for jac, pg in zip(jacs, pgs):
                 jac[b, o] = pg.ravel()
     return jacs

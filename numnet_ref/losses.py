@@ -1,4 +1,5 @@
 """Categorical cross-entropy on probabilities, per sample."""
+
 import numpy as np
 
 
@@ -17,8 +18,10 @@ class CrossEntropy(object):
     def _check(input_data, labels):
         p, y = np.asarray(input_data), np.asarray(labels)
         if p.shape != y.shape or p.ndim != 2:
-            raise ValueError('CrossEntropy: input_data и labels должны иметь одну и ту же форму (B, classes), а '
-                             'получены формы %s и %s' % (p.shape, y.shape))
+            raise ValueError(
+                'CrossEntropy: input_data и labels должны иметь одну и ту же форму (B, classes), а '
+                'получены формы %s и %s' % (p.shape, y.shape)
+            )
         return p, y
 
     def forward(self, input_data, labels):

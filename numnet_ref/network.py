@@ -1,4 +1,5 @@
 """A sequential network: forward pass, backpropagation, training loop."""
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -17,14 +18,15 @@ def train_test_split(x, y, test_size=0.25, random_state=42):
         n_test = int(test_size)
     else:
         if not 0 < test_size < 1:
-            raise ValueError('train_test_split: test_size=%r должен быть долей из (0, 1) или числом примеров'
-                             % (test_size,))
+            raise ValueError(
+                'train_test_split: test_size=%r должен быть долей из (0, 1) или числом примеров' % (test_size,)
+            )
         n_test = int(np.ceil(test_size * n))
     n_train = n - n_test
     if n_train <= 0:
         raise ValueError('train_test_split: test_size=%r не оставляет обучающих примеров из %d' % (test_size, n))
     permutation = np.random.RandomState(random_state).permutation(n)
-    test, train = permutation[:n_test], permutation[n_test:n_test + n_train]
+    test, train = permutation[:n_test], permutation[n_test : n_test + n_train]
     return x[train], x[test], y[train], y[test]
 
 
@@ -42,8 +44,10 @@ class Network(object):
             raise ValueError('Network: в layers нужен хотя бы один слой, а получен пустой список')
         for i, layer in enumerate(self.layers):
             if isinstance(layer, type):
-                raise ValueError('Network: layers[%d] — это класс %s, а нужен объект слоя: %s(...)'
-                                 % (i, layer.__name__, layer.__name__))
+                raise ValueError(
+                    'Network: layers[%d] — это класс %s, а нужен объект слоя: %s(...)'
+                    % (i, layer.__name__, layer.__name__)
+                )
             if not callable(getattr(layer, 'forward', None)):
                 raise ValueError('Network: layers[%d] = %r — не слой (у него нет метода forward)' % (i, layer))
         self.loss = loss
@@ -56,8 +60,9 @@ class Network(object):
     def predict(self, input_data, batch_size=1024):
         """Выход сети; с ``batch_size`` он вычисляется частями по столько примеров (чтобы не занять много памяти)."""
         if batch_size is not None and len(input_data) > batch_size:
-            return np.concatenate([self.predict(input_data[i:i + batch_size], None)
-                                   for i in range(0, len(input_data), batch_size)])
+            return np.concatenate(
+                [self.predict(input_data[i : i + batch_size], None) for i in range(0, len(input_data), batch_size)]
+            )
         current_input = input_data
         for layer in self.layers:
             current_input = layer.forward(current_input)
@@ -119,8 +124,18 @@ class Network(object):
         grad_list = self.grad_param(input_data, labels)
         self.update(grad_list, learning_rate)
 
-    def fit(self, trainX, trainY, validation_split=0.25, batch_size=1, nb_epoch=1, learning_rate=0.01,
-            shuffle=False, seed=None, verbose=1):
+    def fit(
+        self,
+        trainX,
+        trainY,
+        validation_split=0.25,
+        batch_size=1,
+        nb_epoch=1,
+        learning_rate=0.01,
+        shuffle=False,
+        seed=None,
+        verbose=1,
+    ):
         """Цикл обучения из задания: train_test_split (random_state=42, то же разбиение, что у sklearn) отделяет
         валидационную часть ``validation_split``, затем ``nb_epoch`` эпох по ``len(train) // batch_size`` батчей с
         индикатором хода и строкой 'N epoch: val ACC'. ``shuffle`` перемешивает обучающие примеры в каждой эпохе
@@ -129,20 +144,25 @@ class Network(object):
         Возвращает историю ``{'loss', 'accuracy', 'val_loss', 'val_accuracy'}``: после каждой эпохи средняя потеря и
         точность на обучающей и на валидационной частях."""
         if len(trainX) != len(trainY):
-            raise ValueError('Network.fit: в trainX %d примеров, а в trainY %d: нужна метка для каждого примера'
-                             % (len(trainX), len(trainY)))
+            raise ValueError(
+                'Network.fit: в trainX %d примеров, а в trainY %d: нужна метка для каждого примера'
+                % (len(trainX), len(trainY))
+            )
         if batch_size < 1 or nb_epoch < 0:
-            raise ValueError('Network.fit: batch_size должен быть >= 1 и nb_epoch >= 0, а получены %r и %r'
-                             % (batch_size, nb_epoch))
+            raise ValueError(
+                'Network.fit: batch_size должен быть >= 1 и nb_epoch >= 0, а получены %r и %r' % (batch_size, nb_epoch)
+            )
         if validation_split:
-            train_x, val_x, train_y, val_y = train_test_split(trainX, trainY, test_size=validation_split,
-                                                              random_state=42)
+            train_x, val_x, train_y, val_y = train_test_split(
+                trainX, trainY, test_size=validation_split, random_state=42
+            )
         else:
             train_x, train_y, val_x, val_y = trainX, trainY, None, None
         n_batches = len(train_x) // batch_size
         if n_batches == 0:
-            raise ValueError('Network.fit: batch_size=%d больше числа обучающих примеров (%d)'
-                             % (batch_size, len(train_x)))
+            raise ValueError(
+                'Network.fit: batch_size=%d больше числа обучающих примеров (%d)' % (batch_size, len(train_x))
+            )
         rng = np.random.default_rng(seed)
         history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
         for epoch in range(nb_epoch):
@@ -172,5 +192,4 @@ class Network(object):
         return float(np.sum(y_pred == y_true) / len(y_true))
 
     def __repr__(self):
-        return 'Network([%s], loss=%r, optimizer=%r)' % (', '.join(map(repr, self.layers)), self.loss,
-                                                         self.optimizer)
+        return 'Network([%s], loss=%r, optimizer=%r)' % (', '.join(map(repr, self.layers)), self.loss, self.optimizer)

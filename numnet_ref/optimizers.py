@@ -3,6 +3,7 @@
 ``apply(params, grads)`` updates the parameter arrays in place; the state is kept per position in the list, so
 always pass all of a network's parameters, the same arrays in the same order, in one call (``Network`` does).
 Another list while the first one's arrays are alive (e.g. one call per layer) raises ``ValueError``."""
+
 import weakref
 
 import numpy as np
@@ -16,13 +17,14 @@ class Optimizer(object):
 
     def __init__(self, learning_rate):
         if not learning_rate > 0:
-            raise ValueError('%s: learning_rate должен быть положительным, а получено %r'
-                             % (type(self).__name__, learning_rate))
+            raise ValueError(
+                '%s: learning_rate должен быть положительным, а получено %r' % (type(self).__name__, learning_rate)
+            )
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = None
-        self._owner = None          # слабые ссылки на массивы последнего шага
-        self._before = None         # ... и на массивы шага до последней смены массивов
+        self._owner = None  # слабые ссылки на массивы последнего шага
+        self._before = None  # ... и на массивы шага до последней смены массивов
 
     def _state(self, params, n_slots, initial=0.0):
         """``n_slots`` списков массивов состояния (например, моментов), по одному массиву формы p на каждый параметр,
@@ -30,9 +32,10 @@ class Optimizer(object):
         if self._slots is None:
             self._slots = [[np.full_like(p, initial) for p in params] for _ in range(n_slots)]
         elif [s.shape for s in self._slots[0]] != [p.shape for p in params]:
-            raise ValueError('%s: раньше параметры имели формы %s, а теперь %s: нужен отдельный оптимизатор для '
-                             'каждой сети' % (type(self).__name__, [s.shape for s in self._slots[0]],
-                                              [p.shape for p in params]))
+            raise ValueError(
+                '%s: раньше параметры имели формы %s, а теперь %s: нужен отдельный оптимизатор для '
+                'каждой сети' % (type(self).__name__, [s.shape for s in self._slots[0]], [p.shape for p in params])
+            )
         return self._slots
 
     def __repr__(self):
@@ -50,12 +53,14 @@ class Optimizer(object):
         if self._same_arrays(self._owner, params):
             return
         if self._same_arrays(self._before, params):
-            raise ValueError('%r.apply снова получил массивы параметров из более раннего вызова после других: '
-                             'передавайте все параметры сети одним вызовом apply (а не отдельным вызовом для '
-                             'каждого слоя) и используйте отдельный оптимизатор для каждой сети' % self)
+            raise ValueError(
+                '%r.apply снова получил массивы параметров из более раннего вызова после других: '
+                'передавайте все параметры сети одним вызовом apply (а не отдельным вызовом для '
+                'каждого слоя) и используйте отдельный оптимизатор для каждой сети' % self
+            )
         try:
             self._before, self._owner = self._owner, [weakref.ref(p) for p in params]
-        except TypeError:           # на объекты без слабых ссылок (например, списки) проверки нет
+        except TypeError:  # на объекты без слабых ссылок (например, списки) проверки нет
             self._before = self._owner = None
 
     def apply(self, params, grads):
@@ -65,8 +70,10 @@ class Optimizer(object):
             raise ValueError('%r.apply: в params %d массивов, а в grads %d' % (self, len(params), len(grads)))
         for i, (p, g) in enumerate(zip(params, grads)):
             if np.shape(p) != np.shape(g):
-                raise ValueError('%r.apply: grads[%d] имеет форму %s, а params[%d] — форму %s: градиент должен иметь '
-                                 'форму своего параметра' % (self, i, np.shape(g), i, np.shape(p)))
+                raise ValueError(
+                    '%r.apply: grads[%d] имеет форму %s, а params[%d] — форму %s: градиент должен иметь '
+                    'форму своего параметра' % (self, i, np.shape(g), i, np.shape(p))
+                )
         self._check_owner(params)
         self._update(params, grads)
         self.iterations += 1
@@ -132,13 +139,17 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
         super().__init__(learning_rate)
         if not initial_accumulator_value >= 0:
-            raise ValueError('Adagrad: initial_accumulator_value должен быть >= 0, а получено %r'
-                             % (initial_accumulator_value,))
+            raise ValueError(
+                'Adagrad: initial_accumulator_value должен быть >= 0, а получено %r' % (initial_accumulator_value,)
+            )
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
     def __repr__(self):
         return 'Adagrad(learning_rate=%r, initial_accumulator_value=%r, epsilon=%r)' % (
-            self.learning_rate, self.initial_accumulator_value, self.epsilon)
+            self.learning_rate,
+            self.initial_accumulator_value,
+            self.epsilon,
+        )
 
     def _update(self, params, grads):
         (accumulators,) = self._state(params, 1, self.initial_accumulator_value)
@@ -161,12 +172,16 @@ class Adam(Optimizer):
 
     def __repr__(self):
         return 'Adam(learning_rate=%r, beta_1=%r, beta_2=%r, epsilon=%r)' % (
-            self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+            self.learning_rate,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+        )
 
     def _update(self, params, grads):
         m_slots, v_slots = self._state(params, 2)
         t = self.iterations + 1
-        alpha = self.learning_rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        alpha = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         for p, g, m, v in zip(params, grads, m_slots, v_slots):
             m += (g - m) * (1 - self.beta_1)
             v += (g * g - v) * (1 - self.beta_2)

@@ -1,4 +1,5 @@
 """Max pooling over NCHW images, 'valid' like Keras' MaxPooling2D (an incomplete last window is dropped)."""
+
 import numpy as np
 
 from . import _checks
@@ -24,11 +25,15 @@ class MaxPooling(Layer):
         x = _checks.images(input_data, None, 'MaxPooling')
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if x.shape[2] < ph or x.shape[3] < pw:
-            raise ValueError('MaxPooling: картинки input_data формы %s меньше окна pool_size=%s'
-                             % (x.shape, self.pool_size))
+            raise ValueError(
+                'MaxPooling: картинки input_data формы %s меньше окна pool_size=%s' % (x.shape, self.pool_size)
+            )
         ho, wo = (x.shape[2] - ph) // sh + 1, (x.shape[3] - pw) // sw + 1
-        index = [(slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
-                 for i in range(ph) for j in range(pw)]
+        index = [
+            (slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
+            for i in range(ph)
+            for j in range(pw)
+        ]
         return x, [(x[ix], ix) for ix in index]
 
     def forward(self, input_data):
@@ -37,16 +42,16 @@ class MaxPooling(Layer):
 
     def backward(self, input_data, grad_output):
         x, offsets = self._offsets(input_data)
-        views = np.array([v for v, _ in offsets])        # one copy: the comparisons below run on contiguous arrays
+        views = np.array([v for v, _ in offsets])  # one copy: the comparisons below run on contiguous arrays
         out = views.max(axis=0)
         _checks.grad_output(grad_output, out.shape, 'MaxPooling')
         grad_input = np.zeros(x.shape, dtype=np.result_type(grad_output, x))
-        taken = np.zeros(out.shape, dtype=bool)          # the first max of each window takes the gradient
+        taken = np.zeros(out.shape, dtype=bool)  # the first max of each window takes the gradient
         disjoint = all(s >= p for s, p in zip(self.strides, self.pool_size))
         for view, (_, ix) in zip(views, offsets):
             hit = (view == out) & ~taken
             taken |= hit
-            if disjoint:                                  # windows don't overlap: each pixel is written once
+            if disjoint:  # windows don't overlap: each pixel is written once
                 np.multiply(grad_output, hit, out=grad_input[ix])
             else:
                 grad_input[ix] += grad_output * hit

@@ -6,6 +6,7 @@
 * MNIST is read offline from ``NUMNET_MNIST_DIR`` (the four standard IDX ``.gz`` files).
 * Keras itself is only imported inside the session-scoped ``keras`` fixture, so collection stays fast.
 """
+
 import atexit
 import gzip
 import importlib.util
@@ -64,7 +65,7 @@ def _load_idx(path):
     with gzip.open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 

@@ -7,6 +7,7 @@ tests, a graded cell ``part2_mul__hidden`` (3 points) with hidden tests only) an
 ``nbgrader generate_assignment``. :func:`submission` builds student notebooks from it, optionally with extra
 (hostile) code cells.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ from gradebot.core.nbgrader_run import run_nbgrader
 
 ASSIGNMENT = "tiny"
 NOTEBOOK = "tiny.ipynb"
-HIDDEN_MARKER = "HIDDEN_SECRET_4711"   # appears only inside hidden tests: feedback must never contain it
+HIDDEN_MARKER = "HIDDEN_SECRET_4711"  # appears only inside hidden tests: feedback must never contain it
 TASK_MAX = {"part1_add": 2.0, "part2_mul": 3.0}
 
 SOLUTION = '''def add(a, b):
@@ -73,7 +74,8 @@ def make_tiny_course(root: Path | str, *, generate: bool = True) -> Path:
     (root / "source" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "tiny"\n'
-        f'c.CourseDirectory.db_assignments = [dict(name="{ASSIGNMENT}")]\n')
+        f'c.CourseDirectory.db_assignments = [dict(name="{ASSIGNMENT}")]\n'
+    )
     (root / "source" / ASSIGNMENT / "helper_module.py").write_text("GREETING = 'hello from helper'\n")
     nbformat.write(source_notebook(), str(root / "source" / ASSIGNMENT / NOTEBOOK))
     if generate:
@@ -83,8 +85,14 @@ def make_tiny_course(root: Path | str, *, generate: bool = True) -> Path:
     return root
 
 
-def submission(extra_cells: list[str] | None = None, *, solved: bool = True, position: int = 2,
-               drop_grade_ids: tuple[str, ...] = (), edit: dict[str, str] | None = None) -> bytes:
+def submission(
+    extra_cells: list[str] | None = None,
+    *,
+    solved: bool = True,
+    position: int = 2,
+    drop_grade_ids: tuple[str, ...] = (),
+    edit: dict[str, str] | None = None,
+) -> bytes:
     """A student notebook (the released one with solutions filled in, or wrong ones if ``solved=False``), with
     ``extra_cells`` (code) inserted at ``position``, cells whose grade_id is in ``drop_grade_ids`` deleted and
     cells named in ``edit`` ({grade_id: new source}) edited. Returns the .ipynb bytes."""
@@ -93,7 +101,7 @@ def submission(extra_cells: list[str] | None = None, *, solved: bool = True, pos
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid == "solution_funcs":
             cell.source = SOLUTION if solved else "def add(a, b):\n    return 0\n\ndef mul(a, b):\n    return 0"
-        elif gid and has_hidden(cell.source):   # the released version has no hidden tests
+        elif gid and has_hidden(cell.source):  # the released version has no hidden tests
             cell.source = strip_hidden(cell.source).rstrip()
         if edit and gid in edit:
             cell.source = edit[gid]

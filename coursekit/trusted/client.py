@@ -7,6 +7,7 @@ only. Anything else becomes a value that fails the test with a clear message whe
 never raises anything but :class:`StudentError`, :class:`SandboxGone` and ``TestFailed``-like errors to the test
 code, whatever the sandbox sends.
 """
+
 import os
 import select
 import signal
@@ -56,7 +57,7 @@ class Remote(object):
         if name.startswith('__'):
             raise AttributeError(name)
         session = self._gb_session
-        if (self._gb_class, name) in session.methods:      # a method seen before: no round trip to look it up
+        if (self._gb_class, name) in session.methods:  # a method seen before: no round trip to look it up
             return RemoteMethod(session, self._gb_handle, name, self._gb_class)
         try:
             value = session.request({'op': 'get', 'h': self._gb_handle, 'a': name})
@@ -103,8 +104,7 @@ class RemoteMethod(object):
         self.__name__ = name
 
     def __call__(self, *args, **kwargs):
-        return self.session.request({'op': 'call', 'h': self.handle, 'm': self.name, 'args': list(args),
-                                     'kw': kwargs})
+        return self.session.request({'op': 'call', 'h': self.handle, 'm': self.name, 'args': list(args), 'kw': kwargs})
 
     def __repr__(self):
         return '<метод %s.%s из вашего ноутбука>' % (self.class_name, self.name)
@@ -148,9 +148,9 @@ class Session(object):
         self.output_keep = output_keep
         self.proc = None
         self.deadline = None
-        self.output = []          # (text, total length) printed by student code, per request, since reset
-        self.methods = set()      # (class name, attribute) known to be methods
-        self._twins = {}          # handle -> known-good object seen in the sandbox as a stub
+        self.output = []  # (text, total length) printed by student code, per request, since reset
+        self.methods = set()  # (class name, attribute) known to be methods
+        self._twins = {}  # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
         self._buf = bytearray()
 
@@ -235,7 +235,7 @@ class Session(object):
                     self.close()
                     raise SandboxGone('timeout')
                 try:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
                 except BlockingIOError:
                     continue
         except (OSError, ValueError) as err:
@@ -274,10 +274,18 @@ class Session(object):
             self._twins[handle] = obj
             self._twin_ids[id(obj)] = handle
         params = list(getattr(obj, 'params', []) or [])
-        attrs = {k: v for k, v in vars(obj).items() if isinstance(v, (int, float, str, bool, tuple))
-                 and not k.startswith('_')}
-        return {'S': handle, 'k': type(obj).__name__, 'p': self.encode([p.copy() for p in params], arrays, {}),
-                'a': _param_aliases(obj), 'n': self.encode(attrs, arrays, {})}
+        attrs = {
+            k: v
+            for k, v in vars(obj).items()
+            if isinstance(v, (int, float, str, bool, tuple)) and not k.startswith('_')
+        }
+        return {
+            'S': handle,
+            'k': type(obj).__name__,
+            'p': self.encode([p.copy() for p in params], arrays, {}),
+            'a': _param_aliases(obj),
+            'n': self.encode(attrs, arrays, {}),
+        }
 
     def decode(self, value, arrays):
         """JSON + raw arrays from the sandbox -> values the test code may use (never trusted objects)."""
@@ -316,8 +324,10 @@ class Session(object):
         """Give a known-good object the parameter values its stub has in the sandbox."""
         current = list(getattr(twin, 'params', []) or [])
         if not isinstance(params, list) or len(params) != len(current):
-            raise ValueError('слой получил %s параметров вместо %d'
-                             % (len(params) if isinstance(params, list) else 'не список', len(current)))
+            raise ValueError(
+                'слой получил %s параметров вместо %d'
+                % (len(params) if isinstance(params, list) else 'не список', len(current))
+            )
         for p, new in zip(current, params):
             if not isinstance(new, np.ndarray) or new.shape != p.shape:
                 raise ValueError('параметр формы %s заменён на %s' % (p.shape, getattr(new, 'shape', type(new))))
@@ -358,34 +368,51 @@ class Session(object):
         text = text if isinstance(text, str) else ''
         total = reply.get('n_out', len(text))
         if text or total:
-            self.output.append((text[:self.output_keep], total if isinstance(total, int) else len(text)))
+            self.output.append((text[: self.output_keep], total if isinstance(total, int) else len(text)))
         if 'e' in reply:
             err = reply['e'] if isinstance(reply['e'], dict) else {}
-            raise StudentError(str(err.get('type', 'Error'))[:100], str(err.get('msg', ''))[:2000],
-                               str(err.get('tb', ''))[:4000])
+            raise StudentError(
+                str(err.get('type', 'Error'))[:100], str(err.get('msg', ''))[:2000], str(err.get('tb', ''))[:4000]
+            )
         back = reply.get('back') or []
         if not isinstance(back, list):
             raise ValueError('bad write-back list')
         for index, value in back:
             new = self.decode(value, raws)
             target = originals.get(index) if isinstance(index, int) else None
-            if target is not None and isinstance(new, np.ndarray) and new.shape == target.shape \
-                    and target.flags.writeable:
+            if (
+                target is not None
+                and isinstance(new, np.ndarray)
+                and new.shape == target.shape
+                and target.flags.writeable
+            ):
                 np.copyto(target, new, casting='unsafe')
         result = reply.get('r')
         if isinstance(result, dict) and 'M' in result:
             return RemoteMethod(self, header['h'], str(result['M'])[:100], '')
         return self.decode(result, raws)
 
-    CALLBACK_METHODS = ('forward', 'backward', 'backward_params', 'grad_x', 'grad_param', 'grad_W', 'grad_b',
-                        'update_param', 'update_W', 'update_b', 'calculate_loss', 'predict')
+    CALLBACK_METHODS = (
+        'forward',
+        'backward',
+        'backward_params',
+        'grad_x',
+        'grad_param',
+        'grad_W',
+        'grad_b',
+        'update_param',
+        'update_W',
+        'update_b',
+        'calculate_loss',
+        'predict',
+    )
 
-    MAX_CALLBACK_BYTES = 64 << 20          # arrays a stub may send with one call
-    MAX_JACOBIAN_ELEMENTS = 30_000_000     # a Jacobian the grader agrees to build for a stub
+    MAX_CALLBACK_BYTES = 64 << 20  # arrays a stub may send with one call
+    MAX_JACOBIAN_ELEMENTS = 30_000_000  # a Jacobian the grader agrees to build for a stub
     JACOBIAN_METHODS = ('grad_x', 'grad_param', 'grad_W', 'grad_b')
 
     def _jacobian_size(self, twin, method, args):
-        if len(args) > 1:                  # a loss: grad_x(p, y) is shaped like p
+        if len(args) > 1:  # a loss: grad_x(p, y) is shaped like p
             return np.size(args[0])
         x = np.asarray(args[0])
         batch = max(1, len(x)) if x.ndim else 1
@@ -413,15 +440,20 @@ class Session(object):
             kwargs = self.decode(header.get('kw', {'D': []}), raws)
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ValueError('неверные аргументы')
-            if method in self.JACOBIAN_METHODS and args and \
-                    self._jacobian_size(twin, method, args) > self.MAX_JACOBIAN_ELEMENTS:
+            if (
+                method in self.JACOBIAN_METHODS
+                and args
+                and self._jacobian_size(twin, method, args) > self.MAX_JACOBIAN_ELEMENTS
+            ):
                 raise ValueError('якобиан такого размера эталонный слой не строит')
             before = [p.copy() for p in getattr(twin, 'params', []) or []]
             result = getattr(twin, method)(*args, **kwargs)
             after = list(getattr(twin, 'params', []) or [])
             changed = any(not np.array_equal(a, b) for a, b in zip(before, after))
-            reply = {'r': self.encode(result, out_arrays, {}),
-                     'p': self.encode([p.copy() for p in after], out_arrays, {}) if changed else None}
+            reply = {
+                'r': self.encode(result, out_arrays, {}),
+                'p': self.encode([p.copy() for p in after], out_arrays, {}) if changed else None,
+            }
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
             reply = {'e': '%s: %s' % (type(err).__name__, str(err)[:500])}

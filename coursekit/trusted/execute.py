@@ -13,6 +13,7 @@ and ``python -m coursekit.examples`` alike).
 - :class:`SaveTrustedGrades` (replaces SaveAutoGrades) scores a test cell with its points only if the trusted
   grader recorded a pass for it in this run (fail closed: outputs do not matter).
 """
+
 import copy
 import json
 import os
@@ -38,6 +39,7 @@ RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol
 # set by the bot: the job's sandbox (limits, uid, scratch), where to write the report, 'none' = no sandbox (opt-out)
 from gradebot.core.nbexec import REPORT_ENV  # noqa: E402
 from gradebot.core.sandbox import SPEC_ENV, sandbox_mode  # noqa: E402
+
 RESOURCES_KEY = 'trusted_grades'
 
 
@@ -76,7 +78,7 @@ def rebuild(uploaded, source_nb, release_stub):
             if cell.metadata['nbgrader'].get('solution') and cell.cell_type == 'code':
                 solution_ids.add(gid)
         elif cell.get('id'):
-            free_ids[cell['id']] = cell.cell_type      # a cell the student may edit, matched by its id
+            free_ids[cell['id']] = cell.cell_type  # a cell the student may edit, matched by its id
     solutions, free_texts, added, anchor = {}, {}, {}, None
     for cell in uploaded.get('cells', []):
         gid = _grade_id(cell)
@@ -84,9 +86,13 @@ def rebuild(uploaded, source_nb, release_stub):
             solutions[gid] = _plain_cell(cell).source
             anchor = gid
         elif gid in known_ids and gid not in solution_ids:
-            anchor = gid                           # the course's own version is used
-        elif not gid and cell.get('id') in free_ids and cell.get('id') not in free_texts \
-                and cell.get('cell_type') == free_ids[cell['id']]:
+            anchor = gid  # the course's own version is used
+        elif (
+            not gid
+            and cell.get('id') in free_ids
+            and cell.get('id') not in free_texts
+            and cell.get('cell_type') == free_ids[cell['id']]
+        ):
             free_texts[cell['id']] = _plain_cell(cell).source
             anchor = cell['id']
         else:
@@ -107,7 +113,7 @@ def rebuild(uploaded, source_nb, release_stub):
         nb.cells.append(new)
         nb.cells.extend(added.get(gid or cell.get('id'), []))
     used = set()
-    for cell in nb.cells:                          # unique cell ids (nbformat requires them)
+    for cell in nb.cells:  # unique cell ids (nbformat requires them)
         if 'id' not in cell or cell['id'] in used:
             cell['id'] = 'c%d' % len(used)
         while cell['id'] in used:
@@ -121,6 +127,7 @@ class RebuildFromCourse(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         from coursekit.nbgrader_ext import ClearSolutionsWithStubs
+
         source_nb = nbformat.read(source_notebook(course_root(self), resources), as_version=4)
         clearer = ClearSolutionsWithStubs(config=self.config)
 
@@ -137,6 +144,7 @@ def transform_magics(source):
     """IPython syntax (magics, !commands) -> plain Python calling ``get_ipython()`` (the runner's stand-in)."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
+
         return TransformerManager().transform_cell(source)
     except Exception:  # noqa: BLE001 - a cell IPython cannot parse is run as is (and reports its SyntaxError)
         return source
@@ -153,6 +161,7 @@ class Launcher(object):
         self.slot = None
         self.own_scratch = None
         from gradebot.core import sandbox
+
         self.sandbox = sandbox
         spec_path = os.environ.get(SPEC_ENV)
         if spec_path:
@@ -166,14 +175,29 @@ class Launcher(object):
                 self.slot = sandbox.acquire_slot(500, 999)
                 uid = 61000 + self.slot
             scratch = os.path.join(self.own_scratch, 's')
-            self.spec = sandbox.SandboxSpec(mode=self.mode, scratch=scratch, uid=uid, cpu_seconds=600,
-                                            memory_bytes=4 << 30, max_processes=64, env={})
+            self.spec = sandbox.SandboxSpec(
+                mode=self.mode,
+                scratch=scratch,
+                uid=uid,
+                cpu_seconds=600,
+                memory_bytes=4 << 30,
+                max_processes=64,
+                env={},
+            )
         data = dict(self.spec.data if data is None else data)
-        env = {'HOME': '%s/home' % self.spec.scratch, 'TMPDIR': '%s/tmp' % self.spec.scratch,
-               'MPLBACKEND': 'Agg', 'MPLCONFIGDIR': '%s/mpl' % self.spec.scratch, 'NUMNET_GRADING': '1',
-               'LANG': 'C.UTF-8', 'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+        env = {
+            'HOME': '%s/home' % self.spec.scratch,
+            'TMPDIR': '%s/tmp' % self.spec.scratch,
+            'MPLBACKEND': 'Agg',
+            'MPLCONFIGDIR': '%s/mpl' % self.spec.scratch,
+            'NUMNET_GRADING': '1',
+            'LANG': 'C.UTF-8',
+            'OMP_NUM_THREADS': '1',
+            'OPENBLAS_NUM_THREADS': '1',
+            'MKL_NUM_THREADS': '1',
+        }
         for key in ('KERAS_BACKEND', 'KERAS_HOME', 'JAX_PLATFORMS', 'XLA_FLAGS', 'PATH', 'PYTHONNOUSERSITE', *data):
-            self.spec.env.pop(key, None)       # the runner imports neither Keras nor JAX; data paths differ inside
+            self.spec.env.pop(key, None)  # the runner imports neither Keras nor JAX; data paths differ inside
         self.spec.env.update(env)
         # each data dir at /data/<variable, lower case> inside the bwrap sandbox (its host path without one)
         self.data_dirs = {var.lower(): host for var, host in data.items() if os.path.isdir(host)}
@@ -197,8 +221,11 @@ class Launcher(object):
         if self.mode == 'bwrap':
             settings = {'workdir': '/sandbox/work', 'site': ['/site'], 'protocol': '/.numnet/protocol.py'}
             argv = self.sandbox.python_sandbox_argv(
-                self.spec, {'/.numnet/runner.py': RUNNER, '/.numnet/protocol.py': PROTOCOL},
-                ['/.numnet/runner.py', json.dumps(settings)], data=self.data_dirs)
+                self.spec,
+                {'/.numnet/runner.py': RUNNER, '/.numnet/protocol.py': PROTOCOL},
+                ['/.numnet/runner.py', json.dumps(settings)],
+                data=self.data_dirs,
+            )
             env = None
         elif self.mode == 'none':
             site = os.path.join(self.spec.scratch, 'site')
@@ -212,8 +239,15 @@ class Launcher(object):
             env = dict(self.spec.env, PATH='/usr/bin:/bin')
         else:
             raise RuntimeError('sandbox mode %r: refusing to run student code' % self.mode)
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                env=env, start_new_session=True, bufsize=0)
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            bufsize=0,
+        )
 
     def close(self):
         if self.own_scratch:
@@ -227,9 +261,9 @@ class NotebookRun(object):
     process is skipped on the following starts."""
 
     def __init__(self, launcher, cells, cell_timeout, start_timeout=60):
-        self.launcher, self.cells = launcher, cells        # [(index, python source)]
+        self.launcher, self.cells = launcher, cells  # [(index, python source)]
         self.cell_timeout, self.start_timeout = cell_timeout, start_timeout
-        self.results = {}                                  # index -> dict(status, out, total, error, trace)
+        self.results = {}  # index -> dict(status, out, total, error, trace)
         self.skip = set()
         self.starts = 0
 
@@ -258,8 +292,11 @@ class NotebookRun(object):
             result = {'status': 'error', 'error': '%s: %s' % (err.kind, err.message), 'trace': err.trace}
         except SandboxGone as err:
             self.skip.add(index)
-            self.results[index] = {'status': 'timeout' if 'timeout' in str(err) else 'died',
-                                   'out': _joined(session.output)[0], 'error': str(err)}
+            self.results[index] = {
+                'status': 'timeout' if 'timeout' in str(err) else 'died',
+                'out': _joined(session.output)[0],
+                'error': str(err),
+            }
             session.output = []
             raise
         result['out'], result['total'] = _joined(session.output)
@@ -269,7 +306,7 @@ class NotebookRun(object):
 
 
 def _joined(output):
-    return ''.join(t for t, _ in output)[:grader.STUDENT_OUTPUT_SHOWN], sum(n for _, n in output)
+    return ''.join(t for t, _ in output)[: grader.STUDENT_OUTPUT_SHOWN], sum(n for _, n in output)
 
 
 # ------------------------------------------------------------------------------------------------ outputs
@@ -285,14 +322,19 @@ def test_outputs(result):
     for label, text in result.student_output:
         outs.append(_stream('%s:\n%s' % (label, text)))
     if result.passed:
-        outs.append(_stream('Тест пройден (в том числе скрытые проверки): %g из %g' % (result.points,
-                                                                                      result.points)))
+        outs.append(_stream('Тест пройден (в том числе скрытые проверки): %g из %g' % (result.points, result.points)))
         return outs
     where = '[скрытый тест] ' if result.hidden else ''
     message = where + result.message
     trace = [message] + ([result.trace] if result.trace else [])
-    outs.append(nbformat.v4.new_output('error', ename={'timeout': 'Timeout', 'died': 'Crash'}.get(
-        result.kind, 'TestFailed'), evalue=message, traceback=trace))
+    outs.append(
+        nbformat.v4.new_output(
+            'error',
+            ename={'timeout': 'Timeout', 'died': 'Crash'}.get(result.kind, 'TestFailed'),
+            evalue=message,
+            traceback=trace,
+        )
+    )
     return outs
 
 
@@ -307,8 +349,11 @@ def cell_outputs(result):
             text = 'ячейка остановлена: превышено время (%s)' % text
         elif result['status'] == 'died':
             text = 'процесс с вашим кодом завершился в этой ячейке (%s)' % text
-        outs.append(nbformat.v4.new_output('error', ename=result['status'], evalue=text,
-                                           traceback=[result.get('trace') or text]))
+        outs.append(
+            nbformat.v4.new_output(
+                'error', ename=result['status'], evalue=text, traceback=[result.get('trace') or text]
+            )
+        )
     return outs
 
 
@@ -340,8 +385,7 @@ class TrustedExecute(NbGraderPreprocessor):
         run = NotebookRun(launcher, cells, self.cell_timeout)
         started = time.monotonic()
         try:
-            results = grader.grade_tests(course, run.session, store, data, subjects_of,
-                                         max_restarts=self.max_restarts)
+            results = grader.grade_tests(course, run.session, store, data, subjects_of, max_restarts=self.max_restarts)
         finally:
             launcher.close()
             loader.shutdown(wait=True)
@@ -353,12 +397,26 @@ class TrustedExecute(NbGraderPreprocessor):
             if result.grade_id in test_ids:
                 nb.cells[test_ids[result.grade_id]].outputs = test_outputs(result)
         resources[RESOURCES_KEY] = scores
-        report = {'seconds': round(time.monotonic() - started, 3), 'starts': run.starts,
-                  'tests': [{'grade_id': r.grade_id, 'points': r.points, 'score': r.score, 'passed': r.passed,
-                             'kind': r.kind, 'hidden': r.hidden, 'message': r.message,
-                             'seconds': round(r.seconds, 3)} for r in results],
-                  'cells': [{'index': i, 'status': r['status'], 'error': r.get('error', '')}
-                            for i, r in sorted(run.results.items())]}
+        report = {
+            'seconds': round(time.monotonic() - started, 3),
+            'starts': run.starts,
+            'tests': [
+                {
+                    'grade_id': r.grade_id,
+                    'points': r.points,
+                    'score': r.score,
+                    'passed': r.passed,
+                    'kind': r.kind,
+                    'hidden': r.hidden,
+                    'message': r.message,
+                    'seconds': round(r.seconds, 3),
+                }
+                for r in results
+            ],
+            'cells': [
+                {'index': i, 'status': r['status'], 'error': r.get('error', '')} for i, r in sorted(run.results.items())
+            ],
+        }
         resources['trusted_report'] = report
         path = os.environ.get(REPORT_ENV)
         if path:
@@ -371,12 +429,14 @@ class SaveTrustedGrades(SaveAutoGrades):
     """SaveAutoGrades that scores test cells from the trusted grader's record only (0 without one)."""
 
     def _add_score(self, cell, resources):
-        grade = self.gradebook.find_grade(cell.metadata['nbgrader']['grade_id'], self.notebook_id,
-                                          self.assignment_id, self.student_id)
+        grade = self.gradebook.find_grade(
+            cell.metadata['nbgrader']['grade_id'], self.notebook_id, self.assignment_id, self.student_id
+        )
         if grader.is_test_cell(cell):
             grade.auto_score = float(resources.get(RESOURCES_KEY, {}).get(grade.name, 0.0))
         else:
             from nbgrader import utils
+
             grade.auto_score, _ = utils.determine_grade(cell, self.log)
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         self.gradebook.db.commit()

@@ -22,6 +22,7 @@ namespace's ``__import__`` answers ``import numnet_testing`` with that object, s
 A test earns its points only if this module recorded a pass: :class:`TestResult` ``passed`` is False unless the
 whole cell ran to its end here.
 """
+
 import builtins
 import contextlib
 import copy
@@ -37,8 +38,8 @@ import numpy as np
 from gradebot.core.course_format import split_hidden
 
 HELPERS_ID = 'test_helpers'
-HELPERS_MODULE = 'numnet_testing'    # imported by the helpers cell; a file next to the course notebook
-STUDENT_OUTPUT_SHOWN = 1500          # characters of student output shown per test part
+HELPERS_MODULE = 'numnet_testing'  # imported by the helpers cell; a file next to the course notebook
+STUDENT_OUTPUT_SHOWN = 1500  # characters of student output shown per test part
 
 
 # ---------------------------------------------------------------------------------------------- the course
@@ -59,10 +60,11 @@ def is_test_cell(cell):
 class Course:
     """What the grader needs from the course: the tests, the helpers cell and the data cell of the source notebook,
     and the source of the helpers module next to it (``module_path``, the course's own copy)."""
+
     tests: list
     helpers: str
     data: str
-    module: str                # the source of numnet_testing.py
+    module: str  # the source of numnet_testing.py
     module_path: str
 
     @classmethod
@@ -82,8 +84,9 @@ class Course:
             raise ValueError('the course notebook has no test-helpers cell (grade_id %r)' % HELPERS_ID)
         module_path = os.path.join(os.path.abspath(folder), HELPERS_MODULE + '.py')
         if not os.path.isfile(module_path):
-            raise ValueError('%s not found: the helpers cell imports it, ship it next to the course notebook'
-                             % module_path)
+            raise ValueError(
+                '%s not found: the helpers cell imports it, ship it next to the course notebook' % module_path
+            )
         with open(module_path, encoding='utf-8') as f:
             module = f.read()
         return cls(tests, helpers, data, module, module_path)
@@ -133,14 +136,18 @@ class ExpectedStore(object):
     def get(self, grade_id, index, label):
         items = self.entries.get(grade_id, [])
         if index >= len(items) or items[index][0] != label:
-            raise CourseError('no recorded value #%d %r for %s: rebuild the course (python -m coursekit.record)'
-                              % (index, label, grade_id))
-        return copy.deepcopy(items[index][1])      # a value the test passes to student code stays ours
+            raise CourseError(
+                'no recorded value #%d %r for %s: rebuild the course (python -m coursekit.record)'
+                % (index, label, grade_id)
+            )
+        return copy.deepcopy(items[index][1])  # a value the test passes to student code stays ours
 
     def save(self, path):
         arrays = []
-        index = {gid: [[label, _to_json(value, arrays)] for label, value in items]
-                 for gid, items in sorted(self.entries.items())}
+        index = {
+            gid: [[label, _to_json(value, arrays)] for label, value in items]
+            for gid, items in sorted(self.entries.items())
+        }
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         payload = {'a%d' % i: a for i, a in enumerate(arrays)}
         payload['index'] = np.frombuffer(json.dumps(index, sort_keys=True).encode(), dtype=np.uint8)
@@ -152,8 +159,7 @@ class ExpectedStore(object):
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         index = json.loads(arrays.pop('index').tobytes().decode())
-        entries = {gid: [(label, _from_json(value, arrays)) for label, value in items]
-                   for gid, items in index.items()}
+        entries = {gid: [(label, _from_json(value, arrays)) for label, value in items] for gid, items in index.items()}
         return cls(entries)
 
     def same_as(self, other):
@@ -176,8 +182,9 @@ def _same(a, b):
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
-        return np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, atol=1e-7,
-                           equal_nan=True) and np.shape(a) == np.shape(b)
+        return np.allclose(
+            np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, atol=1e-7, equal_nan=True
+        ) and np.shape(a) == np.shape(b)
     except (TypeError, ValueError):
         return a == b
 
@@ -186,33 +193,42 @@ def _same(a, b):
 def reference_classes():
     import numnet_ref
     from numnet_ref import layer, optimizers
+
     names = dict((n, getattr(numnet_ref, n)) for n in numnet_ref.__all__)
-    names.update(Optimizer=optimizers.Optimizer, jacobian_from_backward=layer.jacobian_from_backward,
-                 param_jacobians_from_backward=layer.param_jacobians_from_backward)
+    names.update(
+        Optimizer=optimizers.Optimizer,
+        jacobian_from_backward=layer.jacobian_from_backward,
+        param_jacobians_from_backward=layer.param_jacobians_from_backward,
+    )
     return names
 
 
 def collaborator_types():
     from numnet_ref import CrossEntropy, Layer, Network
     from numnet_ref.optimizers import Optimizer
+
     return (Layer, CrossEntropy, Network, Optimizer)
 
 
 def _rng_neutral(cls):
     """numnet_ref's class whose constructor leaves the global NumPy RNG as it found it: in GRADE the student's
     objects are created in the sandbox, so in RECORD creating them must not move the grader's RNG either."""
+
     def __init__(self, *args, **kwargs):
         state = np.random.get_state()
         try:
             cls.__init__(self, *args, **kwargs)
         finally:
             np.random.set_state(state)
-    return type(cls.__name__, (cls,), {'__init__': __init__, '__module__': cls.__module__,
-                                       '__qualname__': cls.__qualname__})
+
+    return type(
+        cls.__name__, (cls,), {'__init__': __init__, '__module__': cls.__module__, '__qualname__': cls.__qualname__}
+    )
 
 
 class _Data(object):
     """MNIST as the notebook's data cell prepares it (loaded once per process, on first use)."""
+
     cache = {}
 
     @classmethod
@@ -220,6 +236,7 @@ class _Data(object):
         key = (data_source, loader_dir)
         if key not in cls.cache:
             import sys
+
             ns = {'__name__': '__data__'}
             if loader_dir and loader_dir not in sys.path:
                 sys.path.insert(0, loader_dir)
@@ -227,7 +244,7 @@ class _Data(object):
                 exec(compile(data_source, '<data>', 'exec'), ns)
             arrays = {k: ns[k] for k in ('X_train', 'Y_train', 'X_test', 'Y_test', 'y_train', 'y_test') if k in ns}
             for array in arrays.values():
-                array.setflags(write=False)    # shared by every test of the process: never written back into
+                array.setflags(write=False)  # shared by every test of the process: never written back into
             cls.cache[key] = arrays
         return cls.cache[key]
 
@@ -269,9 +286,10 @@ def course_builtins(module):
 def build_namespace(course, grade_id, mode, subjects, store=None, session=None, data=None, on_expect=None):
     """The globals a test cell runs in. mode: 'record' or 'grade'."""
     from coursekit.trusted.client import RemoteClass
+
     ref = reference_classes()
     ns = {'__name__': '__test__', '__builtins__': course_builtins(helpers_module(course))}
-    if hasattr(data, 'result'):          # a future: the data is still loading
+    if hasattr(data, 'result'):  # a future: the data is still loading
         data = data.result()
     if data:
         ns.update(data)
@@ -323,11 +341,11 @@ class TestResult:
     points: float
     passed: bool = False
     message: str = ''
-    hidden: bool = False          # the failure happened in a hidden test
-    kind: str = 'fail'            # 'pass', 'fail', 'error' (student code raised), 'timeout', 'died', 'course'
-    output: str = ''              # what the visible part printed (test code), for the cell output
-    student_output: list = field(default_factory=list)   # [(label, text)]
-    trace: str = ''               # the student's frames when student code raised
+    hidden: bool = False  # the failure happened in a hidden test
+    kind: str = 'fail'  # 'pass', 'fail', 'error' (student code raised), 'timeout', 'died', 'course'
+    output: str = ''  # what the visible part printed (test code), for the cell output
+    student_output: list = field(default_factory=list)  # [(label, text)]
+    trace: str = ''  # the student's frames when student code raised
     seconds: float = 0.0
 
     @property
@@ -358,6 +376,7 @@ def _student_output(session, label):
 def run_test(test, ns, session=None):
     """Run one test cell in ``ns``; never raises for anything the student's code did."""
     from coursekit.trusted.client import SandboxGone, StudentError
+
     result = TestResult(test.grade_id, test.points)
     failed = ns['TestFailed']
     start = time.monotonic()
@@ -378,13 +397,16 @@ def run_test(test, ns, session=None):
     except StudentError as err:
         result.kind, result.trace = 'error', err.trace
         result.message = 'ваш код выбросил исключение %s: %s' % (err.kind, err.message)
-        if err.kind == 'TimeoutError' and err.message.startswith('превышено время'):    # the runner's alarm
+        if err.kind == 'TimeoutError' and err.message.startswith('превышено время'):  # the runner's alarm
             result.kind, result.message = 'timeout', err.message
     except SandboxGone as err:
         result.kind = 'timeout' if 'timeout' in str(err) else 'died'
-        result.message = ('превышено время теста: код не ответил, процесс остановлен' if result.kind == 'timeout'
-                          else 'процесс с вашим кодом завершился во время теста (%s): нехватка памяти, '
-                               'os._exit или сбой' % str(err).replace('died ', ''))
+        result.message = (
+            'превышено время теста: код не ответил, процесс остановлен'
+            if result.kind == 'timeout'
+            else 'процесс с вашим кодом завершился во время теста (%s): нехватка памяти, '
+            'os._exit или сбой' % str(err).replace('died ', '')
+        )
     except CourseError as err:
         result.kind, result.message = 'course', 'ошибка курса, а не ваша: %s' % err
     except Exception as err:  # noqa: BLE001 - a student's result the test code could not use
@@ -394,8 +416,7 @@ def run_test(test, ns, session=None):
     result.hidden = not result.passed and part == 'hidden'
     result.output = buf.getvalue()[-6000:]
     if session is not None:
-        label = 'Вывод вашего кода во время скрытых тестов' if part == 'hidden' else \
-            'Вывод вашего кода во время теста'
+        label = 'Вывод вашего кода во время скрытых тестов' if part == 'hidden' else 'Вывод вашего кода во время теста'
         result.student_output += _student_output(session, label)
     return result
 
@@ -406,8 +427,9 @@ def record(course, data, subjects_of):
     store = ExpectedStore()
     results = []
     for test in course.tests:
-        ns = build_namespace(course, test.grade_id, 'record', subjects_of(test.grade_id), data=data,
-                             on_expect=store.add)
+        ns = build_namespace(
+            course, test.grade_id, 'record', subjects_of(test.grade_id), data=data, on_expect=store.add
+        )
         results.append(run_test(test, ns))
     return store, results
 
@@ -416,31 +438,51 @@ def grade_tests(course, session_factory, store, data, subjects_of, max_restarts=
     """GRADE: every test cell against the student's classes in the sandbox. ``session_factory()`` returns a
     started :class:`~coursekit.trusted.client.Session` whose runner has executed the notebook."""
     from coursekit.trusted.client import SandboxGone
+
     _compile_course(course)
     results, session, restarts = [], None, 0
     for test in course.tests:
         if session is None or not session.alive():
             if restarts > max_restarts:
-                results.append(TestResult(test.grade_id, test.points, kind='died',
-                                          message='не проверено: процесс с вашим кодом слишком часто падал'))
+                results.append(
+                    TestResult(
+                        test.grade_id,
+                        test.points,
+                        kind='died',
+                        message='не проверено: процесс с вашим кодом слишком часто падал',
+                    )
+                )
                 continue
             try:
                 session = session_factory()
             except SandboxGone as err:
                 restarts += 1
-                results.append(TestResult(test.grade_id, test.points, kind='died',
-                                          message='не проверено: процесс с вашим кодом не запустился (%s)' % err))
+                results.append(
+                    TestResult(
+                        test.grade_id,
+                        test.points,
+                        kind='died',
+                        message='не проверено: процесс с вашим кодом не запустился (%s)' % err,
+                    )
+                )
                 session = None
                 continue
             restarts += 1
         try:
-            session.deadline = time.monotonic() + 10      # for the reset; begin_test sets the test's own budget
+            session.deadline = time.monotonic() + 10  # for the reset; begin_test sets the test's own budget
             session.reset()
-            ns = build_namespace(course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store,
-                                 session=session, data=data)
+            ns = build_namespace(
+                course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store, session=session, data=data
+            )
         except SandboxGone as err:
-            results.append(TestResult(test.grade_id, test.points, kind='died',
-                                      message='не проверено: процесс с вашим кодом не отвечает (%s)' % err))
+            results.append(
+                TestResult(
+                    test.grade_id,
+                    test.points,
+                    kind='died',
+                    message='не проверено: процесс с вашим кодом не отвечает (%s)' % err,
+                )
+            )
             continue
         result = run_test(test, ns, session)
         results.append(result)

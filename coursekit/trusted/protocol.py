@@ -17,6 +17,7 @@ Values inside the header are JSON, with tagged objects for what JSON cannot say:
 
 Arrays are read with ``allow_pickle=False``; the reading side decides which dtypes it accepts.
 """
+
 import io
 import json
 import struct
@@ -26,8 +27,8 @@ import numpy as np
 MAGIC = b'NNMF'
 _HEAD = struct.Struct('<4sII')
 _LEN = struct.Struct('<Q')
-NUMERIC_KINDS = 'biuf'          # bool, signed, unsigned, float: what the course's arrays may be
-_save = np.save                 # bound at import: in the sandbox, before student code could patch np.save
+NUMERIC_KINDS = 'biuf'  # bool, signed, unsigned, float: what the course's arrays may be
+_save = np.save  # bound at import: in the sandbox, before student code could patch np.save
 
 
 class ProtocolError(Exception):
@@ -82,10 +83,9 @@ def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30
 def load_array(raw, kinds=NUMERIC_KINDS):
     """A plain ndarray from .npy bytes (never pickled). Raises ProtocolError for other dtypes."""
     f = io.BytesIO(raw)
-    try:          # the header first: shape and dtype must match the bytes that follow (no huge allocation)
+    try:  # the header first: shape and dtype must match the bytes that follow (no huge allocation)
         version = np.lib.format.read_magic(f)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(f)
     except (ValueError, EOFError, OSError, TypeError) as err:
         raise ProtocolError('not an .npy array: %s' % err)
@@ -93,6 +93,6 @@ def load_array(raw, kinds=NUMERIC_KINDS):
         raise ProtocolError('array of dtype %s' % dtype)
     if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(raw) - f.tell():
         raise ProtocolError('array of shape %s does not match its data' % (shape,))
-    flat = np.frombuffer(raw, dtype=dtype, offset=f.tell())          # plain numbers: nothing to unpickle
+    flat = np.frombuffer(raw, dtype=dtype, offset=f.tell())  # plain numbers: nothing to unpickle
     array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
-    return np.array(array, order='K')                                  # writable, owns its data
+    return np.array(array, order='K')  # writable, owns its data

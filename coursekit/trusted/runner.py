@@ -13,6 +13,7 @@ Known-good objects of the grader (e.g. the layers given to a student's ``Network
 methods send a callback to the grader, which computes the answer with its own object, and their parameters are
 local arrays the student's code may update in place.
 """
+
 import builtins
 import io
 import json
@@ -44,8 +45,20 @@ for _fd in (0, 1, 2):
     os.dup2(_null, _fd)
 sys.stdin = open(os.devnull)
 OUTPUT_KEEP = int(SETTINGS.get('output_keep', 20000))
-STUB_METHODS = ('forward', 'backward', 'backward_params', 'grad_x', 'grad_param', 'grad_W', 'grad_b',
-                'update_param', 'update_W', 'update_b', 'calculate_loss', 'predict')
+STUB_METHODS = (
+    'forward',
+    'backward',
+    'backward_params',
+    'grad_x',
+    'grad_param',
+    'grad_W',
+    'grad_b',
+    'update_param',
+    'update_W',
+    'update_b',
+    'calculate_loss',
+    'predict',
+)
 NAMESPACE = {'__name__': '__main__', '__builtins__': builtins}
 _objects = {}
 _stubs = {}
@@ -58,7 +71,7 @@ def _read(n):
 def _send(header, arrays=()):
     data = pack(header, arrays)
     while data:
-        data = data[os.write(_OUT, data):]
+        data = data[os.write(_OUT, data) :]
 
 
 class Capture(io.TextIOBase):
@@ -71,7 +84,7 @@ class Capture(io.TextIOBase):
         text = str(text)
         self.total += len(text)
         if self.kept < OUTPUT_KEEP:
-            piece = text[:OUTPUT_KEEP - self.kept]
+            piece = text[: OUTPUT_KEEP - self.kept]
             self.parts.append(piece)
             self.kept += len(piece)
         return len(text)
@@ -185,8 +198,13 @@ class Stub(object):
 def _stub_method(name):
     def method(self, *args, **kwargs):
         arrays = []
-        header = {'cb': self._gb_handle, 'm': name, 'args': encode(list(args), arrays),
-                  'kw': encode(dict(kwargs), arrays), 'p': encode(list(self.params), arrays)}
+        header = {
+            'cb': self._gb_handle,
+            'm': name,
+            'args': encode(list(args), arrays),
+            'kw': encode(dict(kwargs), arrays),
+            'p': encode(list(self.params), arrays),
+        }
         _send(header, arrays)
         reply, raws = read_frame(_read)
         got = _load(raws)
@@ -201,6 +219,7 @@ def _stub_method(name):
             else:
                 self.params = new
         return decode(reply['r'], got)
+
     method.__name__ = name
     return method
 
@@ -303,8 +322,11 @@ def handle(header, arrays):
 
 def _changed_args(received, pristine):
     """Indexes (into the request's arrays) of argument arrays the call changed in place."""
-    return [i for i, (a, b) in enumerate(zip(received, pristine))
-            if a.shape != b.shape or not _array_equal(a, b, equal_nan=True)]
+    return [
+        i
+        for i, (a, b) in enumerate(zip(received, pristine))
+        if a.shape != b.shape or not _array_equal(a, b, equal_nan=True)
+    ]
 
 
 def serve():
@@ -322,7 +344,7 @@ def serve():
         signal.setitimer(signal.ITIMER_REAL, float(header.get('timeout', 60)))
         out_arrays, reply = [], {}
         try:
-            result = handle(header, arrays)[0]     # the call's arguments die here (optimizers check that)
+            result = handle(header, arrays)[0]  # the call's arguments die here (optimizers check that)
             if isinstance(result, dict) and '__method__' in result:
                 reply['r'] = {'M': result['__method__']}
             else:
@@ -340,9 +362,14 @@ def serve():
         reply['n_out'] = capture.total
         try:
             _send(reply, out_arrays)
-        except (ValueError, TypeError) as err:   # e.g. an array np.save refuses: say so instead of dying
-            _send({'e': {'type': 'ValueError', 'msg': 'ответ нельзя передать: %s' % err, 'tb': ''},
-                   'out': reply['out'], 'n_out': reply['n_out']})
+        except (ValueError, TypeError) as err:  # e.g. an array np.save refuses: say so instead of dying
+            _send(
+                {
+                    'e': {'type': 'ValueError', 'msg': 'ответ нельзя передать: %s' % err, 'tb': ''},
+                    'out': reply['out'],
+                    'n_out': reply['n_out'],
+                }
+            )
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
 """Queue backends (see :mod:`gradebot.backends.base` for the interface). Selected by ``config.backend``."""
+
 from __future__ import annotations
 
 import importlib

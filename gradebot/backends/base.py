@@ -35,6 +35,7 @@ host (it selects the sandbox uid). A crashed worker's job must be re-delivered (
 renewed by a heartbeat, both in the store's ``gb_claims``; Celery: ``acks_late=True`` +
 ``reject_on_worker_lost=True`` + visibility timeout).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -41,6 +41,7 @@ Settings (environment, or attributes of the Config if the core adds them): ``GRA
 Watching the queue: ``celery -A gradebot.backends.celery_backend:app inspect active`` / ``inspect reserved`` /
 ``events`` (after ``control enable_events``), or flower.
 """
+
 from __future__ import annotations
 
 import base64
@@ -94,21 +95,30 @@ class CelerySettings:
 
         broker = get("broker_url")
         if not broker:
-            raise ConfigError("backend=celery needs GRADEBOT_BROKER_URL=redis://host:port/db "
-                              "(scripts/start_services.sh prints one for a local trial)")
+            raise ConfigError(
+                "backend=celery needs GRADEBOT_BROKER_URL=redis://host:port/db "
+                "(scripts/start_services.sh prints one for a local trial)"
+            )
         if not str(broker).startswith(("redis://", "rediss://", "redis+socket://")):
-            raise ConfigError(f"GRADEBOT_BROKER_URL={broker!r}: the celery backend is built and tested for a Redis "
-                              "broker (redis://host:port/db)")
+            raise ConfigError(
+                f"GRADEBOT_BROKER_URL={broker!r}: the celery backend is built and tested for a Redis "
+                "broker (redis://host:port/db)"
+            )
         db = get("db_url")
-        normalize_url(db)       # raises a clear ConfigError if missing or not PostgreSQL
+        normalize_url(db)  # raises a clear ConfigError if missing or not PostgreSQL
         vt = num("visibility_timeout", float(config.wall_seconds) + 600.0)
         lease = num("claim_lease", float(config.lease_seconds))
         if lease >= vt:
             raise ConfigError(f"claim_lease={lease:g} s must be shorter than visibility_timeout={vt:g} s")
-        s = cls(broker_url=str(broker), db_url=str(db), visibility_timeout=vt, claim_lease=lease,
-                sweep_interval=num("sweep_interval", 15.0),
-                unacked_restore_interval=int(num("unacked_restore_interval", 10.0)),
-                queue=str(get("queue", "gradebot")))
+        s = cls(
+            broker_url=str(broker),
+            db_url=str(db),
+            visibility_timeout=vt,
+            claim_lease=lease,
+            sweep_interval=num("sweep_interval", 15.0),
+            unacked_restore_interval=int(num("unacked_restore_interval", 10.0)),
+            queue=str(get("queue", "gradebot")),
+        )
         return s
 
 
@@ -126,23 +136,24 @@ def celery_conf(s: CelerySettings) -> dict:
             "socket_connect_timeout": 5,
         },
         broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,           # a worker waits for a restarted broker forever
+        broker_connection_max_retries=None,  # a worker waits for a restarted broker forever
         broker_connection_timeout=5,
-        task_acks_late=True,                          # ack only after the result is committed
-        task_reject_on_worker_lost=True,              # a killed pool process: re-queue its message
-        task_acks_on_failure_or_timeout=True,         # an exception is final (process_submission records it)
-        worker_prefetch_multiplier=1,                 # hold one message per pool process, no more
+        task_acks_late=True,  # ack only after the result is committed
+        task_reject_on_worker_lost=True,  # a killed pool process: re-queue its message
+        task_acks_on_failure_or_timeout=True,  # an exception is final (process_submission records it)
+        worker_prefetch_multiplier=1,  # hold one message per pool process, no more
         worker_cancel_long_running_tasks_on_connection_loss=False,  # broker blip: let the job finish
         task_default_queue=s.queue,
         task_routes={TASK_NAME: {"queue": s.queue}},
-        task_serializer="json", accept_content=["json"], result_serializer="json",
-        task_ignore_result=True,                      # results live in PostgreSQL, not in a result backend
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,  # results live in PostgreSQL, not in a result backend
         task_publish_retry=True,
-        task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
-                                   "interval_max": 1.0},
+        task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        worker_max_tasks_per_child=200,               # recycle pool processes now and then
+        worker_max_tasks_per_child=200,  # recycle pool processes now and then
         enable_utc=True,
     )
 
@@ -180,14 +191,19 @@ class WorkerRuntime:
     def __init__(self):
         from gradebot.config import Config
         from gradebot.core.sandbox import acquire_slot
+
         self.config = Config.from_env()
         self.settings = CelerySettings.from_config(self.config)
         self.store = open_store(self.settings)
         use_store_gradebook(self.config, self.store)
         self.slot = acquire_slot()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        log.info("gradebot worker process %s ready (sandbox slot %d, work_dir %s)", self.name, self.slot,
-                 self.config.work_dir)
+        log.info(
+            "gradebot worker process %s ready (sandbox slot %d, work_dir %s)",
+            self.name,
+            self.slot,
+            self.config.work_dir,
+        )
 
     @classmethod
     def get(cls) -> "WorkerRuntime":
@@ -200,6 +216,7 @@ class WorkerRuntime:
     def handle(self, submission_id: int, hostname: str | None = None) -> str:
         """Claim, grade (via the core's process_submission) and release one submission. Idempotent."""
         from gradebot.core.jobs import process_submission
+
         store, lease = self.store, self.settings.claim_lease
         worker = f"{hostname or socket.gethostname()}/{os.getpid()}"
         token = store.claim(submission_id, worker, lease)
@@ -230,8 +247,7 @@ class WorkerRuntime:
         outcome = "error"
         store.token = token
         try:
-            outcome = process_submission(self.config, store, submission_id, slot=self.slot,
-                                         read_blob=store.get_blob)
+            outcome = process_submission(self.config, store, submission_id, slot=self.slot, read_blob=store.get_blob)
             return outcome
         finally:
             store.token = None
@@ -247,8 +263,7 @@ BUSY = "busy"
 DB_RETRY_SECONDS = 5.0
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          max_retries=None)
+@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None)
 def grade_submission(self, submission_id: int) -> str:
     """The one task: grade stored submission ``submission_id`` (the message carries nothing else).
 
@@ -256,12 +271,17 @@ def grade_submission(self, submission_id: int) -> str:
     worker holds the claim, the task re-schedules itself (``retry``: a new message, then the ack). If PostgreSQL
     is unreachable, the message is rejected back to the queue after a pause, never acknowledged."""
     from celery.exceptions import Reject
+
     try:
         runtime = WorkerRuntime.get()
         outcome = runtime.handle(int(submission_id), self.request.hostname)
     except DATABASE_ERRORS as exc:
-        log.warning("submission %s: database unavailable (%s); back to the queue in %.0f s", submission_id,
-                    str(exc).strip()[:200], DB_RETRY_SECONDS)
+        log.warning(
+            "submission %s: database unavailable (%s); back to the queue in %.0f s",
+            submission_id,
+            str(exc).strip()[:200],
+            DB_RETRY_SECONDS,
+        )
         time.sleep(DB_RETRY_SECONDS)
         raise Reject(str(exc)[:200], requeue=True) from exc
     if outcome == BUSY:
@@ -308,6 +328,7 @@ def use_store_gradebook(config, store: SqlStore) -> None:
     if not config.gradebook_url:
         config.gradebook_url = store.sqlalchemy_url
     from gradebot.core import gradebook
+
     gradebook.set_lock(gradebook_lock)
 
 
@@ -352,7 +373,8 @@ def ensure_gradebook(config, store: SqlStore) -> bool:
             shutil.copytree(build / "source", tmp / "source")
             course_cfg = (build / "nbgrader_config.course.py").read_text()
             (tmp / "nbgrader_config.py").write_text(
-                job_config_text(course_cfg, tmp) + f"c.CourseDirectory.db_url = {url!r}\n")
+                job_config_text(course_cfg, tmp) + f"c.CourseDirectory.db_url = {url!r}\n"
+            )
             run = run_nbgrader(tmp, ["generate_assignment", config.assignment, "--force"], timeout=600)
             if not run.ok:
                 raise CourseError(f"nbgrader generate_assignment into the PostgreSQL gradebook failed:\n{run.output}")
@@ -376,7 +398,7 @@ class CeleryBackend(QueueBackend):
         self._store: SqlStore | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping: threading.Event | None = None
-        self._missing: set[int] = set()     # unclaimed unfinished submissions the broker held no message of
+        self._missing: set[int] = set()  # unclaimed unfinished submissions the broker held no message of
 
     # ------------------------------------------------------------------ store and blobs
     def open_store(self) -> SqlStore:
@@ -411,9 +433,11 @@ class CeleryBackend(QueueBackend):
 
     def _redis(self):
         import redis
+
         if getattr(self, "_redis_client", None) is None:
-            self._redis_client = redis.Redis.from_url(self.settings.broker_url, socket_connect_timeout=5,
-                                                      socket_timeout=10)
+            self._redis_client = redis.Redis.from_url(
+                self.settings.broker_url, socket_connect_timeout=5, socket_timeout=10
+            )
         return self._redis_client
 
     @property
@@ -424,6 +448,7 @@ class CeleryBackend(QueueBackend):
         """True if the broker no longer has our marker key (it came back empty); sets a new marker. Called before
         re-publishing, so messages published afterwards belong to the new epoch."""
         import uuid
+
         return bool(self._redis().set(self.epoch_key, uuid.uuid4().hex, nx=True))
 
     def sweep(self) -> int:
@@ -439,6 +464,7 @@ class CeleryBackend(QueueBackend):
         ``visibility_timeout`` if that worker died). Read in one MULTI/EXEC, so a message that moves from the
         queue to the unacked hash is seen in one of them."""
         from kombu.transport.redis import Channel
+
         q = self.settings.queue
         keys = [q] + [f"{q}{Channel.sep}{p}" for p in Channel.priority_steps if p]
         pipe = self._redis().pipeline(transaction=True)
@@ -447,7 +473,7 @@ class CeleryBackend(QueueBackend):
         pipe.hvals(Channel.unacked_key)
         *queued, unacked = pipe.execute()
         raws = [m for lst in queued for m in lst]
-        for entry in unacked:                     # [message, exchange, routing key]
+        for entry in unacked:  # [message, exchange, routing key]
             try:
                 raws.append(json.loads(entry)[0])
             except (ValueError, TypeError, IndexError, KeyError):
@@ -470,11 +496,18 @@ class CeleryBackend(QueueBackend):
         vanished = sorted((missing & self._missing) - set(ids))
         self._missing = missing
         if lost and ids:
-            log.warning("sweeper: the broker has no marker key (it lost its data or is new): re-publishing "
-                        "%d unfinished submission(s)", len(ids))
+            log.warning(
+                "sweeper: the broker has no marker key (it lost its data or is new): re-publishing "
+                "%d unfinished submission(s)",
+                len(ids),
+            )
         if vanished:
-            log.warning("sweeper: the broker holds no message of %d unfinished, unclaimed submission(s) on two "
-                        "sweeps in a row (lost in a broker crash): re-publishing %s", len(vanished), vanished)
+            log.warning(
+                "sweeper: the broker holds no message of %d unfinished, unclaimed submission(s) on two "
+                "sweeps in a row (lost in a broker crash): re-publishing %s",
+                len(vanished),
+                vanished,
+            )
             ids = sorted(set(ids) | set(vanished))
         n = 0
         for sid in ids:
@@ -482,11 +515,11 @@ class CeleryBackend(QueueBackend):
                 self.publish(sid)
             except Exception as exc:  # noqa: BLE001
                 log.warning("sweeper: broker unavailable (%s)", exc)
-                if lost:   # not all were re-published: make the next sweep treat the broker as lost again
+                if lost:  # not all were re-published: make the next sweep treat the broker as lost again
                     try:
                         self._redis().delete(self.epoch_key)
                     except Exception:  # noqa: BLE001 - then it is empty again anyway, or the marker
-                        pass           # survives and the unpublished rows stay marked published=false
+                        pass  # survives and the unpublished rows stay marked published=false
                 break
             store.note_enqueued(sid, published=True)
             self._missing.discard(sid)
@@ -506,8 +539,9 @@ class CeleryBackend(QueueBackend):
             self.sweep()
         except Exception as exc:  # noqa: BLE001 - the sweeper thread tries again
             log.warning("initial sweep failed: %s", exc)
-        self._sweeper = threading.Thread(target=self._sweep_loop, args=(self._stopping,), name="gradebot-sweeper",
-                                         daemon=True)
+        self._sweeper = threading.Thread(
+            target=self._sweep_loop, args=(self._stopping,), name="gradebot-sweeper", daemon=True
+        )
         self._sweeper.start()
 
     def _sweep_loop(self, stopping: threading.Event) -> None:
@@ -525,7 +559,7 @@ class CeleryBackend(QueueBackend):
             self._sweeper.join(timeout)
         self._stopping = None
         self._sweeper = None
-        self.app.close()              # release the broker connections of this front
+        self.app.close()  # release the broker connections of this front
 
     def queue_length(self) -> int:
         """Submissions waiting or being graded (from PostgreSQL: the broker's view may be partial)."""
@@ -541,9 +575,18 @@ class CeleryBackend(QueueBackend):
 
 def worker_argv(config, settings: CelerySettings, hostname: str | None = None, loglevel: str = "INFO") -> list[str]:
     name = hostname or os.environ.get("GRADEBOT_WORKER_NAME") or f"gradebot-{os.getpid()}@{socket.gethostname()}"
-    return ["worker", f"--loglevel={loglevel}", "--pool=prefork", f"--concurrency={int(config.workers)}",
-            f"--queues={settings.queue}", f"--hostname={name}", "--without-gossip", "--without-mingle",
-            "-O", "fair"]
+    return [
+        "worker",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        f"--concurrency={int(config.workers)}",
+        f"--queues={settings.queue}",
+        f"--hostname={name}",
+        "--without-gossip",
+        "--without-mingle",
+        "-O",
+        "fair",
+    ]
 
 
 def run_worker(config=None, argv_extra: list[str] | None = None) -> None:
@@ -551,20 +594,24 @@ def run_worker(config=None, argv_extra: list[str] | None = None) -> None:
 
     Everything comes from the environment (``GRADEBOT_*``): broker, database, course, work_dir, workers."""
     from gradebot.config import Config
+
     config = config or Config.from_env()
     if config.backend != "celery":
         config = dataclasses.replace(config, backend="celery")
-    os.environ["GRADEBOT_BACKEND"] = "celery"       # read again by every pool process (WorkerRuntime)
-    for f in dataclasses.fields(config):             # pool processes rebuild the Config from the environment
+    os.environ["GRADEBOT_BACKEND"] = "celery"  # read again by every pool process (WorkerRuntime)
+    for f in dataclasses.fields(config):  # pool processes rebuild the Config from the environment
         v = getattr(config, f.name)
         if v is not None and f.name not in ("telegram_token",):
             os.environ.setdefault("GRADEBOT_" + f.name.upper(), str(v))
-    logging.basicConfig(level=os.environ.get("GRADEBOT_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("GRADEBOT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = CelerySettings.from_config(config)
     configure_app(settings)
     from gradebot.core.sandbox import check_sandbox
-    check_sandbox(config, config.work_dir)            # fail closed before taking any job
+
+    check_sandbox(config, config.work_dir)  # fail closed before taking any job
     store = open_store(settings)
     use_store_gradebook(config, store)
     ensure_gradebook(config, store)
@@ -577,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     dispatches ``python -m gradebot worker`` to :meth:`CeleryBackend.run_workers`)."""
     import argparse
     from gradebot.config import Config
+
     p = argparse.ArgumentParser(prog="python -m gradebot.backends.celery_worker")
     p.add_argument("command", choices=["worker", "sweep", "init-gradebook"])
     args, rest = p.parse_known_args(argv)

@@ -3,6 +3,7 @@
 A separate module so that :mod:`gradebot.backends.celery_backend` (which defines the Celery app and its task) is
 always imported under its own name, never as ``__main__`` (Celery would then register the task twice).
 """
+
 import sys
 
 from gradebot.backends.celery_backend import main

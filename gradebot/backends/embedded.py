@@ -14,6 +14,7 @@ Queue semantics (the job bookkeeping is the store's, :class:`gradebot.sqlstore.S
 - ``start()`` re-enqueues every unfinished submission, so a crash between the submission commit and the enqueue
   loses nothing. A monitor thread restarts workers that die.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,18 +44,20 @@ def open_store(config) -> SqlStore:
 
 def _owner_id() -> str:
     import psutil
+
     p = psutil.Process()
     return f"{socket.gethostname()}:{p.pid}:{p.create_time():.3f}"
 
 
 def _owner_alive(owner: str) -> bool:
     import psutil
+
     try:
         host, pid, ctime = owner.rsplit(":", 2)
     except ValueError:
         return False
     if host != socket.gethostname():
-        return True                     # another host's worker: trust its lease
+        return True  # another host's worker: trust its lease
     try:
         p = psutil.Process(int(pid))
         return abs(p.create_time() - float(ctime)) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
@@ -71,8 +74,11 @@ def _worker_main(config_dict: dict, index: int) -> None:
     from gradebot.config import Config
     from gradebot.core.jobs import process_submission
     from gradebot.core.sandbox import acquire_slot
-    logging.basicConfig(level=os.environ.get("GRADEBOT_LOG_LEVEL", "INFO"),
-                        format=f"%(asctime)s worker{index} %(levelname)s %(name)s: %(message)s")
+
+    logging.basicConfig(
+        level=os.environ.get("GRADEBOT_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s worker{index} %(levelname)s %(name)s: %(message)s",
+    )
     stop_event = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: stop_event.set())
@@ -80,6 +86,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
     slot = acquire_slot()
     try:
         from gradebot.core.grading import cleanup_stale_jobs
+
         removed = cleanup_stale_jobs(config.work_dir)
         if removed:
             log.info("removed %d job dir(s) left by dead workers", removed)
@@ -92,7 +99,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
     while not stop_event.is_set():
         try:
             job = store.claim_next(owner, lease, owner_dead=_owner_dead)
-        except store.transient_errors as exc:   # e.g. database locked for too long: try again
+        except store.transient_errors as exc:  # e.g. database locked for too long: try again
             log.warning("claim failed: %s", exc)
             job = None
         if job is None:
@@ -107,7 +114,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
                     if not store.heartbeat(sid, token):
                         log.warning("submission %s: claim %s was taken over", sid, token)
                         return
-                except store.transient_errors as exc:   # try again at the next beat
+                except store.transient_errors as exc:  # try again at the next beat
                     log.warning("heartbeat of submission %s failed: %s", sid, exc)
 
         hb = threading.Thread(target=heartbeat, daemon=True)
@@ -117,7 +124,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
         try:
             status = process_submission(config, store, sid, slot=slot)
             log.info("submission %s: %s", sid, status)
-        except store.transient_errors as exc:   # the database is unavailable: the job stays queued, try again
+        except store.transient_errors as exc:  # the database is unavailable: the job stays queued, try again
             log.warning("submission %s: store unavailable (%s); trying again", sid, exc)
             status = None
         finally:
@@ -126,7 +133,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
             hb.join()
         if status is None:
             try:
-                store.release(sid, token, "error")   # free at once; else the claim expires after the lease
+                store.release(sid, token, "error")  # free at once; else the claim expires after the lease
             except store.transient_errors:
                 pass
             stop_event.wait(5.0)
@@ -173,19 +180,22 @@ class EmbeddedBackend(QueueBackend):
         started = threading.Event()
         # the monitor thread spawns (and respawns) the workers; they get PDEATHSIG tied to it, so they die with
         # the service (a kill -9 of the service leaves no orphan workers; their jobs are re-delivered)
-        self._monitor = threading.Thread(target=self._watch, args=(self._stopping, started),
-                                         name="gradebot-worker-monitor", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._watch, args=(self._stopping, started), name="gradebot-worker-monitor", daemon=True
+        )
         self._monitor.start()
         started.wait(30)
 
     def _spawn(self, index: int) -> subprocess.Popen:
         from gradebot.core.nbgrader_run import die_with_parent
+
         env = dict(os.environ)
         env["GRADEBOT_WORKER_CONFIG"] = json.dumps(self.config.to_dict())
         parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return subprocess.Popen([sys.executable, "-m", "gradebot.backends.embedded", str(index)], env=env,
-                                preexec_fn=die_with_parent)
+        return subprocess.Popen(
+            [sys.executable, "-m", "gradebot.backends.embedded", str(index)], env=env, preexec_fn=die_with_parent
+        )
 
     def _watch(self, stopping: threading.Event, started: threading.Event) -> None:
         restarts: list[float] = []
@@ -218,14 +228,14 @@ class EmbeddedBackend(QueueBackend):
         stopping.set()
         for p in self._procs:
             if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)   # finish the current job, then exit
+                p.send_signal(signal.SIGTERM)  # finish the current job, then exit
         deadline = time.monotonic() + timeout
         for p in self._procs:
             if p is not None:
                 try:
                     p.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    p.kill()   # its job keeps a lease with a dead owner: re-delivered on the next start
+                    p.kill()  # its job keeps a lease with a dead owner: re-delivered on the next start
                     p.wait()
         self._procs = []
         if self._monitor is not None:

@@ -7,6 +7,7 @@ Typical use (what the report command and the web statistics page do)::
     svgs = plots.render_all(stats, "svg")      # {name: SVG text}
     html = report.stats_html(stats, svgs)      # an embeddable <section>
 """
+
 from gradebot.cockpit.stats import ClassStats, class_stats, service_stats
 
 __all__ = ["ClassStats", "class_stats", "service_stats"]

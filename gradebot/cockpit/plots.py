@@ -10,6 +10,7 @@ SVG. Layout is fixed margins, not ``tight_layout`` (which costs a second draw); 
 long labels and values are plain text artists rather than tick labels and annotations: what takes the time in
 matplotlib is measuring text for automatic placement (``benchmarks/bench_cockpit.py``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,8 @@ from gradebot.cockpit.stats import ClassStats
 PLOTS = ("histogram", "tasks", "tests", "timeline")
 ON_TIME, LATE, ACCENT, DEADLINE = "#4c72b0", "#dd8452", "#55a868", "#c44e52"
 FONT = 9
-LABEL_CHARS = 60           # longer task/test names are cut with "…"
-CACHE_SIZE = 8             # render_all keeps the plots of this many different statistics
+LABEL_CHARS = 60  # longer task/test names are cut with "…"
+CACHE_SIZE = 8  # render_all keeps the plots of this many different statistics
 _save_lock = threading.Lock()
 _cache: OrderedDict[str, dict] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -59,7 +60,7 @@ def _no_data(ax, text: str = msg.ST_NO_DATA) -> None:
 
 
 def _cut(text: str, n: int = LABEL_CHARS) -> str:
-    return text if len(text) <= n else text[:n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def histogram_figure(stats: ClassStats) -> Figure:
@@ -98,12 +99,28 @@ def tasks_figure(stats: ClassStats) -> Figure:
     for t in tasks:
         d, scale = t.points, 100.0 / t.points.max_points
         label = msg.ST_PLOT_TASK_LABEL_T.format(title=t.title, max=msg.points(d.max_points))
-        boxes.append({"label": _cut(label, 50), "med": d.median * scale,
-                      "q1": d.q1 * scale, "q3": d.q3 * scale, "whislo": d.low * scale, "whishi": d.high * scale,
-                      "mean": d.mean * scale, "fliers": []})
-    ax.bxp(boxes, orientation="horizontal", showmeans=True, widths=0.55, patch_artist=True,
-           boxprops={"facecolor": "#c6d4ea", "edgecolor": ON_TIME}, medianprops={"color": DEADLINE},
-           meanprops={"marker": "o", "markerfacecolor": "black", "markeredgecolor": "black", "markersize": 4})
+        boxes.append(
+            {
+                "label": _cut(label, 50),
+                "med": d.median * scale,
+                "q1": d.q1 * scale,
+                "q3": d.q3 * scale,
+                "whislo": d.low * scale,
+                "whishi": d.high * scale,
+                "mean": d.mean * scale,
+                "fliers": [],
+            }
+        )
+    ax.bxp(
+        boxes,
+        orientation="horizontal",
+        showmeans=True,
+        widths=0.55,
+        patch_artist=True,
+        boxprops={"facecolor": "#c6d4ea", "edgecolor": ON_TIME},
+        medianprops={"color": DEADLINE},
+        meanprops={"marker": "o", "markerfacecolor": "black", "markeredgecolor": "black", "markersize": 4},
+    )
     ax.invert_yaxis()
     ax.set_xlim(-2, 102)
     ax.set_xlabel(msg.ST_PLOT_TASK_AXIS, fontsize=FONT)
@@ -125,10 +142,15 @@ def tests_figure(stats: ClassStats) -> Figure:
     colors = [DEADLINE if r < 50 else LATE if r < 80 else ACCENT for r in rates]
     y = list(range(len(cells)))
     # one collection instead of a Rectangle per test (each patch updates the data limits on its own)
-    ax.add_collection(PolyCollection([[(0, r - 0.35), (v, r - 0.35), (v, r + 0.35), (0, r + 0.35)]
-                                      for r, v in zip(y, rates)], facecolors=colors, edgecolors="none"),
-                      autolim=False)
-    names = blended_transform_factory(ax.transAxes, ax.transData)     # x in axes fractions, y in rows
+    ax.add_collection(
+        PolyCollection(
+            [[(0, r - 0.35), (v, r - 0.35), (v, r + 0.35), (0, r + 0.35)] for r, v in zip(y, rates)],
+            facecolors=colors,
+            edgecolors="none",
+        ),
+        autolim=False,
+    )
+    names = blended_transform_factory(ax.transAxes, ax.transData)  # x in axes fractions, y in rows
     for row, (cell, rate) in enumerate(zip(cells, rates)):
         ax.text(rate + 1, row, f"{rate:.0f}%", va="center", fontsize=FONT - 2)
         ax.text(-0.01, row, _cut(cell.name), transform=names, ha="right", va="center", fontsize=FONT - 2)
@@ -161,8 +183,13 @@ def timeline_figure(stats: ClassStats) -> Figure:
     ax.set_xticks([t + 0.5 for t in ticks], [tl.buckets[t].start.strftime(fmt) for t in ticks], fontsize=FONT - 1)
     if tl.deadline is not None:
         x = (tl.deadline - tl.buckets[0].start) / step
-        ax.axvline(x, color=DEADLINE, linestyle="--", linewidth=1.5,
-                   label=msg.ST_PLOT_DEADLINE_T.format(when=tl.deadline.strftime("%d.%m %H:%M")))
+        ax.axvline(
+            x,
+            color=DEADLINE,
+            linestyle="--",
+            linewidth=1.5,
+            label=msg.ST_PLOT_DEADLINE_T.format(when=tl.deadline.strftime("%d.%m %H:%M")),
+        )
     ax.set_xlim(0, n)
     ax.set_ylim(0, max(both) * 1.3 or 1)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -171,8 +198,7 @@ def timeline_figure(stats: ClassStats) -> Figure:
     return fig
 
 
-FIGURES = {"histogram": histogram_figure, "tasks": tasks_figure, "tests": tests_figure,
-           "timeline": timeline_figure}
+FIGURES = {"histogram": histogram_figure, "tasks": tasks_figure, "tests": tests_figure, "timeline": timeline_figure}
 
 
 def to_svg(fig: Figure, name: str) -> str:

@@ -9,6 +9,7 @@
   directory (its ``stats.json`` says ``"generator": "gradebot report"``): only those files are (over)written,
   nothing is ever deleted.
 """
+
 from __future__ import annotations
 
 import html
@@ -50,6 +51,7 @@ class ReportError(GradebotError):
 
 # ---------------------------------------------------------------- HTML
 
+
 def _num(x: float | None) -> str:
     return "—" if x is None else msg.points(x)
 
@@ -75,12 +77,18 @@ def _row(cells, head: bool = False) -> str:
 
 def _summary(stats: ClassStats) -> str:
     t, names = stats.total, msg.ST_ROWS
-    rows = [("students", stats.students), ("submitting", stats.submitting), ("counted", stats.counted),
-            ("submissions", stats.submissions), ("late", stats.late_submissions),
-            ("deadline", msg.time(stats.deadline) if stats.deadline else msg.ST_NO_DEADLINE),
-            ("counting", msg.ST_COUNTING[stats.counting]),
-            ("mean", msg.ST_OF_T.format(x=_num(t.mean), max=_num(stats.max_total))),
-            ("median", f"{_num(t.median)} ({_span(t.q1, t.q3)})"), ("full", _pct(t.full_share))]
+    rows = [
+        ("students", stats.students),
+        ("submitting", stats.submitting),
+        ("counted", stats.counted),
+        ("submissions", stats.submissions),
+        ("late", stats.late_submissions),
+        ("deadline", msg.time(stats.deadline) if stats.deadline else msg.ST_NO_DEADLINE),
+        ("counting", msg.ST_COUNTING[stats.counting]),
+        ("mean", msg.ST_OF_T.format(x=_num(t.mean), max=_num(stats.max_total))),
+        ("median", f"{_num(t.median)} ({_span(t.q1, t.q3)})"),
+        ("full", _pct(t.full_share)),
+    ]
     if stats.off_roster:
         rows.append(("off_roster", stats.off_roster))
     body = "".join(f"<tr><th>{html.escape(names[k])}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
@@ -88,14 +96,18 @@ def _summary(stats: ClassStats) -> str:
 
 
 def _dist_cells(d: Distribution) -> str:
-    return "".join(f"<td class='num'>{html.escape(v)}</td>" for v in (
-        str(d.n), _num(d.mean), _num(d.median), _span(d.q1, d.q3), _span(d.low, d.high), _pct(d.full_share)))
+    return "".join(
+        f"<td class='num'>{html.escape(v)}</td>"
+        for v in (str(d.n), _num(d.mean), _num(d.median), _span(d.q1, d.q3), _span(d.low, d.high), _pct(d.full_share))
+    )
 
 
 def _tasks_table(stats: ClassStats) -> str:
-    rows = "".join(f"<tr><td>{html.escape(t.title)}<br><small>{html.escape(t.task)}</small></td>"
-                   f"<td class='num'>{_num(t.points.max_points)}</td>{_dist_cells(t.points)}</tr>"
-                   for t in stats.tasks)
+    rows = "".join(
+        f"<tr><td>{html.escape(t.title)}<br><small>{html.escape(t.task)}</small></td>"
+        f"<td class='num'>{_num(t.points.max_points)}</td>{_dist_cells(t.points)}</tr>"
+        for t in stats.tasks
+    )
     return f"<table class='gb-tasks'>{_row(msg.ST_TASK_COLUMNS, head=True)}{rows}</table>"
 
 
@@ -110,11 +122,17 @@ def _causes(cell, submission_url) -> str:
         return "—"
     items = []
     for c in cell.causes:
-        text = (f"<code title='{html.escape(msg.failure_reason(c.sample), quote=True)}'>"
-                f"{html.escape(msg.failure_reason(c.text))}</code>" if c.text
-                else f"<i>{html.escape(msg.ST_NO_MESSAGE)}</i>")
-        items.append("<li>" + msg.ST_CAUSE_T.format(text=text, count=c.count,
-                                                    examples=_examples(c.examples, submission_url)) + "</li>")
+        text = (
+            f"<code title='{html.escape(msg.failure_reason(c.sample), quote=True)}'>"
+            f"{html.escape(msg.failure_reason(c.text))}</code>"
+            if c.text
+            else f"<i>{html.escape(msg.ST_NO_MESSAGE)}</i>"
+        )
+        items.append(
+            "<li>"
+            + msg.ST_CAUSE_T.format(text=text, count=c.count, examples=_examples(c.examples, submission_url))
+            + "</li>"
+        )
     return "<ol>" + "".join(items) + "</ol>"
 
 
@@ -122,10 +140,12 @@ def _tests_table(stats: ClassStats, submission_url) -> str:
     rows = []
     for c in stats.cells:
         low = " low" if c.pass_rate is not None and c.pass_rate < 0.5 else ""
-        rows.append(f"<tr id='gb-test-{html.escape(c.grade_id, quote=True)}'><td>{html.escape(c.name)}<br>"
-                    f"<small>{html.escape(c.grade_id)}</small></td><td class='num'>{_num(c.max_points)}</td>"
-                    f"<td class='num{low}'>{_pct(c.pass_rate)}</td><td class='num'>{c.passed} / {c.attempts}</td>"
-                    f"<td>{_causes(c, submission_url)}</td></tr>")
+        rows.append(
+            f"<tr id='gb-test-{html.escape(c.grade_id, quote=True)}'><td>{html.escape(c.name)}<br>"
+            f"<small>{html.escape(c.grade_id)}</small></td><td class='num'>{_num(c.max_points)}</td>"
+            f"<td class='num{low}'>{_pct(c.pass_rate)}</td><td class='num'>{c.passed} / {c.attempts}</td>"
+            f"<td>{_causes(c, submission_url)}</td></tr>"
+        )
     return f"<table class='gb-tests'>{_row(msg.ST_TEST_COLUMNS, head=True)}{''.join(rows)}</table>"
 
 
@@ -139,8 +159,10 @@ def verdict_name(key: str) -> str:
 def _verdicts_table(stats: ClassStats) -> str:
     if not stats.verdicts:
         return f"<p>{html.escape(msg.ST_NO_SUBMISSIONS)}</p>"
-    rows = "".join(f"<tr><td>{html.escape(verdict_name(k))} <small>({html.escape(k)})</small></td>"
-                   f"<td class='num'>{n}</td></tr>" for k, n in stats.verdicts.items())
+    rows = "".join(
+        f"<tr><td>{html.escape(verdict_name(k))} <small>({html.escape(k)})</small></td><td class='num'>{n}</td></tr>"
+        for k, n in stats.verdicts.items()
+    )
     return f"<table class='gb-verdicts'>{_row(msg.ST_VERDICT_COLUMNS, head=True)}{rows}</table>"
 
 
@@ -155,20 +177,34 @@ def stats_html(stats: ClassStats, plots: dict[str, str], submission_url: Callabl
     submissions (plain ``#id`` without it)."""
     h = stats.histogram
     timeline = msg.ST_TIMELINE_T.format(unit=msg.ST_UNIT[stats.timeline.unit])
-    return "\n".join([
-        "<section class='gb-stats'>", STYLE,
-        f"<h2>{msg.ST_SUMMARY}</h2>", _summary(stats), f"<p><small>{html.escape(msg.ST_COUNTED_NOTE)}</small></p>",
-        f"<h2>{msg.ST_HISTOGRAM}</h2>", _plot("histogram", plots),
-        f"<p>{html.escape(msg.ST_NO_COUNTED_T.format(n=h.no_counted, none=h.no_submission))}</p>",
-        f"<h2>{msg.ST_TASKS}</h2>", _plot("tasks", plots), _tasks_table(stats),
-        f"<h2>{msg.ST_TESTS}</h2>", f"<p>{html.escape(msg.ST_TESTS_NOTE)}</p>",
-        _plot("tests", plots), _tests_table(stats, submission_url),
-        f"<h2>{msg.ST_VERDICTS}</h2>", _verdicts_table(stats),
-        f"<h2>{html.escape(timeline)}</h2>", _plot("timeline", plots),
-        "</section>"])
+    return "\n".join(
+        [
+            "<section class='gb-stats'>",
+            STYLE,
+            f"<h2>{msg.ST_SUMMARY}</h2>",
+            _summary(stats),
+            f"<p><small>{html.escape(msg.ST_COUNTED_NOTE)}</small></p>",
+            f"<h2>{msg.ST_HISTOGRAM}</h2>",
+            _plot("histogram", plots),
+            f"<p>{html.escape(msg.ST_NO_COUNTED_T.format(n=h.no_counted, none=h.no_submission))}</p>",
+            f"<h2>{msg.ST_TASKS}</h2>",
+            _plot("tasks", plots),
+            _tasks_table(stats),
+            f"<h2>{msg.ST_TESTS}</h2>",
+            f"<p>{html.escape(msg.ST_TESTS_NOTE)}</p>",
+            _plot("tests", plots),
+            _tests_table(stats, submission_url),
+            f"<h2>{msg.ST_VERDICTS}</h2>",
+            _verdicts_table(stats),
+            f"<h2>{html.escape(timeline)}</h2>",
+            _plot("timeline", plots),
+            "</section>",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- files
+
 
 def _check_dir(out: Path) -> None:
     """Refuse a DIR that is a file, is not writable, or holds files and is not an earlier report."""
@@ -178,14 +214,17 @@ def _check_dir(out: Path) -> None:
         try:
             out.mkdir(parents=True)
         except OSError as exc:
-            raise ReportError(f"--out {out}: cannot create the directory ({exc.strerror}); "
-                              "give a directory you can write to") from None
+            raise ReportError(
+                f"--out {out}: cannot create the directory ({exc.strerror}); give a directory you can write to"
+            ) from None
         return
     if not os.access(out, os.W_OK | os.X_OK):
         raise ReportError(f"--out {out}: the directory is not writable; give a directory you can write to")
     if any(out.iterdir()) and not _is_report(out / "stats.json"):
-        raise ReportError(f"--out {out}: the directory is not empty and holds no earlier report (no stats.json "
-                          f"written by '{GENERATOR}'); give a new or empty directory, nothing there is changed")
+        raise ReportError(
+            f"--out {out}: the directory is not empty and holds no earlier report (no stats.json "
+            f"written by '{GENERATOR}'); give a new or empty directory, nothing there is changed"
+        )
 
 
 def _is_report(path: Path) -> bool:
@@ -226,7 +265,7 @@ def write_report(out_dir: str | os.PathLike, stats: ClassStats) -> list[Path]:
         _write(out / "index.html", PAGE.format(generator=GENERATOR, title=msg.ST_PAGE_TITLE, fragment=fragment))
         written += [out / "stats.json", out / "index.html"]
     except OSError as exc:
-        raise ReportError(f"--out {out}: writing {exc.filename or out} failed ({exc.strerror}); "
-                          "give a directory you can write to") from None
+        raise ReportError(
+            f"--out {out}: writing {exc.filename or out} failed ({exc.strerror}); give a directory you can write to"
+        ) from None
     return written
-

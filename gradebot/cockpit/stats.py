@@ -12,6 +12,7 @@ attempts (one per student); verdict counts and the timeline are over every submi
 The class is the roster: submissions of ids no longer on it are left out (``ClassStats.off_roster`` counts them).
 Totals are the result's ``total`` (after a late penalty); task points are the result's task points (before it).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,13 +26,14 @@ from gradebot.core.course_format import task_of
 from gradebot.core.gradebook import counted
 from gradebot.core.models import VERDICTS, Student, Submission, failed_tests
 
-EPS = 1e-9            # points within this of the maximum are full marks
-MAX_CAUSES = 5        # failure causes kept per grade cell (the most frequent)
-MAX_EXAMPLES = 3      # example submission ids kept per cause
-HOURLY_SPAN = timedelta(days=3)   # unit "auto": hourly buckets up to this span, daily beyond
+EPS = 1e-9  # points within this of the maximum are full marks
+MAX_CAUSES = 5  # failure causes kept per grade cell (the most frequent)
+MAX_EXAMPLES = 3  # example submission ids kept per cause
+HOURLY_SPAN = timedelta(days=3)  # unit "auto": hourly buckets up to this span, daily beyond
 
 
 # ---------------------------------------------------------------- data
+
 
 @dataclass
 class Distribution:
@@ -40,6 +42,7 @@ class Distribution:
     ``n``: counted attempts; ``mean``; ``median``, ``q1``, ``q3``: quartiles by linear interpolation between the
     sorted values (value at position p*(n-1), numpy's default); ``low``/``high``: smallest/largest value;
     ``full_share``: share of the n attempts at the maximum ``max_points``. All None when n == 0."""
+
     max_points: float
     n: int
     mean: float | None = None
@@ -53,8 +56,8 @@ class Distribution:
 
 @dataclass
 class TaskStats:
-    task: str             # grade-id prefix before "__"
-    title: str            # the title students read (CourseFacts.task_title)
+    task: str  # grade-id prefix before "__"
+    title: str  # the title students read (CourseFacts.task_title)
     points: Distribution
 
 
@@ -63,6 +66,7 @@ class Histogram:
     """Totals of the counted attempts in bins of ``width`` points: bin i is [edges[i], edges[i+1]), the last one
     closed (it holds the maximum). ``no_counted``: roster students without a counted attempt (not in any bin), of
     whom ``no_submission`` never submitted (the others' attempts all failed or are still pending)."""
+
     width: float
     edges: list[float]
     counts: list[int]
@@ -77,6 +81,7 @@ class FailureCause:
     points without a message of its own (e.g. the notebook timed out before it). ``count``: counted attempts that
     failed the cell with this cause; ``examples``: up to 3 of their submission ids (lowest first); ``sample``: the
     message of the first example as written."""
+
     text: str
     count: int
     examples: list[int]
@@ -89,8 +94,9 @@ class CellStats:
     equal its maximum. ``attempts``: counted attempts; ``passed``: of them, those passing; ``pass_rate``:
     passed / attempts (None without attempts); ``causes``: the 5 most frequent failure causes, most frequent first
     (ties: with a message before without, then alphabetical). An attempt failing a cell counts once per cause."""
+
     grade_id: str
-    name: str             # the test's name students read (CourseFacts.test_name)
+    name: str  # the test's name students read (CourseFacts.test_name)
     task: str
     max_points: float
     attempts: int
@@ -101,15 +107,16 @@ class CellStats:
 
 @dataclass
 class TimeBucket:
-    start: datetime       # bucket start in the deadline's time zone (UTC without a deadline)
-    on_time: int          # submissions in [start, start + unit) not marked late
-    late: int             # submissions marked late when received (after the deadline or the student's extension)
+    start: datetime  # bucket start in the deadline's time zone (UTC without a deadline)
+    on_time: int  # submissions in [start, start + unit) not marked late
+    late: int  # submissions marked late when received (after the deadline or the student's extension)
 
 
 @dataclass
 class Timeline:
     """Every submission of the class by the time it was received, in consecutive buckets of one ``unit`` (hour or
     day) from the first submission to the last, stretched to include the deadline's bucket."""
+
     unit: str
     buckets: list[TimeBucket]
     deadline: datetime | None
@@ -124,6 +131,7 @@ class ClassStats:
     ``off_roster``: submissions of ids not on the roster (left out); ``verdicts``: every submission by outcome —
     the result's verdict (ok, timeout, memory, ...) when graded, ``failed`` when grading failed, ``pending`` while
     queued or grading."""
+
     counting: str
     deadline: datetime | None
     max_total: float
@@ -159,9 +167,17 @@ def _jsonable(value):
 
 # ---------------------------------------------------------------- computing
 
-def class_stats(students: list[Student], submissions: list[Submission], facts: CourseFacts, *,
-                counting: str = "latest", deadline: datetime | None = None, unit: str = "auto",
-                bin_width: float | None = None) -> ClassStats:
+
+def class_stats(
+    students: list[Student],
+    submissions: list[Submission],
+    facts: CourseFacts,
+    *,
+    counting: str = "latest",
+    deadline: datetime | None = None,
+    unit: str = "auto",
+    bin_width: float | None = None,
+) -> ClassStats:
     """The class's statistics. ``counting``: latest | best (the config's); ``deadline``: the config's
     (``Config.deadline_dt()``), drawn on the timeline and setting its time zone; ``unit``: auto | hour | day for the
     timeline; ``bin_width``: histogram bin width in points (default: :func:`nice_width`)."""
@@ -176,14 +192,28 @@ def class_stats(students: list[Student], submissions: list[Submission], facts: C
     attempts.sort(key=lambda s: s.id)
     max_total = facts.max_total
     return ClassStats(
-        counting=counting, deadline=deadline, max_total=max_total, students=len(roster),
-        submitting=len(by_student), counted=len(attempts), submissions=len(mine),
-        late_submissions=sum(bool(s.late) for s in mine), off_roster=len(submissions) - len(mine),
+        counting=counting,
+        deadline=deadline,
+        max_total=max_total,
+        students=len(roster),
+        submitting=len(by_student),
+        counted=len(attempts),
+        submissions=len(mine),
+        late_submissions=sum(bool(s.late) for s in mine),
+        off_roster=len(submissions) - len(mine),
         total=distribution([a.result.total for a in attempts], max_total),
-        histogram=histogram([a.result.total for a in attempts], max_total, no_counted=len(roster) - len(attempts),
-                            no_submission=len(roster) - len(by_student), width=bin_width),
-        tasks=task_stats(attempts, facts), cells=cell_stats(attempts, facts), verdicts=verdict_counts(mine),
-        timeline=timeline(mine, deadline, unit))
+        histogram=histogram(
+            [a.result.total for a in attempts],
+            max_total,
+            no_counted=len(roster) - len(attempts),
+            no_submission=len(roster) - len(by_student),
+            width=bin_width,
+        ),
+        tasks=task_stats(attempts, facts),
+        cells=cell_stats(attempts, facts),
+        verdicts=verdict_counts(mine),
+        timeline=timeline(mine, deadline, unit),
+    )
 
 
 def quantile(sorted_values: list[float], p: float) -> float:
@@ -199,9 +229,17 @@ def distribution(values: list[float], max_points: float) -> Distribution:
     if not values:
         return Distribution(max_points=max_points, n=0)
     v = sorted(float(x) for x in values)
-    return Distribution(max_points=max_points, n=len(v), mean=sum(v) / len(v), median=quantile(v, 0.5),
-                        q1=quantile(v, 0.25), q3=quantile(v, 0.75), low=v[0], high=v[-1],
-                        full_share=sum(x >= max_points - EPS for x in v) / len(v))
+    return Distribution(
+        max_points=max_points,
+        n=len(v),
+        mean=sum(v) / len(v),
+        median=quantile(v, 0.5),
+        q1=quantile(v, 0.25),
+        q3=quantile(v, 0.75),
+        low=v[0],
+        high=v[-1],
+        full_share=sum(x >= max_points - EPS for x in v) / len(v),
+    )
 
 
 def nice_width(max_total: float, max_bins: int = 20) -> float:
@@ -212,30 +250,41 @@ def nice_width(max_total: float, max_bins: int = 20) -> float:
     exponent = math.floor(math.log10(max_total / max_bins))
     for e in (exponent, exponent + 1):
         for m in (1, 2, 5):
-            width = m * 10.0 ** e
+            width = m * 10.0**e
             if max_total / width <= max_bins + EPS:
                 return width
     return 10.0 ** (exponent + 2)
 
 
-def histogram(totals: list[float], max_total: float, *, no_counted: int, no_submission: int,
-              width: float | None = None) -> Histogram:
+def histogram(
+    totals: list[float], max_total: float, *, no_counted: int, no_submission: int, width: float | None = None
+) -> Histogram:
     """:class:`Histogram` of ``totals`` over 0..max_total (values outside are put in the first/last bin)."""
     width = float(width or nice_width(max_total))
     n_bins = max(1, math.ceil(max_total / width - EPS))
     counts = [0] * n_bins
     for t in totals:
         counts[min(max(math.floor(t / width + EPS), 0), n_bins - 1)] += 1
-    return Histogram(width=width, edges=[round(i * width, 9) for i in range(n_bins + 1)], counts=counts,
-                     no_counted=no_counted, no_submission=no_submission)
+    return Histogram(
+        width=width,
+        edges=[round(i * width, 9) for i in range(n_bins + 1)],
+        counts=counts,
+        no_counted=no_counted,
+        no_submission=no_submission,
+    )
 
 
 def task_stats(attempts: list[Submission], facts: CourseFacts) -> list[TaskStats]:
     """Per task of the course (its order): the distribution of the task's points over the counted attempts (a task
     missing from a result counts 0)."""
-    return [TaskStats(task=task, title=facts.task_title(task),
-                      points=distribution([_task_points(a, task) for a in attempts], maximum))
-            for task, maximum in facts.tasks.items()]
+    return [
+        TaskStats(
+            task=task,
+            title=facts.task_title(task),
+            points=distribution([_task_points(a, task) for a in attempts], maximum),
+        )
+        for task, maximum in facts.tasks.items()
+    ]
 
 
 def _task_points(sub: Submission, task: str) -> float:
@@ -274,13 +323,26 @@ def cell_stats(attempts: list[Submission], facts: CourseFacts) -> list[CellStats
                 failures[gid].setdefault(cause, []).append((a.id, sample))
     out = []
     for gid, maximum in facts.cells.items():
-        causes = [FailureCause(text=cause, count=len(hits), examples=sorted(i for i, _ in hits)[:MAX_EXAMPLES],
-                               sample=min(hits)[1]) for cause, hits in failures[gid].items()]
-        causes.sort(key=lambda c: (-c.count, not c.text, c.text))   # ties: causes with a message first
+        causes = [
+            FailureCause(
+                text=cause, count=len(hits), examples=sorted(i for i, _ in hits)[:MAX_EXAMPLES], sample=min(hits)[1]
+            )
+            for cause, hits in failures[gid].items()
+        ]
+        causes.sort(key=lambda c: (-c.count, not c.text, c.text))  # ties: causes with a message first
         n = len(attempts)
-        out.append(CellStats(grade_id=gid, name=facts.test_name(gid), task=task_of(gid), max_points=maximum,
-                             attempts=n, passed=passed[gid], pass_rate=passed[gid] / n if n else None,
-                             causes=causes[:MAX_CAUSES]))
+        out.append(
+            CellStats(
+                grade_id=gid,
+                name=facts.test_name(gid),
+                task=task_of(gid),
+                max_points=maximum,
+                attempts=n,
+                passed=passed[gid],
+                pass_rate=passed[gid] / n if n else None,
+                causes=causes[:MAX_CAUSES],
+            )
+        )
     return out
 
 
@@ -333,5 +395,11 @@ def timeline(submissions: list[Submission], deadline: datetime | None, unit: str
 def service_stats(service, unit: str = "auto") -> ClassStats:
     """:func:`class_stats` of a :class:`~gradebot.core.service.GradingService`'s store, course and config."""
     config = service.config
-    return class_stats(service.list_students(), service.store.list_submissions(), service.course_facts(),
-                       counting=config.counting, deadline=config.deadline_dt(), unit=unit)
+    return class_stats(
+        service.list_students(),
+        service.store.list_submissions(),
+        service.course_facts(),
+        counting=config.counting,
+        deadline=config.deadline_dt(),
+        unit=unit,
+    )

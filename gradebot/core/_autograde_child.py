@@ -7,6 +7,7 @@ when the child exits. Its own life is tied to the worker (PR_SET_PDEATHSIG set b
 server (PR_SET_PDEATHSIG), and the sandbox's to nbgrader (bwrap --die-with-parent): a kill -9 of the worker leaves
 nothing behind. Standard input closed = exit.
 """
+
 import ctypes
 import json
 import os
@@ -20,8 +21,8 @@ def run_child(course_dir: str, env: dict, argv: list, log_path: str) -> None:
     """In the forked child: become the job's nbgrader process (never returns)."""
     code = 1
     try:
-        os.setsid()                                  # own process group: the wall-clock kill hits it all
-        _LIBC.prctl(1, signal.SIGKILL)               # PR_SET_PDEATHSIG: die with the server
+        os.setsid()  # own process group: the wall-clock kill hits it all
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the server
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -33,6 +34,7 @@ def run_child(course_dir: str, env: dict, argv: list, log_path: str) -> None:
         os.environ.clear()
         os.environ.update(env)
         from nbgrader.apps.nbgraderapp import NbGraderApp
+
         try:
             NbGraderApp.launch_instance(argv=list(argv))
             code = 0
@@ -40,6 +42,7 @@ def run_child(course_dir: str, env: dict, argv: list, log_path: str) -> None:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001
         import traceback
+
         traceback.print_exc()
         code = 1
     finally:
@@ -52,6 +55,7 @@ def serve() -> None:
     import nbgrader.api  # noqa: F401  (the point of this process: import once, fork per job)
     import nbgrader.apps.nbgraderapp  # noqa: F401
     import gradebot.core.nbexec  # noqa: F401
+
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()

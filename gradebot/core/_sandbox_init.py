@@ -7,6 +7,7 @@ Sets the resource limits, drops to the unprivileged sandbox uid/gid if one is gi
 granted CAP_SETUID/CAP_SETGID to this process alone, when the service runs as root), and execs the kernel.
 Settings: {"rlimits": {"RLIMIT_AS": n, ...}, "uid": int | null, "gid": int | null}.
 """
+
 import json
 import os
 import resource
@@ -28,7 +29,7 @@ def main() -> None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
     if uid is not None:
-        os.setresuid(uid, uid, uid)   # drops every capability: uid 0 -> non-zero without keepcaps
+        os.setresuid(uid, uid, uid)  # drops every capability: uid 0 -> non-zero without keepcaps
         if os.getuid() != uid or os.geteuid() != uid:
             sys.exit("sandbox_init: could not drop privileges")
     os.umask(0o077)

@@ -21,6 +21,7 @@ students, ``python -m gradebot roster reissue-code`` later), and hands it out; t
   seconds without a wrong code (counted from the end of the lock). The core keeps the counts in the store
   (:meth:`gradebot.core.service.GradingService.authenticate`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,7 +32,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
-ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"   # no 0/o, 1/l/i: nothing to confuse when copying by hand
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: nothing to confuse when copying by hand
 CODE_LENGTH = 8
 GROUP = 4
 # what an instructor may put in the roster's ``code`` column (after normalization)
@@ -39,7 +40,7 @@ CODE_RE = re.compile(r"^[a-z0-9]{6,32}$")
 _SEPARATORS = re.compile(r"[\s\-_]+")
 
 # scrypt cost: n (CPU/memory, a power of 2), r (block size), p (parallelism); memory = 128 * n * r bytes
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 SALT_BYTES, KEY_BYTES = 16, 32
 SCHEME = "scrypt"
 
@@ -47,7 +48,7 @@ SCHEME = "scrypt"
 def new_code() -> str:
     """A fresh random code, grouped for reading: ``k7m2-p9xq``."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-    return "-".join(raw[i:i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
+    return "-".join(raw[i : i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
 
 
 def normalize(code: str | None) -> str:
@@ -69,8 +70,7 @@ def _b64(data: bytes) -> str:
 
 
 def _scrypt(normalized: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
-    return hashlib.scrypt(normalized.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
-                          maxmem=256 * n * r)
+    return hashlib.scrypt(normalized.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=256 * n * r)
 
 
 def hash_code(code: str) -> str:

@@ -12,6 +12,7 @@ CSV exports (every roster student, one row each; a student without a counted att
   what the late penalty took off, ``score = raw_score - penalty``;
 - :func:`tasks_csv`: points per task of the counted attempt; :func:`tests_csv`: points per test (grade cell).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,19 @@ from gradebot.core import gradebook
 from gradebot.core.models import Student, Submission
 
 # the header `nbgrader export` writes (nbgrader.plugins.export.CsvExportPlugin)
-NBGRADER_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                    "raw_score", "late_submission_penalty", "score", "max_score")
+NBGRADER_COLUMNS = (
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+)
 # what the status filter accepts: the status of the student's latest submission, "none" (nothing submitted) and
 # "late" (the counted attempt came after the student's deadline)
 STATUS_FILTERS = ("none", "queued", "grading", "done", "failed", "late")
@@ -65,8 +77,14 @@ def _score(sub: Submission | None) -> dict | None:
     return {"id": sub.id, "total": sub.result.total, "max": sub.result.max}
 
 
-def student_row(st: Student, subs: list[Submission], deadline: datetime | None, extension: datetime | None,
-                regrades: dict[int, int], counting: str) -> dict:
+def student_row(
+    st: Student,
+    subs: list[Submission],
+    deadline: datetime | None,
+    extension: datetime | None,
+    regrades: dict[int, int],
+    counting: str,
+) -> dict:
     """One student's row: ``student_id, name, group, deadline`` (the one that applies), ``extension`` (their own,
     or None), ``status`` (of the latest submission; "none"), ``attempts``, ``latest``/``best`` (``{"id", "total",
     "max"}`` of the latest graded and the best graded attempt, or None), ``counted`` (the attempt that counts:
@@ -80,41 +98,79 @@ def student_row(st: Student, subs: list[Submission], deadline: datetime | None, 
     c = gradebook.counted(subs, counting)
     counted = None
     if c is not None:
-        counted = {"id": c.id, "total": c.result.total, "max": c.result.max, "late": c.late,
-                   "verdict": c.result.verdict,
-                   "tasks": {task: float(v["points"]) for task, v in c.result.tasks.items()},
-                   "tests": c.result.cells,
-                   "submitted_at": c.created_at}
+        counted = {
+            "id": c.id,
+            "total": c.result.total,
+            "max": c.result.max,
+            "late": c.late,
+            "verdict": c.result.verdict,
+            "tasks": {task: float(v["points"]) for task, v in c.result.tasks.items()},
+            "tests": c.result.cells,
+            "submitted_at": c.created_at,
+        }
     history = []
     for s in sorted(subs, key=lambda s: s.id, reverse=True):
-        history.append({"id": s.id, "created_at": s.created_at, "late": s.late, "status": s.status,
-                        "verdict": s.result.verdict if s.result is not None else None,
-                        "total": s.result.total if s.result is not None else None,
-                        "max": s.result.max if s.result is not None else None,
-                        "tasks": s.result.tasks if s.result is not None else {},
-                        "error": s.error, "regrades": regrades.get(s.id, 0),
-                        "counted": c is not None and s.id == c.id, "filename": s.filename})
-    return {"student_id": st.student_id, "name": st.name, "group": st.group, "deadline": deadline,
-            "extension": extension, "status": history[0]["status"] if history else "none",
-            "attempts": len(subs), "latest": _score(latest), "best": _score(best), "counted": counted,
-            "submissions": history}
+        history.append(
+            {
+                "id": s.id,
+                "created_at": s.created_at,
+                "late": s.late,
+                "status": s.status,
+                "verdict": s.result.verdict if s.result is not None else None,
+                "total": s.result.total if s.result is not None else None,
+                "max": s.result.max if s.result is not None else None,
+                "tasks": s.result.tasks if s.result is not None else {},
+                "error": s.error,
+                "regrades": regrades.get(s.id, 0),
+                "counted": c is not None and s.id == c.id,
+                "filename": s.filename,
+            }
+        )
+    return {
+        "student_id": st.student_id,
+        "name": st.name,
+        "group": st.group,
+        "deadline": deadline,
+        "extension": extension,
+        "status": history[0]["status"] if history else "none",
+        "attempts": len(subs),
+        "latest": _score(latest),
+        "best": _score(best),
+        "counted": counted,
+        "submissions": history,
+    }
 
 
-def build(students: list[Student], submissions: list[Submission], extensions: dict[str, datetime],
-          regrades: dict[int, int], config: Any, facts: Any = None) -> ClassTable:
+def build(
+    students: list[Student],
+    submissions: list[Submission],
+    extensions: dict[str, datetime],
+    regrades: dict[int, int],
+    config: Any,
+    facts: Any = None,
+) -> ClassTable:
     """The class table of the roster ``students`` (``submissions`` of everyone, any order). ``facts``: the course's
     :class:`~gradebot.core.course.CourseFacts` for task order, titles and maxima (None: taken from the results)."""
     by_student: dict[str, list[Submission]] = {}
     for s in submissions:
         by_student.setdefault(s.student_id, []).append(s)
     course_deadline = config.deadline_dt()
-    rows = [student_row(st, by_student.get(st.student_id, []), extensions.get(st.student_id, course_deadline),
-                        extensions.get(st.student_id), regrades, config.counting) for st in students]
+    rows = [
+        student_row(
+            st,
+            by_student.get(st.student_id, []),
+            extensions.get(st.student_id, course_deadline),
+            extensions.get(st.student_id),
+            regrades,
+            config.counting,
+        )
+        for st in students
+    ]
     if facts is not None:
         tasks = [(task, facts.task_title(task), float(m)) for task, m in facts.tasks.items()]
         tests = [(gid, float(m)) for gid, m in facts.cells.items()]
         max_total = facts.max_total
-    else:                                       # no course facts: what the results say
+    else:  # no course facts: what the results say
         task_max: dict[str, float] = {}
         test_ids: dict[str, None] = {}
         for s in submissions:
@@ -169,22 +225,47 @@ def grades_csv(table: ClassTable, config: Any) -> str:
             penalty = round(max(0.0, raw - c["total"]), 6) if c["late"] else 0.0
             timestamp = _naive_utc(c["submitted_at"])
         max_score = table.max_total if table.max_total is not None else (c["max"] if c else 0.0)
-        rows.append([config.assignment, _naive_utc(config.deadline_dt()), timestamp, row["student_id"], last, first,
-                     "", str(raw), str(penalty), str(max(0.0, raw - penalty)), str(float(max_score))])
+        rows.append(
+            [
+                config.assignment,
+                _naive_utc(config.deadline_dt()),
+                timestamp,
+                row["student_id"],
+                last,
+                first,
+                "",
+                str(raw),
+                str(penalty),
+                str(max(0.0, raw - penalty)),
+                str(float(max_score)),
+            ]
+        )
     return _csv(NBGRADER_COLUMNS, rows)
 
 
 def tasks_csv(table: ClassTable) -> str:
     """Per task: ``student_id, name, group, submission_id, timestamp, late, <task>..., total, max``."""
-    header = ["student_id", "name", "group", "submission_id", "timestamp", "late"] + [t for t, _, _ in table.tasks] \
+    header = (
+        ["student_id", "name", "group", "submission_id", "timestamp", "late"]
+        + [t for t, _, _ in table.tasks]
         + ["total", "max"]
+    )
     rows = []
     for row in table.rows:
         c = row["counted"]
         points = [float(c["tasks"].get(t, 0.0)) if c else 0.0 for t, _, _ in table.tasks]
-        rows.append([row["student_id"], row["name"], row["group"], c["id"] if c else "",
-                     _naive_utc(c["submitted_at"]) if c else "", int(bool(c and c["late"]))] + points
-                    + [float(c["total"]) if c else 0.0, table.max_total if table.max_total is not None else ""])
+        rows.append(
+            [
+                row["student_id"],
+                row["name"],
+                row["group"],
+                c["id"] if c else "",
+                _naive_utc(c["submitted_at"]) if c else "",
+                int(bool(c and c["late"])),
+            ]
+            + points
+            + [float(c["total"]) if c else 0.0, table.max_total if table.max_total is not None else ""]
+        )
     return _csv(header, rows)
 
 
@@ -194,7 +275,9 @@ def tests_csv(table: ClassTable) -> str:
     rows = []
     for row in table.rows:
         c = row["counted"]
-        rows.append([row["student_id"], row["name"], row["group"], c["id"] if c else ""]
-                    + [float(c["tests"].get(g, 0.0)) if c else 0.0 for g, _ in table.tests]
-                    + [float(c["total"]) if c else 0.0])
+        rows.append(
+            [row["student_id"], row["name"], row["group"], c["id"] if c else ""]
+            + [float(c["tests"].get(g, 0.0)) if c else 0.0 for g, _ in table.tests]
+            + [float(c["total"]) if c else 0.0]
+        )
     return _csv(header, rows)

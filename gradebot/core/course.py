@@ -8,6 +8,7 @@ grading job copies.
   ``<data_dir>/builds/<hash>/`` with the course config, the source dir and a gradebook filled by
   ``nbgrader generate_assignment`` (run on the copy, so the real course is not touched).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -27,11 +28,11 @@ from gradebot.core.nbgrader_run import run_nbgrader
 
 @dataclass
 class CourseFacts:
-    cells: dict[str, float]                 # grade_id -> max points (autograded/graded cells)
-    tasks: dict[str, float]                 # task -> max points (sum of its cells)
-    hidden_lines: list[str] = field(default_factory=list)   # stripped lines of hidden-test blocks
-    task_titles: dict[str, str] = field(default_factory=dict)   # task -> title students read (may be empty)
-    test_names: dict[str, str] = field(default_factory=dict)    # grade_id -> test name students read
+    cells: dict[str, float]  # grade_id -> max points (autograded/graded cells)
+    tasks: dict[str, float]  # task -> max points (sum of its cells)
+    hidden_lines: list[str] = field(default_factory=list)  # stripped lines of hidden-test blocks
+    task_titles: dict[str, str] = field(default_factory=dict)  # task -> title students read (may be empty)
+    test_names: dict[str, str] = field(default_factory=dict)  # grade_id -> test name students read
 
     @property
     def max_total(self) -> float:
@@ -64,8 +65,9 @@ def course_titles(nb) -> tuple[dict[str, str], dict[str, str]]:
 
 def course_facts(source_notebook: Path) -> CourseFacts:
     if not Path(source_notebook).is_file():
-        raise CourseError(f"source notebook {source_notebook} not found: check course_root/assignment/notebook "
-                          "in the gradebot config")
+        raise CourseError(
+            f"source notebook {source_notebook} not found: check course_root/assignment/notebook in the gradebot config"
+        )
     nb = nbformat.read(str(source_notebook), as_version=4)
     cells: dict[str, float] = {}
     hidden: list[str] = []
@@ -92,7 +94,7 @@ def _course_hash(config) -> str:
     for p in sorted(src.rglob("*")):
         if p.is_file() and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
-    grading = root / "grading" / config.assignment      # a course's trusted-grading data (expected values)
+    grading = root / "grading" / config.assignment  # a course's trusted-grading data (expected values)
     for p in sorted(grading.rglob("*")) if grading.is_dir() else []:
         if p.is_file():
             h.update(b"grading/" + str(p.relative_to(grading)).encode() + b"\0" + p.read_bytes() + b"\0")
@@ -105,12 +107,15 @@ def job_config_text(course_config: str, root: Path, extra: str = "", course_root
     root goes first on sys.path so a config that imports course modules (e.g. coursekit) still works."""
     prefix = ""
     if course_root is not None:
-        prefix = (f"import sys as _gb_sys\nif {str(course_root)!r} not in _gb_sys.path:\n"
-                  f"    _gb_sys.path.insert(0, {str(course_root)!r})\n# ---- the course's nbgrader_config.py:\n")
-    return (prefix + course_config
-            + "\n\n# ---- appended by gradebot: this copy of the course is graded in isolation\n"
-            f"c.CourseDirectory.root = {str(root)!r}\n"
-            f"c.CourseDirectory.db_url = {'sqlite:///' + str(root / 'gradebook.db')!r}\n" + extra)
+        prefix = (
+            f"import sys as _gb_sys\nif {str(course_root)!r} not in _gb_sys.path:\n"
+            f"    _gb_sys.path.insert(0, {str(course_root)!r})\n# ---- the course's nbgrader_config.py:\n"
+        )
+    return (
+        prefix + course_config + "\n\n# ---- appended by gradebot: this copy of the course is graded in isolation\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(root / 'gradebook.db')!r}\n" + extra
+    )
 
 
 def course_build(config) -> Path:
@@ -131,12 +136,16 @@ def course_build(config) -> Path:
             return target
         tmp = builds / f".{digest}.tmp{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(src, tmp / "source" / config.assignment,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(
+            src, tmp / "source" / config.assignment, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        )
         if (root / "grading" / config.assignment).is_dir():
             shutil.copytree(root / "grading" / config.assignment, tmp / "grading" / config.assignment)
-        course_cfg = (root / "nbgrader_config.py").read_text() if (root / "nbgrader_config.py").is_file() else \
-            "c = get_config()\n"
+        course_cfg = (
+            (root / "nbgrader_config.py").read_text()
+            if (root / "nbgrader_config.py").is_file()
+            else "c = get_config()\n"
+        )
         (tmp / "nbgrader_config.course.py").write_text(course_cfg)
         (tmp / "nbgrader_config.py").write_text(job_config_text(course_cfg, tmp, course_root=root))
         (tmp / "course_root.txt").write_text(str(root))

@@ -13,13 +13,14 @@ The course's own facts (tasks, titles, maxima, what its kernel needs) are not he
 (``coursekit/course.py``, written into the source notebook by the build; ``gradebot.course.toml`` ``[kernel]``)
 and the bot reads them from the course (``gradebot.core.course``, ``gradebot.core.kernel_needs``).
 """
+
 from __future__ import annotations
 
 GRADE_ID_SEP = "__"
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"     # as a course writes the markers
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"  # as a course writes the markers
 HIDDEN_END = "### END HIDDEN TESTS"
-_BEGIN_WORDS = "BEGIN HIDDEN TESTS"          # what a line must contain (nbgrader's ClearHiddenTests delimiters)
+_BEGIN_WORDS = "BEGIN HIDDEN TESTS"  # what a line must contain (nbgrader's ClearHiddenTests delimiters)
 _END_WORDS = "END HIDDEN TESTS"
 
 
@@ -47,7 +48,7 @@ def _regions(source: str) -> list[tuple[str, str]]:
             out.append(("begin", line))
             inside = True
         elif _END_WORDS in line:
-            out.append(("end", line))          # a stray END marker: a marker line, shown on neither side
+            out.append(("end", line))  # a stray END marker: a marker line, shown on neither side
         else:
             out.append(("visible", line))
     return out

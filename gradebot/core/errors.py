@@ -1,4 +1,5 @@
 """Exceptions of the gradebot core. Every one carries a human-readable message (``str(exc)``)."""
+
 from __future__ import annotations
 
 
@@ -46,8 +47,9 @@ class AccessDenied(GradebotError):
     """The student id is unknown or the access code is wrong (one error for both, so ids cannot be probed)."""
 
     def __init__(self, message: str | None = None):
-        super().__init__(message or "wrong student id or access code: each student gets their own access code "
-                                    "from the instructor")
+        super().__init__(
+            message or "wrong student id or access code: each student gets their own access code from the instructor"
+        )
 
 
 class LoginThrottled(GradebotError):
@@ -57,8 +59,9 @@ class LoginThrottled(GradebotError):
     def __init__(self, retry_after_seconds: float):
         self.retry_after_seconds = float(retry_after_seconds)
         minutes = max(1, -(-int(self.retry_after_seconds + 0.999) // 60))
-        super().__init__(f"too many wrong access codes: try again in {minutes} min (until then even the right "
-                         "code is refused)")
+        super().__init__(
+            f"too many wrong access codes: try again in {minutes} min (until then even the right code is refused)"
+        )
 
 
 class UnknownSubmission(GradebotError):

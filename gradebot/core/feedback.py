@@ -9,6 +9,7 @@ loses that region and its outputs (a traceback would quote hidden lines), replac
 points. Whatever produced the HTML, a final check refuses it if any hidden-test line (from
 the course source) appears in it without appearing in the student's own upload; then only a summary is shown.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,14 +30,18 @@ log = logging.getLogger("gradebot.feedback")
 def _summary_html(result, facts=None) -> str:
     """The result's table; task titles from the course's ``facts`` (its source notebook), else the task ids."""
     title = facts.task_title if facts is not None and hasattr(facts, "task_title") else str
-    rows = "".join(f"<tr><td>{htmlmod.escape(title(t))}</td><td>{msg.points(v['points'])}</td>"
-                   f"<td>{msg.points(v['max'])}</td></tr>" for t, v in result.tasks.items())
+    rows = "".join(
+        f"<tr><td>{htmlmod.escape(title(t))}</td><td>{msg.points(v['points'])}</td><td>{msg.points(v['max'])}</td></tr>"
+        for t, v in result.tasks.items()
+    )
     msgs = "".join(f"<li>{htmlmod.escape(msg.failure_reason(m))}</li>" for m in result.messages)
     head = msg.FB_HEAD_T.format(points=msg.points(result.total), max=msg.points(result.max))
     verdict = msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(result.verdict, result.verdict))
-    return (f"<div class='gradebot-summary'><h2>{htmlmod.escape(head)}</h2><p>{htmlmod.escape(verdict)}</p>"
-            f"<table border='1'><tr><th>{msg.FB_TASK}</th><th>{msg.FB_POINTS}</th><th>{msg.FB_MAX}</th></tr>"
-            f"{rows}</table>{'<ul>' + msgs + '</ul>' if msgs else ''}</div>")
+    return (
+        f"<div class='gradebot-summary'><h2>{htmlmod.escape(head)}</h2><p>{htmlmod.escape(verdict)}</p>"
+        f"<table border='1'><tr><th>{msg.FB_TASK}</th><th>{msg.FB_POINTS}</th><th>{msg.FB_MAX}</th></tr>"
+        f"{rows}</table>{'<ul>' + msgs + '</ul>' if msgs else ''}</div>"
+    )
 
 
 _BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
@@ -47,7 +52,7 @@ def _with_summary(html: str, result, facts=None) -> str:
     match = _BODY_TAG.search(html)
     if match is None:
         return "<!DOCTYPE html><html><body>" + _summary_html(result, facts) + html + "</body></html>"
-    return html[:match.end()] + _summary_html(result, facts) + html[match.end():]
+    return html[: match.end()] + _summary_html(result, facts) + html[match.end() :]
 
 
 def without_hidden_tests(nb, result=None, facts=None):
@@ -63,8 +68,11 @@ def without_hidden_tests(nb, result=None, facts=None):
                 pts = cells_pts.get(gid)
                 name = facts.test_name(gid) if facts is not None and hasattr(facts, "test_name") and gid else gid
                 label = gid if name == gid else f"{gid} ({name})"
-                note = (msg.FB_HIDDEN_POINTS_T.format(test=label, points=msg.points(pts)) if pts is not None
-                        else msg.FB_HIDDEN_RAN)
+                note = (
+                    msg.FB_HIDDEN_POINTS_T.format(test=label, points=msg.points(pts))
+                    if pts is not None
+                    else msg.FB_HIDDEN_RAN
+                )
                 cell.outputs = [{"output_type": "stream", "name": "stdout", "text": note + "\n"}]
         # nbgrader's checksums etc. are of no use to a student
         cell.metadata.pop("nbgrader", None) if cell.cell_type == "markdown" else None
@@ -73,13 +81,14 @@ def without_hidden_tests(nb, result=None, facts=None):
 
 def _own_html(nb, result, facts=None) -> str:
     from nbconvert import HTMLExporter
-    exporter = HTMLExporter(template_name="classic", sanitize_html=True)   # student outputs may carry HTML/JS
+
+    exporter = HTMLExporter(template_name="classic", sanitize_html=True)  # student outputs may carry HTML/JS
     body, _ = exporter.from_notebook_node(without_hidden_tests(nb, result, facts))
     return _with_summary(body, result, facts)
 
 
 SUMMARY_MARKERS = ('id="feedback-summary"', "id='feedback-summary'")
-SUMMARY_WITHIN = 20000          # characters: the course's summary heads the page (after its <head>)
+SUMMARY_WITHIN = 20000  # characters: the course's summary heads the page (after its <head>)
 
 
 def has_own_summary(html: str) -> bool:
@@ -89,8 +98,13 @@ def has_own_summary(html: str) -> bool:
 
 
 def _summary_for_course(result) -> dict:
-    return {"total": result.total, "max": result.max, "verdict": result.verdict,
-            "messages": list(result.messages), "cells": dict(getattr(result, "cells", {}) or {})}
+    return {
+        "total": result.total,
+        "max": result.max,
+        "verdict": result.verdict,
+        "messages": list(result.messages),
+        "cells": dict(getattr(result, "cells", {}) or {}),
+    }
 
 
 def _accepts(fn, name: str) -> bool:
@@ -101,8 +115,9 @@ def _accepts(fn, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def _course_html(path: Path, scores: dict | None = None, course_root: Path | None = None,
-                 summary: dict | None = None) -> str | None:
+def _course_html(
+    path: Path, scores: dict | None = None, course_root: Path | None = None, summary: dict | None = None
+) -> str | None:
     """``coursekit.feedback.safe_feedback`` of the course (looked up on sys.path, then in the course root)."""
     try:
         mod = importlib.import_module("coursekit.feedback")
@@ -129,7 +144,7 @@ def _course_html(path: Path, scores: dict | None = None, course_root: Path | Non
         return None
 
 
-MIN_HIDDEN_LINE = 8     # characters: shorter hidden lines (``pass``, ``x = 1``) say nothing and occur anywhere
+MIN_HIDDEN_LINE = 8  # characters: shorter hidden lines (``pass``, ``x = 1``) say nothing and occur anywhere
 
 
 def leaked_hidden_lines(text: str, facts, student_data: bytes = b"") -> list[str]:

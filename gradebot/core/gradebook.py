@@ -5,6 +5,7 @@ Each job grades in a private gradebook copy; after a result is recorded, the stu
 default ``<course_root>/gradebook.db``) under a file lock, so ``nbgrader export`` yields the grades CSV. Writing the
 counted attempt (not "the attempt that just finished") makes this idempotent and order-independent.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -64,17 +65,19 @@ def record_counted(config, store, student_id: str) -> bool:
     """Write the student's counted attempt into the main gradebook. Returns False if there is nothing to write
     or the gradebook lacks the assignment (run ``nbgrader generate_assignment`` in the course first)."""
     from nbgrader.api import Gradebook, MissingEntry
+
     sub = counted(store.list_submissions(student_id), config.counting)
     if sub is None:
         return False
     student = store.get_student(student_id)
     with _locked(config), warnings.catch_warnings(), Gradebook(config.main_gradebook_url()) as gb:
-        warnings.simplefilter("ignore")   # nbgrader's SQLAlchemy usage warns (SAWarning) on every update
+        warnings.simplefilter("ignore")  # nbgrader's SQLAlchemy usage warns (SAWarning) on every update
         try:
             gb.find_assignment(config.assignment)
         except MissingEntry:
-            log.warning("main gradebook %s has no assignment %r; not recording", config.main_gradebook_url(),
-                        config.assignment)
+            log.warning(
+                "main gradebook %s has no assignment %r; not recording", config.main_gradebook_url(), config.assignment
+            )
             return False
         first, _, last = (student.name if student else "").partition(" ")
         gb.update_or_create_student(student_id, first_name=first or None, last_name=last or None)
@@ -92,8 +95,9 @@ def record_counted(config, store, student_id: str) -> bool:
         raw = sum(float(p) for p in sub.result.cells.values())
         penalty = round(max(0.0, raw - sub.result.total), 6) if sub.late else 0.0
         try:
-            gb.find_submission_notebook(config.notebook_id, config.assignment, student_id) \
-                .late_submission_penalty = penalty
+            gb.find_submission_notebook(
+                config.notebook_id, config.assignment, student_id
+            ).late_submission_penalty = penalty
         except MissingEntry:
             log.warning("notebook %s missing in the main gradebook", config.notebook_id)
         gb.db.commit()
@@ -104,10 +108,21 @@ def export_grades_csv(config, path: str | os.PathLike) -> Path:
     """``nbgrader export`` of the main gradebook to ``path`` (CSV, one row per student and assignment)."""
     out = Path(path).resolve()
     with _locked(config):
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={out}",
-                               f"--CourseDirectory.db_url={config.main_gradebook_url()}",
-                               f"--CourseDirectory.root={config.course_path}"],
-                              cwd=config.course_path, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbgrader",
+                "export",
+                f"--to={out}",
+                f"--CourseDirectory.db_url={config.main_gradebook_url()}",
+                f"--CourseDirectory.root={config.course_path}",
+            ],
+            cwd=config.course_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if proc.returncode != 0 or not out.is_file():
         raise CourseError(f"nbgrader export failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return out

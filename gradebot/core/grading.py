@@ -6,6 +6,7 @@ temporary course copy (config + source + the gradebook of the course build), put
 child process (outside the sandbox; only its kernel runs inside, see ``gradebot.core.sandbox``), reads the score
 of every grade cell from that copy's gradebook and sums them per task. The whole job has a wall-clock limit.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,16 +35,20 @@ from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV
 from gradebot.core.sandbox import SANDBOX_MODE_ENV, SPEC_ENV, check_sandbox, make_spec
 
 log = logging.getLogger("gradebot.grading")
-JOB_STUDENT = "student"   # the student id inside a job's private course copy
+JOB_STUDENT = "student"  # the student id inside a job's private course copy
 
 # error text in a cell output -> verdict (student code that hit a wall of the sandbox)
 VIOLATION_PATTERNS = [
-    (re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
-                r"\[Errno -3\]|\[Errno 101\]"), "network access blocked"),
+    (
+        re.compile(
+            r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
+            r"\[Errno -3\]|\[Errno 101\]"
+        ),
+        "network access blocked",
+    ),
     (re.compile(r"Read-only file system|\[Errno 30\]"), "write outside the scratch dir blocked"),
     (re.compile(r"Permission denied|Operation not permitted|\[Errno 13\]|\[Errno 1\]"), "access denied by the sandbox"),
-    (re.compile(r"Resource temporarily unavailable|\[Errno 11\]|can't start new thread"),
-     "process limit reached"),
+    (re.compile(r"Resource temporarily unavailable|\[Errno 11\]|can't start new thread"), "process limit reached"),
     (re.compile(r"File too large|\[Errno 27\]"), "file size limit reached"),
 ]
 
@@ -52,14 +57,18 @@ VIOLATION_PATTERNS = [
 class GradeOutcome:
     result: Result
     feedback_html: str | None
-    notebook: nbformat.NotebookNode | None = None     # the graded notebook (None if nbgrader wrote none)
-    report: dict | None = None                        # a trusted-grading course's report (tests, seconds)
+    notebook: nbformat.NotebookNode | None = None  # the graded notebook (None if nbgrader wrote none)
+    report: dict | None = None  # a trusted-grading course's report (tests, seconds)
 
 
 def invalid(facts_tasks: dict[str, float], message: str, verdict: str = "invalid-notebook") -> Result:
-    return Result(total=0.0, max=float(sum(facts_tasks.values())),
-                  tasks={t: {"points": 0.0, "max": m} for t, m in facts_tasks.items()},
-                  verdict=verdict, messages=[message])
+    return Result(
+        total=0.0,
+        max=float(sum(facts_tasks.values())),
+        tasks={t: {"points": 0.0, "max": m} for t, m in facts_tasks.items()},
+        verdict=verdict,
+        messages=[message],
+    )
 
 
 def validate_notebook(data: bytes) -> nbformat.NotebookNode:
@@ -69,16 +78,18 @@ def validate_notebook(data: bytes) -> nbformat.NotebookNode:
     except UnicodeDecodeError:
         raise ValueError("the file is not text (UTF-8): upload the .ipynb notebook itself") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"the file is not valid JSON ({exc.msg} at line {exc.lineno}): "
-                         "upload the .ipynb saved by Jupyter") from None
+        raise ValueError(
+            f"the file is not valid JSON ({exc.msg} at line {exc.lineno}): upload the .ipynb saved by Jupyter"
+        ) from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise ValueError("the file is JSON but not a Jupyter notebook (no 'cells'/'nbformat')")
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several types
-        raise ValueError(f"the notebook does not follow the nbformat schema: {str(exc).splitlines()[0][:300]}") \
-            from None
+        raise ValueError(
+            f"the notebook does not follow the nbformat schema: {str(exc).splitlines()[0][:300]}"
+        ) from None
     return nb
 
 
@@ -98,9 +109,11 @@ def _preprocessors_config() -> str:
     """Kernel-in-the-sandbox autograding (SandboxExecute), unless the course configures its own autograde
     preprocessors without nbgrader's plain Execute (a course with trusted grading runs student code in the
     sandbox itself, from ``$GRADEBOT_SANDBOX_SPEC``, and its tests outside it)."""
-    return ("_gb_own = c.Autograde.get('autograde_preprocessors') if 'Autograde' in c else None\n"
-            "if not _gb_own or any(getattr(p, '__name__', str(p)).split('.')[-1] == 'Execute' for p in _gb_own):\n"
-            f"    c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}\n")
+    return (
+        "_gb_own = c.Autograde.get('autograde_preprocessors') if 'Autograde' in c else None\n"
+        "if not _gb_own or any(getattr(p, '__name__', str(p)).split('.')[-1] == 'Execute' for p in _gb_own):\n"
+        f"    c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}\n"
+    )
 
 
 def _refusing_kernelspecs(jupyter_dir: Path) -> None:
@@ -109,11 +122,21 @@ def _refusing_kernelspecs(jupyter_dir: Path) -> None:
     for name in ("python3", "python"):
         d = jupyter_dir / "kernels" / name
         d.mkdir(parents=True, exist_ok=True)
-        (d / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-I", "-c",
-                     "import sys; sys.exit('gradebot: refusing to start a kernel outside the sandbox')",
-                     "{connection_file}"],
-            "display_name": "refused", "language": "python"}))
+        (d / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [
+                        sys.executable,
+                        "-I",
+                        "-c",
+                        "import sys; sys.exit('gradebot: refusing to start a kernel outside the sandbox')",
+                        "{connection_file}",
+                    ],
+                    "display_name": "refused",
+                    "language": "python",
+                }
+            )
+        )
 
 
 class _NbgraderServer:
@@ -127,6 +150,7 @@ class _NbgraderServer:
     def _readline(self, timeout: float) -> bytes | None:
         """One line from the server, or None after ``timeout`` seconds; b"" if the server exited."""
         import select
+
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buf:
@@ -143,9 +167,13 @@ class _NbgraderServer:
     def _ensure(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             self._buf = b""
-            self.proc = subprocess.Popen([sys.executable, "-m", "gradebot.core._autograde_child"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-                                         preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gradebot.core._autograde_child"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=0,
+                preexec_fn=die_with_parent,
+            )
             ready = self._readline(300)
             if not ready or b'"ready"' not in ready:
                 self.drop()
@@ -169,9 +197,9 @@ class _NbgraderServer:
             raise RuntimeError("the nbgrader fork server did not start the job")
         pid = json.loads(line)["pid"]
         line = self._readline(wall_seconds)
-        if line is None:                               # wall-clock limit of the whole job
+        if line is None:  # wall-clock limit of the whole job
             try:
-                os.killpg(pid, signal.SIGKILL)         # nbgrader; its sandbox dies with it (--die-with-parent)
+                os.killpg(pid, signal.SIGKILL)  # nbgrader; its sandbox dies with it (--die-with-parent)
             except ProcessLookupError:
                 pass
             line = self._readline(30)
@@ -205,6 +233,7 @@ def cleanup_stale_jobs(work_dir: str | None) -> int:
     """Remove job dirs left by grading processes that died (kill -9 skips their cleanup). A job dir is named
     ``gb-<pid>-*``; it is stale when that pid no longer runs. Returns the number removed."""
     import psutil
+
     n = 0
     for d in Path(work_dir or tempfile.gettempdir()).glob("gb-*-*"):
         m = re.fullmatch(r"gb-(\d+)-\w+", d.name)
@@ -237,11 +266,11 @@ def grade_notebook(data: bytes, config, slot: int = 0, late: bool = False) -> Gr
     needs = kernel_needs(config.course_path)
     check_sandbox(config, config.work_dir)
     job = Path(tempfile.mkdtemp(prefix=f"gb-{os.getpid()}-", dir=config.work_dir))
-    os.chmod(job, 0o711)   # the sandbox uid must traverse to its scratch dir (contents stay private)
+    os.chmod(job, 0o711)  # the sandbox uid must traverse to its scratch dir (contents stay private)
     try:
         return _grade_in(job, build, facts, data, config, slot, late, needs)
     finally:
-        if not os.environ.get("GRADEBOT_KEEP_JOBS"):   # debugging aid: keep the job dir
+        if not os.environ.get("GRADEBOT_KEEP_JOBS"):  # debugging aid: keep the job dir
             shutil.rmtree(job, ignore_errors=True)
 
 
@@ -254,10 +283,16 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     shutil.copy2(build / "gradebook.db", course / "gradebook.db")
     course_cfg = (build / "nbgrader_config.course.py").read_text()
     timeout = f"c.Execute.timeout = {int(config.cell_timeout)}\n" if config.cell_timeout else ""
-    (course / "nbgrader_config.py").write_text(job_config_text(
-        course_cfg, course, course_root=config.course_path,
-        extra=timeout + "c.Execute.execute_retries = 0\nc.Execute.interrupt_on_timeout = True\n"
-        + _preprocessors_config()))
+    (course / "nbgrader_config.py").write_text(
+        job_config_text(
+            course_cfg,
+            course,
+            course_root=config.course_path,
+            extra=timeout
+            + "c.Execute.execute_retries = 0\nc.Execute.interrupt_on_timeout = True\n"
+            + _preprocessors_config(),
+        )
+    )
     sub = course / "submitted" / JOB_STUDENT / config.assignment
     sub.mkdir(parents=True)
     (sub / config.notebook).write_bytes(data)
@@ -267,12 +302,19 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     events_path = job / "events.jsonl"
     report_path = job / "report.json"
     env = dict(os.environ)
-    env.update(needs.env)          # nbgrader's process (where trusted tests run) sees the course's environment
-    env.update(needs.data)         # and its data dirs, as the kernel does
-    env.update({SPEC_ENV: str(job / "sandbox.json"), EVENTS_ENV: str(events_path),
-                MAX_OUTPUT_ENV: str(config.max_output_bytes), SANDBOX_MODE_ENV: config.sandbox,
-                REPORT_ENV: str(report_path),
-                "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(needs.env)  # nbgrader's process (where trusted tests run) sees the course's environment
+    env.update(needs.data)  # and its data dirs, as the kernel does
+    env.update(
+        {
+            SPEC_ENV: str(job / "sandbox.json"),
+            EVENTS_ENV: str(events_path),
+            MAX_OUTPUT_ENV: str(config.max_output_bytes),
+            SANDBOX_MODE_ENV: config.sandbox,
+            REPORT_ENV: str(report_path),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     if config.sandbox == "none":
         # opt-out: the kernel runs as the grader; still give it the course environment
         env.update({k: v for k, v in spec.env.items() if k not in ("PATH", "HOME", "TMPDIR")})
@@ -315,18 +357,24 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
     if report is not None:
         verdict, messages = trusted_verdict(report, wall_hit, config)
     else:
-        verdict, messages = _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores,
-                                     scratch=str(job / "s"))
-    result = Result(total=round(total, 6), max=facts.max_total, tasks=tasks, verdict=verdict, messages=messages,
-                    cells=cells)
+        verdict, messages = _verdict(
+            events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores, scratch=str(job / "s")
+        )
+    result = Result(
+        total=round(total, 6), max=facts.max_total, tasks=tasks, verdict=verdict, messages=messages, cells=cells
+    )
     result = apply_late_penalty(result, late, config)
-    html = fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path) \
-        if nb is not None else None
+    html = (
+        fb.feedback_html(nb, autograded, result, facts, data, course_root=config.course_path)
+        if nb is not None
+        else None
+    )
     return GradeOutcome(result, html, nb, report)
 
 
 def _read_scores(course: Path, config) -> dict[str, float]:
     from nbgrader.api import Gradebook, MissingEntry
+
     scores: dict[str, float] = {}
     try:
         with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -350,8 +398,11 @@ def _error_texts(nb) -> list[tuple[int, str, str, str]]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "") if cell.metadata.get("nbgrader", {}).get(
-            "grade") else ""
+        gid = (
+            cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.metadata.get("nbgrader", {}).get("grade")
+            else ""
+        )
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
                 out.append((i, gid, o.get("ename", ""), str(o.get("evalue", ""))))
@@ -377,7 +428,7 @@ def _hidden_host_path(evalue: str, scratch: str) -> bool:
             continue
         parent = os.path.dirname(p.rstrip("/"))
         if os.path.exists(p) or (parent not in ("", "/") and os.path.isdir(parent)):
-            return True     # the file, or the dir it was to be written in, exists outside
+            return True  # the file, or the dir it was to be written in, exists outside
     return False
 
 
@@ -399,8 +450,9 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             sig = code - 128 if isinstance(code, int) and code > 128 else None
             if sig == signal.SIGXCPU:
                 found.append("timeout")
-                messages.append(f"cell {ev['cell']}: CPU time limit of {config.cpu_seconds} s exceeded, "
-                                "the kernel was stopped")
+                messages.append(
+                    f"cell {ev['cell']}: CPU time limit of {config.cpu_seconds} s exceeded, the kernel was stopped"
+                )
             elif sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
                 found.append("memory")
                 messages.append(f"cell {ev['cell']}: the kernel crashed (signal {sig}; often memory exhaustion)")
@@ -410,10 +462,14 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
     errors = _error_texts(nb)
     for i, gid, ename, evalue in errors:
         if ename == "stderr" and "Traceback" not in evalue and "Error" not in evalue:
-            continue                             # a warning of a test cell, not a sign of a broken wall
+            continue  # a warning of a test cell, not a sign of a broken wall
         text = f"{ename}: {evalue}"
-        if ename == "MemoryError" or "MemoryError" in evalue or "Cannot allocate memory" in evalue \
-                or "std::bad_alloc" in evalue:
+        if (
+            ename == "MemoryError"
+            or "MemoryError" in evalue
+            or "Cannot allocate memory" in evalue
+            or "std::bad_alloc" in evalue
+        ):
             found.append("memory")
             messages.append(f"cell {i}: out of memory (limit {config.memory_bytes // 2**20} MiB)")
             continue
@@ -432,11 +488,10 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
         if gid and cell_scores.get(gid, 0.0) < facts.cells.get(gid, 0.0):
             if ename == "stderr":
                 if gid in raised:
-                    continue                     # the exception says more
+                    continue  # the exception says more
                 # nbgrader scores any stderr output of a test cell 0, even a mere warning: say so
                 detail = "" if _leaks_hidden(evalue, facts) else ": " + evalue.strip()[-200:]
-                messages.append(f"{gid}: failed (the cell wrote to stderr, which nbgrader counts as an error"
-                                f"{detail})")
+                messages.append(f"{gid}: failed (the cell wrote to stderr, which nbgrader counts as an error{detail})")
                 continue
             detail = f"{ename}: {evalue}".strip().rstrip(":")
             if _leaks_hidden(detail, facts):
@@ -467,8 +522,10 @@ def trusted_verdict(report: dict, wall_hit: bool, config) -> tuple[str, list[str
         status = cell.get("status")
         if status in ("timeout", "died"):
             found.append("timeout" if status == "timeout" else "error")
-            messages.append(f"cell {cell.get('index')}: " + ("stopped after the time limit" if status == "timeout"
-                                                             else "the process running it died"))
+            messages.append(
+                f"cell {cell.get('index')}: "
+                + ("stopped after the time limit" if status == "timeout" else "the process running it died")
+            )
         elif status == "error" and "MemoryError" in str(cell.get("error", "")):
             found.append("memory")
             messages.append(f"cell {cell.get('index')}: out of memory (limit {config.memory_bytes // 2**20} MiB)")

@@ -1,4 +1,5 @@
 """The grading job every backend's workers run: :func:`process_submission` (idempotent, see backends/base.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -19,12 +20,15 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
         log.error("job for unknown submission %s dropped", submission_id)
         return "missing"
     if sub.status in ("done", "failed"):
-        return sub.status                      # redelivered after it was recorded: nothing to do
+        return sub.status  # redelivered after it was recorded: nothing to do
     deliveries = store.mark_grading(submission_id)
     if deliveries > config.max_deliveries:
-        msg = (f"grading was interrupted {deliveries - 1} times (the worker crashed or was killed); "
-               "giving up on this submission")
+        msg = (
+            f"grading was interrupted {deliveries - 1} times (the worker crashed or was killed); "
+            "giving up on this submission"
+        )
         from gradebot.core.course import course_facts
+
         try:
             tasks = course_facts(config.source_notebook).tasks
         except CourseError:
@@ -36,7 +40,7 @@ def process_submission(config, store, submission_id: int, slot: int = 0, read_bl
         data = read_blob(path) if read_blob else Path(path).read_bytes()
         outcome = grade_notebook(data, config, slot=slot, late=sub.late)
     except store.transient_errors:
-        raise                                  # database outage: the backend retries the job, nothing recorded
+        raise  # database outage: the backend retries the job, nothing recorded
     except (SandboxUnavailable, CourseError) as exc:
         log.error("submission %s cannot be graded: %s", submission_id, exc)
         _finish(config, store, sub, "failed", None, f"grading is unavailable: {exc}", None)

@@ -13,6 +13,7 @@ bot's ``GRADEBOT_*``), else the declared default (relative to the course root); 
 from the course root whatever ``GRADEBOT_CONFIG`` names (the bot's settings file may be another one); a course
 without the file or the table needs nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,14 +28,23 @@ DECLARATION = "gradebot.course.toml"
 TABLE = "kernel"
 _VAR = re.compile(r"[A-Z_][A-Z0-9_]*")
 # variables the sandbox sets itself (paths, the interpreter's own settings): a course cannot replace them
-RESERVED = ("PATH", "HOME", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "LD_LIBRARY_PATH",
-            "LD_PRELOAD", "GRADEBOT_SANDBOX_SPEC")
+RESERVED = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONNOUSERSITE",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "GRADEBOT_SANDBOX_SPEC",
+)
 
 
 @dataclass
 class KernelNeeds:
-    env: dict[str, str] = field(default_factory=dict)    # variable -> value
-    data: dict[str, str] = field(default_factory=dict)   # variable -> existing host dir (absolute), read-only
+    env: dict[str, str] = field(default_factory=dict)  # variable -> value
+    data: dict[str, str] = field(default_factory=dict)  # variable -> existing host dir (absolute), read-only
 
 
 def _table(course_root: Path) -> dict:
@@ -56,8 +66,10 @@ def _strings(path: Path, key: str, value) -> dict[str, str]:
         raise CourseError(f"{path}: [{TABLE}] {key} must be a table of VARIABLE = \"string\"")
     for var in value:
         if not _VAR.fullmatch(var) or var in RESERVED:
-            raise CourseError(f"{path}: [{TABLE}] {key}: {var!r} is not a variable a course may set "
-                              f"(upper case, not one of {', '.join(RESERVED)})")
+            raise CourseError(
+                f"{path}: [{TABLE}] {key}: {var!r} is not a variable a course may set "
+                f"(upper case, not one of {', '.join(RESERVED)})"
+            )
     return dict(value)
 
 
@@ -73,8 +85,10 @@ def kernel_needs(course_root: str | Path, environ: dict[str, str] | None = None)
     for var, default in _strings(path, "data", table.get("data", {})).items():
         host = env_of.get(var) or str(root / default)
         if not os.path.isdir(host):
-            raise CourseError(f"the course needs the data dir {var} (read-only in the sandbox), but {host} is not "
-                              f"a directory: set {var} to it on this machine, or fix the default in {path}")
+            raise CourseError(
+                f"the course needs the data dir {var} (read-only in the sandbox), but {host} is not "
+                f"a directory: set {var} to it on this machine, or fix the default in {path}"
+            )
         needs.data[var] = os.path.realpath(host)
     overlap = set(needs.env) & set(needs.data)
     if overlap:

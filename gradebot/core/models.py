@@ -1,4 +1,5 @@
 """Plain data objects the core hands to front ends (see docs/gradebot_core_api.md)."""
+
 from __future__ import annotations
 
 import re
@@ -52,9 +53,13 @@ class Result:
     cells: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"total": self.total, "max": self.max,
-                "tasks": {k: {"points": v["points"], "max": v["max"]} for k, v in self.tasks.items()},
-                "verdict": self.verdict, "messages": list(self.messages)}
+        return {
+            "total": self.total,
+            "max": self.max,
+            "tasks": {k: {"points": v["points"], "max": v["max"]} for k, v in self.tasks.items()},
+            "verdict": self.verdict,
+            "messages": list(self.messages),
+        }
 
     def to_store(self) -> dict:
         d = self.to_json()
@@ -65,8 +70,14 @@ class Result:
     def from_store(cls, d: dict[str, Any] | None) -> "Result | None":
         if d is None:
             return None
-        return cls(total=float(d["total"]), max=float(d["max"]), tasks=d["tasks"], verdict=d.get("verdict", "ok"),
-                   messages=list(d.get("messages", [])), cells=dict(d.get("cells", {})))
+        return cls(
+            total=float(d["total"]),
+            max=float(d["max"]),
+            tasks=d["tasks"],
+            verdict=d.get("verdict", "ok"),
+            messages=list(d.get("messages", [])),
+            cells=dict(d.get("cells", {})),
+        )
 
 
 @dataclass
@@ -75,10 +86,10 @@ class Submission:
     student_id: str
     filename: str
     created_at: datetime
-    status: str                  # queued | grading | done | failed
+    status: str  # queued | grading | done | failed
     late: bool
     result: Result | None
     error: str | None
     source: str = "cli"
     finished_at: datetime | None = None
-    deliveries: int = 0          # how many times a worker claimed it (> 1 = redelivered after a crash)
+    deliveries: int = 0  # how many times a worker claimed it (> 1 = redelivered after a crash)

@@ -7,6 +7,7 @@ dropped and a note is added), (3) survives a dead kernel: the cells after it get
 them) instead of aborting the whole autograde, and (4) appends events (timeout, kernel death, truncated output)
 as JSON lines to ``$GRADEBOT_EVENTS`` for the verdict.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from nbgrader.preprocessors import Execute
 
 EVENTS_ENV = "GRADEBOT_EVENTS"
 MAX_OUTPUT_ENV = "GRADEBOT_MAX_OUTPUT_BYTES"
-REPORT_ENV = "GRADEBOT_REPORT"   # a course with trusted grading writes its JSON report there (tests, cells, seconds)
+REPORT_ENV = "GRADEBOT_REPORT"  # a course with trusted grading writes its JSON report there (tests, cells, seconds)
 
 
 def _event(kind: str, **data: Any) -> None:
@@ -42,6 +43,7 @@ def _msg_size(msg: dict) -> int:
 class SandboxExecute(Execute):
     def __init__(self, *args: Any, **kwargs: Any):
         from gradebot.core.sandbox import kernel_manager_class, sandbox_mode
+
         if sandbox_mode() == "bwrap":
             kwargs["kernel_manager_class"] = kernel_manager_class()
         super().__init__(*args, **kwargs)
@@ -58,9 +60,14 @@ class SandboxExecute(Execute):
             if not self._gb_truncated:
                 self._gb_truncated = True
                 _event("output-limit", cell=cell_index, limit=self._gb_max_output)
-                outs.append(NotebookNode(output_type="stream", name="stderr",
-                                         text=f"\n[gradebot: output limit of {self._gb_max_output} bytes reached; "
-                                              "further output of this notebook is dropped]\n"))
+                outs.append(
+                    NotebookNode(
+                        output_type="stream",
+                        name="stderr",
+                        text=f"\n[gradebot: output limit of {self._gb_max_output} bytes reached; "
+                        "further output of this notebook is dropped]\n",
+                    )
+                )
             return None
         self._gb_output_bytes += size
         return super().output(outs, msg, display_id, cell_index)
@@ -70,16 +77,23 @@ class SandboxExecute(Execute):
         _event("timeout", cell=self._gb_cell_index, seconds=timeout)
         return await super()._async_handle_timeout(timeout, cell)
 
-    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, execution_count: int | None = None,
-                                 store_history: bool = True) -> NotebookNode:
+    async def async_execute_cell(
+        self, cell: NotebookNode, cell_index: int, execution_count: int | None = None, store_history: bool = True
+    ) -> NotebookNode:
         from nbclient.exceptions import DeadKernelError
+
         self._gb_cell_index = cell_index
         if cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if self._gb_dead:
-            cell.outputs = [NotebookNode(output_type="error", ename="KernelDied",
-                                         evalue="not run: the kernel died in an earlier cell",
-                                         traceback=["KernelDied: not run: the kernel died in an earlier cell"])]
+            cell.outputs = [
+                NotebookNode(
+                    output_type="error",
+                    ename="KernelDied",
+                    evalue="not run: the kernel died in an earlier cell",
+                    traceback=["KernelDied: not run: the kernel died in an earlier cell"],
+                )
+            ]
             return cell
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
@@ -92,9 +106,14 @@ class SandboxExecute(Execute):
             except Exception:  # noqa: BLE001 - best effort diagnostics only
                 rc = None
             _event("kernel-died", cell=cell_index, returncode=rc)
-            cell.outputs.append(NotebookNode(output_type="error", ename="KernelDied",
-                                             evalue=f"the kernel died while running this cell (exit status {rc})",
-                                             traceback=[f"KernelDied: exit status {rc}"]))
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="error",
+                    ename="KernelDied",
+                    evalue=f"the kernel died while running this cell (exit status {rc})",
+                    traceback=[f"KernelDied: exit status {rc}"],
+                )
+            )
             return cell
 
     execute_cell = run_sync(async_execute_cell)  # the sync alias nbconvert calls must point at our override

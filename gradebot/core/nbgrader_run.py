@@ -7,6 +7,7 @@ course build's gradebook), the Celery backend (the PostgreSQL gradebook), the te
 ``gradebot.core.grading`` when its per-worker fork server (``_autograde_child``, the same command without a fresh
 interpreter) is off or unusable.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,7 +24,7 @@ try:
 except OSError:  # pragma: no cover
     _LIBC = None
 
-OUTPUT_KEPT = 6000          # characters of captured output kept in :attr:`NbgraderRun.output`
+OUTPUT_KEPT = 6000  # characters of captured output kept in :attr:`NbgraderRun.output`
 
 
 def die_with_parent() -> None:
@@ -37,15 +38,20 @@ def die_with_parent() -> None:
 class NbgraderRun:
     returncode: int
     timed_out: bool = False
-    output: str = ""          # the end of nbgrader's output (captured, or read back from the log)
+    output: str = ""  # the end of nbgrader's output (captured, or read back from the log)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
 
-def run_nbgrader(course_dir: str | Path, argv: list[str], env: dict | None = None,
-                 log_path: str | Path | None = None, timeout: float | None = None) -> NbgraderRun:
+def run_nbgrader(
+    course_dir: str | Path,
+    argv: list[str],
+    env: dict | None = None,
+    log_path: str | Path | None = None,
+    timeout: float | None = None,
+) -> NbgraderRun:
     """Run ``nbgrader <argv>`` in ``course_dir`` with ``env`` (default: this process' environment) and wait.
 
     Output goes to ``log_path`` (appended) when given, else to a temporary file; the end of it is returned either
@@ -58,8 +64,16 @@ def run_nbgrader(course_dir: str | Path, argv: list[str], env: dict | None = Non
     try:
         with open(log_path, "ab") as logf:
             start = logf.tell()
-            proc = subprocess.Popen(cmd, cwd=str(course_dir), env=env, stdin=subprocess.DEVNULL, stdout=logf,
-                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=str(course_dir),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
             timed_out = False
             try:
                 rc = proc.wait(timeout=timeout)

@@ -25,6 +25,7 @@ Fail closed: if bwrap is missing or cannot start a sandbox, :func:`check_sandbox
 student code runs. Only ``sandbox="none"`` in the config (instructor opt-out) runs kernels unsandboxed, with a
 loud warning in the log.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,8 @@ log = logging.getLogger("gradebot.sandbox")
 BWRAP = os.environ.get("GRADEBOT_BWRAP", "/usr/bin/bwrap")
 INIT_SCRIPT = Path(__file__).with_name("_sandbox_init.py")
 INIT_IN_SANDBOX = "/.gradebot/sandbox_init.py"
-SPEC_ENV = "GRADEBOT_SANDBOX_SPEC"   # path of the JSON SandboxSpec the kernel manager reads
-SANDBOX_MODE_ENV = "GRADEBOT_SANDBOX_MODE"   # the job's sandbox mode, for the nbgrader process (default bwrap)
+SPEC_ENV = "GRADEBOT_SANDBOX_SPEC"  # path of the JSON SandboxSpec the kernel manager reads
+SANDBOX_MODE_ENV = "GRADEBOT_SANDBOX_MODE"  # the job's sandbox mode, for the nbgrader process (default bwrap)
 SANDBOX_MODES = ("bwrap", "none")
 
 
@@ -56,8 +57,9 @@ def sandbox_mode() -> str:
     code (the one check, for the kernel path and the trusted runner alike)."""
     mode = os.environ.get(SANDBOX_MODE_ENV, "bwrap")
     if mode not in SANDBOX_MODES:
-        raise SandboxUnavailable(f"{SANDBOX_MODE_ENV}={mode!r}: refusing to run student code "
-                                 f"(use one of {', '.join(SANDBOX_MODES)})")
+        raise SandboxUnavailable(
+            f"{SANDBOX_MODE_ENV}={mode!r}: refusing to run student code (use one of {', '.join(SANDBOX_MODES)})"
+        )
     return mode
 
 
@@ -66,13 +68,13 @@ class SandboxSpec:
     """Everything needed to start one sandboxed process. ``mode``: "bwrap" or "none" (opt-out)."""
 
     mode: str
-    scratch: str                       # the only writable dir (bound at the same path inside)
-    uid: int | None = None             # drop to this uid/gid inside (only when running as root)
+    scratch: str  # the only writable dir (bound at the same path inside)
+    uid: int | None = None  # drop to this uid/gid inside (only when running as root)
     cpu_seconds: int = 900
-    memory_bytes: int = 4 * 1024 ** 3
+    memory_bytes: int = 4 * 1024**3
     max_processes: int = 64
-    max_file_bytes: int = 256 * 1024 ** 2
-    ro_binds: list[str] = field(default_factory=list)   # extra read-only dirs (the Python installation, data)
+    max_file_bytes: int = 256 * 1024**2
+    ro_binds: list[str] = field(default_factory=list)  # extra read-only dirs (the Python installation, data)
     env: dict[str, str] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)  # the course's read-only data dirs: variable -> host dir
     python: str = sys.executable
@@ -126,11 +128,20 @@ def make_spec(config, scratch: Path, slot: int, needs=None) -> SandboxSpec:
     if needs is not None:
         env.update(needs.env)
         data = dict(needs.data)
-        env.update(data)                # the kernel reads each dir at its host path (bound read-only there)
+        env.update(data)  # the kernel reads each dir at its host path (bound read-only there)
         ro += [d for d in data.values() if d not in ro]
-    return SandboxSpec(mode=config.sandbox, scratch=str(scratch), uid=uid, cpu_seconds=config.cpu_seconds,
-                       memory_bytes=config.memory_bytes, max_processes=config.max_processes,
-                       max_file_bytes=config.max_file_bytes, ro_binds=ro, env=env, data=data)
+    return SandboxSpec(
+        mode=config.sandbox,
+        scratch=str(scratch),
+        uid=uid,
+        cpu_seconds=config.cpu_seconds,
+        memory_bytes=config.memory_bytes,
+        max_processes=config.max_processes,
+        max_file_bytes=config.max_file_bytes,
+        ro_binds=ro,
+        env=env,
+        data=data,
+    )
 
 
 def prepare_scratch(spec: SandboxSpec) -> None:
@@ -153,9 +164,18 @@ def give_to_sandbox(spec: SandboxSpec, path: str | Path) -> None:
 
 def _bwrap_system() -> list[str]:
     """bwrap's start: new namespaces (no network), a new session, and /usr with the /bin, /lib... links read-only."""
-    a = [BWRAP, "--die-with-parent", "--new-session",
-         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-         "--hostname", "gradebot-sandbox"]
+    a = [
+        BWRAP,
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "gradebot-sandbox",
+    ]
     if os.geteuid() != 0:
         a += ["--unshare-user"]
     a += ["--ro-bind", "/usr", "/usr"]
@@ -169,10 +189,17 @@ def _bwrap_system() -> list[str]:
 
 def _init_settings(spec: SandboxSpec) -> dict:
     """What sandbox_init.py applies before it execs: rlimits and the unprivileged uid/gid."""
-    return {"rlimits": {"RLIMIT_CPU": spec.cpu_seconds, "RLIMIT_AS": spec.memory_bytes,
-                        "RLIMIT_NPROC": spec.max_processes, "RLIMIT_FSIZE": spec.max_file_bytes,
-                        "RLIMIT_CORE": 0},
-            "uid": spec.uid, "gid": spec.uid}
+    return {
+        "rlimits": {
+            "RLIMIT_CPU": spec.cpu_seconds,
+            "RLIMIT_AS": spec.memory_bytes,
+            "RLIMIT_NPROC": spec.max_processes,
+            "RLIMIT_FSIZE": spec.max_file_bytes,
+            "RLIMIT_CORE": 0,
+        },
+        "uid": spec.uid,
+        "gid": spec.uid,
+    }
 
 
 def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
@@ -196,10 +223,19 @@ def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
             a += ["--perms", "0755", "--dir", p]
     for d in ro:
         a += ["--ro-bind", d, d]
-    a += ["--bind", spec.scratch, spec.scratch,
-          "--ro-bind", str(INIT_SCRIPT), INIT_IN_SANDBOX,
-          "--remount-ro", "/",
-          "--chdir", spec.workdir, "--clearenv"]
+    a += [
+        "--bind",
+        spec.scratch,
+        spec.scratch,
+        "--ro-bind",
+        str(INIT_SCRIPT),
+        INIT_IN_SANDBOX,
+        "--remount-ro",
+        "/",
+        "--chdir",
+        spec.workdir,
+        "--clearenv",
+    ]
     for k, v in spec.env.items():
         a += ["--setenv", k, v]
     if spec.uid is not None:
@@ -211,24 +247,51 @@ def bwrap_argv(spec: SandboxSpec, argv: list[str]) -> list[str]:
 
 # Site-packages entries the student's process may import at grading: NumPy and what the given code uses (tqdm;
 # matplotlib for plots, with its dependencies). Nothing else of the grader's environment is visible in there.
-STUDENT_SITE = ("numpy", "numpy.libs", "tqdm", "matplotlib", "mpl_toolkits", "contourpy", "cycler", "fontTools",
-                "kiwisolver", "packaging", "PIL", "pillow.libs", "pyparsing", "dateutil", "six.py")
+STUDENT_SITE = (
+    "numpy",
+    "numpy.libs",
+    "tqdm",
+    "matplotlib",
+    "mpl_toolkits",
+    "contourpy",
+    "cycler",
+    "fontTools",
+    "kiwisolver",
+    "packaging",
+    "PIL",
+    "pillow.libs",
+    "pyparsing",
+    "dateutil",
+    "six.py",
+)
 # Read-only system files the interpreter and NumPy need; the rest of /etc (configuration, credentials) is absent.
-ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
-             "/etc/fonts")
-IN_SANDBOX_PY = "/py"          # the base interpreter
-IN_SANDBOX_SITE = "/site"      # STUDENT_SITE entries
-IN_SANDBOX_HOME = "/sandbox"   # the scratch dir (the only writable place)
-IN_SANDBOX_DATA = "/data"      # read-only data dirs, each as /data/<name>
+ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/alternatives",
+    "/etc/fonts",
+)
+IN_SANDBOX_PY = "/py"  # the base interpreter
+IN_SANDBOX_SITE = "/site"  # STUDENT_SITE entries
+IN_SANDBOX_HOME = "/sandbox"  # the scratch dir (the only writable place)
+IN_SANDBOX_DATA = "/data"  # read-only data dirs, each as /data/<name>
 
 
 def site_packages_dir() -> str:
     import sysconfig
+
     return sysconfig.get_paths()["purelib"]
 
 
-def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str],
-                        data: dict[str, str] | None = None, site: tuple[str, ...] = STUDENT_SITE) -> list[str]:
+def python_sandbox_argv(
+    spec: SandboxSpec,
+    files: dict[str, str],
+    argv: list[str],
+    data: dict[str, str] | None = None,
+    site: tuple[str, ...] = STUDENT_SITE,
+) -> list[str]:
     """The command that runs the base interpreter's ``argv`` (paths inside the sandbox) with nothing of the host
     but /usr (no Python packages of the system), a minimal /etc, the base Python at /py, the allowed
     site-packages entries at /site, ``files`` ({path inside: host file}) read-only, ``data`` ({name: host dir})
@@ -243,8 +306,17 @@ def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str
             a += ["--tmpfs", hidden]
     for f in ETC_FILES:
         a += ["--ro-bind-try", f, f]
-    a += ["--proc", "/proc", "--dev", "/dev",
-          "--ro-bind", base, IN_SANDBOX_PY, "--tmpfs", f"{IN_SANDBOX_PY}/lib/python3.{sys.version_info[1]}/site-packages"]
+    a += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--ro-bind",
+        base,
+        IN_SANDBOX_PY,
+        "--tmpfs",
+        f"{IN_SANDBOX_PY}/lib/python3.{sys.version_info[1]}/site-packages",
+    ]
     packages = site_packages_dir()
     # mount points' parents made explicitly 0755 (bwrap would make them 0700: unusable for the sandbox uid)
     parents = sorted({os.path.dirname(dst) for dst in files} | {IN_SANDBOX_DATA, IN_SANDBOX_SITE} - {"/"})
@@ -259,10 +331,19 @@ def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str
             a += ["--ro-bind", src, f"{IN_SANDBOX_DATA}/{name}"]
     for dst, src in files.items():
         a += ["--ro-bind", src, dst]
-    a += ["--bind", spec.scratch, IN_SANDBOX_HOME,
-          "--ro-bind", str(INIT_SCRIPT), INIT_IN_SANDBOX,
-          "--remount-ro", "/",
-          "--chdir", f"{IN_SANDBOX_HOME}/work", "--clearenv"]
+    a += [
+        "--bind",
+        spec.scratch,
+        IN_SANDBOX_HOME,
+        "--ro-bind",
+        str(INIT_SCRIPT),
+        INIT_IN_SANDBOX,
+        "--remount-ro",
+        "/",
+        "--chdir",
+        f"{IN_SANDBOX_HOME}/work",
+        "--clearenv",
+    ]
     env = {k: v.replace(spec.scratch, IN_SANDBOX_HOME) for k, v in spec.env.items()}
     env.update({"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": f"{IN_SANDBOX_PY}/lib", "PYTHONDONTWRITEBYTECODE": "1"})
     for k, v in env.items():
@@ -275,12 +356,14 @@ def python_sandbox_argv(spec: SandboxSpec, files: dict[str, str], argv: list[str
     return a
 
 
-def run_in_sandbox(spec: SandboxSpec, argv: list[str], timeout: float = 60, input: bytes | None = None
-                   ) -> subprocess.CompletedProcess:
+def run_in_sandbox(
+    spec: SandboxSpec, argv: list[str], timeout: float = 60, input: bytes | None = None
+) -> subprocess.CompletedProcess:
     """Run a command in the sandbox and wait (used by the self-test and by tests of the isolation)."""
     prepare_scratch(spec)
-    return subprocess.run(bwrap_argv(spec, argv), capture_output=True, timeout=timeout, input=input,
-                          start_new_session=True)
+    return subprocess.run(
+        bwrap_argv(spec, argv), capture_output=True, timeout=timeout, input=input, start_new_session=True
+    )
 
 
 _checked: dict[str, bool] = {}
@@ -291,8 +374,10 @@ def check_sandbox(config, scratch_parent: str | None = None) -> None:
     """Fail closed: raise SandboxUnavailable unless a sandboxed python starts (result cached per process).
     With ``sandbox="none"`` log a loud warning instead."""
     if config.sandbox == "none":
-        log.warning("!!! SANDBOX DISABLED (sandbox='none'): student code runs with the grader's privileges, "
-                    "network and files. Use only for trusted notebooks. !!!")
+        log.warning(
+            "!!! SANDBOX DISABLED (sandbox='none'): student code runs with the grader's privileges, "
+            "network and files. Use only for trusted notebooks. !!!"
+        )
         return
     if config.sandbox != "bwrap":
         raise SandboxUnavailable(f"unknown sandbox mode {config.sandbox!r}")
@@ -300,16 +385,21 @@ def check_sandbox(config, scratch_parent: str | None = None) -> None:
         if _checked.get(BWRAP):
             return
         if not os.access(BWRAP, os.X_OK):
-            raise SandboxUnavailable(f"bubblewrap not found at {BWRAP}: install it (apt-get install bubblewrap) "
-                                     "or set sandbox='none' explicitly to opt out")
+            raise SandboxUnavailable(
+                f"bubblewrap not found at {BWRAP}: install it (apt-get install bubblewrap) "
+                "or set sandbox='none' explicitly to opt out"
+            )
         import tempfile
+
         d = tempfile.mkdtemp(prefix="gbchk-", dir=scratch_parent)
         try:
             spec = make_spec(config, Path(d) / "s", slot=0)
             proc = run_in_sandbox(spec, [spec.python, "-c", "print('sandbox-ok')"], timeout=60)
             if proc.returncode != 0 or b"sandbox-ok" not in proc.stdout:
-                raise SandboxUnavailable("the bubblewrap sandbox does not start (rc=%s): %s" % (
-                    proc.returncode, proc.stderr.decode(errors="replace")[-800:]))
+                raise SandboxUnavailable(
+                    "the bubblewrap sandbox does not start (rc=%s): %s"
+                    % (proc.returncode, proc.stderr.decode(errors="replace")[-800:])
+                )
         except subprocess.TimeoutExpired as exc:
             raise SandboxUnavailable("the bubblewrap sandbox self-test timed out") from exc
         finally:
@@ -346,9 +436,14 @@ def _make_kernel_manager_class():
 
         @property
         def kernel_spec(self):  # type: ignore[override]
-            return KernelSpec(argv=[self._gb_spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                              display_name="gradebot sandbox", language="python", interrupt_mode="message",
-                              env={}, metadata={})
+            return KernelSpec(
+                argv=[self._gb_spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name="gradebot sandbox",
+                language="python",
+                interrupt_mode="message",
+                env={},
+                metadata={},
+            )
 
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
@@ -369,7 +464,7 @@ def _make_kernel_manager_class():
                         shutil.copy2(src, dst)
             give_to_sandbox(spec, spec.workdir)
             give_to_sandbox(spec, self.connection_file)
-            if os.environ.get("NBGRADER_EXECUTION"):   # set by nbgrader autograde; notebooks may check it
+            if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader autograde; notebooks may check it
                 spec.env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
             return bwrap_argv(spec, cmd)
 
@@ -402,6 +497,7 @@ def acquire_slot(first: int = 1, last: int = 999) -> int:
     process lives). A slot selects the sandbox uid, so two concurrent jobs never share RLIMIT_NPROC."""
     import fcntl
     import tempfile
+
     d = Path(tempfile.gettempdir()) / "gradebot-slots"
     d.mkdir(mode=0o755, exist_ok=True)
     for n in range(first, last + 1):

@@ -1,4 +1,5 @@
 """GradingService: the one interface every front end uses (docs/gradebot_core_api.md)."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,16 @@ from pathlib import Path
 from gradebot.backends import load_backend
 from gradebot.config import Config
 from gradebot.core import access, classbook, gradebook
-from gradebot.core.errors import (AccessDenied, DeadlineMissed, GradebotError, LoginThrottled, RateLimited,
-                                  SubmissionRejected, UnknownStudent, UnknownSubmission)
+from gradebot.core.errors import (
+    AccessDenied,
+    DeadlineMissed,
+    GradebotError,
+    LoginThrottled,
+    RateLimited,
+    SubmissionRejected,
+    UnknownStudent,
+    UnknownSubmission,
+)
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
 from gradebot.core.models import Result, Student, Submission
 
@@ -92,8 +101,9 @@ class GradingService:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         if "student_id" not in fields:
-            raise GradebotError("roster CSV needs a header with columns student_id,name,group "
-                                f"(found: {reader.fieldnames})")
+            raise GradebotError(
+                f"roster CSV needs a header with columns student_id,name,group (found: {reader.fieldnames})"
+            )
         rows, seen = [], set()
         for lineno, row in enumerate(reader, start=2):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
@@ -101,8 +111,9 @@ class GradingService:
             if not sid and not any(row.values()):
                 continue
             if not STUDENT_ID_RE.match(sid):
-                raise GradebotError(f"roster line {lineno}: student_id {sid!r} must be 1-64 letters, digits, "
-                                    "'_', '.' or '-'")
+                raise GradebotError(
+                    f"roster line {lineno}: student_id {sid!r} must be 1-64 letters, digits, '_', '.' or '-'"
+                )
             if sid in seen:
                 raise GradebotError(f"roster line {lineno}: student_id {sid!r} appears twice")
             seen.add(sid)
@@ -115,8 +126,14 @@ class GradingService:
             if code is None and sid not in has_code:
                 code = access.new_code()
                 issued.append(IssuedCode(sid, name, group, code))
-            students.append(Student(student_id=sid, name=name, group=group,
-                                    code_hash=access.hash_code(code) if code is not None else None))
+            students.append(
+                Student(
+                    student_id=sid,
+                    name=name,
+                    group=group,
+                    code_hash=access.hash_code(code) if code is not None else None,
+                )
+            )
         count = self.store.upsert_students(students)
         return RosterImport(count=count, issued=issued)
 
@@ -126,8 +143,11 @@ class GradingService:
         if the id is not in the roster."""
         sid = str(student_id or "").strip()
         if self.store.get_student(sid) is None:
-            raise UnknownStudent(sid, f"no student with id {sid!r} in the roster: check the id, or add the student "
-                                      "with a roster import (which issues their code)")
+            raise UnknownStudent(
+                sid,
+                f"no student with id {sid!r} in the roster: check the id, or add the student "
+                "with a roster import (which issues their code)",
+            )
         code = access.new_code()
         self.store.set_code_hash(sid, access.hash_code(code))
         self.store.clear_login_failures([access.student_key(sid)])
@@ -136,8 +156,11 @@ class GradingService:
 
     def issue_missing_codes(self) -> list[IssuedCode]:
         """A fresh code for every student who has none (e.g. from a database from before codes)."""
-        return [IssuedCode(st.student_id, st.name, st.group, self.reissue_code(st.student_id))
-                for st in self.store.list_students() if not st.code_hash]
+        return [
+            IssuedCode(st.student_id, st.name, st.group, self.reissue_code(st.student_id))
+            for st in self.store.list_students()
+            if not st.code_hash
+        ]
 
     def authenticate(self, student_id: str, code: str | None, client: str | None = None) -> Student:
         """The student whose id and access code these are; AccessDenied if the id is unknown or the code wrong
@@ -192,8 +215,10 @@ class GradingService:
             raise UnknownStudent(student_id)
         limit = self.config.max_upload_bytes
         if len(data) > limit:
-            raise SubmissionRejected(f"the file is {len(data) / 2**20:.1f} MiB; the limit is "
-                                     f"{limit / 2**20:.1f} MiB (clear the outputs and upload again)")
+            raise SubmissionRejected(
+                f"the file is {len(data) / 2**20:.1f} MiB; the limit is "
+                f"{limit / 2**20:.1f} MiB (clear the outputs and upload again)"
+            )
         if not str(filename).lower().endswith(".ipynb"):
             raise SubmissionRejected(f"{filename!r} is not a .ipynb file: upload the notebook itself")
         try:
@@ -201,7 +226,7 @@ class GradingService:
         except ValueError as exc:
             raise SubmissionRejected(str(exc)) from None
         now = datetime.now(timezone.utc)
-        deadline = self.deadline_for(student_id)      # the course's, or the student's own (an extension)
+        deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
         late = deadline is not None and now > deadline
         if late and self.config.late_policy == "reject":
             raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
@@ -212,14 +237,23 @@ class GradingService:
                 recent = self.store.submission_times_since(student_id, now - timedelta(seconds=window))
                 if len(recent) >= n:
                     retry = (recent[-n] + timedelta(seconds=window) - now).total_seconds()
-                    raise RateLimited(max(1.0, retry), f"at most {n} submissions per {window / 60:g} min: "
-                                                       f"try again in {int(max(1.0, retry)) + 1} s")
-            path, sha = self.backend.write_blob(data)          # fsync'd file
-            sub = self.store.add_submission(student_id, Path(str(filename)).name[:200], path, sha, len(data),
-                                            source, late, now)  # committed row
+                    raise RateLimited(
+                        max(1.0, retry),
+                        f"at most {n} submissions per {window / 60:g} min: try again in {int(max(1.0, retry)) + 1} s",
+                    )
+            path, sha = self.backend.write_blob(data)  # fsync'd file
+            sub = self.store.add_submission(
+                student_id, Path(str(filename)).name[:200], path, sha, len(data), source, late, now
+            )  # committed row
         self.backend.enqueue(sub.id)
-        log.info("submission %s from %s (%s, %d bytes) queued%s", sub.id, student_id, source, len(data),
-                 " (late)" if late else "")
+        log.info(
+            "submission %s from %s (%s, %d bytes) queued%s",
+            sub.id,
+            student_id,
+            source,
+            len(data),
+            " (late)" if late else "",
+        )
         return sub
 
     def get_submission(self, submission_id: int) -> Submission:
@@ -252,10 +286,18 @@ class GradingService:
         is the student's own when the instructor extended it."""
         now = now or datetime.now(timezone.utc)
         deadline = self.deadline_for(student_id)
-        quota = {"deadline": deadline, "deadline_passed": deadline is not None and now > deadline,
-                 "late_policy": self.config.late_policy, "late_penalty": self.config.late_penalty(),
-                 "counting": self.config.counting, "limit": None, "window_minutes": None, "used": 0, "left": None,
-                 "next_at": None}
+        quota = {
+            "deadline": deadline,
+            "deadline_passed": deadline is not None and now > deadline,
+            "late_policy": self.config.late_policy,
+            "late_penalty": self.config.late_penalty(),
+            "counting": self.config.counting,
+            "limit": None,
+            "window_minutes": None,
+            "used": 0,
+            "left": None,
+            "next_at": None,
+        }
         rule = self.config.rate_limit_rule()
         if rule is not None:
             n, window = rule
@@ -269,6 +311,7 @@ class GradingService:
         """:class:`~gradebot.core.course.CourseFacts` of the course's source notebook (task titles and test names
         for messages; re-read when the notebook changes)."""
         from gradebot.core.course import course_facts
+
         path = Path(self.config.source_notebook)
         stamp = path.stat().st_mtime_ns if path.is_file() else None
         cached = getattr(self, "_facts_cache", None)
@@ -293,14 +336,21 @@ class GradingService:
         for st in self.store.list_students():
             subs = by_student.get(st.student_id, [])
             c = gradebook.counted(subs, self.config.counting)
-            rows.append({
-                "student_id": st.student_id, "name": st.name, "group": st.group, "attempts": len(subs),
-                "submission_id": c.id if c else None,
-                "total": c.result.total if c else None, "max": c.result.max if c else None,
-                "tasks": c.result.to_json()["tasks"] if c else {},
-                "verdict": c.result.verdict if c else None, "late": c.late if c else None,
-                "submitted_at": c.created_at.isoformat() if c else None,
-            })
+            rows.append(
+                {
+                    "student_id": st.student_id,
+                    "name": st.name,
+                    "group": st.group,
+                    "attempts": len(subs),
+                    "submission_id": c.id if c else None,
+                    "total": c.result.total if c else None,
+                    "max": c.result.max if c else None,
+                    "tasks": c.result.to_json()["tasks"] if c else {},
+                    "verdict": c.result.verdict if c else None,
+                    "late": c.late if c else None,
+                    "submitted_at": c.created_at.isoformat() if c else None,
+                }
+            )
         return rows
 
     def export_grades_csv(self, path) -> Path:
@@ -323,8 +373,9 @@ class GradingService:
     def extensions(self) -> dict[str, datetime]:
         return self.store.extensions()
 
-    def regrade(self, *, submission_id: int | None = None, student_id: str | None = None,
-                everything: bool = False) -> dict:
+    def regrade(
+        self, *, submission_id: int | None = None, student_id: str | None = None, everything: bool = False
+    ) -> dict:
         """Grade finished submissions again with the course as it is now (after a test fix): one submission, all
         of a student's, or ``everything``. Each one's result is moved to the regrade history and it goes back to the
         queue; the workers grade it through the usual job, and the counted attempt and the gradebook follow the new
@@ -383,8 +434,7 @@ class GradingService:
             if student is None:
                 raise UnknownStudent(student_id)
             students, subs = [student], self.store.list_submissions(student_id)
-        return classbook.build(students, subs, self.store.extensions(), self.store.regrade_counts(), self.config,
-                               facts)
+        return classbook.build(students, subs, self.store.extensions(), self.store.regrade_counts(), self.config, facts)
 
 
 def _roster_code(value: str, lineno: int) -> str | None:
@@ -413,6 +463,7 @@ def grade_notebook_file(path, config: Config | None = None) -> Result:
     """Grade one notebook file synchronously (no store, no queue): the CLI's ``grade``."""
     from gradebot.core.course import course_build, load_build_facts
     from gradebot.core.sandbox import acquire_slot, release_slot
+
     config = config or Config.from_env()
     p = Path(path)
     if not p.is_file():
@@ -420,8 +471,9 @@ def grade_notebook_file(path, config: Config | None = None) -> Result:
     size = p.stat().st_size
     if size > config.max_upload_bytes:
         facts = load_build_facts(course_build(config))
-        return invalid(facts.tasks, f"the file is {size / 2**20:.1f} MiB; the limit is "
-                                    f"{config.max_upload_bytes / 2**20:.1f} MiB")
+        return invalid(
+            facts.tasks, f"the file is {size / 2**20:.1f} MiB; the limit is {config.max_upload_bytes / 2**20:.1f} MiB"
+        )
     slot = acquire_slot()
     try:
         return grade_notebook(p.read_bytes(), config, slot=slot).result

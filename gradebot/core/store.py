@@ -11,6 +11,7 @@ Contract every implementation keeps:
   whether it did, so a redelivered job never creates a second result.
 - Times are timezone-aware UTC datetimes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,17 @@ class Store(ABC):
 
     # ---- submissions
     @abstractmethod
-    def add_submission(self, student_id: str, filename: str, blob_path: str, sha256: str, size: int,
-                       source: str, late: bool, created_at: datetime) -> Submission:
+    def add_submission(
+        self,
+        student_id: str,
+        filename: str,
+        blob_path: str,
+        sha256: str,
+        size: int,
+        source: str,
+        late: bool,
+        created_at: datetime,
+    ) -> Submission:
         """Insert a queued submission; committed before returning."""
 
     @abstractmethod
@@ -95,8 +105,9 @@ class Store(ABC):
         """Set status grading (unless finished) and count one more delivery; returns the delivery count."""
 
     @abstractmethod
-    def finish(self, submission_id: int, status: str, result: Result | None, error: str | None,
-               feedback_html: str | None) -> bool:
+    def finish(
+        self, submission_id: int, status: str, result: Result | None, error: str | None, feedback_html: str | None
+    ) -> bool:
         """Record the outcome if not yet done/failed. Returns True if this call recorded it."""
 
     @abstractmethod

@@ -25,6 +25,7 @@ Commands
 Settings come from ``GRADEBOT_*`` env vars / ``GRADEBOT_CONFIG`` (see gradebot/config.py); the global options
 ``--config --data-dir --course-root --assignment --notebook --workers --sandbox`` override them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,14 +39,20 @@ from pathlib import Path
 from gradebot.core.errors import GradebotError
 
 OVERRIDES = ("data_dir", "course_root", "assignment", "notebook", "workers", "sandbox")
-CODES_OUT_HELP = ("new CSV file for the issued codes (created readable by its owner only; an existing file is never "
-                  "overwritten); default: stdout")
-SHOWN_ONCE = ("They are shown only now: the store keeps their hashes, so they cannot be printed again. Hand them "
-              "out and keep or delete the file; a lost code is replaced with "
-              "`python -m gradebot roster reissue-code STUDENT_ID`.")
-CODES_REMOVED = ("`roster codes` is gone: access codes are stored hashed and cannot be printed. Codes are printed "
-                 "once, when issued: `roster import FILE.csv` (students without a code) or "
-                 "`roster reissue-code STUDENT_ID... | --all-missing`.")
+CODES_OUT_HELP = (
+    "new CSV file for the issued codes (created readable by its owner only; an existing file is never "
+    "overwritten); default: stdout"
+)
+SHOWN_ONCE = (
+    "They are shown only now: the store keeps their hashes, so they cannot be printed again. Hand them "
+    "out and keep or delete the file; a lost code is replaced with "
+    "`python -m gradebot roster reissue-code STUDENT_ID`."
+)
+CODES_REMOVED = (
+    "`roster codes` is gone: access codes are stored hashed and cannot be printed. Codes are printed "
+    "once, when issued: `roster import FILE.csv` (students without a code) or "
+    "`roster reissue-code STUDENT_ID... | --all-missing`."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the backend's workers in the foreground")
     r = sub.add_parser("roster", help="roster commands")
     rsub = r.add_subparsers(dest="roster_command", required=True)
-    ri = rsub.add_parser("import", help="import students from CSV (student_id,name,group[,code]); prints the codes "
-                                        "it issues, once")
+    ri = rsub.add_parser(
+        "import", help="import students from CSV (student_id,name,group[,code]); prints the codes it issues, once"
+    )
     ri.add_argument("file")
     ri.add_argument("--out", help=CODES_OUT_HELP)
     rr = rsub.add_parser("reissue-code", help="issue fresh access codes and print them, once")
@@ -81,31 +89,52 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--json", action="store_true")
     e = sub.add_parser("export-grades", help="export the course gradebook to CSV (nbgrader export)")
     e.add_argument("out")
-    en = sub.add_parser("export-notebooks",
-                        help="write each student's counted (or latest) notebook as DIR/<student_id>.ipynb")
+    en = sub.add_parser(
+        "export-notebooks", help="write each student's counted (or latest) notebook as DIR/<student_id>.ipynb"
+    )
     en.add_argument("--out", required=True, metavar="DIR", help="directory (created; existing files are kept)")
-    en.add_argument("--which", choices=("counted", "latest"), default="counted",
-                    help="counted: the attempt the grades use (default); latest: the newest submission")
+    en.add_argument(
+        "--which",
+        choices=("counted", "latest"),
+        default="counted",
+        help="counted: the attempt the grades use (default); latest: the newest submission",
+    )
     sm = sub.add_parser("similarity", help="which submissions share long, specific code (honor code)")
     sm.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks, or directories of notebooks")
-    sm.add_argument("--against", action="append", default=[], metavar="DIR",
-                    help="archive of earlier notebooks (directory or file; repeatable): compared with the "
-                         "current ones only")
+    sm.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="archive of earlier notebooks (directory or file; repeatable): compared with the current ones only",
+    )
     sm.add_argument("--json", action="store_true", help='print {"pairs": [{"a", "b", "score", "flagged"}, ...]}')
     sm.add_argument("--out", metavar="HTML", help="write the report page (flagged pairs side by side)")
-    sm.add_argument("--boilerplate", metavar="NOTEBOOK",
-                    help="the notebook the students started from (default: the course's release notebook)")
+    sm.add_argument(
+        "--boilerplate",
+        metavar="NOTEBOOK",
+        help="the notebook the students started from (default: the course's release notebook)",
+    )
     sm.add_argument("--threshold", type=float, help="flag pairs with score >= this (default 0.5)")
     rp = sub.add_parser("report", help="write the class statistics (JSON, plots, one HTML page) into a directory")
-    rp.add_argument("--out", required=True, metavar="DIR",
-                    help="new or empty directory, or an earlier report's (only the report's files are written)")
-    rp.add_argument("--unit", choices=("auto", "hour", "day"), default="auto",
-                    help="bucket of the submissions-over-time plot (default: hourly up to 3 days, else daily)")
+    rp.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="new or empty directory, or an earlier report's (only the report's files are written)",
+    )
+    rp.add_argument(
+        "--unit",
+        choices=("auto", "hour", "day"),
+        default="auto",
+        help="bucket of the submissions-over-time plot (default: hourly up to 3 days, else daily)",
+    )
     return p
 
 
 def _config(args):
     from gradebot.config import Config
+
     if args.config:
         os.environ["GRADEBOT_CONFIG"] = args.config
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
@@ -117,6 +146,7 @@ def format_result(result, facts=None) -> str:
     failed tests carry the course's titles (and their ids, which scripts and the gradebook use)."""
     from gradebot import messages as msg
     from gradebot.core.models import failed_tests
+
     width = max([24] + [len(_title(facts, t)) for t in result.tasks])
     lines = [f"{msg.TABLE_TASK:<{width}} {msg.TABLE_POINTS:>8} {msg.TABLE_MAX:>6}"]
     for task, v in result.tasks.items():
@@ -142,6 +172,7 @@ def _facts(config):
     """The course's facts for the table's titles, or None if the source notebook cannot be read."""
     from gradebot.core.course import course_facts
     from gradebot.core.errors import CourseError
+
     try:
         return course_facts(config.source_notebook)
     except (CourseError, OSError, ValueError):
@@ -162,14 +193,17 @@ def _open_codes_file(out: str | None):
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise GradebotError(f"{out} exists: the codes in it cannot be printed again, so it is not overwritten; "
-                            "choose another --out file") from None
+        raise GradebotError(
+            f"{out} exists: the codes in it cannot be printed again, so it is not overwritten; "
+            "choose another --out file"
+        ) from None
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
 def _write_codes(f, out: str | None, issued) -> None:
     """Write the issued codes as CSV to ``f`` (stdout if None) and say on stderr that they are shown once."""
     from gradebot.core.service import codes_csv
+
     if f is None:
         sys.stdout.write(codes_csv(issued))
         sys.stdout.flush()
@@ -200,28 +234,35 @@ def _roster_import(svc, path: str, out: str | None) -> int:
         _write_codes(f, out, done.issued)
     else:
         _discard(f, out)
-        print("no new access codes: every student already has one (codes given in the CSV are not repeated)",
-              file=sys.stderr)
+        print(
+            "no new access codes: every student already has one (codes given in the CSV are not repeated)",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _reissue(svc, student_ids: list[str], all_missing: bool, out: str | None) -> int:
     """``roster reissue-code``: fresh codes for the named students (all checked first) or those without one."""
     from gradebot.core.service import IssuedCode
+
     if bool(student_ids) == bool(all_missing):
         raise GradebotError("name the students (roster reissue-code STUDENT_ID...) or give --all-missing, not both")
     students = {st.student_id: st for st in svc.list_students()}
     unknown = [sid for sid in student_ids if sid not in students]
     if unknown:
-        raise GradebotError(f"unknown student id(s): {', '.join(unknown)} - not in the roster (import them with "
-                            "`roster import`); no code was changed")
+        raise GradebotError(
+            f"unknown student id(s): {', '.join(unknown)} - not in the roster (import them with "
+            "`roster import`); no code was changed"
+        )
     f = _open_codes_file(out)
     try:
         if all_missing:
             issued = svc.issue_missing_codes()
         else:
-            issued = [IssuedCode(sid, students[sid].name, students[sid].group, svc.reissue_code(sid))
-                      for sid in dict.fromkeys(student_ids)]
+            issued = [
+                IssuedCode(sid, students[sid].name, students[sid].group, svc.reissue_code(sid))
+                for sid in dict.fromkeys(student_ids)
+            ]
     except BaseException:
         _discard(f, out)
         raise
@@ -236,6 +277,7 @@ def _reissue(svc, student_ids: list[str], all_missing: bool, out: str | None) ->
 def _similarity(args, config) -> int:
     """``similarity``: the report as JSON or text on stdout, optionally as HTML; skipped files on stderr."""
     from gradebot import similarity
+
     boilerplate = args.boilerplate or config.course_path / "release" / config.assignment / config.notebook
     try:
         settings = similarity.Settings() if args.threshold is None else similarity.Settings(threshold=args.threshold)
@@ -268,6 +310,7 @@ def _export_notebooks(svc, out: str, which: str) -> int:
     """``export-notebooks``: the students' notebooks as ``<out>/<student_id>.ipynb`` (e.g. for the similarity report
     or next year's archive). A file that is already there is never overwritten: the command stops before writing."""
     from gradebot.core import gradebook
+
     chosen = []
     for st in svc.list_students():
         subs = svc.list_submissions(st.student_id)
@@ -279,8 +322,10 @@ def _export_notebooks(svc, out: str, which: str) -> int:
         raise GradebotError(f"--out {out}: is a file, not a directory")
     clash = [sid for sid, _ in chosen if (directory / f"{sid}.ipynb").exists()]
     if clash:
-        raise GradebotError(f"--out {out}: {len(clash)} file(s) already there (e.g. {clash[0]}.ipynb); "
-                            "nothing written: use a new directory")
+        raise GradebotError(
+            f"--out {out}: {len(clash)} file(s) already there (e.g. {clash[0]}.ipynb); "
+            "nothing written: use a new directory"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     for sid, sub_id in chosen:
         (directory / f"{sid}.ipynb").write_bytes(svc.submission_notebook(sub_id)[1])
@@ -291,10 +336,14 @@ def _export_notebooks(svc, out: str, which: str) -> int:
 def _report(svc, args) -> int:
     """``report``: the statistics of the store's class written into ``--out`` (gradebot/cockpit/report.py)."""
     from gradebot.cockpit import report, service_stats
+
     stats = service_stats(svc, unit=args.unit)
     written = report.write_report(args.out, stats)
-    print(f"wrote {len(written)} files to {args.out}: index.html, stats.json, plots/ "
-          f"({stats.students} students, {stats.submissions} submissions)", file=sys.stderr)
+    print(
+        f"wrote {len(written)} files to {args.out}: index.html, stats.json, plots/ "
+        f"({stats.students} students, {stats.submissions} submissions)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -303,15 +352,22 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.command not in ("serve", "telegram"):
         parser.error("unrecognized arguments: " + " ".join(rest))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         config = _config(args)
         if args.command == "grade":
             from gradebot.core.service import grade_notebook_file
+
             result = grade_notebook_file(args.file, config)
-            print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json
-                  else format_result(result, _facts(config)))
+            print(
+                json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+                if args.json
+                else format_result(result, _facts(config))
+            )
             return 0
         if args.command in ("serve", "telegram"):
             return _front_end("web" if args.command == "serve" else "telegram", config, rest)
@@ -319,11 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             return _similarity(args, config)
         if args.command == "worker":
             from gradebot.backends import load_backend
+
             backend = load_backend(config)
             backend.open_store()
             backend.run_workers()
             return 0
         from gradebot.core.service import GradingService
+
         svc = GradingService(config)
         if args.command == "report":
             return _report(svc, args)
@@ -339,8 +397,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.wait:
                 sub = svc.wait(sub.id)
             if args.json:
-                print(json.dumps({"id": sub.id, "status": sub.status, "error": sub.error,
-                                  "result": sub.result.to_json() if sub.result else None}, ensure_ascii=False))
+                print(
+                    json.dumps(
+                        {
+                            "id": sub.id,
+                            "status": sub.status,
+                            "error": sub.error,
+                            "result": sub.result.to_json() if sub.result else None,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             elif sub.result:
                 print(format_result(sub.result, _facts(config)))
             return 0 if sub.status != "failed" else 1
@@ -351,8 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 for r in rows:
                     total = "-" if r["total"] is None else f"{r['total']:g}/{r['max']:g}"
-                    print(f"{r['student_id']:<16} {r['name']:<28} {r['group']:<8} {total:>10} "
-                          f"attempts={r['attempts']}")
+                    print(f"{r['student_id']:<16} {r['name']:<28} {r['group']:<8} {total:>10} attempts={r['attempts']}")
             return 0
         if args.command == "export-notebooks":
             return _export_notebooks(svc, args.out, args.which)

@@ -46,6 +46,7 @@ API (JSON)::
     POST /api/instructor/students/<id>/extension  {"until": ISO time | null} | {"days": N}
     POST /api/instructor/students/<id>/reissue-code  -> {"student_id", "code"} (the code is not stored: shown once)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,14 +86,14 @@ NEXT_RE = re.compile(r"^/instructor(/[A-Za-z0-9_.\-/]*)?(\?[A-Za-z0-9_.\-=&%]*)?
 SCOPES = ("submission", "student", "all")
 
 
-
 # ------------------------------------------------------------------------------------------------ the password
 def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
     """``pbkdf2_sha256$<iterations>$<salt>$<digest>`` (base64) of ``password``, for ``instructor_password``."""
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return "$".join((PBKDF2_PREFIX, str(iterations), base64.b64encode(salt).decode(),
-                     base64.b64encode(digest).decode()))
+    return "$".join(
+        (PBKDF2_PREFIX, str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    )
 
 
 def password_matches(configured: str | None, typed: str | None) -> bool:
@@ -108,8 +109,7 @@ def password_matches(configured: str | None, typed: str | None) -> bool:
         except ValueError:
             return False
         return hmac.compare_digest(want, got)
-    return hmac.compare_digest(hashlib.sha256(configured.encode()).digest(),
-                               hashlib.sha256(typed.encode()).digest())
+    return hmac.compare_digest(hashlib.sha256(configured.encode()).digest(), hashlib.sha256(typed.encode()).digest())
 
 
 # ------------------------------------------------------------------------------------------------ sessions
@@ -167,7 +167,7 @@ class LoginThrottle:
         return q[0] + self.window - now
 
     def failed(self, address: str, now: float | None = None) -> None:
-        if len(self._seen) > 10_000:                   # forget old addresses rather than grow without bound
+        if len(self._seen) > 10_000:  # forget old addresses rather than grow without bound
             self._seen.clear()
         self._seen.setdefault(address, deque()).append(now or time.monotonic())
 
@@ -182,8 +182,9 @@ def parse_deadline(text: str, tz: Any) -> datetime:
     try:
         dt = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
-        raise ValueError(f"{text!r} is not a date and time: write e.g. 2026-12-27T23:59 or "
-                         "2026-12-27T23:59+03:00") from None
+        raise ValueError(
+            f"{text!r} is not a date and time: write e.g. 2026-12-27T23:59 or 2026-12-27T23:59+03:00"
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=tz or timezone.utc)
 
 
@@ -203,6 +204,7 @@ def time_formatter(tz: Any):
         if not hasattr(dt, "astimezone"):
             return str(dt)
         return dt.astimezone(tz).strftime("%d.%m.%Y %H:%M") + suffix
+
     return fmt
 
 
@@ -215,6 +217,7 @@ class Cockpit:
 
     def __init__(self, fe: Any):
         from gradebot.frontends import web as webmod
+
         self.web = webmod
         self.fe = fe
         self.core = fe.core
@@ -223,13 +226,19 @@ class Cockpit:
         self.password = getattr(fe.config, "instructor_password", None) or None
         self.sessions = InstructorSessions(webmod.load_secret(fe.config), self.password) if self.password else None
         self.throttle = LoginThrottle()
-        self._verified: list[bytes] = []          # SHA-256 digests of passwords already checked right
+        self._verified: list[bytes] = []  # SHA-256 digests of passwords already checked right
 
     # -- access ------------------------------------------------------------------------------------
     def _disabled(self, request: web.Request) -> web.Response:
         if request.path.startswith("/api/"):
-            return web.json_response({"error": "instructor_disabled", "message": "the instructor area is disabled: "
-                                      "set instructor_password (GRADEBOT_INSTRUCTOR_PASSWORD)"}, status=403)
+            return web.json_response(
+                {
+                    "error": "instructor_disabled",
+                    "message": "the instructor area is disabled: "
+                    "set instructor_password (GRADEBOT_INSTRUCTOR_PASSWORD)",
+                },
+                status=403,
+            )
         return self._page("instructor_disabled.html", status=403, message=msg.IN_DISABLED)
 
     async def _password_ok(self, typed: str) -> bool:
@@ -252,8 +261,12 @@ class Cockpit:
             address = self.fe.client(request)
             wait = self.throttle.wait_seconds(address)
             if wait > 0:
-                raise self.web.ApiError(429, "too_many_attempts", f"too many wrong passwords: try again in "
-                                        f"{int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)})
+                raise self.web.ApiError(
+                    429,
+                    "too_many_attempts",
+                    f"too many wrong passwords: try again in {int(wait) + 1} s",
+                    {"Retry-After": str(int(wait) + 1)},
+                )
             if await self._password_ok(auth[7:].strip()[:1000]):
                 return "bearer"
             self.throttle.failed(address)
@@ -268,12 +281,16 @@ class Cockpit:
         if request.method == "POST" and nonce != "bearer":
             token = request.headers.get(CSRF_HEADER) or (form.get(CSRF_FIELD) if form is not None else None)
             if not self.sessions.csrf_ok(nonce, token):
-                raise self.web.ApiError(403, "csrf_failed", "missing or wrong CSRF token: reload the page and try "
-                                                            f"again (API: send the {CSRF_HEADER} header)")
+                raise self.web.ApiError(
+                    403,
+                    "csrf_failed",
+                    f"missing or wrong CSRF token: reload the page and try again (API: send the {CSRF_HEADER} header)",
+                )
         return nonce
 
     def guarded(self, handler):
         """Wrap a handler: disabled area, login and CSRF checks, core errors -> HTTP errors."""
+
         async def wrapped(request: web.Request) -> web.StreamResponse:
             if self.sessions is None:
                 return self._disabled(request)
@@ -286,20 +303,24 @@ class Cockpit:
                 return await handler(request, nonce, form)
             except NeedLogin:
                 if is_api:
-                    raise self.web.ApiError(401, "login_required", "log in at /instructor/login (instructor "
-                                                                   "session cookie) or send Authorization: Bearer")
+                    raise self.web.ApiError(
+                        401,
+                        "login_required",
+                        "log in at /instructor/login (instructor session cookie) or send Authorization: Bearer",
+                    )
                 return redirect(f"/instructor/login?next={quote(request.path_qs, safe='/?=&')}")
             except self.web.ApiError as err:
                 if is_api:
                     raise
-                return self._page("instructor_error.html", status=err.status, message=self._error_ru(err),
-                                  csrf=None)
+                return self._page("instructor_error.html", status=err.status, message=self._error_ru(err), csrf=None)
             except errors.GradebotError as exc:
                 err = self.web.core_error_to_api(exc)
                 if is_api:
                     raise err from exc
-                return self._page("instructor_error.html", status=err.status, message=msg.refusal(err.code, err.message),
-                                  csrf=None)
+                return self._page(
+                    "instructor_error.html", status=err.status, message=msg.refusal(err.code, err.message), csrf=None
+                )
+
         return wrapped
 
     @staticmethod
@@ -309,30 +330,55 @@ class Cockpit:
     # -- rendering ---------------------------------------------------------------------------------
     def _page(self, name: str, status: int = 200, **context: Any) -> web.Response:
         html = self.templates.get_template(name).render(**context)
-        return web.Response(text=html, content_type="text/html", status=status,
-                            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            status=status,
+            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+        )
 
     def _tz(self) -> Any:
         deadline = self.config.deadline_dt() if hasattr(self.config, "deadline_dt") else None
         return deadline.tzinfo if deadline is not None else timezone.utc
 
-    def render_class(self, table: classbook.ClassTable, rows: list[dict], *, group: str = "", status: str = "",
-                     csrf: str | None = None, error: str | None = None) -> str:
+    def render_class(
+        self,
+        table: classbook.ClassTable,
+        rows: list[dict],
+        *,
+        group: str = "",
+        status: str = "",
+        csrf: str | None = None,
+        error: str | None = None,
+    ) -> str:
         """The class page's HTML (also what the benchmark times)."""
         tz = self._tz()
         return self.templates.get_template("instructor_class.html").render(
-            table=table, rows=rows, group=group, status=status, csrf=csrf, error=error,
-            status_filters=msg.IN_STATUS_FILTER, status_ru=msg.STATUS, verdict_ru=msg.VERDICT,
-            fmt_time=time_formatter(tz), pts=_fmt_points,
-            counting=getattr(self.config, "counting", "latest"))
+            table=table,
+            rows=rows,
+            group=group,
+            status=status,
+            csrf=csrf,
+            error=error,
+            status_filters=msg.IN_STATUS_FILTER,
+            status_ru=msg.STATUS,
+            verdict_ru=msg.VERDICT,
+            fmt_time=time_formatter(tz),
+            pts=_fmt_points,
+            counting=getattr(self.config, "counting", "latest"),
+        )
 
     # -- login -------------------------------------------------------------------------------------
     async def page_login(self, request: web.Request) -> web.Response:
         if self.sessions is None:
             return self._disabled(request)
         next_url = request.query.get("next", "/instructor/class")
-        return self._page("instructor_login.html", next_url=next_url if NEXT_RE.match(next_url) else
-                          "/instructor/class", error=None, csrf=None)
+        return self._page(
+            "instructor_login.html",
+            next_url=next_url if NEXT_RE.match(next_url) else "/instructor/class",
+            error=None,
+            csrf=None,
+        )
 
     async def post_login(self, request: web.Request) -> web.Response:
         if self.sessions is None:
@@ -343,15 +389,28 @@ class Cockpit:
         address = self.fe.client(request)
         wait = self.throttle.wait_seconds(address)
         if wait > 0:
-            return self._page("instructor_login.html", status=429, next_url=next_url, csrf=None,
-                              error=msg.IN_THROTTLED_T.format(minutes=msg.wait_minutes(wait)))
+            return self._page(
+                "instructor_login.html",
+                status=429,
+                next_url=next_url,
+                csrf=None,
+                error=msg.IN_THROTTLED_T.format(minutes=msg.wait_minutes(wait)),
+            )
         if not await self._password_ok(str(form.get("password", ""))[:1000]):
             self.throttle.failed(address)
-            return self._page("instructor_login.html", status=403, next_url=next_url, csrf=None,
-                              error=msg.IN_WRONG_PASSWORD)
+            return self._page(
+                "instructor_login.html", status=403, next_url=next_url, csrf=None, error=msg.IN_WRONG_PASSWORD
+            )
         response = redirect(next_url)
-        response.set_cookie(COOKIE_NAME, self.sessions.new(), max_age=SESSION_SECONDS, path="/", httponly=True,
-                            samesite="Strict", secure=request.secure)
+        response.set_cookie(
+            COOKIE_NAME,
+            self.sessions.new(),
+            max_age=SESSION_SECONDS,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+        )
         return response
 
     async def post_logout(self, request: web.Request, nonce: str, form: Any) -> web.Response:
@@ -380,10 +439,20 @@ class Cockpit:
             group, status = self._filters(request)
         except ValueError as exc:
             group, status, error = "", "", msg.IN_BAD_FILTER_T.format(detail=exc)
-        html = self.render_class(table, table.filtered(group, status), group=group, status=status,
-                                 csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None, error=error)
-        return web.Response(text=html, content_type="text/html", status=400 if error else 200,
-                            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+        html = self.render_class(
+            table,
+            table.filtered(group, status),
+            group=group,
+            status=status,
+            csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
+            error=error,
+        )
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            status=400 if error else 200,
+            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+        )
 
     async def api_class(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         try:
@@ -391,11 +460,15 @@ class Cockpit:
         except ValueError as exc:
             raise self.web.ApiError(400, "bad_filter", str(exc)) from None
         table = await self.core("class_table")
-        return web.json_response({
-            "tasks": [{"task": t, "title": title, "max": m} for t, title, m in table.tasks],
-            "tests": [{"grade_id": g, "max": m} for g, m in table.tests],
-            "groups": table.groups, "max_total": table.max_total,
-            "rows": [classbook.row_to_json(r) for r in table.filtered(group, status)]})
+        return web.json_response(
+            {
+                "tasks": [{"task": t, "title": title, "max": m} for t, title, m in table.tasks],
+                "tests": [{"grade_id": g, "max": m} for g, m in table.tests],
+                "groups": table.groups,
+                "max_total": table.max_total,
+                "rows": [classbook.row_to_json(r) for r in table.filtered(group, status)],
+            }
+        )
 
     async def _student_row(self, student_id: str) -> tuple[Any, dict]:
         table = await self.core("class_table", student_id)
@@ -412,12 +485,19 @@ class Cockpit:
             if s["regrades"]:
                 history[s["id"]] = await self.core("regrade_history", s["id"])
         tz = self._tz()
-        return self._page("instructor_student.html", table=table, row=row, history=history,
-                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
-                          course_deadline=self.config.deadline_dt(), status_ru=msg.STATUS,
-                          verdict_ru=msg.VERDICT, pts=_fmt_points,
-                          fmt_time=time_formatter(tz),
-                          message=request.query.get("msg", "")[:MAX_FIELD])
+        return self._page(
+            "instructor_student.html",
+            table=table,
+            row=row,
+            history=history,
+            csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
+            course_deadline=self.config.deadline_dt(),
+            status_ru=msg.STATUS,
+            verdict_ru=msg.VERDICT,
+            pts=_fmt_points,
+            fmt_time=time_formatter(tz),
+            message=request.query.get("msg", "")[:MAX_FIELD],
+        )
 
     # -- one submission ------------------------------------------------------------------------------
     @staticmethod
@@ -432,19 +512,35 @@ class Cockpit:
         html = await self.core("feedback_html", sub_id)
         if html is None:
             sub = await self.core("get_submission", sub_id)
-            html = ("<!doctype html><meta charset='utf-8'><p>"
-                    + msg.IN_NO_FEEDBACK_T.format(id=sub_id, status=msg.STATUS.get(sub.status, sub.status)) + "</p>")
-        return web.Response(text=html, content_type="text/html", headers={
-            "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+            html = (
+                "<!doctype html><meta charset='utf-8'><p>"
+                + msg.IN_NO_FEEDBACK_T.format(id=sub_id, status=msg.STATUS.get(sub.status, sub.status))
+                + "</p>"
+            )
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": "sandbox",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
 
     async def page_notebook(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         sub_id = self._sub_id(request)
         filename, data = await self.core("submission_notebook", sub_id)
         sub = await self.core("get_submission", sub_id)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{sub.student_id}-{sub_id}-{filename}")
-        return web.Response(body=data, content_type="application/x-ipynb+json", headers={
-            "Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store"})
+        return web.Response(
+            body=data,
+            content_type="application/x-ipynb+json",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
 
     # -- regrade -------------------------------------------------------------------------------------
     async def _regrade(self, scope: str, submission_id: Any, student_id: Any) -> dict:
@@ -452,8 +548,9 @@ class Cockpit:
             try:
                 sid = int(str(submission_id))
             except ValueError:
-                raise self.web.ApiError(400, "bad_request", f"submission_id {submission_id!r} is not a number") \
-                    from None
+                raise self.web.ApiError(
+                    400, "bad_request", f"submission_id {submission_id!r} is not a number"
+                ) from None
             return await self.core("regrade", submission_id=sid)
         if scope == "student":
             if not student_id:
@@ -476,8 +573,9 @@ class Cockpit:
         elif "submission_id" in body:
             scope = "submission"
         else:
-            raise self.web.ApiError(400, "bad_request", 'send {"submission_id": N}, {"student_id": "..."} or '
-                                                        '{"all": true}')
+            raise self.web.ApiError(
+                400, "bad_request", 'send {"submission_id": N}, {"student_id": "..."} or {"all": true}'
+            )
         batch = await self._regrade(scope, body.get("submission_id"), body.get("student_id"))
         url = f"/api/instructor/regrade/{batch['batch']}"
         return web.json_response({**batch, "progress_url": url}, status=202, headers={"Location": url})
@@ -495,10 +593,14 @@ class Cockpit:
         progress = await self._progress(request)
         skipped = request.query.get("skipped", "0")
         tz = self._tz()
-        return self._page("instructor_regrade.html", p=progress, refresh=REGRADE_REFRESH_SECONDS,
-                          skipped=int(skipped) if skipped.isdigit() else 0,
-                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
-                          fmt_time=time_formatter(tz))
+        return self._page(
+            "instructor_regrade.html",
+            p=progress,
+            refresh=REGRADE_REFRESH_SECONDS,
+            skipped=int(skipped) if skipped.isdigit() else 0,
+            csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
+            fmt_time=time_formatter(tz),
+        )
 
     async def api_progress(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         progress = await self._progress(request)
@@ -554,8 +656,12 @@ class Cockpit:
         student_id = request.match_info["student_id"]
         code = await self.core("reissue_code", student_id)
         student = await self.core("get_student", student_id)
-        return self._page("instructor_code.html", student=student, code=code,
-                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None)
+        return self._page(
+            "instructor_code.html",
+            student=student,
+            code=code,
+            csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
+        )
 
     async def api_reissue(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         student_id = request.match_info["student_id"]
@@ -582,25 +688,36 @@ class Cockpit:
         else:
             text = classbook.tests_csv(table)
         name = f"{getattr(self.config, 'assignment', 'grades')}-{kind}.csv"
-        return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+        return web.Response(
+            text=text,
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
 
     # -- statistics (gradebot.cockpit: the same numbers and plots as `python -m gradebot report`) -----------
     async def _stats(self) -> Any:
         """The class statistics, read through the core's thread (the store is the core's)."""
         from gradebot.cockpit import service_stats
+
         return await self.core.run(service_stats, self.core.svc)
 
     async def page_stats(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         from gradebot.cockpit import plots, report
+
         stats = await self._stats()
 
-        def render() -> str:       # matplotlib: ~0.2 s of CPU, off the event loop and off the core's thread
-            return report.stats_html(stats, plots.render_all(stats, "svg"),
-                                     submission_url=lambda i: f"/instructor/submissions/{i}/feedback")
+        def render() -> str:  # matplotlib: ~0.2 s of CPU, off the event loop and off the core's thread
+            return report.stats_html(
+                stats, plots.render_all(stats, "svg"), submission_url=lambda i: f"/instructor/submissions/{i}/feedback"
+            )
+
         fragment = await asyncio.get_running_loop().run_in_executor(None, render)
-        return self._page("instructor_stats.html", fragment=Markup(fragment),
-                          csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None)
+        return self._page(
+            "instructor_stats.html",
+            fragment=Markup(fragment),
+            csrf=self.sessions.csrf(nonce) if nonce != "bearer" else None,
+        )
 
     async def api_stats(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         return web.json_response((await self._stats()).to_json(), headers={"Cache-Control": "no-store"})
@@ -610,29 +727,31 @@ def register(app: web.Application, fe: Any) -> Cockpit:
     """Add the instructor area's routes to ``app`` (over the web front end ``fe``'s core and templates)."""
     c = Cockpit(fe)
     g = c.guarded
-    app.add_routes([
-        web.get("/instructor", g(c.page_root)),
-        web.get("/instructor/login", c.page_login),
-        web.post("/instructor/login", c.post_login),
-        web.post("/instructor/logout", g(c.post_logout)),
-        web.get("/instructor/class", g(c.page_class)),
-        web.get("/instructor/students/{student_id}", g(c.page_student)),
-        web.post("/instructor/students/{student_id}/extension", g(c.post_extension)),
-        web.post("/instructor/students/{student_id}/reissue-code", g(c.post_reissue)),
-        web.get("/instructor/submissions/{id}/feedback", g(c.page_feedback)),
-        web.get("/instructor/submissions/{id}/notebook", g(c.page_notebook)),
-        web.post("/instructor/regrade", g(c.post_regrade)),
-        web.get("/instructor/regrade/{batch}", g(c.page_progress)),
-        web.get(r"/instructor/export/{kind:(grades|tasks|tests)}.csv", g(c.export_csv)),
-        web.get("/instructor/stats", g(c.page_stats)),
-        web.get("/api/instructor/class", g(c.api_class)),
-        web.get("/api/instructor/stats", g(c.api_stats)),
-        web.get("/api/instructor/students/{student_id}", g(c.api_student)),
-        web.post("/api/instructor/students/{student_id}/extension", g(c.api_extension)),
-        web.post("/api/instructor/students/{student_id}/reissue-code", g(c.api_reissue)),
-        web.post("/api/instructor/regrade", g(c.api_regrade)),
-        web.get("/api/instructor/regrade/{batch}", g(c.api_progress)),
-    ])
+    app.add_routes(
+        [
+            web.get("/instructor", g(c.page_root)),
+            web.get("/instructor/login", c.page_login),
+            web.post("/instructor/login", c.post_login),
+            web.post("/instructor/logout", g(c.post_logout)),
+            web.get("/instructor/class", g(c.page_class)),
+            web.get("/instructor/students/{student_id}", g(c.page_student)),
+            web.post("/instructor/students/{student_id}/extension", g(c.post_extension)),
+            web.post("/instructor/students/{student_id}/reissue-code", g(c.post_reissue)),
+            web.get("/instructor/submissions/{id}/feedback", g(c.page_feedback)),
+            web.get("/instructor/submissions/{id}/notebook", g(c.page_notebook)),
+            web.post("/instructor/regrade", g(c.post_regrade)),
+            web.get("/instructor/regrade/{batch}", g(c.page_progress)),
+            web.get(r"/instructor/export/{kind:(grades|tasks|tests)}.csv", g(c.export_csv)),
+            web.get("/instructor/stats", g(c.page_stats)),
+            web.get("/api/instructor/class", g(c.api_class)),
+            web.get("/api/instructor/stats", g(c.api_stats)),
+            web.get("/api/instructor/students/{student_id}", g(c.api_student)),
+            web.post("/api/instructor/students/{student_id}/extension", g(c.api_extension)),
+            web.post("/api/instructor/students/{student_id}/reissue-code", g(c.api_reissue)),
+            web.post("/api/instructor/regrade", g(c.api_regrade)),
+            web.get("/api/instructor/regrade/{batch}", g(c.api_progress)),
+        ]
+    )
     return c
 
 

@@ -2,6 +2,7 @@
 
 Words students read are not here: they are in the message catalog, :mod:`gradebot.messages`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,7 +46,7 @@ async def course_facts_of(core: Any) -> Any:
     without ``course_facts``, a course notebook that cannot be read): messages then show the ids."""
     try:
         return await core("course_facts")
-    except AttributeError:           # a core without it
+    except AttributeError:  # a core without it
         return None
     except Exception:  # noqa: BLE001 - titles are a nicety: a message with ids is still right
         log.warning("course facts unavailable; messages show task and test ids", exc_info=True)

@@ -20,6 +20,7 @@ Grading runs in the core's workers; every core call here runs in a dedicated thr
 Run it with ``python -m gradebot telegram``; the token comes from ``GRADEBOT_TELEGRAM_TOKEN`` and the Bot API
 base URL can be overridden with the config key ``telegram_api_base`` (tests point it at a local stand-in).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,8 @@ log = logging.getLogger("gradebot.telegram")
 
 DEFAULT_POLL_SECONDS = 2.0
 
-MAX_FAILED_LINES = 15              # failed tests listed in the result message (all of them are in the feedback)
-FAILED_REASON_CHARS = 120          # characters of each failed test's reason
+MAX_FAILED_LINES = 15  # failed tests listed in the result message (all of them are in the feedback)
+FAILED_REASON_CHARS = 120  # characters of each failed test's reason
 
 
 def format_result(sub: Any, facts: Any = None) -> str:
@@ -56,8 +57,11 @@ def format_result(sub: Any, facts: Any = None) -> str:
     if res.verdict != "ok":
         lines.append(msg.VERDICT_LINE_T.format(verdict=msg.VERDICT.get(res.verdict, res.verdict)))
     for task, t in res.tasks.items():
-        lines.append(msg.TASK_LINE_T.format(title=msg.task_title(facts, task), points=msg.points(t["points"]),
-                                            max=msg.points(t["max"])))
+        lines.append(
+            msg.TASK_LINE_T.format(
+                title=msg.task_title(facts, task), points=msg.points(t["points"]), max=msg.points(t["max"])
+            )
+        )
     lines.append(msg.TOTAL_LINE_T.format(points=msg.points(res.total), max=msg.points(res.max)))
     if sub.late:
         lines.append(msg.LATE_LINE)
@@ -78,7 +82,7 @@ def format_result(sub: Any, facts: Any = None) -> str:
 def _one_line(reason: str, limit: int = FAILED_REASON_CHARS) -> str:
     """The start of the grader's message on one line (hidden tests marked in Russian)."""
     reason = " ".join(msg.failure_reason(reason).split())
-    return reason if len(reason) <= limit else reason[:limit - 1].rstrip() + "…"
+    return reason if len(reason) <= limit else reason[: limit - 1].rstrip() + "…"
 
 
 class TelegramFrontend:
@@ -129,9 +133,10 @@ class TelegramFrontend:
             return None
         student_id = words[0]
         if self.require_code:
-            try:   # the code may be typed with spaces ("k7m2 p9xq"): everything after the id is the code
-                return await self.core("authenticate", student_id, "".join(words[1:]),
-                                       client=f"telegram:{message.from_user.id}")
+            try:  # the code may be typed with spaces ("k7m2 p9xq"): everything after the id is the code
+                return await self.core(
+                    "authenticate", student_id, "".join(words[1:]), client=f"telegram:{message.from_user.id}"
+                )
             except errors.LoginThrottled as exc:
                 log.info("telegram user %s: /register refused, too many wrong codes", message.from_user.id)
                 await message.answer(msg.throttled(exc.retry_after_seconds))
@@ -180,11 +185,13 @@ class TelegramFrontend:
             return
         lines = [msg.TG_HISTORY_HEAD_T.format(student_id=student.student_id)]
         for sub in sorted(subs, key=lambda s: s.id, reverse=True)[:10]:
-            line = msg.TG_HISTORY_LINE_T.format(id=sub.id, filename=sub.filename,
-                                                status=msg.STATUS.get(sub.status, sub.status))
+            line = msg.TG_HISTORY_LINE_T.format(
+                id=sub.id, filename=sub.filename, status=msg.STATUS.get(sub.status, sub.status)
+            )
             if sub.result is not None:
-                line += msg.TG_HISTORY_POINTS_T.format(points=msg.points(sub.result.total),
-                                                       max=msg.points(sub.result.max))
+                line += msg.TG_HISTORY_POINTS_T.format(
+                    points=msg.points(sub.result.total), max=msg.points(sub.result.max)
+                )
             lines.append(line)
         await message.answer("\n".join(lines))
 
@@ -314,8 +321,14 @@ def build_dispatcher(svc: Any, config: Any, poll_seconds: float = DEFAULT_POLL_S
     return dp
 
 
-async def run(svc: Any, config: Any, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
-              polling_timeout: int = 30, handle_signals: bool = True) -> None:
+async def run(
+    svc: Any,
+    config: Any,
+    *,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    polling_timeout: int = 30,
+    handle_signals: bool = True,
+) -> None:
     """Long-poll the Bot API until stopped (SIGINT/SIGTERM or ``Dispatcher.stop_polling``)."""
     bot = build_bot(config)
     dp = build_dispatcher(svc, config, poll_seconds=poll_seconds)

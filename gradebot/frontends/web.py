@@ -32,6 +32,7 @@ re-issued (a new code has a new hash: fresh salt).
 
 Run it with ``python -m gradebot serve`` (or ``python -m gradebot.frontends.web``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,7 +96,7 @@ def client_address(peer: str | None, forwarded_for: list[str], trusted: list) ->
         for hop in reversed(hops):
             ip = _ip(hop)
             if ip is None:
-                break                  # a malformed entry: trust nothing left of it
+                break  # a malformed entry: trust nothing left of it
             addr = ip
             if not any(ip in net for net in trusted):
                 break
@@ -185,8 +186,11 @@ async def api_errors_middleware(request: web.Request, handler):
         raise
     except web.HTTPException as exc:
         if is_api and exc.status >= 400:
-            return json_error(ApiError(exc.status, exc.reason.lower().replace(" ", "_"),
-                                       f"{exc.reason}: {request.method} {request.path}"))
+            return json_error(
+                ApiError(
+                    exc.status, exc.reason.lower().replace(" ", "_"), f"{exc.reason}: {request.method} {request.path}"
+                )
+            )
         raise
     except Exception:  # noqa: BLE001 - last resort: never leak a traceback page to a client
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -282,7 +286,7 @@ def _read_or_create_secret(path: Path) -> bytes:
             f.flush()
             os.fsync(f.fileno())
         try:
-            os.link(tmp, path)          # fails if another process created it meanwhile: use theirs
+            os.link(tmp, path)  # fails if another process created it meanwhile: use theirs
         except FileExistsError:
             pass
         finally:
@@ -383,7 +387,7 @@ class WebFrontend:
         code = request.headers.get(CODE_HEADER)
         if code:
             try:
-                await self._authenticate(request, student_id or "", code)   # an unknown id costs the same
+                await self._authenticate(request, student_id or "", code)  # an unknown id costs the same
                 return True
             except ApiError as err:
                 if err.code != "access_denied":
@@ -407,20 +411,32 @@ class WebFrontend:
         except errors.GradebotError as exc:
             raise core_error_to_api(exc) from exc
         if not await self._proves(request, sub.student_id if sub is not None else None):
-            raise ApiError(403, "access_denied", f"no access to submission {sub_id}: it is not yours or does not "
-                                                 f"exist; send its owner's access code in the {CODE_HEADER} header")
+            raise ApiError(
+                403,
+                "access_denied",
+                f"no access to submission {sub_id}: it is not yours or does not "
+                f"exist; send its owner's access code in the {CODE_HEADER} header",
+            )
         return sub
 
     def _set_cookie(self, request: web.Request, response: web.Response, student: Any) -> None:
         """Give this browser the proof that it is ``student`` (HttpOnly, SameSite=Strict; Secure over HTTPS)."""
-        response.set_cookie(COOKIE_NAME, self.cookie.sign(student), max_age=COOKIE_MAX_AGE, path="/",
-                            httponly=True, samesite="Strict", secure=request.secure)
+        response.set_cookie(
+            COOKIE_NAME,
+            self.cookie.sign(student),
+            max_age=COOKIE_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+        )
 
     # -- JSON API ----------------------------------------------------------------------------------
     async def api_submit(self, request: web.Request) -> web.Response:
         _, sub = await self._submit(request)
-        return web.json_response({"id": sub.id, "status": sub.status}, status=202,
-                                 headers={"Location": f"/api/submissions/{sub.id}"})
+        return web.json_response(
+            {"id": sub.id, "status": sub.status}, status=202, headers={"Location": f"/api/submissions/{sub.id}"}
+        )
 
     async def api_submission(self, request: web.Request) -> web.Response:
         return web.json_response(submission_to_json(await self._submission(request)))
@@ -433,16 +449,24 @@ class WebFrontend:
         if html is None:
             raise ApiError(404, "no_feedback", f"submission {sub.id} has no feedback ({sub.status})")
         # The feedback shows the student's own outputs: serve it as an inert, script-less document.
-        return web.Response(text=html, content_type="text/html", headers={
-            "Content-Security-Policy": "sandbox",
-            "X-Content-Type-Options": "nosniff",
-        })
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": "sandbox",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def api_student_submissions(self, request: web.Request) -> web.Response:
         student_id = request.match_info["student_id"]
         if not await self._proves(request, student_id):
-            raise ApiError(403, "access_denied", f"no access to the submissions of {student_id!r}: send the "
-                                                 f"student's access code in the {CODE_HEADER} header")
+            raise ApiError(
+                403,
+                "access_denied",
+                f"no access to the submissions of {student_id!r}: send the "
+                f"student's access code in the {CODE_HEADER} header",
+            )
         student = await self.core("get_student", student_id)
         if student is None:
             raise ApiError(404, "unknown_student", f"student {student_id!r} is not in the course roster")
@@ -470,18 +494,31 @@ class WebFrontend:
         html = self.templates.get_template(name).render(**context)
         return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
-    def _index(self, status: int = 200, error: str | None = None, student_id: str = "",
-               headers: dict | None = None) -> web.Response:
-        return self._page("index.html", status=status, headers=headers, error=error, student_id=student_id,
-                          require_code=self.require_code, max_size=msg.size(self.max_upload_bytes))
+    def _index(
+        self, status: int = 200, error: str | None = None, student_id: str = "", headers: dict | None = None
+    ) -> web.Response:
+        return self._page(
+            "index.html",
+            status=status,
+            headers=headers,
+            error=error,
+            student_id=student_id,
+            require_code=self.require_code,
+            max_size=msg.size(self.max_upload_bytes),
+        )
 
     async def page_index(self, request: web.Request) -> web.Response:
         return self._index()
 
     def _error_ru(self, err: ApiError) -> str:
         """The refusal as the message catalog words it (the core's English detail in parentheses)."""
-        return msg.refusal(err.code, err.message, limit=self.max_upload_bytes, require_code=self.require_code,
-                           retry_after_seconds=int(err.headers.get("Retry-After", "60")))
+        return msg.refusal(
+            err.code,
+            err.message,
+            limit=self.max_upload_bytes,
+            require_code=self.require_code,
+            retry_after_seconds=int(err.headers.get("Retry-After", "60")),
+        )
 
     async def page_submit(self, request: web.Request) -> web.Response:
         try:
@@ -493,11 +530,23 @@ class WebFrontend:
             self._set_cookie(request, response, student)
         return response
 
-    def _login_page(self, next_url: str, status: int = 403, error: str | None = None,
-                    student_id: str = "", headers: dict | None = None) -> web.Response:
+    def _login_page(
+        self,
+        next_url: str,
+        status: int = 403,
+        error: str | None = None,
+        student_id: str = "",
+        headers: dict | None = None,
+    ) -> web.Response:
         """The "who are you" page: why access was refused and a form for the student id and code."""
-        return self._page("login.html", status=status, headers=headers, error=error, student_id=student_id,
-                          next_url=next_url if NEXT_RE.match(next_url or "") else "/")
+        return self._page(
+            "login.html",
+            status=status,
+            headers=headers,
+            error=error,
+            student_id=student_id,
+            next_url=next_url if NEXT_RE.match(next_url or "") else "/",
+        )
 
     async def page_submission(self, request: web.Request) -> web.Response:
         try:
@@ -516,7 +565,8 @@ class WebFrontend:
             task_title=lambda task: msg.task_title(facts, task),
             failed=[(gid, msg.test_label(facts, gid), msg.failure_reason(reason)) for gid, reason in failed],
             notes=[m for m in result.messages if not any(m.startswith(f"{g}: failed (") for g in failed_gids)]
-            if result is not None else [],
+            if result is not None
+            else [],
             quota=quota,
             history=history,
             fmt_time=lambda dt: msg.time(dt, tz),
@@ -534,7 +584,7 @@ class WebFrontend:
         newest first, and the time zone to show times in (the deadline's; UTC without a deadline)."""
         try:
             quota = await self.core("submission_quota", student_id)
-        except AttributeError:           # a core without it: the page just has no such block
+        except AttributeError:  # a core without it: the page just has no such block
             quota = None
         subs = sorted(await self.core("list_submissions", student_id), key=lambda s: s.id, reverse=True)
         deadline = quota.get("deadline") if quota is not None else None
@@ -565,18 +615,20 @@ def create_app(svc: Any, config: Any) -> web.Application:
     """The aiohttp application over an already constructed (and started, for grading) service."""
     fe = WebFrontend(svc, config)
     app = web.Application(middlewares=[api_errors_middleware])
-    app.add_routes([
-        web.post("/api/submissions", fe.api_submit),
-        web.get("/api/submissions/{id}", fe.api_submission),
-        web.get("/api/submissions/{id}/feedback", fe.api_feedback),
-        web.get("/api/students/{student_id}/submissions", fe.api_student_submissions),
-        web.get("/healthz", fe.healthz),
-        web.get("/", fe.page_index),
-        web.post("/submit", fe.page_submit),
-        web.get("/submissions/{id}", fe.page_submission),
-        web.post("/login", fe.page_login),
-    ])
-    cockpit.register(app, fe)        # the instructor area: /instructor, /api/instructor/...
+    app.add_routes(
+        [
+            web.post("/api/submissions", fe.api_submit),
+            web.get("/api/submissions/{id}", fe.api_submission),
+            web.get("/api/submissions/{id}/feedback", fe.api_feedback),
+            web.get("/api/students/{student_id}/submissions", fe.api_student_submissions),
+            web.get("/healthz", fe.healthz),
+            web.get("/", fe.page_index),
+            web.post("/submit", fe.page_submit),
+            web.get("/submissions/{id}", fe.page_submission),
+            web.post("/login", fe.page_login),
+        ]
+    )
+    cockpit.register(app, fe)  # the instructor area: /instructor, /api/instructor/...
     app.on_cleanup.append(fe.close)
     return app
 

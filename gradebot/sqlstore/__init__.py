@@ -7,9 +7,16 @@ PostgreSQL server (the Celery backend).
   transactions, row and advisory locks, column types); nothing else in gradebot names a dialect;
 - :mod:`~gradebot.sqlstore.store`: :class:`SqlStore`, the :class:`gradebot.core.store.Store` with job claims.
 """
-from gradebot.sqlstore.dialect import (DATABASE_ERRORS, TRANSIENT_ERRORS, StoreUnavailable, database_lock,
-                                       normalize_url)
+
+from gradebot.sqlstore.dialect import DATABASE_ERRORS, TRANSIENT_ERRORS, StoreUnavailable, database_lock, normalize_url
 from gradebot.sqlstore.store import BLOB_PREFIX, SqlStore
 
-__all__ = ["BLOB_PREFIX", "DATABASE_ERRORS", "TRANSIENT_ERRORS", "SqlStore", "StoreUnavailable", "database_lock",
-           "normalize_url"]
+__all__ = [
+    "BLOB_PREFIX",
+    "DATABASE_ERRORS",
+    "TRANSIENT_ERRORS",
+    "SqlStore",
+    "StoreUnavailable",
+    "database_lock",
+    "normalize_url",
+]

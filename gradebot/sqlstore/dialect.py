@@ -19,6 +19,7 @@ The rest of :mod:`gradebot.sqlstore` is written in SQLAlchemy Core and never nam
   autoincrement needs ``INTEGER PRIMARY KEY``), :data:`TABLE_OPTIONS` (SQLite ``AUTOINCREMENT``: ids never reused).
 - :func:`database_url`: which URLs are accepted, and :func:`normalize_url` for a server database (PostgreSQL).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -37,7 +38,6 @@ from sqlalchemy.engine import Connection, Engine
 from gradebot.core.errors import ConfigError
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
-
 
 
 class StoreUnavailable(ConnectionError):
@@ -62,8 +62,10 @@ def normalize_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
-        raise ConfigError(f"GRADEBOT_DB_URL={redact(url)!r} is not a PostgreSQL URL "
-                          "(expected postgresql://user:password@host:port/dbname)")
+        raise ConfigError(
+            f"GRADEBOT_DB_URL={redact(url)!r} is not a PostgreSQL URL "
+            "(expected postgresql://user:password@host:port/dbname)"
+        )
     libpq = urlunsplit(("postgresql",) + tuple(parts[1:]))
     alchemy = urlunsplit(("postgresql+psycopg",) + tuple(parts[1:]))
     return libpq, alchemy
@@ -109,18 +111,20 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None          # the driver issues no BEGIN of its own: _begin does
+            dbapi_conn.isolation_level = None  # the driver issues no BEGIN of its own: _begin does
             for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=60000"):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("gradebot_write")
-                                 else "BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("gradebot_write") else "BEGIN")
+
         return engine
-    return sa.create_engine(url, pool_pre_ping=True,
-                            connect_args={"connect_timeout": 10, "options": "-c timezone=UTC",
-                                          "application_name": "gradebot"})
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10, "options": "-c timezone=UTC", "application_name": "gradebot"},
+    )
 
 
 @contextmanager
@@ -157,14 +161,17 @@ def insert(conn: Connection, table: sa.Table):
 def drop_column(conn: Connection, table: str, column: str) -> None:
     """Drop a plain column (no index, key or constraint on it) in place. SQLite needs version 3.35 or later."""
     if conn.dialect.name == SQLITE and sqlite3_version() < (3, 35):
-        raise RuntimeError(f"dropping {table}.{column} needs SQLite >= 3.35 (this Python has "
-                           f"{'.'.join(map(str, sqlite3_version()))}): upgrade SQLite/Python")
+        raise RuntimeError(
+            f"dropping {table}.{column} needs SQLite >= 3.35 (this Python has "
+            f"{'.'.join(map(str, sqlite3_version()))}): upgrade SQLite/Python"
+        )
     quote = conn.dialect.identifier_preparer.quote
     conn.execute(sa.text(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}"))
 
 
 def sqlite3_version() -> tuple[int, ...]:
     import sqlite3
+
     return sqlite3.sqlite_version_info
 
 

@@ -33,6 +33,7 @@ longer be printed. ``gb_login_failures`` (the throttle on wrong codes) is create
 Step 3 adds the instructor's tables ``gb_regrades`` (the history of regrades) and ``gb_extensions``
 (per-student deadlines).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,8 @@ log = logging.getLogger("gradebot.store")
 
 # gb_students as schema version 1 defined it (step 1 creates and fills it; step 2 replaces access_code by code_hash)
 V1_STUDENTS = sa.Table(
-    "gb_students", sa.MetaData(),
+    "gb_students",
+    sa.MetaData(),
     sa.Column("student_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     sa.Column("grp", sa.Text, nullable=False, server_default=""),
@@ -85,8 +87,10 @@ def migrate(engine: Engine) -> int:
         dialect.lock_schema(c)
         found = current_version(c)
         if found > t.SCHEMA_VERSION:
-            raise RuntimeError(f"the store's database has schema version {found}, newer than this gradebot "
-                               f"({t.SCHEMA_VERSION}): upgrade gradebot")
+            raise RuntimeError(
+                f"the store's database has schema version {found}, newer than this gradebot "
+                f"({t.SCHEMA_VERSION}): upgrade gradebot"
+            )
         for number, what, step in STEPS:
             if number > found:
                 log.info("store schema: step %d: %s", number, what)
@@ -136,33 +140,76 @@ def _adopt_sqlite_store(c: Connection, names: set[str]) -> None:
     code = "access_code" if "access_code" in old_students else "NULL"
     rows = c.execute(sa.text(f"SELECT student_id, name, grp, telegram_user_id, {code} FROM students")).all()
     if rows:
-        c.execute(sa.insert(V1_STUDENTS), [dict(student_id=r[0], name=r[1], grp=r[2], telegram_user_id=r[3],
-                                              access_code=r[4]) for r in rows])
-    subs = c.execute(sa.text(
-        "SELECT id, student_id, filename, blob_path, sha256, size, source, late, created_at, status, deliveries, "
-        "result_json, error, feedback_html, finished_at FROM submissions ORDER BY id")).all() \
-        if "submissions" in names else []
+        c.execute(
+            sa.insert(V1_STUDENTS),
+            [dict(student_id=r[0], name=r[1], grp=r[2], telegram_user_id=r[3], access_code=r[4]) for r in rows],
+        )
+    subs = (
+        c.execute(
+            sa.text(
+                "SELECT id, student_id, filename, blob_path, sha256, size, source, late, created_at, status, deliveries, "
+                "result_json, error, feedback_html, finished_at FROM submissions ORDER BY id"
+            )
+        ).all()
+        if "submissions" in names
+        else []
+    )
     if subs:
-        c.execute(sa.insert(t.submissions), [
-            dict(id=r[0], student_id=r[1], filename=r[2], blob_path=r[3], sha256=r[4], size=r[5], source=r[6],
-                 late=bool(r[7]), created_at=_ts(r[8]), status=r[9], deliveries=r[10], error=r[12],
-                 finished_at=_ts(r[14])) for r in subs])
-        finished = [dict(submission_id=r[0], result=json.loads(r[11]) if r[11] else None, feedback_html=r[13],
-                         attempt_token=None, recorded_at=_ts(r[14]) or _ts(r[8]))
-                    for r in subs if r[9] in t.FINISHED or r[11] is not None]
+        c.execute(
+            sa.insert(t.submissions),
+            [
+                dict(
+                    id=r[0],
+                    student_id=r[1],
+                    filename=r[2],
+                    blob_path=r[3],
+                    sha256=r[4],
+                    size=r[5],
+                    source=r[6],
+                    late=bool(r[7]),
+                    created_at=_ts(r[8]),
+                    status=r[9],
+                    deliveries=r[10],
+                    error=r[12],
+                    finished_at=_ts(r[14]),
+                )
+                for r in subs
+            ],
+        )
+        finished = [
+            dict(
+                submission_id=r[0],
+                result=json.loads(r[11]) if r[11] else None,
+                feedback_html=r[13],
+                attempt_token=None,
+                recorded_at=_ts(r[14]) or _ts(r[8]),
+            )
+            for r in subs
+            if r[9] in t.FINISHED or r[11] is not None
+        ]
         if finished:
             c.execute(sa.insert(t.results), finished)
-    queued = c.execute(sa.text(
-        "SELECT submission_id, enqueued_at FROM jobs WHERE submission_id IN (SELECT id FROM submissions)")).all() \
-        if "jobs" in names and "submissions" in names else []
+    queued = (
+        c.execute(
+            sa.text("SELECT submission_id, enqueued_at FROM jobs WHERE submission_id IN (SELECT id FROM submissions)")
+        ).all()
+        if "jobs" in names and "submissions" in names
+        else []
+    )
     if queued:
-        c.execute(sa.insert(t.jobs), [dict(submission_id=r[0], enqueued_at=_ts(r[1]), published=True, publishes=1)
-                                      for r in queued])
+        c.execute(
+            sa.insert(t.jobs),
+            [dict(submission_id=r[0], enqueued_at=_ts(r[1]), published=True, publishes=1) for r in queued],
+        )
     for old in ("jobs", "submissions", "students"):
         if old in names:
             c.execute(sa.text(f"DROP TABLE {old}"))
-    log.info("store schema: adopted the SQLite store (%d students, %d submissions, %d queued jobs)",
-             len(rows), len(subs), len(queued))
+    log.info(
+        "store schema: adopted the SQLite store (%d students, %d submissions, %d queued jobs)",
+        len(rows),
+        len(subs),
+        len(queued),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- step 2
@@ -172,14 +219,16 @@ def _v2_hash_codes(c: Connection) -> None:
     if "code_hash" not in cols:
         ops.add_column("gb_students", sa.Column("code_hash", sa.Text))
     if "access_code" in cols:
-        rows = c.execute(sa.select(V1_STUDENTS.c.student_id, V1_STUDENTS.c.access_code)
-                         .where(V1_STUDENTS.c.access_code.is_not(None))).all()
+        rows = c.execute(
+            sa.select(V1_STUDENTS.c.student_id, V1_STUDENTS.c.access_code).where(V1_STUDENTS.c.access_code.is_not(None))
+        ).all()
         hashed = 0
         for sid, code in rows:
             if not access.normalize(code):
-                continue                                    # an empty code never matched: no code
-            c.execute(sa.update(t.students).where(t.students.c.student_id == sid)
-                      .values(code_hash=access.hash_code(code)))
+                continue  # an empty code never matched: no code
+            c.execute(
+                sa.update(t.students).where(t.students.c.student_id == sid).values(code_hash=access.hash_code(code))
+            )
             hashed += 1
         dialect.drop_column(c, "gb_students", "access_code")
         log.info("store schema: hashed the access codes of %d student(s); the plaintext column is dropped", hashed)

@@ -13,6 +13,7 @@ as ``lost``). :meth:`SqlStore.claim` claims a given submission (the Celery backe
 ``gb_jobs`` table is its queue). Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
 transaction on SQLite) keep two workers from claiming one job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,19 +46,35 @@ def blob_ref(blob_id: int) -> str:
 def parse_blob_ref(ref: str) -> int:
     if not str(ref).startswith(BLOB_PREFIX):
         raise ValueError(f"{ref!r} is not a reference to notebook bytes in the store ({BLOB_PREFIX}<id>)")
-    return int(str(ref)[len(BLOB_PREFIX):])
+    return int(str(ref)[len(BLOB_PREFIX) :])
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_STUDENT_COLS = (t.students.c.student_id, t.students.c.name, t.students.c.grp, t.students.c.telegram_user_id,
-                 t.students.c.code_hash)
+_STUDENT_COLS = (
+    t.students.c.student_id,
+    t.students.c.name,
+    t.students.c.grp,
+    t.students.c.telegram_user_id,
+    t.students.c.code_hash,
+)
 _SUB = t.submissions.c
 _LF = t.login_failures.c
-_SUBMISSION_COLS = (_SUB.id, _SUB.student_id, _SUB.filename, _SUB.created_at, _SUB.status, _SUB.late,
-                    t.results.c.result, _SUB.error, _SUB.source, _SUB.finished_at, _SUB.deliveries)
+_SUBMISSION_COLS = (
+    _SUB.id,
+    _SUB.student_id,
+    _SUB.filename,
+    _SUB.created_at,
+    _SUB.status,
+    _SUB.late,
+    t.results.c.result,
+    _SUB.error,
+    _SUB.source,
+    _SUB.finished_at,
+    _SUB.deliveries,
+)
 _SUBMISSIONS = t.submissions.outerjoin(t.results, t.results.c.submission_id == _SUB.id)
 
 
@@ -70,9 +87,19 @@ def _student(row) -> Student | None:
 def _submission(row) -> Submission | None:
     if row is None:
         return None
-    return Submission(id=int(row[0]), student_id=row[1], filename=row[2], created_at=row[3], status=row[4],
-                      late=bool(row[5]), result=Result.from_store(row[6]), error=row[7], source=row[8],
-                      finished_at=row[9], deliveries=int(row[10]))
+    return Submission(
+        id=int(row[0]),
+        student_id=row[1],
+        filename=row[2],
+        created_at=row[3],
+        status=row[4],
+        late=bool(row[5]),
+        result=Result.from_store(row[6]),
+        error=row[7],
+        source=row[8],
+        finished_at=row[9],
+        deliveries=int(row[10]),
+    )
 
 
 class SqlStore(Store):
@@ -86,7 +113,7 @@ class SqlStore(Store):
         self.sqlalchemy_url = dialect.database_url(url)
         self.url = str(url)
         self.blobs_in_db = blobs_in_db
-        self.token: str | None = None      # attempt token of the job this process is running (set by a worker)
+        self.token: str | None = None  # attempt token of the job this process is running (set by a worker)
         self._lock = threading.Lock()
         self._engine_pid: int | None = None
         self._engine_obj: sa.engine.Engine | None = None
@@ -101,7 +128,7 @@ class SqlStore(Store):
         with self._lock:
             if self._engine_obj is None or self._engine_pid != os.getpid():
                 if self._engine_obj is not None:
-                    self._engine_obj.dispose(close=False)     # inherited through fork: leave the parent's sockets
+                    self._engine_obj.dispose(close=False)  # inherited through fork: leave the parent's sockets
                 self._engine_obj = dialect.make_engine(self.sqlalchemy_url)
                 self._engine_pid = os.getpid()
             return self._engine_obj
@@ -125,18 +152,23 @@ class SqlStore(Store):
         with self._write() as c:
             for st in students:
                 # a given code hash is set; otherwise a new student has none and an existing one keeps theirs
-                ins = dialect.insert(c, s).values(student_id=st.student_id, name=st.name, grp=st.group,
-                                                  code_hash=st.code_hash)
+                ins = dialect.insert(c, s).values(
+                    student_id=st.student_id, name=st.name, grp=st.group, code_hash=st.code_hash
+                )
                 code = ins.excluded.code_hash if st.code_hash else s.c.code_hash
-                c.execute(ins.on_conflict_do_update(
-                    index_elements=[s.c.student_id],
-                    set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "code_hash": code}))
+                c.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=[s.c.student_id],
+                        set_={"name": ins.excluded.name, "grp": ins.excluded.grp, "code_hash": code},
+                    )
+                )
         return len(students)
 
     def set_code_hash(self, student_id: str, code_hash: str) -> None:
         with self._write() as c:
-            done = c.execute(sa.update(t.students).where(t.students.c.student_id == student_id)
-                             .values(code_hash=code_hash))
+            done = c.execute(
+                sa.update(t.students).where(t.students.c.student_id == student_id).values(code_hash=code_hash)
+            )
             if done.rowcount != 1:
                 raise UnknownStudent(student_id)
 
@@ -159,16 +191,17 @@ class SqlStore(Store):
         tg = int(telegram_user_id)
         s = t.students
         with self._write() as c:
-            row = c.execute(sa.select(*_STUDENT_COLS).where(s.c.student_id == student_id)
-                            .with_for_update()).first()
+            row = c.execute(sa.select(*_STUDENT_COLS).where(s.c.student_id == student_id).with_for_update()).first()
             if row is None:
                 raise RegistrationError(f"unknown student id {student_id!r}: check it or ask the instructor")
             other = c.execute(sa.select(s.c.student_id).where(s.c.telegram_user_id == tg)).scalar()
             if other is not None and other != student_id:
                 raise RegistrationError(f"this Telegram account is already linked to student {other!r}")
             if row[3] is not None and row[3] != tg:
-                raise RegistrationError(f"student {student_id!r} is already linked to another Telegram account; "
-                                        "ask the instructor to unlink it")
+                raise RegistrationError(
+                    f"student {student_id!r} is already linked to another Telegram account; "
+                    "ask the instructor to unlink it"
+                )
             # the UNIQUE constraint settles a race between two ids claiming one account at once
             c.execute(sa.update(s).where(s.c.student_id == student_id).values(telegram_user_id=tg))
         return Student(row[0], row[1], row[2], tg, code_hash=row[4])
@@ -176,8 +209,9 @@ class SqlStore(Store):
     # ------------------------------------------------------------------ throttling of wrong access codes
     def login_lock(self, keys: list[str], now: datetime) -> float:
         with self._read() as c:
-            until = c.execute(sa.select(sa.func.max(_LF.locked_until))
-                              .where(_LF.key.in_(list(keys)), _LF.locked_until > now)).scalar()
+            until = c.execute(
+                sa.select(sa.func.max(_LF.locked_until)).where(_LF.key.in_(list(keys)), _LF.locked_until > now)
+            ).scalar()
         return max(0.0, (until - now).total_seconds()) if until is not None else 0.0
 
     def record_login_failure(self, rules: dict[str, access.ThrottleRule], now: datetime) -> float:
@@ -186,29 +220,41 @@ class SqlStore(Store):
         lf = t.login_failures
         longest = 0.0
         with self._write() as c:
-            c.execute(sa.delete(lf).where(lf.c.expires_at < now))           # forget what has expired
+            c.execute(sa.delete(lf).where(lf.c.expires_at < now))  # forget what has expired
             for key, rule in sorted(rules.items()):
                 if not rule.enabled:
                     continue
-                c.execute(dialect.insert(c, lf).values(key=key, failures=0, last_failure_at=now, expires_at=now)
-                          .on_conflict_do_nothing(index_elements=[lf.c.key]))
+                c.execute(
+                    dialect.insert(c, lf)
+                    .values(key=key, failures=0, last_failure_at=now, expires_at=now)
+                    .on_conflict_do_nothing(index_elements=[lf.c.key])
+                )
                 failures, last, locked = c.execute(
-                    sa.select(lf.c.failures, lf.c.last_failure_at, lf.c.locked_until).where(lf.c.key == key)
-                    .with_for_update()).one()
+                    sa.select(lf.c.failures, lf.c.last_failure_at, lf.c.locked_until)
+                    .where(lf.c.key == key)
+                    .with_for_update()
+                ).one()
                 quiet_since = max(last, locked) if locked is not None else last
                 if (now - quiet_since).total_seconds() > rule.window:
-                    failures = 0                                              # forgotten: a fresh count
+                    failures = 0  # forgotten: a fresh count
                 failures += 1
                 lock = access.lock_seconds(failures, rule)
                 until = now + timedelta(seconds=lock) if lock else locked
-                c.execute(sa.update(lf).where(lf.c.key == key).values(
-                    failures=failures, last_failure_at=now, locked_until=until,
-                    expires_at=max(now, until or now) + timedelta(seconds=rule.window)))
+                c.execute(
+                    sa.update(lf)
+                    .where(lf.c.key == key)
+                    .values(
+                        failures=failures,
+                        last_failure_at=now,
+                        locked_until=until,
+                        expires_at=max(now, until or now) + timedelta(seconds=rule.window),
+                    )
+                )
                 longest = max(longest, lock)
         return longest
 
     def clear_login_failures(self, keys: list[str]) -> None:
-        with self._read() as c:       # the usual case, nothing to forget, takes no write lock
+        with self._read() as c:  # the usual case, nothing to forget, takes no write lock
             if c.execute(sa.select(_LF.key).where(_LF.key.in_(list(keys))).limit(1)).first() is None:
                 return
         with self._write() as c:
@@ -219,8 +265,7 @@ class SqlStore(Store):
         """Store ``data`` (committed before returning). Returns (reference ``dbblob:<id>``, sha256 hex)."""
         sha = hashlib.sha256(data).hexdigest()
         with self._write() as c:
-            res = c.execute(sa.insert(t.blobs).values(sha256=sha, size=len(data), data=bytes(data),
-                                                      created_at=_now()))
+            res = c.execute(sa.insert(t.blobs).values(sha256=sha, size=len(data), data=bytes(data), created_at=_now()))
             blob_id = res.inserted_primary_key[0]
         return blob_ref(blob_id), sha
 
@@ -235,24 +280,40 @@ class SqlStore(Store):
     def add_submission(self, student_id, filename, blob_path, sha256, size, source, late, created_at):
         if str(blob_path).startswith(BLOB_PREFIX):
             where = dict(blob_id=parse_blob_ref(blob_path), blob_path=None)
-        elif self.blobs_in_db:    # a local file written by QueueBackend.write_blob: move its bytes into the database
+        elif self.blobs_in_db:  # a local file written by QueueBackend.write_blob: move its bytes into the database
             where = dict(blob_id=parse_blob_ref(self.put_blob(Path(blob_path).read_bytes())[0]), blob_path=None)
         else:
             where = dict(blob_id=None, blob_path=str(blob_path))
         with self._write() as c:
-            if c.execute(sa.select(t.students.c.student_id).where(t.students.c.student_id == student_id)
-                         ).first() is None:
+            if (
+                c.execute(sa.select(t.students.c.student_id).where(t.students.c.student_id == student_id)).first()
+                is None
+            ):
                 raise UnknownStudent(student_id)
-            res = c.execute(sa.insert(t.submissions).values(
-                student_id=student_id, filename=filename, sha256=sha256, size=int(size), source=source,
-                late=bool(late), created_at=created_at, status="queued", deliveries=0, **where))
+            res = c.execute(
+                sa.insert(t.submissions).values(
+                    student_id=student_id,
+                    filename=filename,
+                    sha256=sha256,
+                    size=int(size),
+                    source=source,
+                    late=bool(late),
+                    created_at=created_at,
+                    status="queued",
+                    deliveries=0,
+                    **where,
+                )
+            )
             sid = int(res.inserted_primary_key[0])
         return self.get_submission(sid)
 
     def get_submission(self, submission_id: int) -> Submission | None:
         with self._read() as c:
-            return _submission(c.execute(sa.select(*_SUBMISSION_COLS).select_from(_SUBMISSIONS)
-                                         .where(_SUB.id == int(submission_id))).first())
+            return _submission(
+                c.execute(
+                    sa.select(*_SUBMISSION_COLS).select_from(_SUBMISSIONS).where(_SUB.id == int(submission_id))
+                ).first()
+            )
 
     def blob_path(self, submission_id: int) -> str:
         with self._read() as c:
@@ -270,25 +331,36 @@ class SqlStore(Store):
 
     def submission_times_since(self, student_id: str, since: datetime) -> list[datetime]:
         with self._read() as c:
-            return list(c.execute(sa.select(_SUB.created_at).where(_SUB.student_id == student_id,
-                                                                   _SUB.created_at >= since)
-                                  .order_by(_SUB.created_at)).scalars())
+            return list(
+                c.execute(
+                    sa.select(_SUB.created_at)
+                    .where(_SUB.student_id == student_id, _SUB.created_at >= since)
+                    .order_by(_SUB.created_at)
+                ).scalars()
+            )
 
     def unfinished_ids(self) -> list[int]:
         with self._read() as c:
-            return [int(i) for i in c.execute(sa.select(_SUB.id).where(_SUB.status.in_(t.UNFINISHED))
-                                              .order_by(_SUB.id)).scalars()]
+            return [
+                int(i)
+                for i in c.execute(sa.select(_SUB.id).where(_SUB.status.in_(t.UNFINISHED)).order_by(_SUB.id)).scalars()
+            ]
 
     def unfinished_count(self) -> int:
         with self._read() as c:
-            return int(c.execute(sa.select(sa.func.count()).select_from(t.submissions)
-                                 .where(_SUB.status.in_(t.UNFINISHED))).scalar())
+            return int(
+                c.execute(
+                    sa.select(sa.func.count()).select_from(t.submissions).where(_SUB.status.in_(t.UNFINISHED))
+                ).scalar()
+            )
 
     def mark_grading(self, submission_id: int) -> int:
         with self._write() as c:
-            c.execute(sa.update(t.submissions)
-                      .where(_SUB.id == int(submission_id), _SUB.status.in_(t.UNFINISHED))
-                      .values(status="grading", deliveries=_SUB.deliveries + 1))
+            c.execute(
+                sa.update(t.submissions)
+                .where(_SUB.id == int(submission_id), _SUB.status.in_(t.UNFINISHED))
+                .values(status="grading", deliveries=_SUB.deliveries + 1)
+            )
             n = c.execute(sa.select(_SUB.deliveries).where(_SUB.id == int(submission_id))).scalar()
         return int(n) if n is not None else 0
 
@@ -297,21 +369,29 @@ class SqlStore(Store):
         second result impossible even if two transactions raced."""
         now = _now()
         with self._write() as c:
-            done = c.execute(sa.update(t.submissions)
-                             .where(_SUB.id == int(submission_id), _SUB.status.notin_(t.FINISHED))
-                             .values(status=status, error=error, finished_at=now))
+            done = c.execute(
+                sa.update(t.submissions)
+                .where(_SUB.id == int(submission_id), _SUB.status.notin_(t.FINISHED))
+                .values(status=status, error=error, finished_at=now)
+            )
             if done.rowcount != 1:
                 return False
-            c.execute(sa.insert(t.results).values(
-                submission_id=int(submission_id), result=result.to_store() if result is not None else None,
-                feedback_html=feedback_html, attempt_token=uuid.UUID(self.token) if self.token else None,
-                recorded_at=now))
+            c.execute(
+                sa.insert(t.results).values(
+                    submission_id=int(submission_id),
+                    result=result.to_store() if result is not None else None,
+                    feedback_html=feedback_html,
+                    attempt_token=uuid.UUID(self.token) if self.token else None,
+                    recorded_at=now,
+                )
+            )
         return True
 
     def feedback_html(self, submission_id: int) -> str | None:
         with self._read() as c:
-            return c.execute(sa.select(t.results.c.feedback_html)
-                             .where(t.results.c.submission_id == int(submission_id))).scalar()
+            return c.execute(
+                sa.select(t.results.c.feedback_html).where(t.results.c.submission_id == int(submission_id))
+            ).scalar()
 
     # ------------------------------------------------------------------ instructor: regrades and extensions
     def requeue_for_regrade(self, items: list[tuple[int, bool]], batch: str, scope: str) -> list[int]:
@@ -324,38 +404,68 @@ class SqlStore(Store):
         with self._write() as c:
             ids = list(late_of)
             rows = []
-            for start in range(0, len(ids), 500):          # bounded IN lists
-                chunk = ids[start:start + 500]
-                rows += c.execute(sa.select(_SUB.id, _SUB.status, _SUB.late, r.result, r.feedback_html,
-                                            r.recorded_at).select_from(_SUBMISSIONS)
-                                  .where(_SUB.id.in_(chunk), _SUB.status.in_(t.FINISHED))
-                                  .with_for_update(of=t.submissions)).all()
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                chunk = ids[start : start + 500]
+                rows += c.execute(
+                    sa.select(_SUB.id, _SUB.status, _SUB.late, r.result, r.feedback_html, r.recorded_at)
+                    .select_from(_SUBMISSIONS)
+                    .where(_SUB.id.in_(chunk), _SUB.status.in_(t.FINISHED))
+                    .with_for_update(of=t.submissions)
+                ).all()
             if not rows:
                 return []
-            c.execute(sa.insert(t.regrades), [
-                dict(submission_id=int(row[0]), batch=batch, scope=scope, requested_at=now, old_status=row[1],
-                     old_late=bool(row[2]), old_result=row[3], old_feedback_html=row[4], old_recorded_at=row[5])
-                for row in rows])
+            c.execute(
+                sa.insert(t.regrades),
+                [
+                    dict(
+                        submission_id=int(row[0]),
+                        batch=batch,
+                        scope=scope,
+                        requested_at=now,
+                        old_status=row[1],
+                        old_late=bool(row[2]),
+                        old_result=row[3],
+                        old_feedback_html=row[4],
+                        old_recorded_at=row[5],
+                    )
+                    for row in rows
+                ],
+            )
             for row in rows:
                 sid = int(row[0])
                 c.execute(sa.delete(t.results).where(r.submission_id == sid))
-                c.execute(sa.update(t.submissions).where(_SUB.id == sid)
-                          .values(status="queued", deliveries=0, error=None, finished_at=None, late=late_of[sid]))
+                c.execute(
+                    sa.update(t.submissions)
+                    .where(_SUB.id == sid)
+                    .values(status="queued", deliveries=0, error=None, finished_at=None, late=late_of[sid])
+                )
                 requeued.append(sid)
         return sorted(requeued)
 
     def regrade_progress(self, batch: str) -> dict:
         g = t.regrades.c
-        out = {"batch": batch, "scope": None, "requested_at": None, "total": 0, "queued": 0, "grading": 0,
-               "done": 0, "failed": 0}
+        out = {
+            "batch": batch,
+            "scope": None,
+            "requested_at": None,
+            "total": 0,
+            "queued": 0,
+            "grading": 0,
+            "done": 0,
+            "failed": 0,
+        }
         with self._read() as c:
-            head = c.execute(sa.select(g.scope, sa.func.min(g.requested_at)).where(g.batch == batch)
-                             .group_by(g.scope)).first()
+            head = c.execute(
+                sa.select(g.scope, sa.func.min(g.requested_at)).where(g.batch == batch).group_by(g.scope)
+            ).first()
             if head is None:
                 return out
-            counts = c.execute(sa.select(_SUB.status, sa.func.count(sa.distinct(_SUB.id)))
-                               .select_from(t.regrades.join(t.submissions, _SUB.id == g.submission_id))
-                               .where(g.batch == batch).group_by(_SUB.status)).all()
+            counts = c.execute(
+                sa.select(_SUB.status, sa.func.count(sa.distinct(_SUB.id)))
+                .select_from(t.regrades.join(t.submissions, _SUB.id == g.submission_id))
+                .where(g.batch == batch)
+                .group_by(_SUB.status)
+            ).all()
         out.update(scope=head[0], requested_at=head[1])
         for status, n in counts:
             out[status] = int(n)
@@ -365,31 +475,50 @@ class SqlStore(Store):
     def regrade_history(self, submission_id: int) -> list[dict]:
         g = t.regrades.c
         with self._read() as c:
-            rows = c.execute(sa.select(g.batch, g.scope, g.requested_at, g.old_status, g.old_late, g.old_result,
-                                       g.old_recorded_at).where(g.submission_id == int(submission_id))
-                             .order_by(g.id)).all()
-        return [{"batch": row[0], "scope": row[1], "requested_at": row[2], "status": row[3], "late": bool(row[4]),
-                 "result": Result.from_store(row[5]), "recorded_at": row[6]} for row in rows]
+            rows = c.execute(
+                sa.select(g.batch, g.scope, g.requested_at, g.old_status, g.old_late, g.old_result, g.old_recorded_at)
+                .where(g.submission_id == int(submission_id))
+                .order_by(g.id)
+            ).all()
+        return [
+            {
+                "batch": row[0],
+                "scope": row[1],
+                "requested_at": row[2],
+                "status": row[3],
+                "late": bool(row[4]),
+                "result": Result.from_store(row[5]),
+                "recorded_at": row[6],
+            }
+            for row in rows
+        ]
 
     def regrade_counts(self) -> dict[int, int]:
         g = t.regrades.c
         with self._read() as c:
-            return {int(sid): int(n) for sid, n in c.execute(sa.select(g.submission_id, sa.func.count())
-                                                             .group_by(g.submission_id)).all()}
+            return {
+                int(sid): int(n)
+                for sid, n in c.execute(sa.select(g.submission_id, sa.func.count()).group_by(g.submission_id)).all()
+            }
 
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         e = t.extensions
         with self._write() as c:
-            if c.execute(sa.select(t.students.c.student_id).where(t.students.c.student_id == student_id)
-                         ).first() is None:
+            if (
+                c.execute(sa.select(t.students.c.student_id).where(t.students.c.student_id == student_id)).first()
+                is None
+            ):
                 raise UnknownStudent(student_id)
             if deadline is None:
                 c.execute(sa.delete(e).where(e.c.student_id == student_id))
                 return
             ins = dialect.insert(c, e).values(student_id=student_id, deadline=deadline, granted_at=_now())
-            c.execute(ins.on_conflict_do_update(index_elements=[e.c.student_id],
-                                                set_={"deadline": ins.excluded.deadline,
-                                                      "granted_at": ins.excluded.granted_at}))
+            c.execute(
+                ins.on_conflict_do_update(
+                    index_elements=[e.c.student_id],
+                    set_={"deadline": ins.excluded.deadline, "granted_at": ins.excluded.granted_at},
+                )
+            )
 
     def extensions(self) -> dict[str, datetime]:
         e = t.extensions.c
@@ -403,8 +532,13 @@ class SqlStore(Store):
 
     def result_count(self, submission_id: int) -> int:
         with self._read() as c:
-            return int(c.execute(sa.select(sa.func.count()).select_from(t.results)
-                                 .where(t.results.c.submission_id == int(submission_id))).scalar())
+            return int(
+                c.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.results)
+                    .where(t.results.c.submission_id == int(submission_id))
+                ).scalar()
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -417,23 +551,40 @@ class SqlStore(Store):
         """Note that a submission was handed to the queue (idempotent). ``published``: the hand-over succeeded
         (the embedded queue is this table, so always; the Celery backend: the broker took the message)."""
         with self._write() as c:
-            ins = dialect.insert(c, t.jobs).values(submission_id=int(submission_id), enqueued_at=_now(),
-                                                   published=bool(published), publishes=1 if published else 0)
-            c.execute(ins.on_conflict_do_update(
-                index_elements=[t.jobs.c.submission_id],
-                set_={"enqueued_at": ins.excluded.enqueued_at, "published": ins.excluded.published,
-                      "publishes": t.jobs.c.publishes + ins.excluded.publishes}))
+            ins = dialect.insert(c, t.jobs).values(
+                submission_id=int(submission_id),
+                enqueued_at=_now(),
+                published=bool(published),
+                publishes=1 if published else 0,
+            )
+            c.execute(
+                ins.on_conflict_do_update(
+                    index_elements=[t.jobs.c.submission_id],
+                    set_={
+                        "enqueued_at": ins.excluded.enqueued_at,
+                        "published": ins.excluded.published,
+                        "publishes": t.jobs.c.publishes + ins.excluded.publishes,
+                    },
+                )
+            )
 
     def note_enqueued_many(self, submission_ids: list[int]) -> None:
         """:meth:`note_enqueued` (published) of many submissions in one transaction (a regrade of the class)."""
         with self._write() as c:
             for sid in submission_ids:
-                ins = dialect.insert(c, t.jobs).values(submission_id=int(sid), enqueued_at=_now(), published=True,
-                                                       publishes=1)
-                c.execute(ins.on_conflict_do_update(
-                    index_elements=[t.jobs.c.submission_id],
-                    set_={"enqueued_at": ins.excluded.enqueued_at, "published": ins.excluded.published,
-                          "publishes": t.jobs.c.publishes + ins.excluded.publishes}))
+                ins = dialect.insert(c, t.jobs).values(
+                    submission_id=int(sid), enqueued_at=_now(), published=True, publishes=1
+                )
+                c.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=[t.jobs.c.submission_id],
+                        set_={
+                            "enqueued_at": ins.excluded.enqueued_at,
+                            "published": ins.excluded.published,
+                            "publishes": t.jobs.c.publishes + ins.excluded.publishes,
+                        },
+                    )
+                )
 
     def job_count(self) -> int:
         """Jobs in the queue table (the embedded backend's queue length)."""
@@ -454,22 +605,34 @@ class SqlStore(Store):
         now = _now()
         token = uuid.uuid4()
         cl = t.claims
-        ins = dialect.insert(c, cl).values(submission_id=submission_id, token=token, worker=worker, claimed_at=now,
-                                           heartbeat_at=now)
-        free = sa.or_(cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds)), cl.c.worker == worker,
-                      sa.true() if force else sa.false())
-        c.execute(ins.on_conflict_do_update(
-            index_elements=[cl.c.submission_id],
-            set_={"token": ins.excluded.token, "worker": ins.excluded.worker, "claimed_at": ins.excluded.claimed_at,
-                  "heartbeat_at": ins.excluded.heartbeat_at},
-            where=free))
+        ins = dialect.insert(c, cl).values(
+            submission_id=submission_id, token=token, worker=worker, claimed_at=now, heartbeat_at=now
+        )
+        free = sa.or_(
+            cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds)),
+            cl.c.worker == worker,
+            sa.true() if force else sa.false(),
+        )
+        c.execute(
+            ins.on_conflict_do_update(
+                index_elements=[cl.c.submission_id],
+                set_={
+                    "token": ins.excluded.token,
+                    "worker": ins.excluded.worker,
+                    "claimed_at": ins.excluded.claimed_at,
+                    "heartbeat_at": ins.excluded.heartbeat_at,
+                },
+                where=free,
+            )
+        )
         if c.execute(sa.select(cl.c.token).where(cl.c.submission_id == submission_id)).scalar() != token:
             return None
-        c.execute(sa.update(t.attempts).where(t.attempts.c.submission_id == submission_id,
-                                              t.attempts.c.ended_at.is_(None))
-                  .values(ended_at=now, outcome="lost"))
-        c.execute(sa.insert(t.attempts).values(token=token, submission_id=submission_id, worker=worker,
-                                               started_at=now))
+        c.execute(
+            sa.update(t.attempts)
+            .where(t.attempts.c.submission_id == submission_id, t.attempts.c.ended_at.is_(None))
+            .values(ended_at=now, outcome="lost")
+        )
+        c.execute(sa.insert(t.attempts).values(token=token, submission_id=submission_id, worker=worker, started_at=now))
         return str(token)
 
     def claim(self, submission_id: int, worker: str, lease_seconds: float) -> str | None:
@@ -480,8 +643,9 @@ class SqlStore(Store):
         with self._write() as c:
             return self._claim_in(c, int(submission_id), worker, lease_seconds)
 
-    def claim_next(self, worker: str, lease_seconds: float,
-                   owner_dead: Callable[[str], bool] | None = None) -> tuple[int, str] | None:
+    def claim_next(
+        self, worker: str, lease_seconds: float, owner_dead: Callable[[str], bool] | None = None
+    ) -> tuple[int, str] | None:
         """Claim the oldest queued job (``gb_jobs``) that no live worker (``worker`` included: it asks for a new
         job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim
         of a worker known to be dead. Jobs of finished submissions are dropped from the queue on the way. Returns
@@ -489,19 +653,28 @@ class SqlStore(Store):
         j, cl = t.jobs, t.claims
         with self._write() as c:
             cutoff = _now() - timedelta(seconds=float(lease_seconds))
-            held = sa.select(cl.c.submission_id).where(cl.c.submission_id == j.c.submission_id,
-                                                       cl.c.heartbeat_at >= cutoff)
-            passed: list[int] = []      # candidates another worker claimed since this transaction's snapshot
+            held = sa.select(cl.c.submission_id).where(
+                cl.c.submission_id == j.c.submission_id, cl.c.heartbeat_at >= cutoff
+            )
+            passed: list[int] = []  # candidates another worker claimed since this transaction's snapshot
             while True:
                 free = sa.and_(~held.exists(), j.c.submission_id.notin_(passed))
-                sid = c.execute(sa.select(j.c.submission_id).where(free).order_by(j.c.submission_id)
-                                .limit(1).with_for_update(skip_locked=True)).scalar()
+                sid = c.execute(
+                    sa.select(j.c.submission_id)
+                    .where(free)
+                    .order_by(j.c.submission_id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).scalar()
                 force = False
                 if sid is None and owner_dead is not None:
-                    busy = c.execute(sa.select(j.c.submission_id, cl.c.worker)
-                                     .join(cl, cl.c.submission_id == j.c.submission_id)
-                                     .where(cl.c.worker != worker, j.c.submission_id.notin_(passed))
-                                     .order_by(j.c.submission_id).with_for_update(skip_locked=True, of=j)).all()
+                    busy = c.execute(
+                        sa.select(j.c.submission_id, cl.c.worker)
+                        .join(cl, cl.c.submission_id == j.c.submission_id)
+                        .where(cl.c.worker != worker, j.c.submission_id.notin_(passed))
+                        .order_by(j.c.submission_id)
+                        .with_for_update(skip_locked=True, of=j)
+                    ).all()
                     sid = next((s for s, w in busy if owner_dead(w)), None)
                     force = True
                 if sid is None:
@@ -512,16 +685,18 @@ class SqlStore(Store):
                     return sid, token
                 status = c.execute(sa.select(_SUB.status).where(_SUB.id == sid)).scalar()
                 if status is None or status in t.FINISHED:
-                    c.execute(sa.delete(j).where(j.c.submission_id == sid))     # its job is over: drop it
+                    c.execute(sa.delete(j).where(j.c.submission_id == sid))  # its job is over: drop it
                 else:
                     passed.append(sid)
 
     def heartbeat(self, submission_id: int, token: str) -> bool:
         """Renew a claim; False if it was taken over (the caller's work will not be the one recorded)."""
         with self._write() as c:
-            res = c.execute(sa.update(t.claims).where(t.claims.c.submission_id == int(submission_id),
-                                                      t.claims.c.token == uuid.UUID(token))
-                            .values(heartbeat_at=_now()))
+            res = c.execute(
+                sa.update(t.claims)
+                .where(t.claims.c.submission_id == int(submission_id), t.claims.c.token == uuid.UUID(token))
+                .values(heartbeat_at=_now())
+            )
         return res.rowcount == 1
 
     def release(self, submission_id: int, token: str, outcome: str, dequeue: bool = False) -> None:
@@ -531,8 +706,11 @@ class SqlStore(Store):
         with self._write() as c:
             c.execute(sa.delete(t.claims).where(t.claims.c.submission_id == sid, t.claims.c.token == tok))
             # an attempt whose claim was taken over is already closed as 'lost': keep that
-            c.execute(sa.update(t.attempts).where(t.attempts.c.token == tok, t.attempts.c.ended_at.is_(None))
-                      .values(ended_at=_now(), outcome=outcome))
+            c.execute(
+                sa.update(t.attempts)
+                .where(t.attempts.c.token == tok, t.attempts.c.ended_at.is_(None))
+                .values(ended_at=_now(), outcome=outcome)
+            )
             if dequeue:
                 claimed = sa.select(t.claims.c.submission_id).where(t.claims.c.submission_id == sid).exists()
                 c.execute(sa.delete(t.jobs).where(t.jobs.c.submission_id == sid, ~claimed))
@@ -540,8 +718,12 @@ class SqlStore(Store):
     def active_claims(self) -> list[tuple[int, str]]:
         """(submission id, worker) of every claim held now (live or stale), by submission id."""
         with self._read() as c:
-            return [(int(s), w) for s, w in c.execute(sa.select(t.claims.c.submission_id, t.claims.c.worker)
-                                                      .order_by(t.claims.c.submission_id)).all()]
+            return [
+                (int(s), w)
+                for s, w in c.execute(
+                    sa.select(t.claims.c.submission_id, t.claims.c.worker).order_by(t.claims.c.submission_id)
+                ).all()
+            ]
 
     def attempts(self, submission_id: int | None = None) -> list[dict]:
         """The delivery log: one dict per claim (token, submission_id, worker, started_at, ended_at, outcome)."""
@@ -561,14 +743,21 @@ class SqlStore(Store):
         not raced) - or all of them if ``broker_lost``."""
         j, cl = t.jobs, t.claims
         now = _now()
-        not_held = sa.or_(cl.c.submission_id.is_(None),
-                          cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds)))
-        not_in_broker = sa.or_(sa.true() if broker_lost else sa.false(),
-                               sa.and_(j.c.submission_id.is_(None),
-                                       _SUB.created_at < now - timedelta(seconds=float(min_age))),
-                               j.c.published.is_(False))
-        q = (sa.select(_SUB.id).select_from(t.submissions.outerjoin(j, j.c.submission_id == _SUB.id)
-                                            .outerjoin(cl, cl.c.submission_id == _SUB.id))
-             .where(_SUB.status.in_(t.UNFINISHED), not_held, not_in_broker).order_by(_SUB.id))
+        not_held = sa.or_(
+            cl.c.submission_id.is_(None), cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds))
+        )
+        not_in_broker = sa.or_(
+            sa.true() if broker_lost else sa.false(),
+            sa.and_(j.c.submission_id.is_(None), _SUB.created_at < now - timedelta(seconds=float(min_age))),
+            j.c.published.is_(False),
+        )
+        q = (
+            sa.select(_SUB.id)
+            .select_from(
+                t.submissions.outerjoin(j, j.c.submission_id == _SUB.id).outerjoin(cl, cl.c.submission_id == _SUB.id)
+            )
+            .where(_SUB.status.in_(t.UNFINISHED), not_held, not_in_broker)
+            .order_by(_SUB.id)
+        )
         with self._read() as c:
             return [int(i) for i in c.execute(q).scalars()]

@@ -21,6 +21,7 @@ All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in t
 - ``gb_extensions``: a student's own deadline, set by the instructor (extends the course deadline).
 - ``gb_schema_version``: one row, the schema version of this database.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -35,12 +36,14 @@ FINISHED = ("done", "failed")
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
-    "gb_schema_version", metadata,
+    "gb_schema_version",
+    metadata,
     sa.Column("version", sa.Integer, nullable=False),
 )
 
 students = sa.Table(
-    "gb_students", metadata,
+    "gb_students",
+    metadata,
     sa.Column("student_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     sa.Column("grp", sa.Text, nullable=False, server_default=""),
@@ -49,17 +52,19 @@ students = sa.Table(
 )
 
 login_failures = sa.Table(
-    "gb_login_failures", metadata,
+    "gb_login_failures",
+    metadata,
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", UtcTime, nullable=False),
     sa.Column("locked_until", UtcTime),
-    sa.Column("expires_at", UtcTime, nullable=False),      # when the row may be forgotten (window after the lock)
+    sa.Column("expires_at", UtcTime, nullable=False),  # when the row may be forgotten (window after the lock)
 )
 sa.Index("gb_login_failures_expires", login_failures.c.expires_at)
 
 blobs = sa.Table(
-    "gb_blobs", metadata,
+    "gb_blobs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("sha256", sa.Text, nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
@@ -69,7 +74,8 @@ blobs = sa.Table(
 )
 
 submissions = sa.Table(
-    "gb_submissions", metadata,
+    "gb_submissions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("student_id", sa.Text, sa.ForeignKey("gb_students.student_id"), nullable=False),
     sa.Column("filename", sa.Text, nullable=False),
@@ -92,9 +98,11 @@ sa.Index("gb_submissions_student", submissions.c.student_id, submissions.c.creat
 partial_index("gb_submissions_unfinished", submissions.c.id, where=submissions.c.status.in_(UNFINISHED))
 
 results = sa.Table(
-    "gb_results", metadata,
-    sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True,
-              autoincrement=False),
+    "gb_results",
+    metadata,
+    sa.Column(
+        "submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True, autoincrement=False
+    ),
     sa.Column("result", Json),
     sa.Column("feedback_html", sa.Text),
     sa.Column("attempt_token", sa.Uuid),
@@ -102,18 +110,22 @@ results = sa.Table(
 )
 
 jobs = sa.Table(
-    "gb_jobs", metadata,
-    sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True,
-              autoincrement=False),
+    "gb_jobs",
+    metadata,
+    sa.Column(
+        "submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True, autoincrement=False
+    ),
     sa.Column("enqueued_at", UtcTime, nullable=False),
     sa.Column("published", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("publishes", sa.Integer, nullable=False, server_default="0"),
 )
 
 claims = sa.Table(
-    "gb_claims", metadata,
-    sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True,
-              autoincrement=False),
+    "gb_claims",
+    metadata,
+    sa.Column(
+        "submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), primary_key=True, autoincrement=False
+    ),
     sa.Column("token", sa.Uuid, nullable=False),
     sa.Column("worker", sa.Text, nullable=False),
     sa.Column("claimed_at", UtcTime, nullable=False),
@@ -121,7 +133,8 @@ claims = sa.Table(
 )
 
 attempts = sa.Table(
-    "gb_attempts", metadata,
+    "gb_attempts",
+    metadata,
     sa.Column("token", sa.Uuid, primary_key=True),
     sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), nullable=False),
     sa.Column("worker", sa.Text, nullable=False),
@@ -132,7 +145,8 @@ attempts = sa.Table(
 sa.Index("gb_attempts_submission", attempts.c.submission_id)
 
 regrades = sa.Table(
-    "gb_regrades", metadata,
+    "gb_regrades",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("submission_id", sa.BigInteger, sa.ForeignKey("gb_submissions.id"), nullable=False),
     sa.Column("batch", sa.Text, nullable=False),
@@ -149,7 +163,8 @@ sa.Index("gb_regrades_batch", regrades.c.batch)
 sa.Index("gb_regrades_submission", regrades.c.submission_id)
 
 extensions = sa.Table(
-    "gb_extensions", metadata,
+    "gb_extensions",
+    metadata,
     sa.Column("student_id", sa.Text, sa.ForeignKey("gb_students.student_id"), primary_key=True),
     sa.Column("deadline", UtcTime, nullable=False),
     sa.Column("granted_at", UtcTime, nullable=False),

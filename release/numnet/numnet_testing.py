@@ -9,6 +9,7 @@ begin_test, accuracy_of, loss_of), и функции, которые обращ�
 
 При проверке ботом этот файл берётся из курса, а не из вашей папки: изменения в нём ничего не меняют.
 """
+
 import dis
 import os
 import signal
@@ -16,14 +17,30 @@ import types
 
 import numpy as np
 
-os.environ.setdefault('KERAS_BACKEND', 'jax')   # Keras нужен только дома для ожидаемых значений; с JAX быстрее
+os.environ.setdefault('KERAS_BACKEND', 'jax')  # Keras нужен только дома для ожидаемых значений; с JAX быстрее
 
 # Режим проверки (NUMNET_GRADING=1 или nbgrader autograde): демонстрационные ячейки с долгим обучением пропускаются.
-GRADING = (os.environ.get('NUMNET_GRADING', '0').lower() not in ('', '0', 'false', 'no')
-           or os.environ.get('NBGRADER_EXECUTION') == 'autograde')
+GRADING = (
+    os.environ.get('NUMNET_GRADING', '0').lower() not in ('', '0', 'false', 'no')
+    or os.environ.get('NBGRADER_EXECUTION') == 'autograde'
+)
 
-FORBIDDEN_MODULES = ('torch', 'tensorflow', 'keras', 'jax', 'jaxlib', 'sklearn', 'scipy', 'theano', 'cupy',
-                     'numba', 'mxnet', 'flax', 'optax', 'tf_keras')
+FORBIDDEN_MODULES = (
+    'torch',
+    'tensorflow',
+    'keras',
+    'jax',
+    'jaxlib',
+    'sklearn',
+    'scipy',
+    'theano',
+    'cupy',
+    'numba',
+    'mxnet',
+    'flax',
+    'optax',
+    'tf_keras',
+)
 
 # Классы каждого задания (для напоминания «только NumPy»).
 TASK_CLASSES = {
@@ -58,6 +75,7 @@ def import_keras():
     состояние восстанавливается, чтобы случайные данные теста не зависели от того, импортирован ли уже Keras."""
     numpy_state = np.random.get_state()
     import keras
+
     np.random.set_state(numpy_state)
     return keras
 
@@ -85,6 +103,7 @@ def _notebook_path(namespace):
 def _visible_tests(path):
     """[(номер теста, название, баллы, задание, код видимой части)] тестовых ячеек ноутбука path."""
     import json
+
     with open(path, encoding='utf-8') as f:
         nb = json.load(f)
     names = nb.get('metadata', {}).get('gradebot', {})
@@ -93,14 +112,21 @@ def _visible_tests(path):
         meta = cell.get('metadata', {}).get('nbgrader', {})
         if cell['cell_type'] == 'code' and meta.get('grade') and not meta.get('solution'):
             source = ''.join(cell['source'])
-            begin, end = '### BEGIN ' + 'HIDDEN TESTS', '### END ' + 'HIDDEN TESTS'   # (не маркеры nbgrader)
-            while begin in source:                           # в выданном ноутбуке скрытых частей нет
+            begin, end = '### BEGIN ' + 'HIDDEN TESTS', '### END ' + 'HIDDEN TESTS'  # (не маркеры nbgrader)
+            while begin in source:  # в выданном ноутбуке скрытых частей нет
                 before, _, after = source.partition(begin)
                 source = before + after.partition(end)[2]
             gid = meta['grade_id']
             task = gid.split('__')[0]
-            tests.append((gid, names.get('tests', {}).get(gid, gid), float(meta.get('points', 0)),
-                          names.get('tasks', {}).get(task, task), source))
+            tests.append(
+                (
+                    gid,
+                    names.get('tests', {}).get(gid, gid),
+                    float(meta.get('points', 0)),
+                    names.get('tasks', {}).get(task, task),
+                    source,
+                )
+            )
     return tests
 
 
@@ -109,6 +135,7 @@ def run_visible_tests(path, namespace):
     пространства имён namespace (ноутбука); ошибка одного теста не останавливает остальные."""
     import contextlib
     import io
+
     rows = []
     for gid, name, points, task, source in _visible_tests(path):
         try:
@@ -142,8 +169,10 @@ def self_check(namespace, path=None):
         mine = [r for r in rows if r[0] == task]
         print('\n%s: %g из %g' % (task, sum(r[3] for r in mine if r[4]), sum(r[3] for r in mine)))
         for _, name, gid, points, ok, reason in mine:
-            print('  %s %-5g %s (%s)%s' % ('✓' if ok else '✗', points, name, gid, '' if ok else
-                                         '\n          не пройден: ' + reason))
+            print(
+                '  %s %-5g %s (%s)%s'
+                % ('✓' if ok else '✗', points, name, gid, '' if ok else '\n          не пройден: ' + reason)
+            )
     print('\nИтого: %g из %g' % (sum(r[3] for r in rows if r[4]), sum(r[3] for r in rows)))
 
 
@@ -167,7 +196,7 @@ def start_alarm(seconds):
 
 def _cancel_alarm_after_each_cell():
     try:
-        from IPython import get_ipython       # в Jupyter; при проверке IPython нет
+        from IPython import get_ipython  # в Jupyter; при проверке IPython нет
     except ImportError:
         return
     shell = get_ipython()
@@ -239,12 +268,15 @@ def check_numpy_only(namespace, *class_names):
     for class_name in class_names:
         cls = namespace.get(class_name)
         if not isinstance(cls, type):
-            continue                              # класса нет: его собственные тесты скажут об этом
+            continue  # класса нет: его собственные тесты скажут об этом
         for owner, name, func in _functions_of(cls):
             _scan_function(func, '%s.%s' % (owner, name), seen, problems)
     if problems:
-        print('Внимание: реализация должна использовать только NumPy, а найдено:\n  ' + '\n  '.join(problems)
-              + '\nПри проверке этих библиотек нет: такой код там не заработает.')
+        print(
+            'Внимание: реализация должна использовать только NumPy, а найдено:\n  '
+            + '\n  '.join(problems)
+            + '\nПри проверке этих библиотек нет: такой код там не заработает.'
+        )
     return problems
 
 
@@ -253,8 +285,12 @@ def _show(array):
     return np.array2string(np.asarray(array), precision=5, threshold=60, edgeitems=3, suppress_small=True)
 
 
-AXES = {1: ('элемент',), 2: ('пример', 'признак'), 3: ('пример', 'выход', 'вход'),
-        4: ('пример', 'канал', 'строка', 'столбец')}
+AXES = {
+    1: ('элемент',),
+    2: ('пример', 'признак'),
+    3: ('пример', 'выход', 'вход'),
+    4: ('пример', 'канал', 'строка', 'столбец'),
+}
 
 
 def _where(index, shape, param=None):
@@ -263,8 +299,11 @@ def _where(index, shape, param=None):
     names = AXES.get(len(shape), ())
     if param is not None and names:
         names = names[:-1] + ('столбец',)
-    text = ', '.join('%s %d' % (n, i) for n, i in zip(names, index)) if len(names) == len(index) else \
-        ', '.join(str(int(i)) for i in index)
+    text = (
+        ', '.join('%s %d' % (n, i) for n, i in zip(names, index))
+        if len(names) == len(index)
+        else ', '.join(str(int(i)) for i in index)
+    )
     if param is not None:
         name, pshape = param
         text += ' = %s[%s]' % (name, ', '.join(str(int(i)) for i in np.unravel_index(index[-1], pshape)))
@@ -291,8 +330,11 @@ def _value_hint(expected, actual, close, param=None):
     if param is not None and len(param[1]) >= 2 and expected.shape[-1] == int(np.prod(param[1])):
         order = np.arange(expected.shape[-1]).reshape(param[1]).ravel(order='F')
         if close(expected[..., order]):
-            return ('%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j — это %s[i, j]'
-                    % (param[0], param[1][-1], param[0]))
+            return '%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j — это %s[i, j]' % (
+                param[0],
+                param[1][-1],
+                param[0],
+            )
     if close(-expected):
         return 'знак противоположный'
     nonzero = np.abs(expected) > 1e-8
@@ -302,11 +344,19 @@ def _value_hint(expected, actual, close, param=None):
             return 'всё отличается в %.6g раза (лишний или потерянный множитель, например размер батча?)' % ratio[0]
     if expected.ndim == 4 and min(expected.shape[2:]) > 2:
         inner = (Ellipsis, slice(1, -1), slice(1, -1))
-        for rows, cols, word in ((1, 0, 'вниз'), (-1, 0, 'вверх'), (0, 1, 'вправо'), (0, -1, 'влево'),
-                                 (1, 1, 'вниз и вправо'), (-1, -1, 'вверх и влево')):
+        for rows, cols, word in (
+            (1, 0, 'вниз'),
+            (-1, 0, 'вверх'),
+            (0, 1, 'вправо'),
+            (0, -1, 'влево'),
+            (1, 1, 'вниз и вправо'),
+            (-1, -1, 'вверх и влево'),
+        ):
             if np.allclose(actual[inner], np.roll(expected, (rows, cols), axis=(2, 3))[inner], atol=1e-4, rtol=1e-4):
-                return ('картинка сдвинута на пиксель %s (у padding=\'same\' лишний пиксель дополнения идёт '
-                        'снизу/справа)' % word)
+                return (
+                    'картинка сдвинута на пиксель %s (у padding=\'same\' лишний пиксель дополнения идёт '
+                    'снизу/справа)' % word
+                )
     return ''
 
 
@@ -315,18 +365,33 @@ def _not_finite(what, actual, actual_name, param=None):
     first = np.unravel_index(np.argmax(nan | inf), actual.shape)
     causes = []
     if nan.any():
-        causes.append('nan получается из 0 / 0, inf / inf (например, exp большого числа, делённое на такое же), '
-                      'inf - inf, 0 * inf, логарифма или корня отрицательного числа')
+        causes.append(
+            'nan получается из 0 / 0, inf / inf (например, exp большого числа, делённое на такое же), '
+            'inf - inf, 0 * inf, логарифма или корня отрицательного числа'
+        )
     if inf.any():
-        causes.append('inf — из деления на ноль (например, 1 - beta ** t при t = 0: шаги оптимизатора '
-                      'считаются с t = 1), логарифма нуля (-inf) или переполнения exp большого числа')
-    fail('%s: в результате %d nan и %d inf из %d чисел, первое в позиции %s. %s.\n%s:\n%s'
-         % (what, nan.sum(), inf.sum(), actual.size, _where(first, actual.shape, param), '; '.join(causes),
-            actual_name, _show(actual)))
+        causes.append(
+            'inf — из деления на ноль (например, 1 - beta ** t при t = 0: шаги оптимизатора '
+            'считаются с t = 1), логарифма нуля (-inf) или переполнения exp большого числа'
+        )
+    fail(
+        '%s: в результате %d nan и %d inf из %d чисел, первое в позиции %s. %s.\n%s:\n%s'
+        % (
+            what,
+            nan.sum(),
+            inf.sum(),
+            actual.size,
+            _where(first, actual.shape, param),
+            '; '.join(causes),
+            actual_name,
+            _show(actual),
+        )
+    )
 
 
-def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено',
-                param=None):
+def check_close(
+    what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='Ожидалось', actual_name='Получено', param=None
+):
     """Сравнивает массивы; при расхождении печатает обе стороны и падает с сообщением: где и как числа
     различаются. param=(имя, форма): последняя ось — элементы параметра этой формы, вытянутого по строкам."""
     if actual is None:
@@ -337,8 +402,10 @@ def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='О�
     except (TypeError, ValueError) as err:
         fail('%s: результат нельзя превратить в числовой массив (%s)' % (what, err))
     if actual.shape != expected.shape:
-        fail('%s: форма результата %s, а должна быть %s%s' % (what, actual.shape, expected.shape,
-                                                               _shape_hint(expected, actual)))
+        fail(
+            '%s: форма результата %s, а должна быть %s%s'
+            % (what, actual.shape, expected.shape, _shape_hint(expected, actual))
+        )
     if not np.all(np.isfinite(actual)):
         _not_finite(what, actual, actual_name, param)
 
@@ -354,16 +421,38 @@ def check_close(what, expected, actual, atol=1e-6, rtol=1e-5, expected_name='О�
         print('Something went wrong!')
         print('%s:\n%s' % (expected_name, _show(expected)))
         print('%s:\n%s' % (actual_name, _show(actual)))
-        largest = '' if index == first else ', наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)' % (
-            _where(index, diff.shape, param), expected[index], actual[index])
-        fail('%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g)%s'
-             % (what, bad.sum(), bad.size, ': ' + hint if hint else '', _where(first, diff.shape, param),
-                expected[first], actual[first], largest))
+        largest = (
+            ''
+            if index == first
+            else ', наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)'
+            % (_where(index, diff.shape, param), expected[index], actual[index])
+        )
+        fail(
+            '%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g)%s'
+            % (
+                what,
+                bad.sum(),
+                bad.size,
+                ': ' + hint if hint else '',
+                _where(first, diff.shape, param),
+                expected[first],
+                actual[first],
+                largest,
+            )
+        )
 
 
 def check_grad(what, numerical, analytic, atol=1e-5, rtol=1e-4, param=None):
-    check_close(what, numerical, analytic, atol=atol, rtol=rtol, expected_name='Numerical grad is',
-                actual_name='Your gradient is', param=param)
+    check_close(
+        what,
+        numerical,
+        analytic,
+        atol=atol,
+        rtol=rtol,
+        expected_name='Numerical grad is',
+        actual_name='Your gradient is',
+        param=param,
+    )
 
 
 # --------------------------------------------------------------------------------- численные производные
@@ -401,10 +490,15 @@ def check_layer_gradients(expect, name, layer, x, g):
     """Сверяет с численными производными grad_x (якобиан) и backward по входу; g — dL/d(выход) (формы выхода);
     expect — функция ноутбука (при проверке — проверяющей стороны)."""
     x = np.asarray(x, dtype=np.float64)
-    check_grad('%s.grad_x, x формы %s' % (name, x.shape),
-               expect('численный якобиан', lambda: numerical_jacobian(layer.forward, x)), layer.grad_x(x))
-    expected = expect('численный dL/dx', lambda: numerical_grad(
-        lambda: float(np.sum(np.asarray(layer.forward(x), dtype=np.float64) * g)), x))
+    check_grad(
+        '%s.grad_x, x формы %s' % (name, x.shape),
+        expect('численный якобиан', lambda: numerical_jacobian(layer.forward, x)),
+        layer.grad_x(x),
+    )
+    expected = expect(
+        'численный dL/dx',
+        lambda: numerical_grad(lambda: float(np.sum(np.asarray(layer.forward(x), dtype=np.float64) * g)), x),
+    )
     result = layer.backward(x, g)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail('%s.backward должен возвращать пару (grad_input, [градиенты параметров])' % name)
@@ -487,8 +581,9 @@ def test_grad_b(expect, DenseLayer, input_size=3, output_size=4, batch=2):
     b_init = np.random.random((output_size,))
     x = np.random.random((batch, input_size))
     dense = DenseLayer(input_size, output_size, W_init, b_init)
-    num_grad = expect('numerical grad_b',
-                      lambda: numerical_grad_b(DenseLayer, input_size, output_size, b_init, W_init, x))
+    num_grad = expect(
+        'numerical grad_b', lambda: numerical_grad_b(DenseLayer, input_size, output_size, b_init, W_init, x)
+    )
     grad = dense.grad_b(x)
     check_grad('DenseLayer.grad_b (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad)
     print('Test PASSED')
@@ -513,11 +608,16 @@ def test_grad_W(expect, DenseLayer, input_size=3, output_size=4, batch=2):
     b_init = np.random.random((output_size,))
     x = np.random.random((batch, input_size))
     dense = DenseLayer(input_size, output_size, W_init, b_init)
-    num_grad = expect('numerical grad_W',
-                      lambda: numerical_grad_W(DenseLayer, input_size, output_size, b_init, W_init, x))
+    num_grad = expect(
+        'numerical grad_W', lambda: numerical_grad_W(DenseLayer, input_size, output_size, b_init, W_init, x)
+    )
     grad = dense.grad_W(x)
-    check_grad('DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad,
-               param=('W', W_init.shape))
+    check_grad(
+        'DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch),
+        num_grad,
+        grad,
+        param=('W', W_init.shape),
+    )
     print('Test PASSED')
 
 
@@ -556,6 +656,7 @@ def plot_history(history, title=''):
     """Точность на валидации по эпохам (history — словарь, который возвращает Network.fit)."""
     import textwrap
     import matplotlib.pyplot as plt
+
     if not isinstance(history, dict) or not history.get('val_accuracy'):
         print('fit не вернул history с val_accuracy: нечего рисовать')
         return
@@ -623,7 +724,7 @@ def keras_adam_steps(params, grads_seq, learning_rate=0.001, beta_1=0.9, beta_2=
     params = [p.copy() for p in params]
     ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
     for t, grads in enumerate(grads_seq, start=1):
-        alpha = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+        alpha = learning_rate * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
         for p, g, m, v in zip(params, grads, ms, vs):
             m += (g - m) * (1 - beta_1)
             v += (g * g - v) * (1 - beta_2)
@@ -671,8 +772,12 @@ def check_each_optimizer(begin_test, check, seconds, only=None):
     return passed
 
 
-OPTIMIZER_FORMULAS = {'SGD': keras_sgd_steps, 'RMSprop': keras_rmsprop_steps, 'Adagrad': keras_adagrad_steps,
-                      'Adam': keras_adam_steps}
+OPTIMIZER_FORMULAS = {
+    'SGD': keras_sgd_steps,
+    'RMSprop': keras_rmsprop_steps,
+    'Adagrad': keras_adagrad_steps,
+    'Adam': keras_adam_steps,
+}
 
 
 def describe_optimizer(class_name, kwargs):
@@ -691,6 +796,11 @@ def new_optimizer(namespace, class_name, kwargs):
 def check_optimizer_steps(namespace, class_name, kwargs, shapes, steps, rng):
     """Шаги вашего class_name(**kwargs) (класс из namespace) на случайных параметрах и градиентах против формул
     Keras."""
-    check_optimizer(lambda: new_optimizer(namespace, class_name, kwargs),
-                    lambda p, g: OPTIMIZER_FORMULAS[class_name](p, g, **kwargs), shapes, steps, rng,
-                    describe_optimizer(class_name, kwargs))
+    check_optimizer(
+        lambda: new_optimizer(namespace, class_name, kwargs),
+        lambda p, g: OPTIMIZER_FORMULAS[class_name](p, g, **kwargs),
+        shapes,
+        steps,
+        rng,
+        describe_optimizer(class_name, kwargs),
+    )

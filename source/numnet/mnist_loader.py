@@ -60,8 +60,9 @@ _KIND = {_IMAGE_MAGIC: "an MNIST image file in IDX format", _LABEL_MAGIC: "an MN
 
 _HERE = Path(__file__).resolve().parent
 
-_FILES_TEXT = ("train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-               "t10k-labels-idx1-ubyte.gz")
+_FILES_TEXT = (
+    "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+)
 _LOCAL_FIX = (
     "put the four MNIST files ({files}) into ./data/mnist next to the notebook, "
     "or set the environment variable {env} to the directory that holds them "
@@ -122,8 +123,12 @@ def read_idx(filename, expected_magic=None):
             f"Replace it with an intact copy. {_HOW_TO_FIX}"
         )
     magic = int.from_bytes(data[:4], "big")
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08 or not 1 <= data[3] <= 3 or (
-        expected_magic is not None and magic != expected_magic
+    if (
+        data[0] != 0
+        or data[1] != 0
+        or data[2] != 0x08
+        or not 1 <= data[3] <= 3
+        or (expected_magic is not None and magic != expected_magic)
     ):
         want = f"0x{expected_magic:08x}" if expected_magic is not None else "0x0000080N (N = 1..3)"
         raise MnistDataError(
@@ -138,7 +143,7 @@ def read_idx(filename, expected_magic=None):
             f"MNIST file {filename} is truncated inside its header ({len(data)} bytes, header needs {header}). "
             f"Replace it with an intact copy. {_HOW_TO_FIX}"
         )
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected_len = header + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected_len:
         problem = "truncated" if len(data) < expected_len else "longer than its header says"
@@ -205,17 +210,19 @@ def _load_from(directory, origin):
 def _keras_import_advice(exc):
     """What to do when ``import keras`` raised ``exc``: install Keras only if it is really missing."""
     if isinstance(exc, ModuleNotFoundError) and exc.name == "keras":
-        return ("keras is not installed ({kind}: {exc}). How to fix: {local}; "
-                "or install the course's test oracle (pip install \"keras==3.*\" \"jax[cpu]\"), connect to the "
-                "internet and run again, so that keras.datasets.mnist.load_data() downloads MNIST."
-                ).format(kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+        return (
+            "keras is not installed ({kind}: {exc}). How to fix: {local}; "
+            "or install the course's test oracle (pip install \"keras==3.*\" \"jax[cpu]\"), connect to the "
+            "internet and run again, so that keras.datasets.mnist.load_data() downloads MNIST."
+        ).format(kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
     backend = os.environ.get("KERAS_BACKEND", "")
-    return ("keras is installed but could not be imported with KERAS_BACKEND={backend!r} ({kind}: {exc}). "
-            "How to fix: the course runs Keras on JAX: install it (pip install \"jax[cpu]\"), set "
-            "KERAS_BACKEND=jax (export KERAS_BACKEND=jax before starting Jupyter, or "
-            "os.environ['KERAS_BACKEND'] = 'jax' in the first cell) and restart the kernel; "
-            "or use local files: {local}."
-            ).format(backend=backend, kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+    return (
+        "keras is installed but could not be imported with KERAS_BACKEND={backend!r} ({kind}: {exc}). "
+        "How to fix: the course runs Keras on JAX: install it (pip install \"jax[cpu]\"), set "
+        "KERAS_BACKEND=jax (export KERAS_BACKEND=jax before starting Jupyter, or "
+        "os.environ['KERAS_BACKEND'] = 'jax' in the first cell) and restart the kernel; "
+        "or use local files: {local}."
+    ).format(backend=backend, kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
 
 
 def _load_with_keras(tried):
@@ -224,6 +231,7 @@ def _load_with_keras(tried):
     tried_text = "; ".join(f"{d} ({why})" for d, why in tried)
     try:
         import keras  # lazy: students without keras can still use local files
+
         keras_load = keras.datasets.mnist.load_data
     except Exception as exc:  # ImportError, or keras failing to import its backend
         raise MnistDataError(

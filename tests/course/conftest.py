@@ -1,4 +1,5 @@
 """Shared setup of the course tests: environment for Keras/MNIST."""
+
 import os
 import tempfile
 
@@ -21,6 +22,7 @@ def mnist_dir():
 def source_nb():
     import nbformat
     from coursekit import SOURCE_NOTEBOOK
+
     return nbformat.read(SOURCE_NOTEBOOK, as_version=4)
 
 
@@ -28,5 +30,5 @@ def source_nb():
 def release_nb():
     import nbformat
     from coursekit import NOTEBOOK, RELEASE_DIR
-    return nbformat.read(os.path.join(RELEASE_DIR, NOTEBOOK), as_version=4)
 
+    return nbformat.read(os.path.join(RELEASE_DIR, NOTEBOOK), as_version=4)

@@ -30,6 +30,7 @@ def helpers_namespace(cell_source, folder):
     from ``folder`` as in a student's kernel (the notebook's folder first on sys.path, a fresh import); sys.path and
     sys.modules are left as they were."""
     import sys
+
     saved = sys.modules.pop("numnet_testing", None)
     sys.path.insert(0, folder)
     try:

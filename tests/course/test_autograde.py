@@ -4,6 +4,7 @@ of the graded notebooks shows no hidden-test code.
 
 All submissions are graded in one go, two at a time.
 """
+
 import re
 import shutil
 
@@ -21,7 +22,7 @@ def graded(mnist_dir, request):
     rows, info = grade_examples(EXAMPLES, workers=2, keep=True)
     report = "\n%s\ngraded %d submissions in %.0f s" % (format_table(rows), len(rows), info["seconds"])
     capture = request.config.pluginmanager.getplugin("capturemanager")
-    if capture is not None:             # shown even when pytest captures output
+    if capture is not None:  # shown even when pytest captures output
         with capture.global_and_fixture_disabled():
             print(report)
     else:
@@ -49,10 +50,20 @@ def test_reference_full_and_release_zero(graded):
     assert sum(graded[0]["release"][1].values()) == 0
 
 
-@pytest.mark.parametrize("name", ["reference", "softmax_no_max_shift", "release", "test_cell_deleted",
-                                  "keras_in_dense_forward", "check_close_redefined"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reference",
+        "softmax_no_max_shift",
+        "release",
+        "test_cell_deleted",
+        "keras_in_dense_forward",
+        "check_close_redefined",
+    ],
+)
 def test_graded_notebook_and_feedback_have_no_hidden_tests(graded, source_nb, name):
     import html as html_lib
+
     path = graded[1]["autograded"][name]
     nb = nbformat.read(path, as_version=4)
     hidden = _hidden_lines(source_nb)
@@ -76,7 +87,7 @@ def test_failed_test_shows_the_graders_message_not_a_traceback(graded):
     # the visible large-logit test catches it (at home too), and the message names what produced the nan
     assert errors[0].evalue.startswith("Softmax.forward при больших по модулю входах (до 1000): в результате ")
     assert "inf / inf" in errors[0].evalue
-    assert errors[0].traceback == [errors[0].evalue]             # the grader's message only
+    assert errors[0].traceback == [errors[0].evalue]  # the grader's message only
     text = re.sub(r"<[^>]+>", "", safe_feedback(path))
     assert "Softmax.forward при больших по модулю входах (до 1000)" in text
     assert "check_close('Softmax.forward, вход формы" not in text and "coursekit/trusted" not in text

@@ -1,4 +1,5 @@
 """The course build: one source of truth, fresh committed notebooks, points, the released skeleton."""
+
 import inspect
 import os
 import re
@@ -33,8 +34,9 @@ def test_committed_release_equals_a_fresh_generate_assignment(tmp_path):
 
 
 def _without_markers(source):
-    return "\n".join(line for line in source.split("\n")
-                     if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    return "\n".join(
+        line for line in source.split("\n") if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
+    )
 
 
 @pytest.mark.parametrize("dotted", sorted(REGIONS))
@@ -49,7 +51,9 @@ def test_every_region_method_is_inside_a_region(source_nb):
     code = "\n".join(c.source for c in source_nb.cells if c.cell_type == "code")
     for dotted, methods in REGIONS.items():
         for method, stub in methods.items():
-            pattern = r"def %s\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION" % re.escape(method)
+            pattern = r"def %s\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION" % re.escape(
+                method
+            )
             assert re.search(pattern, code), "%s.%s has no solution region" % (dotted, method)
 
 
@@ -64,8 +68,11 @@ def test_task_points(source_nb):
             assert meta["locked"] and not meta["solution"]
             assert "### BEGIN HIDDEN TESTS" in c.source, "%s has no hidden tests" % meta["grade_id"]
             first, second = c.source.split("\n")[:2]
-            assert first == "# Тест %s — %s (%s)" % (meta["grade_id"], TEST_NAMES[meta["grade_id"]],
-                                                     points_text(meta["points"]))
+            assert first == "# Тест %s — %s (%s)" % (
+                meta["grade_id"],
+                TEST_NAMES[meta["grade_id"]],
+                points_text(meta["points"]),
+            )
             assert second.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
         elif "grade_id" in meta:
             assert "__" not in meta["grade_id"], "only graded cells may look like <task>__<name>"
@@ -76,15 +83,19 @@ def test_release_is_the_skeleton(release_nb, source_nb):
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "# stub:"):
         assert marker not in release_code
     # solution bodies are gone, docstrings and given code stay
-    for line in ("return np.maximum(input_data, 0)", "e = np.exp(x - x.max(axis=1, keepdims=True))",
-                 "return self._check(input_data) @ self.W + self.b", "def correlate(",
-                 "p += mu * m - lr * g if self.nesterov else m"):
+    for line in (
+        "return np.maximum(input_data, 0)",
+        "e = np.exp(x - x.max(axis=1, keepdims=True))",
+        "return self._check(input_data) @ self.W + self.b",
+        "def correlate(",
+        "p += mu * m - lr * g if self.nesterov else m",
+    ):
         assert line not in release_code
     dense = cell(release_nb, "dense").source
-    assert dense.count("raise NotImplementedError()") == 4          # forward, grad_x, grad_W, grad_b
-    assert dense.count(FALLBACK_BACKWARD) == 1                     # the optional backward falls back
-    assert "def update_param(self, params_grad, learning_rate):" in dense   # given in the assignment
-    assert "``(B, output_dim, input_dim*output_dim)``" in dense    # docstrings stay, with the layout
+    assert dense.count("raise NotImplementedError()") == 4  # forward, grad_x, grad_W, grad_b
+    assert dense.count(FALLBACK_BACKWARD) == 1  # the optional backward falls back
+    assert "def update_param(self, params_grad, learning_rate):" in dense  # given in the assignment
+    assert "``(B, output_dim, input_dim*output_dim)``" in dense  # docstrings stay, with the layout
     assert "``[b, o, i*output_dim + j]``" in dense
     for gid in ("relu", "softmax", "flatten", "maxpooling", "conv2d", "conv2dtr"):
         assert cell(release_nb, gid).source.count(FALLBACK_BACKWARD) == 1, gid
@@ -99,8 +110,11 @@ def test_release_is_the_skeleton(release_nb, source_nb):
 
 def test_every_test_cell_starts_with_its_name_and_points(release_nb):
     """What the student sees: the release's test cells carry the course's Russian name and the points."""
-    firsts = {c.metadata["nbgrader"]["grade_id"]: c.source.split("\n")[0] for c in release_nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade")}
+    firsts = {
+        c.metadata["nbgrader"]["grade_id"]: c.source.split("\n")[0]
+        for c in release_nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
     assert set(firsts) == set(TEST_NAMES)
     assert firsts["part1_forward__dense"] == "# Тест part1_forward__dense — DenseLayer: прямой проход (1 балл)"
     assert firsts["part1_forward__relu"].endswith("(0,5 балла)")
@@ -119,7 +133,8 @@ def test_points_table_near_the_top(release_nb):
     assert "|  | ReLU: прямой проход | `part1_forward__relu` | 0,5 |" in rows
     assert sum("`%s`" % gid in table.source for gid in TEST_NAMES) == len(TEST_NAMES) == 27
     assert [r for r in rows if "всего за задание" in r] == [
-        "| | *всего за задание* | | **%g** |" % p for p in TASKS.values()]
+        "| | *всего за задание* | | **%g** |" % p for p in TASKS.values()
+    ]
     assert rows[-1] == "| **Итого** | | | **45** |"
     assert "Основная часть — 20 баллов, дополнительные задания — 25 баллов." in table.source
 
@@ -131,12 +146,16 @@ def test_notebook_metadata_declares_titles_for_the_bot(source_nb, release_nb):
 
 def test_build_fails_for_a_test_without_a_name_or_a_name_without_a_test(tmp_path, monkeypatch):
     from coursekit import build
+
     with open(build.TEMPLATE, encoding="utf-8") as f:
         template = f.read()
     renamed = tmp_path / "renamed.nbt"
     renamed.write_text(template.replace("#%% test part1_forward__relu 0.5", "#%% test part1_forward__relu_new 0.5"))
-    with pytest.raises(TemplateError, match=r"without a name in coursekit/course.py TEST_NAMES: "
-                                            r"part1_forward__relu_new"):
+    with pytest.raises(
+        TemplateError,
+        match=r"without a name in coursekit/course.py TEST_NAMES: "
+        r"part1_forward__relu_new",
+    ):
         build_notebook(str(renamed))
     monkeypatch.setitem(TEST_NAMES, "part1_forward__extra", "Лишний тест")
     with pytest.raises(TemplateError, match="TEST_NAMES without a test cell: part1_forward__extra"):
@@ -145,7 +164,14 @@ def test_build_fails_for_a_test_without_a_name_or_a_name_without_a_test(tmp_path
 
 def test_points_text():
     assert [points_text(p) for p in (1, 0.5, 0.25, 2, 4, 5, 21)] == [
-        "1 балл", "0,5 балла", "0,25 балла", "2 балла", "4 балла", "5 баллов", "21 балл"]
+        "1 балл",
+        "0,5 балла",
+        "0,25 балла",
+        "2 балла",
+        "4 балла",
+        "5 баллов",
+        "21 балл",
+    ]
 
 
 def test_helpers_cell_is_collapsed(release_nb, source_nb):
@@ -154,7 +180,7 @@ def test_helpers_cell_is_collapsed(release_nb, source_nb):
         assert sum("source_hidden" in str(c.metadata) for c in nb.cells) == 1
 
 
-HELPERS_CELL_MAX_LINES = 80     # issue 10 item 10: the helpers cell is short; the pure helpers are numnet_testing.py
+HELPERS_CELL_MAX_LINES = 80  # issue 10 item 10: the helpers cell is short; the pure helpers are numnet_testing.py
 
 
 def test_helpers_cell_is_short_and_its_module_is_shipped(release_nb, source_nb):
@@ -169,11 +195,29 @@ def test_helpers_cell_is_short_and_its_module_is_shipped(release_nb, source_nb):
         course_module = f.read()
     with open(os.path.join(RELEASE_DIR, "numnet_testing.py"), "rb") as f:
         assert f.read() == course_module
-    assert len(course_module.decode().splitlines()) > 400        # the bulk really moved (not deleted)
+    assert len(course_module.decode().splitlines()) > 400  # the bulk really moved (not deleted)
     ns = helpers_namespace(cell(release_nb, "test_helpers").source, RELEASE_DIR)
-    for name in ("expect", "begin_test", "accuracy_of", "loss_of", "check_close", "check_grad", "fail", "TestFailed",
-                 "numerical_grad", "numerical_jacobian", "keras_layer", "test_layer", "test_grad_W", "small_mnist",
-                 "check_each_optimizer", "new_optimizer", "OPTIMIZER_FORMULAS", "self_check", "GRADING"):
+    for name in (
+        "expect",
+        "begin_test",
+        "accuracy_of",
+        "loss_of",
+        "check_close",
+        "check_grad",
+        "fail",
+        "TestFailed",
+        "numerical_grad",
+        "numerical_jacobian",
+        "keras_layer",
+        "test_layer",
+        "test_grad_W",
+        "small_mnist",
+        "check_each_optimizer",
+        "new_optimizer",
+        "OPTIMIZER_FORMULAS",
+        "self_check",
+        "GRADING",
+    ):
         assert name in ns, name
     # the functions the grader replaces are the cell's own (module functions would keep calling their own)
     for name in ("expect", "begin_test", "accuracy_of", "loss_of"):
@@ -186,15 +230,26 @@ def test_release_says_why_a_method_is_optional(release_nb):
     code = "\n".join(c.source for c in release_nb.cells if c.cell_type == "code")
     notes = re.findall(r"# ВАШ КОД ЗДЕСЬ \(необязательно(.*)\)\n", code)
     assert notes and all(note.startswith(": ") for note in notes), notes
-    for gid, method in [("network", "_backprop"), ("maxpooling", "_offsets"), ("conv2d", "_pads"),
-                        ("conv_base", "same_padding"), ("conv_base", "grad_x"), ("conv_base", "grad_param"),
-                        ("conv2d", "backward"), ("conv2dtr", "backward")]:
+    for gid, method in [
+        ("network", "_backprop"),
+        ("maxpooling", "_offsets"),
+        ("conv2d", "_pads"),
+        ("conv_base", "same_padding"),
+        ("conv_base", "grad_x"),
+        ("conv_base", "grad_param"),
+        ("conv2d", "backward"),
+        ("conv2dtr", "backward"),
+    ]:
         source = cell(release_nb, gid).source
-        body = source[source.index("def %s(" % method):]
-        assert re.search(r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body), \
-            (gid, method)
-    assert re.search(r'def grad_kernel\(self, input_data\):\n(?:\s+"""[^\n]*"""\n)?'
-                     r'\s+return self\.grad_param\(input_data\)\[0\]', code)            # given
+        body = source[source.index("def %s(" % method) :]
+        assert re.search(
+            r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body
+        ), (gid, method)
+    assert re.search(
+        r'def grad_kernel\(self, input_data\):\n(?:\s+"""[^\n]*"""\n)?'
+        r'\s+return self\.grad_param\(input_data\)\[0\]',
+        code,
+    )  # given
 
 
 def test_conv_layer_with_neither_jacobians_nor_backward_says_what_to_implement(source_nb):
@@ -202,14 +257,18 @@ def test_conv_layer_with_neither_jacobians_nor_backward_says_what_to_implement(s
     grad_x and backward raise the one-sentence error at once, not a RecursionError."""
     import numpy as np
     from coursekit.examples import EXAMPLES, build_submission
+
     nb = build_submission(next(ex for ex in EXAMPLES if ex.name == "conv_neither"))
     ns = _exec_cells(nb, ["checks", "layer", "dense", "conv_helpers", "conv_base", "conv2d"])
     layer = ns["Conv2DLayer"](3, 1, 2)
     x = np.ones((1, 1, 4, 4))
     assert layer.forward(x).shape == (1, 2, 4, 4)
     for call, args in [("grad_x", (x,)), ("backward", (x, np.ones((1, 2, 4, 4))))]:
-        with pytest.raises(NotImplementedError, match=r"^Conv2DLayer: реализуйте grad_x \(и grad_param\) или "
-                                                      r"backward — сейчас каждый из них вычисляется через другой$"):
+        with pytest.raises(
+            NotImplementedError,
+            match=r"^Conv2DLayer: реализуйте grad_x \(и grad_param\) или "
+            r"backward — сейчас каждый из них вычисляется через другой$",
+        ):
             getattr(layer, call)(*args)
 
 
@@ -222,6 +281,7 @@ def _exec_cells(nb, ids):
 
 def test_released_backward_falls_back_to_the_jacobians(release_nb, source_nb):
     import numpy as np
+
     # untouched release: backward goes to Layer.backward, which asks for the (unwritten) Jacobian
     ns = _exec_cells(release_nb, ["checks", "layer", "dense"])
     layer = ns["DenseLayer"](3, 2)
@@ -242,26 +302,34 @@ def test_released_backward_falls_back_to_the_jacobians(release_nb, source_nb):
 
 
 def test_custom_stub_regions():
-    source = ("class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        ### BEGIN SOLUTION\n        return 1\n"
-              "        ### END SOLUTION\n\n    def backward(self, x, g):\n"
-              "        ### BEGIN SOLUTION  # stub: return super().backward(x, g)\n        return 2\n"
-              "        ### END SOLUTION\n")
+    source = (
+        "class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        ### BEGIN SOLUTION\n        return 1\n"
+        "        ### END SOLUTION\n\n    def backward(self, x, g):\n"
+        "        ### BEGIN SOLUTION  # stub: return super().backward(x, g)\n        return 2\n"
+        "        ### END SOLUTION\n"
+    )
     c = nbformat.v4.new_code_cell(source)
     pre = ClearSolutionsWithStubs()
     pre.code_stub = {"python": "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"}
     assert pre._replace_solution_region(c, "python")
-    assert c.source == ("class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        # ВАШ КОД ЗДЕСЬ\n"
-                        "        raise NotImplementedError()\n\n    def backward(self, x, g):\n"
-                        "        # ВАШ КОД ЗДЕСЬ (необязательно)\n        return super().backward(x, g)\n")
+    assert c.source == (
+        "class A(B):\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        # ВАШ КОД ЗДЕСЬ\n"
+        "        raise NotImplementedError()\n\n    def backward(self, x, g):\n"
+        "        # ВАШ КОД ЗДЕСЬ (необязательно)\n        return super().backward(x, g)\n"
+    )
 
 
 def test_with_regions_keeps_docstring_and_comments_outside():
-    source = ('class C:\n    def m(self, x):\n        """Doc."""\n\n        # comment\n        y = x\n'
-              '        return y\n\n    def n(self):\n        return 0\n')
+    source = (
+        'class C:\n    def m(self, x):\n        """Doc."""\n\n        # comment\n        y = x\n'
+        '        return y\n\n    def n(self):\n        return 0\n'
+    )
     out = with_regions(source, {"m": None})
-    assert out == ('class C:\n    def m(self, x):\n        """Doc."""\n\n        ### BEGIN SOLUTION\n'
-                   '        # comment\n        y = x\n        return y\n        ### END SOLUTION\n\n'
-                   '    def n(self):\n        return 0\n')
+    assert out == (
+        'class C:\n    def m(self, x):\n        """Doc."""\n\n        ### BEGIN SOLUTION\n'
+        '        # comment\n        y = x\n        return y\n        ### END SOLUTION\n\n'
+        '    def n(self):\n        return 0\n'
+    )
     with pytest.raises(ValueError, match="no such methods"):
         with_regions(source, {"missing": None})
 
@@ -274,41 +342,53 @@ def test_committed_expected_values_equal_a_fresh_recording(mnist_dir):
     from coursekit import EXPECTED_STORE, REPO_ROOT, SUBJECTS
     from coursekit.record import record_course
     from coursekit.trusted.grader import ExpectedStore
+
     store, results = record_course()
     assert [r.grade_id for r in results if not r.passed] == []
     assert {r.grade_id for r in results} == set(SUBJECTS)
-    assert ExpectedStore.load(os.path.join(REPO_ROOT, EXPECTED_STORE)).same_as(store), \
+    assert ExpectedStore.load(os.path.join(REPO_ROOT, EXPECTED_STORE)).same_as(store), (
         "grading/numnet/expected.npz is stale: run python -m coursekit.record"
+    )
 
 
 # ---------------------------------------------------------------- «Как сдать» and the students' README
+
 
 def _bot_settings(tmp_path, drop=(), **values):
     """A copy of gradebot.course.toml without the keys `drop` and with `values` changed."""
     import tomllib
     from coursekit.submit import BOT_CONFIG
+
     with open(BOT_CONFIG, "rb") as f:
         settings = tomllib.load(f)
     for key in drop:
         settings.pop(key, None)
     settings.update(values)
     path = tmp_path / "gradebot.toml"
-    path.write_text("".join("%s = %s\n" % (k, ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v)
-                            for k, v in settings.items()), encoding="utf-8")
+    path.write_text(
+        "".join(
+            "%s = %s\n" % (k, ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v)
+            for k, v in settings.items()
+        ),
+        encoding="utf-8",
+    )
     return str(path)
 
 
 def test_committed_readme_equals_a_fresh_build():
     from coursekit.build import build_readme
+
     for folder in ("source", "release"):
         with open(os.path.join(REPO_ROOT, folder, "numnet", "README.md"), encoding="utf-8") as f:
-            assert f.read() == build_readme(), \
+            assert f.read() == build_readme(), (
                 "%s/numnet/README.md is stale: run python -m coursekit.build && python -m coursekit.release" % folder
+            )
 
 
 def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
     """The released notebook and README carry the facts of the bot's course settings, and no placeholder."""
     from coursekit.submit import format_deadline, load_facts
+
     facts = load_facts()
     section = cell(release_nb, "how_to_submit")
     assert section is release_nb.cells[-1] and section.cell_type == "markdown"
@@ -317,64 +397,95 @@ def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
         readme = f.read()
     n, window = facts.rate_limit_rule()
     penalty = "%g %%" % (facts.late_penalty() * 100)
-    telegram = ["@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username()] \
-        if facts.telegram_bot else []
+    telegram = (
+        ["@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username()] if facts.telegram_bot else []
+    )
     assert facts.web_url or telegram
     for text in (section.source, readme):
-        for fact in [facts.web_url or telegram[0], *telegram, format_deadline(facts), "на " + penalty,
-                     "не больше %d посылок в час" % n, "последняя проверенная посылка"]:
+        for fact in [
+            facts.web_url or telegram[0],
+            *telegram,
+            format_deadline(facts),
+            "на " + penalty,
+            "не больше %d посылок в час" % n,
+            "последняя проверенная посылка",
+        ]:
             assert fact in text, (fact, text)
     assert ("/register <номер студента> <код>" in section.source) == bool(facts.telegram_bot)
     assert (n, window, facts.counting, facts.late_policy) == (5, 3600.0, "latest", "penalty:0.2")
     assert "Что придёт в ответ" in section.source and "код доступа" in section.source
-    for word in ("pip install numpy tqdm matplotlib ipywidgets jupyterlab \"keras==3.*\" \"jax[cpu]\"",
-                 "Python 3.11", "KERAS_BACKEND=jax", "NUMNET_MNIST_DIR", "./data/mnist", "Test PASSED",
-                 "раздел «Как сдать» в конце ноутбука"):
+    for word in (
+        "pip install numpy tqdm matplotlib ipywidgets jupyterlab \"keras==3.*\" \"jax[cpu]\"",
+        "Python 3.11",
+        "KERAS_BACKEND=jax",
+        "NUMNET_MNIST_DIR",
+        "./data/mnist",
+        "Test PASSED",
+        "раздел «Как сдать» в конце ноутбука",
+    ):
         assert word in readme, word
-    assert "«Как сдать»" in cell(release_nb, "cell-02").source       # the notes point to the section
+    assert "«Как сдать»" in cell(release_nb, "cell-02").source  # the notes point to the section
     everything = readme + "".join(c.source for c in release_nb.cells)
     assert not re.search(r"\{\{\w+(:[^}]*)?\}\}", everything)
     assert not re.search(r"example\.(org|com)|TODO|CHANGEME", everything)
 
 
-@pytest.mark.parametrize("drop", [("deadline",), ("late_policy",), ("counting",), ("rate_limit",),
-                                  ("web_url", "telegram_bot")])
+@pytest.mark.parametrize(
+    "drop", [("deadline",), ("late_policy",), ("counting",), ("rate_limit",), ("web_url", "telegram_bot")]
+)
 def test_build_fails_when_a_fact_is_missing(tmp_path, capsys, drop):
     from coursekit import build
     from coursekit.submit import FactsError
+
     path = _bot_settings(tmp_path, drop=drop)
     with pytest.raises(FactsError, match=r"gradebot\.toml lacks %s: students must be told" % " or ".join(drop)):
         build.build_notebook(bot_config=path)
     out = tmp_path / "out" / "numnet.ipynb"
     assert build.main(["--bot-config", path, "--output", str(out)]) == 2
     assert "lacks %s" % " or ".join(drop) in capsys.readouterr().err
-    assert not out.parent.exists()                                    # nothing written
+    assert not out.parent.exists()  # nothing written
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"web_url": "https://bot.example.org/numnet/"}, "looks like a placeholder"),
-    ({"telegram_bot": "TODO"}, "looks like a placeholder"),
-    ({"late_policy": "sometimes"}, "late_policy='sometimes'"),
-    ({"deadline": "20 декабря"}, "not an ISO datetime"),
-    ({"telegram_bot": "numnet grader"}, "telegram_bot='numnet grader'"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"web_url": "https://bot.example.org/numnet/"}, "looks like a placeholder"),
+        ({"telegram_bot": "TODO"}, "looks like a placeholder"),
+        ({"late_policy": "sometimes"}, "late_policy='sometimes'"),
+        ({"deadline": "20 декабря"}, "not an ISO datetime"),
+        ({"telegram_bot": "numnet grader"}, "telegram_bot='numnet grader'"),
+    ],
+)
 def test_build_fails_on_a_placeholder_or_an_invalid_fact(tmp_path, values, message):
     from coursekit.build import build_readme
     from coursekit.submit import FactsError
+
     with pytest.raises(FactsError, match=re.escape(message)):
         build_readme(bot_config=_bot_settings(tmp_path, **values))
 
 
 def test_section_follows_the_settings(tmp_path):
     from coursekit.submit import load_facts, section_markdown
-    text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("web_url",), late_policy="reject",
-                                                     counting="best", rate_limit="3/30", require_code=False,
-                                                     telegram_bot="numnet_grader_bot")))
+
+    text = section_markdown(
+        load_facts(
+            _bot_settings(
+                tmp_path,
+                drop=("web_url",),
+                late_policy="reject",
+                counting="best",
+                rate_limit="3/30",
+                require_code=False,
+                telegram_bot="numnet_grader_bot",
+            )
+        )
+    )
     assert "после срока посылки не принимаются" in text and "лучшая из проверенных посылок" in text
     assert "не больше 3 посылок за 30 мин." in text and "веб-страниц" not in text.split("Что придёт")[0]
     assert "Код доступа не нужен" in text and "`/register <номер студента>`" in text
-    text = section_markdown(load_facts(_bot_settings(tmp_path, drop=("telegram_bot",), late_policy="accept",
-                                                     rate_limit="none")))
+    text = section_markdown(
+        load_facts(_bot_settings(tmp_path, drop=("telegram_bot",), late_policy="accept", rate_limit="none"))
+    )
     assert "Telegram-бот [" not in text and "число посылок не ограничено" in text and "без штрафа" in text
 
 
@@ -403,23 +514,48 @@ def _prose(markdown):
 
 
 def _avoided_terms(text):
-    return ["%r (вместо него: %s)" % (m.group(), use) for pattern, use in AVOIDED_TERMS.items()
-            for m in re.finditer(pattern, text, flags=re.I)]
+    return [
+        "%r (вместо него: %s)" % (m.group(), use)
+        for pattern, use in AVOIDED_TERMS.items()
+        for m in re.finditer(pattern, text, flags=re.I)
+    ]
 
 
 def _skeleton_cells(nb):
     """Code cells a student reads as part of the assignment: solutions and given code, not tests or helpers."""
-    return [c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
-            and c.metadata.get("nbgrader", {}).get("grade_id") != "test_helpers"]
+    return [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and not c.metadata.get("nbgrader", {}).get("grade")
+        and c.metadata.get("nbgrader", {}).get("grade_id") != "test_helpers"
+    ]
 
 
 def test_avoided_terms_pattern_examples():
     """The checks below can fail: each avoided term is found, the allowed forms are not."""
-    bad = ["градиент средней по пакету потери", "лосс сети", "Реализация прямого вывода", "обратный вывод",
-           "страйд 2", "шаг обучения 0.1", "ядро перезапустите", "ядро имеет форму"]
+    bad = [
+        "градиент средней по пакету потери",
+        "лосс сети",
+        "Реализация прямого вывода",
+        "обратный вывод",
+        "страйд 2",
+        "шаг обучения 0.1",
+        "ядро перезапустите",
+        "ядро имеет форму",
+    ]
     assert all(_avoided_terms(text) for text in bad), [t for t in bad if not _avoided_terms(t)]
-    good = ["батч из B примеров", "собственного Python-пакета", "ядро свёртки", "ядром свёртки", "ядро Jupyter",
-            "функция потерь", "прямой проход", "формулы, которые вы выводите сами", "шаг оптимизатора"]
+    good = [
+        "батч из B примеров",
+        "собственного Python-пакета",
+        "ядро свёртки",
+        "ядром свёртки",
+        "ядро Jupyter",
+        "функция потерь",
+        "прямой проход",
+        "формулы, которые вы выводите сами",
+        "шаг оптимизатора",
+    ]
     assert not any(_avoided_terms(text) for text in good), [t for t in good if _avoided_terms(t)]
     assert " - " in _prose("баллы задания - сумма") and " - " not in _prose("- пункт\n`a - b` и $x - y$")
 
@@ -435,7 +571,7 @@ def test_markdown_uses_the_glossary_and_dashes(release_nb):
         for line in prose.split("\n"):
             if " - " in line:
                 problems.append("%s: дефис вместо тире: %r" % (where, line.strip()))
-        if GLOSSARY_CELL not in text:                    # the glossary itself names the avoided terms
+        if GLOSSARY_CELL not in text:  # the glossary itself names the avoided terms
             problems += ["%s: %s" % (where, term) for term in _avoided_terms(prose)]
     assert problems == []
 
@@ -445,8 +581,16 @@ def test_glossary_cell_near_the_start(release_nb):
     first_code = next(i for i, c in enumerate(release_nb.cells) if c.cell_type == "code")
     assert index < first_code
     glossary = release_nb.cells[index].source
-    for term in ("батч", "прямой проход", "обратный проход", "функция потерь", "ядро свёртки", "ядро Jupyter",
-                 "скорость обучения", "шаг оптимизатора"):
+    for term in (
+        "батч",
+        "прямой проход",
+        "обратный проход",
+        "функция потерь",
+        "ядро свёртки",
+        "ядро Jupyter",
+        "скорость обучения",
+        "шаг оптимизатора",
+    ):
         assert term in glossary, term
     with open(os.path.join(REPO_ROOT, "docs", "glossary.md"), encoding="utf-8") as f:
         doc = f.read()
@@ -457,6 +601,7 @@ def test_glossary_cell_near_the_start(release_nb):
 def test_skeleton_docstrings_and_messages_are_russian(release_nb):
     """Every docstring and every error message of the code a student is given is Russian and uses the glossary."""
     import ast
+
     problems, docstrings, messages = [], 0, 0
     for c in _skeleton_cells(release_nb):
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
@@ -470,8 +615,11 @@ def test_skeleton_docstrings_and_messages_are_russian(release_nb):
                         problems.append("%s: %s: docstring на английском: %r" % (gid, node.name, doc[:60]))
                     problems += ["%s: %s: %s" % (gid, node.name, t) for t in _avoided_terms(doc)]
             elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
-                texts = [n.value for n in ast.walk(node.exc.args[0])
-                         if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                texts = [
+                    n.value
+                    for n in ast.walk(node.exc.args[0])
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
                 if texts:
                     messages += 1
                     if not any(CYRILLIC.search(t) for t in texts):
@@ -486,12 +634,14 @@ def test_no_derivative_formulas_in_the_skeleton(release_nb):
     code = "\n".join(c.source for c in _skeleton_cells(release_nb))
     for answer in ["W.T", "delta_ij", "p_i (", "-y / p", "diag(", "the identity", "1 where an output"]:
         assert answer not in code, answer
-    assert "``[b, o, i*output_dim + j]``" in code                     # the layout of grad_W is a contract
+    assert "``[b, o, i*output_dim + j]``" in code  # the layout of grad_W is a contract
 
 
 # ------------------------------------------------------------------- the advice to check gradients (item 6)
 def _gradient_recipe(nb):
-    advice = next(c.source for c in nb.cells if c.cell_type == "markdown" and "проверьте градиенты численно" in c.source)
+    advice = next(
+        c.source for c in nb.cells if c.cell_type == "markdown" and "проверьте градиенты численно" in c.source
+    )
     (code,) = re.findall(r"```python\n(.*?)```", advice, flags=re.S)
     return advice, code
 
@@ -501,6 +651,7 @@ def _recipe_namespace(nb, **overrides):
     (the solution's cells are numnet_ref)."""
     import numpy as np
     import numnet_ref
+
     namespace = helpers_namespace(cell(nb, "test_helpers").source, RELEASE_DIR)
     namespace["np"] = np
     namespace.update({name: getattr(numnet_ref, name) for name in numnet_ref.__all__})
@@ -510,6 +661,7 @@ def _recipe_namespace(nb, **overrides):
 
 def test_gradient_check_advice_passes_on_the_reference_and_catches_a_bug(release_nb, capsys):
     import numnet_ref
+
     advice, code = _gradient_recipe(release_nb)
     for words in ("float64", "центральные разности", "numerical_grad", "numerical_jacobian", "10^{-6}"):
         assert words in advice, words
@@ -519,7 +671,7 @@ def test_gradient_check_advice_passes_on_the_reference_and_catches_a_bug(release
     class MeanBias(numnet_ref.DenseLayer):
         """A planted bug: dL/db averaged over the batch instead of summed (off by the factor B = 6)."""
 
-        def backward_params(self, input_data, grad_output):     # DenseLayer.backward takes its half from here
+        def backward_params(self, input_data, grad_output):  # DenseLayer.backward takes its half from here
             grad_W, grad_b = super().backward_params(input_data, grad_output)
             return [grad_W, grad_b / len(input_data)]
 
@@ -542,6 +694,7 @@ def test_why_the_advice_says_float64(release_nb):
     use float64 is needed, not decoration."""
     import numpy as np
     import numnet_ref
+
     _, code = _gradient_recipe(release_nb)
 
     class Float32Dense(numnet_ref.DenseLayer):
@@ -556,11 +709,39 @@ def test_why_the_advice_says_float64(release_nb):
 def test_released_classes_have_readable_reprs(release_nb):
     """Plot titles and messages show e.g. SGD(learning_rate=0.01, ...), never <__main__.SGD object at 0x...>: the
     reprs are given code, so even an untouched release has them."""
-    ns = _exec_cells(release_nb, ["checks", "layer", "network", "dense", "relu", "softmax", "flatten", "maxpooling",
-                                  "conv_helpers", "conv_base", "conv2d", "conv2dtr", "crossentropy", "optimizers"])
-    objects = [ns["DenseLayer"](3, 2), ns["ReLU"](), ns["Softmax"](), ns["FlattenLayer"](), ns["MaxPooling"](),
-               ns["Conv2DLayer"](3, 1, 2), ns["Conv2DTrLayer"](3, 1, 2, padding=1, stride=2), ns["CrossEntropy"](),
-               ns["SGD"](momentum=0.9, nesterov=True), ns["RMSprop"](), ns["Adagrad"](), ns["Adam"]()]
+    ns = _exec_cells(
+        release_nb,
+        [
+            "checks",
+            "layer",
+            "network",
+            "dense",
+            "relu",
+            "softmax",
+            "flatten",
+            "maxpooling",
+            "conv_helpers",
+            "conv_base",
+            "conv2d",
+            "conv2dtr",
+            "crossentropy",
+            "optimizers",
+        ],
+    )
+    objects = [
+        ns["DenseLayer"](3, 2),
+        ns["ReLU"](),
+        ns["Softmax"](),
+        ns["FlattenLayer"](),
+        ns["MaxPooling"](),
+        ns["Conv2DLayer"](3, 1, 2),
+        ns["Conv2DTrLayer"](3, 1, 2, padding=1, stride=2),
+        ns["CrossEntropy"](),
+        ns["SGD"](momentum=0.9, nesterov=True),
+        ns["RMSprop"](),
+        ns["Adagrad"](),
+        ns["Adam"](),
+    ]
     objects.append(ns["Network"](objects[:2], loss=ns["CrossEntropy"](), optimizer=ns["Adam"]()))
     for obj in objects:
         text = repr(obj)
@@ -573,6 +754,7 @@ def test_advice_threshold_holds_for_jacobians_too(release_nb):
     grad_x in float64 (including Softmax at large logits) and catch a transposed Dense Jacobian."""
     import numpy as np
     import numnet_ref
+
     ns = _recipe_namespace(release_nb)
     rng = np.random.default_rng(1)
 
@@ -580,18 +762,26 @@ def test_advice_threshold_holds_for_jacobians_too(release_nb):
         numerical = ns["numerical_jacobian"](layer.forward, x, eps=1e-6)
         return np.max(np.abs(layer.grad_x(x) - numerical)) / max(np.max(np.abs(numerical)), 1e-8)
 
-    layers = [(numnet_ref.DenseLayer(4, 3, W_init=rng.normal(size=(4, 3)), b_init=rng.normal(size=3)), (5, 4)),
-              (numnet_ref.ReLU(), (3, 6)), (numnet_ref.Softmax(), (4, 5)), (numnet_ref.FlattenLayer(), (2, 2, 3)),
-              (numnet_ref.MaxPooling(), (2, 1, 4, 4)),
-              (numnet_ref.Conv2DLayer(3, 2, 2, padding="same", stride=2, K_init=rng.normal(size=(3, 3, 2, 2)),
-                                      b_init=rng.normal(size=2)), (1, 2, 5, 4))]
+    layers = [
+        (numnet_ref.DenseLayer(4, 3, W_init=rng.normal(size=(4, 3)), b_init=rng.normal(size=3)), (5, 4)),
+        (numnet_ref.ReLU(), (3, 6)),
+        (numnet_ref.Softmax(), (4, 5)),
+        (numnet_ref.FlattenLayer(), (2, 2, 3)),
+        (numnet_ref.MaxPooling(), (2, 1, 4, 4)),
+        (
+            numnet_ref.Conv2DLayer(
+                3, 2, 2, padding="same", stride=2, K_init=rng.normal(size=(3, 3, 2, 2)), b_init=rng.normal(size=2)
+            ),
+            (1, 2, 5, 4),
+        ),
+    ]
     for layer, shape in layers:
         assert relative_error(layer, rng.normal(size=shape)) < 1e-6, layer
     assert relative_error(numnet_ref.Softmax(), rng.normal(size=(3, 4)) * 30 + 500) < 1e-6
 
     class TransposedDense(numnet_ref.DenseLayer):
         def grad_x(self, input_data):
-            return np.repeat(self.W[None], len(input_data), axis=0)      # W instead of W.T
+            return np.repeat(self.W[None], len(input_data), axis=0)  # W instead of W.T
 
     bad = TransposedDense(3, 3, W_init=rng.normal(size=(3, 3)), b_init=np.zeros(3))
     assert relative_error(bad, rng.normal(size=(2, 3))) > 1e-2

@@ -5,6 +5,7 @@ student ships, puts on sys.path or into sys.modules, or patches in their own pro
 The sandbox side (a student's cell replacing or monkeypatching the module in their own process) is graded end to
 end by the hostile corpus (coursekit/hostile.py: helpers_module_replaced, helpers_module_monkeypatched).
 """
+
 import os
 import sys
 import types
@@ -88,7 +89,7 @@ def test_grader_takes_the_course_copy_never_sys_path_or_sys_modules(course, host
     assert ns["expect"].__module__ == grader.__name__ and ns["begin_test"].__module__ == grader.__name__
     assert ns["test_layer"].__globals__ is ns
     assert not (folder / "FAKE_WAS_IMPORTED").exists()
-    assert sys.modules["numnet_testing"] is fake              # the grader neither used nor replaced it
+    assert sys.modules["numnet_testing"] is fake  # the grader neither used nor replaced it
 
 
 def test_a_wrong_result_fails_with_fakes_around(course, hostile_process):
@@ -100,7 +101,7 @@ def test_a_wrong_result_fails_with_fakes_around(course, hostile_process):
     result = grader.run_test(_dense_test(course), ns)
     assert not result.passed and result.message.startswith("DenseLayer.forward: не совпало"), result.message
     ns = grader.build_namespace(course, "part1_forward__dense", "record", subjects_of("part1_forward__dense"))
-    assert grader.run_test(_dense_test(course), ns).passed          # numnet_ref's DenseLayer passes
+    assert grader.run_test(_dense_test(course), ns).passed  # numnet_ref's DenseLayer passes
     assert not (folder / "FAKE_WAS_IMPORTED").exists()
 
 
@@ -127,10 +128,12 @@ def test_shipped_module_and_loader_next_to_the_submission_change_nothing(mnist_d
     submission folder: the Softmax bug still costs exactly its cells (the course's copies are used)."""
     from coursekit.examples import Example, build_submission
     from coursekit.hostile import SOFTMAX_BROKEN, SOFTMAX_BUG
+
     nb = build_submission(Example("softmax_bug", "", (SOFTMAX_BUG,), SOFTMAX_BROKEN))
     fake_loader = "print('Test PASSED')\n\ndef load_data(*args, **kwargs):\n    raise SystemExit(0)\n"
-    scores = _nbgrader_autograde(nb, {"numnet_testing.py": FAKE_MODULE, "mnist_loader.py": fake_loader},
-                                 tmp_path / "course")
+    scores = _nbgrader_autograde(
+        nb, {"numnet_testing.py": FAKE_MODULE, "mnist_loader.py": fake_loader}, tmp_path / "course"
+    )
     assert scores == pytest.approx(SOFTMAX_BROKEN)
     assert not list((tmp_path / "course").rglob("FAKE_WAS_IMPORTED"))
 
@@ -143,8 +146,9 @@ def _nbgrader_autograde(nb, files, course_dir):
     from coursekit import ASSIGNMENT, REPO_ROOT
     from coursekit.grading import NOTEBOOK_ID, copy_course, read_scores
     from gradebot.core.nbgrader_run import run_nbgrader
+
     copy_course(str(course_dir))
-    shutil.copy(os.path.join(REPO_ROOT, "gradebot.course.toml"), course_dir)     # the [kernel] declaration
+    shutil.copy(os.path.join(REPO_ROOT, "gradebot.course.toml"), course_dir)  # the [kernel] declaration
     run = run_nbgrader(course_dir, ["generate_assignment", ASSIGNMENT, "--force"])
     assert run.ok, run.output
     dest = course_dir / "submitted" / "shipper" / ASSIGNMENT

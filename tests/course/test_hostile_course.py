@@ -9,6 +9,7 @@ module-scoped fixture); then one test per entry checks
       source notebook, stripped, >= 12 characters, that appears nowhere else in the course or the submission)
       nor a traceback through the grader's own files (coursekit/trusted, gradebot/).
 """
+
 import json
 import os
 import re
@@ -24,13 +25,14 @@ from coursekit.examples import EXAMPLES, build_submission
 from coursekit.hostile import HOSTILE, build_hostile, write_notebook
 
 WORKERS = 2
-TIMEOUT = 900          # s per notebook (the grader's own wall-clock limit is far below)
+TIMEOUT = 900  # s per notebook (the grader's own wall-clock limit is far below)
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 GRADER_FILE = re.compile(r'(coursekit/trusted|gradebot/)')
 TRACEBACK = "Traceback (most recent call last)"
 
-pytestmark = pytest.mark.skipif(not os.path.isfile(SOURCE_NOTEBOOK),
-                                reason="the real course (source/numnet/numnet.ipynb) is not built yet")
+pytestmark = pytest.mark.skipif(
+    not os.path.isfile(SOURCE_NOTEBOOK), reason="the real course (source/numnet/numnet.ipynb) is not built yet"
+)
 
 
 def _hidden_and_visible_lines(source_nb):
@@ -60,9 +62,14 @@ def graded(tmp_path_factory, mnist_dir):
     """{entry name: (CompletedProcess, submitted notebook text)} for the whole corpus."""
     tmp = tmp_path_factory.mktemp("hostile_course")
     env = dict(os.environ)
-    env.update(GRADEBOT_DATA_DIR=str(tmp / "data"), GRADEBOT_COURSE_ROOT=REPO_ROOT,
-               GRADEBOT_BUILD_DIR=str(tmp / "builds"), GRADEBOT_WORKERS="1", NUMNET_MNIST_DIR=mnist_dir,
-               GRADEBOT_GRADEBOOK_URL="sqlite:///%s" % (tmp / "gradebook.db"))   # never the repo's gradebook
+    env.update(
+        GRADEBOT_DATA_DIR=str(tmp / "data"),
+        GRADEBOT_COURSE_ROOT=REPO_ROOT,
+        GRADEBOT_BUILD_DIR=str(tmp / "builds"),
+        GRADEBOT_WORKERS="1",
+        NUMNET_MNIST_DIR=mnist_dir,
+        GRADEBOT_GRADEBOOK_URL="sqlite:///%s" % (tmp / "gradebook.db"),
+    )  # never the repo's gradebook
     env.pop("GRADEBOT_CONFIG", None)
     paths = {}
     for ex in HOSTILE:
@@ -78,8 +85,14 @@ def graded(tmp_path_factory, mnist_dir):
 
     def grade(name):
         try:
-            proc = subprocess.run([sys.executable, "-m", "gradebot", "grade", str(paths[name]), "--json"],
-                                  cwd=str(tmp), env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            proc = subprocess.run(
+                [sys.executable, "-m", "gradebot", "grade", str(paths[name]), "--json"],
+                cwd=str(tmp),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
         except subprocess.TimeoutExpired as exc:
             proc = subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", "timed out after %d s" % TIMEOUT)
         return name, (proc, paths[name].read_text(encoding="utf-8"))
@@ -121,8 +134,7 @@ def test_hostile_submission(graded, hidden_lines, example):
     texts = list(_strings(result))
 
     # (b) no hidden-test code (lines the student wrote themselves do not count), no grader tracebacks
-    own = {line.strip() for cell in json.loads(submitted)["cells"]
-           for line in "".join(cell["source"]).splitlines()}
+    own = {line.strip() for cell in json.loads(submitted)["cells"] for line in "".join(cell["source"]).splitlines()}
     leaked = sorted(line for line in hidden_lines - own if any(line in t for t in texts))
     assert not leaked, "hidden-test code in the output: %s" % leaked[:5]
     grader_tb = [tb for t in texts for tb in _grader_tracebacks(t)]
@@ -146,4 +158,8 @@ def test_bundled_example_through_the_bot(graded, example):
     got = {task: v["points"] for task, v in result["tasks"].items()}
     expected = example.expected_points()
     assert got == pytest.approx(expected), "%s: obtained %s, expected %s; messages: %s" % (
-        example.name, got, expected, result.get("messages"))
+        example.name,
+        got,
+        expected,
+        result.get("messages"),
+    )

@@ -1,4 +1,5 @@
 """The solved source notebook runs top to bottom ("Run all", normal mode: demos included) without errors."""
+
 import os
 import shutil
 
@@ -21,8 +22,9 @@ def executed(mnist_dir, tmp_path_factory):
     os.environ["NUMNET_GRADING"] = "0"
     os.environ.pop("NBGRADER_EXECUTION", None)
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp)}},
-                       allow_errors=True).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp)}}, allow_errors=True
+        ).execute()
     finally:
         if old is None:
             os.environ.pop("NUMNET_GRADING", None)
@@ -36,22 +38,31 @@ def _text(cell):
 
 
 def test_no_cell_fails(executed):
-    failed = [(c.metadata.get("nbgrader", {}).get("grade_id"), o.ename, o.evalue)
-              for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    failed = [
+        (c.metadata.get("nbgrader", {}).get("grade_id"), o.ename, o.evalue)
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert failed == []
 
 
 def test_every_test_cell_passes(executed):
     tests = [c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade")]
     from coursekit import SUBJECTS
-    assert {c.metadata["nbgrader"]["grade_id"] for c in tests} == set(SUBJECTS)     # every test cell of the course
+
+    assert {c.metadata["nbgrader"]["grade_id"] for c in tests} == set(SUBJECTS)  # every test cell of the course
     for c in tests:
         assert "Test PASSED" in _text(c), c.metadata["nbgrader"]["grade_id"]
 
 
 def test_demos_train_and_plot(executed):
-    demos = [c for c in executed.cells if c.cell_type == "code" and "history = net.fit(" in c.source
-             and "plot_history(" in c.source]
+    demos = [
+        c
+        for c in executed.cells
+        if c.cell_type == "code" and "history = net.fit(" in c.source and "plot_history(" in c.source
+    ]
     assert len(demos) >= 5
     for c in demos:
         assert "Режим проверки" not in _text(c)
@@ -63,6 +74,7 @@ def test_self_check_finds_the_notebook_and_every_visible_test_passes(executed):
     """The last cell finds the notebook file itself (the one with test cells in the working directory) and prints
     a row per test with the course's names: all passed on the reference, 45 of 45."""
     from coursekit.course import TEST_NAMES
+
     (cell,) = [c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "self_check"]
     out = _text(cell)
     assert "✗" not in out and out.count("✓") == len(TEST_NAMES)

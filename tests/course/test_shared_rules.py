@@ -1,6 +1,7 @@
 """The course's rules are defined once (gradebot.core.course_format, coursekit/course.py) and every reader agrees:
 nbgrader's release, the trusted grader, the feedback page and the bot's leak check see the same hidden tests; the
 bot's task maxima are the course's."""
+
 import html as html_lib
 import os
 import re
@@ -36,13 +37,14 @@ def test_feedback_and_leak_check_agree_on_the_source_notebook(source_nb):
     """Every line the bot's leak check guards (course_facts.hidden_lines) is gone from what the course's feedback
     and the bot's own fallback show, and the leak check finds nothing in the course's feedback page."""
     from coursekit import SOURCE_NOTEBOOK
+
     facts = course_facts(SOURCE_NOTEBOOK)
     assert len(facts.hidden_lines) > 50
     shown_by_feedback = "\n".join(c.source for c in sanitize(source_nb).cells)
     shown_by_fallback = "\n".join(c.source for c in without_hidden_tests(source_nb).cells)
     visible = "\n".join(strip_hidden(c.source) for c in source_nb.cells)
     for line in facts.hidden_lines:
-        if line in visible:          # e.g. `net = Network(...)`: also a visible line of some cell
+        if line in visible:  # e.g. `net = Network(...)`: also a visible line of some cell
             continue
         assert line not in shown_by_feedback and line not in shown_by_fallback, line
     assert shown_by_feedback.count(HIDDEN_NOTE) == sum(1 for c in source_nb.cells if grader.is_test_cell(c))
@@ -57,6 +59,7 @@ def test_feedback_and_leak_check_agree_on_the_source_notebook(source_nb):
 def test_tasks_titles_and_maxima_have_one_definition(source_nb):
     """The bot's tasks and maxima (read from the source notebook) are coursekit/course.py's, titles included."""
     from coursekit import SOURCE_NOTEBOOK
+
     facts = course_facts(SOURCE_NOTEBOOK)
     assert facts.tasks == {t: float(m) for t, m in course.TASKS.items()}
     assert facts.task_titles == course.TASK_TITLES and facts.test_names == course.TEST_NAMES

@@ -2,6 +2,7 @@
 (values, stubs, callbacks, deadlines, isolation), the rebuild of an upload from the course, fail-closed scoring
 and the store of expected values. Fast: one shared sandbox for the harmless requests, fresh ones only where a
 test kills its session."""
+
 import copy
 import io
 import os
@@ -30,10 +31,20 @@ def _frame_reader(data):
 
 
 def test_protocol_round_trip_nested_header_and_dtypes():
-    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([True, False]), np.arange(4, dtype=np.int8),
-              np.array(2 ** 40, dtype=np.uint64), np.zeros((0, 3)), np.asfortranarray(np.eye(3))]
-    header = {'op': 'call', 'args': [{'A': 0}, {'T': [1, 2.5, None, 'тест']}],
-              'kw': {'D': [['x', {'A': 1}], ['nested', [[{'A': 2}], {'A': 3}]]]}, 'nan': float('nan')}
+    arrays = [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([True, False]),
+        np.arange(4, dtype=np.int8),
+        np.array(2**40, dtype=np.uint64),
+        np.zeros((0, 3)),
+        np.asfortranarray(np.eye(3)),
+    ]
+    header = {
+        'op': 'call',
+        'args': [{'A': 0}, {'T': [1, 2.5, None, 'тест']}],
+        'kw': {'D': [['x', {'A': 1}], ['nested', [[{'A': 2}], {'A': 3}]]]},
+        'nan': float('nan'),
+    }
     read = _frame_reader(protocol.pack(header, arrays) + protocol.pack({'second': True}))
     got, raws = protocol.read_frame(read)
     assert got['args'][1] == {'T': [1, 2.5, None, 'тест']} and got['kw']['D'][1][0] == 'nested'
@@ -43,7 +54,7 @@ def test_protocol_round_trip_nested_header_and_dtypes():
         back = protocol.load_array(raw)
         assert type(back) is np.ndarray and back.dtype == want.dtype and back.shape == want.shape
         np.testing.assert_array_equal(back, want)
-    assert protocol.read_frame(read) == ({'second': True}, [])     # frames are self-delimiting
+    assert protocol.read_frame(read) == ({'second': True}, [])  # frames are self-delimiting
     with pytest.raises(EOFError):
         protocol.read_frame(read)
 
@@ -54,15 +65,19 @@ def _npy(array, allow_pickle=False):
     return buf.getvalue()
 
 
-@pytest.mark.parametrize('raw', [
-    _npy(np.array([1, 'a', None], dtype=object), allow_pickle=True),                  # a pickle inside .npy
-    _npy(np.zeros(3, dtype=[('a', 'f8'), ('b', 'i4')])),                              # structured dtype
-    _npy(np.array(['ab', 'c'])),                                                      # strings
-    _npy(np.array([1 + 2j])),                                                         # complex
-    _npy(np.array(['2020-01-01'], dtype='datetime64[D]')),
-    b'\x80\x04\x95garbage pickle',                                                    # a bare pickle
-    b'',
-], ids=['object', 'structured', 'unicode', 'complex', 'datetime', 'pickle', 'empty'])
+@pytest.mark.parametrize(
+    'raw',
+    [
+        _npy(np.array([1, 'a', None], dtype=object), allow_pickle=True),  # a pickle inside .npy
+        _npy(np.zeros(3, dtype=[('a', 'f8'), ('b', 'i4')])),  # structured dtype
+        _npy(np.array(['ab', 'c'])),  # strings
+        _npy(np.array([1 + 2j])),  # complex
+        _npy(np.array(['2020-01-01'], dtype='datetime64[D]')),
+        b'\x80\x04\x95garbage pickle',  # a bare pickle
+        b'',
+    ],
+    ids=['object', 'structured', 'unicode', 'complex', 'datetime', 'pickle', 'empty'],
+)
 def test_load_array_refuses_non_numeric(raw):
     with pytest.raises(protocol.ProtocolError):
         protocol.load_array(raw)
@@ -80,7 +95,7 @@ def test_read_frame_limits():
     big_header = protocol._HEAD.pack(protocol.MAGIC, 100, 0) + b'{}'
     with pytest.raises(protocol.ProtocolError, match='too large'):
         protocol.read_frame(_frame_reader(big_header), max_header=10)
-    many = protocol._HEAD.pack(protocol.MAGIC, 2, 10 ** 6) + b'{}'
+    many = protocol._HEAD.pack(protocol.MAGIC, 2, 10**6) + b'{}'
     with pytest.raises(protocol.ProtocolError, match='too large'):
         protocol.read_frame(_frame_reader(many))
     # the announced array sizes are checked before anything is read (a lie about 2**60 bytes costs nothing)
@@ -245,9 +260,9 @@ class Probe:
 def launcher(tmp_path_factory):
     files = tmp_path_factory.mktemp('files')
     (files / 'tiny_module.py').write_text('VALUE = 41\n')
-    (files / 'numnet.ipynb').write_text('{}')          # notebooks are never copied into the sandbox
+    (files / 'numnet.ipynb').write_text('{}')  # notebooks are never copied into the sandbox
     old = os.environ.get(SECRET_ENV)
-    os.environ[SECRET_ENV] = SECRET_VALUE               # a secret of the grader process
+    os.environ[SECRET_ENV] = SECRET_VALUE  # a secret of the grader process
     with open(HOST_SECRET_FILE, 'w') as f:
         f.write('token = "%s"\n' % SECRET_VALUE)
     launch = Launcher(files_dir=str(files), data={}, mode='bwrap')
@@ -308,6 +323,7 @@ def fresh(other_launcher):
 
 def cls(session, name):
     from coursekit.trusted.client import RemoteClass
+
     return RemoteClass(session, name)
 
 
@@ -324,17 +340,19 @@ def test_new_call_get_set_round_trip(sess):
     k, (arange, d), none, text = thing.pair()
     assert arange.tolist() == [0, 1, 2] and d == {'w': 1.5} and none is None and text == 'text'
     assert isinstance(thing.pair(), tuple)
-    other = cls(sess, 'Thing')(thing)                   # a proxy goes back as the sandbox's own object
+    other = cls(sess, 'Thing')(thing)  # a proxy goes back as the sandbox's own object
     assert isinstance(other.k, Remote) and other.k.name == 'first'
     with pytest.raises(StudentError, match='NameError'):
         cls(sess, 'NoSuchClass')()
-    with pytest.raises(AttributeError, match="no attribute 'missing'"):   # so getattr(obj, name, default) works
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):  # so getattr(obj, name, default) works
         thing.missing
     assert getattr(thing, 'missing', 'default') == 'default' and type(thing).__name__ == 'Thing'
 
 
-@pytest.mark.parametrize('method, what', [('matrix', 'подкласс ndarray'), ('objects', 'dtype=object'),
-                                          ('strings', 'dtype=<U1'), ('generator', 'generator')])
+@pytest.mark.parametrize(
+    'method, what',
+    [('matrix', 'подкласс ndarray'), ('objects', 'dtype=object'), ('strings', 'dtype=<U1'), ('generator', 'generator')],
+)
 def test_non_plain_values_fail_clearly(sess, method, what):
     value = getattr(cls(sess, 'Thing')(1), method)()
     assert isinstance(value, (BadValue, Remote))
@@ -363,7 +381,7 @@ def test_in_place_argument_changes_are_copied_back(sess):
     np.testing.assert_array_equal(x, [0, 2, 4, 6])
     np.testing.assert_array_equal(y, [1, 1, 1])
     frozen = np.arange(4.0)
-    frozen.setflags(write=False)                        # read-only arrays of the grader are never written
+    frozen.setflags(write=False)  # read-only arrays of the grader are never written
     cls(sess, 'Thing')(0).double_in_place(frozen, y)
     np.testing.assert_array_equal(frozen, [0, 1, 2, 3])
 
@@ -372,24 +390,26 @@ def test_output_is_captured_per_request(sess):
     assert cls(sess, 'Thing')(0).chatty() == 7
     text = ''.join(t for t, _ in sess.output)
     assert 'hello from the student' in text
-    assert 'raw bytes' not in text                      # fds 1 and 2 are /dev/null, not the protocol
+    assert 'raw bytes' not in text  # fds 1 and 2 are /dev/null, not the protocol
 
 
 def test_stub_of_reference_layer_calls_back_and_syncs_params(sess):
     from numnet_ref import DenseLayer
+
     rng = np.random.default_rng(0)
     W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
     layer = DenseLayer(3, 2, W_init=W, b_init=b)
     x = rng.normal(size=(4, 3))
     before, after = cls(sess, 'Tools')().train_once(layer, x, 0.5)
     np.testing.assert_allclose(before, x @ W + b)
-    np.testing.assert_allclose(layer.W, W - 0.5)        # the twin got the stub's in-place update
+    np.testing.assert_allclose(layer.W, W - 0.5)  # the twin got the stub's in-place update
     np.testing.assert_allclose(layer.b, b - 0.5)
     np.testing.assert_allclose(after, DenseLayer(3, 2, W_init=W - 0.5, b_init=b - 0.5).forward(x))
 
 
 def test_callbacks_refuse_unknown_handles_methods_and_proxies(sess):
     from numnet_ref import DenseLayer
+
     tools = cls(sess, 'Tools')()
     assert tools.bad_handle().startswith('GraderError')
     layer = DenseLayer(3, 2)
@@ -405,8 +425,13 @@ def test_deadline_with_sigalrm_ignored_kills_the_session(fresh):
     fresh.deadline = time.monotonic() + 1.0
     start = time.monotonic()
     with pytest.raises(SandboxGone, match='timeout'):
-        fresh.request({'op': 'exec', 'src': 'import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n'
-                                            'while True:\n    pass\n', 'name': '<cell 1>'})
+        fresh.request(
+            {
+                'op': 'exec',
+                'src': 'import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass\n',
+                'name': '<cell 1>',
+            }
+        )
     assert time.monotonic() - start < 5
     assert not fresh.alive()
     with pytest.raises(SandboxGone):
@@ -415,7 +440,7 @@ def test_deadline_with_sigalrm_ignored_kills_the_session(fresh):
 
 def test_garbage_on_the_protocol_breaks_only_that_session(other_launcher, fresh):
     fresh.request({'op': 'exec', 'src': 'os.write(1, b"NNMF garbage on fd 1")', 'name': '<cell 1>'})
-    assert fresh.alive()                                # fd 1 is not the protocol
+    assert fresh.alive()  # fd 1 is not the protocol
     with pytest.raises(SandboxGone):
         fresh.request({'op': 'exec', 'src': 'os.write(R._OUT, b"garbage bytes")', 'name': '<cell 2>'})
     assert not fresh.alive()
@@ -427,9 +452,24 @@ def test_garbage_on_the_protocol_breaks_only_that_session(other_launcher, fresh)
 
 
 def test_sandbox_imports(sess):
-    ok = cls(sess, 'Probe')().imports(['numpy', 'tqdm', 'tiny_module', 'keras', 'scipy', 'sklearn', 'jax',
-                                       'jaxlib', 'tensorflow', 'torch', 'nbgrader', 'coursekit', 'numnet_ref',
-                                       'gradebot'])
+    ok = cls(sess, 'Probe')().imports(
+        [
+            'numpy',
+            'tqdm',
+            'tiny_module',
+            'keras',
+            'scipy',
+            'sklearn',
+            'jax',
+            'jaxlib',
+            'tensorflow',
+            'torch',
+            'nbgrader',
+            'coursekit',
+            'numnet_ref',
+            'gradebot',
+        ]
+    )
     assert ok.pop('numpy') and ok.pop('tqdm') and ok.pop('tiny_module')
     assert not any(ok.values()), ok
 
@@ -460,8 +500,8 @@ HOSTILE_REPLIES = {
     'int_header': "send_raw(b'5')",
     'deep_nesting': "send_raw(b'{\"r\": ' + b'[' * 100000 + b']' * 100000 + b'}')",
     'huge_npy_shape': "import io\nb = io.BytesIO()\nnp.lib.format.write_array_header_1_0(b, {'descr': '<f8', "
-                      "'fortran_order': False, 'shape': (10 ** 13,)})\n"
-                      "send_raw(b'{\"r\": {\"A\": 0}}', [b.getvalue() + bytes(64)])",
+    "'fortran_order': False, 'shape': (10 ** 13,)})\n"
+    "send_raw(b'{\"r\": {\"A\": 0}}', [b.getvalue() + bytes(64)])",
     'back_not_list': "send_raw(b'{\"r\": null, \"back\": 5}')",
     'tuple_not_list': "send_raw(b'{\"r\": {\"T\": 5}}')",
     'dict_pairs_bad': "send_raw(b'{\"r\": {\"D\": [[1, 2, 3]]}}')",
@@ -483,6 +523,7 @@ def test_malformed_reply_only_raises_sandbox_gone(fresh, case):
 
 def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
     from numnet_ref import DenseLayer
+
     fresh.deadline = time.monotonic() + 1.0
     tools = cls(fresh, 'Tools')()
     layer = DenseLayer(3, 50)
@@ -490,7 +531,7 @@ def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
 
     def run():
         try:
-            tools.hang_after_callback(layer, 5000)      # the answer (5000 x 50 floats) overfills the pipe
+            tools.hang_after_callback(layer, 5000)  # the answer (5000 x 50 floats) overfills the pipe
         except Exception as err:  # noqa: BLE001
             errors.append(err)
 
@@ -498,7 +539,7 @@ def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
     thread.start()
     thread.join(6)
     hung = thread.is_alive()
-    if hung:                                            # unblock the grader's write: kill the sandbox
+    if hung:  # unblock the grader's write: kill the sandbox
         os.killpg(fresh.proc.pid, 9)
         thread.join(10)
     assert not hung, 'the grader was still writing 5 s after the deadline'
@@ -507,6 +548,7 @@ def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
 
 def test_write_back_with_stub_and_array_in_one_call(sess):
     from numnet_ref import DenseLayer
+
     layer = DenseLayer(2, 2, W_init=np.zeros((2, 2)), b_init=np.zeros(2))
     x = np.zeros((2, 2))
     cls(sess, 'Tools')().modify_stub_and_array(layer, x)
@@ -533,6 +575,7 @@ def _gid(cell):
 
 def test_rebuild_ignores_everything_but_solution_texts(source_nb, release_nb):
     from coursekit.examples import EXAMPLES, build_submission
+
     upload = build_submission(EXAMPLES[0], release_nb, source_nb)
     course = {_gid(c): c for c in source_nb.cells if _gid(c)}
     tests = [gid for gid, c in course.items() if grader.is_test_cell(c)]
@@ -617,7 +660,7 @@ def test_test_result_defaults_to_not_passed():
 
 
 def test_run_test_passes_only_when_every_part_ran():
-    ns = lambda: {'TestFailed': _Failed, 'np': np}                              # noqa: E731
+    ns = lambda: {'TestFailed': _Failed, 'np': np}  # noqa: E731
     ok = grader.run_test(_test('x = 1\nprint("Test PASSED")', ['assert x == 1']), ns())
     assert ok.passed and ok.score == 2.0 and ok.kind == 'pass' and 'Test PASSED' in ok.output
     hidden = grader.run_test(_test('print("Test PASSED")', ['y = 1', 'raise RuntimeError("boom")']), ns())
@@ -626,28 +669,33 @@ def test_run_test_passes_only_when_every_part_ran():
     assert not failed.passed and failed.hidden and failed.message == 'wrong'
     visible = grader.run_test(_test('raise TestFailed("visible")', ['pass']), ns())
     assert not visible.passed and not visible.hidden
-    gone = grader.run_test(_test('from coursekit.trusted.client import SandboxGone\nraise SandboxGone("timeout")'),
-                           ns())
+    gone = grader.run_test(
+        _test('from coursekit.trusted.client import SandboxGone\nraise SandboxGone("timeout")'), ns()
+    )
     assert not gone.passed and gone.kind == 'timeout'
-    student = grader.run_test(_test('from coursekit.trusted.client import StudentError\n'
-                                    'raise StudentError("KeyError", "k", "tb")'), ns())
+    student = grader.run_test(
+        _test('from coursekit.trusted.client import StudentError\nraise StudentError("KeyError", "k", "tb")'), ns()
+    )
     assert not student.passed and student.kind == 'error' and student.trace == 'tb'
     course = grader.run_test(_test('raise CourseError("x")'), dict(ns(), CourseError=grader.CourseError))
     assert not course.passed and course.kind == 'course'
 
 
 def test_run_test_hidden_output_is_not_shown():
-    result = grader.run_test(_test('print("visible line")', ['print("hidden secret input 42")']),
-                             {'TestFailed': _Failed})
+    result = grader.run_test(
+        _test('print("visible line")', ['print("hidden secret input 42")']), {'TestFailed': _Failed}
+    )
     assert result.passed and 'visible line' in result.output and 'hidden secret' not in result.output
 
 
 def _score(resources, cell_meta, source='print("Test PASSED")', outputs=()):
-    grade = types.SimpleNamespace(name=cell_meta['grade_id'], auto_score=None, manual_score=None,
-                                  needs_manual_grade=None)
+    grade = types.SimpleNamespace(
+        name=cell_meta['grade_id'], auto_score=None, manual_score=None, needs_manual_grade=None
+    )
     commits = []
-    book = types.SimpleNamespace(find_grade=lambda *a: grade,
-                                 db=types.SimpleNamespace(commit=lambda: commits.append(1)))
+    book = types.SimpleNamespace(
+        find_grade=lambda *a: grade, db=types.SimpleNamespace(commit=lambda: commits.append(1))
+    )
     saver = SaveTrustedGrades()
     saver.gradebook, saver.notebook_id, saver.assignment_id, saver.student_id = book, 'nb', 'a', 's'
     cell = nbformat.v4.new_code_cell(source)
@@ -671,8 +719,13 @@ def test_save_trusted_grades_is_fail_closed():
 # ------------------------------------------------------------------------------------------------ expected store
 def test_expected_store_round_trip(tmp_path):
     store = grader.ExpectedStore()
-    value = [np.arange(6.0).reshape(2, 3), (np.float32(1.5), [np.eye(2, dtype=np.int64), 2.5]),
-             {'a': np.zeros(0), 'b': (1, 'label')}, None, True]
+    value = [
+        np.arange(6.0).reshape(2, 3),
+        (np.float32(1.5), [np.eye(2, dtype=np.int64), 2.5]),
+        {'a': np.zeros(0), 'b': (1, 'label')},
+        None,
+        True,
+    ]
     store.add('g1', 'first', value)
     store.add('g1', 'second', 0.25)
     store.add('g2', 'only', (np.ones((1, 2, 3), dtype=np.float32),))
@@ -686,7 +739,7 @@ def test_expected_store_round_trip(tmp_path):
     assert got[1][1][0].dtype == np.int64 and got[2]['b'] == (1, 'label') and got[3] is None and got[4] is True
     assert back.get('g1', 1, 'second') == 0.25
     assert back.get('g2', 0, 'only')[0].dtype == np.float32
-    with np.load(str(path), allow_pickle=False) as data:     # no pickles anywhere in the file
+    with np.load(str(path), allow_pickle=False) as data:  # no pickles anywhere in the file
         assert all(data[k].dtype != object for k in data.files)
     with pytest.raises(grader.CourseError):
         back.get('g1', 0, 'wrong label')
@@ -739,5 +792,5 @@ def test_declared_data_dirs_are_mounted_read_only(tmp_path):
             session.close()
     finally:
         launch.close()
-    assert (where, text, wrote) == ('/data/course_data', '0 1 2', 30)      # EROFS
+    assert (where, text, wrote) == ('/data/course_data', '0 1 2', 30)  # EROFS
     assert not (data / 'new.txt').exists()

@@ -1,4 +1,5 @@
 """Fixtures for the gradebot core tests: a tiny nbgrader course (built once per session) and configs."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,16 +24,29 @@ def build_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def make_config(tiny_course, build_dir, tmp_path):
     """Config factory for the tiny course; every test gets its own data dir (store) and gradebook copy."""
+
     def make(**overrides) -> Config:
         course = tmp_path / "course"
-        if not course.exists():   # own copy so the main gradebook of one test is not shared with another
+        if not course.exists():  # own copy so the main gradebook of one test is not shared with another
             shutil.copytree(tiny_course, course)
-        values = dict(data_dir=str(tmp_path / "data"), course_root=str(course), assignment=tinycourse.ASSIGNMENT,
-                      notebook=tinycourse.NOTEBOOK, build_dir=str(build_dir), workers=2, cell_timeout=8,
-                      wall_seconds=120, cpu_seconds=60, memory_bytes=1024 ** 3, max_processes=64,
-                      max_output_bytes=64 * 1024, lease_seconds=6)
+        values = dict(
+            data_dir=str(tmp_path / "data"),
+            course_root=str(course),
+            assignment=tinycourse.ASSIGNMENT,
+            notebook=tinycourse.NOTEBOOK,
+            build_dir=str(build_dir),
+            workers=2,
+            cell_timeout=8,
+            wall_seconds=120,
+            cpu_seconds=60,
+            memory_bytes=1024**3,
+            max_processes=64,
+            max_output_bytes=64 * 1024,
+            lease_seconds=6,
+        )
         values.update(overrides)
         return Config.make(**values)
+
     return make
 
 

@@ -7,6 +7,7 @@ the course gradebook, then opens the statistics page (its plots). Screenshots go
 ``$NUMNET_SCREENSHOTS`` when set: ``make screenshots`` writes docs/images/ (docs/instructor.md shows them), so an
 ordinary test run leaves the tree as it was.
 """
+
 import csv
 import os
 from pathlib import Path
@@ -37,6 +38,7 @@ def write_course_notebook(config, mul_expected: int) -> None:
 
 def class_cells(driver, student_id):
     from selenium.webdriver.common.by import By
+
     row = driver.find_element(By.CSS_SELECTOR, f'#class tr.student[data-student="{student_id}"]')
     return {cls: row.find_element(By.CSS_SELECTOR, f"td.{cls}").text for cls in ("counted", "best", "latest")}
 
@@ -44,7 +46,7 @@ def class_cells(driver, student_id):
 @pytest.fixture
 def course(make_config):
     config = make_config(workers=1, instructor_password=PASSWORD)
-    write_course_notebook(config, 13)                   # the broken test
+    write_course_notebook(config, 13)  # the broken test
     return config
 
 
@@ -64,7 +66,7 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
     try:
         honest = svc.submit("s1", "tiny.ipynb", tc.submission(), source="web")
         unsolved = svc.submit("s2", "tiny.ipynb", tc.submission(solved=False), source="web")
-        assert svc.wait(honest.id, GRADING_TIMEOUT).result.total == 2.0      # the broken test fails it
+        assert svc.wait(honest.id, GRADING_TIMEOUT).result.total == 2.0  # the broken test fails it
         assert svc.wait(unsolved.id, GRADING_TIMEOUT).result.total == 0.0
         with serve_app(lambda: create_app(svc, config)) as base:
             # a student (logged in with their own code) is refused: the instructor login page, no class table
@@ -116,7 +118,7 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             driver.get(f"{base}/instructor/stats")
             WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "gb-test-part2_mul__hidden")))
             assert len(driver.find_elements(By.CSS_SELECTOR, ".gb-stats svg")) == 4
-            driver.execute_script("document.querySelector('.gb-stats svg').scrollIntoView()")   # the plots
+            driver.execute_script("document.querySelector('.gb-stats svg').scrollIntoView()")  # the plots
             driver.save_screenshot(str(images / "instructor_stats.png"))
 
         # the counted attempt in the course gradebook followed the new result

@@ -4,6 +4,7 @@ The service is not started: results are recorded with ``store.finish`` as a work
 grading (the browser test, test_cockpit_browser.py, regrades through the real pipeline). The tiny course: part1_add
 (2 points), part2_mul (3 points).
 """
+
 import csv
 import io
 import re
@@ -28,17 +29,21 @@ PAST = "2000-01-01T00:00:00+00:00"
 
 def _result(add: float, mul: float, penalty: float = 0.0) -> Result:
     raw = add + mul
-    return Result(total=round(raw * (1 - penalty), 6), max=5.0,
-                  tasks={"part1_add": {"points": add, "max": 2.0}, "part2_mul": {"points": mul, "max": 3.0}},
-                  cells={"part1_add__visible": add, "part2_mul__hidden": mul},
-                  messages=["late submission: 20% penalty applied to the total"] if penalty else [])
+    return Result(
+        total=round(raw * (1 - penalty), 6),
+        max=5.0,
+        tasks={"part1_add": {"points": add, "max": 2.0}, "part2_mul": {"points": mul, "max": 3.0}},
+        cells={"part1_add__visible": add, "part2_mul__hidden": mul},
+        messages=["late submission: 20% penalty applied to the total"] if penalty else [],
+    )
 
 
 def _graded(svc, student_id, add, mul, penalty=0.0, data=None):
     """A stored submission with a recorded result (as a worker records it)."""
     sub = svc.submit(student_id, "tiny.ipynb", data or tc.submission())
-    assert svc.store.finish(sub.id, "done", _result(add, mul, penalty if sub.late else 0.0), None,
-                            f"<p>feedback {sub.id}</p>")
+    assert svc.store.finish(
+        sub.id, "done", _result(add, mul, penalty if sub.late else 0.0), None, f"<p>feedback {sub.id}</p>"
+    )
     return svc.get_submission(sub.id)
 
 
@@ -57,6 +62,7 @@ def make_served(make_config, roster_csv):
         base = ctx.__enter__()
         servers.append(ctx)
         return base, svc
+
     yield serve
     for ctx in servers:
         ctx.__exit__(None, None, None)
@@ -88,8 +94,11 @@ def test_area_is_disabled_without_a_password(make_served):
     base, svc = make_served(instructor_password=None)
     for path in ("/instructor/class", "/instructor/login", "/instructor/stats"):
         r = httpx.get(base + path)
-        assert r.status_code == 403 and "Раздел преподавателя отключён" in r.text and "GRADEBOT_INSTRUCTOR_PASSWORD" \
-            in r.text
+        assert (
+            r.status_code == 403
+            and "Раздел преподавателя отключён" in r.text
+            and "GRADEBOT_INSTRUCTOR_PASSWORD" in r.text
+        )
     r = httpx.post(base + "/instructor/login", data={"password": ""})
     assert r.status_code == 403 and "отключён" in r.text
     r = httpx.get(base + "/api/instructor/class")
@@ -105,8 +114,13 @@ def test_anonymous_and_students_are_refused(make_served):
     assert student.post("/login", data={"student_id": "s1", "code": code, "next": "/"}).status_code == 303
     assert student.cookies.get(COOKIE_NAME)
     for client in (httpx.Client(base_url=base, timeout=20), student):
-        for path in ("/instructor/class", "/instructor/students/s1", f"/instructor/submissions/{sub.id}/notebook",
-                     f"/instructor/submissions/{sub.id}/feedback", "/instructor/export/grades.csv"):
+        for path in (
+            "/instructor/class",
+            "/instructor/students/s1",
+            f"/instructor/submissions/{sub.id}/notebook",
+            f"/instructor/submissions/{sub.id}/feedback",
+            "/instructor/export/grades.csv",
+        ):
             r = client.get(path)
             assert r.status_code == 303 and r.headers["location"].startswith("/instructor/login?next=/instructor/")
         r = client.get("/api/instructor/class")
@@ -119,7 +133,7 @@ def test_anonymous_and_students_are_refused(make_served):
     # a student's code is not the instructor's password
     r = httpx.post(base + "/instructor/login", data={"password": code})
     assert r.status_code == 403 and "Неверный пароль" in r.text and cockpit.COOKIE_NAME not in r.cookies
-    assert svc.get_submission(sub.id).status == "done"          # nothing was requeued on the way
+    assert svc.get_submission(sub.id).status == "done"  # nothing was requeued on the way
 
 
 def test_session_cookie_flags_logout_and_bearer(make_served):
@@ -132,23 +146,22 @@ def test_session_cookie_flags_logout_and_bearer(make_served):
     assert client.get("/api/instructor/class").status_code == 200
     assert client.post("/instructor/logout", data={"csrf": token}).status_code == 303
     r = httpx.get(base + "/api/instructor/class", cookies={cockpit.COOKIE_NAME: old})
-    assert r.status_code == 401                                   # the old cookie no longer works
+    assert r.status_code == 401  # the old cookie no longer works
     # scripts: the password as a bearer token (no CSRF token needed), a wrong one refused
-    assert httpx.get(base + "/api/instructor/class",
-                     headers={"Authorization": f"Bearer {PASSWORD}"}).status_code == 200
-    assert httpx.get(base + "/api/instructor/class",
-                     headers={"Authorization": "Bearer wrong-password"}).status_code == 401
+    assert httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"}).status_code == 200
+    assert (
+        httpx.get(base + "/api/instructor/class", headers={"Authorization": "Bearer wrong-password"}).status_code == 401
+    )
 
 
 def test_wrong_passwords_are_throttled(make_served):
-    base, _ = make_served(instructor_password=cockpit.hash_password(PASSWORD, iterations=1000))   # a hashed one
-    assert httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"}).status_code \
-        == 200
+    base, _ = make_served(instructor_password=cockpit.hash_password(PASSWORD, iterations=1000))  # a hashed one
+    assert httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"}).status_code == 200
     for _ in range(cockpit.LOGIN_FAILURES - 1):
         assert httpx.post(base + "/instructor/login", data={"password": "nope-nope-nope"}).status_code == 403
     r = httpx.get(base + "/api/instructor/class", headers={"Authorization": "Bearer nope-nope-nope"})
-    assert r.status_code == 401                     # wrong bearer passwords count too
-    r = httpx.post(base + "/instructor/login", data={"password": PASSWORD})   # even the right one must wait
+    assert r.status_code == 401  # wrong bearer passwords count too
+    r = httpx.post(base + "/instructor/login", data={"password": PASSWORD})  # even the right one must wait
     assert r.status_code == 429 and "Слишком много неверных попыток" in r.text and "мин." in r.text
     r = httpx.get(base + "/api/instructor/class", headers={"Authorization": f"Bearer {PASSWORD}"})
     assert r.status_code == 429 and r.json()["error"] == "too_many_attempts" and int(r.headers["retry-after"]) > 0
@@ -158,7 +171,7 @@ def test_posts_without_the_csrf_token_are_refused(make_served):
     base, svc = make_served()
     sub = _graded(svc, "s1", 2, 3)
     client, token = _login(base)
-    other, other_token = _login(base)                            # another session's token does not fit
+    other, other_token = _login(base)  # another session's token does not fit
     for data in ({"scope": "all"}, {"scope": "all", "csrf": "0" * 64}, {"scope": "all", "csrf": other_token}):
         r = client.post("/instructor/regrade", data=data)
         assert r.status_code == 403 and "Форма устарела" in r.text
@@ -182,8 +195,10 @@ def test_class_api_lists_every_student_with_best_latest_and_counted(make_served)
     client, _ = _login(base)
     data = client.get("/api/instructor/class").json()
     assert [t["task"] for t in data["tasks"]] == ["part1_add", "part2_mul"]
-    assert [(t["grade_id"], t["max"]) for t in data["tests"]] == [("part1_add__visible", 2.0),
-                                                                   ("part2_mul__hidden", 3.0)]
+    assert [(t["grade_id"], t["max"]) for t in data["tests"]] == [
+        ("part1_add__visible", 2.0),
+        ("part2_mul__hidden", 3.0),
+    ]
     assert data["groups"] == ["g1", "g2"] and data["max_total"] == 5.0
     rows = {r["student_id"]: r for r in data["rows"]}
     assert list(rows) == ["s1", "s2", "s3"]
@@ -201,6 +216,7 @@ def test_class_api_lists_every_student_with_best_latest_and_counted(make_served)
 
     def ids(query):
         return [r["student_id"] for r in client.get("/api/instructor/class" + query).json()["rows"]]
+
     assert ids("?group=g1") == ["s1", "s2"] and ids("?group=g2") == ["s3"]
     assert ids("?status=none") == ["s3"] and ids("?status=failed") == ["s2"] and ids("?group=g1&status=done") == ["s1"]
     r = client.get("/api/instructor/class?status=bogus")
@@ -224,8 +240,10 @@ def test_class_page_filters_without_javascript_and_links(make_served):
     assert client.get("/instructor/class?status=bogus").status_code == 400
     nb = client.get(f"/instructor/submissions/{sub.id}/notebook")
     assert nb.status_code == 200 and nb.content == data
-    assert "attachment" in nb.headers["content-disposition"] and f"s1-{sub.id}-tiny.ipynb" in \
-        nb.headers["content-disposition"]
+    assert (
+        "attachment" in nb.headers["content-disposition"]
+        and f"s1-{sub.id}-tiny.ipynb" in nb.headers["content-disposition"]
+    )
     fb = client.get(f"/instructor/submissions/{sub.id}/feedback")
     assert fb.status_code == 200 and f"feedback {sub.id}" in fb.text
     assert fb.headers["content-security-policy"] == "sandbox"
@@ -236,14 +254,14 @@ def test_regrade_requeues_keeps_the_old_result_in_history_and_reports_progress(m
     base, svc = make_served()
     a = _graded(svc, "s1", 2, 3)
     b = _graded(svc, "s2", 0, 0)
-    pending = svc.submit("s3", "tiny.ipynb", tc.submission())              # not graded yet: not regraded
+    pending = svc.submit("s3", "tiny.ipynb", tc.submission())  # not graded yet: not regraded
     client, token = _login(base)
     r = client.post("/instructor/regrade", data={"csrf": token, "scope": "submission", "submission_id": str(a.id)})
     assert r.status_code == 303 and r.headers["location"].startswith("/instructor/regrade/")
     batch = r.headers["location"].split("/")[-1].split("?")[0]
     requeued = svc.get_submission(a.id)
     assert requeued.status == "queued" and requeued.result is None and requeued.deliveries == 0
-    assert svc.store.jobs().get(a.id) is True                               # handed to the queue again
+    assert svc.store.jobs().get(a.id) is True  # handed to the queue again
     assert svc.get_submission(b.id).status == "done"
     history = svc.regrade_history(a.id)
     assert len(history) == 1 and history[0]["result"].total == 5.0 and history[0]["status"] == "done"
@@ -262,7 +280,7 @@ def test_regrade_requeues_keeps_the_old_result_in_history_and_reports_progress(m
 
     r = client.post("/api/instructor/regrade", json={"all": True}, headers={cockpit.CSRF_HEADER: token})
     body = r.json()
-    assert r.status_code == 202 and body["total"] == 2 and body["skipped"] == 1     # the pending one skipped
+    assert r.status_code == 202 and body["total"] == 2 and body["skipped"] == 1  # the pending one skipped
     assert svc.get_submission(pending.id).status == "queued" and svc.regrade_history(pending.id) == []
     r = client.post("/api/instructor/regrade", json={"student_id": "ghost"}, headers={cockpit.CSRF_HEADER: token})
     assert r.status_code == 404
@@ -278,11 +296,11 @@ def test_extension_changes_the_late_flag(make_served):
     client, token = _login(base)
     r = client.post("/instructor/students/s1/extension", data={"csrf": token, "until": "2999-01-01T12:00"})
     assert r.status_code == 303 and r.headers["location"] == "/instructor/students/s1?msg=extension-set"
-    assert svc.extensions() == {"s1": datetime(2999, 1, 1, 12, tzinfo=timezone.utc)}   # no zone: the deadline's
+    assert svc.extensions() == {"s1": datetime(2999, 1, 1, 12, tzinfo=timezone.utc)}  # no zone: the deadline's
     after = svc.submit("s1", "tiny.ipynb", tc.submission())
     assert not after.late
     assert svc.submission_quota("s1")["deadline"] == datetime(2999, 1, 1, 12, tzinfo=timezone.utc)
-    assert svc.submit("s2", "tiny.ipynb", tc.submission()).late                        # others keep the course's
+    assert svc.submit("s2", "tiny.ipynb", tc.submission()).late  # others keep the course's
     # a regrade recomputes the late flag of the earlier submission with the deadline now in force
     svc.store.finish(before.id, "done", _result(2, 3, penalty=0.2), None, None)
     client.post("/instructor/regrade", data={"csrf": token, "scope": "submission", "submission_id": str(before.id)})
@@ -291,16 +309,16 @@ def test_extension_changes_the_late_flag(make_served):
 
     r = client.post("/api/instructor/students/s2/extension", json={"days": 3}, headers={cockpit.CSRF_HEADER: token})
     assert r.status_code == 200 and r.json()["extension"] == "2000-01-04T00:00:00+00:00"
-    r = client.post("/api/instructor/students/s2/extension", json={"until": "tomorrow"},
-                    headers={cockpit.CSRF_HEADER: token})
+    r = client.post(
+        "/api/instructor/students/s2/extension", json={"until": "tomorrow"}, headers={cockpit.CSRF_HEADER: token}
+    )
     assert r.status_code == 400 and "2026-12-27T23:59" in r.json()["message"]
     r = client.post("/instructor/students/s1/extension", data={"csrf": token, "days": "-2"})
     assert r.status_code == 400 and "Срок не изменён" in r.text and "1 to 366" in r.text
     r = client.post("/instructor/students/s1/extension", data={"csrf": token, "clear": "1"})
     assert r.status_code == 303 and "s1" not in svc.extensions()
-    assert svc.submit("s1", "tiny.ipynb", tc.submission()).late                        # back to the course's
-    r = client.post("/api/instructor/students/ghost/extension", json={"days": 1},
-                    headers={cockpit.CSRF_HEADER: token})
+    assert svc.submit("s1", "tiny.ipynb", tc.submission()).late  # back to the course's
+    r = client.post("/api/instructor/students/ghost/extension", json={"days": 1}, headers={cockpit.CSRF_HEADER: token})
     assert r.status_code == 404
 
 
@@ -312,7 +330,7 @@ def _rows(text):
 def test_exports_have_nbgrader_columns_and_match_nbgrader_export(make_served, tmp_path):
     base, svc = make_served(deadline=PAST, late_policy="penalty:0.2")
     svc.set_extension("s2", datetime(2999, 1, 1, tzinfo=timezone.utc))
-    late = _graded(svc, "s1", 2, 3, penalty=0.2)         # raw 5, total 4 after the 20% late penalty
+    late = _graded(svc, "s1", 2, 3, penalty=0.2)  # raw 5, total 4 after the 20% late penalty
     on_time = _graded(svc, "s2", 2, 0)
     for sid in ("s1", "s2"):
         assert gradebook.record_counted(svc.config, svc.store, sid)
@@ -322,8 +340,16 @@ def test_exports_have_nbgrader_columns_and_match_nbgrader_export(make_served, tm
     assert r.text.splitlines()[0] == ",".join(classbook.NBGRADER_COLUMNS)
     ours = {row["student_id"]: row for row in _rows(r.text)}
     assert set(ours) == {"s1", "s2", "s3"}
-    assert (ours["s1"]["raw_score"], ours["s1"]["late_submission_penalty"], ours["s1"]["score"]) == ("5.0", "1.0", "4.0")
-    assert (ours["s2"]["raw_score"], ours["s2"]["late_submission_penalty"], ours["s2"]["score"]) == ("2.0", "0.0", "2.0")
+    assert (ours["s1"]["raw_score"], ours["s1"]["late_submission_penalty"], ours["s1"]["score"]) == (
+        "5.0",
+        "1.0",
+        "4.0",
+    )
+    assert (ours["s2"]["raw_score"], ours["s2"]["late_submission_penalty"], ours["s2"]["score"]) == (
+        "2.0",
+        "0.0",
+        "2.0",
+    )
     assert ours["s3"]["score"] == "0.0" and ours["s3"]["timestamp"] == ""
     assert ours["s1"]["first_name"] == "Ann" and ours["s1"]["last_name"] == "Lee"
     # the same numbers as nbgrader's own export of the course gradebook
@@ -335,26 +361,50 @@ def test_exports_have_nbgrader_columns_and_match_nbgrader_export(make_served, tm
             assert float(ours[sid][key]) == float(theirs[sid][key]), (sid, key)
 
     tasks = _rows(client.get("/instructor/export/tasks.csv").text)
-    assert list(tasks[0]) == ["student_id", "name", "group", "submission_id", "timestamp", "late", "part1_add",
-                              "part2_mul", "total", "max"]
+    assert list(tasks[0]) == [
+        "student_id",
+        "name",
+        "group",
+        "submission_id",
+        "timestamp",
+        "late",
+        "part1_add",
+        "part2_mul",
+        "total",
+        "max",
+    ]
     assert [(t["student_id"], t["part1_add"], t["part2_mul"], t["total"], t["late"]) for t in tasks] == [
-        ("s1", "2.0", "3.0", "4.0", "1"), ("s2", "2.0", "0.0", "2.0", "0"), ("s3", "0.0", "0.0", "0.0", "0")]
+        ("s1", "2.0", "3.0", "4.0", "1"),
+        ("s2", "2.0", "0.0", "2.0", "0"),
+        ("s3", "0.0", "0.0", "0.0", "0"),
+    ]
     assert tasks[0]["submission_id"] == str(late.id) and tasks[1]["submission_id"] == str(on_time.id)
     tests = _rows(client.get("/instructor/export/tests.csv").text)
-    assert list(tests[0]) == ["student_id", "name", "group", "submission_id", "part1_add__visible",
-                              "part2_mul__hidden", "total"]
-    assert [(t["part1_add__visible"], t["part2_mul__hidden"]) for t in tests] == [("2.0", "3.0"), ("2.0", "0.0"),
-                                                                                  ("0.0", "0.0")]
+    assert list(tests[0]) == [
+        "student_id",
+        "name",
+        "group",
+        "submission_id",
+        "part1_add__visible",
+        "part2_mul__hidden",
+        "total",
+    ]
+    assert [(t["part1_add__visible"], t["part2_mul__hidden"]) for t in tests] == [
+        ("2.0", "3.0"),
+        ("2.0", "0.0"),
+        ("0.0", "0.0"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ store step 3
 def test_a_version_2_store_gets_the_instructor_tables(make_config):
     from gradebot.sqlstore import SqlStore
+
     config = make_config()
     config.data_path.mkdir(parents=True)
     db = config.data_path / "gradebot.sqlite3"
     SqlStore.in_file(db).close()
-    with sqlite3.connect(db) as conn:                   # back to a database of schema version 2
+    with sqlite3.connect(db) as conn:  # back to a database of schema version 2
         conn.execute("DROP TABLE gb_regrades")
         conn.execute("DROP TABLE gb_extensions")
         conn.execute("UPDATE gb_schema_version SET version = 2")
@@ -373,11 +423,12 @@ def test_the_gradebook_follows_a_regrade_that_fails(make_config, roster_csv):
     from nbgrader.api import Gradebook
 
     from gradebot.core.jobs import process_submission
+
     config = make_config(max_deliveries=0)
     svc = GradingService(config)
     svc.import_roster(roster_csv)
     first = _graded(svc, "s1", 2, 3)
-    second = _graded(svc, "s1", 2, 0)                    # counting = latest: this one counts
+    second = _graded(svc, "s1", 2, 0)  # counting = latest: this one counts
     assert gradebook.record_counted(config, svc.store, "s1")
 
     def gradebook_score():
@@ -397,7 +448,7 @@ def test_reissue_code_shows_the_new_code_once_and_the_old_one_stops_working(make
     student = httpx.Client(base_url=base, timeout=20)
     assert student.post("/login", data={"student_id": "s1", "code": old, "next": "/"}).status_code == 303
     client, token = _login(base)
-    assert client.post("/instructor/students/s1/reissue-code", data={}).status_code == 403      # no CSRF token
+    assert client.post("/instructor/students/s1/reissue-code", data={}).status_code == 403  # no CSRF token
     assert svc.authenticate("s1", old).student_id == "s1"
     page = client.post("/instructor/students/s1/reissue-code", data={"csrf": token})
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
@@ -407,8 +458,10 @@ def test_reissue_code_shows_the_new_code_once_and_the_old_one_stops_working(make
         svc.authenticate("s1", old)
     r = client.post("/api/instructor/students/s2/reissue-code", headers={cockpit.CSRF_HEADER: token})
     assert r.status_code == 200 and svc.authenticate("s2", r.json()["code"]).student_id == "s2"
-    assert client.post("/api/instructor/students/ghost/reissue-code",
-                       headers={cockpit.CSRF_HEADER: token}).status_code == 404
+    assert (
+        client.post("/api/instructor/students/ghost/reissue-code", headers={cockpit.CSRF_HEADER: token}).status_code
+        == 404
+    )
 
 
 def test_statistics_page_and_api_show_the_class_numbers(make_served):
@@ -428,9 +481,9 @@ def test_statistics_page_and_api_show_the_class_numbers(make_served):
     assert cells["part2_mul__hidden"]["causes"][0]["examples"] == [latest.id]
 
     page = client.get("/instructor/stats")
-    assert page.status_code == 200 and page.text.count("<svg") == 4          # histogram, tasks, tests, timeline
+    assert page.status_code == 200 and page.text.count("<svg") == 4  # histogram, tasks, tests, timeline
     assert 'id="gb-test-part2_mul__hidden"' in page.text.replace("'", '"')
-    assert f'/instructor/submissions/{latest.id}/feedback' in page.text    # the example links to its feedback
+    assert f'/instructor/submissions/{latest.id}/feedback' in page.text  # the example links to its feedback
     student = httpx.Client(base_url=base, timeout=20)
     assert student.get("/api/instructor/stats").status_code == 401
     assert "<svg" not in student.get("/instructor/stats").text

@@ -1,4 +1,5 @@
 """Unit tests of the core without grading: config, store, roster, policy, counting, course facts, feedback."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -13,8 +14,18 @@ from test_web_support import Clock
 from gradebot.config import Config
 from gradebot.core import access, gradebook
 from gradebot.core.course import course_facts
-from gradebot.core.errors import (AccessDenied, ConfigError, CourseError, DeadlineMissed, GradebotError,
-                                  LoginThrottled, RateLimited, RegistrationError, UnknownStudent, UnknownSubmission)
+from gradebot.core.errors import (
+    AccessDenied,
+    ConfigError,
+    CourseError,
+    DeadlineMissed,
+    GradebotError,
+    LoginThrottled,
+    RateLimited,
+    RegistrationError,
+    UnknownStudent,
+    UnknownSubmission,
+)
 from gradebot.core.feedback import feedback_html, without_hidden_tests
 from gradebot.core.grading import trusted_verdict
 from gradebot.core.models import Result, Submission
@@ -25,19 +36,20 @@ from gradebot.core.service import GradingService
 def test_config_from_env_and_toml(tmp_path):
     toml = tmp_path / "gb.toml"
     toml.write_text('workers = 3\ncounting = "best"\nrate_limit = "5/60"\ndeadline = "2030-01-01T00:00:00"\n')
-    cfg = Config.from_env({"GRADEBOT_CONFIG": str(toml), "GRADEBOT_WORKERS": "4",
-                           "GRADEBOT_LATE_POLICY": "penalty:0.25"})
-    assert cfg.workers == 4                       # env beats TOML
+    cfg = Config.from_env(
+        {"GRADEBOT_CONFIG": str(toml), "GRADEBOT_WORKERS": "4", "GRADEBOT_LATE_POLICY": "penalty:0.25"}
+    )
+    assert cfg.workers == 4  # env beats TOML
     assert cfg.counting == "best"
     assert cfg.rate_limit_rule() == (5, 3600.0)
     assert cfg.late_penalty() == 0.25
     assert cfg.deadline_dt() == datetime(2030, 1, 1, tzinfo=timezone.utc)
     assert Config.from_env({}, workers=1).workers == 1
-    assert Config.from_env({}).sandbox == "bwrap"   # sandboxed unless the instructor opts out
+    assert Config.from_env({}).sandbox == "bwrap"  # sandboxed unless the instructor opts out
 
 
 def test_require_code_setting(tmp_path):
-    assert Config.from_env({}).require_code is True                  # codes unless the instructor turns them off
+    assert Config.from_env({}).require_code is True  # codes unless the instructor turns them off
     for word, value in (("false", False), ("0", False), ("no", False), ("True", True), ("on", True)):
         assert Config.from_env({"GRADEBOT_REQUIRE_CODE": word}).require_code is value
     toml = tmp_path / "gb.toml"
@@ -46,12 +58,25 @@ def test_require_code_setting(tmp_path):
     assert Config.from_env({"GRADEBOT_CONFIG": str(toml), "GRADEBOT_REQUIRE_CODE": "yes"}).require_code is True
 
 
-@pytest.mark.parametrize("bad", [dict(counting="worst"), dict(late_policy="penalty:2"), dict(rate_limit="lots"),
-                                 dict(deadline="tomorrow"), dict(sandbox="docker"), dict(workers="x"),
-                                 dict(memory_bytes=1000), dict(require_code="maybe"), dict(require_code=2),
-                                 dict(web_secret="short"), dict(login_attempts=-1), dict(login_lock_minutes=0),
-                                 dict(login_lock_minutes=10, login_max_lock_minutes=5),
-                                 dict(trusted_proxies="10.0.0.0/8, proxy.local")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(counting="worst"),
+        dict(late_policy="penalty:2"),
+        dict(rate_limit="lots"),
+        dict(deadline="tomorrow"),
+        dict(sandbox="docker"),
+        dict(workers="x"),
+        dict(memory_bytes=1000),
+        dict(require_code="maybe"),
+        dict(require_code=2),
+        dict(web_secret="short"),
+        dict(login_attempts=-1),
+        dict(login_lock_minutes=0),
+        dict(login_lock_minutes=10, login_max_lock_minutes=5),
+        dict(trusted_proxies="10.0.0.0/8, proxy.local"),
+    ],
+)
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):
         Config.make(**bad)
@@ -73,22 +98,27 @@ def test_roster_import_and_telegram_linking(make_config, roster_csv, tmp_path):
     assert svc.get_student("nobody") is None
     st = svc.link_telegram("s1", 111)
     assert st.telegram_user_id == 111 and svc.student_by_telegram(111).student_id == "s1"
-    svc.link_telegram("s1", 111)                                   # same pair again: fine
+    svc.link_telegram("s1", 111)  # same pair again: fine
     with pytest.raises(RegistrationError, match="already linked to student 's1'"):
-        svc.link_telegram("s2", 111)                               # one student per Telegram account
+        svc.link_telegram("s2", 111)  # one student per Telegram account
     with pytest.raises(RegistrationError, match="another Telegram account"):
         svc.link_telegram("s1", 222)
     with pytest.raises(RegistrationError, match="unknown student id"):
         svc.link_telegram("zz", 333)
-    svc.import_roster(roster_csv)                                  # re-import keeps the link
+    svc.import_roster(roster_csv)  # re-import keeps the link
     assert svc.student_by_telegram(111).student_id == "s1"
 
 
-@pytest.mark.parametrize("text,msg", [("id,name\n1,a\n", "student_id"),
-                                      ("student_id,name,group\nbad id,a,b\n", "line 2"),
-                                      ("student_id,name,group\ns1,a,b\ns1,c,d\n", "twice"),
-                                      ("student_id,name,group,code\ns1,a,b,abc\n", "line 2: access code"),
-                                      ("student_id,name,group,code\ns1,a,b,ab!c5678\n", "6-32 letters")])
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("id,name\n1,a\n", "student_id"),
+        ("student_id,name,group\nbad id,a,b\n", "line 2"),
+        ("student_id,name,group\ns1,a,b\ns1,c,d\n", "twice"),
+        ("student_id,name,group,code\ns1,a,b,abc\n", "line 2: access code"),
+        ("student_id,name,group,code\ns1,a,b,ab!c5678\n", "6-32 letters"),
+    ],
+)
 def test_roster_errors(make_config, text, msg):
     svc = GradingService(make_config())
     with pytest.raises(GradebotError, match=msg):
@@ -107,7 +137,7 @@ def test_generated_codes_are_random_typable_and_forgiving():
     assert access.verify_code(stored, "K7M2 P9XQ") and access.verify_code(stored, " k7m2p9xq ")
     assert not access.verify_code(stored, "k7m2-p9xr") and not access.verify_code(stored, "")
     assert not access.verify_code(None, "") and not access.verify_code(None, "k7m2-p9xq")
-    assert not access.verify_code("k7m2-p9xq", "k7m2-p9xq")          # a plaintext value is not a hash
+    assert not access.verify_code("k7m2-p9xq", "k7m2-p9xq")  # a plaintext value is not a hash
     with pytest.raises(ValueError):
         access.hash_code(" - ")
 
@@ -117,12 +147,13 @@ def test_code_hash_is_salted_scrypt_with_the_documented_parameters():
     of key over the normalized code; two hashes of one code differ (fresh salt)."""
     import base64
     import hashlib
+
     stored = access.hash_code("K7M2 p9xq")
     scheme, n, r, p, salt, key = stored.split("$")
     assert (scheme, n, r, p) == ("scrypt", "32768", "8", "1")
     salt, key = base64.b64decode(salt), base64.b64decode(key)
     assert len(salt) == 16 and len(key) == 32
-    assert hashlib.scrypt(b"k7m2p9xq", salt=salt, n=2 ** 15, r=8, p=1, dklen=32, maxmem=2 ** 26) == key
+    assert hashlib.scrypt(b"k7m2p9xq", salt=salt, n=2**15, r=8, p=1, dklen=32, maxmem=2**26) == key
     assert access.hash_code("k7m2p9xq") != stored and "k7m2" not in stored.lower()
 
 
@@ -137,12 +168,12 @@ def test_roster_issues_codes_once_and_reimport_keeps_them(make_config, roster_cs
     assert done.count == 3 and set(codes) == {"s1", "s2", "s3"} and len(set(codes.values())) == 3
     assert [(ic.name, ic.group) for ic in done.issued] == [("Ann Lee", "g1"), ("Bob Stone", "g1"), ("Chen Li", "g2")]
     assert all(len(access.normalize(c)) == access.CODE_LENGTH for c in codes.values())
-    for sid, code in codes.items():                                # the printed code is the one that works
+    for sid, code in codes.items():  # the printed code is the one that works
         assert svc.authenticate(sid, code).student_id == sid
     assert "code" not in repr(svc.get_student("s1")).replace("Student(", "")  # neither code nor hash printed
     assert codes["s1"] not in repr(done.issued[0])
     svc.link_telegram("s2", 42)
-    again = svc.import_roster(roster_csv + "s4,Dan,g2\n")         # re-import: same codes, links kept
+    again = svc.import_roster(roster_csv + "s4,Dan,g2\n")  # re-import: same codes, links kept
     assert list(_issued(again)) == ["s4"] and _issued(again)["s4"] not in codes.values()
     for sid, code in codes.items():
         assert svc.authenticate(sid, code).student_id == sid
@@ -155,7 +186,7 @@ def test_codes_are_stored_hashed_not_in_plaintext(make_config, roster_csv):
     config = make_config()
     svc = GradingService(config)
     codes = _issued(svc.import_roster(roster_csv))
-    svc.import_roster("student_id,name,group,code\ns9,Eve,g3,eve-code-9\n")    # a code given in the CSV
+    svc.import_roster("student_id,name,group,code\ns9,Eve,g3,eve-code-9\n")  # a code given in the CSV
     codes["s9"] = "eve-code-9"
     with sqlite3.connect(config.data_path / "gradebot.sqlite3") as conn:
         conn.row_factory = sqlite3.Row
@@ -173,14 +204,15 @@ def test_roster_code_column_sets_and_replaces_codes(make_config, roster_csv):
     svc = GradingService(make_config())
     old = _issued(svc.import_roster(roster_csv))
     svc.link_telegram("s1", 7)
-    done = svc.import_roster("student_id,name,group,code\ns1,Ann Lee,g1,Mine-2024\ns2,Bob Stone,g1,\n"
-                             "s9,Eve,g3,eve-code-9\n")
-    assert done.count == 3 and done.issued == []                   # given codes are not repeated back
-    assert svc.authenticate("s1", "mine2024").student_id == "s1"    # the CSV's new code replaces the old one
+    done = svc.import_roster(
+        "student_id,name,group,code\ns1,Ann Lee,g1,Mine-2024\ns2,Bob Stone,g1,\ns9,Eve,g3,eve-code-9\n"
+    )
+    assert done.count == 3 and done.issued == []  # given codes are not repeated back
+    assert svc.authenticate("s1", "mine2024").student_id == "s1"  # the CSV's new code replaces the old one
     assert svc.get_student("s1").telegram_user_id == 7
     with pytest.raises(AccessDenied):
         svc.authenticate("s1", old["s1"])
-    assert svc.authenticate("s2", old["s2"]).student_id == "s2"     # empty cell: kept
+    assert svc.authenticate("s2", old["s2"]).student_id == "s2"  # empty cell: kept
     assert svc.authenticate("s9", "EVE code 9").student_id == "s9"  # a new student with a given code
 
 
@@ -192,10 +224,10 @@ def test_reissue_code_replaces_the_old_code(make_config, roster_csv):
     assert svc.authenticate("s2", new).student_id == "s2"
     with pytest.raises(AccessDenied):
         svc.authenticate("s2", old["s2"])
-    assert svc.authenticate("s1", old["s1"]).student_id == "s1"     # the others keep theirs
+    assert svc.authenticate("s1", old["s1"]).student_id == "s1"  # the others keep theirs
     with pytest.raises(UnknownStudent, match="no student with id 'ghost' in the roster"):
         svc.reissue_code("ghost")
-    assert svc.issue_missing_codes() == []                          # everyone has a code
+    assert svc.issue_missing_codes() == []  # everyone has a code
 
 
 def test_authenticate_same_error_for_unknown_id_and_wrong_code(make_config, roster_csv):
@@ -226,22 +258,22 @@ def _wrong(svc, sid, client=None):
 
 def test_wrong_codes_lock_the_student_id_with_exponential_backoff(make_config, roster_csv):
     clock = Clock()
-    svc = GradingService(make_config(), clock=clock)     # defaults: 5 wrong codes, 1 min lock, doubled, 15 min
+    svc = GradingService(make_config(), clock=clock)  # defaults: 5 wrong codes, 1 min lock, doubled, 15 min
     codes = _issued(svc.import_roster(roster_csv))
     code = codes["s1"]
     assert [_wrong(svc, "s1", client=f"web:10.0.0.{i}") for i in range(5)] == [None] * 4 + [60.0]
     clock.advance(20)
-    with pytest.raises(LoginThrottled) as exc:               # the right code is refused while locked...
+    with pytest.raises(LoginThrottled) as exc:  # the right code is refused while locked...
         svc.authenticate("s1", code, client="web:10.0.1.1")
     assert exc.value.retry_after_seconds == 40.0 and "even the right code" in str(exc.value)
-    assert svc.authenticate("s2", codes["s2"]).student_id == "s2"     # another student is not affected
+    assert svc.authenticate("s2", codes["s2"]).student_id == "s2"  # another student is not affected
     clock.advance(41)
-    assert _wrong(svc, "s1") == 120.0                        # ...the next wrong code after the lock: doubled
+    assert _wrong(svc, "s1") == 120.0  # ...the next wrong code after the lock: doubled
     clock.advance(121)
     assert _wrong(svc, "s1") == 240.0
     assert "try again in 4 min" in str(LoginThrottled(240.0))
     clock.advance(241)
-    assert svc.authenticate("s1", code).student_id == "s1"   # after the lock the right code works and resets
+    assert svc.authenticate("s1", code).student_id == "s1"  # after the lock the right code works and resets
     assert [_wrong(svc, "s1") for _ in range(5)] == [None] * 4 + [60.0]
 
 
@@ -250,10 +282,10 @@ def test_wrong_codes_are_forgotten_after_the_window(make_config, roster_csv):
     svc = GradingService(make_config(), clock=clock)
     svc.import_roster(roster_csv)
     assert [_wrong(svc, "s2") for _ in range(4)] == [None] * 4
-    clock.advance(15 * 60 + 1)                               # 15 min without a wrong code
+    clock.advance(15 * 60 + 1)  # 15 min without a wrong code
     assert [_wrong(svc, "s2") for _ in range(4)] == [None] * 4
     assert _wrong(svc, "s2") == 60.0
-    assert [_wrong(svc, "ghost") for _ in range(5)] == [None] * 4 + [60.0]   # unknown ids alike: no probing
+    assert [_wrong(svc, "ghost") for _ in range(5)] == [None] * 4 + [60.0]  # unknown ids alike: no probing
 
 
 def test_wrong_codes_lock_the_client_across_ids(make_config, roster_csv):
@@ -261,14 +293,14 @@ def test_wrong_codes_lock_the_client_across_ids(make_config, roster_csv):
     svc = GradingService(make_config(login_client_attempts=8), clock=clock)
     codes = _issued(svc.import_roster(roster_csv))
     guesser = "web:203.0.113.9"
-    assert svc.authenticate("s3", codes["s3"], client=guesser).student_id == "s3"   # one's own code first
+    assert svc.authenticate("s3", codes["s3"], client=guesser).student_id == "s3"  # one's own code first
     assert [_wrong(svc, f"x{i}", client=guesser) for i in range(8)] == [None] * 7 + [60.0]
-    with pytest.raises(LoginThrottled):                      # every id is refused from that address...
+    with pytest.raises(LoginThrottled):  # every id is refused from that address...
         svc.authenticate("s1", codes["s1"], client=guesser)
-    assert svc.authenticate("s1", codes["s1"], client="web:198.51.100.7").student_id == "s1"   # ...not elsewhere
+    assert svc.authenticate("s1", codes["s1"], client="web:198.51.100.7").student_id == "s1"  # ...not elsewhere
     clock.advance(61)
     assert svc.authenticate("s3", codes["s3"], client=guesser).student_id == "s3"
-    assert _wrong(svc, "x9", client=guesser) == 120.0        # a right code did not reset the client's count
+    assert _wrong(svc, "x9", client=guesser) == 120.0  # a right code did not reset the client's count
 
 
 def test_throttle_state_is_shared_through_the_store(make_config, roster_csv):
@@ -284,7 +316,7 @@ def test_throttle_state_is_shared_through_the_store(make_config, roster_csv):
     assert _wrong(two, "s1") is None and _wrong(one, "s1") == 60.0
     with pytest.raises(LoginThrottled):
         two.authenticate("s1", "whatever")
-    new = two.reissue_code("s1")                             # the instructor hands out a new code
+    new = two.reissue_code("s1")  # the instructor hands out a new code
     assert one.authenticate("s1", new).student_id == "s1"
 
 
@@ -330,7 +362,7 @@ def test_old_sqlite_database_is_migrated_on_open(make_config):
     assert [s.filename for s in svc.list_submissions("old1")] == ["a.ipynb"]
     hashes = {st.student_id: st.code_hash for st in svc.list_students()}
     svc.store.close()
-    again = GradingService(config)                                  # opening again changes nothing
+    again = GradingService(config)  # opening again changes nothing
     assert {st.student_id: st.code_hash for st in again.list_students()} == hashes
     assert again.issue_missing_codes() == []
     with sqlite3.connect(db) as conn:
@@ -350,7 +382,7 @@ def test_submit_checks_student_and_stores(make_config, roster_csv):
     assert [s.id for s in svc.list_submissions("s1")] == [sub.id]
     with pytest.raises(UnknownSubmission):
         svc.get_submission(9999)
-    assert svc.wait(sub.id, timeout=0.3).status == "queued"        # no workers: times out, returns state
+    assert svc.wait(sub.id, timeout=0.3).status == "queued"  # no workers: times out, returns state
 
 
 def test_rate_limit(make_config, roster_csv):
@@ -361,12 +393,15 @@ def test_rate_limit(make_config, roster_csv):
     with pytest.raises(RateLimited) as exc:
         svc.submit("s1", "a.ipynb", tc.submission())
     assert 0 < exc.value.retry_after_seconds <= 600
-    svc.submit("s2", "a.ipynb", tc.submission())                   # per student
+    svc.submit("s2", "a.ipynb", tc.submission())  # per student
 
 
 def test_submission_quota_follows_the_rate_limit_and_deadline(make_config, roster_csv):
-    svc = GradingService(make_config(rate_limit="2/10", deadline="2030-01-01T00:00:00+03:00",
-                                     late_policy="penalty:0.25", counting="best"))
+    svc = GradingService(
+        make_config(
+            rate_limit="2/10", deadline="2030-01-01T00:00:00+03:00", late_policy="penalty:0.25", counting="best"
+        )
+    )
     svc.import_roster(roster_csv)
     q = svc.submission_quota("s1")
     assert q["left"] == 2 and q["limit"] == 2 and q["window_minutes"] == 10 and q["used"] == 0
@@ -377,12 +412,12 @@ def test_submission_quota_follows_the_rate_limit_and_deadline(make_config, roste
     q = svc.submission_quota("s1")
     assert q["left"] == 0 and q["used"] == 2
     assert abs((q["next_at"] - (first.created_at + timedelta(minutes=10))).total_seconds()) < 1
-    assert svc.submission_quota("s2")["left"] == 2                  # per student
+    assert svc.submission_quota("s2")["left"] == 2  # per student
     # after the window the slots are free again; after the deadline it says so
     later = datetime.now(timezone.utc) + timedelta(minutes=11)
     assert svc.submission_quota("s1", now=later)["left"] == 2
     assert svc.submission_quota("s1", now=datetime(2030, 1, 2, tzinfo=timezone.utc))["deadline_passed"]
-    assert GradingService(make_config()).submission_quota("s1")["left"] is None     # no limit configured
+    assert GradingService(make_config()).submission_quota("s1")["left"] is None  # no limit configured
 
 
 def test_deadline_policies(make_config, roster_csv):
@@ -400,6 +435,7 @@ def test_deadline_policies(make_config, roster_csv):
 
 def test_late_penalty_applies_to_total(make_config):
     from gradebot.core.grading import apply_late_penalty
+
     cfg = make_config(late_policy="penalty:0.2")
     r = apply_late_penalty(Result(total=5.0, max=5.0, tasks={}), True, cfg)
     assert r.total == 4.0 and "20%" in r.messages[-1]
@@ -407,9 +443,16 @@ def test_late_penalty_applies_to_total(make_config):
 
 
 def _sub(i, total, status="done"):
-    return Submission(id=i, student_id="s", filename="a", created_at=datetime.now(timezone.utc), status=status,
-                      late=False, result=Result(total=total, max=5, tasks={}) if status == "done" else None,
-                      error=None)
+    return Submission(
+        id=i,
+        student_id="s",
+        filename="a",
+        created_at=datetime.now(timezone.utc),
+        status=status,
+        late=False,
+        result=Result(total=total, max=5, tasks={}) if status == "done" else None,
+        error=None,
+    )
 
 
 def test_counted_attempt_latest_or_best():
@@ -431,7 +474,7 @@ def test_store_finish_is_compare_and_set(make_config, roster_csv):
     got = svc.get_submission(sub.id)
     assert got.result.total == 1.0 and got.result.cells == {"t__a": 1.0}
     assert svc.feedback_html(sub.id) == "<p>fb</p>"
-    assert svc.store.mark_grading(sub.id) == 1                      # finished: no more deliveries counted
+    assert svc.store.mark_grading(sub.id) == 1  # finished: no more deliveries counted
 
 
 class _Outage(Exception):
@@ -441,6 +484,7 @@ class _Outage(Exception):
 @pytest.mark.parametrize("transient", [True, False])
 def test_store_outage_is_retried_not_recorded_as_failure(make_config, roster_csv, monkeypatch, transient):
     from gradebot.core.jobs import process_submission
+
     svc = GradingService(make_config())
     svc.import_roster(roster_csv)
     sub = svc.submit("s1", "a.ipynb", tc.submission())
@@ -448,6 +492,7 @@ def test_store_outage_is_retried_not_recorded_as_failure(make_config, roster_csv
 
     def unreachable(submission_id):
         raise _Outage("connection to the database lost")
+
     monkeypatch.setattr(store, "blob_path", unreachable)
     monkeypatch.setattr(store, "transient_errors", (_Outage,) if transient else ())
     if transient:
@@ -464,42 +509,45 @@ def test_store_outage_is_retried_not_recorded_as_failure(make_config, roster_csv
 
 def test_backend_can_supply_the_gradebook_lock(make_config, roster_csv, monkeypatch):
     from contextlib import contextmanager
+
     taken = []
 
     @contextmanager
     def lock(config):
         taken.append(config.assignment)
         yield
+
     svc = GradingService(make_config())
     svc.import_roster(roster_csv)
     sub = svc.submit("s1", "a.ipynb", tc.submission())
     svc.store.mark_grading(sub.id)
     svc.store.finish(sub.id, "done", Result(total=1.0, max=5.0, tasks={}), None, None)
-    monkeypatch.setattr(gradebook, "_lock_factory", None)      # restored after the test
+    monkeypatch.setattr(gradebook, "_lock_factory", None)  # restored after the test
     gradebook.set_lock(lock)
     assert gradebook.record_counted(svc.config, svc.store, "s1") is True
     assert taken == [tc.ASSIGNMENT]
     gradebook.set_lock(None)
     gradebook.record_counted(svc.config, svc.store, "s1")
-    assert taken == [tc.ASSIGNMENT]                            # the default file lock again
+    assert taken == [tc.ASSIGNMENT]  # the default file lock again
     assert (svc.config.data_path / "main_gradebook.lock").exists()
 
 
 def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_path):
     import csv
     from gradebot.core.grading import apply_late_penalty
+
     config = make_config(late_policy="penalty:0.2")
     svc = GradingService(config)
     svc.import_roster(roster_csv)
     for student, late in (("s1", True), ("s2", False)):
-        sub = svc.store.add_submission(student, "a.ipynb", "blob", "0" * 64, 10, "web", late,
-                                       datetime.now(timezone.utc))
+        sub = svc.store.add_submission(
+            student, "a.ipynb", "blob", "0" * 64, 10, "web", late, datetime.now(timezone.utc)
+        )
         svc.store.mark_grading(sub.id)
         result = Result(total=5.0, max=5.0, tasks={}, cells={"part1_add__visible": 2.0, "part2_mul__hidden": 3.0})
         svc.store.finish(sub.id, "done", apply_late_penalty(result, late, config), None, None)
         assert gradebook.record_counted(config, svc.store, student) is True
-    rows = {r["student_id"]: r for r in csv.DictReader(gradebook.export_grades_csv(config, tmp_path / "g.csv")
-                                                        .open())}
+    rows = {r["student_id"]: r for r in csv.DictReader(gradebook.export_grades_csv(config, tmp_path / "g.csv").open())}
     assert float(rows["s1"]["raw_score"]) == 5.0 and float(rows["s1"]["late_submission_penalty"]) == 1.0
     assert float(rows["s1"]["score"]) == 4.0
     assert float(rows["s2"]["late_submission_penalty"]) == 0.0 and float(rows["s2"]["score"]) == 5.0
@@ -507,6 +555,7 @@ def test_late_penalty_reaches_the_nbgrader_export(make_config, roster_csv, tmp_p
 
 def test_verdict_explains_points_lost_to_stderr_and_refusals(tiny_course, make_config):
     from gradebot.core.grading import _verdict
+
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
     config = make_config()
 
@@ -514,30 +563,39 @@ def test_verdict_explains_points_lost_to_stderr_and_refusals(tiny_course, make_c
         cell = nbformat.v4.new_code_cell("check()", outputs=list(outputs))
         cell.metadata["nbgrader"] = {"grade": True, "grade_id": gid, "points": 1}
         return cell
+
     warn = nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful with overflow\n")
     err = nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong sum", traceback=[])
-    nb = nbformat.v4.new_notebook(cells=[graded_cell("part1_add__visible", warn),
-                                         graded_cell("part2_mul__hidden", warn, err)])
+    nb = nbformat.v4.new_notebook(
+        cells=[graded_cell("part1_add__visible", warn), graded_cell("part2_mul__hidden", warn, err)]
+    )
     scores = {"part1_add__visible": 0.0, "part2_mul__hidden": 0.0}
     verdict, messages = _verdict([], nb, facts, False, 0, 1.0, config, "", scores)
-    assert verdict == "ok"               # a warning is not a broken sandbox wall
-    assert messages == ["part1_add__visible: failed (the cell wrote to stderr, which nbgrader counts as an "
-                        "error: UserWarning: careful with overflow)",
-                        "part2_mul__hidden: failed (AssertionError: wrong sum)"]
-
+    assert verdict == "ok"  # a warning is not a broken sandbox wall
+    assert messages == [
+        "part1_add__visible: failed (the cell wrote to stderr, which nbgrader counts as an "
+        "error: UserWarning: careful with overflow)",
+        "part2_mul__hidden: failed (AssertionError: wrong sum)",
+    ]
 
 
 def test_trusted_verdict_from_a_report(make_config):
     config = make_config()
-    report = {"tests": [{"grade_id": "a__x", "passed": True, "kind": "pass", "message": ""},
-                        {"grade_id": "a__y", "passed": False, "kind": "fail", "hidden": True,
-                         "message": "Softmax.forward: nan"},
-                        {"grade_id": "b__z", "passed": False, "kind": "timeout", "message": "time"}],
-              "cells": [{"index": 3, "status": "ok"}, {"index": 5, "status": "error", "error": "MemoryError: x"}]}
+    report = {
+        "tests": [
+            {"grade_id": "a__x", "passed": True, "kind": "pass", "message": ""},
+            {"grade_id": "a__y", "passed": False, "kind": "fail", "hidden": True, "message": "Softmax.forward: nan"},
+            {"grade_id": "b__z", "passed": False, "kind": "timeout", "message": "time"},
+        ],
+        "cells": [{"index": 3, "status": "ok"}, {"index": 5, "status": "error", "error": "MemoryError: x"}],
+    }
     verdict, messages = trusted_verdict(report, False, config)
     assert verdict == "timeout"
-    assert messages == ["cell 5: out of memory (limit %d MiB)" % (config.memory_bytes // 2 ** 20),
-                        "a__y: failed ([hidden test] Softmax.forward: nan)", "b__z: failed (time)"]
+    assert messages == [
+        "cell 5: out of memory (limit %d MiB)" % (config.memory_bytes // 2**20),
+        "a__y: failed ([hidden test] Softmax.forward: nan)",
+        "b__z: failed (time)",
+    ]
     assert trusted_verdict({"tests": [], "cells": []}, False, config) == ("ok", [])
 
 
@@ -564,6 +622,7 @@ def test_course_titles_come_from_the_source_notebooks_metadata(tiny_course, tmp_
     assert named.test_name("part1_add__visible") == "add: видимый"
     r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0}})
     from gradebot.core.feedback import _summary_html
+
     assert "<td>1. Сложение</td>" in _summary_html(r, named) and "<td>part1_add</td>" in _summary_html(r, plain)
     nb.metadata["gradebot"] = {"tasks": {"part1_add": 1}}
     nbformat.write(nb, str(named_path))
@@ -573,17 +632,24 @@ def test_course_titles_come_from_the_source_notebooks_metadata(tiny_course, tmp_
 
 def test_own_feedback_strips_hidden_tests(tiny_course, monkeypatch):
     import gradebot.core.feedback as fbmod
-    monkeypatch.setattr(fbmod, "_course_html", lambda *a, **k: None)     # gradebot's own fallback
+
+    monkeypatch.setattr(fbmod, "_course_html", lambda *a, **k: None)  # gradebot's own fallback
     nb = nbformat.read(str(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK), as_version=4)
-    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="",
-                                                  traceback=[f"assert add(-1, 1) == 0  # {tc.HIDDEN_MARKER}"])]
+    nb.cells[2].outputs = [
+        nbformat.v4.new_output(
+            "error", ename="AssertionError", evalue="", traceback=[f"assert add(-1, 1) == 0  # {tc.HIDDEN_MARKER}"]
+        )
+    ]
     stripped = without_hidden_tests(nb)
     text = str(stripped)
     assert tc.HIDDEN_MARKER not in text and "assert add(1, 2) == 3" in text
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
-    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0},
-                                          "part2_mul": {"points": 0.0, "max": 3.0}},
-               cells={"part1_add__visible": 2.0, "part2_mul__hidden": 0.0})
+    r = Result(
+        total=2.0,
+        max=5.0,
+        tasks={"part1_add": {"points": 2.0, "max": 2.0}, "part2_mul": {"points": 0.0, "max": 3.0}},
+        cells={"part1_add__visible": 2.0, "part2_mul__hidden": 0.0},
+    )
     html = feedback_html(nb, None, r, facts, tc.submission())
     assert tc.HIDDEN_MARKER not in html and "part2_mul" in html
 
@@ -591,6 +657,7 @@ def test_own_feedback_strips_hidden_tests(tiny_course, monkeypatch):
 def test_feedback_guard_refuses_leaking_html(tiny_course, monkeypatch):
     """Whatever renders the feedback (the course's safe_feedback too), hidden lines never get out."""
     import gradebot.core.feedback as fbmod
+
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
     leaky = "<html><body><pre>assert mul(3, 4) == 12</pre></body></html>"
     monkeypatch.setattr(fbmod, "_course_html", lambda *a, **k: leaky)
@@ -601,10 +668,10 @@ def test_feedback_guard_refuses_leaking_html(tiny_course, monkeypatch):
 
 def test_own_feedback_sanitizes_student_html():
     from gradebot.core.feedback import _own_html
+
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
-    cell.outputs = [nbformat.v4.new_output("display_data",
-                                           data={"text/html": "<script>alert(1)</script><b>bold</b>"})]
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script><b>bold</b>"})]
     nb.cells = [cell]
     html = _own_html(nb, Result(total=0.0, max=1.0, tasks={}))
     assert "<script>alert(1)" not in html and "<b>bold</b>" in html
@@ -614,9 +681,16 @@ def test_course_summary_is_the_only_summary(tiny_course, monkeypatch):
     """A course renderer that takes the result (``summary=``) heads the page itself: gradebot adds no second
     summary; an older renderer (``scores`` only) still gets gradebot's on top."""
     import gradebot.core.feedback as fbmod
+
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
-    r = Result(total=2.0, max=5.0, tasks={"part1_add": {"points": 2.0, "max": 2.0}}, verdict="timeout",
-               messages=["part2_mul__hidden: failed (AssertionError)"], cells={"part1_add__visible": 2.0})
+    r = Result(
+        total=2.0,
+        max=5.0,
+        tasks={"part1_add": {"points": 2.0, "max": 2.0}},
+        verdict="timeout",
+        messages=["part2_mul__hidden: failed (AssertionError)"],
+        cells={"part1_add__visible": 2.0},
+    )
     seen = {}
 
     class NewCourse:

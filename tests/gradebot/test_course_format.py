@@ -1,17 +1,20 @@
 """The one definition of the course format (gradebot.core.course_format): grade ids and hidden-test regions."""
+
 from __future__ import annotations
 
 from gradebot.core.course_format import has_hidden, hidden_lines, split_hidden, strip_hidden, task_of
 
-CELL = ("begin_test('t')\n"
-        "check(1)\n"
-        "    ### BEGIN HIDDEN TESTS\n"
-        "    secret_one()\n"
-        "    ### END HIDDEN TESTS\n"
-        "after_the_region()\n"
-        "### BEGIN HIDDEN TESTS\n"
-        "secret_two()\n"
-        "### END HIDDEN TESTS")
+CELL = (
+    "begin_test('t')\n"
+    "check(1)\n"
+    "    ### BEGIN HIDDEN TESTS\n"
+    "    secret_one()\n"
+    "    ### END HIDDEN TESTS\n"
+    "after_the_region()\n"
+    "### BEGIN HIDDEN TESTS\n"
+    "secret_two()\n"
+    "### END HIDDEN TESTS"
+)
 
 
 def test_task_of_is_the_prefix_before_the_double_underscore():
@@ -31,8 +34,9 @@ def test_split_gives_visible_code_and_each_hidden_block_without_marker_lines():
 
 def test_strip_keeps_code_after_a_region_and_can_leave_a_note_indented_like_the_marker():
     assert strip_hidden(CELL) == split_hidden(CELL)[0]
-    assert strip_hidden(CELL, note="# hidden") == ("begin_test('t')\ncheck(1)\n    # hidden\nafter_the_region()\n"
-                                                   "# hidden")
+    assert strip_hidden(CELL, note="# hidden") == (
+        "begin_test('t')\ncheck(1)\n    # hidden\nafter_the_region()\n# hidden"
+    )
     assert strip_hidden("a\nb") == "a\nb" and not has_hidden("a\nb") and has_hidden(CELL)
 
 

@@ -1,4 +1,5 @@
 """Crash safety of the embedded backend: kill -9 mid-grading, restart, nothing lost, one result per submission."""
+
 from __future__ import annotations
 
 import os
@@ -47,18 +48,18 @@ def test_kill_workers_mid_grading_then_restart(make_config, roster_csv, tmp_path
     slow = svc.submit("s1", "slow.ipynb", SLOW)
     others = [svc.submit("s2", "a.ipynb", tc.submission()), svc.submit("s3", "b.ipynb", tc.submission())]
     assert _wait_status(svc, slow.id, "grading")
-    time.sleep(3)                                   # inside nbgrader / the sandboxed kernel by now
+    time.sleep(3)  # inside nbgrader / the sandboxed kernel by now
     killed = svc.backend.worker_pids()
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
     time.sleep(1)
-    assert svc.get_submission(slow.id).status != "done"      # interrupted, not finished, not lost
+    assert svc.get_submission(slow.id).status != "done"  # interrupted, not finished, not lost
     # nbgrader and the sandboxed kernel of the killed worker die with it (PDEATHSIG, --die-with-parent)
     orphans = [p for p in _procs_mentioning(str(work)) if p.ppid() in killed or p.ppid() == 1]
     assert orphans == [], orphans
-    svc.stop()     # (its monitor may already have restarted a worker that picked the job up again)
+    svc.stop()  # (its monitor may already have restarted a worker that picked the job up again)
 
-    svc2 = GradingService(config)                   # "restart of the service"
+    svc2 = GradingService(config)  # "restart of the service"
     svc2.start()
     try:
         done = [svc2.wait(s.id, timeout=600) for s in [slow, *others]]
@@ -66,9 +67,9 @@ def test_kill_workers_mid_grading_then_restart(make_config, roster_csv, tmp_path
         svc2.stop()
     assert [d.status for d in done] == ["done", "done", "done"]
     assert all(d.result.total == 5.0 for d in done)
-    assert list(work.iterdir()) == []               # the killed job's temp dir was cleaned up by the restart
-    assert done[0].deliveries >= 2                  # graded again after the crash ...
-    assert len(svc2.list_submissions("s1")) == 1    # ... without a second submission or result
+    assert list(work.iterdir()) == []  # the killed job's temp dir was cleaned up by the restart
+    assert done[0].deliveries >= 2  # graded again after the crash ...
+    assert len(svc2.list_submissions("s1")) == 1  # ... without a second submission or result
     assert svc2.queue_length() == 0
 
 
@@ -79,28 +80,36 @@ def test_kill_9_of_whole_service_process(make_config, roster_csv, tmp_path):
     for k, v in config.to_dict().items():
         if v is not None:
             env["GRADEBOT_" + k.upper()] = str(v)
-    env["PYTHONPATH"] = str(config.course_path.parent) + os.pathsep + os.path.dirname(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = (
+        str(config.course_path.parent)
+        + os.pathsep
+        + os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    )
     cmd = [sys.executable, "-m", "gradebot", "worker"]
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-    svc = GradingService(config)                    # a front end: stores and enqueues, runs no workers
+    svc = GradingService(config)  # a front end: stores and enqueues, runs no workers
     svc.import_roster(roster_csv)
-    subs = [svc.submit("s1", "slow1.ipynb", SLOW), svc.submit("s2", "slow2.ipynb", SLOW),
-            svc.submit("s3", "ok.ipynb", tc.submission())]
-    service = subprocess.Popen(cmd, env=env, cwd=repo, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subs = [
+        svc.submit("s1", "slow1.ipynb", SLOW),
+        svc.submit("s2", "slow2.ipynb", SLOW),
+        svc.submit("s3", "ok.ipynb", tc.submission()),
+    ]
+    service = subprocess.Popen(
+        cmd, env=env, cwd=repo, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         assert _wait_status(svc, subs[0].id, "grading", timeout=120)
         time.sleep(3)
-        os.killpg(service.pid, signal.SIGKILL)      # the service and its workers, at once
+        os.killpg(service.pid, signal.SIGKILL)  # the service and its workers, at once
         service.wait()
         time.sleep(1)
         states = [svc.get_submission(s.id).status for s in subs]
         assert "done" not in states[:1] and all(st in ("queued", "grading", "done") for st in states)
 
-        service = subprocess.Popen(cmd, env=env, cwd=repo, start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        service = subprocess.Popen(
+            cmd, env=env, cwd=repo, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         done = [svc.wait(s.id, timeout=600) for s in subs]
     finally:
         if service.poll() is None:
@@ -141,7 +150,7 @@ def test_unfinished_submissions_are_requeued_on_start(make_config, roster_csv, t
     assert svc.backend.resume() == 1
     assert svc.queue_length() == 1
     svc.backend.resume()
-    assert svc.queue_length() == 1          # enqueue is idempotent
+    assert svc.queue_length() == 1  # enqueue is idempotent
     assert svc.get_submission(sub.id).status == "queued"
 
 
@@ -152,7 +161,7 @@ def test_submission_is_durable_before_ack(make_config, roster_csv):
     data = tc.submission()
     sub = svc.submit("s2", "mine.ipynb", data)
     svc.store.close()
-    reopened = GradingService(config)       # a new process would see exactly this
+    reopened = GradingService(config)  # a new process would see exactly this
     got = reopened.get_submission(sub.id)
     assert got.status == "queued" and got.filename == "mine.ipynb"
     with open(reopened.store.blob_path(sub.id), "rb") as f:

@@ -3,6 +3,7 @@
 All of them are submitted at once together with honest submissions; each must get its verdict and points while
 the service keeps grading the honest ones. The tiny course: part1_add (2 points: visible + hidden tests),
 part2_mul (3 points: hidden tests, including "no `import wave`")."""
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,11 @@ def _cases(config):
         "kill_all": tc.submission(["import os, signal\nos.kill(-1, signal.SIGKILL)"]),
         "huge_output": tc.submission(["print('x' * 100_000_000)"]),
         "deleted_test": tc.submission(drop_grade_ids=("part1_add__visible",)),
-        "edited_tests": tc.submission(solved=False, edit={"part1_add__visible": "pass",
-                                                          "part2_mul__hidden": "pass"}),
+        "edited_tests": tc.submission(solved=False, edit={"part1_add__visible": "pass", "part2_mul__hidden": "pass"}),
         "forbidden_import": tc.submission(["import wave"]),
-        "scratch_ok": tc.submission(["open('notes.txt', 'w').write('ok')\nimport helper_module\n"
-                                     "print(helper_module.GREETING)"]),
+        "scratch_ok": tc.submission(
+            ["open('notes.txt', 'w').write('ok')\nimport helper_module\nprint(helper_module.GREETING)"]
+        ),
     }
 
 
@@ -53,13 +54,25 @@ def graded(tmp_path_factory, tiny_course, build_dir):
     """Submit the whole corpus at once; wait for all results. Returns {case: Submission}, feedback, config."""
     from gradebot.config import Config
     import shutil
+
     tmp = tmp_path_factory.mktemp("hostile")
     course = tmp / "course"
     shutil.copytree(tiny_course, course)
-    config = Config.make(data_dir=str(tmp / "data"), course_root=str(course), assignment=tc.ASSIGNMENT,
-                         notebook=tc.NOTEBOOK, build_dir=str(build_dir), workers=2, cell_timeout=8,
-                         wall_seconds=150, cpu_seconds=60, memory_bytes=2 * 1024 ** 3, max_processes=64,
-                         max_output_bytes=64 * 1024, lease_seconds=10)
+    config = Config.make(
+        data_dir=str(tmp / "data"),
+        course_root=str(course),
+        assignment=tc.ASSIGNMENT,
+        notebook=tc.NOTEBOOK,
+        build_dir=str(build_dir),
+        workers=2,
+        cell_timeout=8,
+        wall_seconds=150,
+        cpu_seconds=60,
+        memory_bytes=2 * 1024**3,
+        max_processes=64,
+        max_output_bytes=64 * 1024,
+        lease_seconds=10,
+    )
     cases = _cases(config)
     svc = GradingService(config)
     svc.import_roster("student_id,name,group\n" + "".join(f"{name},{name},g\n" for name in cases))
@@ -71,12 +84,19 @@ def graded(tmp_path_factory, tiny_course, build_dir):
         workers_alive = len(svc.backend.worker_pids())
     finally:
         svc.stop()
-    report = {n: {"status": s.status, "verdict": s.result.verdict if s.result else None,
-                  "total": s.result.total if s.result else None, "messages": s.result.messages if s.result else None,
-                  "error": s.error} for n, s in results.items()}
+    report = {
+        n: {
+            "status": s.status,
+            "verdict": s.result.verdict if s.result else None,
+            "total": s.result.total if s.result else None,
+            "messages": s.result.messages if s.result else None,
+            "error": s.error,
+        }
+        for n, s in results.items()
+    }
     print(json.dumps(report, indent=1))
     out = os.environ.get("GRADEBOT_CORPUS_REPORT")
-    if out:   # docs/gradebot.md's table is made from this
+    if out:  # docs/gradebot.md's table is made from this
         with open(out, "w") as f:
             json.dump(report, f, indent=1)
     return results, feedback, config, workers_alive
@@ -98,7 +118,7 @@ def test_infinite_loop_times_out_but_other_cells_count(graded):
     r = _r(graded, "infinite_loop")
     assert r.verdict == "timeout"
     assert any("timed out" in m for m in r.messages)
-    assert r.total == FULL        # the loop cell was interrupted; the tests after it still ran
+    assert r.total == FULL  # the loop cell was interrupted; the tests after it still ran
 
 
 def test_memory_bomb(graded):

@@ -1,6 +1,7 @@
 """End to end on the real course: its reference solution (= the source notebook itself) gets full marks through
 the sandboxed pipeline. Skipped only while source/numnet/numnet.ipynb does not exist (the course is built
 separately). Slow: it runs the whole notebook (training included) once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,13 +18,23 @@ SOURCE = REPO / "source" / "numnet" / "numnet.ipynb"
 
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
 def test_reference_solution_gets_full_marks(tmp_path):
-    config = Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), workers=1,
-                         gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
+    config = Config.make(
+        data_dir=str(tmp_path / "data"),
+        course_root=str(REPO),
+        workers=1,
+        gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}",
+    )  # never the repo's gradebook
     facts = course_facts(SOURCE)
     result = grade_notebook_file(SOURCE, config)
     assert result.max == facts.max_total == 45.0
-    assert set(result.tasks) == {"part1_forward", "part2_grad_x", "part3_training", "bonus_conv",
-                                 "bonus_conv_tr", "bonus_optimizer"}
+    assert set(result.tasks) == {
+        "part1_forward",
+        "part2_grad_x",
+        "part3_training",
+        "bonus_conv",
+        "bonus_conv_tr",
+        "bonus_optimizer",
+    }
     assert result.total == result.max, (result.tasks, result.messages)
     assert result.verdict == "ok", result.messages
 
@@ -33,10 +44,15 @@ def _example(tmp_path, name):
     import nbformat
 
     from coursekit.examples import EXAMPLES, build_submission
+
     path = tmp_path / "numnet.ipynb"
     nbformat.write(build_submission(next(ex for ex in EXAMPLES if ex.name == name)), str(path))
-    return path, Config.make(data_dir=str(tmp_path / "data"), course_root=str(REPO), workers=1,
-                             gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}")   # never the repo's gradebook
+    return path, Config.make(
+        data_dir=str(tmp_path / "data"),
+        course_root=str(REPO),
+        workers=1,
+        gradebook_url=f"sqlite:///{tmp_path / 'gradebook.db'}",
+    )  # never the repo's gradebook
 
 
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")
@@ -47,7 +63,8 @@ def test_notebook_that_redefines_a_test_helper_gains_nothing(tmp_path):
     assert result.tasks["part1_forward"]["points"] == 4
     assert result.verdict == "ok", result.messages
     assert len(result.messages) == 1 and result.messages[0].startswith(
-        "part1_forward__softmax: failed (Softmax.forward при больших по модулю входах (до 1000)")   # caught at home
+        "part1_forward__softmax: failed (Softmax.forward при больших по модулю входах (до 1000)"
+    )  # caught at home
 
 
 @pytest.mark.skipif(not SOURCE.is_file(), reason="the real course (source/numnet/numnet.ipynb) is not built yet")

@@ -1,6 +1,7 @@
 """The similarity report (gradebot/similarity.py, ``python -m gradebot similarity``) on the course's notebooks:
 the reference (coursekit.examples' solved notebook), a disguised copy of it, an independently written correct
 solution (similarity_fixtures/independent.ipynb: 45/45 points) and the untouched release."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def _pairs(report) -> dict[frozenset, similarity.Pair]:
 
 @pytest.fixture(scope="module")
 def cohort_report(notebooks):
-    return similarity.similarity_report([notebooks[n] for n in ("reference", "copy", "independent", "release")],
-                                        RELEASE)
+    return similarity.similarity_report(
+        [notebooks[n] for n in ("reference", "copy", "independent", "release")], RELEASE
+    )
 
 
 def test_the_copy_is_disguised(notebooks):
@@ -64,7 +66,7 @@ def test_the_copy_is_disguised(notebooks):
     assert "e = np.exp(x - x.max(axis=1, keepdims=True))" in ref
     assert "e = np.exp(x" not in cp and "ex = np.exp(inp - inp.max(axis=1, keepdims=True))" in cp
     softmax = _cell(nbformat.read(str(notebooks["copy"]), as_version=4), "softmax").source
-    assert softmax.index("def grad_x") < softmax.index("def forward")       # reversed method order
+    assert softmax.index("def grad_x") < softmax.index("def forward")  # reversed method order
     assert "# мой комментарий" in cp and "мой комментарий" not in ref
     assert ref != cp
 
@@ -102,16 +104,18 @@ def test_what_counts_is_the_students_code(notebooks):
     nb.cells.insert(5, nbformat.v4.new_code_cell("STUDENT_ADDED_CELL = 1"))
     code = similarity.student_code(json.loads(nbformat.writes(nb)), release)
     assert "STUDENT_ADDED_CELL" in code
-    assert "return np.maximum(input_data, 0)" in code                       # a solution region
+    assert "return np.maximum(input_data, 0)" in code  # a solution region
     assert "STUDENT_EDITED_TEST" not in code and "STUDENT_EDITED_HELPER" not in code
-    assert "def check_close" not in code                                    # the course's helper cell
+    assert "def check_close" not in code  # the course's helper cell
 
 
 def _code(seed: int, lines: int = 40) -> str:
     """Distinct code: random arithmetic (numbers survive tokenization, names do not)."""
     rng = random.Random(seed)
-    body = "\n".join(f"    v{i} = v{i - 1} * {rng.randint(2, 999)} + {rng.randint(2, 999)} - w[{rng.randint(0, 99)}]"
-                     for i in range(1, lines))
+    body = "\n".join(
+        f"    v{i} = v{i - 1} * {rng.randint(2, 999)} + {rng.randint(2, 999)} - w[{rng.randint(0, 99)}]"
+        for i in range(1, lines)
+    )
     return f"def f{seed}(v0, w):\n{body}\n    return v{lines - 1}\n"
 
 
@@ -130,7 +134,7 @@ def test_rarity_common_code_does_not_count():
     many = _docs([_code(i) + SHARED if i < 5 else _code(i) for i in range(10)])
     assert similarity.compare(many, "").pairs == []
     no_rarity = similarity.Settings(common_share=1.0, common_min=10)
-    assert len([p for p in similarity.compare(many, "", no_rarity).pairs if p.flagged]) == 10   # 5 choose 2
+    assert len([p for p in similarity.compare(many, "", no_rarity).pairs if p.flagged]) == 10  # 5 choose 2
 
 
 def test_length_short_shared_code_does_not_count():
@@ -139,7 +143,7 @@ def test_length_short_shared_code_does_not_count():
     report = similarity.compare(_docs([_code(1) + relu, _code(2) + relu]), "")
     assert report.pairs == []
     report = similarity.compare(_docs([_code(1) + relu, _code(2) + relu]), "", similarity.Settings(min_passage=25))
-    assert [p.flagged for p in report.pairs] == [False]          # seen without the minimum length, not flagged
+    assert [p.flagged for p in report.pairs] == [False]  # seen without the minimum length, not flagged
     # ... while a whole copied function is
     report = similarity.compare(_docs([_code(1) + relu, _code(2) + _code(1)]), "")
     assert [p.flagged for p in report.pairs] == [True]
@@ -152,8 +156,16 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_cli_json_shape_and_order(notebooks, capsys):
-    code, out, _ = _cli(capsys, notebooks["reference"], notebooks["copy"], notebooks["independent"],
-                        notebooks["release"], "--boilerplate", RELEASE, "--json")
+    code, out, _ = _cli(
+        capsys,
+        notebooks["reference"],
+        notebooks["copy"],
+        notebooks["independent"],
+        notebooks["release"],
+        "--boilerplate",
+        RELEASE,
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert set(data) >= {"pairs"}
@@ -171,9 +183,23 @@ def test_cli_json_shape_and_order(notebooks, capsys):
 
 def test_cli_default_boilerplate_is_the_course_release(notebooks):
     """Run as ``python -m gradebot similarity`` with the course root: the release notebook is the boilerplate."""
-    proc = subprocess.run([sys.executable, "-m", "gradebot", "--course-root", str(REPO), "similarity",
-                           str(notebooks["reference"]), str(notebooks["copy"]), "--json"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gradebot",
+            "--course-root",
+            str(REPO),
+            "similarity",
+            str(notebooks["reference"]),
+            str(notebooks["copy"]),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [p["flagged"] for p in json.loads(proc.stdout)["pairs"]] == [True]
 
@@ -187,8 +213,19 @@ def test_cli_bad_input_named_and_the_rest_compared(notebooks, tmp_path, capsys):
     binary.write_bytes(b"\xff\xfe\x00")
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, out, err = _cli(capsys, notebooks["reference"], bad_json, not_nb, binary, empty, tmp_path / "missing.ipynb",
-                          notebooks["copy"], "--boilerplate", RELEASE, "--json")
+    code, out, err = _cli(
+        capsys,
+        notebooks["reference"],
+        bad_json,
+        not_nb,
+        binary,
+        empty,
+        tmp_path / "missing.ipynb",
+        notebooks["copy"],
+        "--boilerplate",
+        RELEASE,
+        "--json",
+    )
     assert code == 1
     assert f"{bad_json}: not a notebook (invalid JSON" in err
     assert f"{not_nb}: not a notebook (JSON without a list of cells)" in err
@@ -197,7 +234,8 @@ def test_cli_bad_input_named_and_the_rest_compared(notebooks, tmp_path, capsys):
     assert f"{tmp_path / 'missing.ipynb'}: no such file or directory" in err
     data = json.loads(out)
     assert [(Path(p["a"]).stem, Path(p["b"]).stem, p["flagged"]) for p in data["pairs"]] == [
-        ("reference", "copy", True)]
+        ("reference", "copy", True)
+    ]
     assert len(data["errors"]) == 5
 
 
@@ -216,14 +254,16 @@ def test_cli_against_archive_pairs_current_with_archive_only(notebooks, tmp_path
     archive = tmp_path / "archive"
     (archive / "2025").mkdir(parents=True)
     shutil.copy(notebooks["reference"], archive / "2025" / "old_a.ipynb")
-    shutil.copy(notebooks["reference"], archive / "2025" / "old_b.ipynb")      # a copy inside the archive
-    code, out, _ = _cli(capsys, notebooks["copy"], notebooks["independent"], "--against", archive,
-                        "--boilerplate", RELEASE, "--json")
+    shutil.copy(notebooks["reference"], archive / "2025" / "old_b.ipynb")  # a copy inside the archive
+    code, out, _ = _cli(
+        capsys, notebooks["copy"], notebooks["independent"], "--against", archive, "--boilerplate", RELEASE, "--json"
+    )
     assert code == 0
     pairs = [(Path(p["a"]).stem, Path(p["b"]).stem, p["flagged"]) for p in json.loads(out)["pairs"]]
-    assert ("old_a", "old_b") not in {(a, b) for a, b, _ in pairs} and ("old_b", "old_a") not in \
-        {(a, b) for a, b, _ in pairs}
-    assert {(a, b) for a, b, f in pairs if f} == {("copy", "old_a"), ("copy", "old_b")}   # current side first
+    assert ("old_a", "old_b") not in {(a, b) for a, b, _ in pairs} and ("old_b", "old_a") not in {
+        (a, b) for a, b, _ in pairs
+    }
+    assert {(a, b) for a, b, f in pairs if f} == {("copy", "old_a"), ("copy", "old_b")}  # current side first
 
 
 def test_html_report_side_by_side_and_escaped(notebooks, tmp_path, capsys):
@@ -233,7 +273,8 @@ def test_html_report_side_by_side_and_escaped(notebooks, tmp_path, capsys):
     cell.source = cell.source.replace(
         "return np.maximum(input_data, 0)",
         "s = '</pre><script>alert(1)</script>' + \"<img src=x onerror=alert(2)>\"\n        "
-        "return np.maximum(input_data, 0)")
+        "return np.maximum(input_data, 0)",
+    )
     a, b = tmp_path / "a<b>.ipynb", tmp_path / "b.ipynb"
     nbformat.write(nb, str(a))
     nbformat.write(disguise(nb, _solution_ids(nb)), str(b))
@@ -244,9 +285,9 @@ def test_html_report_side_by_side_and_escaped(notebooks, tmp_path, capsys):
     assert "<script>" not in page and "<img" not in page and "a<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a&lt;b&gt;.ipynb" in page
     assert "Отчёт о схожести решений" in page and "Подозрительные пары" in page
-    assert page.count("<div class='side'>") == 1                             # the one flagged pair
+    assert page.count("<div class='side'>") == 1  # the one flagged pair
     assert page.count('<mark class="a">') >= 1 and page.count('<mark class="b">') >= 1
-    marked = page[page.index('<mark class="a">'):]
+    marked = page[page.index('<mark class="a">') :]
     assert "return np.maximum(input_data, 0)" in page and "</mark>" in marked
 
 
@@ -254,11 +295,13 @@ def test_independent_fixture_is_built_from_the_current_release():
     """independent.ipynb is make_independent.py applied to today's release (else: run that script, and grade the
     result again: it scored 45/45 when committed)."""
     from tests.gradebot.similarity_fixtures.make_independent import build
+
     built, committed = build(), nbformat.read(str(INDEPENDENT), as_version=4)
     ids = _solution_ids(built)
     assert len(ids) >= 10
-    assert {g: _cell(built, g).source for g in ids} == {g: _cell(committed, g).source for g in ids}, \
+    assert {g: _cell(built, g).source for g in ids} == {g: _cell(committed, g).source for g in ids}, (
         "run: python tests/gradebot/similarity_fixtures/make_independent.py"
+    )
 
 
 def test_committed_independent_solution_is_fresh():
@@ -266,6 +309,8 @@ def test_committed_independent_solution_is_fresh():
     regenerated (python tests/gradebot/similarity_fixtures/make_independent.py), or this report compares a stale
     skeleton with today's."""
     from tests.gradebot.similarity_fixtures.make_independent import build
+
     fresh, committed = build(str(RELEASE)), nbformat.read(INDEPENDENT, as_version=4)
-    assert [(c.cell_type, c.source) for c in fresh.cells] == [(c.cell_type, c.source) for c in committed.cells], \
+    assert [(c.cell_type, c.source) for c in fresh.cells] == [(c.cell_type, c.source) for c in committed.cells], (
         "stale: run python tests/gradebot/similarity_fixtures/make_independent.py"
+    )

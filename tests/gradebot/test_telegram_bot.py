@@ -4,6 +4,7 @@ aiogram really long-polls the stand-in on 127.0.0.1 (getUpdates), downloads file
 /file/bot<token>/<path> and sends messages/documents back; the fake core grades instantly.
 The same flow against the real core is in test_telegram_e2e.py.
 """
+
 import asyncio
 import threading
 from contextlib import contextmanager
@@ -40,8 +41,7 @@ class BotRunner:
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
-        self.task = self.loop.create_task(
-            self.dp.start_polling(self.bot, polling_timeout=1, handle_signals=False))
+        self.task = self.loop.create_task(self.dp.start_polling(self.bot, polling_timeout=1, handle_signals=False))
         self.loop.run_forever()
 
     def start(self):
@@ -88,8 +88,9 @@ def _register(sid):
 
 
 def _sent_text(stub, chat, needle, timeout=20):
-    return stub.wait_for(lambda m: m["method"] == "sendmessage" and m["chat_id"] == chat and needle in m["text"],
-                         timeout)["text"]
+    return stub.wait_for(
+        lambda m: m["method"] == "sendmessage" and m["chat_id"] == chat and needle in m["text"], timeout
+    )["text"]
 
 
 def test_start_register_submit_result_and_feedback(env):
@@ -128,7 +129,7 @@ def test_registration_errors(env):
     _sent_text(stub, ALICE, "Неверный номер студента или код доступа")
     stub.send_text(ALICE, "/register")
     _sent_text(stub, ALICE, "Укажите номер студента и код доступа")
-    stub.send_text(ALICE, "/register s1")                    # the code is missing
+    stub.send_text(ALICE, "/register s1")  # the code is missing
     _sent_text(stub, ALICE, "Укажите номер студента и код доступа: /register <номер> <код>")
 
     stub.send_text(ALICE, _register("s1"))
@@ -154,7 +155,7 @@ def test_register_needs_the_right_code(env):
     stub.wait_for(lambda m: stub.texts(BOB).count(wrong) == 3)
     assert fake.students["s1"].telegram_user_id is None and fake.student_by_telegram(BOB) is None
 
-    loose = fake_code("s1").upper().replace("-", " ")         # "CODE S1 7K": spaces and case do not matter
+    loose = fake_code("s1").upper().replace("-", " ")  # "CODE S1 7K": spaces and case do not matter
     stub.send_text(ALICE, f"/register s1 {loose}")
     _sent_text(stub, ALICE, "вы зарегистрированы как s1")
     assert fake.students["s1"].telegram_user_id == ALICE
@@ -169,6 +170,7 @@ def test_wrong_codes_are_throttled_per_id_and_per_account(make_config, roster_cs
     from test_web_support import Clock
 
     from gradebot.core.service import GradingService
+
     clock = Clock()
     svc = GradingService(make_config(login_client_attempts=3), clock=clock)
     codes = {ic.student_id: ic.code for ic in svc.import_roster(roster_csv).issued}
@@ -179,15 +181,15 @@ def test_wrong_codes_are_throttled_per_id_and_per_account(make_config, roster_cs
         return stub.texts(user)
 
     with running_bot(svc) as stub:
-        for i, user in enumerate((2001, 2002, 2003, 2004, 2005)):     # five accounts guess s1's code
+        for i, user in enumerate((2001, 2002, 2003, 2004, 2005)):  # five accounts guess s1's code
             stub.send_text(user, "/register s1 abcd-2345")
             assert answers(user, 1)[-1].startswith("Неверный номер" if i < 4 else "Слишком много")
         assert stub.texts(2005) == [locked.format(1)]
-        stub.send_text(ALICE, f"/register s1 {codes['s1']}")          # the right code, while locked
+        stub.send_text(ALICE, f"/register s1 {codes['s1']}")  # the right code, while locked
         assert answers(ALICE, 1) == [locked.format(1)]
         assert svc.get_student("s1").telegram_user_id is None
 
-        for n, sid in enumerate(("x1", "x2", "x3"), start=1):         # one account guesses several ids
+        for n, sid in enumerate(("x1", "x2", "x3"), start=1):  # one account guesses several ids
             stub.send_text(BOB, f"/register {sid} abcd-2345")
             answers(BOB, n)
         assert stub.texts(BOB)[-1] == locked.format(1)
@@ -234,8 +236,11 @@ def test_rejections_size_type_bad_notebook_rate_limit(env):
     _sent_text(stub, ALICE, "с расширением .ipynb")
 
     stub.send_document(ALICE, "broken.ipynb", b"not json")
-    _sent_text(stub, ALICE, "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). "
-                           "Причина: not a valid .ipynb")
+    _sent_text(
+        stub,
+        ALICE,
+        "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: not a valid .ipynb",
+    )
     assert fake.subs == {}
 
     for _ in range(2):
@@ -277,12 +282,21 @@ def test_result_lists_failed_tests_with_one_line_reasons():
     from datetime import datetime, timezone
 
     from test_web_support import FakeResult, FakeSubmission
-    long_reason = "Softmax.forward, вход формы (1, 10), значения до 1007 (нет ли переполнения?):\nв результате " + \
-        "есть nan или inf " * 20
-    res = FakeResult(44.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0}}, messages=[
-        f"part1_forward__softmax: failed ([hidden test] {long_reason})",
-        "part2_grad_x__dense: failed (TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4))",
-        "cell 7: stopped after the time limit"])
+
+    long_reason = (
+        "Softmax.forward, вход формы (1, 10), значения до 1007 (нет ли переполнения?):\nв результате "
+        + "есть nan или inf " * 20
+    )
+    res = FakeResult(
+        44.0,
+        45.0,
+        {"part1_forward": {"points": 4.0, "max": 5.0}},
+        messages=[
+            f"part1_forward__softmax: failed ([hidden test] {long_reason})",
+            "part2_grad_x__dense: failed (TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4))",
+            "cell 7: stopped after the time limit",
+        ],
+    )
     text = telegram.format_result(FakeSubmission(5, "s1", "nb.ipynb", datetime.now(timezone.utc), "done", result=res))
     lines = text.split("\n")
     total = lines.index("Итого: 44 из 45")
@@ -291,7 +305,7 @@ def test_result_lists_failed_tests_with_one_line_reasons():
     assert first.startswith("✗ part1_forward__softmax: [скрытый тест] Softmax.forward, вход формы (1, 10)")
     assert len(first) < 160 and first.endswith("…") and "\n" not in first
     assert second == "✗ part2_grad_x__dense: TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4)"
-    assert lines[total + 4:] == ["Замечания:", "cell 7: stopped after the time limit"]
+    assert lines[total + 4 :] == ["Замечания:", "cell 7: stopped after the time limit"]
 
 
 def test_result_names_tasks_and_failed_tests_as_the_real_course_does():
@@ -303,16 +317,26 @@ def test_result_names_tasks_and_failed_tests_as_the_real_course_does():
     from coursekit import SOURCE_NOTEBOOK
     from gradebot.core.course import course_facts
     from test_web_support import FakeResult, FakeSubmission
-    res = FakeResult(43.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0},
-                                  "part3_training": {"points": 9.0, "max": 10.0}}, messages=[
-        "part1_forward__softmax: failed (Softmax.forward при больших по модулю входах (до 1000): в результате "
-        "3 nan и 0 inf из 9 чисел)",
-        "part3_training__grad_w: failed ([hidden test] DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам)"])
+
+    res = FakeResult(
+        43.0,
+        45.0,
+        {"part1_forward": {"points": 4.0, "max": 5.0}, "part3_training": {"points": 9.0, "max": 10.0}},
+        messages=[
+            "part1_forward__softmax: failed (Softmax.forward при больших по модулю входах (до 1000): в результате "
+            "3 nan и 0 inf из 9 чисел)",
+            "part3_training__grad_w: failed ([hidden test] DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам)",
+        ],
+    )
     sub = FakeSubmission(7, "s1", "nb.ipynb", datetime.now(timezone.utc), "done", result=res)
     lines = telegram.format_result(sub, course_facts(Path(SOURCE_NOTEBOOK))).split("\n")
     assert lines[1:3] == ["1. Прямой проход: 4 из 5", "3. Градиенты по параметрам и обучение: 9 из 10"]
     assert lines[4] == "Не пройдены тесты (2):"
-    assert lines[5].startswith("✗ Softmax: прямой проход, в том числе при больших входах (part1_forward__softmax): "
-                               "Softmax.forward при больших по модулю входах")
-    assert lines[6] == ("✗ DenseLayer.grad_W: якобиан по весам (part3_training__grad_w): [скрытый тест] "
-                        "DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам")
+    assert lines[5].startswith(
+        "✗ Softmax: прямой проход, в том числе при больших входах (part1_forward__softmax): "
+        "Softmax.forward при больших по модулю входах"
+    )
+    assert lines[6] == (
+        "✗ DenseLayer.grad_W: якобиан по весам (part3_training__grad_w): [скрытый тест] "
+        "DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам"
+    )

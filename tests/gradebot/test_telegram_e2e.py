@@ -16,8 +16,9 @@ GRADING_TIMEOUT = 180
 
 
 def _text(stub, chat, needle, timeout=30):
-    return stub.wait_for(lambda m: m["method"] == "sendmessage" and m["chat_id"] == chat and needle in m["text"],
-                         timeout)["text"]
+    return stub.wait_for(
+        lambda m: m["method"] == "sendmessage" and m["chat_id"] == chat and needle in m["text"], timeout
+    )["text"]
 
 
 def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
@@ -32,13 +33,13 @@ def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
             stub.send_text(ALICE, "/start")
             assert "/register" in _text(stub, ALICE, "Здравствуйте", timeout=60)
 
-            stub.send_text(MALLORY, "/register s2 abcd-2345")          # knows the id, not the code
+            stub.send_text(MALLORY, "/register s2 abcd-2345")  # knows the id, not the code
             _text(stub, MALLORY, "Неверный номер студента или код доступа")
             assert svc.get_student("s2").telegram_user_id is None
             stub.send_text(ALICE, f"/register s2 {code}")
             _text(stub, ALICE, "вы зарегистрированы как s2 (Bob Stone)")
             assert svc.get_student("s2").telegram_user_id == ALICE
-            stub.send_text(MALLORY, f"/register s2 {code}")             # even with the code: linked already
+            stub.send_text(MALLORY, f"/register s2 {code}")  # even with the code: linked already
             _text(stub, MALLORY, "уже привязан к другому аккаунту")
             stub.send_text(MALLORY, "/register nobody abcd-2345")
             stub.wait_for(lambda m: sum("Неверный номер" in t for t in stub.texts(MALLORY)) == 2)
@@ -59,5 +60,5 @@ def test_bot_process_end_to_end(make_config, roster_csv, tmp_path):
             stub.send_text(ALICE, "/status")
             assert f"#{sub_id} tiny.ipynb: проверено, 5 из 5" in _text(stub, ALICE, "Ваши посылки")
             assert proc.poll() is None, log.read_text()
-        assert proc.returncode == 0, log.read_text()   # SIGTERM -> clean shutdown
+        assert proc.returncode == 0, log.read_text()  # SIGTERM -> clean shutdown
     assert any(p.startswith("documents/") for p in stub.downloads)

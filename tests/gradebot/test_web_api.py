@@ -3,6 +3,7 @@
 Access codes are required (the default) unless a test says otherwise; FakeService's codes are
 ``fake_code(student_id)``. The same flows against the real core live in test_web_e2e.py.
 """
+
 import http.client
 import re
 import time
@@ -125,15 +126,25 @@ def test_oversize_with_content_length_is_413(base, fake):
 def test_oversize_chunked_is_413_while_streaming(base, fake):
     """No Content-Length: the limit is enforced while reading the multipart stream."""
     boundary = "XyZbOuNdArY"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"student_id\"\r\n\r\ns1\r\n"
+    body = (
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"student_id\"\r\n\r\ns1\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.ipynb\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + b"y" * 60_000 + \
-        f"\r\n--{boundary}--\r\n".encode()
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"y" * 60_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     u = urlsplit(base)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-    chunks = (body[i:i + 4096] for i in range(0, len(body), 4096))
-    conn.request("POST", "/api/submissions", body=chunks, encode_chunked=True,
-                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+    conn.request(
+        "POST",
+        "/api/submissions",
+        body=chunks,
+        encode_chunked=True,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     resp = conn.getresponse()
     assert resp.status == 413
     conn.close()
@@ -167,7 +178,7 @@ def test_deadline_is_403(base, fake):
 
 
 def test_unknown_submission_is_403_and_route_is_json_404(base):
-    for path in ("/api/submissions/999", "/api/submissions/999/feedback"):   # same answer as someone else's
+    for path in ("/api/submissions/999", "/api/submissions/999/feedback"):  # same answer as someone else's
         r = httpx.get(f"{base}{path}", headers=_auth("s1"))
         assert r.status_code == 403 and r.json()["error"] == "access_denied", path
     for path in ("/api/submissions/abc", "/api/nope"):
@@ -185,8 +196,9 @@ def test_healthz(base):
 
 def _form_post(base, student_id, data, code=None):
     code = fake_code(student_id) if code is None else code
-    return httpx.post(f"{base}/submit", data={"student_id": student_id, "code": code},
-                      files={"file": ("hw.ipynb", data)})
+    return httpx.post(
+        f"{base}/submit", data={"student_id": student_id, "code": code}, files={"file": ("hw.ipynb", data)}
+    )
 
 
 def test_status_page_refreshes_then_shows_table(base, fake):
@@ -205,13 +217,22 @@ def test_status_page_refreshes_then_shows_table(base, fake):
     assert f"/api/submissions/{sub_id}/feedback" in final
 
 
-@pytest.mark.parametrize("student_id, code, data, status, text", [
-    ("s1", None, b"garbage", 400, "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: "),
-    ("ghost", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
-    ("s1", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
-    ("s1", "", GOOD, 400, "Заполните номер студента, код доступа и выберите файл."),
-    ("s1", None, b"x" * 100_000, 413, "Файл слишком большой; предел 20 КБ. Очистите вывод ячеек"),
-])
+@pytest.mark.parametrize(
+    "student_id, code, data, status, text",
+    [
+        (
+            "s1",
+            None,
+            b"garbage",
+            400,
+            "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: ",
+        ),
+        ("ghost", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+        ("s1", "abcd-2345", GOOD, 403, "Неверный номер студента или код доступа. Код доступа у каждого"),
+        ("s1", "", GOOD, 400, "Заполните номер студента, код доступа и выберите файл."),
+        ("s1", None, b"x" * 100_000, 413, "Файл слишком большой; предел 20 КБ. Очистите вывод ячеек"),
+    ],
+)
 def test_form_errors_are_shown_in_russian(base, fake, student_id, code, data, status, text):
     r = _form_post(base, student_id, data, code=code)
     assert r.status_code == status
@@ -228,7 +249,7 @@ def test_form_rate_limit_in_minutes(base):
 
 # ------------------------------------------------------------------------------------------------ access codes
 def test_wrong_code_is_403_and_nothing_is_stored(base, fake):
-    r = _post(base, "s1", GOOD, code=fake_code("s2"))        # another student's code
+    r = _post(base, "s1", GOOD, code=fake_code("s2"))  # another student's code
     assert r.status_code == 403
     assert r.json()["error"] == "access_denied" and "access code" in r.json()["message"]
     assert fake.subs == {}
@@ -244,8 +265,11 @@ def test_other_students_submission_is_unreadable(base, fake):
     sub_id = _post(base, "s1", GOOD).json()["id"]
     _poll(base, sub_id)
     for headers in ({}, _auth("s2"), {"X-Gradebot-Code": "wrong"}):
-        for path in (f"/api/submissions/{sub_id}", f"/api/submissions/{sub_id}/feedback",
-                     "/api/students/s1/submissions"):
+        for path in (
+            f"/api/submissions/{sub_id}",
+            f"/api/submissions/{sub_id}/feedback",
+            "/api/students/s1/submissions",
+        ):
             r = httpx.get(f"{base}{path}", headers=headers)
             assert r.status_code == 403 and r.json()["error"] == "access_denied", (path, headers)
     # the answer for someone else's submission equals the one for a submission that does not exist
@@ -261,7 +285,7 @@ def test_cookie_after_form_upload_proves_the_student(base, fake):
     header = r.headers["set-cookie"]
     assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/" in header
     value = r.cookies[COOKIE_NAME]
-    assert value.startswith("s1:") and "code" not in value            # the code itself is not in the cookie
+    assert value.startswith("s1:") and "code" not in value  # the code itself is not in the cookie
     page = r.headers["location"]
     sub_id = int(page.rsplit("/", 1)[1])
     _poll(base, sub_id)
@@ -291,7 +315,7 @@ def test_login_form_sets_the_cookie(base, fake):
     sub_id = _post(base, "s1", GOOD).json()["id"]
     page = f"/submissions/{sub_id}"
     denied = httpx.get(f"{base}{page}")
-    assert denied.status_code == 403 and f'value="{page}"' in denied.text   # the form returns here
+    assert denied.status_code == 403 and f'value="{page}"' in denied.text  # the form returns here
     # a page that does not exist looks the same
     missing = f"/submissions/{sub_id + 1000}"
     assert httpx.get(f"{base}{missing}").text.replace(missing, "PAGE") == denied.text.replace(page, "PAGE")
@@ -305,8 +329,9 @@ def test_login_form_sets_the_cookie(base, fake):
     assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: good.cookies[COOKIE_NAME]}).status_code == 200
 
     # never sends the browser to another site
-    away = httpx.post(f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"),
-                                              "next": "https://evil.example/"})
+    away = httpx.post(
+        f"{base}/login", data={"student_id": "s1", "code": fake_code("s1"), "next": "https://evil.example/"}
+    )
     assert away.status_code == 303 and away.headers["location"] == "/"
 
 
@@ -332,11 +357,12 @@ def test_status_page_shows_deadline_submissions_left_and_history(base, fake):
     """The student's page: the deadline (in its own time zone), how many submissions are left in the window, and
     their earlier submissions with scores, newest first (links to their pages)."""
     from datetime import datetime, timedelta, timezone
+
     fake.deadline = datetime(2026, 12, 20, 23, 59, tzinfo=timezone(timedelta(hours=3)))
     first = _form_post(base, "s1", GOOD)
     cookies = {COOKIE_NAME: first.cookies[COOKIE_NAME]}
     _poll(base, int(first.headers["location"].rsplit("/", 1)[1]))
-    _post(base, "s2", GOOD)                                   # someone else's: not in s1's list
+    _post(base, "s2", GOOD)  # someone else's: not in s1's list
     second = _form_post(base, "s1", WRONG)
     page_url = second.headers["location"]
     second_id = int(page_url.rsplit("/", 1)[1])
@@ -346,7 +372,7 @@ def test_status_page_shows_deadline_submissions_left_and_history(base, fake):
     assert "штрафом 20%" in page
     assert 'data-left="1"' in page and "Осталось посылок: 1 из 3 (не больше 3 за 60 мин.)" in page
     rows = re.findall(r'<tr class="past[^"]*" data-id="(\d+)">(.*?)</tr>', page, re.S)
-    assert [int(i) for i, _ in rows] == [second_id, 1]        # newest first, only s1's
+    assert [int(i) for i, _ in rows] == [second_id, 1]  # newest first, only s1's
     assert "(эта)" in rows[0][1] and "0.0 из 3.0" in rows[0][1]
     assert 'href="/submissions/1"' in rows[1][1] and "2.0 из 3.0" in rows[1][1]
     # the last allowed submission: none left, and when the next one is possible
@@ -361,8 +387,17 @@ def test_status_page_shows_deadline_submissions_left_and_history(base, fake):
 def test_status_page_without_deadline_or_limit(fake):
     fake.rate_limit = 10**9
     fake.submission_quota = lambda student_id, now=None: {
-        "deadline": None, "deadline_passed": False, "late_policy": "accept", "late_penalty": None,
-        "counting": "best", "limit": None, "window_minutes": None, "used": 0, "left": None, "next_at": None}
+        "deadline": None,
+        "deadline_passed": False,
+        "late_policy": "accept",
+        "late_penalty": None,
+        "counting": "best",
+        "limit": None,
+        "window_minutes": None,
+        "used": 0,
+        "left": None,
+        "next_at": None,
+    }
     with serve_app(lambda: create_app(fake, _Cfg())) as url:
         r = _form_post(url, "s1", GOOD)
         page = httpx.get(f"{url}{r.headers['location']}", cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text
@@ -377,10 +412,15 @@ def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
     from gradebot.core.course import course_facts
     from test_web_support import FakeResult
 
-    result = FakeResult(44.0, 45.0, {"part1_forward": {"points": 4.0, "max": 5.0},
-                                     "bonus_conv": {"points": 10.0, "max": 10.0}},
-                        messages=["part1_forward__softmax: failed ([hidden test] Softmax.forward: в результате nan)",
-                                  "cell 7: stopped after the time limit"])
+    result = FakeResult(
+        44.0,
+        45.0,
+        {"part1_forward": {"points": 4.0, "max": 5.0}, "bonus_conv": {"points": 10.0, "max": 10.0}},
+        messages=[
+            "part1_forward__softmax: failed ([hidden test] Softmax.forward: в результате nan)",
+            "cell 7: stopped after the time limit",
+        ],
+    )
     pages = []
     for facts in (lambda: course_facts(Path(SOURCE_NOTEBOOK)), None):
         if facts is not None:
@@ -393,12 +433,13 @@ def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
             _poll(url, sub_id)
             with fake.lock:
                 fake.subs[sub_id].result = result
-            pages.append(httpx.get(f"{url}{r.headers['location']}",
-                                   cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text)
+            pages.append(httpx.get(f"{url}{r.headers['location']}", cookies={COOKIE_NAME: r.cookies[COOKIE_NAME]}).text)
     named, plain = pages
     assert "<td>1. Прямой проход</td>" in named and "<td>4. Дополнительно: свёрточный слой</td>" in named
-    assert ('<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
-            'больших входах (part1_forward__softmax)</b>: [скрытый тест] Softmax.forward: в результате nan</li>') in named
+    assert (
+        '<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
+        'больших входах (part1_forward__softmax)</b>: [скрытый тест] Softmax.forward: в результате nan</li>'
+    ) in named
     assert re.search(r'<ul id="messages"><li>cell 7: stopped after the time limit</li></ul>', named)
     assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [скрытый тест]" in plain
 
@@ -413,6 +454,7 @@ def _real(make_config, roster_csv, **overrides):
     from test_web_support import Clock
 
     from gradebot.core.service import GradingService
+
     config = make_config(**overrides)
     clock = Clock()
     svc = GradingService(config, clock=clock)
@@ -423,18 +465,18 @@ def _real(make_config, roster_csv, **overrides):
 def test_printed_code_logs_in_and_reissue_invalidates_code_and_cookie(make_config, roster_csv):
     svc, config, _, codes = _real(make_config, roster_csv)
     with serve_app(lambda: create_app(svc, config)) as base:
-        up = _post(base, "s1", GOOD, code=codes["s1"])                     # the code printed at import works
+        up = _post(base, "s1", GOOD, code=codes["s1"])  # the code printed at import works
         assert up.status_code == 202
         page = f"/submissions/{up.json()['id']}"
         login = httpx.post(f"{base}/login", data={"student_id": "s1", "code": codes["s1"], "next": page})
         assert login.status_code == 303
         cookie = {COOKIE_NAME: login.cookies[COOKIE_NAME]}
         assert httpx.get(f"{base}{page}", cookies=cookie).status_code == 200
-        assert svc.get_student("s1").code_hash not in cookie[COOKIE_NAME]   # the cookie holds a MAC only
+        assert svc.get_student("s1").code_hash not in cookie[COOKIE_NAME]  # the cookie holds a MAC only
 
         new = svc.reissue_code("s1")
-        assert httpx.get(f"{base}{page}", cookies=cookie).status_code == 403           # old cookie: dead
-        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 403           # old code: dead
+        assert httpx.get(f"{base}{page}", cookies=cookie).status_code == 403  # old cookie: dead
+        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 403  # old code: dead
         again = httpx.post(f"{base}/login", data={"student_id": "s1", "code": new, "next": page})
         assert again.status_code == 303
         assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: again.cookies[COOKIE_NAME]}).status_code == 200
@@ -446,12 +488,12 @@ def test_wrong_codes_for_one_id_get_429_with_retry_after(make_config, roster_csv
         statuses = [_post(base, "s2", GOOD, code="abcd-2345").status_code for _ in range(5)]
         assert statuses == [403] * 4 + [429]
         clock.advance(30)
-        right = _post(base, "s2", GOOD, code=codes["s2"])                 # the right code, while locked
+        right = _post(base, "s2", GOOD, code=codes["s2"])  # the right code, while locked
         assert right.status_code == 429 and right.headers["Retry-After"] == "30"
         assert right.json()["error"] == "too_many_attempts" and "even the right code" in right.json()["message"]
         read = httpx.get(f"{base}/api/students/s2/submissions", headers={"X-Gradebot-Code": codes["s2"]})
-        assert read.status_code == 429 and read.headers["Retry-After"] == "30"   # reading with a code: the same
-        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 202    # another id is not locked
+        assert read.status_code == 429 and read.headers["Retry-After"] == "30"  # reading with a code: the same
+        assert _post(base, "s1", GOOD, code=codes["s1"]).status_code == 202  # another id is not locked
         clock.advance(31)
         assert _post(base, "s2", GOOD, code=codes["s2"]).status_code == 202
         assert svc.list_submissions("s2") != []
@@ -462,14 +504,18 @@ def test_throttle_pages_say_how_long_to_wait_in_russian(make_config, roster_csv)
     with serve_app(lambda: create_app(svc, config)) as base:
         for _ in range(2):
             httpx.post(f"{base}/login", data={"student_id": "s3", "code": "abcd-2345", "next": "/"})
-        clock.advance(61)                                                  # after the 1-min lock
+        clock.advance(61)  # after the 1-min lock
         assert _post(base, "s3", GOOD, code="abcd-2345").status_code == 429  # 3rd wrong code: lock doubled, 2 min
         clock.advance(1)
-        for r in (httpx.post(f"{base}/login", data={"student_id": "s3", "code": codes["s3"], "next": "/"}),
-                  _form_post(base, "s3", GOOD, code=codes["s3"])):
+        for r in (
+            httpx.post(f"{base}/login", data={"student_id": "s3", "code": codes["s3"], "next": "/"}),
+            _form_post(base, "s3", GOOD, code=codes["s3"]),
+        ):
             assert r.status_code == 429 and r.headers["Retry-After"] == "119"
-            assert ("Слишком много неверных кодов. Попробуйте снова через 2 мин. До тех пор вход закрыт даже с "
-                    "верным кодом.") in r.text
+            assert (
+                "Слишком много неверных кодов. Попробуйте снова через 2 мин. До тех пор вход закрыт даже с "
+                "верным кодом."
+            ) in r.text
             assert 'value="s3"' in r.text and COOKIE_NAME not in r.cookies
         assert svc.list_submissions("s3") == []
 
@@ -477,23 +523,27 @@ def test_throttle_pages_say_how_long_to_wait_in_russian(make_config, roster_csv)
 def test_wrong_codes_from_one_address_lock_it_for_every_id(make_config, roster_csv):
     """Per client address: behind a trusted proxy the address in X-Forwarded-For counts; from anyone else the
     header is ignored (a guesser cannot dodge the lock by sending it)."""
-    svc, config, clock, codes = _real(make_config, roster_csv, login_client_attempts=3,
-                                      trusted_proxies="127.0.0.1")
+    svc, config, clock, codes = _real(make_config, roster_csv, login_client_attempts=3, trusted_proxies="127.0.0.1")
 
     def post(sid, code, forwarded):
-        return httpx.post(f"{base}/api/submissions", data={"student_id": sid, "code": code},
-                          files={"file": ("hw.ipynb", GOOD)}, headers={"X-Forwarded-For": forwarded})
+        return httpx.post(
+            f"{base}/api/submissions",
+            data={"student_id": sid, "code": code},
+            files={"file": ("hw.ipynb", GOOD)},
+            headers={"X-Forwarded-For": forwarded},
+        )
 
     with serve_app(lambda: create_app(svc, config)) as base:
         guesser = "203.0.113.5"
         assert [post(sid, "abcd-2345", guesser).status_code for sid in ("x1", "x2", "x3")] == [403, 403, 429]
-        assert post("s1", codes["s1"], guesser).status_code == 429         # a right code from there: refused
-        assert post("s1", codes["s1"], f"{guesser}, 198.51.100.7").status_code == 202   # the proxy's client
+        assert post("s1", codes["s1"], guesser).status_code == 429  # a right code from there: refused
+        assert post("s1", codes["s1"], f"{guesser}, 198.51.100.7").status_code == 202  # the proxy's client
         assert post("s2", codes["s2"], "198.51.100.8").status_code == 202
 
-    svc2, config2, _, codes2 = _real(make_config, roster_csv, login_client_attempts=3,
-                                     data_dir=str(Path(config.data_dir).parent / "data-noproxy"))
+    svc2, config2, _, codes2 = _real(
+        make_config, roster_csv, login_client_attempts=3, data_dir=str(Path(config.data_dir).parent / "data-noproxy")
+    )
     with serve_app(lambda: create_app(svc2, config2)) as base:
         spoofed = [post(sid, "abcd-2345", f"10.9.9.{i}").status_code for i, sid in enumerate(("x1", "x2", "x3"))]
-        assert spoofed == [403, 403, 429]                                  # no trusted proxy: the peer counts
+        assert spoofed == [403, 403, 429]  # no trusted proxy: the peer counts
         assert post("s1", codes2["s1"], "10.9.9.99").status_code == 429

@@ -6,6 +6,7 @@ graded table appears; the cookie set by the upload opens the page and the feedba
 browser flow on the real core.
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (/usr/bin/chromium, /usr/bin/chromedriver).
 """
+
 import os
 
 import pytest
@@ -17,8 +18,16 @@ from gradebot.frontends.web import COOKIE_NAME, create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def start_chromium(tmp_path):
@@ -119,7 +128,7 @@ def test_wrong_code_keeps_the_id_and_stores_nothing(driver, tmp_path):
         error = WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "error")))
         assert "Неверный номер студента или код доступа" in error.text and "преподаватель" in error.text
         assert driver.find_element(By.ID, "student_id").get_attribute("value") == "s1"
-        assert driver.find_element(By.ID, "code").get_attribute("value") == ""    # the code is typed again
+        assert driver.find_element(By.ID, "code").get_attribute("value") == ""  # the code is typed again
         assert driver.get_cookie(COOKIE_NAME) is None
         assert fake.subs == {}
 
@@ -146,7 +155,7 @@ def test_cookie_opens_own_pages_only_and_login_restores_access(driver, tmp_path)
         WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.TAG_NAME, "h1")))
         assert "Feedback" in driver.find_element(By.TAG_NAME, "h1").text
 
-        driver.get(f"{base}/submissions/{other.id}")                     # s2's submission
+        driver.get(f"{base}/submissions/{other.id}")  # s2's submission
         WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "denied")))
         assert "Нет доступа" in driver.page_source and "Feedback" not in driver.page_source
 

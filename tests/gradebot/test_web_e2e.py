@@ -7,13 +7,13 @@
 The tiny course: part1_add (2 points), part2_mul (3 points); an honest submission scores 5 of 5, the
 unsolved one 0 of 5 (see tests/tinycourse.py).
 """
+
 import time
 
 import httpx
 import pytest
 
-from test_web_support import (config_env, free_port, gradebot_process, serve_app,
-                              wait_http_ok)
+from test_web_support import config_env, free_port, gradebot_process, serve_app, wait_http_ok
 from test_web_browser import start_chromium, upload_and_wait_for_table
 
 import tinycourse as tc
@@ -24,8 +24,12 @@ GRADING_TIMEOUT = 180
 
 
 def _post(base, student_id, data, code, filename="tiny.ipynb"):
-    return httpx.post(f"{base}/api/submissions", data={"student_id": student_id, "code": code},
-                      files={"file": (filename, data, "application/x-ipynb+json")}, timeout=30)
+    return httpx.post(
+        f"{base}/api/submissions",
+        data={"student_id": student_id, "code": code},
+        files={"file": (filename, data, "application/x-ipynb+json")},
+        timeout=30,
+    )
 
 
 def _poll(base, sub_id, code, timeout=GRADING_TIMEOUT):
@@ -81,16 +85,18 @@ def test_serve_api_end_to_end(served):
 
     good = _poll(base, honest.json()["id"], code)
     assert good["status"] == "done", good
-    assert good["result"]["tasks"] == {"part1_add": {"points": 2.0, "max": 2.0},
-                                       "part2_mul": {"points": 3.0, "max": 3.0}}
+    assert good["result"]["tasks"] == {
+        "part1_add": {"points": 2.0, "max": 2.0},
+        "part2_mul": {"points": 3.0, "max": 3.0},
+    }
     assert good["result"]["total"] == 5.0 and good["result"]["max"] == 5.0
     bad = _poll(base, wrong.json()["id"], code)
     assert bad["result"]["total"] == 0.0 and bad["filename"] == "attempt2.ipynb"
 
     fb = httpx.get(f"{base}{good['feedback_url']}", headers=auth, timeout=10)
     assert fb.status_code == 200 and fb.headers["content-type"].startswith("text/html")
-    assert "visible test passed" in fb.text         # the student's own outputs are shown
-    assert tc.HIDDEN_MARKER not in fb.text          # hidden tests never are
+    assert "visible test passed" in fb.text  # the student's own outputs are shown
+    assert tc.HIDDEN_MARKER not in fb.text  # hidden tests never are
     other = {"X-Gradebot-Code": codes["s2"]}
     assert httpx.get(f"{base}{good['feedback_url']}", headers=other, timeout=10).status_code == 403
 
@@ -130,12 +136,13 @@ def test_access_codes_on_the_real_store(make_config, roster_csv):
         assert httpx.get(url, headers={"X-Gradebot-Code": code2}).status_code == 403
         assert httpx.get(url).status_code == 403
 
-        form = httpx.post(f"{base}/submit", data={"student_id": "s2", "code": code2},
-                          files={"file": ("tiny.ipynb", tc.submission())})
+        form = httpx.post(
+            f"{base}/submit", data={"student_id": "s2", "code": code2}, files={"file": ("tiny.ipynb", tc.submission())}
+        )
         assert form.status_code == 303
         cookie = {COOKIE_NAME: form.cookies[COOKIE_NAME]}
         assert httpx.get(f"{base}{form.headers['location']}", cookies=cookie).status_code == 200
-        assert httpx.get(f"{base}/submissions/{sub_id}", cookies=cookie).status_code == 403   # s1's
+        assert httpx.get(f"{base}/submissions/{sub_id}", cookies=cookie).status_code == 403  # s1's
     assert (config.data_path / "web_secret").stat().st_mode & 0o777 == 0o600
 
 
@@ -145,12 +152,14 @@ def test_require_code_off_on_the_real_store(make_config, roster_csv):
     svc = GradingService(config)
     svc.import_roster(roster_csv)
     with serve_app(lambda: create_app(svc, config)) as base:
-        r = httpx.post(f"{base}/api/submissions", data={"student_id": "s3"},
-                       files={"file": ("tiny.ipynb", tc.submission())})
+        r = httpx.post(
+            f"{base}/api/submissions", data={"student_id": "s3"}, files={"file": ("tiny.ipynb", tc.submission())}
+        )
         assert r.status_code == 202
         assert httpx.get(f"{base}/api/submissions/{r.json()['id']}").json()["student_id"] == "s3"
-        r = httpx.post(f"{base}/api/submissions", data={"student_id": "ghost"},
-                       files={"file": ("tiny.ipynb", tc.submission())})
+        r = httpx.post(
+            f"{base}/api/submissions", data={"student_id": "ghost"}, files={"file": ("tiny.ipynb", tc.submission())}
+        )
         assert r.status_code == 404 and r.json()["error"] == "unknown_student"
     assert not (config.data_path / "web_secret").exists()
 
@@ -165,8 +174,7 @@ def test_browser_upload_on_real_core(make_config, roster_csv, tmp_path):
     driver = start_chromium(tmp_path)
     try:
         with serve_app(lambda: create_app(svc, config)) as base:
-            rows, total = upload_and_wait_for_table(driver, base, "s3", nb, timeout=GRADING_TIMEOUT,
-                                                    code=codes["s3"])
+            rows, total = upload_and_wait_for_table(driver, base, "s3", nb, timeout=GRADING_TIMEOUT, code=codes["s3"])
             assert rows == {"part1_add": (2.0, 2.0), "part2_mul": (3.0, 3.0)}
             assert total == "5.0"
     finally:

@@ -7,6 +7,7 @@
   scripted updates, sendMessage, getFile + file download, sendDocument) that records what the bot sent;
 * :func:`make_notebook` - tiny nbformat-4 notebooks.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,6 +40,7 @@ class Clock:
 
     def advance(self, seconds):
         from datetime import timedelta
+
         self.now += timedelta(seconds=seconds)
 
 
@@ -53,8 +55,13 @@ def make_notebook(cells: list[tuple[str, str]] | None = None) -> bytes:
         "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "cells": [
-            {"cell_type": t, "id": f"c{i}", "metadata": {}, "source": s,
-             **({"outputs": [], "execution_count": None} if t == "code" else {})}
+            {
+                "cell_type": t,
+                "id": f"c{i}",
+                "metadata": {},
+                "source": s,
+                **({"outputs": [], "execution_count": None} if t == "code" else {}),
+            }
             for i, (t, s) in enumerate(cells)
         ],
     }
@@ -93,8 +100,13 @@ class FakeResult:
     messages: list = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"total": self.total, "max": self.max, "tasks": self.tasks,
-                "verdict": self.verdict, "messages": list(self.messages)}
+        return {
+            "total": self.total,
+            "max": self.max,
+            "tasks": self.tasks,
+            "verdict": self.verdict,
+            "messages": list(self.messages),
+        }
 
 
 @dataclass
@@ -117,8 +129,15 @@ class FakeService:
     has the access code :func:`fake_code` ``(s)``; :meth:`authenticate` checks it like the core does (without
     throttling: the front ends' throttling tests use the real core)."""
 
-    def __init__(self, errors, roster=("s1", "s2", "s3"), max_bytes=5 * 2**20, rate_limit=100,
-                 deadline_passed=False, grade_delay=0.3):
+    def __init__(
+        self,
+        errors,
+        roster=("s1", "s2", "s3"),
+        max_bytes=5 * 2**20,
+        rate_limit=100,
+        deadline_passed=False,
+        grade_delay=0.3,
+    ):
         self.errors = errors
         self.students = {s: FakeStudent(s, f"Student {s}", "g1", code_hash=fake_code_hash(s)) for s in roster}
         self.subs: dict[int, FakeSubmission] = {}
@@ -172,8 +191,9 @@ class FakeService:
         with self.lock:
             if sum(s.student_id == student_id for s in self.subs.values()) >= self.rate_limit:
                 raise self.errors.RateLimited(120)
-            sub = FakeSubmission(next(self.ids), student_id, filename, datetime.now(timezone.utc), "queued",
-                                 source=source)
+            sub = FakeSubmission(
+                next(self.ids), student_id, filename, datetime.now(timezone.utc), "queued", source=source
+            )
             self.subs[sub.id] = sub
         text = data.decode()
         threading.Thread(target=self._grade, args=(sub, "ANSWER = 42" in text), daemon=True).start()
@@ -182,9 +202,11 @@ class FakeService:
     def _grade(self, sub, correct):
         time.sleep(self.grade_delay)
         with self.lock:
-            sub.result = FakeResult(2.0 if correct else 0.0, 3.0,
-                                    {"t1": {"points": 2.0 if correct else 0.0, "max": 2.0},
-                                     "t2": {"points": 0.0, "max": 1.0}})
+            sub.result = FakeResult(
+                2.0 if correct else 0.0,
+                3.0,
+                {"t1": {"points": 2.0 if correct else 0.0, "max": 2.0}, "t2": {"points": 0.0, "max": 1.0}},
+            )
             self.feedback[sub.id] = f"<html><body><h1>Feedback {sub.id}</h1></body></html>"
             sub.status = "done"
 
@@ -209,10 +231,18 @@ class FakeService:
         with self.lock:
             used = sum(s.student_id == student_id for s in self.subs.values())
         deadline = getattr(self, "deadline", None)
-        return {"deadline": deadline, "deadline_passed": self.deadline_passed, "late_policy": "penalty:0.2",
-                "late_penalty": 0.2, "counting": "latest", "limit": self.rate_limit, "window_minutes": 60.0,
-                "used": used, "left": max(0, self.rate_limit - used),
-                "next_at": datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc) if used >= self.rate_limit else None}
+        return {
+            "deadline": deadline,
+            "deadline_passed": self.deadline_passed,
+            "late_policy": "penalty:0.2",
+            "late_penalty": 0.2,
+            "counting": "latest",
+            "limit": self.rate_limit,
+            "window_minutes": 60.0,
+            "used": used,
+            "left": max(0, self.rate_limit - used),
+            "next_at": datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc) if used >= self.rate_limit else None,
+        }
 
     def feedback_html(self, sub_id):
         self.get_submission(sub_id)
@@ -289,11 +319,17 @@ class BotApiStub:
             async with self._cond:
                 self.updates.append({"update_id": next(self._update_ids), "message": message})
                 self._cond.notify_all()
+
         asyncio.run_coroutine_threadsafe(add(), self.loop).result(5)
 
     def _message(self, user_id: int, **extra) -> dict:
-        return {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": {"id": user_id, "type": "private"}, "from": self._user(user_id), **extra}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": self._user(user_id),
+            **extra,
+        }
 
     def send_text(self, user_id: int, text: str) -> None:
         extra = {"text": text}
@@ -305,10 +341,18 @@ class BotApiStub:
         file_id = f"file{len(self.files) + 1}"
         with self._lock:
             self.files[file_id] = (f"documents/{file_id}_{filename}", data)
-        self._push(self._message(user_id, document={
-            "file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": filename,
-            "mime_type": "application/x-ipynb+json",
-            "file_size": len(data) if declared_size is None else declared_size}))
+        self._push(
+            self._message(
+                user_id,
+                document={
+                    "file_id": file_id,
+                    "file_unique_id": f"u{file_id}",
+                    "file_name": filename,
+                    "mime_type": "application/x-ipynb+json",
+                    "file_size": len(data) if declared_size is None else declared_size,
+                },
+            )
+        )
         return file_id
 
     def wait_for(self, predicate, timeout: float = 30.0) -> dict:
@@ -332,10 +376,12 @@ class BotApiStub:
         self.loop = asyncio.get_event_loop()
         self._cond = asyncio.Condition()
         app = web.Application()
-        app.add_routes([
-            web.route("*", "/bot{token}/{method}", self._method),
-            web.get("/file/bot{token}/{path:.+}", self._file),
-        ])
+        app.add_routes(
+            [
+                web.route("*", "/bot{token}/{method}", self._method),
+                web.get("/file/bot{token}/{path:.+}", self._file),
+            ]
+        )
         return app
 
     def _ok(self, result) -> web.Response:
@@ -348,7 +394,9 @@ class BotApiStub:
         form = await request.post()
         self.calls.append(method)
         if method == "getme":
-            return self._ok({"id": self.BOT_ID, "is_bot": True, "first_name": "Gradebot", "username": "gradebot_test_bot"})
+            return self._ok(
+                {"id": self.BOT_ID, "is_bot": True, "first_name": "Gradebot", "username": "gradebot_test_bot"}
+            )
         if method == "getupdates":
             offset = int(form.get("offset", 0) or 0)
             timeout = min(float(form.get("timeout", 0) or 0), 1.0)
@@ -365,12 +413,16 @@ class BotApiStub:
             file_id = form["file_id"]
             with self._lock:
                 path, data = self.files[file_id]
-            return self._ok({"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data),
-                             "file_path": path})
+            return self._ok(
+                {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data), "file_path": path}
+            )
         chat_id = int(form.get("chat_id", 0) or 0)
-        base = {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": self.BOT_ID, "is_bot": True, "first_name": "Gradebot"}}
+        base = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": self.BOT_ID, "is_bot": True, "first_name": "Gradebot"},
+        }
         if method == "sendmessage":
             with self._lock:
                 self.sent.append({"method": method, "chat_id": chat_id, "text": form["text"]})
@@ -378,13 +430,21 @@ class BotApiStub:
         if method == "senddocument":
             doc = form["document"]
             if isinstance(doc, str) and doc.startswith("attach://"):  # aiogram uploads as attach://<name>
-                doc = form[doc[len("attach://"):]]
+                doc = form[doc[len("attach://") :]]
             data = doc.file.read()
             with self._lock:
-                self.sent.append({"method": method, "chat_id": chat_id, "filename": doc.filename,
-                                  "data": data, "caption": form.get("caption")})
-            return self._ok({**base, "document": {"file_id": "out1", "file_unique_id": "uout1",
-                                                  "file_name": doc.filename}})
+                self.sent.append(
+                    {
+                        "method": method,
+                        "chat_id": chat_id,
+                        "filename": doc.filename,
+                        "data": data,
+                        "caption": form.get("caption"),
+                    }
+                )
+            return self._ok(
+                {**base, "document": {"file_id": "out1", "file_unique_id": "uout1", "file_name": doc.filename}}
+            )
         return self._ok(True)
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -405,6 +465,7 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -413,6 +474,7 @@ def free_port() -> int:
 def config_env(config, **extra) -> dict:
     """The environment that makes ``Config.from_env()`` in a child process equal ``config`` (+ ``extra``)."""
     import os
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEBOT_")}
     values = {**config.to_dict(), **extra}
     for key, value in values.items():
@@ -427,9 +489,11 @@ def gradebot_process(args: list[str], env: dict, log_path):
     import signal
     import subprocess
     import sys
+
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gradebot", *args], cwd=str(REPO_ROOT), env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gradebot", *args], cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             yield proc
         finally:
@@ -444,6 +508,7 @@ def gradebot_process(args: list[str], env: dict, log_path):
 
 def wait_http_ok(url: str, proc, log_path, timeout: float = 60.0) -> None:
     import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

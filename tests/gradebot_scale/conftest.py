@@ -2,6 +2,7 @@
 ``scripts/start_services.sh``), a fresh database and Redis db per test, the core's tiny nbgrader course, and a
 pool of Celery worker processes that behave like separate hosts (own scratch/work dirs, own course build).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,6 +56,7 @@ def fresh_pg_database(services):
     """A new, empty PostgreSQL database (no Redis involved); yields its URL and drops the database afterwards."""
     import psycopg
     from gradebot.sqlstore import normalize_url
+
     base = services["GRADEBOT_DB_URL"]
     name = "gbtest_" + uuid.uuid4().hex[:10]
     admin = normalize_url(base)[0]
@@ -71,6 +73,7 @@ def fresh_pg_database(services):
 def fresh_database(services):
     """A new PostgreSQL database and an empty Redis db number; the database is dropped afterwards."""
     import redis
+
     with fresh_pg_database(services) as db_url:
         n = next(_redis_db)
         broker = services["GRADEBOT_BROKER_URL"].rsplit("/", 1)[0] + f"/{n}"
@@ -98,14 +101,28 @@ def tiny_course(tmp_path_factory) -> Path:
 
 
 # settings small enough for tiny notebooks, shared by the front and the workers of a test
-FAST = dict(GRADEBOT_CELL_TIMEOUT="20", GRADEBOT_WALL_SECONDS="120", GRADEBOT_CPU_SECONDS="60",
-            GRADEBOT_MEMORY_BYTES=str(1024 ** 3), GRADEBOT_MAX_OUTPUT_BYTES=str(64 * 1024),
-            GRADEBOT_VISIBILITY_TIMEOUT="30", GRADEBOT_CLAIM_LEASE="6",
-            GRADEBOT_SWEEP_INTERVAL="3", GRADEBOT_UNACKED_RESTORE_INTERVAL="2", GRADEBOT_LEASE_SECONDS="6")
+FAST = dict(
+    GRADEBOT_CELL_TIMEOUT="20",
+    GRADEBOT_WALL_SECONDS="120",
+    GRADEBOT_CPU_SECONDS="60",
+    GRADEBOT_MEMORY_BYTES=str(1024**3),
+    GRADEBOT_MAX_OUTPUT_BYTES=str(64 * 1024),
+    GRADEBOT_VISIBILITY_TIMEOUT="30",
+    GRADEBOT_CLAIM_LEASE="6",
+    GRADEBOT_SWEEP_INTERVAL="3",
+    GRADEBOT_UNACKED_RESTORE_INTERVAL="2",
+    GRADEBOT_LEASE_SECONDS="6",
+)
 
 
-CELERY_KEYS = ("GRADEBOT_BROKER_URL", "GRADEBOT_DB_URL", "GRADEBOT_VISIBILITY_TIMEOUT", "GRADEBOT_CLAIM_LEASE",
-               "GRADEBOT_SWEEP_INTERVAL", "GRADEBOT_UNACKED_RESTORE_INTERVAL")
+CELERY_KEYS = (
+    "GRADEBOT_BROKER_URL",
+    "GRADEBOT_DB_URL",
+    "GRADEBOT_VISIBILITY_TIMEOUT",
+    "GRADEBOT_CLAIM_LEASE",
+    "GRADEBOT_SWEEP_INTERVAL",
+    "GRADEBOT_UNACKED_RESTORE_INTERVAL",
+)
 
 
 def new_cluster(urls: dict, tiny_course: Path, root: Path) -> "Cluster":
@@ -115,8 +132,13 @@ def new_cluster(urls: dict, tiny_course: Path, root: Path) -> "Cluster":
     env = dict(os.environ)
     env.update(FAST)
     env.update(urls)
-    env.update(GRADEBOT_BACKEND="celery", GRADEBOT_COURSE_ROOT=str(course), GRADEBOT_ASSIGNMENT=tinycourse.ASSIGNMENT,
-               GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK, GRADEBOT_WORKERS="1")
+    env.update(
+        GRADEBOT_BACKEND="celery",
+        GRADEBOT_COURSE_ROOT=str(course),
+        GRADEBOT_ASSIGNMENT=tinycourse.ASSIGNMENT,
+        GRADEBOT_NOTEBOOK=tinycourse.NOTEBOOK,
+        GRADEBOT_WORKERS="1",
+    )
     return Cluster(env, root)
 
 
@@ -137,22 +159,33 @@ class Cluster:
     def config(self, **overrides):
         """The front end's Config (data_dir of its own), built from the cluster environment."""
         from gradebot.config import Config
+
         cfg = Config.from_env(self.env, data_dir=str(self.root / "front"), **overrides)
         # the celery settings are not Config fields (yet): the backend reads them from the Config if present,
         # else from os.environ; this process' os.environ is not the cluster's, so attach them
         for key in CELERY_KEYS:
             if key in self.env:
-                setattr(cfg, key[len("GRADEBOT_"):].lower(), self.env[key])
+                setattr(cfg, key[len("GRADEBOT_") :].lower(), self.env[key])
         return cfg
 
     def start_worker(self, name: str) -> subprocess.Popen:
-        host = self.root / f"host-{name}"          # what would be another machine's local disk
+        host = self.root / f"host-{name}"  # what would be another machine's local disk
         (host / "work").mkdir(parents=True, exist_ok=True)
-        env = dict(self.env, GRADEBOT_DATA_DIR=str(host / "data"), GRADEBOT_WORK_DIR=str(host / "work"),
-                   GRADEBOT_WORKER_NAME=f"{name}@test")
+        env = dict(
+            self.env,
+            GRADEBOT_DATA_DIR=str(host / "data"),
+            GRADEBOT_WORK_DIR=str(host / "work"),
+            GRADEBOT_WORKER_NAME=f"{name}@test",
+        )
         log = open(host / "worker.log", "wb")
-        p = subprocess.Popen([sys.executable, "-m", "gradebot.backends.celery_worker", "worker"], env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=host)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "gradebot.backends.celery_worker", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=host,
+        )
         self.workers[name] = p
         return p
 

@@ -1,5 +1,6 @@
 """The front keeps accepting submissions while the broker is down, and a broker that comes back *empty* (its data
 lost) still gets every unfinished submission again; duplicate messages never grade twice."""
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ def published_flags(store) -> dict[int, bool]:
 
 def test_broker_loses_its_data_and_nothing_is_lost(cluster):
     from gradebot.core.service import GradingService
+
     svc = GradingService(cluster.config())
     try:
         svc.import_roster("student_id,name,group\na1,A One,g\na2,A Two,g\n")
@@ -44,8 +46,12 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         subprocess.run(["bash", str(SCRIPT), "start"], check=True, capture_output=True, timeout=120)
         cluster.start_worker("w1")
         subs = first + second
-        wait_until(lambda: cluster.check_alive() or all(svc.get_submission(s.id).status == "done" for s in subs),
-                   600, 1.0, "all 5 submissions to be graded after the broker came back empty")
+        wait_until(
+            lambda: cluster.check_alive() or all(svc.get_submission(s.id).status == "done" for s in subs),
+            600,
+            1.0,
+            "all 5 submissions to be graded after the broker came back empty",
+        )
         totals = [svc.get_submission(s.id).result.total for s in subs]
         full = float(sum(tinycourse.TASK_MAX.values()))
         assert totals == [full, 0.0, 0.0, full, full]
@@ -56,8 +62,12 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         before = cluster.log("w1").count("duplicate delivery dropped")
         for _ in range(3):
             svc.backend.publish(subs[0].id)
-        wait_until(lambda: cluster.log("w1").count("duplicate delivery dropped") >= before + 3, 120, 0.5,
-                   "the worker to drop 3 duplicates")
+        wait_until(
+            lambda: cluster.log("w1").count("duplicate delivery dropped") >= before + 3,
+            120,
+            0.5,
+            "the worker to drop 3 duplicates",
+        )
         again = svc.get_submission(subs[0].id)
         assert again.deliveries == 1 and again.result.total == full
         assert svc.store.result_count(subs[0].id) == 1
@@ -68,12 +78,13 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         store = svc.store
         ref, sha = store.put_blob(good)
         from datetime import datetime, timezone
+
         ghost_sub = store.add_submission("a2", "t.ipynb", ref, sha, len(good), "cli", False, datetime.now(timezone.utc))
         ghost = store.claim(ghost_sub.id, "ghost@elsewhere/1", lease_seconds=6)
         svc.backend.publish(ghost_sub.id)
         store.note_enqueued(ghost_sub.id, published=True)
         t_end = time.monotonic() + 8
-        while time.monotonic() < t_end:              # the ghost is alive for 8 s
+        while time.monotonic() < t_end:  # the ghost is alive for 8 s
             assert store.heartbeat(ghost_sub.id, ghost)
             time.sleep(1)
         assert "claimed by a live worker" in cluster.log("w1")
@@ -82,8 +93,10 @@ def test_broker_loses_its_data_and_nothing_is_lost(cluster):
         assert done.status == "done" and done.result.total == full
         # the worker records the attempt's outcome when it releases the claim, just after the result
         wait_until(lambda: store.active_claims() == [], 60, 0.2, "claims")
-        assert [(a["worker"].split("/")[0], a["outcome"]) for a in store.attempts(ghost_sub.id)] == \
-            [("ghost@elsewhere", "lost"), ("w1@test", "done")]
+        assert [(a["worker"].split("/")[0], a["outcome"]) for a in store.attempts(ghost_sub.id)] == [
+            ("ghost@elsewhere", "lost"),
+            ("w1@test", "done"),
+        ]
     finally:
         svc.stop()
         cluster.stop_all()
@@ -100,12 +113,15 @@ def test_start_services_is_idempotent(services):
     again = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     lines = [ln for ln in again.stdout.splitlines() if ln.startswith("GRADEBOT_")]
-    assert lines == [f"GRADEBOT_BROKER_URL={services['GRADEBOT_BROKER_URL']}",
-                     f"GRADEBOT_DB_URL={services['GRADEBOT_DB_URL']}"]
+    assert lines == [
+        f"GRADEBOT_BROKER_URL={services['GRADEBOT_BROKER_URL']}",
+        f"GRADEBOT_DB_URL={services['GRADEBOT_DB_URL']}",
+    ]
     assert "already answers" in again.stderr
     assert (pid_file.read_text(), pg_pid.read_text().splitlines()[0]) == before
     # both listen on the loopback interface only
     import psutil
+
     listening = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN"}
     for url in services.values():
         port = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -138,9 +154,9 @@ def test_message_lost_between_pop_and_unacked_is_republished(cluster):
 
     r = redis.Redis.from_url(cluster.env["GRADEBOT_BROKER_URL"])
     queue = backend.settings.queue
-    assert backend.sweep() == 0                   # sets the broker's marker key (nothing to publish yet)
+    assert backend.sweep() == 0  # sets the broker's marker key (nothing to publish yet)
     lost, busy = new_submission(), new_submission()
-    assert backend.sweep() == 0                   # both queued in the broker
+    assert backend.sweep() == 0  # both queued in the broker
     assert sorted(message_submission(m) for m in r.lrange(queue, 0, -1)) == [lost, busy]
 
     # a worker pops both messages; before it records them as unacknowledged, the broker dies (they are gone)
@@ -153,7 +169,7 @@ def test_message_lost_between_pop_and_unacked_is_republished(cluster):
     caught = new_submission()
     raw = r.rpop(queue)
     assert message_submission(raw) == caught
-    assert backend.sweep() == 0                   # lost and caught missing once: maybe in flight, wait
+    assert backend.sweep() == 0  # lost and caught missing once: maybe in flight, wait
     # caught's worker completes its record: kombu's own consumer side (a channel that stays open, as a worker's
     # does while it holds the message) writes it to the unacked hash
     r.rpush(queue, raw)
@@ -164,7 +180,7 @@ def test_message_lost_between_pop_and_unacked_is_republished(cluster):
     # the next sweep: lost is still in neither list: published again; caught and busy are not
     assert backend.sweep() == 1
     assert [message_submission(m) for m in r.lrange(queue, 0, -1)] == [lost]
-    assert backend.sweep() == 0                   # now held: no second copy
+    assert backend.sweep() == 0  # now held: no second copy
     assert r.llen(queue) == 1
     assert [store.get_submission(s).status for s in (lost, busy, caught)] == ["queued"] * 3
     conn.release()

@@ -7,6 +7,7 @@ directories (as separate hosts would):
 
 Expected points come from the tiny course's definition (tinycourse.TASK_MAX), not from the code under test.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -64,6 +65,7 @@ def expected_counted() -> dict[str, float]:
 def gradebook_totals(url: str) -> dict[str, float]:
     """Per-student score of the tiny assignment in an nbgrader gradebook (nbgrader's own API)."""
     from nbgrader.api import Gradebook
+
     with Gradebook(url) as gb:
         return {s.student.id: float(s.score) for s in gb.assignment_submissions(tinycourse.ASSIGNMENT)}
 
@@ -78,6 +80,7 @@ def post_all(svc, items) -> list:
 def celery_run(services, tiny_course, tmp_path_factory):
     """Grade the workload on 3 celery workers; kill one mid-job and the broker mid-run. Returns what happened."""
     from gradebot.core.service import GradingService
+
     root = tmp_path_factory.mktemp("celery_run")
     with fresh_database(services) as urls:
         cluster = new_cluster(urls, tiny_course, root)
@@ -97,8 +100,9 @@ def celery_run(services, tiny_course, tmp_path_factory):
                 cluster.check_alive()
                 rows = [sid for sid, worker in store.active_claims() if worker.startswith("w2@")]
                 return rows[0] if rows else None
+
             victim = wait_until(w2_claim, 300, 0.2, "worker w2 to start grading")
-            time.sleep(1.0)                            # well inside the job (nbgrader + kernel take seconds)
+            time.sleep(1.0)  # well inside the job (nbgrader + kernel take seconds)
             assert store.get_submission(victim).status == "grading"
             cluster.kill_worker("w2")
             killed_at = time.monotonic()
@@ -106,8 +110,12 @@ def celery_run(services, tiny_course, tmp_path_factory):
             # 2. kill the broker (SIGKILL: a crash) after some more results, then start it again
             done_before = sum(1 for s in store.list_submissions() if s.status == "done")
             cluster.check_alive("w1", "w3")
-            wait_until(lambda: sum(1 for s in store.list_submissions() if s.status == "done") >= done_before + 4,
-                       300, 0.5, "more results after the worker kill")
+            wait_until(
+                lambda: sum(1 for s in store.list_submissions() if s.status == "done") >= done_before + 4,
+                300,
+                0.5,
+                "more results after the worker kill",
+            )
             subprocess.run(["bash", str(SCRIPT), "kill-redis"], check=True, timeout=60)
             time.sleep(3)
             restarted = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=120)
@@ -115,21 +123,32 @@ def celery_run(services, tiny_course, tmp_path_factory):
             unfinished_at_restart = len(store.unfinished_ids())
 
             # 3. everything finishes
-            wait_until(lambda: cluster.check_alive("w1", "w3") or not store.unfinished_ids(), 900, 1.0,
-                       "all 60 submissions to finish")
+            wait_until(
+                lambda: cluster.check_alive("w1", "w3") or not store.unfinished_ids(),
+                900,
+                1.0,
+                "all 60 submissions to finish",
+            )
             elapsed = time.monotonic() - t0
             # the last claims are released just after the results are committed
-            wait_until(lambda: store.active_claims() == [], 60, 0.2,
-                       "the workers to release their claims")
+            wait_until(lambda: store.active_claims() == [], 60, 0.2, "the workers to release their claims")
             final = [store.get_submission(s.id) for s in subs]
-            return dict(items=items, subs=subs, final=final, victim=victim, store_attempts=store.attempts(),
-                        result_counts={s.id: store.result_count(s.id) for s in subs},
-                        totals=gradebook_totals(svc.config.main_gradebook_url()),
-                        unfinished_at_restart=unfinished_at_restart, elapsed=elapsed,
-                        killed_after=killed_at - t0,
-                        alive={n: p.poll() is None for n, p in cluster.workers.items()},
-                        log_w1=cluster.log("w1"), log_w3=cluster.log("w3"),
-                        csv=svc.export_grades_csv(root / "grades.csv").read_text())
+            return dict(
+                items=items,
+                subs=subs,
+                final=final,
+                victim=victim,
+                store_attempts=store.attempts(),
+                result_counts={s.id: store.result_count(s.id) for s in subs},
+                totals=gradebook_totals(svc.config.main_gradebook_url()),
+                unfinished_at_restart=unfinished_at_restart,
+                elapsed=elapsed,
+                killed_after=killed_at - t0,
+                alive={n: p.poll() is None for n, p in cluster.workers.items()},
+                log_w1=cluster.log("w1"),
+                log_w3=cluster.log("w3"),
+                csv=svc.export_grades_csv(root / "grades.csv").read_text(),
+            )
         finally:
             svc.stop()
             cluster.stop_all()
@@ -186,13 +205,24 @@ def test_gradebook_totals_equal_embedded_backend(celery_run, tiny_course, tmp_pa
 
     from gradebot.config import Config
     from gradebot.core.service import GradingService
+
     expected = expected_counted()
     assert r_totals(celery_run) == expected
     course = tmp_path / "course"
     shutil.copytree(tiny_course, course)
-    cfg = Config.make(data_dir=str(tmp_path / "data"), course_root=str(course), assignment=tinycourse.ASSIGNMENT,
-                      notebook=tinycourse.NOTEBOOK, workers=2, cell_timeout=20, wall_seconds=120, cpu_seconds=60,
-                      memory_bytes=1024 ** 3, max_output_bytes=64 * 1024, lease_seconds=6)
+    cfg = Config.make(
+        data_dir=str(tmp_path / "data"),
+        course_root=str(course),
+        assignment=tinycourse.ASSIGNMENT,
+        notebook=tinycourse.NOTEBOOK,
+        workers=2,
+        cell_timeout=20,
+        wall_seconds=120,
+        cpu_seconds=60,
+        memory_bytes=1024**3,
+        max_output_bytes=64 * 1024,
+        lease_seconds=6,
+    )
     svc = GradingService(cfg)
     try:
         svc.import_roster(ROSTER)

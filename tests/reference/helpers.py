@@ -2,6 +2,7 @@
 
 No Keras import here (Keras comes from the session fixture in tests/conftest.py).
 """
+
 import numpy as np
 
 # ----------------------------------------------------------------------------------------------
@@ -12,15 +13,15 @@ CONV_CONFIGS = [
     (1, 1, 1, 5, 5, 1, 1, "same"),
     (2, 3, 2, 7, 6, 3, 1, "same"),
     (2, 2, 3, 7, 6, 3, 1, "valid"),
-    (1, 2, 2, 8, 8, 2, 2, "same"),   # even kernel, stride 2, even size (Keras: pad only after)
-    (2, 2, 2, 7, 9, 2, 2, "same"),   # even kernel, stride 2, odd sizes
-    (2, 1, 3, 9, 8, 4, 1, "same"),   # even kernel, stride 1: asymmetric padding 1 before / 2 after
+    (1, 2, 2, 8, 8, 2, 2, "same"),  # even kernel, stride 2, even size (Keras: pad only after)
+    (2, 2, 2, 7, 9, 2, 2, "same"),  # even kernel, stride 2, odd sizes
+    (2, 1, 3, 9, 8, 4, 1, "same"),  # even kernel, stride 1: asymmetric padding 1 before / 2 after
     (1, 3, 2, 10, 7, 5, 3, "same"),
     (2, 2, 2, 11, 8, 5, 2, "valid"),
     (1, 2, 3, 9, 9, 3, 3, "valid"),
     (3, 1, 2, 6, 5, 4, 3, "same"),
     (2, 2, 1, 8, 7, 1, 2, "valid"),
-    (2, 2, 2, 6, 7, 3, 2, "same"),   # odd kernel, stride 2, even/odd sizes
+    (2, 2, 2, 6, 7, 3, 2, "same"),  # odd kernel, stride 2, even/odd sizes
 ]
 
 # Conv2DTrLayer: (batch, in_ch, out_ch, H, W, kernel, stride, padding)
@@ -30,28 +31,28 @@ CONVTR_CONFIGS = [
     (2, 3, 2, 3, 4, 3, 2, 1),
     (1, 2, 2, 4, 4, 4, 2, 1),
     (2, 2, 1, 3, 5, 5, 2, 2),
-    (1, 1, 2, 3, 3, 2, 3, 0),        # stride > kernel
+    (1, 1, 2, 3, 3, 2, 3, 0),  # stride > kernel
     (2, 2, 2, 3, 4, 5, 1, 2),
-    (2, 2, 2, 4, 3, 3, 3, "same"),   # stride == kernel
+    (2, 2, 2, 4, 3, 3, 3, "same"),  # stride == kernel
     (1, 2, 3, 3, 4, 2, 3, "valid"),  # stride > kernel, 'valid'
-    (2, 1, 2, 5, 4, 4, 2, "same"),   # even kernel
+    (2, 1, 2, 5, 4, 4, 2, "same"),  # even kernel
     (1, 2, 2, 3, 3, 3, 1, "same"),
     (2, 2, 2, 4, 5, 3, 2, "valid"),
-    (1, 1, 1, 3, 4, 1, 2, "same"),   # stride > kernel, 'same'
-    (2, 2, 1, 3, 3, 2, 3, "same"),   # stride > kernel, 'same', even kernel
+    (1, 1, 1, 3, 4, 1, 2, "same"),  # stride > kernel, 'same'
+    (2, 2, 1, 3, 3, 2, 3, "same"),  # stride > kernel, 'same', even kernel
     (1, 2, 2, 4, 3, 2, 2, "valid"),
 ]
 
 # MaxPooling: (batch, channels, H, W, pool_size, strides)
 POOL_CONFIGS = [
     (1, 1, 4, 4, 2, 2),
-    (2, 3, 5, 7, 2, 2),              # odd tails dropped
+    (2, 3, 5, 7, 2, 2),  # odd tails dropped
     (2, 2, 6, 5, 3, 3),
-    (1, 2, 5, 6, 3, 1),              # overlapping windows
+    (1, 2, 5, 6, 3, 1),  # overlapping windows
     (2, 1, 6, 7, 2, 1),
     (2, 2, 9, 8, 3, 2),
-    (1, 1, 8, 9, 2, 3),              # stride > pool
-    (2, 2, 7, 8, (2, 3), (2, 3)),    # pairs
+    (1, 1, 8, 9, 2, 3),  # stride > pool
+    (2, 2, 7, 8, (2, 3), (2, 3)),  # pairs
     (1, 2, 7, 7, (3, 2), (1, 2)),
     (2, 1, 8, 9, (2, 3), 2),
 ]
@@ -67,8 +68,10 @@ def conv_id(cfg):
 
 def pool_id(cfg):
     b, c, h, w, pool, stride = cfg
+
     def fmt(v):
         return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
     return f"B{b}_c{c}_{h}x{w}_pool{fmt(pool)}_s{fmt(stride)}"
 
 
@@ -178,7 +181,7 @@ def conv_transpose_reference(x, kernel, bias, stride, crop):
     for i in range(H):
         for j in range(W):
             patch = np.einsum("bc,klco->bokl", x[:, :, i, j], kernel)
-            out[:, :, i * stride: i * stride + k, j * stride: j * stride + k] += patch
+            out[:, :, i * stride : i * stride + k, j * stride : j * stride + k] += patch
     out += bias[None, :, None, None]
     h, w = out.shape[2:]
-    return out[:, :, crop: h - crop, crop: w - crop]
+    return out[:, :, crop : h - crop, crop : w - crop]

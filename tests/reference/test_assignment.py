@@ -5,6 +5,7 @@ The helper functions ``numerical_diff_net``, ``numerical_diff_layer``, ``numeric
 but asserts on the same criterion ``np.sum(np.abs(num_grad - grad)) < 0.01`` instead of printing.
 The Keras forward test uses the assignment's ``get_keras_model`` model, ported to the Keras 3 API.
 """
+
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def numerical_diff_net(net, x, labels):
     for i in range(len(x[0])):
         delta = np.zeros(len(x[0]))
         delta[i] = eps
-        diff = (net.calculate_loss(x + delta, labels) - net.calculate_loss(x-delta, labels)) / (2*eps)
+        diff = (net.calculate_loss(x + delta, labels) - net.calculate_loss(x - delta, labels)) / (2 * eps)
         right_answer.append(diff)
     return np.array(right_answer).T
 
@@ -35,7 +36,8 @@ def check_net(net):
     num_grad = numerical_diff_net(net, x, labels)
     grad = net.grad_x(x, labels)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad))
+        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+    )
 
 
 def test_net_crossentropy():
@@ -55,7 +57,7 @@ def numerical_diff_layer(layer, x):
     for i in range(len(x[0])):
         delta = np.zeros(len(x[0]))
         delta[i] = eps
-        diff = (layer.forward(x + delta) - layer.forward(x-delta)) / (2*eps)
+        diff = (layer.forward(x + delta) - layer.forward(x - delta)) / (2 * eps)
         right_answer.append(diff.T)
     return np.array(right_answer).T
 
@@ -66,7 +68,8 @@ def check_layer(layer):
     num_grad = numerical_diff_layer(layer, x)
     grad = layer.grad_x(x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad))
+        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+    )
 
 
 def test_layer_softmax():
@@ -80,7 +83,7 @@ def test_layer_relu():
 
 
 def test_layer_dense():
-    layer = DenseLayer(3,4)
+    layer = DenseLayer(3, 4)
     check_layer(layer)
 
 
@@ -91,9 +94,9 @@ def numerical_grad_b(input_size, output_size, b, W, x):
     for i in range(len(b)):
         delta = np.zeros(b.shape)
         delta[i] = eps
-        dense1 = DenseLayer(input_size, output_size, W_init=W, b_init=b+delta)
-        dense2 = DenseLayer(input_size, output_size, W_init=W, b_init=b-delta)
-        diff = (dense1.forward(x) - dense2.forward(x)) / (2*eps)
+        dense1 = DenseLayer(input_size, output_size, W_init=W, b_init=b + delta)
+        dense2 = DenseLayer(input_size, output_size, W_init=W, b_init=b - delta)
+        diff = (dense1.forward(x) - dense2.forward(x)) / (2 * eps)
         right_answer.append(diff.T)
     return np.array(right_answer).T
 
@@ -110,7 +113,8 @@ def test_grad_b():
 
     num_grad = numerical_grad_b(input_size, output_size, b_init, W_init, x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad))
+        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+    )
 
 
 def numerical_grad_W(input_size, output_size, b, W, x):
@@ -120,9 +124,9 @@ def numerical_grad_W(input_size, output_size, b, W, x):
         for j in range(W.shape[1]):
             delta = np.zeros(W.shape)
             delta[i, j] = eps
-            dense1 = DenseLayer(input_size, output_size, W_init=W+delta, b_init=b)
-            dense2 = DenseLayer(input_size, output_size, W_init=W-delta, b_init=b)
-            diff = (dense1.forward(x) - dense2.forward(x)) / (2*eps)
+            dense1 = DenseLayer(input_size, output_size, W_init=W + delta, b_init=b)
+            dense2 = DenseLayer(input_size, output_size, W_init=W - delta, b_init=b)
+            diff = (dense1.forward(x) - dense2.forward(x)) / (2 * eps)
             right_answer.append(diff.T)
     return np.array(right_answer).T
 
@@ -139,7 +143,8 @@ def test_grad_W():
 
     num_grad = numerical_grad_W(input_size, output_size, b_init, W_init, x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad))
+        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+    )
 
 
 # ---------------------------------------------------------------------------------- 1.4 (Keras)
@@ -151,26 +156,22 @@ def get_keras_model(keras, X_train, Y_train):
 
     keras.utils.set_random_seed(123)
     input_image = Input(shape=(1, 28, 28))
-    pool1 = MaxPooling2D(pool_size=(2,2), data_format='channels_first')(input_image)
+    pool1 = MaxPooling2D(pool_size=(2, 2), data_format='channels_first')(input_image)
     flatten = Flatten()(pool1)
     dense1 = Dense(10, activation='softmax')(flatten)
     model = Model(inputs=input_image, outputs=dense1)
 
     sgd = SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
-    model.compile(loss='categorical_crossentropy',
-                  optimizer=sgd,
-                  metrics=['accuracy'])
+    model.compile(loss='categorical_crossentropy', optimizer=sgd, metrics=['accuracy'])
 
-    model.fit(X_train, Y_train, validation_split=0.25,
-                        batch_size=32, epochs=1, verbose=0)
+    model.fit(X_train, Y_train, validation_split=0.25, batch_size=32, epochs=1, verbose=0)
     return model
 
 
 def get_our_model(keras_model):
     maxpool = MaxPooling()
     flatten = FlattenLayer()
-    dense = DenseLayer(196, 10, W_init=keras_model.get_weights()[0],
-                       b_init=keras_model.get_weights()[1])
+    dense = DenseLayer(196, 10, W_init=keras_model.get_weights()[0], b_init=keras_model.get_weights()[1])
     softmax = Softmax()
     net = Network([maxpool, flatten, dense, softmax])
     return net

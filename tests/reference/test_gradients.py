@@ -5,15 +5,40 @@ Each layer is checked through both gradient APIs of the contract:
 * the vector-Jacobian product ``backward(x, grad_output)`` -> (dL/dx, [dL/dp]) with a random ``grad_output``,
 and the two are checked to agree with each other. Criterion: relative error of the whole array < 1e-6.
 """
+
 import numpy as np
 import pytest
 
-from numnet_ref import (Conv2DLayer, Conv2DTrLayer, CrossEntropy, DenseLayer, FlattenLayer, Layer, MaxPooling,
-                        Network, ReLU, Softmax)
+from numnet_ref import (
+    Conv2DLayer,
+    Conv2DTrLayer,
+    CrossEntropy,
+    DenseLayer,
+    FlattenLayer,
+    Layer,
+    MaxPooling,
+    Network,
+    ReLU,
+    Softmax,
+)
 
-from .helpers import (CONV_CONFIGS, CONVTR_CONFIGS, DENSE_CONFIGS, POOL_CONFIGS, away_from_zero, conv_id,
-                      dense_id, distinct_values, numerical_gradient, numerical_input_jacobian,
-                      numerical_param_jacobian, onehot, pool_id, rel_error, soft_labels)
+from .helpers import (
+    CONV_CONFIGS,
+    CONVTR_CONFIGS,
+    DENSE_CONFIGS,
+    POOL_CONFIGS,
+    away_from_zero,
+    conv_id,
+    dense_id,
+    distinct_values,
+    numerical_gradient,
+    numerical_input_jacobian,
+    numerical_param_jacobian,
+    onehot,
+    pool_id,
+    rel_error,
+    soft_labels,
+)
 
 TOL = 1e-6
 
@@ -26,6 +51,7 @@ def _dense(cfg):
         b, i, o = cfg
         layer = DenseLayer(i, o, W_init=rng.standard_normal((i, o)), b_init=rng.standard_normal(o))
         return layer, rng.standard_normal((b, i))
+
     return make
 
 
@@ -45,24 +71,41 @@ def _pool(cfg):
     def make(rng):
         b, c, h, w, pool, stride = cfg
         return MaxPooling(pool_size=pool, strides=stride), distinct_values(rng, (b, c, h, w))
+
     return make
 
 
 def _conv(cfg):
     def make(rng):
         b, ci, co, h, w, k, s, p = cfg
-        layer = Conv2DLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s,
-                            K_init=rng.standard_normal((k, k, ci, co)), b_init=rng.standard_normal(co))
+        layer = Conv2DLayer(
+            kernel_size=k,
+            input_channels=ci,
+            output_channels=co,
+            padding=p,
+            stride=s,
+            K_init=rng.standard_normal((k, k, ci, co)),
+            b_init=rng.standard_normal(co),
+        )
         return layer, rng.standard_normal((b, ci, h, w))
+
     return make
 
 
 def _convtr(cfg):
     def make(rng):
         b, ci, co, h, w, k, s, p = cfg
-        layer = Conv2DTrLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s,
-                              K_init=rng.standard_normal((k, k, ci, co)), b_init=rng.standard_normal(co))
+        layer = Conv2DTrLayer(
+            kernel_size=k,
+            input_channels=ci,
+            output_channels=co,
+            padding=p,
+            stride=s,
+            K_init=rng.standard_normal((k, k, ci, co)),
+            b_init=rng.standard_normal(co),
+        )
         return layer, rng.standard_normal((b, ci, h, w))
+
     return make
 
 
@@ -232,6 +275,7 @@ def test_base_backward_params_builds_no_input_jacobian(stub):
             return input_data @ self.W + self.b
 
         if stub:
+
             def backward(self, input_data, grad_output):
                 return super().backward(input_data, grad_output)
 
@@ -239,11 +283,13 @@ def test_base_backward_params_builds_no_input_jacobian(stub):
             calls.append("grad_x")
             return np.repeat(self.W.T[None], len(input_data), axis=0)
 
-        def grad_param(self, input_data):      # d out[o] / d W[i, j] = x[i] if j == o; d out[o] / d b[j] = (j == o)
+        def grad_param(self, input_data):  # d out[o] / d W[i, j] = x[i] if j == o; d out[o] / d b[j] = (j == o)
             calls.append("grad_param")
             eye = np.eye(len(self.b))
-            return [np.einsum("bi,oj->boij", input_data, eye).reshape(len(input_data), len(self.b), -1),
-                    np.repeat(eye[None], len(input_data), axis=0)]
+            return [
+                np.einsum("bi,oj->boij", input_data, eye).reshape(len(input_data), len(self.b), -1),
+                np.repeat(eye[None], len(input_data), axis=0),
+            ]
 
     rng = np.random.default_rng(8)
     layer = JacobianOnlyDense(rng.standard_normal((4, 3)), rng.standard_normal(3))
@@ -288,33 +334,68 @@ def test_crossentropy_clips_at_eps():
 # Network
 # ----------------------------------------------------------------------------------------------
 def _mlp(rng):
-    layers = [DenseLayer(6, 5, W_init=rng.standard_normal((6, 5)), b_init=rng.standard_normal(5)), ReLU(),
-              DenseLayer(5, 4, W_init=rng.standard_normal((5, 4)), b_init=rng.standard_normal(4)), Softmax()]
+    layers = [
+        DenseLayer(6, 5, W_init=rng.standard_normal((6, 5)), b_init=rng.standard_normal(5)),
+        ReLU(),
+        DenseLayer(5, 4, W_init=rng.standard_normal((5, 4)), b_init=rng.standard_normal(4)),
+        Softmax(),
+    ]
     return layers, (6,), 4
 
 
 def _convnet(rng):
-    layers = [Conv2DLayer(3, 2, 3, padding="same", stride=1, K_init=rng.standard_normal((3, 3, 2, 3)) * 0.5,
-                          b_init=rng.standard_normal(3) * 0.1),
-              ReLU(), MaxPooling(), FlattenLayer(),
-              DenseLayer(27, 4, W_init=rng.standard_normal((27, 4)) * 0.5, b_init=rng.standard_normal(4)),
-              Softmax()]
+    layers = [
+        Conv2DLayer(
+            3,
+            2,
+            3,
+            padding="same",
+            stride=1,
+            K_init=rng.standard_normal((3, 3, 2, 3)) * 0.5,
+            b_init=rng.standard_normal(3) * 0.1,
+        ),
+        ReLU(),
+        MaxPooling(),
+        FlattenLayer(),
+        DenseLayer(27, 4, W_init=rng.standard_normal((27, 4)) * 0.5, b_init=rng.standard_normal(4)),
+        Softmax(),
+    ]
     return layers, (2, 6, 7), 4
 
 
 def _convtrnet(rng):
-    layers = [Conv2DTrLayer(3, 1, 2, padding=1, stride=2, K_init=rng.standard_normal((3, 3, 1, 2)) * 0.5,
-                            b_init=rng.standard_normal(2) * 0.1),
-              ReLU(),
-              Conv2DLayer(2, 2, 2, padding="valid", stride=2, K_init=rng.standard_normal((2, 2, 2, 2)) * 0.5,
-                          b_init=rng.standard_normal(2) * 0.1),
-              FlattenLayer(),
-              DenseLayer(12, 3, W_init=rng.standard_normal((12, 3)), b_init=rng.standard_normal(3)), Softmax()]
-    return layers, (1, 3, 4), 3   # 1x3x4 -> Conv2DTr 2x5x7 -> Conv2D valid stride 2: 2x2x3 = 12
+    layers = [
+        Conv2DTrLayer(
+            3,
+            1,
+            2,
+            padding=1,
+            stride=2,
+            K_init=rng.standard_normal((3, 3, 1, 2)) * 0.5,
+            b_init=rng.standard_normal(2) * 0.1,
+        ),
+        ReLU(),
+        Conv2DLayer(
+            2,
+            2,
+            2,
+            padding="valid",
+            stride=2,
+            K_init=rng.standard_normal((2, 2, 2, 2)) * 0.5,
+            b_init=rng.standard_normal(2) * 0.1,
+        ),
+        FlattenLayer(),
+        DenseLayer(12, 3, W_init=rng.standard_normal((12, 3)), b_init=rng.standard_normal(3)),
+        Softmax(),
+    ]
+    return layers, (1, 3, 4), 3  # 1x3x4 -> Conv2DTr 2x5x7 -> Conv2D valid stride 2: 2x2x3 = 12
 
 
-NETS = [pytest.param(_mlp, id="mlp"), pytest.param(_convnet, id="conv_relu_pool_dense"),
-        pytest.param(_convtrnet, id="convtr_relu_conv_dense")]
+NETS = [
+    pytest.param(_mlp, id="mlp"),
+    pytest.param(_convnet, id="conv_relu_pool_dense"),
+    pytest.param(_convtrnet, id="convtr_relu_conv_dense"),
+]
 
 
 @pytest.mark.parametrize("batch", [1, 3], ids=lambda b: f"B{b}")
@@ -370,13 +451,14 @@ def test_grad_param_asks_the_first_layer_for_parameter_gradients_only():
     x, y = rng.standard_normal((2, 1, 5, 5)), onehot(rng, 2, 3)
     grads = net.grad_param(x, y)
     assert calls == ["backward_params"]
-    via_backward = Network([Conv2DLayer(3, 1, 2, padding="same", K_init=spy.kernel, b_init=spy.bias)]
-                           + net.layers[1:], loss=CrossEntropy()).grad_param(x, y)
+    via_backward = Network(
+        [Conv2DLayer(3, 1, 2, padding="same", K_init=spy.kernel, b_init=spy.bias)] + net.layers[1:], loss=CrossEntropy()
+    ).grad_param(x, y)
     for a, b in zip(grads[0], via_backward[0]):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     calls.clear()
     net.grad_x(x, y)
-    assert calls[:1] == ["backward"]   # (Conv2DLayer.backward then gets its parameter half from backward_params)
+    assert calls[:1] == ["backward"]  # (Conv2DLayer.backward then gets its parameter half from backward_params)
 
 
 def test_train_step_plain_sgd_is_p_minus_lr_grad():
@@ -397,8 +479,7 @@ def test_train_step_plain_sgd_is_p_minus_lr_grad():
 # Points where the derivative is a convention of the contract
 # ----------------------------------------------------------------------------------------------
 def test_maxpooling_ties_gradient_goes_to_first_max():
-    x = np.array([[[[1.0, 3.0, 0.0, 0.0],
-                    [3.0, 2.0, 0.0, 0.0]]]])          # window 1: tie (0,1)/(1,0); window 2: all equal
+    x = np.array([[[[1.0, 3.0, 0.0, 0.0], [3.0, 2.0, 0.0, 0.0]]]])  # window 1: tie (0,1)/(1,0); window 2: all equal
     layer = MaxPooling()
     np.testing.assert_array_equal(layer.forward(x), [[[[3.0, 0.0]]]])
     grad_input, params = layer.backward(x, np.array([[[[10.0, 20.0]]]]))
@@ -409,7 +490,7 @@ def test_maxpooling_ties_gradient_goes_to_first_max():
 
 
 def test_maxpooling_overlapping_windows_accumulate():
-    x = np.array([[[[0.0, 5.0, 1.0]]]])               # pool (1, 2), stride 1: both windows pick the 5
+    x = np.array([[[[0.0, 5.0, 1.0]]]])  # pool (1, 2), stride 1: both windows pick the 5
     layer = MaxPooling(pool_size=(1, 2), strides=1)
     grad_input, _ = layer.backward(x, np.array([[[[1.5, 2.0]]]]))
     np.testing.assert_array_equal(grad_input, [[[[0.0, 3.5, 0.0]]]])

@@ -3,13 +3,23 @@
 Keras layers are built, given random weights with ``set_weights`` and called eagerly on NumPy input; numnet_ref
 gets the same weights (Keras' Conv2DTranspose kernel is [k, k, out, in], ours is [k, k, in, out]).
 """
+
 import numpy as np
 import pytest
 
 from numnet_ref import Conv2DLayer, Conv2DTrLayer, DenseLayer, FlattenLayer, MaxPooling, ReLU, Softmax
 
-from .helpers import (CONV_CONFIGS, CONVTR_CONFIGS, DENSE_CONFIGS, POOL_CONFIGS, conv_id, conv_transpose_reference,
-                      dense_id, distinct_values, pool_id)
+from .helpers import (
+    CONV_CONFIGS,
+    CONVTR_CONFIGS,
+    DENSE_CONFIGS,
+    POOL_CONFIGS,
+    conv_id,
+    conv_transpose_reference,
+    dense_id,
+    distinct_values,
+    pool_id,
+)
 
 RTOL = ATOL = 1e-5
 F32 = np.float32
@@ -67,8 +77,7 @@ def test_flatten(keras, rng, shape):
 def test_maxpooling(keras, rng, cfg):
     b, c, h, w, pool, stride = cfg
     x = distinct_values(rng, (b, c, h, w)).astype(F32)
-    theirs = keras.layers.MaxPooling2D(pool_size=pool, strides=stride, padding="valid",
-                                       data_format="channels_first")(x)
+    theirs = keras.layers.MaxPooling2D(pool_size=pool, strides=stride, padding="valid", data_format="channels_first")(x)
     assert_close(MaxPooling(pool_size=pool, strides=stride).forward(x), theirs)
 
 
@@ -83,10 +92,10 @@ def _conv_pair(keras, rng, cfg):
     K = rng.standard_normal((k, k, ci, co)).astype(F32)
     bias = rng.standard_normal(co).astype(F32)
     x = rng.standard_normal((b, ci, h, w)).astype(F32)
-    theirs = keras_layer(keras.layers.Conv2D(co, k, strides=s, padding=p, data_format="channels_first"),
-                         (ci, h, w), [K, bias])
-    ours = Conv2DLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s,
-                       K_init=K, b_init=bias)
+    theirs = keras_layer(
+        keras.layers.Conv2D(co, k, strides=s, padding=p, data_format="channels_first"), (ci, h, w), [K, bias]
+    )
+    ours = Conv2DLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s, K_init=K, b_init=bias)
     return ours, theirs, x
 
 
@@ -101,11 +110,14 @@ def _convtr_pair(keras, rng, cfg, keras_padding):
     K = rng.standard_normal((k, k, ci, co)).astype(F32)
     bias = rng.standard_normal(co).astype(F32)
     x = rng.standard_normal((b, ci, h, w)).astype(F32)
-    theirs = keras_layer(keras.layers.Conv2DTranspose(co, k, strides=s, padding=keras_padding,
-                                                      data_format="channels_first"),
-                         (ci, h, w), [K.transpose(0, 1, 3, 2), bias])
-    ours = Conv2DTrLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s,
-                         K_init=K, b_init=bias)
+    theirs = keras_layer(
+        keras.layers.Conv2DTranspose(co, k, strides=s, padding=keras_padding, data_format="channels_first"),
+        (ci, h, w),
+        [K.transpose(0, 1, 3, 2), bias],
+    )
+    ours = Conv2DTrLayer(
+        kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s, K_init=K, b_init=bias
+    )
     return ours, theirs, x
 
 
@@ -120,7 +132,7 @@ def test_conv2d_transpose(keras, rng, cfg):
         # s > k, s - k trailing rows/columns holding only the bias); ours crops p pixels from each side of it.
         ours, theirs, x = _convtr_pair(keras, rng, cfg, "valid")
         full_h, full_w = (h - 1) * s + k, (w - 1) * s + k
-        expected = np.asarray(theirs(x))[:, :, p: full_h - p, p: full_w - p]
+        expected = np.asarray(theirs(x))[:, :, p : full_h - p, p : full_w - p]
         out = ours.forward(x)
         assert out.shape == (b, co, full_h - 2 * p, full_w - 2 * p)
         assert_close(out, expected)
@@ -131,8 +143,9 @@ def test_conv2d_transpose_integer_padding_numpy_oracle(rng, cfg):
     """Integer padding against an independent scatter-add implementation (float64)."""
     b, ci, co, h, w, k, s, p = cfg
     K, bias, x = rng.standard_normal((k, k, ci, co)), rng.standard_normal(co), rng.standard_normal((b, ci, h, w))
-    ours = Conv2DTrLayer(kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s,
-                         K_init=K, b_init=bias).forward(x)
+    ours = Conv2DTrLayer(
+        kernel_size=k, input_channels=ci, output_channels=co, padding=p, stride=s, K_init=K, b_init=bias
+    ).forward(x)
     expected = conv_transpose_reference(x, K, bias, s, p)
     assert ours.shape == expected.shape
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)

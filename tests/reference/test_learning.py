@@ -1,10 +1,21 @@
 """Learning on MNIST (marked slow) and the contract of Network.fit / predict / evaluate (fast, synthetic data)."""
+
 import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from numnet_ref import (Adam, Conv2DLayer, Conv2DTrLayer, CrossEntropy, DenseLayer, FlattenLayer, MaxPooling,
-                        Network, ReLU, Softmax)
+from numnet_ref import (
+    Adam,
+    Conv2DLayer,
+    Conv2DTrLayer,
+    CrossEntropy,
+    DenseLayer,
+    FlattenLayer,
+    MaxPooling,
+    Network,
+    ReLU,
+    Softmax,
+)
 
 
 class MSE(object):
@@ -27,8 +38,9 @@ def test_assignment_3_3_dense_softmax(mnist):
     np.random.seed(123)
     net = Network([DenseLayer(784, 10), Softmax()], loss=CrossEntropy())
     trainX = X_train.reshape(len(X_train), -1)
-    history = net.fit(trainX[::3], Y_train[::3], validation_split=0.25,
-                      batch_size=16, nb_epoch=5, learning_rate=0.01, verbose=0)
+    history = net.fit(
+        trainX[::3], Y_train[::3], validation_split=0.25, batch_size=16, nb_epoch=5, learning_rate=0.01, verbose=0
+    )
     assert len(history["val_accuracy"]) == 5
     assert history["val_accuracy"][-1] >= 0.85
     assert history["val_accuracy"][-1] > history["val_accuracy"][0] - 0.01
@@ -41,11 +53,28 @@ def test_small_convnet_reaches_95_percent(mnist):
     2 epochs on 20,000 images (about half a minute on 2 cores) give >= 95% on the 10,000 test images."""
     X_train, Y_train, X_test, Y_test = mnist
     np.random.seed(0)
-    net = Network([Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same"), ReLU(),
-                   MaxPooling(), FlattenLayer(), DenseLayer(8 * 14 * 14, 10), Softmax()],
-                  loss=CrossEntropy(), optimizer=Adam(learning_rate=3e-3))
-    history = net.fit(X_train[:20000], Y_train[:20000], validation_split=0.1, batch_size=32, nb_epoch=2,
-                      shuffle=True, seed=0, verbose=0)
+    net = Network(
+        [
+            Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same"),
+            ReLU(),
+            MaxPooling(),
+            FlattenLayer(),
+            DenseLayer(8 * 14 * 14, 10),
+            Softmax(),
+        ],
+        loss=CrossEntropy(),
+        optimizer=Adam(learning_rate=3e-3),
+    )
+    history = net.fit(
+        X_train[:20000],
+        Y_train[:20000],
+        validation_split=0.1,
+        batch_size=32,
+        nb_epoch=2,
+        shuffle=True,
+        seed=0,
+        verbose=0,
+    )
     assert history["val_accuracy"][-1] >= 0.93
     assert net.evaluate(X_test, Y_test) >= 0.95
 
@@ -55,10 +84,15 @@ def test_conv_transpose_autoencoder_halves_its_loss(mnist):
     """Conv2D stride 2 (28 -> 14) -> ReLU -> Conv2DTr(k=4, stride 2, padding 1) (14 -> 28), MSE, Adam."""
     X_train, _, X_test, _ = mnist
     np.random.seed(0)
-    net = Network([Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same", stride=2),
-                   ReLU(),
-                   Conv2DTrLayer(kernel_size=4, input_channels=8, output_channels=1, padding=1, stride=2)],
-                  loss=MSE(), optimizer=Adam(learning_rate=1e-2))
+    net = Network(
+        [
+            Conv2DLayer(kernel_size=3, input_channels=1, output_channels=8, padding="same", stride=2),
+            ReLU(),
+            Conv2DTrLayer(kernel_size=4, input_channels=8, output_channels=1, padding=1, stride=2),
+        ],
+        loss=MSE(),
+        optimizer=Adam(learning_rate=1e-2),
+    )
     held_out = X_test[:500]
     assert net.predict(held_out).shape == held_out.shape
     before = net.calculate_loss(held_out, held_out).mean()
@@ -80,9 +114,16 @@ def _data(n=80, seed=0):
 
 def _net(seed=0, optimizer=None):
     rng = np.random.default_rng(seed)
-    return Network([DenseLayer(5, 8, W_init=rng.standard_normal((5, 8)) * 0.5, b_init=np.zeros(8)), ReLU(),
-                    DenseLayer(8, 3, W_init=rng.standard_normal((8, 3)) * 0.5, b_init=np.zeros(3)), Softmax()],
-                   loss=CrossEntropy(), optimizer=optimizer)
+    return Network(
+        [
+            DenseLayer(5, 8, W_init=rng.standard_normal((5, 8)) * 0.5, b_init=np.zeros(8)),
+            ReLU(),
+            DenseLayer(8, 3, W_init=rng.standard_normal((8, 3)) * 0.5, b_init=np.zeros(3)),
+            Softmax(),
+        ],
+        loss=CrossEntropy(),
+        optimizer=optimizer,
+    )
 
 
 def _weights(net):
@@ -109,7 +150,7 @@ def test_fit_is_the_assignment_loop():
     train_x, val_x, train_y, val_y = train_test_split(x, y, test_size=0.25, random_state=42)
     for _ in range(2):
         for i in range(len(train_x) // 8):
-            net_manual.train_step(train_x[i * 8:(i + 1) * 8], train_y[i * 8:(i + 1) * 8], 0.05)
+            net_manual.train_step(train_x[i * 8 : (i + 1) * 8], train_y[i * 8 : (i + 1) * 8], 0.05)
     for a, b in zip(_weights(net_fit), _weights(net_manual)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert history["val_accuracy"][-1] == pytest.approx(net_fit.evaluate(val_x, val_y))
@@ -176,10 +217,18 @@ def test_fit_verbose_prints_epoch_lines(capsys):
 
 def test_predict_in_chunks_equals_unbatched():
     rng = np.random.default_rng(2)
-    net = Network([Conv2DLayer(3, 1, 2, padding="same", K_init=rng.standard_normal((3, 3, 1, 2)),
-                               b_init=rng.standard_normal(2)), ReLU(), MaxPooling(), FlattenLayer(),
-                   DenseLayer(18, 4, W_init=rng.standard_normal((18, 4)), b_init=rng.standard_normal(4)),
-                   Softmax()])
+    net = Network(
+        [
+            Conv2DLayer(
+                3, 1, 2, padding="same", K_init=rng.standard_normal((3, 3, 1, 2)), b_init=rng.standard_normal(2)
+            ),
+            ReLU(),
+            MaxPooling(),
+            FlattenLayer(),
+            DenseLayer(18, 4, W_init=rng.standard_normal((18, 4)), b_init=rng.standard_normal(4)),
+            Softmax(),
+        ]
+    )
     x = rng.standard_normal((23, 1, 6, 7))
     full = net.predict(x)
     assert full.shape == (23, 4)

@@ -41,6 +41,7 @@ NAMES = {
 
 # ---------------------------------------------------------------- helpers (independent of the loader)
 
+
 def idx_bytes(array, magic=None):
     """IDX encoding of a uint8 array: big-endian magic 0x000008<ndim>, big-endian dims, raw bytes."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
@@ -81,8 +82,12 @@ def write_dataset(directory, arrays, compress=True, skip=()):
 
 def assert_same(result, arrays):
     (x_train, y_train), (x_test, y_test) = result
-    for got, key in ((x_train, "train_images"), (y_train, "train_labels"),
-                     (x_test, "test_images"), (y_test, "test_labels")):
+    for got, key in (
+        (x_train, "train_images"),
+        (y_train, "train_labels"),
+        (x_test, "test_images"),
+        (y_test, "test_labels"),
+    ):
         assert got.dtype == np.uint8
         assert got.shape == arrays[key].shape
         np.testing.assert_array_equal(got, arrays[key])
@@ -118,6 +123,7 @@ class FakeKeras:
 
 # ---------------------------------------------------------------- the real MNIST copy
 
+
 @pytest.fixture(scope="module")
 def real_mnist():
     with pytest.MonkeyPatch.context() as mp:
@@ -136,8 +142,7 @@ def test_real_shapes_and_dtypes(real_mnist):
 
 def test_real_labels(real_mnist):
     (_, y_train), (_, y_test) = real_mnist
-    assert np.bincount(y_train, minlength=10).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265,
-                                                           5851, 5949]
+    assert np.bincount(y_train, minlength=10).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(y_test, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
@@ -166,6 +171,7 @@ def test_real_content_matches_published_sha256(real_mnist):
 
 # ---------------------------------------------------------------- synthetic files: round trips and search order
 
+
 @pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
 def test_round_trip_from_path(isolated, compress):
     arrays = make_arrays()
@@ -178,8 +184,9 @@ def test_round_trip_from_path(isolated, compress):
 
 def test_round_trip_mixed_compression(isolated):
     arrays = make_arrays(n_train=3, n_test=2, seed=1)
-    directory = write_dataset(isolated.root / "data", {k: arrays[k] for k in ("train_images", "test_labels")},
-                              compress=True)
+    directory = write_dataset(
+        isolated.root / "data", {k: arrays[k] for k in ("train_images", "test_labels")}, compress=True
+    )
     write_dataset(directory, {k: arrays[k] for k in ("train_labels", "test_images")}, compress=False)
     assert_same(ml.load_data(path=directory), arrays)
 
@@ -222,6 +229,7 @@ def test_current_dir_wins_over_module_dir(isolated):
 
 # ---------------------------------------------------------------- corrupt files give a clear error naming the file
 
+
 def _assert_clear(excinfo, *fragments):
     message = str(excinfo.value)
     for fragment in fragments:
@@ -233,8 +241,7 @@ def _assert_clear(excinfo, *fragments):
 def test_wrong_magic_in_images(isolated, compress):
     arrays = make_arrays()
     directory = write_dataset(isolated.root / "data", arrays, compress=compress, skip=("train_images",))
-    bad = write_file(directory, NAMES["train_images"], idx_bytes(arrays["train_images"], magic=0x00000903),
-                     compress)
+    bad = write_file(directory, NAMES["train_images"], idx_bytes(arrays["train_images"], magic=0x00000903), compress)
     with pytest.raises(ml.MnistDataError) as excinfo:
         ml.load_data(path=directory)
     _assert_clear(excinfo, str(bad), "magic", "0x00000903", "0x00000803")
@@ -327,6 +334,7 @@ def test_label_out_of_range(isolated):
 
 # ---------------------------------------------------------------- missing directories and files
 
+
 def test_missing_path_dir(isolated, monkeypatch):
     fake = FakeKeras(result="must not be returned")
     monkeypatch.setitem(sys.modules, "keras", fake)
@@ -368,9 +376,12 @@ def test_partial_default_dir_is_an_error_not_a_download(isolated, monkeypatch):
 
 # ---------------------------------------------------------------- keras fallback
 
+
 def test_keras_fallback_used_when_no_dir_has_files(isolated, monkeypatch):
-    sentinel = ((np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8)),
-                (np.ones((1, 28, 28), np.uint8), np.ones(1, np.uint8)))
+    sentinel = (
+        (np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8)),
+        (np.ones((1, 28, 28), np.uint8), np.ones(1, np.uint8)),
+    )
     fake = FakeKeras(result=sentinel)
     monkeypatch.setitem(sys.modules, "keras", fake)
     (isolated.cwd / "data" / "mnist").mkdir(parents=True)  # exists but empty: skipped
@@ -382,8 +393,9 @@ def test_keras_missing_gives_clear_error(isolated, monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", None)  # makes `import keras` raise ImportError
     with pytest.raises(ml.MnistDataError) as excinfo:
         ml.load_data()
-    _assert_clear(excinfo, str(isolated.cwd / "data" / "mnist"), str(isolated.here / "data" / "mnist"),
-                  "keras", "internet")
+    _assert_clear(
+        excinfo, str(isolated.cwd / "data" / "mnist"), str(isolated.here / "data" / "mnist"), "keras", "internet"
+    )
     assert isinstance(excinfo.value.__cause__, ImportError)
 
 
@@ -392,8 +404,14 @@ def test_keras_download_failure_gives_clear_error(isolated, monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", fake)
     with pytest.raises(ml.MnistDataError) as excinfo:
         ml.load_data()
-    _assert_clear(excinfo, str(isolated.cwd / "data" / "mnist"), "URL fetch failure", "internet", "./data/mnist",
-                  "could not download")
+    _assert_clear(
+        excinfo,
+        str(isolated.cwd / "data" / "mnist"),
+        "URL fetch failure",
+        "internet",
+        "./data/mnist",
+        "could not download",
+    )
     assert "install" not in str(excinfo.value)  # keras is installed: the advice is local files or internet
     assert fake.calls == 1
 
@@ -411,7 +429,8 @@ def test_keras_installed_but_its_backend_missing(isolated, monkeypatch, tmp_path
     fake_site = tmp_path / "site"
     (fake_site / "keras").mkdir(parents=True)
     (fake_site / "keras" / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n")
+        "raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n"
+    )
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.syspath_prepend(str(fake_site))
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
@@ -421,9 +440,15 @@ def test_keras_installed_but_its_backend_missing(isolated, monkeypatch, tmp_path
     finally:
         sys.modules.pop("keras", None)
     message = str(excinfo.value)
-    _assert_clear(excinfo, "keras is installed but could not be imported with KERAS_BACKEND='tensorflow'",
-                  "No module named 'tensorflow'", "KERAS_BACKEND=jax", 'pip install "jax[cpu]"', "restart the kernel",
-                  "./data/mnist")
+    _assert_clear(
+        excinfo,
+        "keras is installed but could not be imported with KERAS_BACKEND='tensorflow'",
+        "No module named 'tensorflow'",
+        "KERAS_BACKEND=jax",
+        'pip install "jax[cpu]"',
+        "restart the kernel",
+        "./data/mnist",
+    )
     assert "keras is not installed" not in message and 'pip install "keras' not in message
     assert isinstance(excinfo.value.__cause__, ModuleNotFoundError)
 

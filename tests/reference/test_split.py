@@ -1,4 +1,5 @@
 """numnet_ref.train_test_split (NumPy only, used by Network.fit) gives exactly sklearn's split."""
+
 import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split as sklearn_split

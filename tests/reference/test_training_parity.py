@@ -3,38 +3,71 @@
 Keras minimises the batch mean of the per-sample categorical crossentropy (probabilities clipped at 1e-7),
 which is what ``Network.grad_param`` differentiates with ``CrossEntropy(eps=1e-7)``.
 """
+
 import numpy as np
 import pytest
 
-from numnet_ref import (Adagrad, Adam, Conv2DLayer, CrossEntropy, DenseLayer, FlattenLayer, MaxPooling, Network, ReLU,
-                        RMSprop, SGD, Softmax)
+from numnet_ref import (
+    Adagrad,
+    Adam,
+    Conv2DLayer,
+    CrossEntropy,
+    DenseLayer,
+    FlattenLayer,
+    MaxPooling,
+    Network,
+    ReLU,
+    RMSprop,
+    SGD,
+    Softmax,
+)
 
 N_STEPS, BATCH, CLASSES = 20, 8, 5
 ATOL = 1e-4
 
 
 def _keras_mlp(keras):
-    return keras.Sequential([keras.Input((20,)), keras.layers.Dense(16), keras.layers.ReLU(),
-                             keras.layers.Dense(CLASSES), keras.layers.Softmax()])
+    return keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(16),
+            keras.layers.ReLU(),
+            keras.layers.Dense(CLASSES),
+            keras.layers.Softmax(),
+        ]
+    )
 
 
 def _our_mlp(weights):
     W1, b1, W2, b2 = weights
-    return [DenseLayer(20, 16, W_init=W1, b_init=b1), ReLU(), DenseLayer(16, CLASSES, W_init=W2, b_init=b2),
-            Softmax()]
+    return [DenseLayer(20, 16, W_init=W1, b_init=b1), ReLU(), DenseLayer(16, CLASSES, W_init=W2, b_init=b2), Softmax()]
 
 
 def _keras_convnet(keras):
     cf = "channels_first"
-    return keras.Sequential([keras.Input((1, 8, 8)), keras.layers.Conv2D(4, 3, padding="same", data_format=cf),
-                             keras.layers.ReLU(), keras.layers.MaxPooling2D(2, data_format=cf),
-                             keras.layers.Flatten(), keras.layers.Dense(CLASSES), keras.layers.Softmax()])
+    return keras.Sequential(
+        [
+            keras.Input((1, 8, 8)),
+            keras.layers.Conv2D(4, 3, padding="same", data_format=cf),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(2, data_format=cf),
+            keras.layers.Flatten(),
+            keras.layers.Dense(CLASSES),
+            keras.layers.Softmax(),
+        ]
+    )
 
 
 def _our_convnet(weights):
     K, kb, W, b = weights
-    return [Conv2DLayer(3, 1, 4, padding="same", stride=1, K_init=K, b_init=kb), ReLU(), MaxPooling(),
-            FlattenLayer(), DenseLayer(64, CLASSES, W_init=W, b_init=b), Softmax()]
+    return [
+        Conv2DLayer(3, 1, 4, padding="same", stride=1, K_init=K, b_init=kb),
+        ReLU(),
+        MaxPooling(),
+        FlattenLayer(),
+        DenseLayer(64, CLASSES, W_init=W, b_init=b),
+        Softmax(),
+    ]
 
 
 # id -> (Keras model factory, numnet_ref layers factory from the 4 weight arrays, input shape)
@@ -44,10 +77,16 @@ MODELS = {"mlp": (_keras_mlp, _our_mlp, (20,)), "convnet": (_keras_convnet, _our
 OPTIMIZERS = {
     "sgd_plain_no_optimizer": (lambda k: k.optimizers.SGD(learning_rate=0.1), lambda: None, 0.1),
     "sgd_plain_optimizer": (lambda k: k.optimizers.SGD(learning_rate=0.1), lambda: SGD(learning_rate=0.1), 123.0),
-    "sgd_momentum": (lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9),
-                     lambda: SGD(learning_rate=0.05, momentum=0.9), 123.0),
-    "sgd_nesterov": (lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
-                     lambda: SGD(learning_rate=0.05, momentum=0.9, nesterov=True), 123.0),
+    "sgd_momentum": (
+        lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+        lambda: SGD(learning_rate=0.05, momentum=0.9),
+        123.0,
+    ),
+    "sgd_nesterov": (
+        lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+        lambda: SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+        123.0,
+    ),
     "rmsprop": (lambda k: k.optimizers.RMSprop(learning_rate=0.01), lambda: RMSprop(learning_rate=0.01), 123.0),
     "adagrad": (lambda k: k.optimizers.Adagrad(learning_rate=0.1), lambda: Adagrad(learning_rate=0.1), 123.0),
     "adam_lr1e-3": (lambda k: k.optimizers.Adam(), lambda: Adam(), 123.0),

@@ -1,34 +1,57 @@
 """Bad arguments raise ValueError naming the argument and the value or shapes, in Russian (students read them)."""
+
 import re
 
 import numpy as np
 import pytest
 
-from numnet_ref import (Adagrad, Adam, Conv2DLayer, Conv2DTrLayer, CrossEntropy, DenseLayer, FlattenLayer, Layer,
-                        MaxPooling, Network, ReLU, RMSprop, SGD, Softmax)
+from numnet_ref import (
+    Adagrad,
+    Adam,
+    Conv2DLayer,
+    Conv2DTrLayer,
+    CrossEntropy,
+    DenseLayer,
+    FlattenLayer,
+    Layer,
+    MaxPooling,
+    Network,
+    ReLU,
+    RMSprop,
+    SGD,
+    Softmax,
+)
 
 
-@pytest.mark.parametrize("kwargs,word", [
-    (dict(padding="full"), "padding"),
-    (dict(padding=1), "padding"),          # Conv2D takes only 'same' / 'valid'
-    (dict(stride=0), "stride"),
-    (dict(stride=-2), "stride"),
-    (dict(kernel_size=0), "kernel_size"),
-    (dict(input_channels=0), "input_channels"),
-    (dict(output_channels=0), "output_channels"),
-], ids=lambda v: str(v) if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(padding="full"), "padding"),
+        (dict(padding=1), "padding"),  # Conv2D takes only 'same' / 'valid'
+        (dict(stride=0), "stride"),
+        (dict(stride=-2), "stride"),
+        (dict(kernel_size=0), "kernel_size"),
+        (dict(input_channels=0), "input_channels"),
+        (dict(output_channels=0), "output_channels"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, dict) else v,
+)
 def test_conv2d_bad_constructor_args(kwargs, word):
     with pytest.raises(ValueError, match=word):
         Conv2DLayer(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs,word", [
-    (dict(padding="full"), "padding"),
-    (dict(padding=-1), "padding"),
-    (dict(stride=0), "stride"),
-    (dict(kernel_size=-1), "kernel_size"),
-    (dict(input_channels=0), "input_channels"),
-], ids=lambda v: str(v) if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(padding="full"), "padding"),
+        (dict(padding=-1), "padding"),
+        (dict(stride=0), "stride"),
+        (dict(kernel_size=-1), "kernel_size"),
+        (dict(input_channels=0), "input_channels"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, dict) else v,
+)
 def test_conv2d_transpose_bad_constructor_args(kwargs, word):
     with pytest.raises(ValueError, match=word):
         Conv2DTrLayer(**kwargs)
@@ -37,14 +60,13 @@ def test_conv2d_transpose_bad_constructor_args(kwargs, word):
 def test_conv2dtr_padding_larger_than_output():
     layer = Conv2DTrLayer(kernel_size=2, input_channels=1, output_channels=1, padding=2, stride=1)
     with pytest.raises(ValueError, match="padding"):
-        layer.forward(np.zeros((1, 1, 2, 2)))   # output (2-1)*1 + 2 - 4 = -1
+        layer.forward(np.zeros((1, 1, 2, 2)))  # output (2-1)*1 + 2 - 4 = -1
 
 
 @pytest.mark.parametrize("cls", [Conv2DLayer, Conv2DTrLayer])
 def test_conv_kernel_init_shape(cls):
     with pytest.raises(ValueError, match=r"K_init|kernel") as err:
-        cls(kernel_size=3, input_channels=2, output_channels=3, K_init=np.zeros((3, 3, 3, 2)),
-            b_init=np.zeros(3))
+        cls(kernel_size=3, input_channels=2, output_channels=3, K_init=np.zeros((3, 3, 3, 2)), b_init=np.zeros(3))
     assert "(3, 3, 2, 3)" in str(err.value) or "(3, 3, 3, 2)" in str(err.value)
     with pytest.raises(ValueError, match=r"b_init|bias"):
         cls(kernel_size=3, input_channels=2, output_channels=3, K_init=np.zeros((3, 3, 2, 3)), b_init=np.zeros(2))
@@ -75,12 +97,16 @@ def test_conv_valid_input_smaller_than_kernel():
         layer.forward(np.zeros((1, 1, 3, 8)))
 
 
-@pytest.mark.parametrize("kwargs,word", [
-    (dict(pool_size=0), "pool_size"),
-    (dict(pool_size=(2, 2, 2)), "pool_size"),
-    (dict(strides=0), "stride"),
-    (dict(strides=(1, -1)), "stride"),
-], ids=lambda v: str(v) if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(pool_size=0), "pool_size"),
+        (dict(pool_size=(2, 2, 2)), "pool_size"),
+        (dict(strides=0), "stride"),
+        (dict(strides=(1, -1)), "stride"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, dict) else v,
+)
 def test_maxpooling_bad_args(kwargs, word):
     with pytest.raises(ValueError, match=word):
         MaxPooling(**kwargs)
@@ -131,15 +157,21 @@ def test_network_without_layers():
 def test_constructor_messages_name_the_argument_and_the_value():
     with pytest.raises(ValueError, match=r"^stride должен быть целым числом не меньше 1, а получено 0$"):
         Conv2DLayer(stride=0)
-    with pytest.raises(ValueError, match=r"^pool_size должен быть целым числом или парой целых чисел, а получено "
-                                         r"\(2, 2, 2\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^pool_size должен быть целым числом или парой целых чисел, а получено "
+        r"\(2, 2, 2\)$",
+    ):
         MaxPooling(pool_size=(2, 2, 2))
     with pytest.raises(ValueError, match=r"^W_init должен иметь форму \(3, 4\), а получена форма \(4, 3\)$"):
         DenseLayer(3, 4, W_init=np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"^Conv2DLayer: padding должен быть 'same' или 'valid', а получено 1$"):
         Conv2DLayer(padding=1)
-    with pytest.raises(ValueError, match=r"^Conv2DTrLayer: у input_data 3 каналов \(форма \(1, 3, 5, 5\)\), а "
-                                         r"input_channels равно 2$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Conv2DTrLayer: у input_data 3 каналов \(форма \(1, 3, 5, 5\)\), а "
+        r"input_channels равно 2$",
+    ):
         Conv2DTrLayer(3, 2, 1).forward(np.zeros((1, 3, 5, 5)))
 
 
@@ -148,7 +180,7 @@ def test_constructor_messages_name_the_argument_and_the_value():
 WRONG_GRAD_OUTPUT = [
     (lambda: DenseLayer(3, 4), (2, 3), (2, 4), (2, 3)),
     (lambda: DenseLayer(3, 4), (2, 3), (2, 4), (1, 4)),
-    (lambda: ReLU(), (2, 5), (2, 5), (2, 1)),             # (2, 1) would broadcast silently
+    (lambda: ReLU(), (2, 5), (2, 5), (2, 1)),  # (2, 1) would broadcast silently
     (lambda: Softmax(), (2, 5), (2, 5), (5,)),
     (lambda: FlattenLayer(), (2, 3, 2, 2), (2, 12), (2, 3, 4)),
     (lambda: MaxPooling(), (1, 2, 4, 4), (1, 2, 2, 2), (1, 2, 4, 4)),
@@ -160,21 +192,38 @@ WRONG_GRAD_OUTPUT = [
 ]
 
 
-@pytest.mark.parametrize("make, x_shape, out_shape, g_shape", WRONG_GRAD_OUTPUT,
-                         ids=["dense", "dense-batch", "relu", "softmax", "flatten", "pool", "pool-stride1",
-                              "conv-valid", "conv-same", "convtr-1", "convtr-valid"])
+@pytest.mark.parametrize(
+    "make, x_shape, out_shape, g_shape",
+    WRONG_GRAD_OUTPUT,
+    ids=[
+        "dense",
+        "dense-batch",
+        "relu",
+        "softmax",
+        "flatten",
+        "pool",
+        "pool-stride1",
+        "conv-valid",
+        "conv-same",
+        "convtr-1",
+        "convtr-valid",
+    ],
+)
 def test_backward_with_a_wrong_grad_output_shape(make, x_shape, out_shape, g_shape):
     layer = make()
     x = np.ones(x_shape)
-    assert layer.forward(x).shape == out_shape                       # the message's shape is the real output's
+    assert layer.forward(x).shape == out_shape  # the message's shape is the real output's
     message = r"^%s\.backward: grad_output должен иметь форму выхода слоя %s, а получена форма %s$" % (
-        type(layer).__name__, re.escape(str(out_shape)), re.escape(str(g_shape)))
+        type(layer).__name__,
+        re.escape(str(out_shape)),
+        re.escape(str(g_shape)),
+    )
     with pytest.raises(ValueError, match=message):
         layer.backward(x, np.ones(g_shape))
     if type(layer).backward_params is not Layer.backward_params:
         with pytest.raises(ValueError, match=message):
             layer.backward_params(x, np.ones(g_shape))
-    layer.backward(x, np.ones(out_shape))                            # the right shape still works
+    layer.backward(x, np.ones(out_shape))  # the right shape still works
 
 
 def test_layer_backward_from_jacobians_checks_grad_output_and_the_jacobian():
@@ -182,8 +231,11 @@ def test_layer_backward_from_jacobians_checks_grad_output_and_the_jacobian():
         backward = Layer.backward
 
     layer = JacobianDense(3, 2)
-    with pytest.raises(ValueError, match=r"^JacobianDense\.backward: grad_output должен иметь форму выхода слоя "
-                                         r"\(4 примеров по 2 чисел\), а получена форма \(4, 3\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^JacobianDense\.backward: grad_output должен иметь форму выхода слоя "
+        r"\(4 примеров по 2 чисел\), а получена форма \(4, 3\)$",
+    ):
         layer.backward(np.ones((4, 3)), np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"форма \(3, 2\)$"):
         layer.backward(np.ones((4, 3)), np.ones((3, 2)))
@@ -194,24 +246,35 @@ def test_layer_backward_from_jacobians_checks_grad_output_and_the_jacobian():
         def grad_x(self, input_data):
             return np.zeros((len(input_data), 6))
 
-    with pytest.raises(ValueError, match=r"^FlatJacobian\.grad_x должен возвращать якобиан формы \(B, out, in\) "
-                                         r"с B = 4, а вернул массив формы \(4, 6\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^FlatJacobian\.grad_x должен возвращать якобиан формы \(B, out, in\) "
+        r"с B = 4, а вернул массив формы \(4, 6\)$",
+    ):
         FlatJacobian(3, 2).backward(np.ones((4, 3)), np.ones((4, 2)))
 
 
 def test_forward_with_a_wrong_input_rank():
-    with pytest.raises(ValueError, match=r"^Softmax: input_data должен иметь форму \(B, classes\), а получена форма "
-                                         r"\(2, 3, 4\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Softmax: input_data должен иметь форму \(B, classes\), а получена форма "
+        r"\(2, 3, 4\)$",
+    ):
         Softmax().forward(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match=r"^FlattenLayer: .* а получена форма \(5,\)$"):
         FlattenLayer().forward(np.zeros(5))
-    with pytest.raises(ValueError, match=r"^DenseLayer: input_data должен иметь форму \(B, input_dim\) = \(B, 3\), а "
-                                         r"получена форма \(3,\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^DenseLayer: input_data должен иметь форму \(B, input_dim\) = \(B, 3\), а "
+        r"получена форма \(3,\)$",
+    ):
         DenseLayer(3, 2).forward(np.zeros(3))
 
 
 def test_network_with_something_that_is_not_a_layer():
-    with pytest.raises(ValueError, match=r"^Network: layers\[1\] — это класс ReLU, а нужен объект слоя: ReLU\(\.\.\.\)$"):
+    with pytest.raises(
+        ValueError, match=r"^Network: layers\[1\] — это класс ReLU, а нужен объект слоя: ReLU\(\.\.\.\)$"
+    ):
         Network([DenseLayer(2, 3), ReLU, Softmax()])
     with pytest.raises(ValueError, match=r"^Network: layers\[0\] = 'dense' — не слой \(у него нет метода forward\)$"):
         Network(["dense"])
@@ -224,19 +287,26 @@ def test_fit_with_different_numbers_of_samples_and_labels():
             net.fit(np.zeros((10, 2)), np.eye(2)[np.zeros(9, int)], validation_split=split, verbose=0)
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(), lambda: SGD(momentum=0.9), lambda: RMSprop(), lambda: Adagrad(),
-                                  lambda: Adam()], ids=["sgd", "momentum", "rmsprop", "adagrad", "adam"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SGD(), lambda: SGD(momentum=0.9), lambda: RMSprop(), lambda: Adagrad(), lambda: Adam()],
+    ids=["sgd", "momentum", "rmsprop", "adagrad", "adam"],
+)
 def test_optimizer_apply_with_wrong_gradients(make):
     optimizer = make()
     params = [np.zeros((3, 4)), np.zeros(4)]
-    with pytest.raises(ValueError, match=r"\.apply: grads\[0\] имеет форму \(12,\), а params\[0\] — форму "
-                                         r"\(3, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"\.apply: grads\[0\] имеет форму \(12,\), а params\[0\] — форму "
+        r"\(3, 4\)",
+    ):
         optimizer.apply(params, [np.zeros(12), np.zeros(4)])
-    with pytest.raises(ValueError, match=r"\.apply: grads\[1\] имеет форму \(4, 1\)"):   # would broadcast
+    with pytest.raises(ValueError, match=r"\.apply: grads\[1\] имеет форму \(4, 1\)"):  # would broadcast
         optimizer.apply(params, [np.zeros((3, 4)), np.zeros((4, 1))])
     with pytest.raises(ValueError, match=r"\.apply: в params 2 массивов, а в grads 1"):
         optimizer.apply(params, [np.zeros((3, 4))])
-    assert optimizer.iterations == 0 and not params[0].any()            # nothing was changed
-    with pytest.raises(ValueError, match=r"^%s: learning_rate должен быть положительным, а получено 0$"
-                       % type(optimizer).__name__):
+    assert optimizer.iterations == 0 and not params[0].any()  # nothing was changed
+    with pytest.raises(
+        ValueError, match=r"^%s: learning_rate должен быть положительным, а получено 0$" % type(optimizer).__name__
+    ):
         type(optimizer)(learning_rate=0)

@@ -1,5 +1,6 @@
 """Disguises of a copied notebook, as a student hiding a copy would make them: renamed variables, reordered
 methods, changed comments. Used by tests/gradebot/test_similarity.py and benchmarks/bench_similarity.py."""
+
 from __future__ import annotations
 
 import ast
@@ -11,10 +12,31 @@ import tokenize
 import nbformat
 
 # local variable names of the reference solution -> other names (attributes and API names are left alone)
-RENAMES = {"x": "inp", "grad": "delta", "current": "act", "inputs": "cache", "e": "ex", "p": "probs",
-           "y": "target", "g": "gr", "n": "count", "eye": "ident", "views": "windows", "out": "res",
-           "params": "weights", "grads": "gradients", "m": "mom", "v": "vel", "lr": "step", "k": "ksize",
-           "h": "height", "w": "width", "param_grads": "pgrads", "layer": "lay", "loss": "crit"}
+RENAMES = {
+    "x": "inp",
+    "grad": "delta",
+    "current": "act",
+    "inputs": "cache",
+    "e": "ex",
+    "p": "probs",
+    "y": "target",
+    "g": "gr",
+    "n": "count",
+    "eye": "ident",
+    "views": "windows",
+    "out": "res",
+    "params": "weights",
+    "grads": "gradients",
+    "m": "mom",
+    "v": "vel",
+    "lr": "step",
+    "k": "ksize",
+    "h": "height",
+    "w": "width",
+    "param_grads": "pgrads",
+    "layer": "lay",
+    "loss": "crit",
+}
 
 
 def rename_variables(source: str, renames: dict[str, str] = RENAMES) -> str:
@@ -30,10 +52,13 @@ def rename_variables(source: str, renames: dict[str, str] = RENAMES) -> str:
             depth += 1
         elif tok.type == tokenize.OP and tok.string in ")]}":
             depth -= 1
-        keyword_arg = depth > 0 and nxt is not None and nxt.string == "=" and prev is not None \
-            and prev.string in ",("
-        if tok.type == tokenize.NAME and tok.string in renames and not (prev and prev.string == ".") \
-                and not keyword_arg:
+        keyword_arg = depth > 0 and nxt is not None and nxt.string == "=" and prev is not None and prev.string in ",("
+        if (
+            tok.type == tokenize.NAME
+            and tok.string in renames
+            and not (prev and prev.string == ".")
+            and not keyword_arg
+        ):
             tok = tok._replace(string=renames[tok.string])
         out.append(tok)
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
@@ -55,8 +80,11 @@ def reorder_methods(source: str, rng: random.Random | None = None) -> str:
         spans = []
         for k, node in enumerate(methods):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            end = methods[k + 1].lineno - 1 - len(methods[k + 1].decorator_list) if k + 1 < len(methods) \
+            end = (
+                methods[k + 1].lineno - 1 - len(methods[k + 1].decorator_list)
+                if k + 1 < len(methods)
                 else _block_end(lines, node)
+            )
             spans.append((start, end))
         blocks = [lines[s:e] for s, e in spans]
         blocks = [b + [""] if b and b[-1].strip() else b for b in blocks]
@@ -66,7 +94,7 @@ def reorder_methods(source: str, rng: random.Random | None = None) -> str:
         else:
             rng.shuffle(order)
         new = [line for k in order for line in blocks[k]]
-        lines[spans[0][0]:spans[-1][1]] = new
+        lines[spans[0][0] : spans[-1][1]] = new
     return "\n".join(lines)
 
 
@@ -89,13 +117,17 @@ def change_comments(source: str, text: str = "мой комментарий") ->
         if hash_ and "'" not in code and '"' not in code and "BEGIN" not in line and "END" not in line:
             line = code + "# " + text if code.strip() else code + "# " + text
         if stripped.startswith("return "):
-            out.append(line[:len(line) - len(stripped)] + "# " + text)
+            out.append(line[: len(line) - len(stripped)] + "# " + text)
         out.append(line)
     return "\n".join(out)
 
 
-def disguise(nb: nbformat.NotebookNode, solution_ids: set[str], rng: random.Random | None = None,
-             renames: dict[str, str] = RENAMES) -> nbformat.NotebookNode:
+def disguise(
+    nb: nbformat.NotebookNode,
+    solution_ids: set[str],
+    rng: random.Random | None = None,
+    renames: dict[str, str] = RENAMES,
+) -> nbformat.NotebookNode:
     """A copy of ``nb`` with every solution cell disguised (variables renamed, methods reordered, comments
     changed)."""
     nb = copy.deepcopy(nb)

@@ -6,6 +6,7 @@ offsets instead of im2col, loops over output pixels in MaxPooling, np.add.at-fre
 
 Each body below replaces the stub ("# ВАШ КОД ЗДЕСЬ" and the line after it) of one function of one release cell.
 """
+
 import os
 import sys
 import textwrap
@@ -310,12 +311,13 @@ def fill(source, name, body):
     lines = source.split("\n")
     start = 0
     if name is not None:
-        start = next(i for i, line in enumerate(lines)
-                     if line.lstrip().startswith(("def %s(" % name, "class %s(" % name)))
+        start = next(
+            i for i, line in enumerate(lines) if line.lstrip().startswith(("def %s(" % name, "class %s(" % name))
+        )
     stub = next(i for i in range(start, len(lines)) if lines[i].lstrip().startswith("# ВАШ КОД ЗДЕСЬ"))
-    indent = lines[stub][:len(lines[stub]) - len(lines[stub].lstrip())]
+    indent = lines[stub][: len(lines[stub]) - len(lines[stub].lstrip())]
     new = [indent + line if line.strip() else "" for line in textwrap.dedent(body).strip("\n").split("\n")]
-    lines[stub:stub + 2] = new
+    lines[stub : stub + 2] = new
     return "\n".join(lines)
 
 
