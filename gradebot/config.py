@@ -32,9 +32,12 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradebot.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gradebot.core.access import ThrottleRule
 
 GiB = 1024**3
 MiB = 1024**2
@@ -256,7 +259,7 @@ class Config:
             raise ConfigError(f"rate_limit={self.rate_limit!r}: use 'N/M' (at most N submissions per M minutes)")
         return int(m.group(1)), float(m.group(2)) * 60.0
 
-    def login_rules(self):
+    def login_rules(self) -> tuple[ThrottleRule, ThrottleRule]:
         """(per student id, per client) :class:`gradebot.core.access.ThrottleRule` of wrong access codes."""
         from gradebot.core.access import ThrottleRule
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from gradebot.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gradebot.backends.base import QueueBackend
+    from gradebot.config import Config
 
 # name -> "module:Class"; a distributed backend adds itself here
 BACKENDS = {
@@ -13,7 +18,7 @@ BACKENDS = {
 }
 
 
-def load_backend(config):
+def load_backend(config: Config) -> QueueBackend:
     """Instantiate the backend named by ``config.backend``."""
     try:
         target = BACKENDS[config.backend]

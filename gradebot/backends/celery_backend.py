@@ -53,12 +53,19 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
 from gradebot.backends.base import QueueBackend
 from gradebot.core.errors import ConfigError
 from gradebot.sqlstore import DATABASE_ERRORS, SqlStore, database_lock, normalize_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from contextlib import AbstractContextManager
+
+    from gradebot.config import Config
 
 log = logging.getLogger("gradebot.celery")
 
@@ -77,10 +84,10 @@ class CelerySettings:
     queue: str
 
     @classmethod
-    def from_config(cls, config, environ=None) -> "CelerySettings":
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> "CelerySettings":
         env = os.environ if environ is None else environ
 
-        def get(name: str, default=None):
+        def get(name: str, default: Any = None) -> Any:
             v = getattr(config, name, None)
             if v in (None, ""):
                 v = env.get("GRADEBOT_" + name.upper())
@@ -299,7 +306,7 @@ def _init_pool_process(**_kwargs) -> None:
             log.error("worker process init failed: %s", exc)
 
 
-def message_submission(raw) -> int | None:
+def message_submission(raw: Any) -> int | None:
     """The submission id a raw kombu message of :data:`TASK_NAME` carries (its JSON envelope as the queue holds
     it, or already decoded as in the unacked hash; Celery protocol 2: the body is ``[args, kwargs, embed]``), or
     None for any other or unreadable message."""
@@ -321,7 +328,7 @@ def open_store(settings: CelerySettings) -> SqlStore:
     return SqlStore(settings.db_url, blobs_in_db=True)
 
 
-def use_store_gradebook(config, store: SqlStore) -> None:
+def use_store_gradebook(config: Config, store: SqlStore) -> None:
     """Point the course's main nbgrader gradebook at the store's database (unless the config names one) and
     serialize its writers across machines with a lock in the gradebook's database (the core's default is a file
     lock under ``data_dir``, which does not reach other machines)."""
@@ -332,12 +339,12 @@ def use_store_gradebook(config, store: SqlStore) -> None:
     gradebook.set_lock(gradebook_lock)
 
 
-def gradebook_lock(cfg):
+def gradebook_lock(cfg: Config) -> AbstractContextManager:
     """The lock "gradebook" in the main gradebook's database (PostgreSQL: an advisory lock)."""
     return database_lock(cfg.main_gradebook_url(), "gradebook")
 
 
-def ensure_gradebook(config, store: SqlStore) -> bool:
+def ensure_gradebook(config: Config, store: SqlStore) -> bool:
     """Make sure the PostgreSQL gradebook knows the assignment with the course's grade cells; if not, run
     ``nbgrader generate_assignment`` on a private copy of the course with ``db_url`` pointing at PostgreSQL (under
     an advisory lock: several workers may start at once). Returns True if it had to (re)generate."""
@@ -573,7 +580,9 @@ class CeleryBackend(QueueBackend):
         run_worker(self.config)
 
 
-def worker_argv(config, settings: CelerySettings, hostname: str | None = None, loglevel: str = "INFO") -> list[str]:
+def worker_argv(
+    config: Config, settings: CelerySettings, hostname: str | None = None, loglevel: str = "INFO"
+) -> list[str]:
     name = hostname or os.environ.get("GRADEBOT_WORKER_NAME") or f"gradebot-{os.getpid()}@{socket.gethostname()}"
     return [
         "worker",
@@ -589,7 +598,7 @@ def worker_argv(config, settings: CelerySettings, hostname: str | None = None, l
     ]
 
 
-def run_worker(config=None, argv_extra: list[str] | None = None) -> None:
+def run_worker(config: Config | None = None, argv_extra: list[str] | None = None) -> None:
     """Entry point for ``python -m gradebot worker`` with ``backend=celery`` (blocks until SIGTERM/SIGINT).
 
     Everything comes from the environment (``GRADEBOT_*``): broker, database, course, work_dir, workers."""

@@ -27,18 +27,22 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot.backends.base import QueueBackend
 from gradebot.sqlstore import SqlStore
 
+if TYPE_CHECKING:
+    from gradebot.config import Config
+
 log = logging.getLogger("gradebot.embedded")
 
 
-def db_path(config) -> Path:
+def db_path(config: Config) -> Path:
     return config.data_path / "gradebot.sqlite3"
 
 
-def open_store(config) -> SqlStore:
+def open_store(config: Config) -> SqlStore:
     return SqlStore.in_file(db_path(config))
 
 
@@ -108,7 +112,7 @@ def _worker_main(config_dict: dict, index: int) -> None:
         sid, token = job
         done = threading.Event()
 
-        def heartbeat(sid=sid, token=token):
+        def heartbeat(sid: int = sid, token: str = token) -> None:
             while not done.wait(lease / 3.0):
                 try:
                     if not store.heartbeat(sid, token):

@@ -20,11 +20,15 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from gradebot.core.course import CourseFacts
 from gradebot.core.course_format import task_of
 from gradebot.core.gradebook import counted
 from gradebot.core.models import VERDICTS, Student, Submission, failed_tests
+
+if TYPE_CHECKING:
+    from gradebot.core.service import GradingService
 
 EPS = 1e-9  # points within this of the maximum are full marks
 MAX_CAUSES = 5  # failure causes kept per grade cell (the most frequent)
@@ -392,7 +396,7 @@ def timeline(submissions: list[Submission], deadline: datetime | None, unit: str
     return Timeline(unit=unit, buckets=buckets, deadline=deadline)
 
 
-def service_stats(service, unit: str = "auto") -> ClassStats:
+def service_stats(service: GradingService, unit: str = "auto") -> ClassStats:
     """:func:`class_stats` of a :class:`~gradebot.core.service.GradingService`'s store, course and config."""
     config = service.config
     return class_stats(

@@ -18,12 +18,16 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from gradebot.core.course_format import hidden_lines, task_of
 from gradebot.core.errors import CourseError
 from gradebot.core.nbgrader_run import run_nbgrader
+
+if TYPE_CHECKING:
+    from gradebot.config import Config
 
 
 @dataclass
@@ -47,7 +51,7 @@ class CourseFacts:
         return self.test_names.get(grade_id) or grade_id
 
 
-def course_titles(nb) -> tuple[dict[str, str], dict[str, str]]:
+def course_titles(nb: nbformat.NotebookNode) -> tuple[dict[str, str], dict[str, str]]:
     """({task: title}, {grade_id: name}) that a course declares in its source notebook's metadata
     ``{"gradebot": {"tasks": {...}, "tests": {...}}}`` (both empty for a course without them). Read only from the
     course's own notebook: a submitted notebook's metadata is the student's."""
@@ -118,7 +122,7 @@ def job_config_text(course_config: str, root: Path, extra: str = "", course_root
     )
 
 
-def course_build(config) -> Path:
+def course_build(config: Config) -> Path:
     """The template dir for the course's current content (created on first use, under a file lock)."""
     root = config.course_path
     src = root / "source" / config.assignment

@@ -20,9 +20,16 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot import messages as msg
 from gradebot.core.course_format import has_hidden, strip_hidden
+
+if TYPE_CHECKING:
+    import nbformat
+
+    from gradebot.core.course import CourseFacts
+    from gradebot.core.models import Result
 
 log = logging.getLogger("gradebot.feedback")
 
@@ -55,7 +62,9 @@ def _with_summary(html: str, result, facts=None) -> str:
     return html[: match.end()] + _summary_html(result, facts) + html[match.end() :]
 
 
-def without_hidden_tests(nb, result=None, facts=None):
+def without_hidden_tests(
+    nb: nbformat.NotebookNode, result: Result | None = None, facts: CourseFacts | None = None
+) -> nbformat.NotebookNode:
     """A copy of ``nb`` with hidden-test code and the outputs of cells that ran it removed (the note names the
     test as the course's ``facts`` do)."""
     nb = copy.deepcopy(nb)
@@ -147,14 +156,21 @@ def _course_html(
 MIN_HIDDEN_LINE = 8  # characters: shorter hidden lines (``pass``, ``x = 1``) say nothing and occur anywhere
 
 
-def leaked_hidden_lines(text: str, facts, student_data: bytes = b"") -> list[str]:
+def leaked_hidden_lines(text: str, facts: CourseFacts, student_data: bytes = b"") -> list[str]:
     """The hidden-test lines of the course (``facts.hidden_lines``) that ``text`` quotes and the student's own
     upload does not contain: the one leak check, for feedback pages and the bot's messages alike."""
     student_text = student_data.decode("utf-8", errors="replace")
     return [h for h in facts.hidden_lines if len(h) >= MIN_HIDDEN_LINE and h in text and h not in student_text]
 
 
-def feedback_html(nb, path: Path | None, result, facts, student_data: bytes, course_root: Path | None = None) -> str:
+def feedback_html(
+    nb: nbformat.NotebookNode,
+    path: Path | None,
+    result: Result,
+    facts: CourseFacts | None,
+    student_data: bytes,
+    course_root: Path | None = None,
+) -> str:
     html = _course_html(path, result.tasks, course_root, _summary_for_course(result)) if path is not None else None
     if html is not None:
         if not has_own_summary(html):

@@ -16,9 +16,17 @@ import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot.core.errors import CourseError
 from gradebot.core.models import Submission
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+
+    from gradebot.config import Config
+    from gradebot.core.store import Store
 
 log = logging.getLogger("gradebot.gradebook")
 
@@ -37,7 +45,7 @@ def counted(submissions: list[Submission], counting: str) -> Submission | None:
 _lock_factory = None
 
 
-def set_lock(factory) -> None:
+def set_lock(factory: Callable[[Config], AbstractContextManager] | None) -> None:
     """Let a backend serialize writers of the main gradebook its own way: ``factory(config)`` returns a context
     manager (the Celery backend takes a PostgreSQL advisory lock, as its workers share no filesystem).
     ``None`` restores the default, a file lock under ``data_dir`` (one machine)."""
@@ -50,7 +58,7 @@ def _locked(config):
 
 
 @contextmanager
-def file_lock(config):
+def file_lock(config: Config) -> Iterator[None]:
     lock = config.data_path / "main_gradebook.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
@@ -61,7 +69,7 @@ def file_lock(config):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def record_counted(config, store, student_id: str) -> bool:
+def record_counted(config: Config, store: Store, student_id: str) -> bool:
     """Write the student's counted attempt into the main gradebook. Returns False if there is nothing to write
     or the gradebook lacks the assignment (run ``nbgrader generate_assignment`` in the course first)."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -104,7 +112,7 @@ def record_counted(config, store, student_id: str) -> bool:
     return True
 
 
-def export_grades_csv(config, path: str | os.PathLike) -> Path:
+def export_grades_csv(config: Config, path: str | os.PathLike) -> Path:
     """``nbgrader export`` of the main gradebook to ``path`` (CSV, one row per student and assignment)."""
     out = Path(path).resolve()
     with _locked(config):

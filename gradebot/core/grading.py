@@ -22,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -33,6 +34,9 @@ from gradebot.core.models import Result
 from gradebot.core.nbgrader_run import die_with_parent, run_nbgrader
 from gradebot.core.nbexec import EVENTS_ENV, MAX_OUTPUT_ENV, REPORT_ENV
 from gradebot.core.sandbox import SANDBOX_MODE_ENV, SPEC_ENV, check_sandbox, make_spec
+
+if TYPE_CHECKING:
+    from gradebot.config import Config
 
 log = logging.getLogger("gradebot.grading")
 JOB_STUDENT = "student"  # the student id inside a job's private course copy
@@ -186,7 +190,7 @@ class _NbgraderServer:
             self.proc.wait()
             self.proc = None
 
-    def run(self, course: Path, env: dict, argv: list[str], log_path: Path, wall_seconds: float):
+    def run(self, course: Path, env: dict, argv: list[str], log_path: Path, wall_seconds: float) -> tuple[int, bool]:
         proc = self._ensure()
         req = json.dumps({"course": str(course), "env": env, "argv": argv, "log": str(log_path)}) + "\n"
         proc.stdin.write(req.encode())
@@ -243,7 +247,7 @@ def cleanup_stale_jobs(work_dir: str | None) -> int:
     return n
 
 
-def apply_late_penalty(result: Result, late: bool, config) -> Result:
+def apply_late_penalty(result: Result, late: bool, config: Config) -> Result:
     """``result`` with the configured late penalty taken off its total (and said in its messages) if ``late``."""
     penalty = config.late_penalty()
     if late and penalty:
@@ -252,7 +256,7 @@ def apply_late_penalty(result: Result, late: bool, config) -> Result:
     return result
 
 
-def grade_notebook(data: bytes, config, slot: int = 0, late: bool = False) -> GradeOutcome:
+def grade_notebook(data: bytes, config: Config, slot: int = 0, late: bool = False) -> GradeOutcome:
     """Grade ``data`` (.ipynb bytes) against the configured course. Never raises for bad student input;
     raises SandboxUnavailable/CourseError when grading cannot happen at all. ``late``: the submission came after
     the deadline; the late penalty is applied before the feedback page is rendered, so the page shows the total
@@ -511,7 +515,7 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
     return verdict, uniq[:50]
 
 
-def trusted_verdict(report: dict, wall_hit: bool, config) -> tuple[str, list[str]]:
+def trusted_verdict(report: dict, wall_hit: bool, config: Config) -> tuple[str, list[str]]:
     """Verdict and messages from a trusted-grading report: one line per failed test (the grader's message, which
     never contains test code), plus cells of the notebook that failed to run."""
     found, messages = [], []

@@ -5,15 +5,28 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot.core import gradebook
 from gradebot.core.errors import CourseError, SandboxUnavailable
 from gradebot.core.grading import grade_notebook, invalid
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gradebot.config import Config
+    from gradebot.core.store import Store
+
 log = logging.getLogger("gradebot.jobs")
 
 
-def process_submission(config, store, submission_id: int, slot: int = 0, read_blob=None) -> str:
+def process_submission(
+    config: Config,
+    store: Store,
+    submission_id: int,
+    slot: int = 0,
+    read_blob: Callable[[str], bytes] | None = None,
+) -> str:
     """Grade one stored submission and record the outcome once. Returns the final status."""
     sub = store.get_submission(submission_id)
     if sub is None:

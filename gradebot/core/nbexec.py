@@ -54,7 +54,7 @@ class SandboxExecute(Execute):
         self._gb_cell_index = -1
 
     # -------------------------------------------------------------- output limit
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int):
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = _msg_size(msg)
         if self._gb_output_bytes + size > self._gb_max_output:
             if not self._gb_truncated:

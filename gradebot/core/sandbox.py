@@ -38,9 +38,13 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradebot.core.errors import SandboxUnavailable
+
+if TYPE_CHECKING:
+    from gradebot.config import Config
+    from gradebot.core.kernel_needs import KernelNeeds
 
 log = logging.getLogger("gradebot.sandbox")
 
@@ -105,7 +109,7 @@ def python_roots() -> list[str]:
     return sorted(roots)
 
 
-def make_spec(config, scratch: Path, slot: int, needs=None) -> SandboxSpec:
+def make_spec(config: Config, scratch: Path, slot: int, needs: KernelNeeds | None = None) -> SandboxSpec:
     """The spec of one job from the gradebot :class:`~gradebot.config.Config`, a worker slot number and what the
     course's kernel needs (:class:`~gradebot.core.kernel_needs.KernelNeeds`: its environment and read-only data
     dirs; None = nothing). The core adds no course facts of its own."""
@@ -370,7 +374,7 @@ _checked: dict[str, bool] = {}
 _check_lock = threading.Lock()
 
 
-def check_sandbox(config, scratch_parent: str | None = None) -> None:
+def check_sandbox(config: Config, scratch_parent: str | None = None) -> None:
     """Fail closed: raise SandboxUnavailable unless a sandboxed python starts (result cached per process).
     With ``sandbox="none"`` log a loud warning instead."""
     if config.sandbox == "none":
@@ -435,7 +439,7 @@ def _make_kernel_manager_class():
             super().__init__(*args, **kwargs)
 
         @property
-        def kernel_spec(self):  # type: ignore[override]
+        def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
             return KernelSpec(
                 argv=[self._gb_spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 display_name="gradebot sandbox",
@@ -445,7 +449,7 @@ def _make_kernel_manager_class():
                 metadata={},
             )
 
-        def format_kernel_cmd(self, extra_arguments=None):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = super().format_kernel_cmd(extra_arguments)
             spec = self._gb_spec
             prepare_scratch(spec)
@@ -474,7 +478,7 @@ def _make_kernel_manager_class():
 _KM_CLASS = None
 
 
-def kernel_manager_class():
+def kernel_manager_class() -> type:
     """The SandboxKernelManager class (built lazily so importing this module does not import jupyter_client)."""
     global _KM_CLASS
     if _KM_CLASS is None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
@@ -29,6 +30,9 @@ from gradebot.core.errors import (
 )
 from gradebot.core.grading import grade_notebook, invalid, validate_notebook
 from gradebot.core.models import Result, Student, Submission
+
+if TYPE_CHECKING:
+    from gradebot.core.course import CourseFacts
 
 log = logging.getLogger("gradebot.service")
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -307,7 +311,7 @@ class GradingService:
                 quota["next_at"] = recent[-n] + timedelta(seconds=window)
         return quota
 
-    def course_facts(self):
+    def course_facts(self) -> CourseFacts:
         """:class:`~gradebot.core.course.CourseFacts` of the course's source notebook (task titles and test names
         for messages; re-read when the notebook changes)."""
         from gradebot.core.course import course_facts
@@ -353,7 +357,7 @@ class GradingService:
             )
         return rows
 
-    def export_grades_csv(self, path) -> Path:
+    def export_grades_csv(self, path: str | Path) -> Path:
         """``nbgrader export`` of the course's main gradebook (every counted attempt is recorded there)."""
         return gradebook.export_grades_csv(self.config, path)
 
@@ -459,7 +463,7 @@ def _read_text_or_path(v: str | Path) -> str:
     return v
 
 
-def grade_notebook_file(path, config: Config | None = None) -> Result:
+def grade_notebook_file(path: str | Path, config: Config | None = None) -> Result:
     """Grade one notebook file synchronously (no store, no queue): the CLI's ``grade``."""
     from gradebot.core.course import course_build, load_build_facts
     from gradebot.core.sandbox import acquire_slot, release_slot

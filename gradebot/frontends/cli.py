@@ -35,8 +35,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradebot.core.errors import GradebotError
+
+if TYPE_CHECKING:
+    from gradebot.core.course import CourseFacts
+    from gradebot.core.models import Result
 
 OVERRIDES = ("data_dir", "course_root", "assignment", "notebook", "workers", "sandbox")
 CODES_OUT_HELP = (
@@ -141,7 +146,7 @@ def _config(args):
     return Config.from_env(**overrides)
 
 
-def format_result(result, facts=None) -> str:
+def format_result(result: Result, facts: CourseFacts | None = None) -> str:
     """The result as a table in the words of the message catalog; with the course's ``facts`` the tasks and
     failed tests carry the course's titles (and their ids, which scripts and the gradebook use)."""
     from gradebot import messages as msg

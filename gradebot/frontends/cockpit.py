@@ -61,6 +61,7 @@ import secrets
 import sys
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -193,7 +194,7 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def time_formatter(tz: Any):
+def time_formatter(tz: Any) -> Callable[[Any], str]:
     """``fmt(dt)`` -> '20.12.2026 23:59 (UTC+03:00)' in ``tz`` ('-' for None): :func:`gradebot.messages.time` with
     the zone's name worked out once (a page has thousands of times)."""
     suffix = msg.time(datetime(2000, 1, 1, tzinfo=tz))[16:]
@@ -288,7 +289,9 @@ class Cockpit:
                 )
         return nonce
 
-    def guarded(self, handler):
+    def guarded(
+        self, handler: Callable[[web.Request, str, Any], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """Wrap a handler: disabled area, login and CSRF checks, core errors -> HTTP errors."""
 
         async def wrapped(request: web.Request) -> web.StreamResponse:

@@ -45,6 +45,7 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
@@ -175,7 +176,9 @@ def json_error(err: ApiError) -> web.Response:
 
 
 @web.middleware
-async def api_errors_middleware(request: web.Request, handler):
+async def api_errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Every API/health error is JSON, including aiohttp's own 404/405 and unexpected failures."""
     is_api = request.path.startswith("/api/") or request.path == "/healthz"
     try:

@@ -153,7 +153,7 @@ def read(engine: Engine) -> Iterator[Connection]:
         yield c
 
 
-def insert(conn: Connection, table: sa.Table):
+def insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` with ``.on_conflict_do_update(...)`` / ``.on_conflict_do_nothing(...)`` for this dialect."""
     return (postgresql.insert if conn.dialect.name == POSTGRESQL else sqlite.insert)(table)
 
@@ -242,19 +242,19 @@ class UtcTime(sa.types.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
         if dialect.name == SQLITE:
             return dialect.type_descriptor(sa.Float())
         return dialect.type_descriptor(sa.DateTime(timezone=True))
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> float | datetime | None:
         if value is None:
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise ValueError(f"the store keeps timezone-aware datetimes only, got {value!r}")
         return value.timestamp() if dialect.name == SQLITE else value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: float | datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, (int, float)):
@@ -267,6 +267,6 @@ Id = sa.BigInteger().with_variant(sa.Integer(), SQLITE)
 TABLE_OPTIONS = {"sqlite_autoincrement": True}
 
 
-def partial_index(name: str, *columns, where) -> sa.Index:
+def partial_index(name: str, *columns: sa.Column, where: sa.ColumnElement[bool]) -> sa.Index:
     """An index over the rows matching ``where`` (both dialects support partial indexes)."""
     return sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -120,7 +121,7 @@ class SqlStore(Store):
         migrate(self._engine())
 
     @classmethod
-    def in_file(cls, path: Path | str, **kwargs) -> "SqlStore":
+    def in_file(cls, path: Path | str, **kwargs: Any) -> "SqlStore":
         """A store in one local database file (created if missing)."""
         return cls(dialect.file_url(path), **kwargs)
 
@@ -277,7 +278,17 @@ class SqlStore(Store):
         return bytes(data)
 
     # ------------------------------------------------------------------ submissions
-    def add_submission(self, student_id, filename, blob_path, sha256, size, source, late, created_at):
+    def add_submission(
+        self,
+        student_id: str,
+        filename: str,
+        blob_path: str,
+        sha256: str,
+        size: int,
+        source: str,
+        late: bool,
+        created_at: datetime,
+    ) -> Submission:
         if str(blob_path).startswith(BLOB_PREFIX):
             where = dict(blob_id=parse_blob_ref(blob_path), blob_path=None)
         elif self.blobs_in_db:  # a local file written by QueueBackend.write_blob: move its bytes into the database
@@ -364,7 +375,9 @@ class SqlStore(Store):
             n = c.execute(sa.select(_SUB.deliveries).where(_SUB.id == int(submission_id))).scalar()
         return int(n) if n is not None else 0
 
-    def finish(self, submission_id, status, result, error, feedback_html) -> bool:
+    def finish(
+        self, submission_id: int, status: str, result: Result | None, error: str | None, feedback_html: str | None
+    ) -> bool:
         """Compare-and-set: only the first call for a submission records; ``gb_results``' primary key makes a
         second result impossible even if two transactions raced."""
         now = _now()
