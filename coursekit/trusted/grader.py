@@ -23,6 +23,8 @@ A test earns its points only if this module recorded a pass: :class:`TestResult`
 whole cell ran to its end here.
 """
 
+from __future__ import annotations
+
 import builtins
 import contextlib
 import copy

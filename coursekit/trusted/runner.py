@@ -14,6 +14,8 @@ methods send a callback to the grader, which computes the answer with its own ob
 local arrays the student's code may update in place.
 """
 
+from __future__ import annotations
+
 import builtins
 import io
 import json
