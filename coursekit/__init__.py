@@ -6,6 +6,8 @@
 - ``python -m coursekit.feedback``  feedback HTML without hidden-test code
 """
 
+from __future__ import annotations
+
 import os
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +56,6 @@ SUBJECTS = {
 EXPECTED_STORE = os.path.join('grading', ASSIGNMENT, 'expected.npz')  # relative to the course root
 
 
-def subjects_of(grade_id):
+def subjects_of(grade_id: str) -> tuple[str, ...]:
     """The student's classes a test cell checks (KeyError for an unknown cell: every test must be listed)."""
     return SUBJECTS[grade_id]

@@ -31,6 +31,8 @@ coursekit/template/README.md, where {{submit:readme}} is the short «Как сд
 (coursekit.submit.FactsError) when gradebot.course.toml lacks a fact students must be told.
 """
 
+from __future__ import annotations
+
 import argparse
 import inspect
 import json
@@ -44,6 +46,12 @@ from coursekit import SOURCE_NOTEBOOK, TASKS
 from coursekit import submit
 from coursekit.course import TASK_TITLES, TEST_NAMES, gradebot_metadata, task_of
 from coursekit.extract import REQUIRED, module_imports, object_source, region_block, _resolve
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template", "numnet.nbt")
@@ -106,7 +114,7 @@ BLOCK_STUB = ("pass", "свёртки можно написать и без эт
 HELPERS_CELL = "test_helpers"  # collapsed in Jupyter (jupyter.source_hidden)
 
 
-def points_text(points):
+def points_text(points: float) -> str:
     """'1 балл', '0,5 балла', '4 балла' (points of a test cell, in Russian)."""
     if float(points).is_integer():
         n = int(points)
@@ -119,7 +127,7 @@ def points_text(points):
     return "%s балла" % ("%g" % points).replace(".", ",")
 
 
-def test_first_line(grade_id, points):
+def test_first_line(grade_id: str, points: float) -> str:
     """'# Тест part1_forward__dense — DenseLayer: прямой проход (1 балл)': the first line of a test cell."""
     return "# Тест %s — %s (%s)" % (grade_id, TEST_NAMES[grade_id], points_text(points))
 
@@ -143,7 +151,7 @@ def _points_number(points):
     return ("%g" % points).replace(".", ",")
 
 
-def points_table(tests):
+def points_table(tests: list[tuple[str, float]]) -> str:
     """Markdown table of every test (task title, test name, grade id, points), task sums and the total.
     ``tests``: [(grade_id, points)] in notebook order."""
     sums = {}
@@ -176,7 +184,7 @@ def points_table(tests):
     )
 
 
-def check_names(tests):
+def check_names(tests: list[tuple[str, float]]) -> None:
     """Every test cell has a name and every name a cell; the tasks' points are coursekit.course.TASKS."""
     ids = [grade_id for grade_id, _ in tests]
     unnamed = [g for g in ids if g not in TEST_NAMES]
@@ -234,7 +242,7 @@ def _expand(line, facts=None, tests=None):
     raise TemplateError("unknown template directive %r" % line.strip())
 
 
-def parse_template(text):
+def parse_template(text: str) -> list[tuple[list[str], str]]:
     """[(header words, source)] for every cell of the template."""
     cells, header, lines = [], None, []
     for line in text.split("\n"):
@@ -272,7 +280,9 @@ def _no_directive_left(text, where):
         raise TemplateError("%s: %s was not filled in (no placeholder may reach a release)" % (where, left.group()))
 
 
-def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
+def build_notebook(
+    template_path: str | os.PathLike = TEMPLATE, bot_config: str | os.PathLike = submit.BOT_CONFIG
+) -> nbformat.NotebookNode:
     """The source notebook; the «Как сдать» section is filled from the bot settings file ``bot_config``."""
     facts = submit.load_facts(bot_config)
     with open(template_path, encoding="utf-8") as f:
@@ -325,7 +335,9 @@ def build_notebook(template_path=TEMPLATE, bot_config=submit.BOT_CONFIG):
     return nb
 
 
-def build_readme(template_path=README_TEMPLATE, bot_config=submit.BOT_CONFIG):
+def build_readme(
+    template_path: str | os.PathLike = README_TEMPLATE, bot_config: str | os.PathLike = submit.BOT_CONFIG
+) -> str:
     """The students' README (source/numnet/README.md, released as release/numnet/README.md)."""
     facts = submit.load_facts(bot_config)
     with open(template_path, encoding="utf-8") as f:
@@ -334,11 +346,11 @@ def build_readme(template_path=README_TEMPLATE, bot_config=submit.BOT_CONFIG):
     return text
 
 
-def dumps(nb):
+def dumps(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def normalized(nb):
+def normalized(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
     """The parts of a notebook that matter for comparisons: cell types, sources, nbgrader/lock metadata."""
     out = []
     for cell in nb.cells:
@@ -348,7 +360,7 @@ def normalized(nb):
     return out
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed notebook, write nothing")
     parser.add_argument("--output", default=SOURCE_NOTEBOOK)

@@ -8,6 +8,8 @@ titles and names from that source notebook (``gradebot.core.course``), never fro
 ``<task>__<test>`` (``gradebot.core.course_format.task_of``).
 """
 
+from __future__ import annotations
+
 from gradebot.core.course_format import task_of  # noqa: F401  (the grade-id rule, re-exported for the course)
 
 # task -> maximum points (the sum of its test cells' points in the template; the build checks it)
@@ -60,11 +62,11 @@ TEST_NAMES = {
 }
 
 
-def test_name(grade_id):
+def test_name(grade_id: str) -> str:
     """The Russian name of a test cell (KeyError for an unknown cell: every test must be named)."""
     return TEST_NAMES[grade_id]
 
 
-def gradebot_metadata():
+def gradebot_metadata() -> dict[str, dict[str, str]]:
     """The notebook-level metadata the bot reads (``metadata.gradebot`` of the source notebook)."""
     return {"tasks": dict(TASK_TITLES), "tests": dict(TEST_NAMES)}

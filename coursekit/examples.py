@@ -11,6 +11,8 @@ included: coursekit.grading). The solution code comes from numnet_ref through th
 matches numnet_ref fails loudly (MutationError) instead of silently testing nothing.
 """
 
+from __future__ import annotations
+
 import argparse
 import copy
 import re
@@ -21,6 +23,12 @@ import nbformat
 
 from coursekit import RELEASE_DIR, NOTEBOOK, SOURCE_NOTEBOOK, TASKS
 from coursekit.nbgrader_ext import split_custom_stub
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from typing import Any
 
 
 class MutationError(ValueError):
@@ -48,7 +56,7 @@ class Example:
     fallbacks: tuple = ()  # "cell" or "cell:method": optional regions (all, or that method's) left as released
     stubs: tuple = ()  # "cell:Class.method": that method's required region left as released (not implemented)
 
-    def expected_points(self):
+    def expected_points(self) -> dict[str, float]:
         if self.base == "release":
             return {task: self.expected.get(task, 0) for task in TASKS}
         return {task: self.expected.get(task, maximum) for task, maximum in TASKS.items()}
@@ -422,7 +430,7 @@ def _cells_by_id(nb):
     return {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in nb.cells}
 
 
-def use_fallbacks(source, methods=None):
+def use_fallbacks(source: str, methods: Collection[str] | None = None) -> str:
     """Replace every optional solution region (``### BEGIN SOLUTION  # stub: ...``) by its stub (with `methods`,
     only the regions of the functions of those names)."""
     out, skipping, current = [], False, None
@@ -444,7 +452,7 @@ def use_fallbacks(source, methods=None):
 RELEASED_STUB = "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"
 
 
-def use_stubs(source, methods):
+def use_stubs(source: str, methods: Collection[str]) -> str:
     """Replace the solution region of each ``Class.method`` in `methods` by the release's stub."""
     out, skipping, cls, current, done = [], False, None, None, set()
     for line in source.split("\n"):
@@ -471,7 +479,9 @@ def use_stubs(source, methods):
     return "\n".join(out)
 
 
-def solved_notebook(release_nb=None, source_nb=None):
+def solved_notebook(
+    release_nb: nbformat.NotebookNode | None = None, source_nb: nbformat.NotebookNode | None = None
+) -> nbformat.NotebookNode:
     """The release notebook with every solution cell filled in from the source notebook."""
     release_nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
     source_nb = source_nb or nbformat.read(SOURCE_NOTEBOOK, as_version=4)
@@ -484,7 +494,7 @@ def solved_notebook(release_nb=None, source_nb=None):
     return release_nb
 
 
-def apply_edit(nb, edit):
+def apply_edit(nb: nbformat.NotebookNode, edit: Edit) -> None:
     cells = _cells_by_id(nb)
     if edit.target not in cells:
         raise MutationError("no cell with grade_id %r" % edit.target)
@@ -504,7 +514,9 @@ def apply_edit(nb, edit):
     cell.source = cell.source.replace(edit.find, edit.replace)
 
 
-def build_submission(example, release_nb=None, source_nb=None):
+def build_submission(
+    example: Example, release_nb: nbformat.NotebookNode | None = None, source_nb: nbformat.NotebookNode | None = None
+) -> nbformat.NotebookNode:
     if example.base == "release":
         nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
     else:
@@ -527,7 +539,7 @@ def build_submission(example, release_nb=None, source_nb=None):
     return nb
 
 
-def format_table(rows):
+def format_table(rows: Sequence[tuple[str, Mapping[str, float], Mapping[str, float]]]) -> str:
     """rows: [(name, expected {task: pts}, obtained {task: pts})] -> a text table with a verdict per row."""
     tasks = list(TASKS)
     short = {t: t.replace("part", "p").replace("bonus_", "b_") for t in tasks}
@@ -545,7 +557,9 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def grade_examples(examples=EXAMPLES, workers=2, keep=False):
+def grade_examples(
+    examples: Sequence[Example] = EXAMPLES, workers: int = 2, keep: bool = False
+) -> tuple[list[tuple[str, dict[str, float], dict[str, float]]], dict[str, Any]]:
     """Grade the examples as the bot grades a student's upload (coursekit.grading.grade_notebooks)."""
     from coursekit.grading import grade_notebooks
 
@@ -554,7 +568,7 @@ def grade_examples(examples=EXAMPLES, workers=2, keep=False):
     return rows, info
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Autograde the bundled example submissions.")
     parser.add_argument("names", nargs="*", help="only these examples (default: all)")
     parser.add_argument("--list", action="store_true", help="list the examples and exit")

@@ -7,6 +7,8 @@ line carries ``# stub: <code>`` (see coursekit.nbgrader_ext), which is what the 
 given as ``(code, reason)`` adds ``  # why: <reason>``, the release's note on why the method is optional.
 """
 
+from __future__ import annotations
+
 import ast
 import importlib
 import inspect
@@ -25,7 +27,7 @@ def _resolve(dotted):
     return getattr(module, attr) if attr else module
 
 
-def begin_line(indent, stub):
+def begin_line(indent: str, stub: str | tuple[str, str] | None) -> str:
     if stub is REQUIRED:
         return indent + BEGIN
     code, why = (stub, None) if isinstance(stub, str) else stub
@@ -51,7 +53,7 @@ def _body_span(func, lines):
     return first, func.end_lineno - 1
 
 
-def with_regions(source, regions):
+def with_regions(source: str, regions: dict[str, str | tuple[str, str] | None]) -> str:
     """`source` (a class or a function, not indented) with solution regions around the named bodies."""
     lines = source.split("\n")
     tree = ast.parse(source)
@@ -78,18 +80,18 @@ def with_regions(source, regions):
     return "\n".join(out)
 
 
-def object_source(dotted, regions=None):
+def object_source(dotted: str, regions: dict[str, str | tuple[str, str] | None] | None = None) -> str:
     """Source of numnet_ref object `dotted` ("module.Name"), with solution regions (method name -> stub)."""
     source = textwrap.dedent(inspect.getsource(_resolve(dotted))).rstrip("\n")
     return with_regions(source, regions) if regions else source
 
 
-def region_block(code, stub):
+def region_block(code: str, stub: str | tuple[str, str] | None) -> str:
     """A whole block (e.g. helper functions at module level) as one solution region."""
     return "\n".join([begin_line("", stub), code, END])
 
 
-def module_imports(module_name):
+def module_imports(module_name: str) -> str:
     """The absolute imports of numnet_ref.<module_name> (relative ones are the notebook's other cells)."""
     module = _resolve(module_name)
     tree = ast.parse(inspect.getsource(module))

@@ -12,6 +12,8 @@ a test cell earns its points when it ran without an error, which is how nbgrader
 ``scores`` to show the gradebook's numbers instead).
 """
 
+from __future__ import annotations
+
 import argparse
 import copy
 import html
@@ -26,11 +28,18 @@ from gradebot import messages as msg
 from gradebot.core.course_format import has_hidden, strip_hidden, task_of
 from gradebot.core.models import failed_tests
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
 HIDDEN_NOTE = msg.FB_HIDDEN_CODE
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def cell_points(nb):
+def cell_points(nb: nbformat.NotebookNode) -> list[tuple[str, float, float]]:
     """[(grade_id, points earned, max points)] for the test cells, by nbgrader's rule (no error = full points)."""
     rows = []
     for cell in nb.cells:
@@ -42,7 +51,7 @@ def cell_points(nb):
     return rows
 
 
-def task_scores(nb):
+def task_scores(nb: nbformat.NotebookNode) -> dict[str, dict[str, float]]:
     """{task: {"points": .., "max": ..}} from the outputs of an autograded notebook."""
     tasks = {}
     for grade_id, points, maximum in cell_points(nb):
@@ -53,7 +62,7 @@ def task_scores(nb):
     return tasks
 
 
-def sanitize(nb):
+def sanitize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of `nb` with hidden-test code removed and the tracebacks of those cells cut to one line."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
@@ -103,7 +112,9 @@ _TEMPLATE = """{%- extends 'classic/base.html.j2' -%}
 """
 
 
-def test_rows(nb, cells=None):
+def test_rows(
+    nb: nbformat.NotebookNode, cells: Mapping[str, float] | None = None
+) -> list[tuple[str, float, float, str, str]]:
     """[(grade_id, points earned, max, message or '', cell id)] of the test cells, failed tests first (in notebook
     order). The message is the grader's (the error output's text); the trusted grader writes an error output
     exactly when a test failed. `cells` ({grade_id: points}, e.g. from the gradebook) overrides nbgrader's rule."""
@@ -347,7 +358,12 @@ def _clean(body):
     )
 
 
-def safe_feedback(notebook, scores=None, title=msg.FB_TITLE, summary=None):
+def safe_feedback(
+    notebook: nbformat.NotebookNode | str | os.PathLike,
+    scores: Mapping[str, float | Mapping[str, float]] | None = None,
+    title: str = msg.FB_TITLE,
+    summary: Mapping[str, Any] | None = None,
+) -> str:
     """HTML feedback for an autograded notebook (path or NotebookNode) without hidden-test code: one summary
     (total, points per task, verdict), the failed tests with their points, the grader's message and a link to their
     cell, the passed tests, then the notebook (code without highlighting, no images from the course's own cells).
@@ -382,7 +398,7 @@ def safe_feedback(notebook, scores=None, title=msg.FB_TITLE, summary=None):
     )
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Feedback HTML without hidden-test code.")
     parser.add_argument("notebook", help="an autograded notebook, e.g. autograded/<student>/numnet/numnet.ipynb")
     parser.add_argument("-o", "--output", help="HTML file to write (default: print to stdout)")

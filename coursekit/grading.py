@@ -10,6 +10,8 @@ grade in parallel. The bot's settings come from :func:`grading_config` (never th
 ``GRADEBOT_CONFIG``). Points of a task are the sum of its test cells (``gradebot.core.course_format.task_of``).
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import sys
@@ -21,6 +23,14 @@ import nbformat
 from coursekit import ASSIGNMENT, REPO_ROOT
 from gradebot.core.course_format import task_of
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from gradebot.config import Config
+
 NOTEBOOK_ID = "numnet"
 
 
@@ -28,7 +38,7 @@ class GradingError(RuntimeError):
     pass
 
 
-def task_maxima(nb):
+def task_maxima(nb: nbformat.NotebookNode) -> dict[str, float]:
     """{task: max points} from a notebook's graded cells (the source or release notebook)."""
     maxima = {}
     for cell in nb.cells:
@@ -39,7 +49,7 @@ def task_maxima(nb):
     return maxima
 
 
-def copy_course(dest, course_root=REPO_ROOT):
+def copy_course(dest: str | os.PathLike, course_root: str | os.PathLike = REPO_ROOT) -> None:
     """Copy what nbgrader needs of the course (config, coursekit, source, grading) to `dest`."""
     os.makedirs(dest, exist_ok=True)
     shutil.copy(os.path.join(course_root, "nbgrader_config.py"), dest)
@@ -49,7 +59,7 @@ def copy_course(dest, course_root=REPO_ROOT):
     shutil.copytree(os.path.join(course_root, "grading"), os.path.join(dest, "grading"), ignore=ignore)
 
 
-def read_scores(course_dir, students):
+def read_scores(course_dir: str, students: Iterable[str]) -> dict[str, dict[str, float]]:
     """{student: {task: points}} from the gradebook of `course_dir`."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -68,7 +78,7 @@ def read_scores(course_dir, students):
     return scores
 
 
-def grading_config(workdir, workers=2, course_root=REPO_ROOT):
+def grading_config(workdir: str, workers: int = 2, course_root: str = REPO_ROOT) -> Config:
     """The bot's settings for grading the course at ``course_root`` with everything private to ``workdir``."""
     from gradebot.config import Config
 
@@ -106,7 +116,13 @@ def _grade_one(job):
     }
 
 
-def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT, keep=False):
+def grade_notebooks(
+    submissions: Mapping[str, nbformat.NotebookNode | str | os.PathLike],
+    workers: int = 2,
+    workdir: str | None = None,
+    course_root: str = REPO_ROOT,
+    keep: bool = False,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Grade {name: notebook (NotebookNode or path)}; returns ({name: {task: points}}, info dict).
 
     ``info``: ``seconds``, ``workdir``, ``autograded`` ({name: path of the graded notebook}) and ``results``
@@ -145,7 +161,7 @@ def grade_notebooks(submissions, workers=2, workdir=None, course_root=REPO_ROOT,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """``python -m coursekit.grading [--course DIR]``: points per task of every graded student, as CSV."""
     import argparse
     import csv

@@ -19,6 +19,8 @@ Attack code in cells is wrapped in try/except where the attack may simply be ref
 ``get_ipython()`` has no ``events``): the expected points must not depend on how a refusal looks.
 """
 
+from __future__ import annotations
+
 import argparse
 import copy
 import functools
@@ -32,6 +34,12 @@ import nbformat
 
 from coursekit import NOTEBOOK, RELEASE_DIR, REPO_ROOT, TASKS
 from coursekit.examples import Edit, Example, build_submission
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
 TEMPLATE = os.path.join(REPO_ROOT, "coursekit", "template", "numnet.nbt")
 
@@ -74,7 +82,7 @@ CLASSES = frozenset().union(*CELL_CLASSES.values()) | {"CrossEntropy", "SGD", "R
 
 
 @functools.lru_cache(maxsize=None)
-def cell_points(template=TEMPLATE):
+def cell_points(template: str | os.PathLike = TEMPLATE) -> dict[str, float]:
     """{test grade_id: points} from the ``#%% test <grade_id> <points>`` lines of the course template."""
     points = {}
     with open(template, encoding="utf-8") as f:
@@ -85,7 +93,7 @@ def cell_points(template=TEMPLATE):
     return points
 
 
-def expected_for(broken_classes=(), failed_cells=()):
+def expected_for(broken_classes: Iterable[str] = (), failed_cells: Iterable[str] = ()) -> dict[str, float]:
     """Points per task when the tests of ``broken_classes`` fail (every cell that checks one of them) and the
     cells ``failed_cells`` fail (a method-level attack that hits only the cells calling that method)."""
     broken, failed = set(broken_classes), set(failed_cells)
@@ -125,7 +133,7 @@ def _release_sources():
     return {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
 
 
-def unimplemented(grade_id):
+def unimplemented(grade_id: str) -> Edit:
     """An Edit putting back the release stub of a solution cell: the student did not implement that class."""
     return Edit(grade_id, None, _release_sources()[grade_id])
 
@@ -137,7 +145,13 @@ def _index(nb, grade_id):
     raise KeyError("no cell with grade_id %r" % grade_id)
 
 
-def add_cell(nb, after_grade_id, source, metadata=None, cell_type="code"):
+def add_cell(
+    nb: nbformat.NotebookNode,
+    after_grade_id: str,
+    source: str,
+    metadata: dict[str, Any] | None = None,
+    cell_type: str = "code",
+) -> nbformat.NotebookNode:
     """Insert a student-added cell after the cell ``after_grade_id`` (deterministic id ``hostile-N``)."""
     ids = {c.get("id") for c in nb.cells}
     n = 1
@@ -151,14 +165,16 @@ def add_cell(nb, after_grade_id, source, metadata=None, cell_type="code"):
     return cell
 
 
-def build_hostile(example, release_nb=None, source_nb=None):
+def build_hostile(
+    example: Example, release_nb: nbformat.NotebookNode | None = None, source_nb: nbformat.NotebookNode | None = None
+) -> nbformat.NotebookNode:
     nb = build_submission(example, release_nb, source_nb)
     if getattr(example, "mutate", None) is not None:
         example.mutate(nb)
     return nb
 
 
-def write_notebook(nb, path):
+def write_notebook(nb: nbformat.NotebookNode, path: str | os.PathLike) -> None:
     """Write the notebook as JSON as is (nbformat.write would repair duplicate cell ids, which one entry needs)."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(nb, f, ensure_ascii=False, indent=1)
@@ -172,7 +188,7 @@ def _cell(nb, grade_id):
 def _with_added(after, source, metadata=None):
     """A mutate function adding one student cell."""
 
-    def mutate(nb):
+    def mutate(nb: nbformat.NotebookNode) -> None:
         add_cell(nb, after, source, metadata)
 
     return mutate
@@ -927,7 +943,7 @@ _hostile_wrap({cls})
 """
 
 
-def fake_results(grade_id, cls, what, fake_source):
+def fake_results(grade_id: str, cls: str, what: str, fake_source: str) -> Edit | None:
     """An Edit appending to a solution cell code that makes every method of ``cls`` return a fake."""
     code = _FAKE_WRAPPER.replace("{cls}", cls).replace("{what}", what).replace("{fake}", fake_source)
     last_line = {
@@ -1047,7 +1063,9 @@ FAKE_GENERATOR = """def _hostile_fake(real):
     return (row + 1.0 for row in np.asarray(real, dtype=np.float64))   # a generator of (wrong) rows"""
 
 
-def fake_results_appended(grade_id, cls, what, fake_source):
+def fake_results_appended(
+    grade_id: str, cls: str, what: str, fake_source: str
+) -> Callable[[nbformat.NotebookNode], None]:
     """Like fake_results, for cells without a convenient last line: a student-added cell right after them."""
     code = _FAKE_WRAPPER.replace("{cls}", cls).replace("{what}", what).replace("{fake}", fake_source)
     return _with_added(grade_id, code.lstrip("\n"))
@@ -1290,7 +1308,7 @@ READ_SECRETS_METHOD = """if not getattr(MaxPooling, '_peeked', False):
 
 # --------------------------------------------------------------------------------------------- the corpus
 def _sequence(*mutations):
-    def mutate(nb):
+    def mutate(nb: nbformat.NotebookNode) -> None:
         for m in mutations:
             m(nb)
 
@@ -1799,14 +1817,14 @@ HOSTILE = [
 ]
 
 
-def by_name(name):
+def by_name(name: str) -> Hostile:
     for ex in HOSTILE:
         if ex.name == name:
             return ex
     raise KeyError(name)
 
 
-def check_all(examples=HOSTILE):
+def check_all(examples: Sequence[Hostile] = HOSTILE) -> list[str]:
     """Build every entry, validate it (nbformat schema) and compile every code cell; returns a list of problems."""
     problems = []
     names = [ex.name for ex in examples]
@@ -1833,7 +1851,7 @@ def check_all(examples=HOSTILE):
     return problems
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The hostile submissions corpus.")
     parser.add_argument("names", nargs="*", help="only these entries (default: all)")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")

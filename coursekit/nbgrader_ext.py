@@ -13,6 +13,8 @@ working layer (the base ``Layer.backward`` derives the product from them). ``# s
 puts the reason into the note: ``# ВАШ КОД ЗДЕСЬ (необязательно: <reason>)``.
 """
 
+from __future__ import annotations
+
 import re
 
 from nbgrader.preprocessors import (
@@ -41,7 +43,7 @@ _CUSTOM = re.compile(
 )
 
 
-def split_custom_stub(line):
+def split_custom_stub(line: str) -> tuple[str, str] | None:
     """Return (indent, stub code) if `line` opens a region with its own stub, else None."""
     match = _CUSTOM.match(line)
     if match is None:
@@ -49,7 +51,7 @@ def split_custom_stub(line):
     return match.group("indent"), match.group("stub")
 
 
-def optional_note(line):
+def optional_note(line: str) -> str:
     """The release's comment above the stub of the optional region opened by `line`."""
     why = _CUSTOM.match(line).group("why")
     return OPTIONAL_NOTE if why is None else OPTIONAL_NOTE[:-1] + ": " + why + ")"

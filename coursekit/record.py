@@ -8,6 +8,8 @@ classes are numnet_ref's, Keras is importable, and each ``expect(label, compute)
 replays them (no Keras, nothing computed from student code). The reference must pass every test here.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
@@ -18,8 +20,13 @@ import nbformat
 from coursekit import EXPECTED_STORE, REPO_ROOT, SOURCE_NOTEBOOK, subjects_of
 from coursekit.trusted import grader
 
+from typing import TYPE_CHECKING
 
-def record_course(source_notebook=SOURCE_NOTEBOOK):
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def record_course(source_notebook: str = SOURCE_NOTEBOOK) -> tuple[grader.ExpectedStore, list[grader.TestResult]]:
     folder = os.path.dirname(source_notebook)  # numnet_testing.py and mnist_loader.py are read from there
     course = grader.Course.from_notebook(nbformat.read(source_notebook, as_version=4), folder)
     data = grader._Data.names(course.data, folder) if course.data else {}
@@ -33,7 +40,7 @@ def record_course(source_notebook=SOURCE_NOTEBOOK):
     return store, results
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--check', action='store_true', help='compare with the committed store instead')
     args = parser.parse_args(argv)

@@ -7,6 +7,8 @@ The comparison is normalised: cell types, sources and nbgrader/lock metadata of 
 every other released file.
 """
 
+from __future__ import annotations
+
 import argparse
 import filecmp
 import os
@@ -21,8 +23,13 @@ from coursekit.build import normalized
 from coursekit.grading import copy_course
 from gradebot.core.nbgrader_run import run_nbgrader
 
+from typing import TYPE_CHECKING
 
-def generate(course_root):
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def generate(course_root: str) -> str:
     """Run nbgrader generate_assignment in `course_root`; returns the release directory."""
     run = run_nbgrader(course_root, ["generate_assignment", ASSIGNMENT, "--force"])
     if not run.ok:
@@ -30,7 +37,7 @@ def generate(course_root):
     return os.path.join(course_root, "release", ASSIGNMENT)
 
 
-def differences(expected_dir, actual_dir):
+def differences(expected_dir: str, actual_dir: str) -> list[str]:
     """Human-readable differences between two release directories (empty list: the same)."""
     problems = []
     expected = sorted(os.listdir(expected_dir)) if os.path.isdir(expected_dir) else []
@@ -51,7 +58,7 @@ def differences(expected_dir, actual_dir):
     return problems
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)

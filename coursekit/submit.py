@@ -12,11 +12,18 @@ placeholder (``example.org``, ``TODO``, ``<...>``) makes the build fail with :cl
 release ever carries a placeholder.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import tomllib
 
 from coursekit import REPO_ROOT
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradebot.config import Config
 
 BOT_CONFIG = os.path.join(REPO_ROOT, "gradebot.course.toml")
 REQUIRED = ("deadline", "late_policy", "counting", "rate_limit")
@@ -36,7 +43,7 @@ def _rel(path):
     return os.path.relpath(path, REPO_ROOT) if os.path.abspath(path).startswith(REPO_ROOT) else path
 
 
-def load_facts(path=BOT_CONFIG):
+def load_facts(path: str | os.PathLike = BOT_CONFIG) -> Config:
     """The :class:`gradebot.config.Config` of the settings file ``path`` alone; :class:`FactsError` when a fact is
     missing, invalid or a placeholder."""
     from gradebot.config import Config
@@ -74,7 +81,7 @@ def load_facts(path=BOT_CONFIG):
 # ---------------------------------------------------------------- Russian sentences
 
 
-def format_deadline(config):
+def format_deadline(config: Config) -> str:
     """'20.12.2026 23:59 (UTC+03:00)', in the deadline's own time zone (as on the bot's status page)."""
     dt = config.deadline_dt()
     offset = dt.strftime("%z")
@@ -82,7 +89,7 @@ def format_deadline(config):
     return "%s (%s)" % (dt.strftime("%d.%m.%Y %H:%M"), zone)
 
 
-def late_text(config):
+def late_text(config: Config) -> str:
     penalty = config.late_penalty()
     if config.late_policy == "reject":
         return "после срока посылки не принимаются"
@@ -97,7 +104,7 @@ def _minutes(m):
     return ("%g" % m).replace(".", ",")
 
 
-def rate_text(config):
+def rate_text(config: Config) -> str:
     rule = config.rate_limit_rule()
     if rule is None:
         return "число посылок не ограничено"
@@ -114,14 +121,14 @@ def rate_text(config):
     )
 
 
-def counting_text(config):
+def counting_text(config: Config) -> str:
     return {
         "latest": "последняя проверенная посылка, даже если раньше вы набрали больше",
         "best": "лучшая из проверенных посылок",
     }[config.counting]
 
 
-def where_lines(config):
+def where_lines(config: Config) -> list[str]:
     """Markdown bullets: where to send the notebook (web page and/or Telegram bot)."""
     lines = []
     if config.web_url:
@@ -137,7 +144,7 @@ def where_lines(config):
     return lines
 
 
-def code_text(config):
+def code_text(config: Config) -> str:
     register = "`/register <номер студента> <код>`" if config.require_code else "`/register <номер студента>`"
     if not config.require_code:
         text = "Код доступа не нужен: достаточно номера студента."
@@ -157,7 +164,7 @@ def code_text(config):
     return text + ". Никому не передавайте код: с ним можно сдавать работу за вас и видеть ваши результаты."
 
 
-def section_markdown(config):
+def section_markdown(config: Config) -> str:
     """The body of the notebook's «Как сдать» cell."""
     where = where_lines(config)
     if len(where) == 1:
@@ -186,7 +193,7 @@ def section_markdown(config):
     )
 
 
-def readme_submit_lines(config):
+def readme_submit_lines(config: Config) -> str:
     """The README's short «Как сдать» paragraph (details: the notebook's section)."""
     where = where_lines(config)
     lines = ["Отправьте ноутбук `%s` боту:" % NOTEBOOK_FILE, ""]

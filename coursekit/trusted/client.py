@@ -8,6 +8,8 @@ never raises anything but :class:`StudentError`, :class:`SandboxGone` and ``Test
 code, whatever the sandbox sends.
 """
 
+from __future__ import annotations
+
 import os
 import select
 import signal
@@ -17,6 +19,13 @@ import numpy as np
 
 from coursekit.trusted import protocol
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
 
 class SandboxGone(Exception):
     """The sandboxed process died, broke the protocol or ran out of time; the session must be restarted."""
@@ -25,7 +34,7 @@ class SandboxGone(Exception):
 class StudentError(Exception):
     """Student code raised an exception (``kind``: its type; ``trace``: the student's frames only)."""
 
-    def __init__(self, kind, message, trace=''):
+    def __init__(self, kind: str, message: str, trace: str = '') -> None:
         super().__init__('%s: %s' % (kind, message))
         self.kind, self.message, self.trace = kind, message, trace
 
@@ -33,7 +42,7 @@ class StudentError(Exception):
 class BadValue(object):
     """A value the sandbox could not send as plain data (its description says what it was)."""
 
-    def __init__(self, what):
+    def __init__(self, what: str) -> None:
         self.what = what
 
     def __array__(self, *args, **kwargs):
@@ -48,7 +57,7 @@ class Remote(object):
 
     __slots__ = ('_gb_session', '_gb_handle', '_gb_class')
 
-    def __init__(self, session, handle, class_name):
+    def __init__(self, session: Session, handle: int, class_name: str) -> None:
         object.__setattr__(self, '_gb_session', session)
         object.__setattr__(self, '_gb_handle', handle)
         object.__setattr__(self, '_gb_class', class_name)
@@ -89,7 +98,7 @@ class Remote(object):
 _REMOTE_TYPES = {}
 
 
-def remote_class(name):
+def remote_class(name: str) -> type[Remote]:
     """A Remote subclass named like the student's class, so that messages using ``type(obj).__name__`` name it."""
     if name not in _REMOTE_TYPES:
         if not name.isidentifier():
@@ -99,7 +108,7 @@ def remote_class(name):
 
 
 class RemoteMethod(object):
-    def __init__(self, session, handle, name, class_name):
+    def __init__(self, session: Session, handle: int, name: str, class_name: str) -> None:
         self.session, self.handle, self.name, self.class_name = session, handle, name, class_name
         self.__name__ = name
 
@@ -113,7 +122,7 @@ class RemoteMethod(object):
 class RemoteClass(object):
     """A class of the student's notebook: calling it creates an instance in the sandbox."""
 
-    def __init__(self, session, name):
+    def __init__(self, session: Session, name: str) -> None:
         self.session, self.__name__ = session, name
 
     def __call__(self, *args, **kwargs):
@@ -141,7 +150,13 @@ class Session(object):
     grader) after which the process is killed and :class:`SandboxGone` raised.
     """
 
-    def __init__(self, launch, collaborator_types=(), max_bytes=1 << 30, output_keep=4000):
+    def __init__(
+        self,
+        launch: Callable[[], subprocess.Popen[bytes]],
+        collaborator_types: Iterable[type] = (),
+        max_bytes: int = 1 << 30,
+        output_keep: int = 4000,
+    ) -> None:
         self._launch = launch
         self.collaborator_types = tuple(collaborator_types)
         self.max_bytes = max_bytes
@@ -155,7 +170,7 @@ class Session(object):
         self._buf = bytearray()
 
     # -------------------------------------------------------------------------------------- process
-    def start(self, timeout=60):
+    def start(self, timeout: float = 60) -> None:
         self.close()
         self.proc = self._launch()
         self._buf = bytearray()
@@ -164,10 +179,10 @@ class Session(object):
         if not header.get('ready'):
             raise SandboxGone('the runner did not start')
 
-    def alive(self):
+    def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def close(self):
+    def close(self) -> None:
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -185,7 +200,7 @@ class Session(object):
                     pass
             self.proc = None
 
-    def exit_status(self):
+    def exit_status(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
     # -------------------------------------------------------------------------------------- framing
@@ -243,7 +258,7 @@ class Session(object):
             raise SandboxGone('died (%s)' % err)
 
     # -------------------------------------------------------------------------------------- values
-    def encode(self, value, arrays, originals):
+    def encode(self, value: Any, arrays: list[np.ndarray], originals: dict[int, np.ndarray]) -> Any:
         """A value of the grader -> JSON for the sandbox; arrays go by reference."""
         if value is None or isinstance(value, (bool, str)):
             return value
@@ -287,7 +302,7 @@ class Session(object):
             'n': self.encode(attrs, arrays, {}),
         }
 
-    def decode(self, value, arrays):
+    def decode(self, value: Any, arrays: Sequence[bytes]) -> Any:
         """JSON + raw arrays from the sandbox -> values the test code may use (never trusted objects)."""
         if isinstance(value, list):
             return [self.decode(v, arrays) for v in value]
@@ -334,7 +349,7 @@ class Session(object):
             np.copyto(p, new, casting='unsafe')
 
     # -------------------------------------------------------------------------------------- requests
-    def request(self, header):
+    def request(self, header: Mapping[str, Any]) -> Any:
         """Send a request (values in 'args', 'kw', 'v' are encoded here), serve callbacks, return the value.
         Raises only StudentError (the student's code raised) or SandboxGone (anything else went wrong there)."""
         if not self.alive():
@@ -462,7 +477,7 @@ class Session(object):
             raise SandboxGone('timeout')
         self._send(reply, out_arrays)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the objects of the previous test (here and in the sandbox)."""
         self._twins.clear()
         self._twin_ids.clear()

@@ -14,6 +14,8 @@ and ``python -m coursekit.examples`` alike).
   grader recorded a pass for it in this run (fail closed: outputs do not matter).
 """
 
+from __future__ import annotations
+
 import copy
 import json
 import os
@@ -34,6 +36,12 @@ from coursekit.trusted.client import SandboxGone, Session, StudentError
 from gradebot.core.course_format import strip_hidden
 from gradebot.core.kernel_needs import kernel_needs
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER, PROTOCOL = os.path.join(HERE, 'runner.py'), os.path.join(HERE, 'protocol.py')
 # set by the bot: the job's sandbox (limits, uid, scratch), where to write the report, 'none' = no sandbox (opt-out)
@@ -43,12 +51,12 @@ from gradebot.core.sandbox import SPEC_ENV, sandbox_mode  # noqa: E402
 RESOURCES_KEY = 'trusted_grades'
 
 
-def course_root(preprocessor):
+def course_root(preprocessor: NbGraderPreprocessor) -> str:
     root = preprocessor.config.CourseDirectory.get('root') if 'CourseDirectory' in preprocessor.config else None
     return str(root or os.getcwd())
 
 
-def source_notebook(root, resources):
+def source_notebook(root: str, resources: Mapping[str, Any]) -> str:
     info = resources['nbgrader']
     return os.path.join(root, 'source', info['assignment'], info['notebook'] + '.ipynb')
 
@@ -68,7 +76,11 @@ def _plain_cell(cell):
     return nbformat.v4.new_markdown_cell(source)
 
 
-def rebuild(uploaded, source_nb, release_stub):
+def rebuild(
+    uploaded: nbformat.NotebookNode,
+    source_nb: nbformat.NotebookNode,
+    release_stub: Callable[[nbformat.NotebookNode], str],
+) -> nbformat.NotebookNode:
     """The graded notebook: the course's cells, the student's solution texts and added cells (see module doc)."""
     solution_ids, known_ids, free_ids = set(), set(), {}
     for cell in source_nb.cells:
@@ -125,13 +137,15 @@ def rebuild(uploaded, source_nb, release_stub):
 class RebuildFromCourse(NbGraderPreprocessor):
     """Sanitize step: replace the uploaded notebook by the one rebuilt from the course (see :func:`rebuild`)."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(
+        self, nb: nbformat.NotebookNode, resources: dict[str, Any]
+    ) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
         from coursekit.nbgrader_ext import ClearSolutionsWithStubs
 
         source_nb = nbformat.read(source_notebook(course_root(self), resources), as_version=4)
         clearer = ClearSolutionsWithStubs(config=self.config)
 
-        def release_stub(cell):
+        def release_stub(cell: nbformat.NotebookNode) -> str:
             cell = copy.deepcopy(cell)
             clearer._replace_solution_region(cell, 'python')
             return cell.source
@@ -140,7 +154,7 @@ class RebuildFromCourse(NbGraderPreprocessor):
 
 
 # ------------------------------------------------------------------------------------------------ sandbox
-def transform_magics(source):
+def transform_magics(source: str) -> str:
     """IPython syntax (magics, !commands) -> plain Python calling ``get_ipython()`` (the runner's stand-in)."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -153,7 +167,7 @@ def transform_magics(source):
 class Launcher(object):
     """Starts runner processes in the sandbox of this grading run (the bot's spec, or one made here)."""
 
-    def __init__(self, files_dir, data=None, mode=None):
+    def __init__(self, files_dir: str, data: Mapping[str, str] | None = None, mode: str | None = None) -> None:
         """``data``: the course's read-only data dirs {variable: host dir}; default: the bot's spec's (the
         course's ``[kernel]`` declaration, see gradebot.core.kernel_needs), else none."""
         self.files_dir = files_dir
@@ -249,7 +263,7 @@ class Launcher(object):
             bufsize=0,
         )
 
-    def close(self):
+    def close(self) -> None:
         if self.own_scratch:
             shutil.rmtree(self.own_scratch, ignore_errors=True)
         if self.slot is not None:
@@ -260,14 +274,16 @@ class NotebookRun(object):
     """The notebook's non-test cells, run in a fresh runner on every (re)start. A cell that hangs or kills its
     process is skipped on the following starts."""
 
-    def __init__(self, launcher, cells, cell_timeout, start_timeout=60):
+    def __init__(
+        self, launcher: Launcher, cells: Sequence[tuple[int, str]], cell_timeout: float, start_timeout: float = 60
+    ) -> None:
         self.launcher, self.cells = launcher, cells  # [(index, python source)]
         self.cell_timeout, self.start_timeout = cell_timeout, start_timeout
         self.results = {}  # index -> dict(status, out, total, error, trace)
         self.skip = set()
         self.starts = 0
 
-    def session(self):
+    def session(self) -> Session:
         for _ in range(len(self.cells) + 2):
             self.starts += 1
             session = Session(self.launcher, grader.collaborator_types())
@@ -314,7 +330,7 @@ def _stream(text):
     return nbformat.v4.new_output('stream', name='stdout', text=text if text.endswith('\n') else text + '\n')
 
 
-def test_outputs(result):
+def test_outputs(result: grader.TestResult) -> list[nbformat.NotebookNode]:
     """The outputs of a graded test cell (nbgrader's stderr rule does not matter: scores come from the record)."""
     outs = []
     if result.output.strip():
@@ -338,7 +354,7 @@ def test_outputs(result):
     return outs
 
 
-def cell_outputs(result):
+def cell_outputs(result: Mapping[str, Any]) -> list[nbformat.NotebookNode]:
     outs = []
     if result.get('out'):
         more = result.get('total', 0) - len(result['out'])
@@ -364,7 +380,9 @@ class TrustedExecute(NbGraderPreprocessor):
     cell_timeout = Float(60.0, help='seconds a non-test cell of the notebook may run').tag(config=True)
     max_restarts = Int(6, help='restarts of the sandboxed process (after a crash or a hung test)').tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(
+        self, nb: nbformat.NotebookNode, resources: dict[str, Any]
+    ) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
         root = course_root(self)
         src_path = source_notebook(root, resources)
         files_dir = os.path.dirname(src_path)

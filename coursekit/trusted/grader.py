@@ -23,6 +23,8 @@ A test earns its points only if this module recorded a pass: :class:`TestResult`
 whole cell ran to its end here.
 """
 
+from __future__ import annotations
+
 import builtins
 import contextlib
 import copy
@@ -36,6 +38,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradebot.core.course_format import split_hidden
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping
+    from concurrent.futures import Future
+    from typing import Any
+
+    from nbformat import NotebookNode
+
+    from coursekit.trusted.client import Session
 
 HELPERS_ID = 'test_helpers'
 HELPERS_MODULE = 'numnet_testing'  # imported by the helpers cell; a file next to the course notebook
@@ -51,7 +64,7 @@ class TestCell:
     hidden: list = field(default_factory=list)
 
 
-def is_test_cell(cell):
+def is_test_cell(cell: Mapping[str, Any]) -> bool:
     meta = cell.get('metadata', {}).get('nbgrader', {})
     return cell.get('cell_type') == 'code' and bool(meta.get('grade')) and not meta.get('solution')
 
@@ -68,7 +81,7 @@ class Course:
     module_path: str
 
     @classmethod
-    def from_notebook(cls, nb, folder):
+    def from_notebook(cls, nb: NotebookNode, folder: str) -> Course:
         """The course of the source notebook ``nb`` whose folder (with numnet_testing.py) is ``folder``."""
         tests, helpers, data = [], None, ''
         for cell in nb.cells:
@@ -127,13 +140,13 @@ def _from_json(value, arrays):
 class ExpectedStore(object):
     """Recorded ``expect`` values: {grade_id: [(label, value), ...]} in one .npz (no pickles)."""
 
-    def __init__(self, entries=None):
+    def __init__(self, entries: dict[str, list[tuple[str, Any]]] | None = None) -> None:
         self.entries = entries or {}
 
-    def add(self, grade_id, label, value):
+    def add(self, grade_id: str, label: str, value: Any) -> None:
         self.entries.setdefault(grade_id, []).append((label, value))
 
-    def get(self, grade_id, index, label):
+    def get(self, grade_id: str, index: int, label: str) -> Any:
         items = self.entries.get(grade_id, [])
         if index >= len(items) or items[index][0] != label:
             raise CourseError(
@@ -142,7 +155,7 @@ class ExpectedStore(object):
             )
         return copy.deepcopy(items[index][1])  # a value the test passes to student code stays ours
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         arrays = []
         index = {
             gid: [[label, _to_json(value, arrays)] for label, value in items]
@@ -155,14 +168,14 @@ class ExpectedStore(object):
             np.savez_compressed(f, **payload)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> ExpectedStore:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         index = json.loads(arrays.pop('index').tobytes().decode())
         entries = {gid: [(label, _from_json(value, arrays)) for label, value in items] for gid, items in index.items()}
         return cls(entries)
 
-    def same_as(self, other):
+    def same_as(self, other: ExpectedStore) -> bool:
         """True if both stores hold the same labels and the same values (to float32 rounding: Keras runs in float32)."""
         if sorted(self.entries) != sorted(other.entries):
             return False
@@ -190,7 +203,7 @@ def _same(a, b):
 
 
 # ---------------------------------------------------------------------------------------------- namespaces
-def reference_classes():
+def reference_classes() -> dict[str, Callable[..., Any]]:
     import numnet_ref
     from numnet_ref import layer, optimizers
 
@@ -203,7 +216,7 @@ def reference_classes():
     return names
 
 
-def collaborator_types():
+def collaborator_types() -> tuple[type, ...]:
     from numnet_ref import CrossEntropy, Layer, Network
     from numnet_ref.optimizers import Optimizer
 
@@ -214,7 +227,7 @@ def _rng_neutral(cls):
     """numnet_ref's class whose constructor leaves the global NumPy RNG as it found it: in GRADE the student's
     objects are created in the sandbox, so in RECORD creating them must not move the grader's RNG either."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         state = np.random.get_state()
         try:
             cls.__init__(self, *args, **kwargs)
@@ -232,7 +245,7 @@ class _Data(object):
     cache = {}
 
     @classmethod
-    def names(cls, data_source, loader_dir):
+    def names(cls, data_source: str, loader_dir: str | None) -> dict[str, np.ndarray]:
         key = (data_source, loader_dir)
         if key not in cls.cache:
             import sys
@@ -261,7 +274,7 @@ def _trusted_network(net, ref):
     return ref['Network'](layers, loss=ref['CrossEntropy']())
 
 
-def helpers_module(course):
+def helpers_module(course: Course) -> types.ModuleType:
     """A fresh module object of the course's numnet_testing.py (never registered in ``sys.modules``)."""
     module = types.ModuleType(HELPERS_MODULE)
     module.__file__ = course.module_path
@@ -270,7 +283,7 @@ def helpers_module(course):
     return module
 
 
-def course_builtins(module):
+def course_builtins(module: types.ModuleType) -> dict[str, Any]:
     """The builtins of a test namespace: ``import numnet_testing`` (the helpers cell's, or a test's) gets ``module``;
     every other import is Python's own."""
     real_import = builtins.__import__
@@ -283,7 +296,16 @@ def course_builtins(module):
     return dict(vars(builtins), __import__=__import__)
 
 
-def build_namespace(course, grade_id, mode, subjects, store=None, session=None, data=None, on_expect=None):
+def build_namespace(
+    course: Course,
+    grade_id: str,
+    mode: str,
+    subjects: Collection[str],
+    store: ExpectedStore | None = None,
+    session: Session | None = None,
+    data: Mapping[str, np.ndarray] | Future[dict[str, np.ndarray]] | None = None,
+    on_expect: Callable[[str, str, Any], object] | None = None,
+) -> dict[str, Any]:
     """The globals a test cell runs in. mode: 'record' or 'grade'."""
     from coursekit.trusted.client import RemoteClass
 
@@ -302,7 +324,7 @@ def build_namespace(course, grade_id, mode, subjects, store=None, session=None, 
         exec(course.helpers_code, ns)
     counter = [0]
 
-    def expect(label, compute):
+    def expect(label: str, compute: Callable[[], Any]) -> Any:
         index = counter[0]
         counter[0] += 1
         if mode == 'grade':
@@ -312,19 +334,19 @@ def build_namespace(course, grade_id, mode, subjects, store=None, session=None, 
             on_expect(grade_id, label, value)
         return value
 
-    def begin_test(task, seconds=30, seed=0):
+    def begin_test(task: str, seconds: float = 30, seed: int = 0) -> np.random.Generator:
         np.random.seed(seed)
         if mode == 'grade':
             session.deadline = time.monotonic() + seconds
             session.request({'op': 'seed', 'seed': seed})
         return np.random.default_rng(seed)
 
-    def accuracy_of(net, x, y):
+    def accuracy_of(net: Any, x: np.ndarray, y: np.ndarray) -> float:
         if mode != 'grade':
             return float(net.evaluate(x, y))
         return float(_trusted_network(net, ref).evaluate(x, y))
 
-    def loss_of(net, x, y):
+    def loss_of(net: Any, x: np.ndarray, y: np.ndarray) -> float:
         if mode != 'grade':
             return float(np.mean(net.calculate_loss(x, y)))
         trusted = _trusted_network(net, ref)
@@ -349,7 +371,7 @@ class TestResult:
     seconds: float = 0.0
 
     @property
-    def score(self):
+    def score(self) -> float:
         return self.points if self.passed else 0.0
 
 
@@ -373,7 +395,7 @@ def _student_output(session, label):
     return out
 
 
-def run_test(test, ns, session=None):
+def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None) -> TestResult:
     """Run one test cell in ``ns``; never raises for anything the student's code did."""
     from coursekit.trusted.client import SandboxGone, StudentError
 
@@ -421,7 +443,9 @@ def run_test(test, ns, session=None):
     return result
 
 
-def record(course, data, subjects_of):
+def record(
+    course: Course, data: Mapping[str, np.ndarray] | None, subjects_of: Callable[[str], Collection[str]]
+) -> tuple[ExpectedStore, list[TestResult]]:
     """RECORD: run every test cell against numnet_ref (Keras allowed); returns (ExpectedStore, [TestResult])."""
     _compile_course(course)
     store = ExpectedStore()
@@ -434,7 +458,15 @@ def record(course, data, subjects_of):
     return store, results
 
 
-def grade_tests(course, session_factory, store, data, subjects_of, max_restarts=6, on_result=None):
+def grade_tests(
+    course: Course,
+    session_factory: Callable[[], Session],
+    store: ExpectedStore,
+    data: Mapping[str, np.ndarray] | Future[dict[str, np.ndarray]] | None,
+    subjects_of: Callable[[str], Collection[str]],
+    max_restarts: int = 6,
+    on_result: Callable[[TestResult], object] | None = None,
+) -> list[TestResult]:
     """GRADE: every test cell against the student's classes in the sandbox. ``session_factory()`` returns a
     started :class:`~coursekit.trusted.client.Session` whose runner has executed the notebook."""
     from coursekit.trusted.client import SandboxGone

@@ -18,11 +18,19 @@ Values inside the header are JSON, with tagged objects for what JSON cannot say:
 Arrays are read with ``allow_pickle=False``; the reading side decides which dtypes it accepts.
 """
 
+from __future__ import annotations
+
 import io
 import json
 import struct
 
 import numpy as np
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 MAGIC = b'NNMF'
 _HEAD = struct.Struct('<4sII')
@@ -46,7 +54,7 @@ def _read_exact(fd_read, n):
     return b''.join(chunks)
 
 
-def pack(header, arrays=()):
+def pack(header: Any, arrays: Sequence[np.ndarray] = ()) -> bytes:
     """One frame as bytes."""
     head = json.dumps(header, ensure_ascii=False, allow_nan=True).encode('utf-8')
     parts = [_HEAD.pack(MAGIC, len(head), len(arrays)), head]
@@ -58,7 +66,9 @@ def pack(header, arrays=()):
     return b''.join(parts)
 
 
-def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30):
+def read_frame(
+    fd_read: Callable[[int], bytes], max_header: int = 8 << 20, max_arrays: int = 100000, max_bytes: int = 1 << 30
+) -> tuple[Any, list[bytes]]:
     """Read one frame with ``fd_read(n) -> bytes``; returns (header, [raw .npy bytes]). Limits bound what a
     hostile sender can make the reader allocate."""
     magic, n_head, n_arrays = _HEAD.unpack(_read_exact(fd_read, _HEAD.size))
@@ -80,7 +90,7 @@ def read_frame(fd_read, max_header=8 << 20, max_arrays=100000, max_bytes=1 << 30
     return header, raws
 
 
-def load_array(raw, kinds=NUMERIC_KINDS):
+def load_array(raw: bytes, kinds: str = NUMERIC_KINDS) -> np.ndarray:
     """A plain ndarray from .npy bytes (never pickled). Raises ProtocolError for other dtypes."""
     f = io.BytesIO(raw)
     try:  # the header first: shape and dtype must match the bytes that follow (no huge allocation)

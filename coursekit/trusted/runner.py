@@ -14,6 +14,8 @@ methods send a callback to the grader, which computes the answer with its own ob
 local arrays the student's code may update in place.
 """
 
+from __future__ import annotations
+
 import builtins
 import io
 import json
@@ -21,6 +23,11 @@ import os
 import signal
 import sys
 import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
 
 SETTINGS = json.loads(sys.argv[1])
 sys.path[:] = [SETTINGS['workdir']] + [p for p in sys.path if p] + SETTINGS.get('site', [])
@@ -77,10 +84,10 @@ def _send(header, arrays=()):
 class Capture(io.TextIOBase):
     """sys.stdout/sys.stderr during a request: keeps the first OUTPUT_KEEP characters, counts the rest."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.parts, self.kept, self.total = [], 0, 0
 
-    def write(self, text):
+    def write(self, text: object) -> int:
         text = str(text)
         self.total += len(text)
         if self.kept < OUTPUT_KEEP:
@@ -89,22 +96,22 @@ class Capture(io.TextIOBase):
             self.kept += len(piece)
         return len(text)
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def isatty(self):
+    def isatty(self) -> bool:
         return False
 
     @property
-    def encoding(self):
+    def encoding(self) -> str:
         return 'utf-8'
 
-    def text(self):
+    def text(self) -> str:
         return ''.join(self.parts)
 
 
 # ------------------------------------------------------------------------------------------------ values
-def encode(value, arrays, depth=0):
+def encode(value: Any, arrays: list[np.ndarray], depth: int = 0) -> Any:
     """A value of student code -> JSON with array references (see protocol.py)."""
     if depth > 32:
         return {'X': 'слишком глубоко вложенные списки'}
@@ -135,7 +142,7 @@ def encode(value, arrays, depth=0):
     return {'R': handle, 'c': type(value).__name__}
 
 
-def decode(value, arrays):
+def decode(value: Any, arrays: Sequence[np.ndarray]) -> Any:
     """JSON from the grader -> Python values (arrays are writable copies; objects from the table)."""
     if isinstance(value, list):
         return [decode(v, arrays) for v in value]
@@ -169,7 +176,9 @@ class GraderError(Exception):
 class Stub(object):
     """A known-good object of the grader (e.g. a layer given to your Network in a test)."""
 
-    def __init__(self, handle, kind, params, aliases, attrs):
+    def __init__(
+        self, handle: int, kind: str, params: list[np.ndarray], aliases: dict[str, int], attrs: dict[str, Any]
+    ) -> None:
         self._gb_handle, self._gb_kind, self._gb_aliases = handle, kind, aliases
         self._gb_params = params
         for name, index in aliases.items():
@@ -178,14 +187,14 @@ class Stub(object):
             self.__dict__[name] = value
 
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         if self._gb_aliases:
             by_index = {i: self.__dict__[n] for n, i in self._gb_aliases.items()}
             return [by_index[i] for i in range(len(by_index))]
         return self._gb_params
 
     @params.setter
-    def params(self, arrays):
+    def params(self, arrays: Iterable[np.ndarray]) -> None:
         arrays = list(arrays)
         for name, index in self._gb_aliases.items():
             self.__dict__[name] = arrays[index]
@@ -196,7 +205,7 @@ class Stub(object):
 
 
 def _stub_method(name):
-    def method(self, *args, **kwargs):
+    def method(self: Stub, *args: Any, **kwargs: Any) -> Any:
         arrays = []
         header = {
             'cb': self._gb_handle,
@@ -228,7 +237,7 @@ for _name in STUB_METHODS:
     setattr(Stub, _name, _stub_method(_name))
 
 
-def make_stub(spec, arrays):
+def make_stub(spec: Mapping[str, Any], arrays: Sequence[np.ndarray]) -> Stub:
     params = decode(spec.get('p', []), arrays)
     cls = type(str(spec.get('k', 'Stub')), (Stub,), {})
     return cls(spec['S'], spec.get('k', 'Stub'), params, spec.get('a', {}), decode(spec.get('n', {}), arrays))
@@ -236,7 +245,7 @@ def make_stub(spec, arrays):
 
 # ------------------------------------------------------------------------------------------------ IPython
 class _Events(object):
-    def register(self, *args, **kwargs):
+    def register(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     unregister = register
@@ -248,19 +257,19 @@ class _Shell(object):
 
     events = _Events()
 
-    def run_line_magic(self, name, line, *args, **kwargs):
+    def run_line_magic(self, name: str, line: str, *args: Any, **kwargs: Any) -> None:
         if name in ('time', 'timeit') and line.strip():
             exec(compile(line, '<magic>', 'exec'), NAMESPACE)
         else:
             print('[проверка: %%%s пропущена]' % name)
 
-    def run_cell_magic(self, name, line, cell, *args, **kwargs):
+    def run_cell_magic(self, name: str, line: str, cell: str, *args: Any, **kwargs: Any) -> None:
         if name in ('time', 'timeit', 'capture'):
             exec(compile(cell, '<magic>', 'exec'), NAMESPACE)
         else:
             print('[проверка: %%%%%s пропущена]' % name)
 
-    def system(self, *args, **kwargs):
+    def system(self, *args: Any, **kwargs: Any) -> None:
         print('[проверка: команды оболочки не выполняются]')
 
     getoutput = system
@@ -285,7 +294,7 @@ def _student_traceback(err):
     return ''.join(lines) + ''.join(traceback.format_exception_only(type(err), err))
 
 
-def handle(header, arrays):
+def handle(header: Mapping[str, Any], arrays: list[np.ndarray]) -> tuple[Any, list[Any]]:
     op = header['op']
     if op == 'exec':
         exec(compile(header['src'], header.get('name', '<cell>'), 'exec'), NAMESPACE)
@@ -329,7 +338,7 @@ def _changed_args(received, pristine):
     ]
 
 
-def serve():
+def serve() -> None:
     while True:
         try:
             header, raws = read_frame(_read)
