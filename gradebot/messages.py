@@ -287,7 +287,7 @@ def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
     if code == "missing_field":
         return REFUSAL["missing_field_code" if fields.get("require_code") else "missing_field"]
     text = REFUSAL.get(code, REFUSAL["rejected"])
-    if code in ("access_denied", "missing_field") or not detail:
+    if code == "access_denied" or not detail:
         return text
     return f"{text} {DETAIL_T.format(detail=detail)}"
 

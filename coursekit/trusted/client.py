@@ -407,20 +407,7 @@ class Session(object):
             return RemoteMethod(self, header['h'], str(result['M'])[:100], '')
         return self.decode(result, raws)
 
-    CALLBACK_METHODS = (
-        'forward',
-        'backward',
-        'backward_params',
-        'grad_x',
-        'grad_param',
-        'grad_W',
-        'grad_b',
-        'update_param',
-        'update_W',
-        'update_b',
-        'calculate_loss',
-        'predict',
-    )
+    CALLBACK_METHODS = protocol.LAYER_METHODS
 
     MAX_CALLBACK_BYTES = 64 << 20  # arrays a stub may send with one call
     MAX_JACOBIAN_ELEMENTS = 30_000_000  # a Jacobian the grader agrees to build for a stub

@@ -36,6 +36,22 @@ MAGIC = b'NNMF'
 _HEAD = struct.Struct('<4sII')
 _LEN = struct.Struct('<Q')
 NUMERIC_KINDS = 'biuf'  # bool, signed, unsigned, float: what the course's arrays may be
+# The layer and network methods a stub in the sandbox forwards to its known-good twin in the grader (runner.py's
+# Stub), and the only ones the grader answers (client.py): one list for both sides.
+LAYER_METHODS = (
+    'forward',
+    'backward',
+    'backward_params',
+    'grad_x',
+    'grad_param',
+    'grad_W',
+    'grad_b',
+    'update_param',
+    'update_W',
+    'update_b',
+    'calculate_loss',
+    'predict',
+)
 _save = np.save  # bound at import: in the sandbox, before student code could patch np.save
 
 

@@ -52,20 +52,7 @@ for _fd in (0, 1, 2):
     os.dup2(_null, _fd)
 sys.stdin = open(os.devnull)
 OUTPUT_KEEP = int(SETTINGS.get('output_keep', 20000))
-STUB_METHODS = (
-    'forward',
-    'backward',
-    'backward_params',
-    'grad_x',
-    'grad_param',
-    'grad_W',
-    'grad_b',
-    'update_param',
-    'update_W',
-    'update_b',
-    'calculate_loss',
-    'predict',
-)
+STUB_METHODS = _protocol['LAYER_METHODS']
 NAMESPACE = {'__name__': '__main__', '__builtins__': builtins}
 _objects = {}
 _stubs = {}

@@ -316,9 +316,12 @@ def _export_notebooks(svc, out: str, which: str) -> int:
     or next year's archive). A file that is already there is never overwritten: the command stops before writing."""
     from gradebot.core import gradebook
 
+    by_student: dict[str, list] = {}
+    for sub in svc.store.list_submissions():  # one query, oldest first
+        by_student.setdefault(sub.student_id, []).append(sub)
     chosen = []
     for st in svc.list_students():
-        subs = svc.list_submissions(st.student_id)
+        subs = by_student.get(st.student_id, [])
         sub = gradebook.counted(subs, svc.config.counting) if which == "counted" else (subs[-1] if subs else None)
         if sub is not None:
             chosen.append((st.student_id, sub.id))
