@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import access, classbook, gradebook
+from gradebot.core import access, classbook, deadlines, gradebook
 from gradebot.core.errors import (
     AccessDenied,
     DeadlineMissed,
@@ -231,7 +231,7 @@ class GradingService:
             raise SubmissionRejected(str(exc)) from None
         now = datetime.now(timezone.utc)
         deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
-        late = deadline is not None and now > deadline
+        late = deadlines.is_late(now, deadline)
         if late and self.config.late_policy == "reject":
             raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
         with self._submit_lock:
@@ -292,7 +292,7 @@ class GradingService:
         deadline = self.deadline_for(student_id)
         quota = {
             "deadline": deadline,
-            "deadline_passed": deadline is not None and now > deadline,
+            "deadline_passed": deadlines.is_late(now, deadline),
             "late_policy": self.config.late_policy,
             "late_penalty": self.config.late_penalty(),
             "counting": self.config.counting,
@@ -364,8 +364,7 @@ class GradingService:
     # ------------------------------------------------------------------ instructor (gradebot/frontends/cockpit.py)
     def deadline_for(self, student_id: str) -> datetime | None:
         """The deadline that applies to the student: their own (an extension the instructor set) or the course's."""
-        own = self.store.extension(student_id)
-        return own if own is not None else self.config.deadline_dt()
+        return deadlines.deadline_of(self.store.extension(student_id), self.config.deadline_dt())
 
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         """Give the student their own deadline (aware datetime; None removes it). Submissions from then on are late
@@ -397,15 +396,13 @@ class GradingService:
         else:
             subs, scope = self.store.list_submissions(), "all"
         finished = [s for s in subs if s.status in ("done", "failed")]
-        course_deadline = self.config.deadline_dt()
-        own = self.store.extensions()
-
-        def late(s: Submission) -> bool:
-            deadline = own.get(s.student_id, course_deadline)
-            return deadline is not None and s.created_at > deadline
-
+        course_deadline, own = self.config.deadline_dt(), self.store.extensions()  # one read for the whole batch
+        late = [
+            (s.id, deadlines.is_late(s.created_at, deadlines.deadline_of(own.get(s.student_id), course_deadline)))
+            for s in finished
+        ]
         batch = uuid.uuid4().hex
-        ids = self.store.requeue_for_regrade([(s.id, late(s)) for s in finished], batch, scope)
+        ids = self.store.requeue_for_regrade(late, batch, scope)
         self.backend.enqueue_many(ids)
         log.info("regrade %s (%s): %d submission(s) queued, %d skipped", batch, scope, len(ids), len(subs) - len(ids))
         return {"batch": batch, "total": len(ids), "skipped": len(subs) - len(ids)}

@@ -433,6 +433,41 @@ def test_deadline_policies(make_config, roster_csv):
     assert svc3.submit("s1", "a.ipynb", tc.submission()).late is False
 
 
+def test_deadline_rule_extension_first_late_only_after_it():
+    from gradebot.core.deadlines import deadline_of, is_late
+
+    course = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    own = datetime(2030, 1, 5, tzinfo=timezone.utc)
+    assert deadline_of(own, course) == own and deadline_of(None, course) == course and deadline_of(None, None) is None
+    earlier = datetime(2029, 12, 20, tzinfo=timezone.utc)
+    assert deadline_of(earlier, course) == earlier  # the student's own deadline even when it is earlier
+    assert deadline_of(own, None) == own
+    assert not is_late(course, course)  # at the deadline: on time
+    assert is_late(course + timedelta(microseconds=1), course)
+    assert not is_late(datetime(2999, 1, 1, tzinfo=timezone.utc), None)  # no deadline: never late
+
+
+def test_submit_quota_deadline_for_and_regrade_share_the_deadline_rule(make_config, roster_csv, monkeypatch):
+    """One rule (gradebot.core.deadlines): replacing it changes what every caller decides."""
+    from gradebot.core import deadlines
+
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    svc = GradingService(make_config(deadline=past, late_policy="accept"))
+    svc.import_roster(roster_csv)
+    svc.set_extension("s1", datetime(2999, 1, 1, tzinfo=timezone.utc))
+    sub = svc.submit("s1", "a.ipynb", tc.submission())
+    assert not sub.late and svc.deadline_for("s1") == datetime(2999, 1, 1, tzinfo=timezone.utc)
+    svc.store.finish(sub.id, "done", Result(total=1.0, max=5.0, tasks={}), None, None)
+    # a rule that ignores extensions: every caller follows it
+    monkeypatch.setattr(deadlines, "deadline_of", lambda own, course: course)
+    assert svc.deadline_for("s1") == svc.config.deadline_dt()
+    assert svc.submission_quota("s1")["deadline_passed"] is True
+    assert svc.submit("s1", "a.ipynb", tc.submission()).late is True
+    assert svc.regrade(submission_id=sub.id)["total"] == 1
+    assert svc.get_submission(sub.id).late is True
+    assert svc.class_table("s1").rows[0]["deadline"] == svc.config.deadline_dt()
+
+
 def test_late_penalty_applies_to_total(make_config):
     from gradebot.core.grading import apply_late_penalty
 
