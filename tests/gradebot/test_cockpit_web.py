@@ -288,6 +288,21 @@ def test_regrade_requeues_keeps_the_old_result_in_history_and_reports_progress(m
     assert client.get("/api/instructor/regrade/not-a-batch").status_code == 404
 
 
+def test_new_submissions_are_claimed_before_queued_regrades(make_config, roster_csv):
+    """Embedded queue: a regrade of the whole class must not hold up the students who submit meanwhile. The
+    workers claim through ``store.claim_next``: new submissions first, then the regrades, each oldest first."""
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    graded = [_graded(svc, sid, 2, 3) for sid in ("s1", "s2", "s3")]
+    assert svc.regrade(everything=True)["total"] == 3
+    new = [svc.submit("s2", "tiny.ipynb", tc.submission()), svc.submit("s1", "tiny.ipynb", tc.submission())]
+    order = []
+    while (job := svc.store.claim_next("w1", lease_seconds=600)) is not None:
+        order.append(job[0])
+        svc.store.release(job[0], job[1], "done", dequeue=True)
+    assert order == [new[0].id, new[1].id] + [g.id for g in graded]
+
+
 # ------------------------------------------------------------------------------------------------ extensions
 def test_extension_changes_the_late_flag(make_served):
     base, svc = make_served(deadline=PAST, late_policy="penalty:0.2")
