@@ -416,6 +416,16 @@ class GradingService:
         self.get_submission(submission_id)
         return self.store.regrade_history(int(submission_id))
 
+    def regrades_after(self, after: int) -> list[dict]:
+        """Regrade requests after the one with id ``after``, oldest first (at most 1000 a call): ``{"id",
+        "submission_id", "student_id", "status", "result"}`` with what the submission had before. The Telegram
+        front end follows them to tell students whose score a regrade changed."""
+        return self.store.regrades_after(int(after))
+
+    def last_regrade(self) -> int:
+        """The id of the latest regrade request (0 if none): the starting point of :meth:`regrades_after`."""
+        return self.store.last_regrade()
+
     def submission_notebook(self, submission_id: int) -> tuple[str, bytes]:
         """(file name, bytes) of the notebook a student submitted."""
         sub = self.get_submission(submission_id)

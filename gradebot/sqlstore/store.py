@@ -525,6 +525,25 @@ class SqlStore(Store):
                 for sid, n in c.execute(sa.select(g.submission_id, sa.func.count()).group_by(g.submission_id)).all()
             }
 
+    def regrades_after(self, after: int, limit: int = 1000) -> list[dict]:
+        g = t.regrades.c
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(g.id, g.submission_id, _SUB.student_id, g.old_status, g.old_result)
+                .select_from(t.regrades.join(t.submissions, _SUB.id == g.submission_id))
+                .where(g.id > int(after))
+                .order_by(g.id)
+                .limit(int(limit))
+            ).all()
+        keys = ("id", "submission_id", "student_id", "status")
+        return [
+            {**dict(zip(keys, (int(r[0]), int(r[1]), r[2], r[3]))), "result": Result.from_store(r[4])} for r in rows
+        ]
+
+    def last_regrade(self) -> int:
+        with self._read() as c:
+            return int(c.execute(sa.select(sa.func.max(t.regrades.c.id))).scalar() or 0)
+
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         e = t.extensions
         with self._write() as c:

@@ -580,6 +580,10 @@ def test_regrade_requeue_history_progress_and_extensions(store):
     assert store.finish(done.id, "done", result(5.0), None, "<p>new</p>")
     assert store.get_submission(done.id).result.total == 5.0 and store.feedback_html(done.id) == "<p>new</p>"
     assert store.regrade_progress("b1")["done"] == 1 and store.regrade_counts() == {done.id: 1}
+    [logged] = store.regrades_after(0)  # the regrade log front ends follow
+    assert (logged["submission_id"], logged["student_id"], logged["status"]) == (done.id, "s1", "done")
+    assert logged["result"].total == 2.0 and store.last_regrade() == logged["id"]
+    assert store.regrades_after(logged["id"]) == []
 
     when = datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
     store.set_extension("s1", when)
