@@ -161,6 +161,25 @@ def _issued(done) -> dict[str, str]:
     return {ic.student_id: ic.code for ic in done.issued}
 
 
+def test_verified_codes_remember_successes_only_and_are_bounded(monkeypatch):
+    codes = {sid: access.new_code() for sid in ("a", "b", "c")}
+    stored = {sid: access.hash_code(code) for sid, code in codes.items()}
+    calls = []
+    real_scrypt = access._scrypt
+    monkeypatch.setattr(access, "_scrypt", lambda *a: calls.append(a[0]) or real_scrypt(*a))
+    seen = access.VerifiedCodes(size=2)
+    assert seen.verify("a", stored["a"], codes["a"]) and len(calls) == 1
+    assert seen.verify("a", stored["a"], codes["a"].upper()) and len(calls) == 1  # remembered, normalized
+    assert seen.verify("b", stored["a"], codes["a"]) and len(calls) == 2  # the student id is part of the key
+    assert not seen.verify("a", stored["b"], codes["a"]) and len(calls) == 3  # so is the stored hash
+    assert not seen.verify("a", stored["a"], "abcd-2345") and not seen.verify("a", stored["a"], "abcd-2345")
+    assert len(calls) == 5  # wrong codes: hashed every time
+    assert not seen.verify("a", None, codes["a"]) and not seen.verify("a", stored["a"], "")
+    calls.clear()
+    assert seen.verify("b", stored["b"], codes["b"]) and seen.verify("c", stored["c"], codes["c"])  # "a" evicted
+    assert seen.verify("a", stored["a"], codes["a"]) and len(calls) == 3
+
+
 def test_roster_issues_codes_once_and_reimport_keeps_them(make_config, roster_csv):
     svc = GradingService(make_config())
     done = svc.import_roster(roster_csv)
