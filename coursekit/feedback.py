@@ -136,25 +136,22 @@ def _anchor(grade_id):
     return "test-" + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id)
 
 
-_points = msg.points
-
-
 def _summary_html(tasks, summary=None):
     summary = summary or {}
     rows = []
     for task, entry in tasks.items():
         rows.append(
             '<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-            % (html.escape(TASK_TITLES.get(task, task)), _points(entry["points"]), _points(entry["max"]))
+            % (html.escape(TASK_TITLES.get(task, task)), msg.points(entry["points"]), msg.points(entry["max"]))
         )
     total = summary.get("total", sum(e["points"] for e in tasks.values()))
     maximum = summary.get("max", sum(e["max"] for e in tasks.values()))
     rows.append(
         '<tr class="total"><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-        % (msg.FB_TOTAL, _points(total), _points(maximum))
+        % (msg.FB_TOTAL, msg.points(total), msg.points(maximum))
     )
     verdict = summary.get("verdict")
-    head = "<h1>%s</h1>" % msg.FB_HEAD_T.format(points=_points(total), max=_points(maximum))
+    head = "<h1>%s</h1>" % msg.FB_HEAD_T.format(points=msg.points(total), max=msg.points(maximum))
     if verdict:
         head += '<p class="verdict%s">%s</p>' % (
             "" if verdict == "ok" else " bad",
@@ -193,7 +190,7 @@ def _tests_html(rows, summary=None):
                     html.escape(TEST_NAMES.get(gid, gid)),
                     html.escape(gid),
                     html.escape(TASK_TITLES.get(task, task)),
-                    msg.FB_FAILED_ITEM_T.format(points=_points(got), max=_points(maximum)),
+                    msg.FB_FAILED_ITEM_T.format(points=msg.points(got), max=msg.points(maximum)),
                     html.escape(text[:1500]),
                 )
             )
@@ -210,7 +207,7 @@ def _tests_html(rows, summary=None):
                 msg.FB_PASSED_HEAD_T.format(n=len(passed)),
                 "".join(
                     '<a href="#%s">%s&nbsp;(%s)</a> '
-                    % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), _points(got))
+                    % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), msg.points(got))
                     for gid, got, _, _, _ in passed
                 ),
             )
@@ -249,8 +246,8 @@ def _prepare_cells(nb, rows):
                 msg.FB_TEST_HEAD_T.format(
                     gid="<code>%s</code>" % html.escape(gid),
                     name=html.escape(TEST_NAMES.get(gid, gid)),
-                    points=_points(got),
-                    max=_points(maximum),
+                    points=msg.points(got),
+                    max=msg.points(maximum),
                     state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED,
                 ),
             )

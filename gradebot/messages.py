@@ -152,6 +152,10 @@ TG_HISTORY_POINTS_T = ", {points} из {max}"
 TG_NOT_IPYNB = "Пришлите файл ноутбука с расширением .ipynb."
 TG_DOWNLOAD_FAILED = "Не удалось скачать файл из Telegram, попробуйте отправить ещё раз."
 TG_QUEUED_T = "Получено, в очереди #{id}. Пришлю результат, когда проверка закончится."
+# a regrade (instructor) changed the score of a submission; the new result follows
+TG_REGRADED_T = "Преподаватель перепроверил посылку #{id}: было {before}, стало {after}."
+TG_SCORE_T = "{points} из {max}"
+TG_NO_SCORE = "нет оценки"
 
 
 # ---------------------------------------------------------------------------------------------- instructor area

@@ -33,6 +33,12 @@ Delivery guarantees
   message of the queue and none of the unacknowledged ones, on two sweeps in a row (a message caught between the
   two commands at one sweep is not mistaken for a lost one), is re-published (:meth:`CeleryBackend.broker_holds`).
 
+Queue order: new submissions before regrades. A regrade publishes its submissions at :data:`REGRADE_PRIORITY`
+(Redis keeps one list per priority step and workers pop the higher priority first), and so does the sweeper when
+it re-publishes a regraded submission (``SqlStore.queued_regrades``). With ``worker_prefetch_multiplier=1`` each
+pool process holds at most one message, so a submission that arrives during a class regrade waits only for the
+jobs already running.
+
 Settings (environment, or attributes of the Config if the core adds them): ``GRADEBOT_BROKER_URL``,
 ``GRADEBOT_DB_URL`` (required), ``GRADEBOT_VISIBILITY_TIMEOUT`` (s, default wall_seconds + 600),
 ``GRADEBOT_CLAIM_LEASE`` (s, default lease_seconds), ``GRADEBOT_SWEEP_INTERVAL`` (s, default 15), ``GRADEBOT_UNACKED_RESTORE_INTERVAL`` (s, default 10),
@@ -70,6 +76,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gradebot.celery")
 
 TASK_NAME = "gradebot.grade"
+# Redis transport: a message's priority picks one of the queue's lists (kombu's priority_steps 0, 3, 6, 9) and
+# workers pop them in that order, 0 first; new submissions go at the default 0, regrades at 9 (behind them)
+REGRADE_PRIORITY = 9
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -422,21 +431,28 @@ class CeleryBackend(QueueBackend):
         return self.open_store().get_blob(path)
 
     # ------------------------------------------------------------------ queue
-    def publish(self, submission_id: int) -> None:
-        """Hand one submission id to the broker (raises if the broker stays unreachable)."""
-        self.app.send_task(TASK_NAME, args=[int(submission_id)], queue=self.settings.queue)
+    def publish(self, submission_id: int, regrade: bool = False) -> None:
+        """Hand one submission id to the broker (raises if the broker stays unreachable); a ``regrade`` goes at
+        :data:`REGRADE_PRIORITY`, behind the students' new submissions."""
+        extra = {"priority": REGRADE_PRIORITY} if regrade else {}
+        self.app.send_task(TASK_NAME, args=[int(submission_id)], queue=self.settings.queue, **extra)
 
-    def enqueue(self, submission_id: int) -> None:
+    def enqueue(self, submission_id: int, regrade: bool = False) -> None:
         """Publish; if the broker is down, log it and leave the submission to the sweeper (it is already durable
         in PostgreSQL, so the student's submit still succeeds)."""
         store = self.open_store()
         try:
-            self.publish(submission_id)
+            self.publish(submission_id, regrade=regrade)
         except Exception as exc:  # noqa: BLE001 - kombu raises several connection error types
             log.warning("broker unavailable, submission %s will be published by the sweeper: %s", submission_id, exc)
             store.note_enqueued(submission_id, published=False)
             return
         store.note_enqueued(submission_id, published=True)
+
+    def enqueue_many(self, submission_ids: list[int]) -> None:
+        """A regrade: each submission is published at :data:`REGRADE_PRIORITY`."""
+        for sid in submission_ids:
+            self.enqueue(sid, regrade=True)
 
     def _redis(self):
         import redis
@@ -516,10 +532,11 @@ class CeleryBackend(QueueBackend):
                 vanished,
             )
             ids = sorted(set(ids) | set(vanished))
+        regrades = store.queued_regrades() if ids else set()
         n = 0
         for sid in ids:
             try:
-                self.publish(sid)
+                self.publish(sid, regrade=sid in regrades)
             except Exception as exc:  # noqa: BLE001
                 log.warning("sweeper: broker unavailable (%s)", exc)
                 if lost:  # not all were re-published: make the next sweep treat the broker as lost again

@@ -3,8 +3,9 @@
 
 Queue semantics (the job bookkeeping is the store's, :class:`gradebot.sqlstore.SqlStore`)
 - ``enqueue`` notes the submission in ``gb_jobs`` (idempotent), committed before it returns.
-- A worker claims the oldest job that no live worker holds (:meth:`SqlStore.claim_next`: no claim, a claim whose
-  heartbeat is older than ``lease_seconds``, or one of a dead process on this host) and renews its claim from a
+- A worker claims the next job that no live worker holds (:meth:`SqlStore.claim_next`: new submissions before
+  regrades, each oldest first; no claim, a claim whose heartbeat is older than ``lease_seconds``, or one of a
+  dead process on this host) and renews its claim from a
   heartbeat thread every ``lease_seconds/3`` while it grades. After
   :func:`gradebot.core.jobs.process_submission` returns, the claim is released and the job leaves the queue (ack).
 - kill -9 of a worker (or of the whole service) leaves the job with a stale claim; on restart the job is

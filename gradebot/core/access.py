@@ -15,6 +15,9 @@ students, ``python -m gradebot roster reissue-code`` later), and hands it out; t
   raised later without invalidating stored codes.
 * Checking (:func:`verify_code`) recomputes the hash with the stored salt and parameters and compares with
   :func:`hmac.compare_digest`; a student without a code costs the same time as a wrong code.
+* A process remembers the codes it verified (:class:`VerifiedCodes`: the last 1024 (student id, stored hash, code)
+  triples, the code as a keyed digest), so a client polling with its code pays the slow hash once. The stored
+  hash is part of the key: a re-issued code is checked afresh. Wrong codes are never remembered.
 * Wrong guesses are throttled (:class:`ThrottleRule`, :func:`lock_seconds`): after ``attempts`` wrong codes for
   one key (a student id, or a client: a web address, a Telegram account) the key is locked for ``first_lock``
   seconds, doubled for every further wrong code, at most ``max_lock``; the count is forgotten after ``window``
@@ -29,6 +32,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -118,6 +123,38 @@ def verify_code(stored: str | None, typed: str | None) -> bool:
     typed_norm = normalize(typed)
     got = _scrypt(typed_norm or "-", salt, n, r, p, len(key))
     return hmac.compare_digest(got, key) and real and bool(typed_norm)
+
+
+class VerifiedCodes:
+    """:func:`verify_code` with a memory of recent successes (LRU, at most ``size`` entries, thread-safe): a code
+    that matched ``stored`` for ``student_id`` matches again without the hash. The key holds the stored hash, so a
+    re-issued code (a new hash) is verified afresh, and an HMAC of the typed code under a random per-process key,
+    not the code. Failures are not remembered: every wrong code costs the full hash."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._key = secrets.token_bytes(32)
+        self._seen: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, student_id: str, stored: str | None, typed: str | None) -> bool:
+        typed_norm = normalize(typed)
+        entry = None
+        if stored and typed_norm:
+            digest = hmac.new(self._key, typed_norm.encode("utf-8"), hashlib.sha256).digest()
+            entry = (str(student_id), stored, digest)
+            with self._lock:
+                if entry in self._seen:
+                    self._seen.move_to_end(entry)
+                    return True
+        if not verify_code(stored, typed):
+            return False
+        if entry is not None:
+            with self._lock:
+                self._seen[entry] = None
+                while len(self._seen) > self.size:
+                    self._seen.popitem(last=False)
+        return True
 
 
 # ---------------------------------------------------------------------------------------------- throttling

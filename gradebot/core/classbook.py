@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from gradebot.core import gradebook
+from gradebot.core import deadlines, gradebook
 from gradebot.core.models import Student, Submission
 
 # the header `nbgrader export` writes (nbgrader.plugins.export.CsvExportPlugin)
@@ -159,7 +159,7 @@ def build(
         student_row(
             st,
             by_student.get(st.student_id, []),
-            extensions.get(st.student_id, course_deadline),
+            deadlines.deadline_of(extensions.get(st.student_id), course_deadline),
             extensions.get(st.student_id),
             regrades,
             config.counting,

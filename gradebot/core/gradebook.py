@@ -3,7 +3,9 @@
 Each job grades in a private gradebook copy; after a result is recorded, the student's *counted* attempt
 (``config.counting``: latest or best) is written into the main gradebook (``config.main_gradebook_url()``, by
 default ``<course_root>/gradebook.db``) under a file lock, so ``nbgrader export`` yields the grades CSV. Writing the
-counted attempt (not "the attempt that just finished") makes this idempotent and order-independent.
+counted attempt (not "the attempt that just finished") makes this idempotent and order-independent; when no
+attempt counts any more (a regrade of the only graded one failed) the student's entry is removed, so the export
+never keeps a score the store no longer counts.
 """
 
 from __future__ import annotations
@@ -70,44 +72,53 @@ def file_lock(config: Config) -> Iterator[None]:
 
 
 def record_counted(config: Config, store: Store, student_id: str) -> bool:
-    """Write the student's counted attempt into the main gradebook. Returns False if there is nothing to write
+    """Make the main gradebook's entry of the student follow the store's counted attempt: write it (every grade
+    cell of the notebook gets the result's points, 0 for a cell the result lacks, e.g. a refused notebook's), or,
+    when no attempt counts any more (a regrade of the only graded one failed), remove the entry so no stale score
+    is exported. Returns True if the gradebook was written or an entry removed; False if there was nothing to do
     or the gradebook lacks the assignment (run ``nbgrader generate_assignment`` in the course first)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     sub = counted(store.list_submissions(student_id), config.counting)
-    if sub is None:
-        return False
     student = store.get_student(student_id)
     with _locked(config), warnings.catch_warnings(), Gradebook(config.main_gradebook_url()) as gb:
         warnings.simplefilter("ignore")  # nbgrader's SQLAlchemy usage warns (SAWarning) on every update
         try:
             gb.find_assignment(config.assignment)
         except MissingEntry:
-            log.warning(
-                "main gradebook %s has no assignment %r; not recording", config.main_gradebook_url(), config.assignment
-            )
+            if sub is not None:
+                log.warning(
+                    "main gradebook %s has no assignment %r; not recording",
+                    config.main_gradebook_url(),
+                    config.assignment,
+                )
             return False
+        if sub is None:
+            try:
+                gb.remove_submission(config.assignment, student_id)
+            except MissingEntry:
+                return False
+            log.info("student %s has no counted attempt any more: removed from the course gradebook", student_id)
+            return True
         first, _, last = (student.name if student else "").partition(" ")
         gb.update_or_create_student(student_id, first_name=first or None, last_name=last or None)
         gb.update_or_create_submission(config.assignment, student_id, timestamp=sub.created_at.replace(tzinfo=None))
-        for gid, pts in sub.result.cells.items():
-            try:
-                grade = gb.find_grade(gid, config.notebook_id, config.assignment, student_id)
-            except MissingEntry:
-                log.warning("grade cell %s missing in the main gradebook", gid)
-                continue
-            grade.auto_score = float(pts)
+        cells = {gid: float(pts) for gid, pts in sub.result.cells.items()}
+        try:
+            notebook = gb.find_submission_notebook(config.notebook_id, config.assignment, student_id)
+        except MissingEntry:
+            log.warning("notebook %s missing in the main gradebook", config.notebook_id)
+            gb.db.commit()
+            return True
+        for grade in notebook.grades:
+            grade.auto_score = cells.pop(grade.name, 0.0)
             grade.needs_manual_grade = False
+        for gid in cells:
+            log.warning("grade cell %s missing in the main gradebook", gid)
         # the late penalty (already taken off the result's total) as nbgrader's own field, so that
         # `nbgrader export` shows raw_score, late_submission_penalty and score like the bot does
         raw = sum(float(p) for p in sub.result.cells.values())
-        penalty = round(max(0.0, raw - sub.result.total), 6) if sub.late else 0.0
-        try:
-            gb.find_submission_notebook(
-                config.notebook_id, config.assignment, student_id
-            ).late_submission_penalty = penalty
-        except MissingEntry:
-            log.warning("notebook %s missing in the main gradebook", config.notebook_id)
+        notebook.late_submission_penalty = round(max(0.0, raw - sub.result.total), 6) if sub.late else 0.0
         gb.db.commit()
     return True
 

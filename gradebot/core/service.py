@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import access, classbook, gradebook
+from gradebot.core import access, classbook, deadlines, gradebook
 from gradebot.core.errors import (
     AccessDenied,
     DeadlineMissed,
@@ -80,6 +80,7 @@ class GradingService:
         self.store = self.backend.open_store()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._submit_lock = threading.Lock()
+        self._verified = access.VerifiedCodes()  # codes checked in this process: a polling client hashes once
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -187,8 +188,9 @@ class GradingService:
             if wait > 0:
                 raise LoginThrottled(wait)
         student = self.store.get_student(sid) if sid else None
-        # check even for an unknown id (against a dummy hash), so the answer takes as long either way
-        if not access.verify_code(student.code_hash if student is not None else None, code) or student is None:
+        # check even for an unknown id (against a dummy hash), so the answer takes as long either way; a code this
+        # process verified for the same stored hash is not hashed again
+        if not self._verified.verify(sid, student.code_hash if student is not None else None, code) or student is None:
             if keys:
                 wait = self.store.record_login_failure(keys, now)
                 if wait > 0:
@@ -231,7 +233,7 @@ class GradingService:
             raise SubmissionRejected(str(exc)) from None
         now = datetime.now(timezone.utc)
         deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
-        late = deadline is not None and now > deadline
+        late = deadlines.is_late(now, deadline)
         if late and self.config.late_policy == "reject":
             raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
         with self._submit_lock:
@@ -292,7 +294,7 @@ class GradingService:
         deadline = self.deadline_for(student_id)
         quota = {
             "deadline": deadline,
-            "deadline_passed": deadline is not None and now > deadline,
+            "deadline_passed": deadlines.is_late(now, deadline),
             "late_policy": self.config.late_policy,
             "late_penalty": self.config.late_penalty(),
             "counting": self.config.counting,
@@ -364,8 +366,7 @@ class GradingService:
     # ------------------------------------------------------------------ instructor (gradebot/frontends/cockpit.py)
     def deadline_for(self, student_id: str) -> datetime | None:
         """The deadline that applies to the student: their own (an extension the instructor set) or the course's."""
-        own = self.store.extension(student_id)
-        return own if own is not None else self.config.deadline_dt()
+        return deadlines.deadline_of(self.store.extension(student_id), self.config.deadline_dt())
 
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         """Give the student their own deadline (aware datetime; None removes it). Submissions from then on are late
@@ -397,15 +398,13 @@ class GradingService:
         else:
             subs, scope = self.store.list_submissions(), "all"
         finished = [s for s in subs if s.status in ("done", "failed")]
-        course_deadline = self.config.deadline_dt()
-        own = self.store.extensions()
-
-        def late(s: Submission) -> bool:
-            deadline = own.get(s.student_id, course_deadline)
-            return deadline is not None and s.created_at > deadline
-
+        course_deadline, own = self.config.deadline_dt(), self.store.extensions()  # one read for the whole batch
+        late = [
+            (s.id, deadlines.is_late(s.created_at, deadlines.deadline_of(own.get(s.student_id), course_deadline)))
+            for s in finished
+        ]
         batch = uuid.uuid4().hex
-        ids = self.store.requeue_for_regrade([(s.id, late(s)) for s in finished], batch, scope)
+        ids = self.store.requeue_for_regrade(late, batch, scope)
         self.backend.enqueue_many(ids)
         log.info("regrade %s (%s): %d submission(s) queued, %d skipped", batch, scope, len(ids), len(subs) - len(ids))
         return {"batch": batch, "total": len(ids), "skipped": len(subs) - len(ids)}
@@ -418,6 +417,16 @@ class GradingService:
         """The results a submission had before each of its regrades, oldest first."""
         self.get_submission(submission_id)
         return self.store.regrade_history(int(submission_id))
+
+    def regrades_after(self, after: int) -> list[dict]:
+        """Regrade requests after the one with id ``after``, oldest first (at most 1000 a call): ``{"id",
+        "submission_id", "student_id", "status", "result"}`` with what the submission had before. The Telegram
+        front end follows them to tell students whose score a regrade changed."""
+        return self.store.regrades_after(int(after))
+
+    def last_regrade(self) -> int:
+        """The id of the latest regrade request (0 if none): the starting point of :meth:`regrades_after`."""
+        return self.store.last_regrade()
 
     def submission_notebook(self, submission_id: int) -> tuple[str, bytes]:
         """(file name, bytes) of the notebook a student submitted."""

@@ -137,6 +137,16 @@ class Store(ABC):
         """{submission id: how many times it was regraded} for every regraded submission."""
 
     @abstractmethod
+    def regrades_after(self, after: int, limit: int = 1000) -> list[dict]:
+        """The regrade requests logged after the one with id ``after`` (0: from the first), oldest first, at most
+        ``limit``: ``{"id", "submission_id", "student_id", "status", "result": Result | None}`` (the status and
+        result the submission had before). Front ends follow new regrades with it (:meth:`last_regrade`)."""
+
+    @abstractmethod
+    def last_regrade(self) -> int:
+        """The id of the latest regrade request (0 if there is none): where :meth:`regrades_after` starts."""
+
+    @abstractmethod
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         """Give the student their own deadline (None: remove it, the course deadline applies again). Raises
         UnknownStudent for an id not in the roster."""

@@ -12,7 +12,10 @@ A thin adapter over :class:`gradebot.core.service.GradingService`:
   handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
   task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
   feedback HTML (``svc.feedback_html``) as a document when grading is over;
-* ``/status`` - the student's recent submissions.
+* ``/status`` - the student's recent submissions;
+* regrades (the instructor's, from the web cockpit): the bot follows the store's regrade log
+  (``svc.regrades_after``) and, once a regraded submission of a linked student is graded again, tells the student
+  if the score changed (before and after, then the new result and feedback); an unchanged score is not announced.
 
 Grading runs in the core's workers; every core call here runs in a dedicated thread (see
 :class:`gradebot.frontends.common.CoreCaller`), so the event loop never blocks.
@@ -79,6 +82,27 @@ def format_result(sub: Any, facts: Any = None) -> str:
     return "\n".join(lines)
 
 
+def score_of(status: str, result: Any) -> tuple[float, float] | None:
+    """(points, max) a submission counts with (done with a result), else None (failed or not graded)."""
+    if status != "done" or result is None:
+        return None
+    return round(float(result.total), 6), float(result.max)
+
+
+def format_regrade(sub: Any, before: tuple[float, float] | None, facts: Any = None) -> str:
+    """The message for a regrade that changed the score: before and after, then the new result."""
+
+    def text(score: tuple[float, float] | None) -> str:
+        return (
+            msg.TG_NO_SCORE
+            if score is None
+            else msg.TG_SCORE_T.format(points=msg.points(score[0]), max=msg.points(score[1]))
+        )
+
+    head = msg.TG_REGRADED_T.format(id=sub.id, before=text(before), after=text(score_of(sub.status, sub.result)))
+    return head + "\n\n" + format_result(sub, facts)
+
+
 def _one_line(reason: str, limit: int = FAILED_REASON_CHARS) -> str:
     """The start of the grader's message on one line (hidden tests marked in Russian)."""
     reason = " ".join(msg.failure_reason(reason).split())
@@ -95,6 +119,7 @@ class TelegramFrontend:
         self.require_code = bool(getattr(config, "require_code", True))
         self.poll_seconds = poll_seconds
         self._watchers: set[asyncio.Task] = set()
+        self._regraded: dict[int, asyncio.Task] = {}  # submission id -> its regrade watcher
         self.router = Router(name="gradebot")
         self.router.message.register(self.on_start, CommandStart())
         self.router.message.register(self.on_help, Command("help"))
@@ -249,7 +274,8 @@ class TelegramFrontend:
         except Exception:  # noqa: BLE001 - e.g. the Bot API refused the message; nothing else to tell
             log.exception("could not deliver the result of submission %s to chat %s", submission_id, chat_id)
 
-    async def _watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+    async def _finished(self, submission_id: int) -> Any:
+        """The submission once it is graded (polled every ``poll_seconds``)."""
         while True:
             try:
                 sub = await self.core("get_submission", submission_id)
@@ -257,9 +283,17 @@ class TelegramFrontend:
                 log.exception("polling submission %s failed", submission_id)
                 sub = None
             if sub is not None and sub.status in FINAL_STATUSES:
-                break
+                return sub
             await asyncio.sleep(self.poll_seconds)
-        await bot.send_message(chat_id, format_result(sub, await course_facts_of(self.core)))
+
+    async def _watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+        sub = await self._finished(submission_id)
+        await self._send_result(bot, chat_id, sub, format_result(sub, await course_facts_of(self.core)))
+
+    async def _send_result(self, bot: Bot, chat_id: int, sub: Any, text: str) -> None:
+        """``text`` (the result message), then the feedback page as a document if the submission was graded."""
+        submission_id = sub.id
+        await bot.send_message(chat_id, text)
         if sub.status == "done":
             html = await self.core("feedback_html", submission_id)
             if html:
@@ -274,24 +308,91 @@ class TelegramFrontend:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
+    # -- regrades ----------------------------------------------------------------------------------
+    async def watch_regrade(self, bot: Bot, chat_id: int, submission_id: int, before: Any) -> None:
+        """Wait for a regraded submission's new result; tell the student if the score is not ``before`` (the
+        ``(points, max)`` it counted with, or None)."""
+        try:
+            sub = await self._finished(submission_id)
+            if score_of(sub.status, sub.result) == before:
+                log.info("regrade of submission %s left its score as it was: not announced", submission_id)
+                return
+            await self._send_result(bot, chat_id, sub, format_regrade(sub, before, await course_facts_of(self.core)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - e.g. the Bot API refused the message
+            log.exception("could not announce the regrade of submission %s to chat %s", submission_id, chat_id)
+
+    def _start_regrade_watcher(self, bot: Bot, chat_id: int, submission_id: int, before: Any) -> None:
+        """One watcher per submission: regraded again meanwhile, it keeps the score the student last saw."""
+        if submission_id in self._regraded:
+            return
+        task = asyncio.create_task(self.watch_regrade(bot, chat_id, submission_id, before))
+        self._regraded[submission_id] = task
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        task.add_done_callback(lambda _t, sid=submission_id: self._regraded.pop(sid, None))
+
+    async def follow_regrades(self, bot: Bot, after: int) -> None:
+        """Follow the regrade log from the request with id ``after``: each new regrade of a linked student's
+        submission gets a watcher (:meth:`watch_regrade`). Runs until the bot stops."""
+        chats: dict[str, int | None] = {}  # student id -> Telegram chat, looked up once per batch of requests
+        while True:
+            try:
+                rows = await self.core("regrades_after", after)
+                chats.clear()
+                for row in rows:
+                    after = row["id"]
+                    sid = row["student_id"]
+                    if sid not in chats:
+                        student = await self.core("get_student", sid)
+                        chats[sid] = student.telegram_user_id if student is not None else None
+                    if chats[sid] is not None:
+                        before = score_of(row["status"], row["result"])
+                        self._start_regrade_watcher(bot, chats[sid], row["submission_id"], before)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a transient store error: try again at the next poll
+                log.exception("reading the regrade log failed")
+            await asyncio.sleep(self.poll_seconds)
+
     async def resume(self, bot: Bot) -> None:
         """On startup: watch again the Telegram submissions still queued/grading (e.g. after a bot restart),
-        so their results still reach the students."""
+        so their results still reach the students; a pending regrade of a linked student's submission is
+        watched as a regrade. Then follow the regrade log from its current end."""
+        try:
+            after = await self.core("last_regrade")
+        except AttributeError:  # a core without regrades
+            after = None
+        except Exception:  # noqa: BLE001 - resuming is best effort; the bot itself must start
+            log.exception("could not read the regrade log; regrades are not announced")
+            after = None
         try:
             students = await self.core("list_students")
         except Exception:  # noqa: BLE001 - resuming is best effort; the bot itself must start
             log.exception("could not list students to resume result notifications")
-            return
+            students = []
         resumed = 0
         for student in students:
             if student.telegram_user_id is None:
                 continue
             for sub in await self.core("list_submissions", student.student_id):
-                if sub.status not in FINAL_STATUSES and getattr(sub, "source", "telegram") == "telegram":
+                if sub.status in FINAL_STATUSES:
+                    continue
+                history = await self.core("regrade_history", sub.id) if after else []
+                if history:
+                    before = score_of(history[-1]["status"], history[-1]["result"])
+                    self._start_regrade_watcher(bot, student.telegram_user_id, sub.id, before)
+                    resumed += 1
+                elif getattr(sub, "source", "telegram") == "telegram":
                     self._start_watcher(bot, student.telegram_user_id, sub.id)
                     resumed += 1
         if resumed:
             log.info("resumed result notifications for %d pending submission(s)", resumed)
+        if after is not None:
+            task = asyncio.create_task(self.follow_regrades(bot, after))
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
 
     async def shutdown(self) -> None:
         for task in list(self._watchers):

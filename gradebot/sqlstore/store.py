@@ -10,7 +10,7 @@ Claims: a worker grading a submission holds a row in ``gb_claims`` with a random
 a claim whose heartbeat is older than the lease belongs to a dead worker and is taken over (its attempt is logged
 as ``lost``). :meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
 :meth:`SqlStore.claim_next` takes the oldest queued job that no live worker holds (the embedded backend: the
-``gb_jobs`` table is its queue). Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
+``gb_jobs`` table is its queue), new submissions before regrades (:func:`queue_order`). Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
 transaction on SQLite) keep two workers from claiming one job.
 """
 
@@ -48,6 +48,17 @@ def parse_blob_ref(ref: str) -> int:
     if not str(ref).startswith(BLOB_PREFIX):
         raise ValueError(f"{ref!r} is not a reference to notebook bytes in the store ({BLOB_PREFIX}<id>)")
     return int(str(ref)[len(BLOB_PREFIX) :])
+
+
+def is_regrade(submission_id: sa.ColumnElement) -> sa.ColumnElement:
+    """SQL: the queued submission is there for a regrade. A submission gets a ``gb_regrades`` row only when a
+    finished one goes back to the queue, so an unfinished one has a row exactly when a regrade queued it."""
+    return sa.select(t.regrades.c.id).where(t.regrades.c.submission_id == submission_id).exists()
+
+
+def queue_order(submission_id: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """ORDER BY of the queue: new submissions (students waiting) before regrades, each oldest first."""
+    return sa.case((is_regrade(submission_id), 1), else_=0), submission_id
 
 
 def _now() -> datetime:
@@ -514,6 +525,25 @@ class SqlStore(Store):
                 for sid, n in c.execute(sa.select(g.submission_id, sa.func.count()).group_by(g.submission_id)).all()
             }
 
+    def regrades_after(self, after: int, limit: int = 1000) -> list[dict]:
+        g = t.regrades.c
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(g.id, g.submission_id, _SUB.student_id, g.old_status, g.old_result)
+                .select_from(t.regrades.join(t.submissions, _SUB.id == g.submission_id))
+                .where(g.id > int(after))
+                .order_by(g.id)
+                .limit(int(limit))
+            ).all()
+        keys = ("id", "submission_id", "student_id", "status")
+        return [
+            {**dict(zip(keys, (int(r[0]), int(r[1]), r[2], r[3]))), "result": Result.from_store(r[4])} for r in rows
+        ]
+
+    def last_regrade(self) -> int:
+        with self._read() as c:
+            return int(c.execute(sa.select(sa.func.max(t.regrades.c.id))).scalar() or 0)
+
     def set_extension(self, student_id: str, deadline: datetime | None) -> None:
         e = t.extensions
         with self._write() as c:
@@ -599,6 +629,13 @@ class SqlStore(Store):
                     )
                 )
 
+    def queued_regrades(self) -> set[int]:
+        """Ids of the unfinished submissions a regrade queued (:func:`is_regrade`): the Celery backend publishes
+        them at the regrade priority when it publishes them again."""
+        with self._read() as c:
+            q = sa.select(_SUB.id).where(_SUB.status.in_(t.UNFINISHED), is_regrade(_SUB.id))
+            return {int(i) for i in c.execute(q).scalars()}
+
     def job_count(self) -> int:
         """Jobs in the queue table (the embedded backend's queue length)."""
         with self._read() as c:
@@ -659,8 +696,8 @@ class SqlStore(Store):
     def claim_next(
         self, worker: str, lease_seconds: float, owner_dead: Callable[[str], bool] | None = None
     ) -> tuple[int, str] | None:
-        """Claim the oldest queued job (``gb_jobs``) that no live worker (``worker`` included: it asks for a new
-        job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim
+        """Claim the next queued job (``gb_jobs``; new submissions before regrades, each oldest first:
+        :func:`queue_order`) that no live worker (``worker`` included: it asks for a new job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim
         of a worker known to be dead. Jobs of finished submissions are dropped from the queue on the way. Returns
         (submission id, attempt token) or None."""
         j, cl = t.jobs, t.claims
@@ -675,7 +712,7 @@ class SqlStore(Store):
                 sid = c.execute(
                     sa.select(j.c.submission_id)
                     .where(free)
-                    .order_by(j.c.submission_id)
+                    .order_by(*queue_order(j.c.submission_id))
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 ).scalar()
@@ -685,7 +722,7 @@ class SqlStore(Store):
                         sa.select(j.c.submission_id, cl.c.worker)
                         .join(cl, cl.c.submission_id == j.c.submission_id)
                         .where(cl.c.worker != worker, j.c.submission_id.notin_(passed))
-                        .order_by(j.c.submission_id)
+                        .order_by(*queue_order(j.c.submission_id))
                         .with_for_update(skip_locked=True, of=j)
                     ).all()
                     sid = next((s for s, w in busy if owner_dead(w)), None)

@@ -104,6 +104,15 @@ def test_summary_from_the_bot(tmp_path):
     assert "TestFailed: x" not in page  # the failed test's own message (from the notebook) is shown instead
 
 
+def test_points_are_formatted_by_the_catalog_only():
+    """The page formats points with gradebot.messages.points, the one formatter, not a local alias of it."""
+    from coursekit import feedback
+
+    assert not hasattr(feedback, "_points")
+    with open(feedback.__file__, encoding="utf-8") as f:
+        assert "msg.points(" in f.read()
+
+
 def test_images_only_from_the_students_cells(tmp_path):
     nb = _notebook()
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -288,6 +288,21 @@ def test_regrade_requeues_keeps_the_old_result_in_history_and_reports_progress(m
     assert client.get("/api/instructor/regrade/not-a-batch").status_code == 404
 
 
+def test_new_submissions_are_claimed_before_queued_regrades(make_config, roster_csv):
+    """Embedded queue: a regrade of the whole class must not hold up the students who submit meanwhile. The
+    workers claim through ``store.claim_next``: new submissions first, then the regrades, each oldest first."""
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+    graded = [_graded(svc, sid, 2, 3) for sid in ("s1", "s2", "s3")]
+    assert svc.regrade(everything=True)["total"] == 3
+    new = [svc.submit("s2", "tiny.ipynb", tc.submission()), svc.submit("s1", "tiny.ipynb", tc.submission())]
+    order = []
+    while (job := svc.store.claim_next("w1", lease_seconds=600)) is not None:
+        order.append(job[0])
+        svc.store.release(job[0], job[1], "done", dequeue=True)
+    assert order == [new[0].id, new[1].id] + [g.id for g in graded]
+
+
 # ------------------------------------------------------------------------------------------------ extensions
 def test_extension_changes_the_late_flag(make_served):
     base, svc = make_served(deadline=PAST, late_policy="penalty:0.2")
@@ -440,6 +455,65 @@ def test_the_gradebook_follows_a_regrade_that_fails(make_config, roster_csv):
     assert process_submission(config, svc.store, second.id) == "failed"
     assert svc.class_table("s1").rows[0]["counted"]["id"] == first.id
     assert gradebook_score() == 5.0
+
+
+def _main_gradebook(config, student_id):
+    """(score, {grade cell: auto score}) of the student's entry in the course gradebook, or None without one."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(config.main_gradebook_url()) as gb:
+        try:
+            sub = gb.find_submission(config.assignment, student_id)
+        except MissingEntry:
+            return None
+        [nb] = sub.notebooks
+        return sub.score, {g.name: g.auto_score for g in nb.grades}
+
+
+def test_a_failed_regrade_of_the_only_attempt_leaves_no_stale_score(make_config, roster_csv, tmp_path):
+    """Nothing counts any more (the regrade of the student's only graded attempt failed): the student's entry
+    for the assignment leaves the course gradebook, so `nbgrader export` shows no score, as for a student who
+    never submitted - not the old one."""
+    from gradebot.core.jobs import process_submission
+
+    config = make_config(max_deliveries=0)
+    svc = GradingService(config)
+    svc.import_roster(roster_csv)
+    only = _graded(svc, "s1", 2, 3)
+    _graded(svc, "s2", 2, 0)
+    for sid in ("s1", "s2"):
+        assert gradebook.record_counted(config, svc.store, sid)
+    assert _main_gradebook(config, "s1")[0] == 5.0
+    assert svc.regrade(submission_id=only.id)["total"] == 1
+    assert process_submission(config, svc.store, only.id) == "failed"
+    assert svc.class_table("s1").rows[0]["counted"] is None
+    assert _main_gradebook(config, "s1") is None
+    assert _main_gradebook(config, "s2")[0] == 2.0  # the others keep theirs
+    exported = {row["student_id"]: row for row in _rows(svc.export_grades_csv(tmp_path / "nb.csv").read_text())}
+    assert float(exported["s1"]["score"]) == 0.0 and exported["s1"]["timestamp"] == ""
+    assert float(exported["s2"]["score"]) == 2.0
+    # a student with no entry and no counted attempt: nothing to do
+    assert gradebook.record_counted(config, svc.store, "s3") is False
+
+
+def test_a_regrade_that_refuses_the_notebook_zeroes_the_gradebook_entry(make_config, roster_csv, monkeypatch):
+    """A regrade whose result has no grade cells (the notebook refused or invalid: total 0) counts as it is: the
+    gradebook's cells of the earlier result must not survive under the new attempt's timestamp."""
+    from gradebot.core import jobs
+    from gradebot.core.grading import GradeOutcome, invalid
+
+    config = make_config()
+    svc = GradingService(config)
+    svc.import_roster(roster_csv)
+    only = _graded(svc, "s1", 2, 3)
+    assert gradebook.record_counted(config, svc.store, "s1")
+    assert _main_gradebook(config, "s1") == (5.0, {"part1_add__visible": 2.0, "part2_mul__hidden": 3.0})
+    refused = invalid({"part1_add": 2.0, "part2_mul": 3.0}, "the notebook is not valid", verdict="refused")
+    monkeypatch.setattr(jobs, "grade_notebook", lambda *a, **k: GradeOutcome(refused, None))
+    assert svc.regrade(submission_id=only.id)["total"] == 1
+    assert jobs.process_submission(config, svc.store, only.id) == "done"
+    assert svc.class_table("s1").rows[0]["counted"]["total"] == 0.0
+    assert _main_gradebook(config, "s1") == (0.0, {"part1_add__visible": 0.0, "part2_mul__hidden": 0.0})
 
 
 def test_reissue_code_shows_the_new_code_once_and_the_old_one_stops_working(make_served):

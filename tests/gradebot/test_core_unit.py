@@ -161,6 +161,25 @@ def _issued(done) -> dict[str, str]:
     return {ic.student_id: ic.code for ic in done.issued}
 
 
+def test_verified_codes_remember_successes_only_and_are_bounded(monkeypatch):
+    codes = {sid: access.new_code() for sid in ("a", "b", "c")}
+    stored = {sid: access.hash_code(code) for sid, code in codes.items()}
+    calls = []
+    real_scrypt = access._scrypt
+    monkeypatch.setattr(access, "_scrypt", lambda *a: calls.append(a[0]) or real_scrypt(*a))
+    seen = access.VerifiedCodes(size=2)
+    assert seen.verify("a", stored["a"], codes["a"]) and len(calls) == 1
+    assert seen.verify("a", stored["a"], codes["a"].upper()) and len(calls) == 1  # remembered, normalized
+    assert seen.verify("b", stored["a"], codes["a"]) and len(calls) == 2  # the student id is part of the key
+    assert not seen.verify("a", stored["b"], codes["a"]) and len(calls) == 3  # so is the stored hash
+    assert not seen.verify("a", stored["a"], "abcd-2345") and not seen.verify("a", stored["a"], "abcd-2345")
+    assert len(calls) == 5  # wrong codes: hashed every time
+    assert not seen.verify("a", None, codes["a"]) and not seen.verify("a", stored["a"], "")
+    calls.clear()
+    assert seen.verify("b", stored["b"], codes["b"]) and seen.verify("c", stored["c"], codes["c"])  # "a" evicted
+    assert seen.verify("a", stored["a"], codes["a"]) and len(calls) == 3
+
+
 def test_roster_issues_codes_once_and_reimport_keeps_them(make_config, roster_csv):
     svc = GradingService(make_config())
     done = svc.import_roster(roster_csv)
@@ -431,6 +450,41 @@ def test_deadline_policies(make_config, roster_csv):
     future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
     svc3 = GradingService(make_config(deadline=future, late_policy="reject"))
     assert svc3.submit("s1", "a.ipynb", tc.submission()).late is False
+
+
+def test_deadline_rule_extension_first_late_only_after_it():
+    from gradebot.core.deadlines import deadline_of, is_late
+
+    course = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    own = datetime(2030, 1, 5, tzinfo=timezone.utc)
+    assert deadline_of(own, course) == own and deadline_of(None, course) == course and deadline_of(None, None) is None
+    earlier = datetime(2029, 12, 20, tzinfo=timezone.utc)
+    assert deadline_of(earlier, course) == earlier  # the student's own deadline even when it is earlier
+    assert deadline_of(own, None) == own
+    assert not is_late(course, course)  # at the deadline: on time
+    assert is_late(course + timedelta(microseconds=1), course)
+    assert not is_late(datetime(2999, 1, 1, tzinfo=timezone.utc), None)  # no deadline: never late
+
+
+def test_submit_quota_deadline_for_and_regrade_share_the_deadline_rule(make_config, roster_csv, monkeypatch):
+    """One rule (gradebot.core.deadlines): replacing it changes what every caller decides."""
+    from gradebot.core import deadlines
+
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    svc = GradingService(make_config(deadline=past, late_policy="accept"))
+    svc.import_roster(roster_csv)
+    svc.set_extension("s1", datetime(2999, 1, 1, tzinfo=timezone.utc))
+    sub = svc.submit("s1", "a.ipynb", tc.submission())
+    assert not sub.late and svc.deadline_for("s1") == datetime(2999, 1, 1, tzinfo=timezone.utc)
+    svc.store.finish(sub.id, "done", Result(total=1.0, max=5.0, tasks={}), None, None)
+    # a rule that ignores extensions: every caller follows it
+    monkeypatch.setattr(deadlines, "deadline_of", lambda own, course: course)
+    assert svc.deadline_for("s1") == svc.config.deadline_dt()
+    assert svc.submission_quota("s1")["deadline_passed"] is True
+    assert svc.submit("s1", "a.ipynb", tc.submission()).late is True
+    assert svc.regrade(submission_id=sub.id)["total"] == 1
+    assert svc.get_submission(sub.id).late is True
+    assert svc.class_table("s1").rows[0]["deadline"] == svc.config.deadline_dt()
 
 
 def test_late_penalty_applies_to_total(make_config):

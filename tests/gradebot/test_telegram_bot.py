@@ -7,6 +7,7 @@ The same flow against the real core is in test_telegram_e2e.py.
 
 import asyncio
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -275,6 +276,57 @@ def test_pending_submission_is_reported_after_restart(fake):
             stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == BOB)
         finally:
             runner.stop()
+
+
+def test_regrade_that_changes_the_score_is_announced(make_config, roster_csv):
+    """On the real core (not started: results recorded with ``store.finish`` as a worker would): the instructor
+    regrades the class; a linked student whose score changed is told before and after, with the new result and
+    feedback; one whose score stayed is not bothered; a regrade whose grading failed says the score is gone. A
+    regrade still pending when the bot starts is announced too."""
+    import tinycourse as tc
+
+    from gradebot.core.models import Result
+    from gradebot.core.service import GradingService
+
+    carol = 1003
+    svc = GradingService(make_config())
+    svc.import_roster(roster_csv)
+
+    def result(add, mul):
+        tasks = {"part1_add": {"points": add, "max": 2.0}, "part2_mul": {"points": mul, "max": 3.0}}
+        return Result(total=add + mul, max=5.0, tasks=tasks, cells={"part1_add__visible": add})
+
+    subs = {}
+    for sid, user, (add, mul) in (("s1", ALICE, (2, 3)), ("s2", BOB, (2, 0)), ("s3", carol, (2, 3))):
+        svc.link_telegram(sid, user)
+        subs[sid] = svc.submit(sid, "tiny.ipynb", tc.submission(), source="web").id
+        assert svc.store.finish(subs[sid], "done", result(add, mul), None, f"<p>feedback {sid}</p>")
+
+    with running_bot(svc) as stub:
+        time.sleep(0.5)  # the bot has started following the regrade log
+        assert svc.regrade(everything=True)["total"] == 3
+        assert svc.store.finish(subs["s1"], "done", result(2, 0), None, "<p>regraded s1</p>")  # 5 -> 2
+        assert svc.store.finish(subs["s2"], "done", result(2, 0), None, "<p>regraded s2</p>")  # unchanged
+        assert svc.store.finish(subs["s3"], "failed", None, "the kernel died", None)  # 5 -> no score
+        text = _sent_text(stub, ALICE, "Преподаватель перепроверил")
+        assert text.startswith(f"Преподаватель перепроверил посылку #{subs['s1']}: было 5 из 5, стало 2 из 5.")
+        assert f"Посылка #{subs['s1']} проверена." in text and "Итого: 2 из 5" in text
+        doc = stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == ALICE)
+        assert doc["filename"] == f"feedback_{subs['s1']}.html" and b"regraded s1" in doc["data"]
+        text = _sent_text(stub, carol, "Преподаватель перепроверил")
+        assert f"посылку #{subs['s3']}: было 5 из 5, стало нет оценки." in text and "the kernel died" in text
+        time.sleep(1.0)  # several polls of the bot
+        assert stub.texts(BOB) == []
+
+    # regraded while the bot is down, graded after it starts: still announced
+    assert svc.regrade(student_id="s2")["total"] == 1
+    with running_bot(svc) as stub:
+        time.sleep(0.5)
+        assert svc.store.finish(subs["s2"], "done", result(2, 3), None, "<p>regraded again</p>")
+        text = _sent_text(stub, BOB, "Преподаватель перепроверил")
+        assert text.startswith(f"Преподаватель перепроверил посылку #{subs['s2']}: было 2 из 5, стало 5 из 5.")
+        time.sleep(1.0)
+        assert len(stub.texts(BOB)) == 1 and stub.texts(ALICE) == []
 
 
 def test_result_lists_failed_tests_with_one_line_reasons():

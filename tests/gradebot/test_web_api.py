@@ -482,6 +482,36 @@ def test_printed_code_logs_in_and_reissue_invalidates_code_and_cookie(make_confi
         assert httpx.get(f"{base}{page}", cookies={COOKIE_NAME: again.cookies[COOKIE_NAME]}).status_code == 200
 
 
+def test_polling_with_the_code_header_hashes_the_code_once(make_config, roster_csv, monkeypatch):
+    """An API client polling with X-Gradebot-Code pays the slow scrypt check once, not per request: the process
+    remembers the verified (student, stored hash, code). A re-issued code (a new stored hash) is checked afresh:
+    the old one is refused. Wrong codes are never remembered."""
+    from gradebot.core import access
+
+    svc, config, _, codes = _real(make_config, roster_csv)
+    calls = []
+    real_scrypt = access._scrypt
+
+    def counting_scrypt(*args):
+        calls.append(args[0])
+        return real_scrypt(*args)
+
+    monkeypatch.setattr(access, "_scrypt", counting_scrypt)
+    with serve_app(lambda: create_app(svc, config)) as base:
+
+        def read(code):
+            return httpx.get(f"{base}/api/students/s1/submissions", headers={"X-Gradebot-Code": code}).status_code
+
+        assert read(codes["s1"]) == 200 and len(calls) == 1
+        assert read(codes["s1"]) == 200 and read(codes["s1"].upper()) == 200 and len(calls) == 1
+        assert read("abcd-2345") == 403 and read("abcd-2345") == 403 and len(calls) == 3  # each wrong one hashed
+        new = svc.reissue_code("s1")
+        calls.clear()
+        assert read(codes["s1"]) == 403 and len(calls) == 1  # the old code: checked against the new hash
+        assert read(new) == 200 and read(new) == 200 and len(calls) == 2
+        assert read(codes["s1"]) == 403
+
+
 def test_wrong_codes_for_one_id_get_429_with_retry_after(make_config, roster_csv):
     svc, config, clock, codes = _real(make_config, roster_csv)
     with serve_app(lambda: create_app(svc, config)) as base:

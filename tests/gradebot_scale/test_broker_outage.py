@@ -184,3 +184,52 @@ def test_message_lost_between_pop_and_unacked_is_republished(cluster):
     assert r.llen(queue) == 1
     assert [store.get_submission(s).status for s in (lost, busy, caught)] == ["queued"] * 3
     conn.release()
+
+
+def test_regrades_are_published_behind_new_submissions(cluster):
+    """A regrade publishes at the regrade priority, so a worker's next message is a student's new submission
+    even when it arrived after a class regrade; a broker that lost its data gets the same order back from the
+    sweeper."""
+    from datetime import datetime, timezone
+
+    import redis
+
+    from gradebot.backends.celery_backend import TASK_NAME, CeleryBackend
+    from gradebot.core.models import Result, Student
+
+    backend = CeleryBackend(cluster.config())
+    store = backend.open_store()
+    store.upsert_students([Student("a1", "A One", "g")])
+    nb = tinycourse.submission()
+    ref, sha = store.put_blob(nb)
+
+    def submission() -> int:
+        return store.add_submission("a1", "t.ipynb", ref, sha, len(nb), "web", False, datetime.now(timezone.utc)).id
+
+    assert backend.sweep() == 0  # the broker's marker key
+    graded = [submission(), submission()]
+    for sid in graded:
+        assert store.finish(sid, "done", Result(total=1.0, max=5.0, tasks={}), None, None)
+    assert store.requeue_for_regrade([(sid, False) for sid in graded], "b1", "all") == graded
+    backend.enqueue_many(graded)
+    new = submission()
+    backend.enqueue(new)
+    queue = backend.settings.queue
+
+    def worker_order() -> list[int]:
+        """What a worker would take, in order (kombu pops the priority lists highest first)."""
+        conn = backend.app.connection_for_write()
+        try:
+            got = []
+            while (m := conn.default_channel.basic_get(queue, no_ack=True)) is not None:
+                assert m.headers["task"] == TASK_NAME
+                got.append(int(m.decode()[0][0]))  # Celery protocol 2: [args, kwargs, embed]
+            return got
+        finally:
+            conn.release()
+
+    assert worker_order() == [new, *graded]
+    # the broker loses everything (marker included): the sweeper re-publishes, regrades again behind
+    redis.Redis.from_url(cluster.env["GRADEBOT_BROKER_URL"]).flushdb()
+    assert backend.sweep() == 3
+    assert worker_order() == [new, *graded]

@@ -542,6 +542,26 @@ def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
         SqlStore(db_url)
 
 
+def test_claim_next_takes_new_submissions_before_regrades(store):
+    """Both dialects: the queue gives new submissions first (students are waiting), then regrades; each oldest
+    first. ``queued_regrades`` names the unfinished submissions a regrade queued (the Celery sweeper's priority)."""
+    old = [add(store, "s1"), add(store, "s2")]
+    for sub in old:
+        assert store.finish(sub.id, "done", result(), None, None)
+    assert store.requeue_for_regrade([(s.id, False) for s in old], "b1", "all") == [s.id for s in old]
+    store.note_enqueued_many([s.id for s in old])
+    new = add(store, "s2")
+    store.note_enqueued(new.id)
+    assert store.queued_regrades() == {s.id for s in old}
+    order = []
+    while (job := store.claim_next("w1", lease_seconds=600)) is not None:
+        order.append(job[0])
+        store.finish(job[0], "done", result(), None, None)
+        store.release(job[0], job[1], "done", dequeue=True)
+    assert order == [new.id] + [s.id for s in old]
+    assert store.queued_regrades() == set()  # finished: no longer queued
+
+
 def test_regrade_requeue_history_progress_and_extensions(store):
     """The instructor's store methods (migration step 3) on both dialects: a regrade logs the old result, puts the
     submission back to queued with the late flag given, and lets ``finish`` record a new result; skipped when
@@ -560,6 +580,10 @@ def test_regrade_requeue_history_progress_and_extensions(store):
     assert store.finish(done.id, "done", result(5.0), None, "<p>new</p>")
     assert store.get_submission(done.id).result.total == 5.0 and store.feedback_html(done.id) == "<p>new</p>"
     assert store.regrade_progress("b1")["done"] == 1 and store.regrade_counts() == {done.id: 1}
+    [logged] = store.regrades_after(0)  # the regrade log front ends follow
+    assert (logged["submission_id"], logged["student_id"], logged["status"]) == (done.id, "s1", "done")
+    assert logged["result"].total == 2.0 and store.last_regrade() == logged["id"]
+    assert store.regrades_after(logged["id"]) == []
 
     when = datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
     store.set_extension("s1", when)
