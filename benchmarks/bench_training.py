@@ -31,7 +31,7 @@ then only the ``np.matmul`` calls are timed, in the shapes and layouts numnet_re
 Straight-line NumPy (models a and b, right after the floor): the same epoch written as one loop of NumPy calls
 on copies of the weights, with no layers, checks or calls in between, Softmax and the loss gradient fused and the
 learning rate folded into the gradient: the least any NumPy train step of these models does, next to the floor.
-Allocator: every worker runs with MALLOC_ENV (below) unless ``--malloc default``.
+Allocator: every worker runs with the course kernel's MALLOC_* settings (``malloc_env``) unless ``--malloc default``.
 Also the forward+backward GFLOP/s of a conv layer (numnet_ref Conv2DLayer and torch.nn.Conv2d), counting
 2*N*Ho*Wo*k*k*Cin*Cout per conv product and 3 products (forward, input gradient, kernel gradient).
 
@@ -96,12 +96,16 @@ def thread_env(threads):
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
 
 
-# glibc's malloc gives blocks above its (dynamic) mmap threshold back to the OS when they are freed and trims the
-# heap's free top; a train step that frees a few arrays of ~1 MB then page-faults them back in the next step (model
-# c: ~970 faults per step, up to 3x slower, depending on the process' earlier allocations). These settings keep
-# freed memory for reuse; every framework's worker gets them (--malloc default: none). The trusted grader's student
-# process uses the same (coursekit/trusted/execute.py).
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
+def malloc_env():
+    """The allocator settings of the course's kernel (gradebot.course.toml, [kernel] env: MALLOC_*).
+
+    glibc's malloc gives blocks above its (dynamic) mmap threshold back to the OS when they are freed and trims the
+    heap's free top; a train step that frees a few arrays of ~1 MB then page-faults them back in the next step
+    (model c: ~970 faults per step, up to 3x slower, depending on the process' earlier allocations). With these
+    settings freed memory is kept for reuse. Every framework's worker gets them (``--malloc default``: none)."""
+    from gradebot.core.kernel_needs import kernel_needs
+
+    return {k: v for k, v in kernel_needs(ROOT).env.items() if k.startswith("MALLOC_")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -541,11 +545,11 @@ class Worker:
     def __init__(self, column, args):
         worker, extra = FRAMEWORKS[column]
         env = dict(os.environ, **thread_env(args.threads), **extra)
+        for name in list(env):
+            if name.startswith("MALLOC_"):
+                del env[name]
         if args.malloc == "tuned":
-            env.update(MALLOC_ENV)
-        else:
-            for name in MALLOC_ENV:
-                env.pop(name, None)
+            env.update(malloc_env())
         env.setdefault("KERAS_HOME", tempfile.gettempdir() + "/keras_home_bench")
         env.setdefault("NUMNET_MNIST_DIR", DEFAULT_MNIST_DIR)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--threads", str(args.threads)]
@@ -712,7 +716,8 @@ def print_report(results, columns, args, started, load_start, load_end):
     print(
         "- allocator: "
         + (
-            " ".join(f"{k}={v}" for k, v in MALLOC_ENV.items()) + " in every worker (glibc keeps freed memory)"
+            " ".join(f"{k}={v}" for k, v in malloc_env().items())
+            + " in every worker, as in the course's kernel (glibc keeps freed memory)"
             if args.malloc == "tuned"
             else "glibc's defaults (--malloc default)"
         )
@@ -849,7 +854,7 @@ def parse_args(argv=None):
         "--malloc",
         choices=("tuned", "default"),
         default="tuned",
-        help="'tuned' (default): every worker keeps freed memory (MALLOC_ENV, see above); 'default': glibc's defaults",
+        help="'tuned' (default): the course kernel's MALLOC_* settings in every worker; 'default': glibc's defaults",
     )
     p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
