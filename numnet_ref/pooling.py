@@ -37,18 +37,11 @@ class MaxPooling(Layer):
         return x, [(x[ix], ix) for ix in index]
 
     def forward(self, input_data):
-        x, offsets = self._offsets(input_data)
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        ho, wo = offsets[0][0].shape[2:]
-        # The maximum over a window is the maximum of its rows' maxima: first over whole image rows (each row is
-        # contiguous, so this is fast), then over every sw-th column of the result.
-        rows = x[:, :, : (ho - 1) * sh + 1 : sh]
-        for i in range(1, ph):
-            rows = np.maximum(rows, x[:, :, i : i + (ho - 1) * sh + 1 : sh])
-        out = rows[..., : (wo - 1) * sw + 1 : sw]
-        for j in range(1, pw):
-            out = np.maximum(out, rows[..., j : j + (wo - 1) * sw + 1 : sw])
-        return out if ph * pw > 1 else out.copy()
+        views = [v for v, _ in self._offsets(input_data)[1]]
+        out = views[0].copy()
+        for view in views[1:]:
+            np.maximum(out, view, out=out)  # in place, one view at a time: no array of all the views
+        return out
 
     def backward(self, input_data, grad_output):
         x, offsets = self._offsets(input_data)
