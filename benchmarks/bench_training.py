@@ -28,12 +28,17 @@ then only the ``np.matmul`` calls are timed, in the shapes and layouts numnet_re
   Conv2D (im2col matrix cols (B, C*k*k, Ho*Wo), kernel matrix (O, C*k*k), gradient (B, O, Ho*Wo)):
       forward  K @ cols,  kernel gradient  g @ cols^T  (per sample),  and the input gradient K^T @ g unless first
   a: 2 products, b: 5, c: 2 (conv) + 3 (dense). ratio = numnet_ref s/epoch / floor s/epoch (best of each).
+Straight-line NumPy (models a and b, right after the floor): the same epoch written as one loop of NumPy calls
+on copies of the weights, with no layers, checks or calls in between, Softmax and the loss gradient fused and the
+learning rate folded into the gradient: the least any NumPy train step of these models does, next to the floor.
+Allocator: every worker runs with the course kernel's MALLOC_* settings (``malloc_env``) unless ``--malloc default``.
 Also the forward+backward GFLOP/s of a conv layer (numnet_ref Conv2DLayer and torch.nn.Conv2d), counting
 2*N*Ho*Wo*k*k*Cin*Cout per conv product and 3 products (forward, input gradient, kernel gradient).
 
 Usage:
   python benchmarks/bench_training.py [--quick] [--models a,b,c] [--keras-backend torch] [--reps 3]
                                       [--frameworks numnet,keras,pytorch] [--threads 2] [--profile] [--clock cpu]
+                                      [--malloc default]
 OMP/MKL/OPENBLAS_NUM_THREADS and torch.set_num_threads are all set to --threads (default 2).
 ``--clock cpu`` times with the CPU seconds of each worker process (all its threads) instead of wall-clock seconds:
 steadier on a shared machine, comparable across frameworks only with ``--threads 1`` (idle threads may spin).
@@ -89,6 +94,18 @@ CONV_CASES = [
 
 def thread_env(threads):
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+
+
+def malloc_env():
+    """The allocator settings of the course's kernel (gradebot.course.toml, [kernel] env: MALLOC_*).
+
+    glibc's malloc gives blocks above its (dynamic) mmap threshold back to the OS when they are freed and trims the
+    heap's free top; a train step that frees a few arrays of ~1 MB then page-faults them back in the next step
+    (model c: ~970 faults per step, up to 3x slower, depending on the process' earlier allocations). With these
+    settings freed memory is kept for reuse. Every framework's worker gets them (``--malloc default``: none)."""
+    from gradebot.core.kernel_needs import kernel_needs
+
+    return {k: v for k, v in kernel_needs(ROOT).env.items() if k.startswith("MALLOC_")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -256,6 +273,54 @@ class NumnetRunner:
                 np.matmul(a, b)
             total += CLOCK() - t0
         return total
+
+    def straight(self, key):
+        """Seconds of one epoch of model a or b written as straight-line NumPy (None for c): the same products and
+        element-wise arithmetic on copies of the weights, with no layers, checks or calls in between, Softmax and
+        the loss gradient fused (one-hot labels, no clipping), the learning rate folded into the gradient. What any
+        NumPy train step of these models must at least do."""
+        import numpy as np
+
+        if key not in ("a", "b"):
+            return None
+        net, x, yh, _, _ = self.state[key]
+        params = [p.copy() for layer in net.layers if isinstance(layer, self.nr.DenseLayer) for p in layer.params]
+        batch = MODELS[key]["batch"]
+        scale = np.float32(MODELS[key]["lr"] / batch)
+
+        def softmax_grad(z, yb):  # z: logits -> (softmax(z) - y) * lr / B, in place
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            z -= yb
+            z *= scale
+            return z
+
+        t0 = CLOCK()
+        for i in range(len(x) // batch):
+            xb, yb = x[i * batch : (i + 1) * batch], yh[i * batch : (i + 1) * batch]
+            if key == "a":
+                w, b = params
+                z = xb @ w
+                z += b
+                g = softmax_grad(z, yb)
+                w -= xb.T @ g
+                b -= g.sum(axis=0)
+            else:
+                w1, b1, w2, b2 = params
+                h = xb @ w1
+                h += b1
+                r = np.maximum(h, 0)
+                z = r @ w2
+                z += b2
+                g = softmax_grad(z, yb)
+                gr = g @ w2.T
+                gr *= h > 0
+                w2 -= r.T @ g
+                b2 -= g.sum(axis=0)
+                w1 -= xb.T @ gr
+                b1 -= gr.sum(axis=0)
+        return CLOCK() - t0
 
     def finish(self, key):
         import numpy as np
@@ -480,6 +545,11 @@ class Worker:
     def __init__(self, column, args):
         worker, extra = FRAMEWORKS[column]
         env = dict(os.environ, **thread_env(args.threads), **extra)
+        for name in list(env):
+            if name.startswith("MALLOC_"):
+                del env[name]
+        if args.malloc == "tuned":
+            env.update(malloc_env())
         env.setdefault("KERAS_HOME", tempfile.gettempdir() + "/keras_home_bench")
         env.setdefault("NUMNET_MNIST_DIR", DEFAULT_MNIST_DIR)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--threads", str(args.threads)]
@@ -536,7 +606,7 @@ def measure(columns, args):
             for c in live:
                 prep = workers[c].call("prepare", key)
                 if prep is not None:
-                    results[c]["models"][key] = dict(prep, times=[], floor_times=[])
+                    results[c]["models"][key] = dict(prep, times=[], floor_times=[], straight_times=[])
                     ready.append(c)
             for r in range(args.reps):
                 for c in ready[r % len(ready) :] + ready[: r % len(ready)]:  # a different framework starts each round
@@ -547,6 +617,9 @@ def measure(columns, args):
                         t = workers[c].call("floor", key)
                         if t is not None:
                             results[c]["models"][key]["floor_times"].append(t)
+                        t = workers[c].call("straight", key)
+                        if t is not None:
+                            results[c]["models"][key]["straight_times"].append(t)
             for c in ready:
                 results[c]["models"][key].update(workers[c].call("finish", key) or {})
         for c in live:
@@ -640,6 +713,15 @@ def print_report(results, columns, args, started, load_start, load_end):
         f"batches, then {args.reps} timed epochs interleaved across frameworks; s/epoch = best of {args.reps}; "
         f"ratios = other's best / numnet_ref's best (> 1 means numnet_ref is faster)"
     )
+    print(
+        "- allocator: "
+        + (
+            " ".join(f"{k}={v}" for k, v in malloc_env().items())
+            + " in every worker, as in the course's kernel (glibc keeps freed memory)"
+            if args.malloc == "tuned"
+            else "glibc's defaults (--malloc default)"
+        )
+    )
     if args.clock == "cpu":
         print("- **clock: CPU seconds** of each worker process (all its threads), not wall-clock seconds")
     for c in columns:
@@ -653,15 +735,26 @@ def print_report(results, columns, args, started, load_start, load_end):
         "speed-up = PyTorch / numnet_ref):"
     )
     print()
-    print("| model | numnet_ref s/epoch | floor s/epoch | ratio | PyTorch s/epoch | speed-up vs PyTorch | targets |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | numnet_ref s/epoch | floor s/epoch | ratio | straight-line NumPy s/epoch (ratio to floor) | "
+        "PyTorch s/epoch | speed-up vs PyTorch | targets |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for key in args.models:
         ours, torch_t = best_of(results, "numnet_ref", key), best_of(results, "PyTorch", key)
         floor = best_of(results, "numnet_ref", key, "floor_times")
+        straight = best_of(results, "numnet_ref", key, "straight_times")
+        straight_text = "—" if straight is None else f"{fmt(straight)} ({ratio(straight, floor)})"
         print(
-            f"| {MODELS[key]['name']} | {fmt(ours)} | {fmt(floor)} | {ratio(ours, floor)} | {fmt(torch_t)} | "
-            f"{ratio(torch_t, ours)} | {target_text(key, ours, floor, torch_t)} |"
+            f"| {MODELS[key]['name']} | {fmt(ours)} | {fmt(floor)} | {ratio(ours, floor)} | {straight_text} | "
+            f"{fmt(torch_t)} | {ratio(torch_t, ours)} | {target_text(key, ours, floor, torch_t)} |"
         )
+    print()
+    print(
+        "(straight-line NumPy: the same epoch of the MLPs with no layers, checks or calls between the operations, "
+        "Softmax and the loss gradient fused, the learning rate folded into the gradient; the least any NumPy train "
+        "step of these models does, measured right after the floor.)"
+    )
     print()
 
     keras_cols = [c for c in columns if c.startswith("Keras")]
@@ -697,12 +790,13 @@ def print_report(results, columns, args, started, load_start, load_end):
                     f"| {key} | {c} | {r['warmup']:.3f} | {', '.join(f'{t:.3f}' for t in r['times'])} | "
                     f"{min(r['times']):.3f} | {statistics.median(r['times']):.3f} | {r.get('acc', float('nan')):.3f} |"
                 )
-            if r and r["floor_times"]:
-                ft = r["floor_times"]
-                print(
-                    f"| {key} | {c} floor | — | {', '.join(f'{t:.3f}' for t in ft)} | {min(ft):.3f} | "
-                    f"{statistics.median(ft):.3f} | — |"
-                )
+            for extra, label in (("floor_times", "floor"), ("straight_times", "straight-line NumPy")):
+                if r and r.get(extra):
+                    ft = r[extra]
+                    print(
+                        f"| {key} | {c} {label} | — | {', '.join(f'{t:.3f}' for t in ft)} | {min(ft):.3f} | "
+                        f"{statistics.median(ft):.3f} | — |"
+                    )
     print()
 
     conv_cols = [c for c in ("numnet_ref", "PyTorch") if results.get(c, {}).get("conv")]
@@ -755,6 +849,12 @@ def parse_args(argv=None):
         choices=("wall", "cpu"),
         default="wall",
         help="'cpu': CPU seconds of each worker process instead of wall-clock seconds (see above)",
+    )
+    p.add_argument(
+        "--malloc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="'tuned' (default): the course kernel's MALLOC_* settings in every worker; 'default': glibc's defaults",
     )
     p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -375,7 +375,7 @@ EXAMPLES = [
         (
             Edit(
                 "relu",
-                "return np.maximum(input_data, 0)",
+                "return np.maximum(input_data, out, out=out)",
                 "return np.where(input_data > 0, input_data, 0.01 * input_data)",
             ),
         ),
@@ -394,11 +394,8 @@ EXAMPLES = [
         "MaxPooling's forward cell and the Keras comparison lose points; the conv bonus trains with a "
         "known-good MaxPooling",
         (
-            Edit(
-                "maxpooling",
-                "return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()",
-                "return sum(views) / len(views)",
-            ),
+            Edit("maxpooling", "out = views[0].copy()", "out = views[0] / len(views)"),
+            Edit("maxpooling", "np.maximum(out, view, out=out)", "np.add(out, view / len(views), out=out)"),
         ),
         {"part1_forward": 3},
     ),
@@ -420,7 +417,7 @@ EXAMPLES = [
     Example(
         "relu_cell_syntax_error",
         "a syntax error in the ReLU cell: ReLU is undefined, other classes work",
-        (Edit("relu", "return np.maximum(input_data, 0)", "return np.maximum(input_data, 0"),),
+        (Edit("relu", "return np.maximum(input_data, out, out=out)", "return np.maximum(input_data, out, out=out"),),
         {"part1_forward": 3.5, "part2_grad_x": 4.75},
     ),
 ]

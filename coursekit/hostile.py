@@ -1563,8 +1563,8 @@ HOSTILE = [
         (
             Edit(
                 "relu",
-                "return np.maximum(input_data, 0)",
-                "import jax.numpy as jnp\n        return np.asarray(jnp.maximum(input_data, 0))",
+                "return np.maximum(input_data, out, out=out)",
+                "import jax.numpy as jnp\n        return np.asarray(jnp.maximum(input_data, out))",
             ),
             Edit(
                 "relu",

@@ -3,6 +3,9 @@
 import numpy as np
 from tqdm.auto import tqdm
 
+from .activations import Softmax
+from .losses import CrossEntropy
+
 
 def train_test_split(x, y, test_size=0.25, random_state=42):
     """То же разбиение, что ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
@@ -86,9 +89,18 @@ class Network(object):
         for layer in self.layers:
             inputs.append(current)
             current = layer.forward(current)
-        grad = loss.grad_x(current, labels) * scale
         param_grads = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, 0, -1):
+        last = len(self.layers) - 1
+        if type(self.layers[-1]) is Softmax and type(loss) is CrossEntropy and last > 0:
+            # Softmax + CrossEntropy: the gradient by Softmax's input in one step, as Keras and PyTorch do. With
+            # g = dL/dp (zero where p < eps) and sum_i g_i p_i = -s, s = sum of y over the unclipped classes,
+            # p * (g - sum(g * p)) is p * s - y (y zeroed where p < eps): the two backward passes, fused.
+            labels_kept = np.asarray(labels) * (current >= loss.eps)
+            grad = (current * labels_kept.sum(axis=1, keepdims=True) - labels_kept) * scale
+            param_grads[last], last = [], last - 1
+        else:
+            grad = loss.grad_x(current, labels) * scale
+        for i in range(last, 0, -1):
             grad, param_grads[i] = self.layers[i].backward(inputs[i], grad)
         if need_input_grad:
             grad, param_grads[0] = self.layers[0].backward(inputs[0], grad)

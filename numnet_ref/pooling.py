@@ -38,7 +38,10 @@ class MaxPooling(Layer):
 
     def forward(self, input_data):
         views = [v for v, _ in self._offsets(input_data)[1]]
-        return np.maximum.reduce(views) if len(views) > 1 else views[0].copy()
+        out = views[0].copy()
+        for view in views[1:]:
+            np.maximum(out, view, out=out)  # in place, one view at a time: no array of all the views
+        return out
 
     def backward(self, input_data, grad_output):
         x, offsets = self._offsets(input_data)

@@ -461,6 +461,38 @@ def test_grad_param_asks_the_first_layer_for_parameter_gradients_only():
     assert calls[:1] == ["backward"]  # (Conv2DLayer.backward then gets its parameter half from backward_params)
 
 
+@pytest.mark.parametrize("labels", ["onehot", "soft"])
+def test_softmax_crossentropy_fused_gradient_equals_the_two_backward_passes(labels, monkeypatch):
+    """Network._backprop takes the gradient by Softmax's input in one step when the last layer is a Softmax and the
+    loss a CrossEntropy. It must give what CrossEntropy.grad_x followed by Softmax.backward give, also where the
+    loss clips probabilities below eps (zero gradient there) and for soft labels. A Softmax subclass keeps the
+    two-step path (it might override backward), which makes the comparison."""
+
+    class ChainedSoftmax(Softmax):
+        pass
+
+    rng = np.random.default_rng(7)
+    loss = CrossEntropy(eps=0.05)  # large: some probabilities of 5 classes fall below it
+    w, b = rng.standard_normal((4, 5)) * 2, rng.standard_normal(5)
+    x = rng.standard_normal((6, 4))
+    y = onehot(rng, 6, 5) if labels == "onehot" else soft_labels(rng, 6, 5)
+    p = Softmax().forward(x @ w + b)
+    assert (p < loss.eps).any() and (p >= loss.eps).any()
+    chained = Network([DenseLayer(4, 5, w, b), ChainedSoftmax()], loss=loss)
+    expected_x, expected_params = chained.grad_x(x, y), chained.grad_param(x, y)
+
+    def no_call(*args):
+        raise AssertionError("Softmax.backward called: the fused path was not taken")
+
+    monkeypatch.setattr(Softmax, "backward", no_call)
+    fused = Network([DenseLayer(4, 5, w, b), Softmax()], loss=loss)
+    np.testing.assert_allclose(fused.grad_x(x, y), expected_x, rtol=1e-10, atol=1e-15)
+    got = fused.grad_param(x, y)
+    assert got[1] == [] and expected_params[1] == []
+    for g, e in zip(got[0], expected_params[0]):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-15)
+
+
 def test_train_step_plain_sgd_is_p_minus_lr_grad():
     rng = np.random.default_rng(5)
     layers, shape, classes = _convnet(rng)
