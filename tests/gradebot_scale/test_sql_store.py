@@ -119,6 +119,59 @@ def test_claim_excludes_others_until_lease_expires(store):
     assert store.claim(sub.id, "hostD/4", lease_seconds=2) is None  # finished: never claimed again
 
 
+@pytest.fixture
+def skew(monkeypatch):
+    """Make the store's Python clock disagree with the database's: ``skew(offset)`` shifts it by ``offset`` (each
+    call is another machine's clock; the database is the same)."""
+    from gradebot.sqlstore import store as store_module
+
+    real = store_module._now
+    offset = [timedelta(0)]
+    monkeypatch.setattr(store_module, "_now", lambda: real() + offset[0])
+    return lambda by: offset.__setitem__(0, by)
+
+
+def test_leases_are_stamped_and_compared_with_the_database_clock(store, skew):
+    """Workers on machines whose clocks disagree: a live lease stays live and a stale one expires by the
+    database's clock, whatever the claiming, renewing or sweeping process' clock says."""
+    sub = add(store)
+    store.note_enqueued(sub.id)
+    skew(timedelta(hours=-1))  # host A's clock is an hour behind
+    t1 = store.claim(sub.id, "hostA/1", lease_seconds=60)
+    assert t1
+    skew(timedelta(0))  # host B's clock is right: A's claim is seconds old by the database, not an hour
+    assert store.claim(sub.id, "hostB/2", lease_seconds=60) is None
+    assert store.claim_next("hostB/2", lease_seconds=60) is None
+    assert store.to_publish(60, broker_lost=True, min_age=0) == []
+    skew(timedelta(hours=-1))
+    assert store.heartbeat(sub.id, t1) is True  # A renews with its slow clock
+    skew(timedelta(0))
+    assert store.claim(sub.id, "hostB/2", lease_seconds=60) is None  # still live
+    skew(timedelta(hours=1))  # host C's clock is an hour ahead
+    assert store.claim(sub.id, "hostC/3", lease_seconds=60) is None
+    assert store.claim_next("hostC/3", lease_seconds=60) is None
+    assert store.to_publish(60, broker_lost=True, min_age=0) == []
+    claimed_at = store.attempts(sub.id)[0]["started_at"]
+    assert abs(claimed_at - datetime.now(timezone.utc)) < timedelta(minutes=5)  # the database's time, not A's
+
+
+def test_leases_expire_by_the_database_clock(store, skew):
+    sub = add(store)
+    store.note_enqueued(sub.id)
+    t1 = store.claim(sub.id, "hostA/1", lease_seconds=1)
+    assert t1
+    time.sleep(1.5)  # A stops beating; by the database its lease is over
+    skew(timedelta(hours=-1))  # the sweeping and claiming hosts' clocks are an hour behind
+    assert store.to_publish(1, broker_lost=True, min_age=0) == [sub.id]
+    got = store.claim_next("hostB/2", lease_seconds=1)
+    assert got is not None and got[0] == sub.id and got[1] != t1
+    assert store.heartbeat(sub.id, t1) is False
+    time.sleep(1.5)
+    t3 = store.claim(sub.id, "hostC/3", lease_seconds=1)
+    assert t3 and t3 != got[1]
+    assert [a["outcome"] for a in store.attempts(sub.id)] == ["lost", "lost", None]
+
+
 def test_same_worker_takes_its_abandoned_claim_back(store):
     sub = add(store)
     t1 = store.claim(sub.id, "hostA/7", lease_seconds=600)
