@@ -574,6 +574,21 @@ class SqlStore(Store):
         with self._read() as c:
             return c.execute(sa.select(e.deadline).where(e.student_id == student_id)).scalar()
 
+    def revoke_session(self, nonce: str, expires_at: datetime) -> None:
+        rs = t.revoked_sessions
+        with self._write() as c:
+            c.execute(sa.delete(rs).where(rs.c.expires_at < _now()))
+            c.execute(
+                dialect.insert(c, rs)
+                .values(nonce=str(nonce), expires_at=expires_at)
+                .on_conflict_do_nothing(index_elements=[rs.c.nonce])
+            )
+
+    def session_revoked(self, nonce: str) -> bool:
+        rs = t.revoked_sessions
+        with self._read() as c:
+            return c.execute(sa.select(rs.c.nonce).where(rs.c.nonce == str(nonce))).first() is not None
+
     def result_count(self, submission_id: int) -> int:
         with self._read() as c:
             return int(

@@ -15,6 +15,7 @@ from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student
 from gradebot.sqlstore import SqlStore, StoreUnavailable, normalize_url
+from gradebot.sqlstore.tables import SCHEMA_VERSION
 
 from . import legacy_schemas
 
@@ -318,7 +319,7 @@ def test_version_1_database_gets_its_plaintext_codes_hashed(db_url):
     SqlStore(db_url).close()
     engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
     with engine.begin() as c:
-        for statement in legacy_schemas.V3_TO_V2 + legacy_schemas.V2_TO_V1:
+        for statement in legacy_schemas.V4_TO_V3 + legacy_schemas.V3_TO_V2 + legacy_schemas.V2_TO_V1:
             c.execute(sa.text(statement))
         c.execute(
             sa.text(
@@ -344,7 +345,7 @@ def test_version_1_database_gets_its_plaintext_codes_hashed(db_url):
         assert access.verify_code(s3.code_hash, "cycode33") and s2.code_hash is None
         assert [sub.filename for sub in store.list_submissions("s1")] == ["a.ipynb"]
         with engine.connect() as c:
-            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [3]
+            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [SCHEMA_VERSION]
             rows = c.execute(sa.text("SELECT * FROM gb_students")).all()
         assert "k7m2" not in repr(rows).lower() and "cycode33" not in repr(rows).lower().replace("-", "")
         assert _columns(db_url, "gb_students") == {"student_id", "name", "grp", "telegram_user_id", "code_hash"}
@@ -582,8 +583,6 @@ def test_unreachable_database_is_a_transient_store_error():
 def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
     import sqlalchemy as sa
 
-    from gradebot.sqlstore.tables import SCHEMA_VERSION
-
     SqlStore(db_url).close()
     SqlStore(db_url).close()  # opening again: still one version row
     engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
@@ -646,3 +645,31 @@ def test_regrade_requeue_history_progress_and_extensions(store):
     assert store.extensions() == {}
     with pytest.raises(UnknownStudent):
         store.set_extension("ghost", when)
+
+
+def test_version_3_database_gets_the_revoked_sessions_and_logouts_are_shared(db_url):
+    """Schema step 4: ``gb_revoked_sessions`` is created; a session revoked through one store object (one web
+    process) is revoked for another; entries past their expiry are forgotten."""
+    import sqlalchemy as sa
+
+    SqlStore(db_url).close()
+    engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
+    with engine.begin() as c:
+        for statement in legacy_schemas.V4_TO_V3:
+            c.execute(sa.text(statement))
+    one, other = SqlStore(db_url), SqlStore(db_url)
+    try:
+        now = datetime.now(timezone.utc)
+        assert other.session_revoked("n1") is False
+        one.revoke_session("n1", now + timedelta(hours=12))
+        one.revoke_session("n1", now + timedelta(hours=12))  # a second logout of the same session: no error
+        one.revoke_session("gone", now - timedelta(seconds=1))  # already expired: forgotten at the next logout
+        assert other.session_revoked("n1") and not other.session_revoked("n2")
+        other.revoke_session("n2", now + timedelta(hours=12))
+        assert one.session_revoked("n2") and not one.session_revoked("gone")
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [SCHEMA_VERSION]
+    finally:
+        one.close()
+        other.close()
+        engine.dispose()
