@@ -266,12 +266,13 @@ class UtcTime(sa.types.TypeDecorator):
 def now(conn: Connection) -> datetime:
     """The database's current time (timezone-aware UTC). Leases (claims and their heartbeats) are stamped and
     compared with it, so workers on machines whose clocks disagree still agree on which lease is live.
-    PostgreSQL: ``now()`` (the start of the current transaction); SQLite: ``julianday('now')`` as epoch seconds,
-    :class:`UtcTime`'s storage (its ``CURRENT_TIMESTAMP`` is zone-less text to the second)."""
+    PostgreSQL: ``statement_timestamp()`` (not ``now()``, the start of a transaction that may have waited for a
+    row lock); SQLite: ``julianday('now')`` as epoch seconds, :class:`UtcTime`'s storage (its ``CURRENT_TIMESTAMP``
+    is zone-less text to the second)."""
     if conn.dialect.name == SQLITE:
         expr = sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", UtcTime())
     else:
-        expr = sa.func.now(type_=UtcTime())
+        expr = sa.func.statement_timestamp(type_=UtcTime())
     return conn.execute(sa.select(expr)).scalar_one()
 
 
