@@ -154,6 +154,10 @@ TG_DOWNLOAD_FAILED = "Не удалось скачать файл из Telegram,
 TG_QUEUED_T = "Получено, в очереди #{id}. Пришлю результат, когда проверка закончится."
 # a regrade (instructor) changed the score of a submission; the new result follows
 TG_REGRADED_T = "Преподаватель перепроверил посылку #{id}: было {before}, стало {after}."
+# the grading of a regrade failed: the instructor started it and sees it, so the student is not asked to send again
+TG_REGRADE_FAILED_T = (
+    "Посылка #{id}: перепроверка не удалась ({reason}). Преподаватель знает об этом, вам ничего делать не нужно."
+)
 TG_SCORE_T = "{points} из {max}"
 TG_NO_SCORE = "нет оценки"
 

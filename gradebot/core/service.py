@@ -409,6 +409,14 @@ class GradingService:
         log.info("regrade %s (%s): %d submission(s) queued, %d skipped", batch, scope, len(ids), len(subs) - len(ids))
         return {"batch": batch, "total": len(ids), "skipped": len(subs) - len(ids)}
 
+    def revoke_session(self, nonce: str, expires_at: datetime) -> None:
+        """End the instructor session ``nonce`` in every process that uses this store (a logout)."""
+        self.store.revoke_session(nonce, expires_at)
+
+    def session_revoked(self, nonce: str) -> bool:
+        """Whether the instructor session ``nonce`` was ended by a logout (in any process)."""
+        return self.store.session_revoked(nonce)
+
     def regrade_progress(self, batch: str) -> dict:
         """How far a regrade batch is: ``{"total", "queued", "grading", "done", "failed", "scope", ...}``."""
         return self.store.regrade_progress(batch)

@@ -160,6 +160,15 @@ class Store(ABC):
         return self.extensions().get(student_id)
 
     @abstractmethod
+    def revoke_session(self, nonce: str, expires_at: datetime) -> None:
+        """Remember that the session ``nonce`` ended (a logout) until ``expires_at``, when it would have expired
+        anyway; expired entries are forgotten."""
+
+    @abstractmethod
+    def session_revoked(self, nonce: str) -> bool:
+        """Whether the session ``nonce`` was ended by :meth:`revoke_session` (in any process)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 

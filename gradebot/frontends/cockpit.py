@@ -10,7 +10,9 @@ A student's access code never opens it.
   ``<expiry>.<nonce>.<HMAC-SHA256(key, expiry, nonce, password fingerprint)>`` (HttpOnly, SameSite=Strict, Secure
   over HTTPS, :data:`SESSION_SECONDS`). The key is derived from the web secret (:func:`gradebot.frontends.web.
   load_secret`) for this purpose only, so a student cookie can never pass as an instructor's; changing the password
-  ends every session. ``POST /instructor/logout`` clears the cookie and revokes its nonce in this process.
+  ends every session. ``POST /instructor/logout`` clears the cookie and revokes its nonce in the store
+  (:meth:`gradebot.core.store.Store.revoke_session`), which every web process checks on every instructor request:
+  the session ends everywhere at once (the instructor's other sessions go on).
 - CSRF: every POST needs the session's token (``HMAC(key, "csrf", nonce)``): the hidden form field ``csrf`` on the
   pages, the header ``X-CSRF-Token`` (or the field) on the API. A script may instead send
   ``Authorization: Bearer <instructor password>`` (not sent by browsers on their own, so no CSRF token needed).
@@ -120,7 +122,6 @@ class InstructorSessions:
     def __init__(self, web_secret: bytes, password: str):
         self.key = hmac.new(web_secret, b"gradebot-instructor-session-v1", hashlib.sha256).digest()
         self.fingerprint = hashlib.sha256(password.encode()).hexdigest()
-        self.revoked: set[str] = set()
 
     def _mac(self, expires: int, nonce: str) -> str:
         msg = f"instructor\0{expires}\0{nonce}\0{self.fingerprint}".encode()
@@ -132,14 +133,15 @@ class InstructorSessions:
         return f"{expires}.{nonce}.{self._mac(expires, nonce)}"
 
     def nonce(self, value: str | None, now: float | None = None) -> str | None:
-        """The session's nonce if ``value`` is a valid, unexpired, unrevoked session cookie, else None."""
+        """The session's nonce if ``value`` is a valid, unexpired session cookie, else None (whether a logout
+        revoked it is the store's to say: :meth:`Cockpit._session`)."""
         parts = (value or "").split(".")
         if len(parts) != 3 or not parts[0].isdigit():
             return None
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac.encode(), self._mac(expires, nonce).encode()):
             return None
-        if expires < (now or time.time()) or nonce in self.revoked:
+        if expires < (now or time.time()):
             return None
         return nonce
 
@@ -272,7 +274,10 @@ class Cockpit:
                 return "bearer"
             self.throttle.failed(address)
             return None
-        return self.sessions.nonce(request.cookies.get(COOKIE_NAME))
+        nonce = self.sessions.nonce(request.cookies.get(COOKIE_NAME))
+        if nonce is None or await self.core("session_revoked", nonce):
+            return None  # revoked: a logout in any web process on this store
+        return nonce
 
     async def _check(self, request: web.Request, form: Any = None) -> str:
         """The session nonce; raises NeedLogin without one, ApiError 403 for a POST without the right CSRF token."""
@@ -418,7 +423,8 @@ class Cockpit:
 
     async def post_logout(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         if nonce != "bearer":
-            self.sessions.revoked.add(nonce)
+            until = datetime.fromtimestamp(time.time() + SESSION_SECONDS, tz=timezone.utc)  # the cookie expires by then
+            await self.core("revoke_session", nonce, until)
         response = redirect("/instructor/login")
         response.del_cookie(COOKIE_NAME, path="/")
         return response

@@ -90,7 +90,8 @@ def score_of(status: str, result: Any) -> tuple[float, float] | None:
 
 
 def format_regrade(sub: Any, before: tuple[float, float] | None, facts: Any = None) -> str:
-    """The message for a regrade that changed the score: before and after, then the new result."""
+    """The message for a regrade that changed the score: before and after, then the new result (or, if its
+    grading failed, why, without asking the student to send again: the instructor started the regrade)."""
 
     def text(score: tuple[float, float] | None) -> str:
         return (
@@ -99,7 +100,10 @@ def format_regrade(sub: Any, before: tuple[float, float] | None, facts: Any = No
             else msg.TG_SCORE_T.format(points=msg.points(score[0]), max=msg.points(score[1]))
         )
 
-    head = msg.TG_REGRADED_T.format(id=sub.id, before=text(before), after=text(score_of(sub.status, sub.result)))
+    after = score_of(sub.status, sub.result)
+    head = msg.TG_REGRADED_T.format(id=sub.id, before=text(before), after=text(after))
+    if after is None:
+        return head + "\n\n" + msg.TG_REGRADE_FAILED_T.format(id=sub.id, reason=sub.error or msg.UNKNOWN_ERROR)
     return head + "\n\n" + format_result(sub, facts)
 
 

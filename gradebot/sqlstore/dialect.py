@@ -17,6 +17,7 @@ The rest of :mod:`gradebot.sqlstore` is written in SQLAlchemy Core and never nam
 - the column types whose storage differs: :class:`UtcTime` (SQLite: epoch seconds as REAL, the format the SQLite
   store always used; PostgreSQL: ``timestamptz``), :data:`Json` (``jsonb`` on PostgreSQL), :data:`Id` (SQLite's
   autoincrement needs ``INTEGER PRIMARY KEY``), :data:`TABLE_OPTIONS` (SQLite ``AUTOINCREMENT``: ids never reused).
+- :func:`now`: the database's clock (leases are stamped and compared with it, never with a worker's clock).
 - :func:`database_url`: which URLs are accepted, and :func:`normalize_url` for a server database (PostgreSQL).
 """
 
@@ -260,6 +261,19 @@ class UtcTime(sa.types.TypeDecorator):
         if isinstance(value, (int, float)):
             return datetime.fromtimestamp(value, tz=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+def now(conn: Connection) -> datetime:
+    """The database's current time (timezone-aware UTC). Leases (claims and their heartbeats) are stamped and
+    compared with it, so workers on machines whose clocks disagree still agree on which lease is live.
+    PostgreSQL: ``statement_timestamp()`` (not ``now()``, the start of a transaction that may have waited for a
+    row lock); SQLite: ``julianday('now')`` as epoch seconds, :class:`UtcTime`'s storage (its ``CURRENT_TIMESTAMP``
+    is zone-less text to the second)."""
+    if conn.dialect.name == SQLITE:
+        expr = sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", UtcTime())
+    else:
+        expr = sa.func.statement_timestamp(type_=UtcTime())
+    return conn.execute(sa.select(expr)).scalar_one()
 
 
 Json = sa.JSON().with_variant(postgresql.JSONB(), POSTGRESQL)

@@ -32,6 +32,8 @@ longer be printed. ``gb_login_failures`` (the throttle on wrong codes) is create
 
 Step 3 adds the instructor's tables ``gb_regrades`` (the history of regrades) and ``gb_extensions``
 (per-student deadlines).
+
+Step 4 adds ``gb_revoked_sessions`` (instructor sessions ended by a logout, so every web process refuses them).
 """
 
 from __future__ import annotations
@@ -242,9 +244,16 @@ def _v3_instructor(c: Connection) -> None:
     t.extensions.create(c, checkfirst=True)
 
 
+# ---------------------------------------------------------------------------------------------- step 4
+def _v4_revoked_sessions(c: Connection) -> None:
+    """Instructor sessions ended by a logout (a new table only)."""
+    t.revoked_sessions.create(c, checkfirst=True)
+
+
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "one schema for SQLite and PostgreSQL (adopts the databases of the two earlier stores)", _v1_adopt),
     (2, "access codes stored hashed (scrypt); throttle table of wrong codes", _v2_hash_codes),
     (3, "instructor cockpit: regrade history (gb_regrades) and deadline extensions (gb_extensions)", _v3_instructor),
+    (4, "instructor sessions ended by a logout (gb_revoked_sessions)", _v4_revoked_sessions),
 ]
 assert [n for n, _, _ in STEPS] == list(range(1, t.SCHEMA_VERSION + 1)), "STEPS must be numbered 1..SCHEMA_VERSION"

@@ -8,7 +8,8 @@ Every write is one transaction, committed before the method returns (SQLite: WAL
 
 Claims: a worker grading a submission holds a row in ``gb_claims`` with a random attempt token and a heartbeat;
 a claim whose heartbeat is older than the lease belongs to a dead worker and is taken over (its attempt is logged
-as ``lost``). :meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
+as ``lost``). Claims, heartbeats and attempts are stamped, and leases compared, with the database's clock
+(:func:`gradebot.sqlstore.dialect.now`), never the worker's: machines whose clocks disagree agree on leases. :meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
 :meth:`SqlStore.claim_next` takes the oldest queued job that no live worker holds (the embedded backend: the
 ``gb_jobs`` table is its queue), new submissions before regrades (:func:`queue_order`). Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
 transaction on SQLite) keep two workers from claiming one job.
@@ -573,6 +574,21 @@ class SqlStore(Store):
         with self._read() as c:
             return c.execute(sa.select(e.deadline).where(e.student_id == student_id)).scalar()
 
+    def revoke_session(self, nonce: str, expires_at: datetime) -> None:
+        rs = t.revoked_sessions
+        with self._write() as c:
+            c.execute(sa.delete(rs).where(rs.c.expires_at < _now()))
+            c.execute(
+                dialect.insert(c, rs)
+                .values(nonce=str(nonce), expires_at=expires_at)
+                .on_conflict_do_nothing(index_elements=[rs.c.nonce])
+            )
+
+    def session_revoked(self, nonce: str) -> bool:
+        rs = t.revoked_sessions
+        with self._read() as c:
+            return c.execute(sa.select(rs.c.nonce).where(rs.c.nonce == str(nonce))).first() is not None
+
     def result_count(self, submission_id: int) -> int:
         with self._read() as c:
             return int(
@@ -652,7 +668,7 @@ class SqlStore(Store):
         status = c.execute(sa.select(_SUB.status).where(_SUB.id == submission_id).with_for_update()).scalar()
         if status is None or status in t.FINISHED:
             return None
-        now = _now()
+        now = dialect.now(c)
         token = uuid.uuid4()
         cl = t.claims
         ins = dialect.insert(c, cl).values(
@@ -702,7 +718,7 @@ class SqlStore(Store):
         (submission id, attempt token) or None."""
         j, cl = t.jobs, t.claims
         with self._write() as c:
-            cutoff = _now() - timedelta(seconds=float(lease_seconds))
+            cutoff = dialect.now(c) - timedelta(seconds=float(lease_seconds))
             held = sa.select(cl.c.submission_id).where(
                 cl.c.submission_id == j.c.submission_id, cl.c.heartbeat_at >= cutoff
             )
@@ -745,7 +761,7 @@ class SqlStore(Store):
             res = c.execute(
                 sa.update(t.claims)
                 .where(t.claims.c.submission_id == int(submission_id), t.claims.c.token == uuid.UUID(token))
-                .values(heartbeat_at=_now())
+                .values(heartbeat_at=dialect.now(c))
             )
         return res.rowcount == 1
 
@@ -759,7 +775,7 @@ class SqlStore(Store):
             c.execute(
                 sa.update(t.attempts)
                 .where(t.attempts.c.token == tok, t.attempts.c.ended_at.is_(None))
-                .values(ended_at=_now(), outcome=outcome)
+                .values(ended_at=dialect.now(c), outcome=outcome)
             )
             if dequeue:
                 claimed = sa.select(t.claims.c.submission_id).where(t.claims.c.submission_id == sid).exists()
@@ -792,22 +808,24 @@ class SqlStore(Store):
         died between the commit and the publish; ``min_age`` seconds after creation, so a submit in progress is
         not raced) - or all of them if ``broker_lost``."""
         j, cl = t.jobs, t.claims
-        now = _now()
-        not_held = sa.or_(
-            cl.c.submission_id.is_(None), cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds))
-        )
-        not_in_broker = sa.or_(
-            sa.true() if broker_lost else sa.false(),
-            sa.and_(j.c.submission_id.is_(None), _SUB.created_at < now - timedelta(seconds=float(min_age))),
-            j.c.published.is_(False),
-        )
-        q = (
-            sa.select(_SUB.id)
-            .select_from(
-                t.submissions.outerjoin(j, j.c.submission_id == _SUB.id).outerjoin(cl, cl.c.submission_id == _SUB.id)
-            )
-            .where(_SUB.status.in_(t.UNFINISHED), not_held, not_in_broker)
-            .order_by(_SUB.id)
-        )
         with self._read() as c:
+            now = dialect.now(c)
+            not_held = sa.or_(
+                cl.c.submission_id.is_(None), cl.c.heartbeat_at < now - timedelta(seconds=float(lease_seconds))
+            )
+            not_in_broker = sa.or_(
+                sa.true() if broker_lost else sa.false(),
+                sa.and_(j.c.submission_id.is_(None), _SUB.created_at < now - timedelta(seconds=float(min_age))),
+                j.c.published.is_(False),
+            )
+            q = (
+                sa.select(_SUB.id)
+                .select_from(
+                    t.submissions.outerjoin(j, j.c.submission_id == _SUB.id).outerjoin(
+                        cl, cl.c.submission_id == _SUB.id
+                    )
+                )
+                .where(_SUB.status.in_(t.UNFINISHED), not_held, not_in_broker)
+                .order_by(_SUB.id)
+            )
             return [int(i) for i in c.execute(q).scalars()]

@@ -19,6 +19,8 @@ All names start with ``gb_``: on PostgreSQL the nbgrader gradebook may live in t
 - ``gb_regrades``: one row per regrade of a submission (instructor action): the batch it belongs to (progress is
   counted per batch), what was asked (``scope``) and the result, feedback and late flag it replaced.
 - ``gb_extensions``: a student's own deadline, set by the instructor (extends the course deadline).
+- ``gb_revoked_sessions``: instructor sessions ended by a logout (the cookie's nonce), until the cookie would
+  have expired anyway: every web process refuses them (the cookies are otherwise stateless).
 - ``gb_schema_version``: one row, the schema version of this database.
 """
 
@@ -29,7 +31,7 @@ import sqlalchemy as sa
 from gradebot.core.models import STATUSES
 from gradebot.sqlstore.dialect import TABLE_OPTIONS, Id, Json, UtcTime, partial_index
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 UNFINISHED = ("queued", "grading")
 FINISHED = ("done", "failed")
 
@@ -169,3 +171,11 @@ extensions = sa.Table(
     sa.Column("deadline", UtcTime, nullable=False),
     sa.Column("granted_at", UtcTime, nullable=False),
 )
+
+revoked_sessions = sa.Table(
+    "gb_revoked_sessions",
+    metadata,
+    sa.Column("nonce", sa.Text, primary_key=True),
+    sa.Column("expires_at", UtcTime, nullable=False),  # the session's own expiry: the row may be forgotten then
+)
+sa.Index("gb_revoked_sessions_expires", revoked_sessions.c.expires_at)

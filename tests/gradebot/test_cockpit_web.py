@@ -22,6 +22,7 @@ from gradebot.core.models import Result
 from gradebot.core.service import GradingService
 from gradebot.frontends import cockpit
 from gradebot.frontends.web import COOKIE_NAME, create_app
+from gradebot.sqlstore.tables import SCHEMA_VERSION
 
 PASSWORD = "teach-secret-42"
 PAST = "2000-01-01T00:00:00+00:00"
@@ -152,6 +153,25 @@ def test_session_cookie_flags_logout_and_bearer(make_served):
     assert (
         httpx.get(base + "/api/instructor/class", headers={"Authorization": "Bearer wrong-password"}).status_code == 401
     )
+
+
+def test_logout_ends_the_session_in_every_web_process(make_served):
+    """Two web processes on one store (the same secret): a session cookie works on both until the instructor logs
+    out on one; then the other refuses it too. Other sessions and new logins are not affected."""
+    base1, _ = make_served()
+    base2, _ = make_served()
+    client, token = _login(base1)
+    cookie = {cockpit.COOKIE_NAME: client.cookies[cockpit.COOKIE_NAME]}
+    elsewhere, _ = _login(base2)  # another browser's session
+    assert httpx.get(base2 + "/api/instructor/class", cookies=cookie).status_code == 200
+    assert client.post("/instructor/logout", data={"csrf": token}).status_code == 303
+    assert httpx.get(base2 + "/api/instructor/class", cookies=cookie).status_code == 401
+    page = httpx.get(base2 + "/instructor/class", cookies=cookie)
+    assert page.status_code == 303 and page.headers["location"].startswith("/instructor/login")
+    assert httpx.get(base1 + "/api/instructor/class", cookies=cookie).status_code == 401
+    assert elsewhere.get("/api/instructor/class").status_code == 200
+    again, _ = _login(base2)
+    assert again.get("/api/instructor/class").status_code == 200
 
 
 def test_wrong_passwords_are_throttled(make_served):
@@ -427,7 +447,7 @@ def test_a_version_2_store_gets_the_instructor_tables(make_config):
     assert store.extensions() == {} and store.regrade_counts() == {}
     store.close()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT version FROM gb_schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM gb_schema_version").fetchall() == [(SCHEMA_VERSION,)]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"gb_regrades", "gb_extensions"} <= names
 

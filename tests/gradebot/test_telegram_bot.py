@@ -281,7 +281,8 @@ def test_pending_submission_is_reported_after_restart(fake):
 def test_regrade_that_changes_the_score_is_announced(make_config, roster_csv):
     """On the real core (not started: results recorded with ``store.finish`` as a worker would): the instructor
     regrades the class; a linked student whose score changed is told before and after, with the new result and
-    feedback; one whose score stayed is not bothered; a regrade whose grading failed says the score is gone. A
+    feedback; one whose score stayed is not bothered; a regrade whose grading failed says the score is gone and
+    that the student has nothing to do (not "send again": the instructor started it). A
     regrade still pending when the bot starts is announced too."""
     import tinycourse as tc
 
@@ -314,7 +315,11 @@ def test_regrade_that_changes_the_score_is_announced(make_config, roster_csv):
         doc = stub.wait_for(lambda m: m["method"] == "senddocument" and m["chat_id"] == ALICE)
         assert doc["filename"] == f"feedback_{subs['s1']}.html" and b"regraded s1" in doc["data"]
         text = _sent_text(stub, carol, "Преподаватель перепроверил")
-        assert f"посылку #{subs['s3']}: было 5 из 5, стало нет оценки." in text and "the kernel died" in text
+        assert f"посылку #{subs['s3']}: было 5 из 5, стало нет оценки." in text
+        # the instructor started the regrade: the student is not told to send again
+        assert f"Посылка #{subs['s3']}: перепроверка не удалась (the kernel died)." in text
+        assert "Преподаватель знает об этом, вам ничего делать не нужно." in text
+        assert "отправить ещё раз" not in text
         time.sleep(1.0)  # several polls of the bot
         assert stub.texts(BOB) == []
 

@@ -1,7 +1,7 @@
 """The DDL of the two stores gradebot had before the unified store (``gradebot.sqlstore``), kept as a test fixture
 (not production code): databases created by that code must open, migrate in place and keep their data. Also how
 a database of the unified store's schema version 1 differs from version 2 (:data:`V2_TO_V1`), and version 2 from
-version 3 (:data:`V3_TO_V2`).
+version 3 (:data:`V3_TO_V2`), and version 3 from version 4 (:data:`V4_TO_V3`).
 
 Copied verbatim from ``gradebot/backends/sqlite_store.py`` (``SCHEMA``), ``gradebot/backends/embedded.py``
 (``JOBS_SCHEMA``) and ``gradebot/backends/postgres_store.py`` (``SCHEMA``) as of commit 0ecc34d.
@@ -113,6 +113,12 @@ CREATE TABLE IF NOT EXISTS gb_jobs (
 
 
 # A version-3 database turned back into version 2 (both dialects): version 2 had no instructor tables.
+# A version-4 database turned back into version 3 (both dialects): version 3 had no gb_revoked_sessions.
+V4_TO_V3 = [
+    "DROP TABLE gb_revoked_sessions",
+    "UPDATE gb_schema_version SET version = 3",
+]
+
 V3_TO_V2 = [
     "DROP TABLE gb_regrades",
     "DROP TABLE gb_extensions",

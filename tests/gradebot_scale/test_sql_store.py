@@ -15,6 +15,7 @@ from gradebot.core import access
 from gradebot.core.errors import ConfigError, RegistrationError, UnknownStudent
 from gradebot.core.models import Result, Student
 from gradebot.sqlstore import SqlStore, StoreUnavailable, normalize_url
+from gradebot.sqlstore.tables import SCHEMA_VERSION
 
 from . import legacy_schemas
 
@@ -117,6 +118,59 @@ def test_claim_excludes_others_until_lease_expires(store):
     log = store.attempts(sub.id)
     assert [(a["worker"], a["outcome"]) for a in log] == [("hostA/1", "lost"), ("hostB/2", "done")]
     assert store.claim(sub.id, "hostD/4", lease_seconds=2) is None  # finished: never claimed again
+
+
+@pytest.fixture
+def skew(monkeypatch):
+    """Make the store's Python clock disagree with the database's: ``skew(offset)`` shifts it by ``offset`` (each
+    call is another machine's clock; the database is the same)."""
+    from gradebot.sqlstore import store as store_module
+
+    real = store_module._now
+    offset = [timedelta(0)]
+    monkeypatch.setattr(store_module, "_now", lambda: real() + offset[0])
+    return lambda by: offset.__setitem__(0, by)
+
+
+def test_leases_are_stamped_and_compared_with_the_database_clock(store, skew):
+    """Workers on machines whose clocks disagree: a live lease stays live and a stale one expires by the
+    database's clock, whatever the claiming, renewing or sweeping process' clock says."""
+    sub = add(store)
+    store.note_enqueued(sub.id)
+    skew(timedelta(hours=-1))  # host A's clock is an hour behind
+    t1 = store.claim(sub.id, "hostA/1", lease_seconds=60)
+    assert t1
+    skew(timedelta(0))  # host B's clock is right: A's claim is seconds old by the database, not an hour
+    assert store.claim(sub.id, "hostB/2", lease_seconds=60) is None
+    assert store.claim_next("hostB/2", lease_seconds=60) is None
+    assert store.to_publish(60, broker_lost=True, min_age=0) == []
+    skew(timedelta(hours=-1))
+    assert store.heartbeat(sub.id, t1) is True  # A renews with its slow clock
+    skew(timedelta(0))
+    assert store.claim(sub.id, "hostB/2", lease_seconds=60) is None  # still live
+    skew(timedelta(hours=1))  # host C's clock is an hour ahead
+    assert store.claim(sub.id, "hostC/3", lease_seconds=60) is None
+    assert store.claim_next("hostC/3", lease_seconds=60) is None
+    assert store.to_publish(60, broker_lost=True, min_age=0) == []
+    claimed_at = store.attempts(sub.id)[0]["started_at"]
+    assert abs(claimed_at - datetime.now(timezone.utc)) < timedelta(minutes=5)  # the database's time, not A's
+
+
+def test_leases_expire_by_the_database_clock(store, skew):
+    sub = add(store)
+    store.note_enqueued(sub.id)
+    t1 = store.claim(sub.id, "hostA/1", lease_seconds=1)
+    assert t1
+    time.sleep(1.5)  # A stops beating; by the database its lease is over
+    skew(timedelta(hours=-1))  # the sweeping and claiming hosts' clocks are an hour behind
+    assert store.to_publish(1, broker_lost=True, min_age=0) == [sub.id]
+    got = store.claim_next("hostB/2", lease_seconds=1)
+    assert got is not None and got[0] == sub.id and got[1] != t1
+    assert store.heartbeat(sub.id, t1) is False
+    time.sleep(1.5)
+    t3 = store.claim(sub.id, "hostC/3", lease_seconds=1)
+    assert t3 and t3 != got[1]
+    assert [a["outcome"] for a in store.attempts(sub.id)] == ["lost", "lost", None]
 
 
 def test_same_worker_takes_its_abandoned_claim_back(store):
@@ -265,7 +319,7 @@ def test_version_1_database_gets_its_plaintext_codes_hashed(db_url):
     SqlStore(db_url).close()
     engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
     with engine.begin() as c:
-        for statement in legacy_schemas.V3_TO_V2 + legacy_schemas.V2_TO_V1:
+        for statement in legacy_schemas.V4_TO_V3 + legacy_schemas.V3_TO_V2 + legacy_schemas.V2_TO_V1:
             c.execute(sa.text(statement))
         c.execute(
             sa.text(
@@ -291,7 +345,7 @@ def test_version_1_database_gets_its_plaintext_codes_hashed(db_url):
         assert access.verify_code(s3.code_hash, "cycode33") and s2.code_hash is None
         assert [sub.filename for sub in store.list_submissions("s1")] == ["a.ipynb"]
         with engine.connect() as c:
-            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [3]
+            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [SCHEMA_VERSION]
             rows = c.execute(sa.text("SELECT * FROM gb_students")).all()
         assert "k7m2" not in repr(rows).lower() and "cycode33" not in repr(rows).lower().replace("-", "")
         assert _columns(db_url, "gb_students") == {"student_id", "name", "grp", "telegram_user_id", "code_hash"}
@@ -529,8 +583,6 @@ def test_unreachable_database_is_a_transient_store_error():
 def test_schema_version_is_recorded_and_a_newer_database_is_refused(db_url):
     import sqlalchemy as sa
 
-    from gradebot.sqlstore.tables import SCHEMA_VERSION
-
     SqlStore(db_url).close()
     SqlStore(db_url).close()  # opening again: still one version row
     engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
@@ -593,3 +645,31 @@ def test_regrade_requeue_history_progress_and_extensions(store):
     assert store.extensions() == {}
     with pytest.raises(UnknownStudent):
         store.set_extension("ghost", when)
+
+
+def test_version_3_database_gets_the_revoked_sessions_and_logouts_are_shared(db_url):
+    """Schema step 4: ``gb_revoked_sessions`` is created; a session revoked through one store object (one web
+    process) is revoked for another; entries past their expiry are forgotten."""
+    import sqlalchemy as sa
+
+    SqlStore(db_url).close()
+    engine = sa.create_engine(SqlStore(db_url).sqlalchemy_url)
+    with engine.begin() as c:
+        for statement in legacy_schemas.V4_TO_V3:
+            c.execute(sa.text(statement))
+    one, other = SqlStore(db_url), SqlStore(db_url)
+    try:
+        now = datetime.now(timezone.utc)
+        assert other.session_revoked("n1") is False
+        one.revoke_session("n1", now + timedelta(hours=12))
+        one.revoke_session("n1", now + timedelta(hours=12))  # a second logout of the same session: no error
+        one.revoke_session("gone", now - timedelta(seconds=1))  # already expired: forgotten at the next logout
+        assert other.session_revoked("n1") and not other.session_revoked("n2")
+        other.revoke_session("n2", now + timedelta(hours=12))
+        assert one.session_revoked("n2") and not one.session_revoked("gone")
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT version FROM gb_schema_version")).scalars().all() == [SCHEMA_VERSION]
+    finally:
+        one.close()
+        other.close()
+        engine.dispose()
