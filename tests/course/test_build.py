@@ -90,7 +90,7 @@ def test_release_is_the_skeleton(release_nb, source_nb):
     dense = cell(release_nb, "dense").source
     assert dense.count("raise NotImplementedError()") == 4  # forward, grad_x, grad_W, grad_b
     assert dense.count(FALLBACK_BACKWARD) == 1  # the optional backward falls back
-    assert "def update_param(self, params_grad, learning_rate):" in dense  # given in the assignment
+    assert "def update_param(self, params_grad: list[np.ndarray], learning_rate: float) -> None:" in dense  # given
     assert "``(B, output_dim, input_dim*output_dim)``" in dense  # docstrings stay, with the layout
     assert "``[b, o, i*output_dim + j]``" in dense
     for gid in ("relu", "softmax", "flatten", "maxpooling", "conv2d", "conv2dtr"):
@@ -242,7 +242,7 @@ def test_release_says_why_a_method_is_optional(release_nb):
             r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body
         ), (gid, method)
     assert re.search(
-        r'def grad_kernel\(self, input_data\):\n(?:\s+"""[^\n]*"""\n)?'
+        r'def grad_kernel\(self, input_data: np\.ndarray\) -> np\.ndarray:\n(?:\s+"""[^\n]*"""\n)?'
         r'\s+return self\.grad_param\(input_data\)\[0\]',
         code,
     )  # given
