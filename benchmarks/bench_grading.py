@@ -56,13 +56,9 @@ def bench_grade(name):
 def print_report(report):
     tests = sorted(report["tests"], key=lambda t: -t["seconds"])
     print(
-        "  trusted grader: %.1f s in TrustedExecute (sandbox starts: %d; tests: %.1f s); slowest tests: %s"
-        % (
-            report["seconds"],
-            report["starts"],
-            sum(t["seconds"] for t in report["tests"]),
-            ", ".join("%s %.2f s" % (t["grade_id"], t["seconds"]) for t in tests[:4]),
-        )
+        f"  trusted grader: {report['seconds']:.1f} s in TrustedExecute (sandbox starts: {report['starts']}; "
+        f"tests: {sum(t['seconds'] for t in report['tests']):.1f} s); slowest tests: "
+        + ", ".join(f"{t['grade_id']} {t['seconds']:.2f} s" for t in tests[:4])
     )
 
 
@@ -70,17 +66,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=["grade", "slow"])
     args = parser.parse_args()
-    print("machine: %d cores; KERAS_BACKEND=%s" % (os.cpu_count(), os.environ.get("KERAS_BACKEND", "jax")))
+    print(f"machine: {os.cpu_count()} cores; KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'jax')}")
     if args.only in (None, "grade"):
         seconds, total, build, report = bench_grade("reference")
         print(
-            "grade reference submission: %.1f s (target <= 8 s), %g/45 points; the course build beforehand "
-            "(generate_assignment) %.1f s" % (seconds, total, build)
+            f"grade reference submission: {seconds:.1f} s (target <= 8 s), {total:g}/45 points; the course build "
+            f"beforehand (generate_assignment) {build:.1f} s"
         )
         print_report(report)
     if args.only in (None, "slow"):
         seconds, total, _, report = bench_grade("slow_jacobians")
-        print("grade slow (Jacobians only) submission: %.1f s (target <= 30 s), %g/45 points" % (seconds, total))
+        print(f"grade slow (Jacobians only) submission: {seconds:.1f} s (target <= 30 s), {total:g}/45 points")
         print_report(report)
 
 

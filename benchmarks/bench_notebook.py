@@ -55,7 +55,7 @@ def notebook(name):
 def peak_rss_mib(pid):
     """The process' peak resident set so far (MiB): VmHWM from /proc, else its current RSS from psutil."""
     try:
-        with open("/proc/%d/status" % pid) as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024.0
@@ -121,7 +121,7 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
             try:
                 client.execute()
             except Exception as err:  # a dead kernel or a cell over the timeout: report, keep the figures
-                died = "%s: %s" % (type(err).__name__, err)
+                died = f"{type(err).__name__}: {err}"
             else:
                 died = None
             seconds = time.monotonic() - start
@@ -134,10 +134,10 @@ def run_notebook(nb, folder, grading=False, blas_threads=None):
 def describe(cell, index):
     gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
     if gid and not gid.startswith("cell-"):  # a named cell (nbgrader names the others cell-<n>)
-        return "cell %d %s" % (index, gid)
+        return f"cell {index} {gid}"
     lines = [line.strip() for line in cell.source.strip().split("\n")]
     networks = [line for line in lines if "Network([" in line]  # a demo: the network it trains
-    return "cell %d %r" % (index, (networks or lines)[0][:70])
+    return f"cell {index} {(networks or lines)[0][:70]!r}"
 
 
 def cell_times(nb):
@@ -163,9 +163,9 @@ def problems(nb):
         text = "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
         errors = [o.ename for o in c.outputs if o.output_type == "error"]
         if errors:
-            out.append("%s: %s" % (describe(c, i), ", ".join(errors)))
+            out.append(f'{describe(c, i)}: {", ".join(errors)}')
         elif c.metadata.get("nbgrader", {}).get("grade") and "Test PASSED" not in text:
-            out.append("%s: no 'Test PASSED'" % describe(c, i))
+            out.append(f"{describe(c, i)}: no 'Test PASSED'")
     return out
 
 
@@ -174,22 +174,19 @@ def bench(name, n_cells, grading=False, blas_threads=None):
     seconds, nb, stats, died = run_notebook(nb, folder, grading, blas_threads)
     target = None if grading else TARGETS[name]
     mib = stats["mib"]
+    mode = "grading mode (demos skipped)" if grading else "Run all"
+    cpu = f"{stats['cpu']:.1f} s" if stats["cpu"] is not None else "n/a"
+    memory = f"{mib:.0f} MiB" if mib is not None else "n/a"
+    time_target = f" (target <= {target[0]} s)" if target else ""
+    memory_target = f" (target <= {target[1]} MiB)" if target else ""
     print(
-        "%-15s %s %6.1f s%s (kernel CPU %s); kernel peak memory %s%s"
-        % (
-            name,
-            "grading mode (demos skipped)" if grading else "Run all",
-            seconds,
-            " (target <= %d s)" % target[0] if target else "",
-            "%.1f s" % stats["cpu"] if stats["cpu"] is not None else "n/a",
-            "%.0f MiB" % mib if mib is not None else "n/a",
-            " (target <= %d MiB)" % target[1] if target else "",
-        )
+        f"{name:<15} {mode} {seconds:6.1f} s{time_target} (kernel CPU {cpu}); "
+        f"kernel peak memory {memory}{memory_target}"
     )
     if stats["cell"] is not None:
-        print("  peak reached by %s" % describe(nb.cells[stats["cell"]], stats["cell"]))
+        print(f'  peak reached by {describe(nb.cells[stats["cell"]], stats["cell"])}')
     for s, i in cell_times(nb)[:n_cells]:
-        print("  %6.2f s  %s" % (s, describe(nb.cells[i], i)))
+        print(f"  {s:6.2f} s  {describe(nb.cells[i], i)}")
     bad = problems(nb) + (["the run stopped: " + died] if died else [])
     if bad:
         print("  PROBLEMS (figures of a broken run): " + "; ".join(bad))
@@ -213,13 +210,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     print(
-        "machine: %d cores, load average %s; KERAS_BACKEND=%s; BLAS threads: %s"
-        % (
-            os.cpu_count(),
-            " ".join("%.1f" % v for v in os.getloadavg()),
-            os.environ.get("KERAS_BACKEND", "jax"),
-            args.blas_threads or "default",
-        )
+        f"machine: {os.cpu_count()} cores, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+        f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'jax')}; BLAS threads: {args.blas_threads or 'default'}"
     )
     failed = False
     for name in args.only or NOTEBOOKS:

@@ -248,7 +248,7 @@ class NumnetRunner:
                     (g, cols.transpose(0, 2, 1)),
                 ] + ([(layer.kernel.reshape(k * k * c, o), g)] if i else [])
             elif not isinstance(layer, (self.nr.ReLU, self.nr.MaxPooling, self.nr.FlattenLayer, self.nr.Softmax)):
-                raise TypeError("no floor products known for %r" % (layer,))
+                raise TypeError(f"no floor products known for {layer!r}")
             x = out
         return pairs
 

@@ -123,13 +123,13 @@ def points_text(points: float) -> str:
             if n % 10 == 1 and n % 100 != 11
             else ("балла" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "баллов")
         )
-        return "%d %s" % (n, word)
-    return "%s балла" % ("%g" % points).replace(".", ",")
+        return f"{n} {word}"
+    return f"{_points_number(points)} балла"
 
 
 def test_first_line(grade_id: str, points: float) -> str:
     """'# Тест part1_forward__dense — DenseLayer: прямой проход (1 балл)': the first line of a test cell."""
-    return "# Тест %s — %s (%s)" % (grade_id, TEST_NAMES[grade_id], points_text(points))
+    return f"# Тест {grade_id} — {TEST_NAMES[grade_id]} ({points_text(points)})"
 
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -148,7 +148,7 @@ class TemplateError(ValueError):
 
 
 def _points_number(points):
-    return ("%g" % points).replace(".", ",")
+    return f"{points:g}".replace(".", ",")
 
 
 def points_table(tests: list[tuple[str, float]]) -> str:
@@ -162,25 +162,18 @@ def points_table(tests: list[tuple[str, float]]) -> str:
         first = True
         for grade_id, points in tests:
             if task_of(grade_id) == task:
-                rows.append(
-                    "| %s | %s | `%s` | %s |"
-                    % (
-                        "**%s**" % TASK_TITLES[task] if first else "",
-                        TEST_NAMES[grade_id],
-                        grade_id,
-                        _points_number(points),
-                    )
-                )
+                title = f"**{TASK_TITLES[task]}**" if first else ""
+                rows.append(f"| {title} | {TEST_NAMES[grade_id]} | `{grade_id}` | {_points_number(points)} |")
                 first = False
-        rows.append("| | *всего за задание* | | **%s** |" % _points_number(sums[task]))
+        rows.append(f"| | *всего за задание* | | **{_points_number(sums[task])}** |")
     main = sum(p for t, p in sums.items() if not t.startswith("bonus_"))
     bonus = sum(p for t, p in sums.items() if t.startswith("bonus_"))
-    rows.append("| **Итого** | | | **%s** |" % _points_number(main + bonus))
+    rows.append(f"| **Итого** | | | **{_points_number(main + bonus)}** |")
     return (
         "Баллы по заданиям и тестам (идентификатор и название теста стоят в первой строке его ячейки и в "
         "отчёте бота):\n\n"
         + "\n".join(rows)
-        + "\n\nОсновная часть — %s, дополнительные задания — %s." % (points_text(main), points_text(bonus))
+        + f"\n\nОсновная часть — {points_text(main)}, дополнительные задания — {points_text(bonus)}."
     )
 
 
@@ -189,20 +182,18 @@ def check_names(tests: list[tuple[str, float]]) -> None:
     ids = [grade_id for grade_id, _ in tests]
     unnamed = [g for g in ids if g not in TEST_NAMES]
     if unnamed:
-        raise TemplateError("test cells without a name in coursekit/course.py TEST_NAMES: %s" % ", ".join(unnamed))
+        raise TemplateError(f'test cells without a name in coursekit/course.py TEST_NAMES: {", ".join(unnamed)}')
     orphans = [g for g in TEST_NAMES if g not in ids]
     if orphans:
-        raise TemplateError("names in coursekit/course.py TEST_NAMES without a test cell: %s" % ", ".join(orphans))
+        raise TemplateError(f'names in coursekit/course.py TEST_NAMES without a test cell: {", ".join(orphans)}')
     untitled = sorted({task_of(g) for g in ids} - set(TASK_TITLES))
     if untitled:
-        raise TemplateError("tasks without a title in coursekit/course.py TASK_TITLES: %s" % ", ".join(untitled))
+        raise TemplateError(f'tasks without a title in coursekit/course.py TASK_TITLES: {", ".join(untitled)}')
     sums = {}
     for grade_id, points in tests:
         sums[task_of(grade_id)] = sums.get(task_of(grade_id), 0.0) + points
     if sums != {t: float(p) for t, p in TASKS.items()}:
-        raise TemplateError(
-            "points per task of the test cells %s differ from coursekit.course.TASKS %s" % (sums, TASKS)
-        )
+        raise TemplateError(f"points per task of the test cells {sums} differ from coursekit.course.TASKS {TASKS}")
 
 
 def _expand(line, facts=None, tests=None):
@@ -214,12 +205,12 @@ def _expand(line, facts=None, tests=None):
         return points_table(tests)
     if kind == "submit":
         if facts is None:
-            raise TemplateError("%s needs the bot's course settings" % line.strip())
+            raise TemplateError(f"{line.strip()} needs the bot's course settings")
         if arg is None:
             return submit.section_markdown(facts)
         if arg == "readme":
             return submit.readme_submit_lines(facts)
-        raise TemplateError("unknown template directive %r" % line.strip())
+        raise TemplateError(f"unknown template directive {line.strip()!r}")
     if kind == "code":
         return object_source(arg, REGIONS.get(arg))
     if kind == "imports":
@@ -234,12 +225,16 @@ def _expand(line, facts=None, tests=None):
         funcs = [obj for _, obj in inspect.getmembers(module, inspect.isfunction) if obj.__module__ == module.__name__]
         funcs.sort(key=lambda f: f.__code__.co_firstlineno)
         body = "\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in funcs)
-        names = ", ".join("%s=%s" % (f.__name__, f.__name__) for f in funcs)
-        return "%s\n\n%s\n\n\n_checks = types.SimpleNamespace(%s)" % (module_imports("_checks"), body, names)
+        names = ", ".join(f"{f.__name__}={f.__name__}" for f in funcs)
+        # `import types` for the namespace below, after the module's `from __future__` import (which must come first)
+        imports = module_imports("_checks").split("\n")
+        future = [line for line in imports if line.startswith("from __future__ ")]
+        imports = "\n".join(future + ["import types"] + [line for line in imports if line not in future])
+        return f"{imports}\n\n{body}\n\n\n_checks = types.SimpleNamespace({names})"
     if kind == "file":
         with open(os.path.join(HERE, arg), encoding="utf-8") as f:
             return f.read().rstrip("\n")
-    raise TemplateError("unknown template directive %r" % line.strip())
+    raise TemplateError(f"unknown template directive {line.strip()!r}")
 
 
 def parse_template(text: str) -> list[tuple[list[str], str]]:
@@ -252,7 +247,7 @@ def parse_template(text: str) -> list[tuple[list[str], str]]:
             header, lines = line[4:].split(), []
         elif header is None:
             if line.strip():
-                raise TemplateError("text before the first cell header: %r" % line)
+                raise TemplateError(f"text before the first cell header: {line!r}")
         else:
             lines.append(line)
     if header is not None:
@@ -277,7 +272,7 @@ def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
 def _no_directive_left(text, where):
     left = re.search(r"\{\{\w+(?::[^}]*)?\}\}", text)
     if left:
-        raise TemplateError("%s: %s was not filled in (no placeholder may reach a release)" % (where, left.group()))
+        raise TemplateError(f"{where}: {left.group()} was not filled in (no placeholder may reach a release)")
 
 
 def build_notebook(
@@ -293,14 +288,14 @@ def build_notebook(
     for index, (header, raw) in enumerate(parsed):
         kind, args = header[0], header[1:]
         source = "\n".join(_expand(line, facts, tests) for line in raw.split("\n"))
-        _no_directive_left(source, "template cell %d" % index)
-        auto_id = "cell-%02d" % index
+        _no_directive_left(source, f"template cell {index}")
+        auto_id = f"cell-{index:02d}"
         if kind in ("md", "code"):
             new = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
             cell = new(source)
             if args != ["free"]:
                 if len(args) > 1 or (args and not re.fullmatch(r"[a-z][a-z0-9_]*", args[0])):
-                    raise TemplateError("cell %d: unknown options %s" % (index, args))
+                    raise TemplateError(f"cell {index}: unknown options {args}")
                 cell.metadata["nbgrader"] = _nbgrader(args[0] if args else auto_id, locked=True)
                 cell.metadata["editable"] = False
                 cell.metadata["deletable"] = False
@@ -313,7 +308,7 @@ def build_notebook(
         elif kind == "test":
             grade_id, points = args
             if not re.fullmatch(r"[a-z0-9_]+__[a-z0-9_]+", grade_id):
-                raise TemplateError("test cell %r: grade_id must be <task>__<name>" % grade_id)
+                raise TemplateError(f"test cell {grade_id!r}: grade_id must be <task>__<name>")
             points = float(points)
             cell = nbformat.v4.new_code_cell(test_first_line(grade_id, points) + "\n" + source)
             cell.metadata["nbgrader"] = _nbgrader(
@@ -322,10 +317,10 @@ def build_notebook(
             cell.metadata["editable"] = False
             cell.metadata["deletable"] = False
         else:
-            raise TemplateError("cell %d: unknown cell kind %r" % (index, kind))
+            raise TemplateError(f"cell {index}: unknown cell kind {kind!r}")
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", auto_id)
         if grade_id in seen_ids:
-            raise TemplateError("duplicate cell id %r" % grade_id)
+            raise TemplateError(f"duplicate cell id {grade_id!r}")
         seen_ids.add(grade_id)
         cell.id = grade_id.replace("_", "-")
         cells.append(cell)
@@ -372,13 +367,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         nb = build_notebook(bot_config=args.bot_config)
         readme = build_readme(bot_config=args.bot_config)
     except submit.FactsError as exc:
-        print("coursekit.build: %s" % exc, file=sys.stderr)
+        print(f"coursekit.build: {exc}", file=sys.stderr)
         return 2
     readme_path = os.path.join(os.path.dirname(args.output), README)
     if args.check:
         stale = []
         if not os.path.exists(args.output):
-            print("%s does not exist: run python -m coursekit.build" % args.output)
+            print(f"{args.output} does not exist: run python -m coursekit.build")
             return 1
         committed = nbformat.read(args.output, as_version=4)
         if normalized(committed) != normalized(nb):
@@ -386,16 +381,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not os.path.exists(readme_path) or open(readme_path, encoding="utf-8").read() != readme:
             stale.append(readme_path)
         if stale:
-            print("%s stale: run python -m coursekit.build (then python -m coursekit.release)" % " and ".join(stale))
+            print(f'{" and ".join(stale)} stale: run python -m coursekit.build (then python -m coursekit.release)')
             return 1
-        print("%s and %s are up to date" % (args.output, readme_path))
+        print(f"{args.output} and {readme_path} are up to date")
         return 0
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(dumps(nb))
     with open(readme_path, "w", encoding="utf-8") as f:
         f.write(readme)
-    print("wrote %s (%d cells) and %s" % (args.output, len(nb.cells), readme_path))
+    print(f"wrote {args.output} ({len(nb.cells)} cells) and {readme_path}")
     return 0
 
 

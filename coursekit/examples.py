@@ -407,8 +407,8 @@ EXAMPLES = [
             Edit("network", "class Network(object):", "class NetworkBase(object):"),
             Edit(
                 "network",
-                "self.loss, self.optimizer)",
-                "self.loss, self.optimizer)\n\n\n"
+                "optimizer={self.optimizer!r})\"",
+                "optimizer={self.optimizer!r})\"\n\n\n"
                 "class Network(NetworkBase):\n    def grad_x(self, input_data, labels):\n"
                 "        return super().grad_x(input_data, labels)",
             ),
@@ -458,7 +458,7 @@ def use_stubs(source: str, methods: Collection[str]) -> str:
             cls = match.group(1)
         match = re.match(r"\s*def (\w+)\(", line)
         if match:
-            current = "%s.%s" % (cls, match.group(1))
+            current = f"{cls}.{match.group(1)}"
         if "### BEGIN SOLUTION" in line and current in methods:
             indent = line[: len(line) - len(line.lstrip())]
             out += [indent + stub for stub in RELEASED_STUB.split("\n")]
@@ -470,8 +470,8 @@ def use_stubs(source: str, methods: Collection[str]) -> str:
             out.append(line)
     if done != set(methods):
         raise MutationError(
-            "no solution region in %s: numnet_ref changed? update coursekit/examples.py"
-            % ", ".join(sorted(set(methods) - done))
+            f"no solution region in {', '.join(sorted(set(methods) - done))}: numnet_ref changed? update "
+            "coursekit/examples.py"
         )
     return "\n".join(out)
 
@@ -480,7 +480,7 @@ def solved_notebook(
     release_nb: nbformat.NotebookNode | None = None, source_nb: nbformat.NotebookNode | None = None
 ) -> nbformat.NotebookNode:
     """The release notebook with every solution cell filled in from the source notebook."""
-    release_nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
+    release_nb = copy.deepcopy(release_nb or nbformat.read(f"{RELEASE_DIR}/{NOTEBOOK}", as_version=4))
     source_nb = source_nb or nbformat.read(SOURCE_NOTEBOOK, as_version=4)
     solutions = {
         gid: c.source for gid, c in _cells_by_id(source_nb).items() if gid and c.metadata["nbgrader"].get("solution")
@@ -494,7 +494,7 @@ def solved_notebook(
 def apply_edit(nb: nbformat.NotebookNode, edit: Edit) -> None:
     cells = _cells_by_id(nb)
     if edit.target not in cells:
-        raise MutationError("no cell with grade_id %r" % edit.target)
+        raise MutationError(f"no cell with grade_id {edit.target!r}")
     cell = cells[edit.target]
     if edit.find is None:
         if edit.replace is None:
@@ -505,8 +505,8 @@ def apply_edit(nb: nbformat.NotebookNode, edit: Edit) -> None:
     count = cell.source.count(edit.find)
     if count != 1:
         raise MutationError(
-            "cell %r: %r occurs %d times (expected once): numnet_ref changed? update "
-            "coursekit/examples.py" % (edit.target, edit.find, count)
+            f"cell {edit.target!r}: {edit.find!r} occurs {count} times (expected once): numnet_ref changed? update "
+            "coursekit/examples.py"
         )
     cell.source = cell.source.replace(edit.find, edit.replace)
 
@@ -515,7 +515,7 @@ def build_submission(
     example: Example, release_nb: nbformat.NotebookNode | None = None, source_nb: nbformat.NotebookNode | None = None
 ) -> nbformat.NotebookNode:
     if example.base == "release":
-        nb = copy.deepcopy(release_nb or nbformat.read("%s/%s" % (RELEASE_DIR, NOTEBOOK), as_version=4))
+        nb = copy.deepcopy(release_nb or nbformat.read(f"{RELEASE_DIR}/{NOTEBOOK}", as_version=4))
     else:
         nb = solved_notebook(release_nb, source_nb)
     cells = _cells_by_id(nb)
@@ -541,16 +541,16 @@ def format_table(rows: Sequence[tuple[str, Mapping[str, float], Mapping[str, flo
     tasks = list(TASKS)
     short = {t: t.replace("part", "p").replace("bonus_", "b_") for t in tasks}
     width = max(len(r[0]) for r in rows) + 2
-    head = "%-*s" % (width, "submission") + "".join("%16s" % short[t] for t in tasks) + "%13s  ok" % "total"
+    head = f"{'submission':<{width}}" + "".join(f"{short[t]:>16}" for t in tasks) + f"{'total':>13}  ok"
     lines = [head, "-" * len(head)]
     for name, expected, obtained in rows:
         cells = []
         for t in tasks:
             e, o = expected.get(t, 0), obtained.get(t, 0)
-            cells.append("%16s" % ("%g" % o if abs(e - o) < 1e-6 else "%g (exp %g)" % (o, e)))
+            cells.append(f"{f'{o:g}' if abs(e - o) < 1e-6 else f'{o:g} (exp {e:g})':>16}")
         ok = all(abs(expected.get(t, 0) - obtained.get(t, 0)) < 1e-6 for t in tasks)
-        total = "%g/%g" % (sum(obtained.values()), sum(TASKS.values()))
-        lines.append("%-*s" % (width, name) + "".join(cells) + "%13s  %s" % (total, "yes" if ok else "NO"))
+        total = f"{sum(obtained.values()):g}/{sum(TASKS.values()):g}"
+        lines.append(f"{name:<{width}}" + "".join(cells) + f"{total:>13}  {'yes' if ok else 'NO'}")
     return "\n".join(lines)
 
 
@@ -575,21 +575,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [ex for ex in EXAMPLES if not args.names or ex.name in args.names]
     unknown = set(args.names) - {ex.name for ex in EXAMPLES}
     if unknown:
-        parser.error("unknown examples: %s (see --list)" % ", ".join(sorted(unknown)))
+        parser.error(f'unknown examples: {", ".join(sorted(unknown))} (see --list)')
     if args.list:
         for ex in chosen:
-            print("%-28s %s" % (ex.name, ex.description))
+            print(f"{ex.name:<28} {ex.description}")
         return 0
     from gradebot.core.errors import CourseError, SandboxUnavailable
 
     try:
         rows, info = grade_examples(chosen, workers=args.workers, keep=args.keep)
     except (CourseError, SandboxUnavailable) as exc:
-        parser.exit(2, "cannot grade the examples: %s\n" % exc)
+        parser.exit(2, f"cannot grade the examples: {exc}\n")
     print(format_table(rows))
     print(
-        "graded %d submissions in %.0f s%s"
-        % (len(rows), info["seconds"], " (kept in %s)" % info["workdir"] if args.keep else "")
+        f"graded {len(rows)} submissions in {info['seconds']:.0f} s"
+        + (f" (kept in {info['workdir']})" if args.keep else "")
     )
     return 0 if all(abs(e.get(t, 0) - o.get(t, 0)) < 1e-6 for _, e, o in rows for t in TASKS) else 1
 

@@ -43,7 +43,7 @@ def _body_span(func, lines):
         and isinstance(body[0].value.value, str)
     ):
         if len(body) == 1:
-            raise ValueError("%s has only a docstring: nothing to put in a solution region" % func.name)
+            raise ValueError(f"{func.name} has only a docstring: nothing to put in a solution region")
         doc_end = body[0].end_lineno  # 1-based last line of the docstring
         first = doc_end  # 0-based: the line after the docstring
     else:
@@ -64,7 +64,7 @@ def with_regions(source: str, regions: dict[str, str | tuple[str, str] | None]) 
         funcs = {f.name: f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
     unknown = set(regions) - set(funcs)
     if unknown:
-        raise ValueError("no such methods for solution regions: %s (have %s)" % (sorted(unknown), sorted(funcs)))
+        raise ValueError(f"no such methods for solution regions: {sorted(unknown)} (have {sorted(funcs)})")
     spans = sorted((_body_span(funcs[name], lines), name) for name in regions)
     out, pos = [], 0
     for (first, last), name in spans:

@@ -75,7 +75,7 @@ def sanitize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if out.get("output_type") == "error":
                 ename, evalue = _ANSI.sub("", out.get("ename", "")), _ANSI.sub("", out.get("evalue", ""))
                 out["ename"], out["evalue"] = ename, evalue
-                out["traceback"] = ["%s: %s" % (ename, evalue)]
+                out["traceback"] = [f"{ename}: {evalue}"]
     return nb
 
 
@@ -140,33 +140,31 @@ def _summary_html(tasks, summary=None):
     summary = summary or {}
     rows = []
     for task, entry in tasks.items():
+        title = html.escape(TASK_TITLES.get(task, task))
         rows.append(
-            '<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-            % (html.escape(TASK_TITLES.get(task, task)), msg.points(entry["points"]), msg.points(entry["max"]))
+            f'<tr><td>{title}</td><td class="num">{msg.points(entry["points"])}</td>'
+            f'<td class="num">{msg.points(entry["max"])}</td></tr>'
         )
     total = summary.get("total", sum(e["points"] for e in tasks.values()))
     maximum = summary.get("max", sum(e["max"] for e in tasks.values()))
     rows.append(
-        '<tr class="total"><td>%s</td><td class="num">%s</td><td class="num">%s</td></tr>'
-        % (msg.FB_TOTAL, msg.points(total), msg.points(maximum))
+        f'<tr class="total"><td>{msg.FB_TOTAL}</td><td class="num">{msg.points(total)}</td>'
+        f'<td class="num">{msg.points(maximum)}</td></tr>'
     )
     verdict = summary.get("verdict")
-    head = "<h1>%s</h1>" % msg.FB_HEAD_T.format(points=msg.points(total), max=msg.points(maximum))
+    head = f"<h1>{msg.FB_HEAD_T.format(points=msg.points(total), max=msg.points(maximum))}</h1>"
     if verdict:
-        head += '<p class="verdict%s">%s</p>' % (
-            "" if verdict == "ok" else " bad",
-            html.escape(msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(verdict, verdict))),
-        )
+        bad = "" if verdict == "ok" else " bad"
+        text = html.escape(msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(verdict, verdict)))
+        head += f'<p class="verdict{bad}">{text}</p>'
     failed = {gid for gid, _ in failed_tests(summary.get("messages", []))}
     notes = [m for m in summary.get("messages", []) if m.split(": failed (", 1)[0] not in failed]
-    notes_html = (
-        ('<p>%s</p><ul class="notes">%s</ul>' % (msg.FB_NOTES, "".join("<li>%s</li>" % html.escape(m) for m in notes)))
-        if notes
-        else ""
-    )
+    items = "".join(f"<li>{html.escape(m)}</li>" for m in notes)
+    notes_html = f'<p>{msg.FB_NOTES}</p><ul class="notes">{items}</ul>' if notes else ""
     return (
-        '<section id="%s">%s<table class="tasks"><tr><th>%s</th><th>%s</th><th>%s</th></tr>%s'
-        "</table>%s</section>" % (SUMMARY_ID, head, msg.FB_TASK, msg.FB_POINTS, msg.FB_MAX, "".join(rows), notes_html)
+        f'<section id="{SUMMARY_ID}">{head}<table class="tasks">'
+        f"<tr><th>{msg.FB_TASK}</th><th>{msg.FB_POINTS}</th><th>{msg.FB_MAX}</th></tr>{''.join(rows)}"
+        f"</table>{notes_html}</section>"
     )
 
 
@@ -183,36 +181,28 @@ def _tests_html(rows, summary=None):
         for gid, got, maximum, message, _ in failed:
             task = task_of(gid)
             text = msg.failure_reason(message or bot_messages.get(gid, "") or msg.FB_CELL_DID_NOT_RUN)
+            name, title = html.escape(TEST_NAMES.get(gid, gid)), html.escape(TASK_TITLES.get(task, task))
+            score = msg.FB_FAILED_ITEM_T.format(points=msg.points(got), max=msg.points(maximum))
             items.append(
-                '<li><a href="#%s">%s</a> <code>%s</code> (%s), %s<div class="msg">%s</div></li>'
-                % (
-                    _anchor(gid),
-                    html.escape(TEST_NAMES.get(gid, gid)),
-                    html.escape(gid),
-                    html.escape(TASK_TITLES.get(task, task)),
-                    msg.FB_FAILED_ITEM_T.format(points=msg.points(got), max=msg.points(maximum)),
-                    html.escape(text[:1500]),
-                )
+                f'<li><a href="#{_anchor(gid)}">{name}</a> <code>{html.escape(gid)}</code> ({title}), {score}'
+                f'<div class="msg">{html.escape(text[:1500])}</div></li>'
             )
         parts.append(
-            '<section id="failed-tests"><h2>%s</h2><ol class="failed">%s</ol></section>'
-            % (msg.FB_FAILED_HEAD_T.format(n=len(failed)), "".join(items))
+            f'<section id="failed-tests"><h2>{msg.FB_FAILED_HEAD_T.format(n=len(failed))}</h2>'
+            f'<ol class="failed">{"".join(items)}</ol></section>'
         )
     else:
-        parts.append('<section id="failed-tests"><h2>%s</h2></section>' % msg.FB_ALL_PASSED)
+        parts.append(f'<section id="failed-tests"><h2>{msg.FB_ALL_PASSED}</h2></section>')
     if passed:
-        parts.append(
-            '<section id="passed-tests"><h2>%s</h2><p class="passed">%s</p></section>'
-            % (
-                msg.FB_PASSED_HEAD_T.format(n=len(passed)),
-                "".join(
-                    '<a href="#%s">%s&nbsp;(%s)</a> '
-                    % (_anchor(gid), html.escape(TEST_NAMES.get(gid, gid)), msg.points(got))
-                    for gid, got, _, _, _ in passed
-                ),
-            )
+        links = "".join(
+            f'<a href="#{_anchor(gid)}">{html.escape(TEST_NAMES.get(gid, gid))}&nbsp;({msg.points(got)})</a> '
+            for gid, got, _, _, _ in passed
         )
-    parts.append('<p class="note">%s</p>' % msg.FB_HIDDEN_NOTE)
+        parts.append(
+            f'<section id="passed-tests"><h2>{msg.FB_PASSED_HEAD_T.format(n=len(passed))}</h2>'
+            f'<p class="passed">{links}</p></section>'
+        )
+    parts.append(f'<p class="note">{msg.FB_HIDDEN_NOTE}</p>')
     return "".join(parts)
 
 
@@ -240,17 +230,15 @@ def _prepare_cells(nb, rows):
         if is_test_cell(cell) and meta.get("grade_id") in by_gid:
             gid, got, maximum, _, _ = by_gid[meta["grade_id"]]
             ok = got >= maximum
-            cell.metadata["feedback_head"] = '<div class="test-head%s" id="%s">%s</div>' % (
-                "" if ok else " failed",
-                _anchor(gid),
-                msg.FB_TEST_HEAD_T.format(
-                    gid="<code>%s</code>" % html.escape(gid),
-                    name=html.escape(TEST_NAMES.get(gid, gid)),
-                    points=msg.points(got),
-                    max=msg.points(maximum),
-                    state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED,
-                ),
+            head = msg.FB_TEST_HEAD_T.format(
+                gid=f"<code>{html.escape(gid)}</code>",
+                name=html.escape(TEST_NAMES.get(gid, gid)),
+                points=msg.points(got),
+                max=msg.points(maximum),
+                state=msg.FB_PASSED if ok else msg.FB_NOT_PASSED,
             )
+            failed = "" if ok else " failed"
+            cell.metadata["feedback_head"] = f'<div class="test-head{failed}" id="{_anchor(gid)}">{head}</div>'
         elif not _is_students_cell(cell) and not meta.get("grade", False):
             lines = cell.source.count("\n") + 1
             if lines > LONG_COURSE_CELL:
@@ -382,16 +370,9 @@ def safe_feedback(
     nb = _prepare_cells(sanitize(notebook), rows)
     return (
         '<!DOCTYPE html>\n<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" '
-        'content="width=device-width, initial-scale=1"><title>%s</title><style>%s</style></head><body>%s%s'
-        '<h2 id="notebook">%s</h2><main class="notebook">%s</main></body></html>\n'
-        % (
-            html.escape(title),
-            _CSS,
-            _summary_html(tasks, summary),
-            _tests_html(rows, summary),
-            msg.FB_NOTEBOOK,
-            _notebook_html(nb),
-        )
+        f'content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title><style>{_CSS}</style>'
+        f"</head><body>{_summary_html(tasks, summary)}{_tests_html(rows, summary)}"
+        f'<h2 id="notebook">{msg.FB_NOTEBOOK}</h2><main class="notebook">{_notebook_html(nb)}</main></body></html>\n'
     )
 
 
@@ -403,11 +384,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         page = safe_feedback(args.notebook)
     except (OSError, nbformat.reader.NotJSONError) as err:
-        parser.error("cannot read the notebook %s: %s" % (args.notebook, err))
+        parser.error(f"cannot read the notebook {args.notebook}: {err}")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(page)
-        print("wrote %s" % args.output)
+        print(f"wrote {args.output}")
     else:
         sys.stdout.write(page)
     return 0

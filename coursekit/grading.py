@@ -69,7 +69,7 @@ def read_scores(course_dir: str, students: Iterable[str]) -> dict[str, dict[str,
             try:
                 submission = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, student)
             except MissingEntry:
-                raise GradingError("no graded notebook for %r in %s (see the nbgrader log)" % (student, course_dir))
+                raise GradingError(f"no graded notebook for {student!r} in {course_dir} (see the nbgrader log)")
             tasks = {}
             for grade in submission.grades:
                 task = task_of(grade.name)
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = os.path.join(args.course, "gradebook.db")
     if not os.path.exists(db):
-        parser.error("no gradebook at %s: run nbgrader generate_assignment/autograde there first" % db)
+        parser.error(f"no gradebook at {db}: run nbgrader generate_assignment/autograde there first")
     with Gradebook("sqlite:///" + db) as gb:
         students = [s.id for s in gb.students if any(sub.assignment.name == ASSIGNMENT for sub in s.submissions)]
     scores = read_scores(args.course, students)
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer.writerow(["student_id"] + list(TASKS) + ["total"])
     for student in students:
         row = [scores[student].get(task, 0.0) for task in TASKS]
-        writer.writerow([student] + ["%g" % v for v in row] + ["%g" % sum(row)])
+        writer.writerow([student] + [f"{v:g}" for v in row] + [f"{sum(row):g}"])
     return 0
 
 

@@ -100,17 +100,17 @@ def expected_for(broken_classes: Iterable[str] = (), failed_cells: Iterable[str]
     points = cell_points()
     if set(points) != set(CELL_CLASSES):
         raise ValueError(
-            "CELL_CLASSES and the template's test cells differ: %s" % sorted(set(points) ^ set(CELL_CLASSES))
+            f"CELL_CLASSES and the template's test cells differ: {sorted(set(points) ^ set(CELL_CLASSES))}"
         )
     if broken - CLASSES or failed - set(points):
-        raise ValueError("unknown classes/cells: %s" % sorted((broken - CLASSES) | (failed - set(points))))
+        raise ValueError(f"unknown classes/cells: {sorted((broken - CLASSES) | (failed - set(points)))}")
     out = {task: 0.0 for task in TASKS}
     for gid, pts in points.items():
         if gid not in failed and not CELL_CLASSES[gid] & broken:
             out[gid.split("__")[0]] += pts
     for task, total in out.items():
         if total > TASKS[task] + 1e-9:
-            raise ValueError("task %s: %g > maximum %g" % (task, total, TASKS[task]))
+            raise ValueError(f"task {task}: {total:g} > maximum {TASKS[task]:g}")
     return out
 
 
@@ -142,7 +142,7 @@ def _index(nb, grade_id):
     for i, cell in enumerate(nb.cells):
         if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
             return i
-    raise KeyError("no cell with grade_id %r" % grade_id)
+    raise KeyError(f"no cell with grade_id {grade_id!r}")
 
 
 def add_cell(
@@ -155,10 +155,10 @@ def add_cell(
     """Insert a student-added cell after the cell ``after_grade_id`` (deterministic id ``hostile-N``)."""
     ids = {c.get("id") for c in nb.cells}
     n = 1
-    while "hostile-%d" % n in ids:
+    while f"hostile-{n}" in ids:
         n += 1
     make = nbformat.v4.new_code_cell if cell_type == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source, id="hostile-%d" % n)
+    cell = make(source, id=f"hostile-{n}")
     if metadata:
         cell.metadata.update(copy.deepcopy(metadata))
     nb.cells.insert(_index(nb, after_grade_id) + 1, cell)
@@ -498,7 +498,7 @@ def _duplicate_grade_id(nb):
     original = _cell(nb, "softmax")
     dup = copy.deepcopy(original)
     dup["id"] = "softmax-copy"
-    dup.source = original.source + "\n\n\nprint('Test PASSED')\nprint(%r)\n" % FAKE_RESULT
+    dup.source = original.source + f"\n\n\nprint('Test PASSED')\nprint({FAKE_RESULT!r})\n"
     nb.cells.insert(_index(nb, "softmax") + 1, dup)
 
 
@@ -948,11 +948,11 @@ def fake_results(grade_id: str, cls: str, what: str, fake_source: str) -> Edit |
     code = _FAKE_WRAPPER.replace("{cls}", cls).replace("{what}", what).replace("{fake}", fake_source)
     last_line = {
         "softmax": "return p[:, :, None] * (np.eye(p.shape[1]) - p[:, None, :])",
-        "dense": "return 'DenseLayer(%d, %d)' % (self.input_dim, self.output_dim)",
+        "dense": "return f'DenseLayer({self.input_dim}, {self.output_dim})'",
         "relu": "return (x > 0)[:, :, None] * np.eye(x.shape[1])",
         "flatten": "return np.repeat(np.eye(x.shape[1])[None], len(x), axis=0)",
-        "maxpooling": "return 'MaxPooling(pool_size=%s, strides=%s)' % (self.pool_size, self.strides)",
-        "crossentropy": "return 'CrossEntropy(eps=%r)' % (self.eps,)",
+        "maxpooling": "return f'MaxPooling(pool_size={self.pool_size}, strides={self.strides})'",
+        "crossentropy": "return f'CrossEntropy(eps={self.eps!r})'",
     }
     if grade_id not in last_line:
         return None
@@ -1842,12 +1842,12 @@ def check_all(examples: Sequence[Hostile] = HOSTILE) -> list[str]:
                 nbformat.validate(with_warnings)
             for cell in nb.cells:
                 if cell.cell_type == "code":
-                    compile(cell.source, "<%s:%s>" % (ex.name, cell.get("id")), "exec")
+                    compile(cell.source, f'<{ex.name}:{cell.get("id")}>', "exec")
             exp = ex.expected_points()
             if set(exp) != set(TASKS) or any(exp[t] > TASKS[t] + 1e-9 or exp[t] < 0 for t in TASKS):
-                problems.append("%s: bad expected points %s" % (ex.name, exp))
+                problems.append(f"{ex.name}: bad expected points {exp}")
         except Exception as exc:  # noqa: BLE001 (report every problem, not the first)
-            problems.append("%s: %s: %s" % (ex.name, type(exc).__name__, exc))
+            problems.append(f"{ex.name}: {type(exc).__name__}: {exc}")
     return problems
 
 
@@ -1860,11 +1860,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     unknown = set(args.names) - {ex.name for ex in HOSTILE}
     if unknown:
-        parser.error("unknown entries: %s (see --list)" % ", ".join(sorted(unknown)))
+        parser.error(f'unknown entries: {", ".join(sorted(unknown))} (see --list)')
     chosen = [ex for ex in HOSTILE if not args.names or ex.name in args.names]
     if args.list or not (args.out or args.check):
         for ex in chosen:
-            print("%-32s %-8s %6g  %s" % (ex.name, ex.base, sum(ex.expected_points().values()), ex.attacks))
+            print(f"{ex.name:<32} {ex.base:<8} {sum(ex.expected_points().values()):6g}  {ex.attacks}")
         if not args.list:
             print("\n(use --out DIR to write the notebooks, --check to validate them)")
     status = 0
@@ -1872,13 +1872,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = check_all(chosen)
         for p in problems:
             print("PROBLEM", p)
-        print("%d entries checked, %d problems" % (len(chosen), len(problems)))
+        print(f"{len(chosen)} entries checked, {len(problems)} problems")
         status = 1 if problems else 0
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         for ex in chosen:
             write_notebook(build_hostile(ex), os.path.join(args.out, ex.name + ".ipynb"))
-        print("wrote %d notebooks to %s" % (len(chosen), args.out))
+        print(f"wrote {len(chosen)} notebooks to {args.out}")
     return status
 
 

@@ -34,8 +34,7 @@ def record_course(source_notebook: str = SOURCE_NOTEBOOK) -> tuple[grader.Expect
     failed = [r for r in results if not r.passed]
     if failed:
         raise SystemExit(
-            'the reference fails tests while recording:\n'
-            + '\n'.join('  %s: %s' % (r.grade_id, r.message) for r in failed)
+            'the reference fails tests while recording:\n' + '\n'.join(f'  {r.grade_id}: {r.message}' for r in failed)
         )
     return store, results
 
@@ -50,15 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = sum(len(v) for v in store.entries.values())
     if args.check:
         if not os.path.exists(path) or not grader.ExpectedStore.load(path).same_as(store):
-            print('%s is stale: run python -m coursekit.record' % EXPECTED_STORE)
+            print(f'{EXPECTED_STORE} is stale: run python -m coursekit.record')
             return 1
-        print(
-            '%s is up to date (%d values, %d tests, %.0f s)'
-            % (EXPECTED_STORE, n, len(results), time.monotonic() - start)
-        )
+        print(f'{EXPECTED_STORE} is up to date ({n} values, {len(results)} tests, {time.monotonic() - start:.0f} s)')
         return 0
     store.save(path)
-    print('wrote %s: %d values for %d tests (%.0f s)' % (EXPECTED_STORE, n, len(results), time.monotonic() - start))
+    print(f'wrote {EXPECTED_STORE}: {n} values for {len(results)} tests ({time.monotonic() - start:.0f} s)')
     return 0
 
 

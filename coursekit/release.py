@@ -33,7 +33,7 @@ def generate(course_root: str) -> str:
     """Run nbgrader generate_assignment in `course_root`; returns the release directory."""
     run = run_nbgrader(course_root, ["generate_assignment", ASSIGNMENT, "--force"])
     if not run.ok:
-        raise RuntimeError("nbgrader generate_assignment failed:\n%s" % run.output[-4000:])
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{run.output[-4000:]}")
     return os.path.join(course_root, "release", ASSIGNMENT)
 
 
@@ -45,16 +45,16 @@ def differences(expected_dir: str, actual_dir: str) -> list[str]:
     expected = [f for f in expected if f != "__pycache__"]
     actual = [f for f in actual if f != "__pycache__"]
     if expected != actual:
-        problems.append("files differ: fresh %s, committed %s" % (expected, actual))
+        problems.append(f"files differ: fresh {expected}, committed {actual}")
     for name in set(expected) & set(actual):
         a, b = os.path.join(expected_dir, name), os.path.join(actual_dir, name)
         if name.endswith(".ipynb"):
             na, nb = normalized(nbformat.read(a, as_version=4)), normalized(nbformat.read(b, as_version=4))
             if na != nb:
                 index = next((i for i, (x, y) in enumerate(zip(na, nb)) if x != y), min(len(na), len(nb)))
-                problems.append("%s differs (first at cell %d)" % (name, index))
+                problems.append(f"{name} differs (first at cell {index})")
         elif not filecmp.cmp(a, b, shallow=False):
-            problems.append("%s differs" % name)
+            problems.append(f"{name} differs")
     return problems
 
 
@@ -76,23 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = ""
             if "there are submissions associated with it" in str(err):
                 hint = (
-                    "\nThe course gradebook (%s) holds graded submissions of this notebook, so nbgrader will "
+                    f"\nThe course gradebook ({os.path.join(REPO_ROOT, 'gradebook.db')}) holds graded submissions of "
+                    "this notebook, so nbgrader will "
                     "not change its cells there. Regenerate with an empty gradebook (move gradebook.db away "
-                    "first), or keep the current release." % os.path.join(REPO_ROOT, "gradebook.db")
+                    "first), or keep the current release."
                 )
-            print("%s%s\nrelease/%s was left as it was." % (err, hint, ASSIGNMENT), file=sys.stderr)
+            print(f"{err}{hint}\nrelease/{ASSIGNMENT} was left as it was.", file=sys.stderr)
             return 1
         finally:
             shutil.rmtree(backup, ignore_errors=True)
-        print("wrote %s" % os.path.join(committed, NOTEBOOK))
+        print(f"wrote {os.path.join(committed, NOTEBOOK)}")
         return 0
     with tempfile.TemporaryDirectory(prefix="numnet_release_") as tmp:
         copy_course(tmp)
         problems = differences(generate(tmp), committed)
     if problems:
-        print("release/%s is stale (run python -m coursekit.release):\n  %s" % (ASSIGNMENT, "\n  ".join(problems)))
+        listing = "\n  ".join(problems)
+        print(f"release/{ASSIGNMENT} is stale (run python -m coursekit.release):\n  {listing}")
         return 1
-    print("release/%s is up to date" % ASSIGNMENT)
+    print(f"release/{ASSIGNMENT} is up to date")
     return 0
 
 

@@ -55,27 +55,26 @@ def load_facts(path: str | os.PathLike = BOT_CONFIG) -> Config:
             raw = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise FactsError(
-            "cannot read the bot settings %s (%s): the notebook's «%s» section is made from it"
-            % (name, exc, SECTION_TITLE)
+            f"cannot read the bot settings {name} ({exc}): the notebook's «{SECTION_TITLE}» section is made from it"
         ) from exc
     missing = [key for key in REQUIRED if raw.get(key) in (None, "")]
     if not any(raw.get(key) for key in CHANNELS):
         missing.append(" or ".join(CHANNELS))
     if missing:
         raise FactsError(
-            "%s lacks %s: students must be told this in the notebook's «%s» section and in the release "
-            "README. Set it in %s (names and formats: gradebot/config.py), then run "
-            "python -m coursekit.build again." % (name, ", ".join(missing), SECTION_TITLE, name)
+            f"{name} lacks {', '.join(missing)}: students must be told this in the notebook's «{SECTION_TITLE}» "
+            f"section and in the release README. Set it in {name} (names and formats: gradebot/config.py), then run "
+            "python -m coursekit.build again."
         )
     for key in REQUIRED + CHANNELS:
         if isinstance(raw.get(key), str) and PLACEHOLDER.search(raw[key]):
             raise FactsError(
-                "%s: %s = %r looks like a placeholder; write the real value students will use" % (name, key, raw[key])
+                f"{name}: {key} = {raw[key]!r} looks like a placeholder; write the real value students will use"
             )
     try:
         return Config.from_env(environ={"GRADEBOT_CONFIG": path})
     except ConfigError as exc:
-        raise FactsError("%s: %s" % (name, exc)) from exc
+        raise FactsError(f"{name}: {exc}") from exc
 
 
 # ---------------------------------------------------------------- Russian sentences
@@ -85,8 +84,8 @@ def format_deadline(config: Config) -> str:
     """'20.12.2026 23:59 (UTC+03:00)', in the deadline's own time zone (as on the bot's status page)."""
     dt = config.deadline_dt()
     offset = dt.strftime("%z")
-    zone = "UTC" if offset in ("", "+0000") else "UTC%s:%s" % (offset[:3], offset[3:])
-    return "%s (%s)" % (dt.strftime("%d.%m.%Y %H:%M"), zone)
+    zone = "UTC" if offset in ("", "+0000") else f"UTC{offset[:3]}:{offset[3:]}"
+    return f'{dt.strftime("%d.%m.%Y %H:%M")} ({zone})'
 
 
 def late_text(config: Config) -> str:
@@ -94,14 +93,13 @@ def late_text(config: Config) -> str:
     if config.late_policy == "reject":
         return "после срока посылки не принимаются"
     if penalty:
-        return "посылка после срока принимается, но её итог уменьшается на %s %%" % ("%g" % (penalty * 100)).replace(
-            ".", ","
-        )
+        percent = f"{penalty * 100:g}".replace(".", ",")
+        return f"посылка после срока принимается, но её итог уменьшается на {percent} %"
     return "посылка после срока принимается без штрафа, с отметкой «сдано после срока»"
 
 
 def _minutes(m):
-    return ("%g" % m).replace(".", ",")
+    return f"{m:g}".replace(".", ",")
 
 
 def rate_text(config: Config) -> str:
@@ -110,15 +108,10 @@ def rate_text(config: Config) -> str:
         return "число посылок не ограничено"
     n, window = rule
     minutes = window / 60
-    per = "в час" if minutes == 60 else "за %s мин." % _minutes(minutes)
+    per = "в час" if minutes == 60 else f"за {_minutes(minutes)} мин."
     left = "; сколько осталось, показывает веб-страница бота" if config.web_url else ""
-    return "не больше %d %s %s (считаются посылки за последние %s мин.%s)" % (
-        n,
-        "посылки" if n % 10 == 1 and n % 100 != 11 else "посылок",
-        per,
-        _minutes(minutes),
-        left,
-    )
+    noun = "посылки" if n % 10 == 1 and n % 100 != 11 else "посылок"
+    return f"не больше {n} {noun} {per} (считаются посылки за последние {_minutes(minutes)} мин.{left})"
 
 
 def counting_text(config: Config) -> str:
@@ -132,15 +125,11 @@ def where_lines(config: Config) -> list[str]:
     """Markdown bullets: where to send the notebook (web page and/or Telegram bot)."""
     lines = []
     if config.web_url:
-        lines.append(
-            "веб-страница бота <%s>: номер студента, %sфайл `%s`"
-            % (config.web_url, "код доступа и " if config.require_code else "", NOTEBOOK_FILE)
-        )
+        code = "код доступа и " if config.require_code else ""
+        lines.append(f"веб-страница бота <{config.web_url}>: номер студента, {code}файл `{NOTEBOOK_FILE}`")
     if config.telegram_bot:
         user = config.telegram_username()
-        lines.append(
-            "Telegram-бот [@%s](https://t.me/%s): отправьте ему файл `%s` как документ" % (user, user, NOTEBOOK_FILE)
-        )
+        lines.append(f"Telegram-бот [@{user}](https://t.me/{user}): отправьте ему файл `{NOTEBOOK_FILE}` как документ")
     return lines
 
 
@@ -149,7 +138,7 @@ def code_text(config: Config) -> str:
     if not config.require_code:
         text = "Код доступа не нужен: достаточно номера студента."
         if config.telegram_bot:
-            text += " В Telegram один раз отправьте боту %s." % register
+            text += f" В Telegram один раз отправьте боту {register}."
         return text
     text = (
         "Преподаватель выдаёт каждому личный код доступа (вида `k7m2-p9xq`). На веб-странице введите номер "
@@ -160,7 +149,7 @@ def code_text(config: Config) -> str:
     if config.telegram_bot:
         text += (
             "; в Telegram" if config.web_url else ". В Telegram"
-        ) + " один раз отправьте боту %s, например `/register 20231234 k7m2-p9xq`" % register
+        ) + f" один раз отправьте боту {register}, например `/register 20231234 k7m2-p9xq`"
     return text + ". Никому не передавайте код: с ним можно сдавать работу за вас и видеть ваши результаты."
 
 
@@ -173,17 +162,17 @@ def section_markdown(config: Config) -> str:
         where_md = "Любым из двух способов:\n" + ";\n".join("  * " + line for line in where) + "."
     return "\n".join(
         [
-            "## %s" % SECTION_TITLE,
+            f"## {SECTION_TITLE}",
             "",
-            "Сдаётся один файл: этот ноутбук `%s` с вашим решением (сохраните его перед отправкой)." % NOTEBOOK_FILE,
+            f"Сдаётся один файл: этот ноутбук `{NOTEBOOK_FILE}` с вашим решением (сохраните его перед отправкой).",
             "",
-            "* **Куда.** %s" % where_md,
-            "* **Код доступа.** %s" % code_text(config),
-            "* **Срок:** %s; %s." % (format_deadline(config), late_text(config)),
-            "* **Сколько попыток:** %s. Поэтому сначала добейтесь `Test PASSED` под каждым тестом здесь, а потом "
-            "отправляйте." % rate_text(config),
-            "* **В зачёт идёт** %s. Все посылки сохраняются; посылка, которую не удалось проверить, не считается."
-            % counting_text(config),
+            f"* **Куда.** {where_md}",
+            f"* **Код доступа.** {code_text(config)}",
+            f"* **Срок:** {format_deadline(config)}; {late_text(config)}.",
+            f"* **Сколько попыток:** {rate_text(config)}. Поэтому сначала добейтесь `Test PASSED` под каждым тестом "
+            "здесь, а потом отправляйте.",
+            f"* **В зачёт идёт** {counting_text(config)}. Все посылки сохраняются; посылка, которую не удалось "
+            "проверить, не считается.",
             "* **Что придёт в ответ** (обычно через одну-две минуты): итог и баллы по частям, затем не прошедшие тесты "
             "с их именами и баллами, как в ноутбуке, и причиной, в том числе из скрытой части теста (её код не "
             "показывается), со ссылкой на ячейку; ниже проверенный ноутбук. Telegram-бот присылает итог, список не "
@@ -196,17 +185,15 @@ def section_markdown(config: Config) -> str:
 def readme_submit_lines(config: Config) -> str:
     """The README's short «Как сдать» paragraph (details: the notebook's section)."""
     where = where_lines(config)
-    lines = ["Отправьте ноутбук `%s` боту:" % NOTEBOOK_FILE, ""]
+    lines = [f"Отправьте ноутбук `{NOTEBOOK_FILE}` боту:", ""]
     lines += ["* " + line[0].upper() + line[1:] + "." for line in where]
     if config.require_code:
-        lines.append(
-            "* Нужен личный код доступа от преподавателя%s."
-            % ("; в Telegram один раз: `/register <номер студента> <код>`" if config.telegram_bot else "")
-        )
+        register = "; в Telegram один раз: `/register <номер студента> <код>`" if config.telegram_bot else ""
+        lines.append(f"* Нужен личный код доступа от преподавателя{register}.")
     lines += [
-        "* Срок: %s; %s." % (format_deadline(config), late_text(config)),
-        "* Попыток: %s; в зачёт идёт %s." % (rate_text(config).split(" (")[0], counting_text(config)),
+        f"* Срок: {format_deadline(config)}; {late_text(config)}.",
+        f'* Попыток: {rate_text(config).split(" (")[0]}; в зачёт идёт {counting_text(config)}.',
         "",
-        "Подробно (код доступа, что придёт в ответ) — раздел «%s» в конце ноутбука." % SECTION_TITLE,
+        f"Подробно (код доступа, что придёт в ответ) — раздел «{SECTION_TITLE}» в конце ноутбука.",
     ]
     return "\n".join(lines)

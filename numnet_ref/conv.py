@@ -5,6 +5,8 @@ from the same three primitives in ``im2col``: ``correlate`` (the convolution), `
 adjoint) and ``kernel_grad``: the forward pass of one layer is the input gradient of the other.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from . import _checks
@@ -13,7 +15,7 @@ from .im2col import correlate, correlate_transpose, kernel_grad, pad2d
 from .layer import Layer, jacobian_from_backward, param_jacobians_from_backward
 
 
-def same_padding(size, k, stride):
+def same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
     """Дополнение ``padding='same'`` Keras/TensorFlow по одной оси: пара (до, после) — сколько нулевых пикселей
     добавить перед картинкой размера ``size`` и после неё, чтобы при ядре свёртки ``k`` и шаге свёртки ``stride``
     выход имел размер ``ceil(size / stride)``; если добавить нужно нечётное число, лишний пиксель идёт после
@@ -22,7 +24,7 @@ def same_padding(size, k, stride):
     return total // 2, total - total // 2
 
 
-def transpose_crop(padding, k, stride):
+def transpose_crop(padding: int | str, k: int, stride: int) -> tuple[int, int]:
     """Пара (до, после): сколько пикселей отрезать от полного выхода транспонированной свёртки с каждой стороны
     (отрицательное число — дописать столько нулевых пикселей).
 
@@ -42,7 +44,16 @@ class _ConvBase(Layer):
     ``(k, k, input_channels, output_channels)``) и ``bias`` (смещение, ``(output_channels,)``), проверка входа и
     якобианы. Без ``K_init``/``b_init`` — Glorot uniform и нули, как в Keras."""
 
-    def __init__(self, name, kernel_size, input_channels, output_channels, stride, K_init, b_init):
+    def __init__(
+        self,
+        name: str,
+        kernel_size: int,
+        input_channels: int,
+        output_channels: int,
+        stride: int,
+        K_init: np.ndarray | None,
+        b_init: np.ndarray | None,
+    ):
         self.name = name
         self.kernel_size = _checks.positive_int(kernel_size, 'kernel_size')
         self.input_channels = _checks.positive_int(input_channels, 'input_channels')
@@ -60,7 +71,7 @@ class _ConvBase(Layer):
             self.bias = _checks.float_array(b_init, (self.output_channels,), 'b_init')
 
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         return [self.kernel, self.bias]
 
     def _input(self, input_data):
@@ -69,31 +80,27 @@ class _ConvBase(Layer):
 
     # Якобианы (как в исходном задании) строятся из backward: один обратный проход на каждый выход. Можно вместо
     # этого написать их самим и оставить backward базовому классу Layer: нужно одно из двух.
-    def grad_x(self, input_data):
+    def grad_x(self, input_data: np.ndarray) -> np.ndarray:
         """Якобиан ``(B, C_out*Ho*Wo, C_in*H*W)`` (выход и вход каждого примера вытянуты по строкам)."""
         return jacobian_from_backward(self, input_data)
 
-    def grad_param(self, input_data):
+    def grad_param(self, input_data: np.ndarray) -> list[np.ndarray]:
         """Список ``[(B, C_out*Ho*Wo, kernel.size), (B, C_out*Ho*Wo, C_out)]``: якобианы по ядру свёртки (вытянутому
         по строкам, как ``kernel.reshape(-1)``) и по смещению."""
         return param_jacobians_from_backward(self, input_data)
 
-    def grad_kernel(self, input_data):
+    def grad_kernel(self, input_data: np.ndarray) -> np.ndarray:
         """Якобиан по ядру свёртки, первый элемент ``grad_param``."""
         return self.grad_param(input_data)[0]
 
-    def grad_bias(self, input_data):
+    def grad_bias(self, input_data: np.ndarray) -> np.ndarray:
         """Якобиан по смещению, второй элемент ``grad_param``."""
         return self.grad_param(input_data)[1]
 
     def __repr__(self):
-        return '%s(kernel_size=%d, input_channels=%d, output_channels=%d, padding=%r, stride=%d)' % (
-            type(self).__name__,
-            self.kernel_size,
-            self.input_channels,
-            self.output_channels,
-            self.padding,
-            self.stride,
+        return (
+            f'{type(self).__name__}(kernel_size={self.kernel_size}, input_channels={self.input_channels}, '
+            f'output_channels={self.output_channels}, padding={self.padding!r}, stride={self.stride})'
         )
 
 
@@ -105,10 +112,17 @@ class Conv2DLayer(_ConvBase):
     (лишняя строка или столбец — снизу или справа). Ширина Wo — так же."""
 
     def __init__(
-        self, kernel_size=3, input_channels=2, output_channels=3, padding='same', stride=1, K_init=None, b_init=None
+        self,
+        kernel_size: int = 3,
+        input_channels: int = 2,
+        output_channels: int = 3,
+        padding: str = 'same',
+        stride: int = 1,
+        K_init: np.ndarray | None = None,
+        b_init: np.ndarray | None = None,
     ):
         if padding not in ('same', 'valid'):
-            raise ValueError("Conv2DLayer: padding должен быть 'same' или 'valid', а получено %r" % (padding,))
+            raise ValueError(f"Conv2DLayer: padding должен быть 'same' или 'valid', а получено {padding!r}")
         self.padding = padding
         super().__init__('Conv2D', kernel_size, input_channels, output_channels, stride, K_init, b_init)
 
@@ -120,18 +134,18 @@ class Conv2DLayer(_ConvBase):
             return same_padding(h, k, self.stride) + same_padding(w, k, self.stride)
         if h < k or w < k:
             raise ValueError(
-                "Conv2DLayer с padding='valid': картинки input_data формы %s меньше ядра свёртки "
-                "kernel_size=%d" % (x.shape, k)
+                f"Conv2DLayer с padding='valid': картинки input_data формы {x.shape} меньше ядра свёртки "
+                f"kernel_size={k}"
             )
         return 0, 0, 0, 0
 
-    def forward(self, input_data):
+    def forward(self, input_data: np.ndarray) -> np.ndarray:
         x = self._input(input_data)
         out = correlate(pad2d(x, *self._pads(x)), self.kernel, self.stride)
         out += self.bias[:, None, None]
         return out
 
-    def backward(self, input_data, grad_output):
+    def backward(self, input_data: np.ndarray, grad_output: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         x = self._input(input_data)
         top, bottom, left, right = self._pads(x)
         k, s = self.kernel_size, self.stride
@@ -151,7 +165,7 @@ class Conv2DLayer(_ConvBase):
         grad_input = pad2d(grad_xp, -top, top + h - grad_xp.shape[2], -left, left + w - grad_xp.shape[3])
         return grad_input, self.backward_params(x, grad_output)
 
-    def backward_params(self, input_data, grad_output):
+    def backward_params(self, input_data: np.ndarray, grad_output: np.ndarray) -> list[np.ndarray]:
         x = self._input(input_data)
         xp = pad2d(x, *self._pads(x))
         k, s = self.kernel_size, self.stride
@@ -174,13 +188,20 @@ class Conv2DTrLayer(_ConvBase):
     stride)). Keras хранит ядро свёртки как ``[k, k, out, in]``: наше — его ``transpose(0, 1, 3, 2)``."""
 
     def __init__(
-        self, kernel_size=3, input_channels=2, output_channels=3, padding=0, stride=1, K_init=None, b_init=None
+        self,
+        kernel_size: int = 3,
+        input_channels: int = 2,
+        output_channels: int = 3,
+        padding: int | str = 0,
+        stride: int = 1,
+        K_init: np.ndarray | None = None,
+        b_init: np.ndarray | None = None,
     ):
         if padding not in ('same', 'valid') and (
             isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0
         ):
             raise ValueError(
-                "Conv2DTrLayer: padding должен быть целым числом >= 0, 'same' или 'valid', а получено %r" % (padding,)
+                f"Conv2DTrLayer: padding должен быть целым числом >= 0, 'same' или 'valid', а получено {padding!r}"
             )
         self.padding = padding if isinstance(padding, str) else int(padding)
         super().__init__('Conv2DTr', kernel_size, input_channels, output_channels, stride, K_init, b_init)
@@ -192,8 +213,8 @@ class Conv2DTrLayer(_ConvBase):
         full = (np.array(x.shape[2:]) - 1) * self.stride + self.kernel_size
         if (full - before - after < 1).any():
             raise ValueError(
-                'Conv2DTrLayer: padding=%r отрезает весь выход размера (H-1)*stride+kernel_size=%s '
-                'для input_data формы %s' % (self.padding, tuple(full), x.shape)
+                f'Conv2DTrLayer: padding={self.padding!r} отрезает весь выход размера '
+                f'(H-1)*stride+kernel_size={tuple(full)} для input_data формы {x.shape}'
             )
         if grad_output is not None:
             _checks.grad_output(
@@ -202,14 +223,14 @@ class Conv2DTrLayer(_ConvBase):
                 'Conv2DTrLayer',
             )
 
-    def forward(self, input_data):
+    def forward(self, input_data: np.ndarray) -> np.ndarray:
         x = self._input(input_data)
         self._check_size(x)
         before, after = self._crop
         full = correlate_transpose(x, self.kernel.transpose(0, 1, 3, 2), self.stride)
         return pad2d(full, -before, -after, -before, -after) + self.bias[:, None, None]
 
-    def backward(self, input_data, grad_output):
+    def backward(self, input_data: np.ndarray, grad_output: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         x = self._input(input_data)
         self._check_size(x, grad_output)
         before, after = self._crop
@@ -218,7 +239,7 @@ class Conv2DTrLayer(_ConvBase):
         grad_input = correlate(grad_full, kernel_t, self.stride)
         return grad_input, self.backward_params(x, grad_output)
 
-    def backward_params(self, input_data, grad_output):
+    def backward_params(self, input_data: np.ndarray, grad_output: np.ndarray) -> list[np.ndarray]:
         x = self._input(input_data)
         self._check_size(x, grad_output)
         before, after = self._crop

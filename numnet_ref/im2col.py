@@ -7,11 +7,13 @@ product over N*Ho*Wo columns: OpenBLAS is several times faster on these shapes, 
 The transposed direction (col2im) is one batched product followed by k*k shifted additions.
 """
 
+from __future__ import annotations
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def pad2d(x, top, bottom, left, right):
+def pad2d(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
     """Zero-pads (positive amounts) or crops (negative amounts) the last two axes of ``x``."""
     h, w = x.shape[-2:]
     x = x[..., max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
@@ -23,18 +25,18 @@ def pad2d(x, top, bottom, left, right):
     return out
 
 
-def windows(x, k, stride):
+def windows(x: np.ndarray, k: int, stride: int) -> np.ndarray:
     """View (N, C, Ho, Wo, k, k) of the k x k windows of ``x`` taken every ``stride`` pixels (no padding)."""
     return sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
 
 
-def im2col(win):
+def im2col(win: np.ndarray) -> np.ndarray:
     """Windows (N, C, Ho, Wo, k, k) -> (N, C*k*k, Ho*Wo): per sample, one column per output pixel (a copy)."""
     n, c, ho, wo, k, _ = win.shape
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, ho * wo)
 
 
-def correlate(x, kernel, stride):
+def correlate(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
     """Valid strided cross-correlation. x (N, C, H, W), kernel (k, k, C, O) -> (N, O, Ho, Wo),
     out[n, o, h, w] = sum_{c, i, j} x[n, c, h*s + i, w*s + j] * kernel[i, j, c, o]."""
     k, _, c, o = kernel.shape
@@ -44,7 +46,7 @@ def correlate(x, kernel, stride):
     return out.reshape(n, o, ho, wo)
 
 
-def correlate_transpose(g, kernel, stride):
+def correlate_transpose(g: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
     """The adjoint of ``correlate`` by its input (col2im): every pixel of g stamps the kernel at (h*s, w*s).
     g (N, O, Ho, Wo), kernel (k, k, C, O) -> (N, C, (Ho-1)*s + k, (Wo-1)*s + k).
 
@@ -59,7 +61,7 @@ def correlate_transpose(g, kernel, stride):
     return out
 
 
-def kernel_grad(x, g, k, stride):
+def kernel_grad(x: np.ndarray, g: np.ndarray, k: int, stride: int) -> np.ndarray:
     """d/d kernel of sum(g * correlate(x, kernel, stride)). x (N, C, H, W), g (N, O, Ho, Wo) -> (k, k, C, O)."""
     n, o, ho, wo = g.shape
     cols = im2col(windows(x, k, stride)[:, :, :ho, :wo])  # (N, C*k*k, Ho*Wo)

@@ -15,6 +15,8 @@ A layer must implement one of the two: ``Layer.backward`` asks for the Jacobians
 for ``backward``, and a layer with neither raises ``NotImplementedError`` at once instead of recursing.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 
@@ -29,21 +31,21 @@ class Layer(object):
         self.name = 'Layer'
 
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         """Список массивов параметров слоя (их на месте меняют ``update_param`` и оптимизаторы).
 
         Слои с параметрами переопределяют это свойство; можно и просто присвоить ``self.params = [...]``."""
         return self.__dict__.get('_params', [])
 
     @params.setter
-    def params(self, arrays):
+    def params(self, arrays: list[np.ndarray]) -> None:
         self._params = list(arrays)
 
-    def forward(self, input_data):
+    def forward(self, input_data: np.ndarray) -> np.ndarray:
         """Прямой проход: выход слоя для батча ``input_data``."""
         raise NotImplementedError
 
-    def backward(self, input_data, grad_output):
+    def backward(self, input_data: np.ndarray, grad_output: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Обратный проход: по ``grad_output`` = dL/d(выход) (форма выхода) возвращает пару
         ``(dL/dx, [dL/dp для каждого p из params])``: dL/dx имеет форму ``input_data``, dL/dp — форму p.
 
@@ -52,8 +54,8 @@ class Layer(object):
         Внутри ``backward_params`` (там dL/dx не нужен) якобиан ``grad_x`` не строится, а вместо dL/dx — None."""
         if id(self) in Layer._deriving:
             raise NotImplementedError(
-                '%s: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
-                'вычисляется через другой' % type(self).__name__
+                f'{type(self).__name__}: реализуйте grad_x (и grad_param) или backward — сейчас каждый из них '
+                'вычисляется через другой'
             )
         Layer._deriving.add(id(self))
         try:
@@ -65,14 +67,14 @@ class Layer(object):
                 jacobian = np.asarray(self.grad_x(x))
                 if jacobian.ndim != 3 or len(jacobian) != len(x):
                     raise ValueError(
-                        '%s.grad_x должен возвращать якобиан формы (B, out, in) с B = %d, а вернул '
-                        'массив формы %s' % (type(self).__name__, len(x), jacobian.shape)
+                        f'{type(self).__name__}.grad_x должен возвращать якобиан формы (B, out, in) с B = {len(x)}, '
+                        f'а вернул массив формы {jacobian.shape}'
                     )
                 n_out = jacobian.shape[1]
             if g.ndim == 0 or len(g) != len(x) or (n_out is not None and g.size != len(x) * n_out):
                 raise ValueError(
-                    '%s.backward: grad_output должен иметь форму выхода слоя (%d примеров%s), а получена '
-                    'форма %s' % (type(self).__name__, len(x), '' if n_out is None else ' по %d чисел' % n_out, g.shape)
+                    f'{type(self).__name__}.backward: grad_output должен иметь форму выхода слоя ({len(x)} примеров'
+                    f'{"" if n_out is None else f" по {n_out} чисел"}), а получена форма {g.shape}'
                 )
             g = g.reshape(len(x), -1)
             grad_input = None if jacobian is None else np.einsum('bo,boi->bi', g, jacobian).reshape(x.shape)
@@ -83,7 +85,7 @@ class Layer(object):
             Layer._deriving.discard(id(self))
         return grad_input, param_grads
 
-    def backward_params(self, input_data, grad_output):
+    def backward_params(self, input_data: np.ndarray, grad_output: np.ndarray) -> list[np.ndarray]:
         """Только градиенты параметров ``[dL/dp для каждого p из params]`` (вторая половина ``backward``).
 
         Здесь они берутся из ``backward``; базовый ``backward`` (и вызванный через ``super()``) тогда не строит
@@ -91,8 +93,8 @@ class Layer(object):
         key = ('backward_params', id(self))
         if key in Layer._deriving:
             raise NotImplementedError(
-                '%s: backward вызывает backward_params, а тот — backward; реализуйте '
-                'backward_params или вычислите градиенты параметров в самом backward' % type(self).__name__
+                f'{type(self).__name__}: backward вызывает backward_params, а тот — backward; реализуйте '
+                'backward_params или вычислите градиенты параметров в самом backward'
             )
         Layer._deriving.add(key)
         try:
@@ -100,27 +102,27 @@ class Layer(object):
         finally:
             Layer._deriving.discard(key)
 
-    def grad_x(self, input_data):
+    def grad_x(self, input_data: np.ndarray) -> np.ndarray:
         """Якобиан выхода по входу, ``(B, out, in)``: ``out``/``in`` — размеры одного примера на выходе и на входе,
         вытянутые в вектор (как ``reshape(B, -1)``)."""
         raise NotImplementedError
 
-    def grad_param(self, input_data):
+    def grad_param(self, input_data: np.ndarray) -> list[np.ndarray]:
         """Список якобианов выхода по каждому параметру, ``(B, out, p.size)``, параметр вытянут по строкам
         (как ``p.reshape(-1)``). У слоя без параметров — пустой список."""
         return []
 
-    def update_param(self, grads, learning_rate):
+    def update_param(self, grads: list[np.ndarray], learning_rate: float) -> None:
         """Шаг обычного SGD: ``p -= learning_rate * dL/dp`` для каждого параметра (градиент формы p или
         приводимый к ней через ``reshape``)."""
         for p, g in zip(self.params, grads):
             p -= learning_rate * np.reshape(g, p.shape)
 
     def __repr__(self):
-        return '%s()' % type(self).__name__
+        return f'{type(self).__name__}()'
 
 
-def jacobian_from_backward(layer, input_data):
+def jacobian_from_backward(layer: Layer, input_data: np.ndarray) -> np.ndarray:
     """Якобиан ``(B, out, in)`` слоя ``layer``, построенный по столбцам из его ``backward``.
 
     Нужен слоям для картинок, у которых якобианы служат только для обучения и тестов: один обратный проход на
@@ -138,7 +140,7 @@ def jacobian_from_backward(layer, input_data):
     return jac
 
 
-def param_jacobians_from_backward(layer, input_data):
+def param_jacobians_from_backward(layer: Layer, input_data: np.ndarray) -> list[np.ndarray]:
     """Якобианы ``(B, out, p.size)`` выхода по каждому параметру, построенные из ``backward``.
 
     ``backward`` суммирует градиенты параметров по батчу, поэтому каждый пример проходит через слой отдельно.

@@ -1,33 +1,39 @@
 """A sequential network: forward pass, backpropagation, training loop."""
 
+from __future__ import annotations
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from .activations import Softmax
+from .layer import Layer
 from .losses import CrossEntropy
+from .optimizers import Optimizer
 
 
-def train_test_split(x, y, test_size=0.25, random_state=42):
+def train_test_split(
+    x: np.ndarray, y: np.ndarray, test_size: float | int = 0.25, random_state: int = 42
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """То же разбиение, что ``sklearn.model_selection.train_test_split(x, y, test_size=test_size,
     random_state=random_state)`` (только на NumPy): возвращает ``x_train, x_test, y_train, y_test``.
 
     ``test_size`` — доля из (0, 1) (в тестовую часть попадает ``ceil(test_size * n)`` примеров) или число примеров."""
     n = len(x)
     if len(y) != n:
-        raise ValueError('train_test_split: в x и y разное число примеров: %d и %d' % (n, len(y)))
+        raise ValueError(f'train_test_split: в x и y разное число примеров: {n} и {len(y)}')
     if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         if not 0 < test_size < n:
-            raise ValueError('train_test_split: test_size=%d должен быть от 1 до %d' % (test_size, n - 1))
+            raise ValueError(f'train_test_split: test_size={test_size} должен быть от 1 до {n - 1}')
         n_test = int(test_size)
     else:
         if not 0 < test_size < 1:
             raise ValueError(
-                'train_test_split: test_size=%r должен быть долей из (0, 1) или числом примеров' % (test_size,)
+                f'train_test_split: test_size={test_size!r} должен быть долей из (0, 1) или числом примеров'
             )
         n_test = int(np.ceil(test_size * n))
     n_train = n - n_test
     if n_train <= 0:
-        raise ValueError('train_test_split: test_size=%r не оставляет обучающих примеров из %d' % (test_size, n))
+        raise ValueError(f'train_test_split: test_size={test_size!r} не оставляет обучающих примеров из {n}')
     permutation = np.random.RandomState(random_state).permutation(n)
     test, train = permutation[:n_test], permutation[n_test : n_test + n_train]
     return x[train], x[test], y[train], y[test]
@@ -40,7 +46,7 @@ class Network(object):
     Без оптимизатора параметры обновляются обычным SGD со скоростью обучения ``learning_rate`` из ``train_step``
     / ``fit``; с оптимизатором (``SGD``, ``Adam``...) используется его собственная скорость обучения."""
 
-    def __init__(self, layers, loss=None, optimizer=None):
+    def __init__(self, layers: list[Layer], loss: CrossEntropy | None = None, optimizer: Optimizer | None = None):
         self.name = 'Network'
         self.layers = list(layers)
         if not self.layers:
@@ -48,19 +54,18 @@ class Network(object):
         for i, layer in enumerate(self.layers):
             if isinstance(layer, type):
                 raise ValueError(
-                    'Network: layers[%d] — это класс %s, а нужен объект слоя: %s(...)'
-                    % (i, layer.__name__, layer.__name__)
+                    f'Network: layers[{i}] — это класс {layer.__name__}, а нужен объект слоя: {layer.__name__}(...)'
                 )
             if not callable(getattr(layer, 'forward', None)):
-                raise ValueError('Network: layers[%d] = %r — не слой (у него нет метода forward)' % (i, layer))
+                raise ValueError(f'Network: layers[{i}] = {layer!r} — не слой (у него нет метода forward)')
         self.loss = loss
         self.optimizer = optimizer
 
-    def forward(self, input_data):
+    def forward(self, input_data: np.ndarray) -> np.ndarray:
         """Прямой проход через все слои (то же, что ``predict`` без деления на части)."""
         return self.predict(input_data, batch_size=None)
 
-    def predict(self, input_data, batch_size=1024):
+    def predict(self, input_data: np.ndarray, batch_size: int | None = 1024) -> np.ndarray:
         """Выход сети; с ``batch_size`` он вычисляется частями по столько примеров (чтобы не занять много памяти)."""
         if batch_size is not None and len(input_data) > batch_size:
             return np.concatenate(
@@ -76,7 +81,7 @@ class Network(object):
             raise ValueError('у этой Network нет функции потерь: создайте её как Network(layers, loss=CrossEntropy())')
         return self.loss
 
-    def calculate_loss(self, input_data, labels):
+    def calculate_loss(self, input_data: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Потеря каждого примера, массив формы ``(B,)``."""
         return self._require_loss().forward(self.predict(input_data, batch_size=None), labels)
 
@@ -108,16 +113,16 @@ class Network(object):
             grad, param_grads[0] = None, self.layers[0].backward_params(inputs[0], grad)
         return current, grad, param_grads
 
-    def grad_x(self, input_data, labels):
+    def grad_x(self, input_data: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Градиент потери каждого примера b по его входу ``input_data[b]``: массив формы ``input_data``."""
         return self._backprop(input_data, labels, 1.0)[1]
 
-    def grad_param(self, input_data, labels):
+    def grad_param(self, input_data: np.ndarray, labels: np.ndarray) -> list[list[np.ndarray]]:
         """Список длиной в число слоёв: для каждого слоя список градиентов dL/dp по его параметрам (в порядке
         ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу потеря."""
         return self._backprop(input_data, labels, 1.0 / len(input_data), need_input_grad=False)[2]
 
-    def update(self, grad_list, learning_rate):
+    def update(self, grad_list: list[list[np.ndarray]], learning_rate: float) -> None:
         """Обновляет параметры всех слоёв по ``grad_list`` (то, что возвращает ``grad_param``).
 
         Без оптимизатора — шаг SGD каждого слоя (``layer.update_param`` со скоростью обучения ``learning_rate``).
@@ -131,23 +136,23 @@ class Network(object):
             if grads:
                 layer.update_param(grads, learning_rate)
 
-    def train_step(self, input_data, labels, learning_rate=0.001):
+    def train_step(self, input_data: np.ndarray, labels: np.ndarray, learning_rate: float = 0.001) -> None:
         """Одна итерация обучения на батче: градиенты средней по батчу потери (``grad_param``), затем ``update``."""
         grad_list = self.grad_param(input_data, labels)
         self.update(grad_list, learning_rate)
 
     def fit(
         self,
-        trainX,
-        trainY,
-        validation_split=0.25,
-        batch_size=1,
-        nb_epoch=1,
-        learning_rate=0.01,
-        shuffle=False,
-        seed=None,
-        verbose=1,
-    ):
+        trainX: np.ndarray,
+        trainY: np.ndarray,
+        validation_split: float = 0.25,
+        batch_size: int = 1,
+        nb_epoch: int = 1,
+        learning_rate: float = 0.01,
+        shuffle: bool = False,
+        seed: int | None = None,
+        verbose: int = 1,
+    ) -> dict[str, list[float]]:
         """Цикл обучения из задания: train_test_split (random_state=42, то же разбиение, что у sklearn) отделяет
         валидационную часть ``validation_split``, затем ``nb_epoch`` эпох по ``len(train) // batch_size`` батчей с
         индикатором хода и строкой 'N epoch: val ACC'. ``shuffle`` перемешивает обучающие примеры в каждой эпохе
@@ -157,12 +162,12 @@ class Network(object):
         точность на обучающей и на валидационной частях."""
         if len(trainX) != len(trainY):
             raise ValueError(
-                'Network.fit: в trainX %d примеров, а в trainY %d: нужна метка для каждого примера'
-                % (len(trainX), len(trainY))
+                f'Network.fit: в trainX {len(trainX)} примеров, а в trainY {len(trainY)}: '
+                'нужна метка для каждого примера'
             )
         if batch_size < 1 or nb_epoch < 0:
             raise ValueError(
-                'Network.fit: batch_size должен быть >= 1 и nb_epoch >= 0, а получены %r и %r' % (batch_size, nb_epoch)
+                f'Network.fit: batch_size должен быть >= 1 и nb_epoch >= 0, а получены {batch_size!r} и {nb_epoch!r}'
             )
         if validation_split:
             train_x, val_x, train_y, val_y = train_test_split(
@@ -172,14 +177,12 @@ class Network(object):
             train_x, train_y, val_x, val_y = trainX, trainY, None, None
         n_batches = len(train_x) // batch_size
         if n_batches == 0:
-            raise ValueError(
-                'Network.fit: batch_size=%d больше числа обучающих примеров (%d)' % (batch_size, len(train_x))
-            )
+            raise ValueError(f'Network.fit: batch_size={batch_size} больше числа обучающих примеров ({len(train_x)})')
         rng = np.random.default_rng(seed)
         history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
         for epoch in range(nb_epoch):
             order = rng.permutation(len(train_x)) if shuffle else None
-            for i in tqdm(range(n_batches), disable=not verbose, desc='epoch %d' % (epoch + 1)):
+            for i in tqdm(range(n_batches), disable=not verbose, desc=f'epoch {epoch + 1}'):
                 batch = slice(i * batch_size, (i + 1) * batch_size)
                 if order is not None:
                     batch = order[batch]
@@ -190,18 +193,18 @@ class Network(object):
                 history['val_loss'].append(float(np.mean(self.calculate_loss_batched(val_x, val_y))))
                 history['val_accuracy'].append(self.evaluate(val_x, val_y))
                 if verbose:
-                    print('%d epoch: val %.2f' % (epoch + 1, history['val_accuracy'][-1]))
+                    print(f"{epoch + 1} epoch: val {history['val_accuracy'][-1]:.2f}")
         return history
 
-    def calculate_loss_batched(self, input_data, labels, batch_size=1024):
+    def calculate_loss_batched(self, input_data: np.ndarray, labels: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Потеря каждого примера, вычисленная частями по ``batch_size`` примеров (чтобы не занять много памяти)."""
         return self._require_loss().forward(self.predict(input_data, batch_size), labels)
 
-    def evaluate(self, testX, testY, batch_size=1024):
+    def evaluate(self, testX: np.ndarray, testY: np.ndarray, batch_size: int = 1024) -> float:
         """Точность (accuracy): доля примеров, у которых предсказанный класс (argmax выхода) совпадает с меткой."""
         y_pred = np.argmax(self.predict(testX, batch_size), axis=1)
         y_true = np.argmax(testY, axis=1)
         return float(np.sum(y_pred == y_true) / len(y_true))
 
     def __repr__(self):
-        return 'Network([%s], loss=%r, optimizer=%r)' % (', '.join(map(repr, self.layers)), self.loss, self.optimizer)
+        return f"Network([{', '.join(map(repr, self.layers))}], loss={self.loss!r}, optimizer={self.optimizer!r})"

@@ -4,6 +4,8 @@
 always pass all of a network's parameters, the same arrays in the same order, in one call (``Network`` does).
 Another list while the first one's arrays are alive (e.g. one call per layer) raises ``ValueError``."""
 
+from __future__ import annotations
+
 import weakref
 
 import numpy as np
@@ -15,10 +17,10 @@ class Optimizer(object):
     поэтому все параметры сети передаются одним вызовом, одни и те же массивы в одном порядке (так делает
     ``Network.update``); ``iterations`` — число сделанных шагов."""
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate: float):
         if not learning_rate > 0:
             raise ValueError(
-                '%s: learning_rate должен быть положительным, а получено %r' % (type(self).__name__, learning_rate)
+                f'{type(self).__name__}: learning_rate должен быть положительным, а получено {learning_rate!r}'
             )
         self.learning_rate = learning_rate
         self.iterations = 0
@@ -33,13 +35,13 @@ class Optimizer(object):
             self._slots = [[np.full_like(p, initial) for p in params] for _ in range(n_slots)]
         elif [s.shape for s in self._slots[0]] != [p.shape for p in params]:
             raise ValueError(
-                '%s: раньше параметры имели формы %s, а теперь %s: нужен отдельный оптимизатор для '
-                'каждой сети' % (type(self).__name__, [s.shape for s in self._slots[0]], [p.shape for p in params])
+                f'{type(self).__name__}: раньше параметры имели формы {[s.shape for s in self._slots[0]]}, '
+                f'а теперь {[p.shape for p in params]}: нужен отдельный оптимизатор для каждой сети'
             )
         return self._slots
 
     def __repr__(self):
-        return '%s(learning_rate=%r)' % (type(self).__name__, self.learning_rate)
+        return f'{type(self).__name__}(learning_rate={self.learning_rate!r})'
 
     @staticmethod
     def _same_arrays(refs, params):
@@ -54,25 +56,25 @@ class Optimizer(object):
             return
         if self._same_arrays(self._before, params):
             raise ValueError(
-                '%r.apply снова получил массивы параметров из более раннего вызова после других: '
+                f'{self!r}.apply снова получил массивы параметров из более раннего вызова после других: '
                 'передавайте все параметры сети одним вызовом apply (а не отдельным вызовом для '
-                'каждого слоя) и используйте отдельный оптимизатор для каждой сети' % self
+                'каждого слоя) и используйте отдельный оптимизатор для каждой сети'
             )
         try:
             self._before, self._owner = self._owner, [weakref.ref(p) for p in params]
         except TypeError:  # на объекты без слабых ссылок (например, списки) проверки нет
             self._before = self._owner = None
 
-    def apply(self, params, grads):
+    def apply(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Один шаг оптимизатора: меняет на месте каждый массив ``params`` по его градиенту из ``grads`` (той же
         формы)."""
         if len(params) != len(grads):
-            raise ValueError('%r.apply: в params %d массивов, а в grads %d' % (self, len(params), len(grads)))
+            raise ValueError(f'{self!r}.apply: в params {len(params)} массивов, а в grads {len(grads)}')
         for i, (p, g) in enumerate(zip(params, grads)):
             if np.shape(p) != np.shape(g):
                 raise ValueError(
-                    '%r.apply: grads[%d] имеет форму %s, а params[%d] — форму %s: градиент должен иметь '
-                    'форму своего параметра' % (self, i, np.shape(g), i, np.shape(p))
+                    f'{self!r}.apply: grads[{i}] имеет форму {np.shape(g)}, а params[{i}] — форму {np.shape(p)}: '
+                    'градиент должен иметь форму своего параметра'
                 )
         self._check_owner(params)
         self._update(params, grads)
@@ -85,14 +87,14 @@ class SGD(Optimizer):
     Шаг (g — градиент, m — момент, в начале 0): ``m = momentum * m - learning_rate * g``; затем ``p += m``, а с
     ``nesterov=True`` — ``p += momentum * m - learning_rate * g``. При ``momentum=0``: ``p -= learning_rate * g``."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(learning_rate)
         if not 0 <= momentum <= 1:
-            raise ValueError('SGD: momentum должен быть из [0, 1], а получено %r' % (momentum,))
+            raise ValueError(f'SGD: momentum должен быть из [0, 1], а получено {momentum!r}')
         self.momentum, self.nesterov = momentum, nesterov
 
     def __repr__(self):
-        return 'SGD(learning_rate=%r, momentum=%r, nesterov=%r)' % (self.learning_rate, self.momentum, self.nesterov)
+        return f'SGD(learning_rate={self.learning_rate!r}, momentum={self.momentum!r}, nesterov={self.nesterov!r})'
 
     def _update(self, params, grads):
         lr, mu = self.learning_rate, self.momentum
@@ -113,14 +115,14 @@ class RMSprop(Optimizer):
 
     Шаг (v в начале 0): ``v = rho * v + (1 - rho) * g**2``; ``p -= learning_rate * g / sqrt(v + epsilon)``."""
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-7):
         super().__init__(learning_rate)
         if not 0 <= rho < 1:
-            raise ValueError('RMSprop: rho должен быть из [0, 1), а получено %r' % (rho,))
+            raise ValueError(f'RMSprop: rho должен быть из [0, 1), а получено {rho!r}')
         self.rho, self.epsilon = rho, epsilon
 
     def __repr__(self):
-        return 'RMSprop(learning_rate=%r, rho=%r, epsilon=%r)' % (self.learning_rate, self.rho, self.epsilon)
+        return f'RMSprop(learning_rate={self.learning_rate!r}, rho={self.rho!r}, epsilon={self.epsilon!r})'
 
     def _update(self, params, grads):
         (velocities,) = self._state(params, 1)
@@ -136,19 +138,18 @@ class Adagrad(Optimizer):
 
     Шаг (a в начале равно initial_accumulator_value): ``a += g**2``; ``p -= learning_rate * g / sqrt(a + epsilon)``."""
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
+    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7):
         super().__init__(learning_rate)
         if not initial_accumulator_value >= 0:
             raise ValueError(
-                'Adagrad: initial_accumulator_value должен быть >= 0, а получено %r' % (initial_accumulator_value,)
+                f'Adagrad: initial_accumulator_value должен быть >= 0, а получено {initial_accumulator_value!r}'
             )
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
     def __repr__(self):
-        return 'Adagrad(learning_rate=%r, initial_accumulator_value=%r, epsilon=%r)' % (
-            self.learning_rate,
-            self.initial_accumulator_value,
-            self.epsilon,
+        return (
+            f'Adagrad(learning_rate={self.learning_rate!r}, '
+            f'initial_accumulator_value={self.initial_accumulator_value!r}, epsilon={self.epsilon!r})'
         )
 
     def _update(self, params, grads):
@@ -166,16 +167,14 @@ class Adam(Optimizer):
     ``v += (g**2 - v) * (1 - beta_2)``;
     ``p -= learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)``."""
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7):
         super().__init__(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def __repr__(self):
-        return 'Adam(learning_rate=%r, beta_1=%r, beta_2=%r, epsilon=%r)' % (
-            self.learning_rate,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
+        return (
+            f'Adam(learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, beta_2={self.beta_2!r}, '
+            f'epsilon={self.epsilon!r})'
         )
 
     def _update(self, params, grads):

@@ -1,5 +1,7 @@
 """Max pooling over NCHW images, 'valid' like Keras' MaxPooling2D (an incomplete last window is dropped)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from . import _checks
@@ -14,7 +16,7 @@ class MaxPooling(Layer):
     означает ``pool_size``. Если в окне несколько равных максимумов, выход зависит от первого из них (в порядке
     строк окна): только он получает градиент."""
 
-    def __init__(self, pool_size=(2, 2), strides=2):
+    def __init__(self, pool_size: int | tuple[int, int] = (2, 2), strides: int | tuple[int, int] | None = 2):
         self.name = 'MaxPooling'
         self.pool_size = _checks.int_pair(pool_size, 'pool_size')
         self.strides = self.pool_size if strides is None else _checks.int_pair(strides, 'strides')
@@ -25,9 +27,7 @@ class MaxPooling(Layer):
         x = _checks.images(input_data, None, 'MaxPooling')
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if x.shape[2] < ph or x.shape[3] < pw:
-            raise ValueError(
-                'MaxPooling: картинки input_data формы %s меньше окна pool_size=%s' % (x.shape, self.pool_size)
-            )
+            raise ValueError(f'MaxPooling: картинки input_data формы {x.shape} меньше окна pool_size={self.pool_size}')
         ho, wo = (x.shape[2] - ph) // sh + 1, (x.shape[3] - pw) // sw + 1
         index = [
             (slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
@@ -36,14 +36,14 @@ class MaxPooling(Layer):
         ]
         return x, [(x[ix], ix) for ix in index]
 
-    def forward(self, input_data):
+    def forward(self, input_data: np.ndarray) -> np.ndarray:
         views = [v for v, _ in self._offsets(input_data)[1]]
         out = views[0].copy()
         for view in views[1:]:
             np.maximum(out, view, out=out)  # in place, one view at a time: no array of all the views
         return out
 
-    def backward(self, input_data, grad_output):
+    def backward(self, input_data: np.ndarray, grad_output: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         x, offsets = self._offsets(input_data)
         views = np.array([v for v, _ in offsets])  # one copy: the comparisons below run on contiguous arrays
         out = views.max(axis=0)
@@ -60,9 +60,9 @@ class MaxPooling(Layer):
                 grad_input[ix] += grad_output * hit
         return grad_input, []
 
-    def grad_x(self, input_data):
+    def grad_x(self, input_data: np.ndarray) -> np.ndarray:
         """Якобиан ``(B, C*Ho*Wo, C*H*W)`` (выход и вход каждого примера вытянуты по строкам)."""
         return jacobian_from_backward(self, input_data)
 
     def __repr__(self):
-        return 'MaxPooling(pool_size=%s, strides=%s)' % (self.pool_size, self.strides)
+        return f'MaxPooling(pool_size={self.pool_size}, strides={self.strides})'

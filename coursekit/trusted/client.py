@@ -35,7 +35,7 @@ class StudentError(Exception):
     """Student code raised an exception (``kind``: its type; ``trace``: the student's frames only)."""
 
     def __init__(self, kind: str, message: str, trace: str = '') -> None:
-        super().__init__('%s: %s' % (kind, message))
+        super().__init__(f'{kind}: {message}')
         self.kind, self.message, self.trace = kind, message, trace
 
 
@@ -46,10 +46,10 @@ class BadValue(object):
         self.what = what
 
     def __array__(self, *args, **kwargs):
-        raise ValueError('получено не число и не массив: %s' % self.what)
+        raise ValueError(f'получено не число и не массив: {self.what}')
 
     def __repr__(self):
-        return '<%s>' % self.what
+        return f'<{self.what}>'
 
 
 class Remote(object):
@@ -83,16 +83,16 @@ class Remote(object):
         self._gb_session.request({'op': 'set', 'h': self._gb_handle, 'a': name, 'v': value})
 
     def __array__(self, *args, **kwargs):
-        raise ValueError('получен объект класса %s, а не массив NumPy' % self._gb_class)
+        raise ValueError(f'получен объект класса {self._gb_class}, а не массив NumPy')
 
     def __iter__(self):
-        raise TypeError('получен объект класса %s, а нужен список или массив' % self._gb_class)
+        raise TypeError(f'получен объект класса {self._gb_class}, а нужен список или массив')
 
     def __len__(self):
-        raise TypeError('получен объект класса %s, а нужен список или массив' % self._gb_class)
+        raise TypeError(f'получен объект класса {self._gb_class}, а нужен список или массив')
 
     def __repr__(self):
-        return '<%s из вашего ноутбука>' % self._gb_class
+        return f'<{self._gb_class} из вашего ноутбука>'
 
 
 _REMOTE_TYPES = {}
@@ -116,7 +116,7 @@ class RemoteMethod(object):
         return self.session.request({'op': 'call', 'h': self.handle, 'm': self.name, 'args': list(args), 'kw': kwargs})
 
     def __repr__(self):
-        return '<метод %s.%s из вашего ноутбука>' % (self.class_name, self.name)
+        return f'<метод {self.class_name}.{self.name} из вашего ноутбука>'
 
 
 class RemoteClass(object):
@@ -129,7 +129,7 @@ class RemoteClass(object):
         return self.session.request({'op': 'new', 'cls': self.__name__, 'args': list(args), 'kw': kwargs})
 
     def __repr__(self):
-        return '<класс %s из вашего ноутбука>' % self.__name__
+        return f'<класс {self.__name__} из вашего ноутбука>'
 
 
 def _param_aliases(obj):
@@ -232,7 +232,7 @@ class Session(object):
         except (EOFError, protocol.ProtocolError, ValueError, OSError, RecursionError, MemoryError) as err:
             status = self.exit_status()
             self.close()
-            raise SandboxGone('died (%s)' % (status if status is not None else type(err).__name__))
+            raise SandboxGone(f'died ({status if status is not None else type(err).__name__})')
         if not isinstance(header, dict):
             self.close()
             raise SandboxGone('died (malformed reply)')
@@ -255,7 +255,7 @@ class Session(object):
                     continue
         except (OSError, ValueError) as err:
             self.close()
-            raise SandboxGone('died (%s)' % err)
+            raise SandboxGone(f'died ({err})')
 
     # -------------------------------------------------------------------------------------- values
     def encode(self, value: Any, arrays: list[np.ndarray], originals: dict[int, np.ndarray]) -> Any:
@@ -280,7 +280,7 @@ class Session(object):
             return {'D': [[str(k), self.encode(v, arrays, originals)] for k, v in value.items()]}
         if isinstance(value, self.collaborator_types):
             return self._stub_spec(value, arrays, originals)
-        raise TypeError('cannot send %r to the sandbox' % type(value).__name__)
+        raise TypeError(f'cannot send {type(value).__name__!r} to the sandbox')
 
     def _stub_spec(self, obj, arrays, originals):
         handle = self._twin_ids.get(id(obj))
@@ -340,12 +340,12 @@ class Session(object):
         current = list(getattr(twin, 'params', []) or [])
         if not isinstance(params, list) or len(params) != len(current):
             raise ValueError(
-                'слой получил %s параметров вместо %d'
-                % (len(params) if isinstance(params, list) else 'не список', len(current))
+                f"слой получил {len(params) if isinstance(params, list) else 'не список'} параметров "
+                f'вместо {len(current)}'
             )
         for p, new in zip(current, params):
             if not isinstance(new, np.ndarray) or new.shape != p.shape:
-                raise ValueError('параметр формы %s заменён на %s' % (p.shape, getattr(new, 'shape', type(new))))
+                raise ValueError(f"параметр формы {p.shape} заменён на {getattr(new, 'shape', type(new))}")
             np.copyto(p, new, casting='unsafe')
 
     # -------------------------------------------------------------------------------------- requests
@@ -376,7 +376,7 @@ class Session(object):
             raise
         except Exception as err:  # noqa: BLE001 - any malformed reply ends the session
             self.close()
-            raise SandboxGone('died (malformed reply: %s)' % type(err).__name__)
+            raise SandboxGone(f'died (malformed reply: {type(err).__name__})')
 
     def _finish(self, header, reply, raws, originals):
         text = reply.get('out', '')
@@ -458,7 +458,7 @@ class Session(object):
             }
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
-            reply = {'e': '%s: %s' % (type(err).__name__, str(err)[:500])}
+            reply = {'e': f'{type(err).__name__}: {str(err)[:500]}'}
         if self._remaining() <= 0:
             self.close()
             raise SandboxGone('timeout')

@@ -127,7 +127,7 @@ def rebuild(
     used = set()
     for cell in nb.cells:  # unique cell ids (nbformat requires them)
         if 'id' not in cell or cell['id'] in used:
-            cell['id'] = 'c%d' % len(used)
+            cell['id'] = f'c{len(used)}'
         while cell['id'] in used:
             cell['id'] += 'x'
         used.add(cell['id'])
@@ -200,10 +200,10 @@ class Launcher(object):
             )
         data = dict(self.spec.data if data is None else data)
         env = {
-            'HOME': '%s/home' % self.spec.scratch,
-            'TMPDIR': '%s/tmp' % self.spec.scratch,
+            'HOME': f'{self.spec.scratch}/home',
+            'TMPDIR': f'{self.spec.scratch}/tmp',
             'MPLBACKEND': 'Agg',
-            'MPLCONFIGDIR': '%s/mpl' % self.spec.scratch,
+            'MPLCONFIGDIR': f'{self.spec.scratch}/mpl',
             'NUMNET_GRADING': '1',
             'LANG': 'C.UTF-8',
             'OMP_NUM_THREADS': '1',
@@ -217,7 +217,7 @@ class Launcher(object):
         self.data_dirs = {var.lower(): host for var, host in data.items() if os.path.isdir(host)}
         for var, host in data.items():
             if var.lower() in self.data_dirs:
-                self.spec.env[var] = '/data/%s' % var.lower() if self.mode == 'bwrap' else host
+                self.spec.env[var] = f'/data/{var.lower()}' if self.mode == 'bwrap' else host
 
     def _prepare(self):
         self.sandbox.prepare_scratch(self.spec)
@@ -252,7 +252,7 @@ class Launcher(object):
             argv = [sys.executable, '-I', '-S', RUNNER, json.dumps(settings)]
             env = dict(self.spec.env, PATH='/usr/bin:/bin')
         else:
-            raise RuntimeError('sandbox mode %r: refusing to run student code' % self.mode)
+            raise RuntimeError(f'sandbox mode {self.mode!r}: refusing to run student code')
         return subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -302,10 +302,10 @@ class NotebookRun(object):
         session.deadline = time.monotonic() + self.cell_timeout
         first = index not in self.results
         try:
-            session.request({'op': 'exec', 'src': source, 'name': '<cell %d>' % index})
+            session.request({'op': 'exec', 'src': source, 'name': f'<cell {index}>'})
             result = {'status': 'ok'}
         except StudentError as err:
-            result = {'status': 'error', 'error': '%s: %s' % (err.kind, err.message), 'trace': err.trace}
+            result = {'status': 'error', 'error': f'{err.kind}: {err.message}', 'trace': err.trace}
         except SandboxGone as err:
             self.skip.add(index)
             self.results[index] = {
@@ -336,9 +336,9 @@ def test_outputs(result: grader.TestResult) -> list[nbformat.NotebookNode]:
     if result.output.strip():
         outs.append(_stream(result.output))
     for label, text in result.student_output:
-        outs.append(_stream('%s:\n%s' % (label, text)))
+        outs.append(_stream(f'{label}:\n{text}'))
     if result.passed:
-        outs.append(_stream('Тест пройден (в том числе скрытые проверки): %g из %g' % (result.points, result.points)))
+        outs.append(_stream(f'Тест пройден (в том числе скрытые проверки): {result.points:g} из {result.points:g}'))
         return outs
     where = '[скрытый тест] ' if result.hidden else ''
     message = where + result.message
@@ -358,13 +358,13 @@ def cell_outputs(result: Mapping[str, Any]) -> list[nbformat.NotebookNode]:
     outs = []
     if result.get('out'):
         more = result.get('total', 0) - len(result['out'])
-        outs.append(_stream(result['out'] + ('\n[... ещё %d символов не показано]' % more if more > 0 else '')))
+        outs.append(_stream(result['out'] + (f'\n[... ещё {more} символов не показано]' if more > 0 else '')))
     if result.get('status') in ('error', 'timeout', 'died'):
         text = result.get('error', '')
         if result['status'] == 'timeout':
-            text = 'ячейка остановлена: превышено время (%s)' % text
+            text = f'ячейка остановлена: превышено время ({text})'
         elif result['status'] == 'died':
-            text = 'процесс с вашим кодом завершился в этой ячейке (%s)' % text
+            text = f'процесс с вашим кодом завершился в этой ячейке ({text})'
         outs.append(
             nbformat.v4.new_output(
                 'error', ename=result['status'], evalue=text, traceback=[result.get('trace') or text]

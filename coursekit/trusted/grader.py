@@ -94,11 +94,11 @@ class Course:
             elif cell.cell_type == 'code' and meta.get('locked') and 'load_data(' in cell.source and not data:
                 data = cell.source
         if helpers is None:
-            raise ValueError('the course notebook has no test-helpers cell (grade_id %r)' % HELPERS_ID)
+            raise ValueError(f'the course notebook has no test-helpers cell (grade_id {HELPERS_ID!r})')
         module_path = os.path.join(os.path.abspath(folder), HELPERS_MODULE + '.py')
         if not os.path.isfile(module_path):
             raise ValueError(
-                '%s not found: the helpers cell imports it, ship it next to the course notebook' % module_path
+                f'{module_path} not found: the helpers cell imports it, ship it next to the course notebook'
             )
         with open(module_path, encoding='utf-8') as f:
             module = f.read()
@@ -121,7 +121,7 @@ def _to_json(value, arrays):
         return {'D': [[str(k), _to_json(v, arrays)] for k, v in value.items()]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise CourseError('expect() value of type %s cannot be recorded' % type(value).__name__)
+    raise CourseError(f'expect() value of type {type(value).__name__} cannot be recorded')
 
 
 def _from_json(value, arrays):
@@ -129,7 +129,7 @@ def _from_json(value, arrays):
         return [_from_json(v, arrays) for v in value]
     if isinstance(value, dict):
         if 'A' in value:
-            return arrays['a%d' % value['A']].copy()
+            return arrays[f"a{value['A']}"].copy()
         if 'T' in value:
             return tuple(_from_json(v, arrays) for v in value['T'])
         if 'D' in value:
@@ -150,8 +150,7 @@ class ExpectedStore(object):
         items = self.entries.get(grade_id, [])
         if index >= len(items) or items[index][0] != label:
             raise CourseError(
-                'no recorded value #%d %r for %s: rebuild the course (python -m coursekit.record)'
-                % (index, label, grade_id)
+                f'no recorded value #{index} {label!r} for {grade_id}: rebuild the course (python -m coursekit.record)'
             )
         return copy.deepcopy(items[index][1])  # a value the test passes to student code stays ours
 
@@ -162,7 +161,7 @@ class ExpectedStore(object):
             for gid, items in sorted(self.entries.items())
         }
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        payload = {'a%d' % i: a for i, a in enumerate(arrays)}
+        payload = {f'a{i}': a for i, a in enumerate(arrays)}
         payload['index'] = np.frombuffer(json.dumps(index, sort_keys=True).encode(), dtype=np.uint8)
         with open(path, 'wb') as f:
             np.savez_compressed(f, **payload)
@@ -379,8 +378,8 @@ def _compile_course(course):
     course.module_code = compile(course.module, course.module_path, 'exec')
     course.helpers_code = compile(course.helpers, '<test_helpers>', 'exec')
     for test in course.tests:
-        test.visible_code = compile(test.visible, '<%s>' % test.grade_id, 'exec')
-        test.hidden_code = [compile(block, '<%s hidden>' % test.grade_id, 'exec') for block in test.hidden]
+        test.visible_code = compile(test.visible, f'<{test.grade_id}>', 'exec')
+        test.hidden_code = [compile(block, f'<{test.grade_id} hidden>', 'exec') for block in test.hidden]
 
 
 def _student_output(session, label):
@@ -389,7 +388,7 @@ def _student_output(session, label):
     if total:
         text = ''.join(t for t, _ in session.output)
         shown = text[:STUDENT_OUTPUT_SHOWN]
-        more = '' if total <= len(shown) else '\n[... ещё %d символов не показано]' % (total - len(shown))
+        more = '' if total <= len(shown) else f'\n[... ещё {total - len(shown)} символов не показано]'
         out.append((label, shown + more))
     session.output = []
     return out
@@ -418,7 +417,7 @@ def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None)
         result.message = str(err)
     except StudentError as err:
         result.kind, result.trace = 'error', err.trace
-        result.message = 'ваш код выбросил исключение %s: %s' % (err.kind, err.message)
+        result.message = f'ваш код выбросил исключение {err.kind}: {err.message}'
         if err.kind == 'TimeoutError' and err.message.startswith('превышено время'):  # the runner's alarm
             result.kind, result.message = 'timeout', err.message
     except SandboxGone as err:
@@ -426,13 +425,13 @@ def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None)
         result.message = (
             'превышено время теста: код не ответил, процесс остановлен'
             if result.kind == 'timeout'
-            else 'процесс с вашим кодом завершился во время теста (%s): нехватка памяти, '
-            'os._exit или сбой' % str(err).replace('died ', '')
+            else f"процесс с вашим кодом завершился во время теста ({str(err).replace('died ', '')}): нехватка памяти, "
+            'os._exit или сбой'
         )
     except CourseError as err:
-        result.kind, result.message = 'course', 'ошибка курса, а не ваша: %s' % err
+        result.kind, result.message = 'course', f'ошибка курса, а не ваша: {err}'
     except Exception as err:  # noqa: BLE001 - a student's result the test code could not use
-        result.message = '%s: %s' % (type(err).__name__, str(err)[:500])
+        result.message = f'{type(err).__name__}: {str(err)[:500]}'
     finally:
         result.seconds = time.monotonic() - start
     result.hidden = not result.passed and part == 'hidden'
@@ -494,7 +493,7 @@ def grade_tests(
                         test.grade_id,
                         test.points,
                         kind='died',
-                        message='не проверено: процесс с вашим кодом не запустился (%s)' % err,
+                        message=f'не проверено: процесс с вашим кодом не запустился ({err})',
                     )
                 )
                 session = None
@@ -512,7 +511,7 @@ def grade_tests(
                     test.grade_id,
                     test.points,
                     kind='died',
-                    message='не проверено: процесс с вашим кодом не отвечает (%s)' % err,
+                    message=f'не проверено: процесс с вашим кодом не отвечает ({err})',
                 )
             )
             continue

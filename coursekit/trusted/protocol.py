@@ -89,19 +89,19 @@ def read_frame(
     hostile sender can make the reader allocate."""
     magic, n_head, n_arrays = _HEAD.unpack(_read_exact(fd_read, _HEAD.size))
     if magic != MAGIC:
-        raise ProtocolError('bad frame magic %r' % magic)
+        raise ProtocolError(f'bad frame magic {magic!r}')
     if n_head > max_header or n_arrays > max_arrays:
-        raise ProtocolError('frame too large (header %d bytes, %d arrays)' % (n_head, n_arrays))
+        raise ProtocolError(f'frame too large (header {n_head} bytes, {n_arrays} arrays)')
     try:
         header = json.loads(_read_exact(fd_read, n_head).decode('utf-8'))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise ProtocolError('bad frame header: %s' % err)
+        raise ProtocolError(f'bad frame header: {err}')
     raws, total = [], 0
     for _ in range(n_arrays):
         (n,) = _LEN.unpack(_read_exact(fd_read, _LEN.size))
         total += n
         if total > max_bytes:
-            raise ProtocolError('frame arrays exceed %d bytes' % max_bytes)
+            raise ProtocolError(f'frame arrays exceed {max_bytes} bytes')
         raws.append(_read_exact(fd_read, n))
     return header, raws
 
@@ -114,11 +114,11 @@ def load_array(raw: bytes, kinds: str = NUMERIC_KINDS) -> np.ndarray:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(f)
     except (ValueError, EOFError, OSError, TypeError) as err:
-        raise ProtocolError('not an .npy array: %s' % err)
+        raise ProtocolError(f'not an .npy array: {err}')
     if dtype.kind not in kinds or dtype.fields is not None or dtype.hasobject:
-        raise ProtocolError('array of dtype %s' % dtype)
+        raise ProtocolError(f'array of dtype {dtype}')
     if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(raw) - f.tell():
-        raise ProtocolError('array of shape %s does not match its data' % (shape,))
+        raise ProtocolError(f'array of shape {shape} does not match its data')
     flat = np.frombuffer(raw, dtype=dtype, offset=f.tell())  # plain numbers: nothing to unpickle
     array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
     return np.array(array, order='K')  # writable, owns its data

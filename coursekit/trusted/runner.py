@@ -108,11 +108,11 @@ def encode(value: Any, arrays: list[np.ndarray], depth: int = 0) -> Any:
         return value
     if type(value) is _ndarray:
         if value.dtype.kind not in 'biuf' or value.dtype.fields is not None:
-            return {'X': 'массив NumPy с dtype=%s (нужны числа)' % value.dtype}
+            return {'X': f'массив NumPy с dtype={value.dtype} (нужны числа)'}
         arrays.append(value)
         return {'A': len(arrays) - 1}
     if isinstance(value, _ndarray):
-        return {'X': 'подкласс ndarray (%s), а не обычный массив NumPy' % type(value).__name__}
+        return {'X': f'подкласс ndarray ({type(value).__name__}), а не обычный массив NumPy'}
     if isinstance(value, _generic):
         return encode(_asarray(value), arrays, depth + 1)
     if isinstance(value, Stub):
@@ -148,7 +148,7 @@ def decode(value: Any, arrays: Sequence[np.ndarray]) -> Any:
         if stub is None:
             stub = _stubs[value['S']] = make_stub(value, arrays)
         return stub
-    raise ValueError('unknown value tag %r' % sorted(value))
+    raise ValueError(f'unknown value tag {sorted(value)!r}')
 
 
 def _load(raws):
@@ -188,7 +188,7 @@ class Stub(object):
         self._gb_params = arrays
 
     def __repr__(self):
-        return '%s() (эталонный слой проверяющей программы)' % self._gb_kind
+        return f'{self._gb_kind}() (эталонный слой проверяющей программы)'
 
 
 def _stub_method(name):
@@ -248,13 +248,13 @@ class _Shell(object):
         if name in ('time', 'timeit') and line.strip():
             exec(compile(line, '<magic>', 'exec'), NAMESPACE)
         else:
-            print('[проверка: %%%s пропущена]' % name)
+            print(f'[проверка: %{name} пропущена]')
 
     def run_cell_magic(self, name: str, line: str, cell: str, *args: Any, **kwargs: Any) -> None:
         if name in ('time', 'timeit', 'capture'):
             exec(compile(cell, '<magic>', 'exec'), NAMESPACE)
         else:
-            print('[проверка: %%%%%s пропущена]' % name)
+            print(f'[проверка: %%{name} пропущена]')
 
     def system(self, *args: Any, **kwargs: Any) -> None:
         print('[проверка: команды оболочки не выполняются]')
@@ -262,7 +262,7 @@ class _Shell(object):
     getoutput = system
 
     def __getattr__(self, name):
-        raise AttributeError('при проверке get_ipython().%s недоступен' % name)
+        raise AttributeError(f'при проверке get_ipython().{name} недоступен')
 
 
 _SHELL = _Shell()
@@ -300,7 +300,7 @@ def handle(header: Mapping[str, Any], arrays: list[np.ndarray]) -> tuple[Any, li
     if op == 'new':
         cls = NAMESPACE.get(header['cls'])
         if not isinstance(cls, type):
-            raise NameError('в ноутбуке нет класса %s (ячейка с ним не выполнилась?)' % header['cls'])
+            raise NameError(f"в ноутбуке нет класса {header['cls']} (ячейка с ним не выполнилась?)")
         return cls(*args, **kwargs), [args, kwargs]
     obj = _objects[header['h']]
     if op == 'call':
@@ -313,7 +313,7 @@ def handle(header: Mapping[str, Any], arrays: list[np.ndarray]) -> tuple[Any, li
     if op == 'set':
         setattr(obj, header['a'], decode(header['v'], arrays))
         return None, []
-    raise ValueError('unknown request %r' % op)
+    raise ValueError(f'unknown request {op!r}')
 
 
 def _changed_args(received, pristine):
@@ -361,7 +361,7 @@ def serve() -> None:
         except (ValueError, TypeError) as err:  # e.g. an array np.save refuses: say so instead of dying
             _send(
                 {
-                    'e': {'type': 'ValueError', 'msg': 'ответ нельзя передать: %s' % err, 'tb': ''},
+                    'e': {'type': 'ValueError', 'msg': f'ответ нельзя передать: {err}', 'tb': ''},
                     'out': reply['out'],
                     'n_out': reply['n_out'],
                 }

@@ -400,10 +400,8 @@ def check_sandbox(config: Config, scratch_parent: str | None = None) -> None:
             spec = make_spec(config, Path(d) / "s", slot=0)
             proc = run_in_sandbox(spec, [spec.python, "-c", "print('sandbox-ok')"], timeout=60)
             if proc.returncode != 0 or b"sandbox-ok" not in proc.stdout:
-                raise SandboxUnavailable(
-                    "the bubblewrap sandbox does not start (rc=%s): %s"
-                    % (proc.returncode, proc.stderr.decode(errors="replace")[-800:])
-                )
+                stderr = proc.stderr.decode(errors="replace")[-800:]
+                raise SandboxUnavailable(f"the bubblewrap sandbox does not start (rc={proc.returncode}): {stderr}")
         except subprocess.TimeoutExpired as exc:
             raise SandboxUnavailable("the bubblewrap sandbox self-test timed out") from exc
         finally:

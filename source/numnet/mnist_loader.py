@@ -64,11 +64,11 @@ _FILES_TEXT = (
     "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
 )
 _LOCAL_FIX = (
-    "put the four MNIST files ({files}) into ./data/mnist next to the notebook, "
-    "or set the environment variable {env} to the directory that holds them "
-    "(e.g. os.environ['{env}'] = '/path/to/mnist' before calling load_data()), "
+    f"put the four MNIST files ({_FILES_TEXT}) into ./data/mnist next to the notebook, "
+    f"or set the environment variable {ENV_VAR} to the directory that holds them "
+    f"(e.g. os.environ['{ENV_VAR}'] = '/path/to/mnist' before calling load_data()), "
     "or call load_data(path='/path/to/mnist')"
-).format(files=_FILES_TEXT, env=ENV_VAR)
+)
 _HOW_TO_FIX = "How to fix: " + _LOCAL_FIX + "."
 
 
@@ -211,18 +211,18 @@ def _keras_import_advice(exc):
     """What to do when ``import keras`` raised ``exc``: install Keras only if it is really missing."""
     if isinstance(exc, ModuleNotFoundError) and exc.name == "keras":
         return (
-            "keras is not installed ({kind}: {exc}). How to fix: {local}; "
+            f"keras is not installed ({type(exc).__name__}: {exc}). How to fix: {_LOCAL_FIX}; "
             "or install the course's test oracle (pip install \"keras==3.*\" \"jax[cpu]\"), connect to the "
             "internet and run again, so that keras.datasets.mnist.load_data() downloads MNIST."
-        ).format(kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+        )
     backend = os.environ.get("KERAS_BACKEND", "")
     return (
-        "keras is installed but could not be imported with KERAS_BACKEND={backend!r} ({kind}: {exc}). "
+        f"keras is installed but could not be imported with KERAS_BACKEND={backend!r} ({type(exc).__name__}: {exc}). "
         "How to fix: the course runs Keras on JAX: install it (pip install \"jax[cpu]\"), set "
         "KERAS_BACKEND=jax (export KERAS_BACKEND=jax before starting Jupyter, or "
         "os.environ['KERAS_BACKEND'] = 'jax' in the first cell) and restart the kernel; "
-        "or use local files: {local}."
-    ).format(backend=backend, kind=type(exc).__name__, exc=exc, local=_LOCAL_FIX)
+        f"or use local files: {_LOCAL_FIX}."
+    )
 
 
 def _load_with_keras(tried):

@@ -140,11 +140,11 @@ def run_visible_tests(path, namespace):
     for gid, name, points, task, source in _visible_tests(path):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, '<тест %s>' % gid, 'exec'), dict(namespace))
+                exec(compile(source, f'<тест {gid}>', 'exec'), dict(namespace))
             ok, reason = True, ''
         except Exception as err:  # noqa: BLE001 - таблица показывает любую ошибку теста
             ok = False
-            reason = str(err) if isinstance(err, TestFailed) else '%s: %s' % (type(err).__name__, err)
+            reason = str(err) if isinstance(err, TestFailed) else f'{type(err).__name__}: {err}'
         finally:
             cancel_alarm()
         rows.append((task, name, gid, points, ok, ' '.join(reason.split())[:400]))
@@ -167,13 +167,12 @@ def self_check(namespace, path=None):
     tasks = dict.fromkeys(r[0] for r in rows)
     for task in tasks:
         mine = [r for r in rows if r[0] == task]
-        print('\n%s: %g из %g' % (task, sum(r[3] for r in mine if r[4]), sum(r[3] for r in mine)))
+        print(f'\n{task}: {sum(r[3] for r in mine if r[4]):g} из {sum(r[3] for r in mine):g}')
         for _, name, gid, points, ok, reason in mine:
-            print(
-                '  %s %-5g %s (%s)%s'
-                % ('✓' if ok else '✗', points, name, gid, '' if ok else '\n          не пройден: ' + reason)
-            )
-    print('\nИтого: %g из %g' % (sum(r[3] for r in rows if r[4]), sum(r[3] for r in rows)))
+            mark = '✓' if ok else '✗'
+            note = '' if ok else '\n          не пройден: ' + reason
+            print(f'  {mark} {points:<5g} {name} ({gid}){note}')
+    print(f'\nИтого: {sum(r[3] for r in rows if r[4]):g} из {sum(r[3] for r in rows):g}')
 
 
 # ---------------------------------------------------------------------------------------------- время
@@ -246,18 +245,18 @@ def _scan_function(func, where, seen, problems):
     for code in _code_objects(func.__code__):
         for ins in dis.get_instructions(code):
             if ins.opname == 'IMPORT_NAME' and str(ins.argval).split('.')[0] in FORBIDDEN_MODULES:
-                problems.append('%s: import %s' % (where, ins.argval))
+                problems.append(f'{where}: import {ins.argval}')
             elif ins.opname in ('LOAD_GLOBAL', 'LOAD_NAME') and ins.argval in func.__globals__:
                 obj = func.__globals__[ins.argval]
                 root = _forbidden(obj)
                 if root:
-                    problems.append('%s: %s (из %s)' % (where, ins.argval, root))
+                    problems.append(f'{where}: {ins.argval} (из {root})')
                 elif isinstance(obj, types.FunctionType) and obj.__module__ == func.__module__:
-                    _scan_function(obj, '%s -> %s' % (where, obj.__name__), seen, problems)
+                    _scan_function(obj, f'{where} -> {obj.__name__}', seen, problems)
                 elif isinstance(obj, type) and obj.__module__ == func.__module__ and obj not in seen:
                     seen.add(obj)
                     for cls_name, name, f in _functions_of(obj):
-                        _scan_function(f, '%s -> %s.%s' % (where, cls_name, name), seen, problems)
+                        _scan_function(f, f'{where} -> {cls_name}.{name}', seen, problems)
 
 
 def check_numpy_only(namespace, *class_names):
@@ -270,7 +269,7 @@ def check_numpy_only(namespace, *class_names):
         if not isinstance(cls, type):
             continue  # класса нет: его собственные тесты скажут об этом
         for owner, name, func in _functions_of(cls):
-            _scan_function(func, '%s.%s' % (owner, name), seen, problems)
+            _scan_function(func, f'{owner}.{name}', seen, problems)
     if problems:
         print(
             'Внимание: реализация должна использовать только NumPy, а найдено:\n  '
@@ -300,14 +299,14 @@ def _where(index, shape, param=None):
     if param is not None and names:
         names = names[:-1] + ('столбец',)
     text = (
-        ', '.join('%s %d' % (n, i) for n, i in zip(names, index))
+        ', '.join(f'{n} {i}' for n, i in zip(names, index))
         if len(names) == len(index)
         else ', '.join(str(int(i)) for i in index)
     )
     if param is not None:
         name, pshape = param
-        text += ' = %s[%s]' % (name, ', '.join(str(int(i)) for i in np.unravel_index(index[-1], pshape)))
-    return '(%s)' % text
+        text += f" = {name}[{', '.join(str(int(i)) for i in np.unravel_index(index[-1], pshape))}]"
+    return f'({text})'
 
 
 def _shape_hint(expected, actual):
@@ -330,10 +329,9 @@ def _value_hint(expected, actual, close, param=None):
     if param is not None and len(param[1]) >= 2 and expected.shape[-1] == int(np.prod(param[1])):
         order = np.arange(expected.shape[-1]).reshape(param[1]).ravel(order='F')
         if close(expected[..., order]):
-            return '%s вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * %d + j — это %s[i, j]' % (
-                param[0],
-                param[1][-1],
-                param[0],
+            return (
+                f'{param[0]} вытянут по столбцам, а нужно по строкам (как reshape(-1)): столбец i * {param[1][-1]} + j '
+                f'— это {param[0]}[i, j]'
             )
     if close(-expected):
         return 'знак противоположный'
@@ -341,7 +339,7 @@ def _value_hint(expected, actual, close, param=None):
     if nonzero.sum() > 1:
         ratio = actual[nonzero] / expected[nonzero]
         if np.ptp(ratio) <= 1e-6 * max(1.0, np.abs(ratio).max()) and close(expected * ratio[0]):
-            return 'всё отличается в %.6g раза (лишний или потерянный множитель, например размер батча?)' % ratio[0]
+            return f'всё отличается в {ratio[0]:.6g} раза (лишний или потерянный множитель, например размер батча?)'
     if expected.ndim == 4 and min(expected.shape[2:]) > 2:
         inner = (Ellipsis, slice(1, -1), slice(1, -1))
         for rows, cols, word in (
@@ -354,8 +352,8 @@ def _value_hint(expected, actual, close, param=None):
         ):
             if np.allclose(actual[inner], np.roll(expected, (rows, cols), axis=(2, 3))[inner], atol=1e-4, rtol=1e-4):
                 return (
-                    'картинка сдвинута на пиксель %s (у padding=\'same\' лишний пиксель дополнения идёт '
-                    'снизу/справа)' % word
+                    f'картинка сдвинута на пиксель {word} (у padding=\'same\' лишний пиксель дополнения идёт '
+                    'снизу/справа)'
                 )
     return ''
 
@@ -375,17 +373,8 @@ def _not_finite(what, actual, actual_name, param=None):
             'считаются с t = 1), логарифма нуля (-inf) или переполнения exp большого числа'
         )
     fail(
-        '%s: в результате %d nan и %d inf из %d чисел, первое в позиции %s. %s.\n%s:\n%s'
-        % (
-            what,
-            nan.sum(),
-            inf.sum(),
-            actual.size,
-            _where(first, actual.shape, param),
-            '; '.join(causes),
-            actual_name,
-            _show(actual),
-        )
+        f'{what}: в результате {nan.sum()} nan и {inf.sum()} inf из {actual.size} чисел, первое в позиции '
+        f"{_where(first, actual.shape, param)}. {'; '.join(causes)}.\n{actual_name}:\n{_show(actual)}"
     )
 
 
@@ -395,17 +384,14 @@ def check_close(
     """Сравнивает массивы; при расхождении печатает обе стороны и падает с сообщением: где и как числа
     различаются. param=(имя, форма): последняя ось — элементы параметра этой формы, вытянутого по строкам."""
     if actual is None:
-        fail('%s: получено None (метод ничего не возвращает?)' % what)
+        fail(f'{what}: получено None (метод ничего не возвращает?)')
     expected = np.asarray(expected, dtype=np.float64)
     try:
         actual = np.asarray(actual, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        fail('%s: результат нельзя превратить в числовой массив (%s)' % (what, err))
+        fail(f'{what}: результат нельзя превратить в числовой массив ({err})')
     if actual.shape != expected.shape:
-        fail(
-            '%s: форма результата %s, а должна быть %s%s'
-            % (what, actual.shape, expected.shape, _shape_hint(expected, actual))
-        )
+        fail(f'{what}: форма результата {actual.shape}, а должна быть {expected.shape}{_shape_hint(expected, actual)}')
     if not np.all(np.isfinite(actual)):
         _not_finite(what, actual, actual_name, param)
 
@@ -419,26 +405,18 @@ def check_close(
         first = np.unravel_index(np.argmax(bad), bad.shape)
         hint = _value_hint(expected, actual, close, param)
         print('Something went wrong!')
-        print('%s:\n%s' % (expected_name, _show(expected)))
-        print('%s:\n%s' % (actual_name, _show(actual)))
+        print(f'{expected_name}:\n{_show(expected)}')
+        print(f'{actual_name}:\n{_show(actual)}')
         largest = (
             ''
             if index == first
-            else ', наибольшее — в позиции %s (ожидалось %.6g, получено %.6g)'
-            % (_where(index, diff.shape, param), expected[index], actual[index])
+            else f', наибольшее — в позиции {_where(index, diff.shape, param)} (ожидалось {expected[index]:.6g}, '
+            f'получено {actual[index]:.6g})'
         )
         fail(
-            '%s: не совпало %d из %d чисел%s; первое расхождение в позиции %s (ожидалось %.6g, получено %.6g)%s'
-            % (
-                what,
-                bad.sum(),
-                bad.size,
-                ': ' + hint if hint else '',
-                _where(first, diff.shape, param),
-                expected[first],
-                actual[first],
-                largest,
-            )
+            f"{what}: не совпало {bad.sum()} из {bad.size} чисел{': ' + hint if hint else ''}; первое расхождение в "
+            f'позиции {_where(first, diff.shape, param)} (ожидалось {expected[first]:.6g}, получено '
+            f'{actual[first]:.6g}){largest}'
         )
 
 
@@ -491,7 +469,7 @@ def check_layer_gradients(expect, name, layer, x, g):
     expect — функция ноутбука (при проверке — проверяющей стороны)."""
     x = np.asarray(x, dtype=np.float64)
     check_grad(
-        '%s.grad_x, x формы %s' % (name, x.shape),
+        f'{name}.grad_x, x формы {x.shape}',
         expect('численный якобиан', lambda: numerical_jacobian(layer.forward, x)),
         layer.grad_x(x),
     )
@@ -501,8 +479,8 @@ def check_layer_gradients(expect, name, layer, x, g):
     )
     result = layer.backward(x, g)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        fail('%s.backward должен возвращать пару (grad_input, [градиенты параметров])' % name)
-    check_grad('%s.backward: dL/dx, x формы %s' % (name, x.shape), expected, result[0])
+        fail(f'{name}.backward должен возвращать пару (grad_input, [градиенты параметров])')
+    check_grad(f'{name}.backward: dL/dx, x формы {x.shape}', expected, result[0])
 
 
 def numerical_jacobian_param(layer, x, p, eps=1e-5):
@@ -539,7 +517,7 @@ def test_net(expect, net, x=None, labels=None):
         labels = np.array([[0.3, 0.2, 0.5], [0.3, 0.2, 0.5]])
     num_grad = expect('numerical grad_x', lambda: numerical_diff_net(net, x, labels))
     grad = net.grad_x(x, labels)
-    check_grad('%s.grad_x' % type(net).__name__, num_grad, grad, atol=1e-4, rtol=1e-3)
+    check_grad(f'{type(net).__name__}.grad_x', num_grad, grad, atol=1e-4, rtol=1e-3)
     print('Test PASSED')
 
 
@@ -559,7 +537,7 @@ def test_layer(expect, layer, x=None):
         x = np.array([[1, 2, 3], [2, -3, 4]])
     num_grad = expect('numerical grad_x', lambda: numerical_diff_layer(layer, x))
     grad = layer.grad_x(x)
-    check_grad('%s.grad_x' % type(layer).__name__, num_grad, grad, atol=1e-4, rtol=1e-3)
+    check_grad(f'{type(layer).__name__}.grad_x', num_grad, grad, atol=1e-4, rtol=1e-3)
     print('Test PASSED')
 
 
@@ -585,7 +563,7 @@ def test_grad_b(expect, DenseLayer, input_size=3, output_size=4, batch=2):
         'numerical grad_b', lambda: numerical_grad_b(DenseLayer, input_size, output_size, b_init, W_init, x)
     )
     grad = dense.grad_b(x)
-    check_grad('DenseLayer.grad_b (%d -> %d, batch %d)' % (input_size, output_size, batch), num_grad, grad)
+    check_grad(f'DenseLayer.grad_b ({input_size} -> {output_size}, batch {batch})', num_grad, grad)
     print('Test PASSED')
 
 
@@ -613,7 +591,7 @@ def test_grad_W(expect, DenseLayer, input_size=3, output_size=4, batch=2):
     )
     grad = dense.grad_W(x)
     check_grad(
-        'DenseLayer.grad_W (%d -> %d, batch %d)' % (input_size, output_size, batch),
+        f'DenseLayer.grad_W ({input_size} -> {output_size}, batch {batch})',
         num_grad,
         grad,
         param=('W', W_init.shape),
@@ -685,7 +663,7 @@ def check_optimizer(make, expected_steps, shapes, steps, rng, what):
     for grads in grads_seq:
         optimizer.apply(ours, grads)
     for i, (e, a) in enumerate(zip(expected, ours)):
-        check_close('%s: параметр %d после %d шагов' % (what, i, steps), e, a, atol=1e-9, rtol=1e-7)
+        check_close(f'{what}: параметр {i} после {steps} шагов', e, a, atol=1e-9, rtol=1e-7)
 
 
 # Формулы Keras 3 (keras/src/optimizers/*.py) на NumPy: параметры после шагов по последовательности градиентов.
@@ -741,10 +719,10 @@ def _why_not(err):
     kind = getattr(err, 'kind', type(err).__name__)
     message = getattr(err, 'message', str(err))
     if kind in ('NotImplementedError', 'NameError'):
-        return 'не реализован (%s)' % kind
+        return f'не реализован ({kind})'
     if isinstance(err, TestFailed):
-        return 'ошибка: %s' % message
-    return 'ошибка: ваш код выбросил %s: %s' % (kind, message)
+        return f'ошибка: {message}'
+    return f'ошибка: ваш код выбросил {kind}: {message}'
 
 
 def check_each_optimizer(begin_test, check, seconds, only=None):
@@ -762,10 +740,10 @@ def check_each_optimizer(begin_test, check, seconds, only=None):
         except Exception as err:  # noqa: BLE001 - каждый оптимизатор проверяется отдельно
             if type(err).__name__ == 'CourseError':
                 raise
-            report.append('%s: %s' % (name, _why_not(err)))
+            report.append(f'{name}: {_why_not(err)}')
         else:
             passed.append(name)
-            report.append('%s: верно' % name)
+            report.append(f'{name}: верно')
     print('\n'.join(report))
     if not passed:
         fail('ни один оптимизатор из списка не прошёл проверку (достаточно одного):\n' + '\n'.join(report))
@@ -781,7 +759,8 @@ OPTIMIZER_FORMULAS = {
 
 
 def describe_optimizer(class_name, kwargs):
-    return '%s(%s)' % (class_name, ', '.join('%s=%r' % item for item in kwargs.items()))
+    args = ', '.join(f'{name}={value!r}' for name, value in kwargs.items())
+    return f'{class_name}({args})'
 
 
 def new_optimizer(namespace, class_name, kwargs):
@@ -789,7 +768,7 @@ def new_optimizer(namespace, class_name, kwargs):
     класса в ноутбуке нет."""
     cls = namespace.get(class_name)
     if cls is None:
-        raise NameError('в ноутбуке нет класса %s' % class_name)
+        raise NameError(f'в ноутбуке нет класса {class_name}')
     return cls(**kwargs)
 
 

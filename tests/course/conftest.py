@@ -14,7 +14,7 @@ os.environ.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "numnet_
 def mnist_dir():
     path = os.environ.get("NUMNET_MNIST_DIR")
     if not path or not os.path.isdir(path):
-        pytest.fail("set NUMNET_MNIST_DIR to the directory with the four MNIST .gz files (got %r)" % path)
+        pytest.fail(f"set NUMNET_MNIST_DIR to the directory with the four MNIST .gz files (got {path!r})")
     return path
 
 

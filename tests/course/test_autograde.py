@@ -20,7 +20,7 @@ from coursekit.feedback import safe_feedback, task_scores
 @pytest.fixture(scope="module")
 def graded(mnist_dir, request):
     rows, info = grade_examples(EXAMPLES, workers=2, keep=True)
-    report = "\n%s\ngraded %d submissions in %.0f s" % (format_table(rows), len(rows), info["seconds"])
+    report = f"\n{format_table(rows)}\ngraded {len(rows)} submissions in {info['seconds']:.0f} s"
     capture = request.config.pluginmanager.getplugin("capturemanager")
     if capture is not None:  # shown even when pytest captures output
         with capture.global_and_fixture_disabled():
@@ -41,7 +41,7 @@ def test_at_least_twelve_broken_submissions():
 def test_points_per_task(graded, name):
     expected, obtained = graded[0][name]
     assert set(obtained) == set(TASKS)
-    assert obtained == pytest.approx(expected), "%s: expected %s, obtained %s" % (name, expected, obtained)
+    assert obtained == pytest.approx(expected), f"{name}: expected {expected}, obtained {obtained}"
 
 
 def test_reference_full_and_release_zero(graded):

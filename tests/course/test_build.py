@@ -24,13 +24,13 @@ def test_committed_source_notebook_equals_a_fresh_build(source_nb):
     committed = normalized(source_nb)
     assert len(fresh) == len(committed), "source notebook is stale: run python -m coursekit.build"
     for i, (a, b) in enumerate(zip(fresh, committed)):
-        assert a == b, "cell %d of source/numnet/numnet.ipynb is stale: run python -m coursekit.build" % i
+        assert a == b, f"cell {i} of source/numnet/numnet.ipynb is stale: run python -m coursekit.build"
 
 
 def test_committed_release_equals_a_fresh_generate_assignment(tmp_path):
     copy_course(str(tmp_path))
     problems = differences(generate(str(tmp_path)), os.path.join(REPO_ROOT, "release", "numnet"))
-    assert problems == [], "release/ is stale (python -m coursekit.release): %s" % problems
+    assert problems == [], f"release/ is stale (python -m coursekit.release): {problems}"
 
 
 def _without_markers(source):
@@ -51,10 +51,8 @@ def test_every_region_method_is_inside_a_region(source_nb):
     code = "\n".join(c.source for c in source_nb.cells if c.cell_type == "code")
     for dotted, methods in REGIONS.items():
         for method, stub in methods.items():
-            pattern = r"def %s\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION" % re.escape(
-                method
-            )
-            assert re.search(pattern, code), "%s.%s has no solution region" % (dotted, method)
+            pattern = rf"def {re.escape(method)}\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION"
+            assert re.search(pattern, code), f"{dotted}.{method} has no solution region"
 
 
 def test_task_points(source_nb):
@@ -64,16 +62,14 @@ def test_task_points(source_nb):
     for c in source_nb.cells:
         meta = c.metadata.get("nbgrader", {})
         if meta.get("grade"):
-            assert re.fullmatch(r"(%s)__[a-z0-9_]+" % "|".join(TASKS), meta["grade_id"]), meta["grade_id"]
+            assert re.fullmatch(rf'({"|".join(TASKS)})__[a-z0-9_]+', meta["grade_id"]), meta["grade_id"]
             assert meta["locked"] and not meta["solution"]
-            assert "### BEGIN HIDDEN TESTS" in c.source, "%s has no hidden tests" % meta["grade_id"]
+            assert "### BEGIN HIDDEN TESTS" in c.source, f'{meta["grade_id"]} has no hidden tests'
             first, second = c.source.split("\n")[:2]
-            assert first == "# Тест %s — %s (%s)" % (
-                meta["grade_id"],
-                TEST_NAMES[meta["grade_id"]],
-                points_text(meta["points"]),
+            assert (
+                first == f'# Тест {meta["grade_id"]} — {TEST_NAMES[meta["grade_id"]]} ({points_text(meta["points"])})'
             )
-            assert second.startswith("begin_test('%s'" % meta["grade_id"].split("__")[0])
+            assert second.startswith(f"begin_test('{meta['grade_id'].split('__')[0]}'")
         elif "grade_id" in meta:
             assert "__" not in meta["grade_id"], "only graded cells may look like <task>__<name>"
 
@@ -94,7 +90,7 @@ def test_release_is_the_skeleton(release_nb, source_nb):
     dense = cell(release_nb, "dense").source
     assert dense.count("raise NotImplementedError()") == 4  # forward, grad_x, grad_W, grad_b
     assert dense.count(FALLBACK_BACKWARD) == 1  # the optional backward falls back
-    assert "def update_param(self, params_grad, learning_rate):" in dense  # given in the assignment
+    assert "def update_param(self, params_grad: list[np.ndarray], learning_rate: float) -> None:" in dense  # given
     assert "``(B, output_dim, input_dim*output_dim)``" in dense  # docstrings stay, with the layout
     assert "``[b, o, i*output_dim + j]``" in dense
     for gid in ("relu", "softmax", "flatten", "maxpooling", "conv2d", "conv2dtr"):
@@ -131,9 +127,9 @@ def test_points_table_near_the_top(release_nb):
     assert rows[0] == "| Задание | Тест | Идентификатор | Баллы |"
     assert "| **1. Прямой проход** | DenseLayer: прямой проход | `part1_forward__dense` | 1 |" in rows
     assert "|  | ReLU: прямой проход | `part1_forward__relu` | 0,5 |" in rows
-    assert sum("`%s`" % gid in table.source for gid in TEST_NAMES) == len(TEST_NAMES) == 27
+    assert sum(f"`{gid}`" in table.source for gid in TEST_NAMES) == len(TEST_NAMES) == 27
     assert [r for r in rows if "всего за задание" in r] == [
-        "| | *всего за задание* | | **%g** |" % p for p in TASKS.values()
+        f"| | *всего за задание* | | **{p:g}** |" for p in TASKS.values()
     ]
     assert rows[-1] == "| **Итого** | | | **45** |"
     assert "Основная часть — 20 баллов, дополнительные задания — 25 баллов." in table.source
@@ -241,12 +237,12 @@ def test_release_says_why_a_method_is_optional(release_nb):
         ("conv2dtr", "backward"),
     ]:
         source = cell(release_nb, gid).source
-        body = source[source.index("def %s(" % method) :]
+        body = source[source.index(f"def {method}(") :]
         assert re.search(
             r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body
         ), (gid, method)
     assert re.search(
-        r'def grad_kernel\(self, input_data\):\n(?:\s+"""[^\n]*"""\n)?'
+        r'def grad_kernel\(self, input_data: np\.ndarray\) -> np\.ndarray:\n(?:\s+"""[^\n]*"""\n)?'
         r'\s+return self\.grad_param\(input_data\)\[0\]',
         code,
     )  # given
@@ -365,13 +361,8 @@ def _bot_settings(tmp_path, drop=(), **values):
         settings.pop(key, None)
     settings.update(values)
     path = tmp_path / "gradebot.toml"
-    path.write_text(
-        "".join(
-            "%s = %s\n" % (k, ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v)
-            for k, v in settings.items()
-        ),
-        encoding="utf-8",
-    )
+    toml = {k: ("true" if v else "false") if isinstance(v, bool) else f'"{v}"' for k, v in settings.items()}
+    path.write_text("".join(f"{k} = {v}\n" for k, v in toml.items()), encoding="utf-8")
     return str(path)
 
 
@@ -381,7 +372,7 @@ def test_committed_readme_equals_a_fresh_build():
     for folder in ("source", "release"):
         with open(os.path.join(REPO_ROOT, folder, "numnet", "README.md"), encoding="utf-8") as f:
             assert f.read() == build_readme(), (
-                "%s/numnet/README.md is stale: run python -m coursekit.build && python -m coursekit.release" % folder
+                f"{folder}/numnet/README.md is stale: run python -m coursekit.build && python -m coursekit.release"
             )
 
 
@@ -396,7 +387,7 @@ def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
     with open(os.path.join(REPO_ROOT, "release", "numnet", "README.md"), encoding="utf-8") as f:
         readme = f.read()
     n, window = facts.rate_limit_rule()
-    penalty = "%g %%" % (facts.late_penalty() * 100)
+    penalty = f"{facts.late_penalty() * 100:g} %"
     telegram = (
         ["@" + facts.telegram_username(), "https://t.me/" + facts.telegram_username()] if facts.telegram_bot else []
     )
@@ -407,7 +398,7 @@ def test_release_tells_how_to_submit_with_the_bots_facts(release_nb):
             *telegram,
             format_deadline(facts),
             "на " + penalty,
-            "не больше %d посылок в час" % n,
+            f"не больше {n} посылок в час",
             "последняя проверенная посылка",
         ]:
             assert fact in text, (fact, text)
@@ -438,11 +429,11 @@ def test_build_fails_when_a_fact_is_missing(tmp_path, capsys, drop):
     from coursekit.submit import FactsError
 
     path = _bot_settings(tmp_path, drop=drop)
-    with pytest.raises(FactsError, match=r"gradebot\.toml lacks %s: students must be told" % " or ".join(drop)):
+    with pytest.raises(FactsError, match=rf'gradebot\.toml lacks {" or ".join(drop)}: students must be told'):
         build.build_notebook(bot_config=path)
     out = tmp_path / "out" / "numnet.ipynb"
     assert build.main(["--bot-config", path, "--output", str(out)]) == 2
-    assert "lacks %s" % " or ".join(drop) in capsys.readouterr().err
+    assert f'lacks {" or ".join(drop)}' in capsys.readouterr().err
     assert not out.parent.exists()  # nothing written
 
 
@@ -515,7 +506,7 @@ def _prose(markdown):
 
 def _avoided_terms(text):
     return [
-        "%r (вместо него: %s)" % (m.group(), use)
+        f"{m.group()!r} (вместо него: {use})"
         for pattern, use in AVOIDED_TERMS.items()
         for m in re.finditer(pattern, text, flags=re.I)
     ]
@@ -565,14 +556,14 @@ def test_markdown_uses_the_glossary_and_dashes(release_nb):
     readme = os.path.join(REPO_ROOT, "release", "numnet", "README.md")
     with open(readme, encoding="utf-8") as f:
         texts = [("README.md", f.read())]
-    texts += [("ячейка %d" % i, c.source) for i, c in enumerate(release_nb.cells) if c.cell_type == "markdown"]
+    texts += [(f"ячейка {i}", c.source) for i, c in enumerate(release_nb.cells) if c.cell_type == "markdown"]
     for where, text in texts:
         prose = _prose(text)
         for line in prose.split("\n"):
             if " - " in line:
-                problems.append("%s: дефис вместо тире: %r" % (where, line.strip()))
+                problems.append(f"{where}: дефис вместо тире: {line.strip()!r}")
         if GLOSSARY_CELL not in text:  # the glossary itself names the avoided terms
-            problems += ["%s: %s" % (where, term) for term in _avoided_terms(prose)]
+            problems += [f"{where}: {term}" for term in _avoided_terms(prose)]
     assert problems == []
 
 
@@ -612,8 +603,8 @@ def test_skeleton_docstrings_and_messages_are_russian(release_nb):
                 if doc is not None:
                     docstrings += 1
                     if not CYRILLIC.search(doc):
-                        problems.append("%s: %s: docstring на английском: %r" % (gid, node.name, doc[:60]))
-                    problems += ["%s: %s: %s" % (gid, node.name, t) for t in _avoided_terms(doc)]
+                        problems.append(f"{gid}: {node.name}: docstring на английском: {doc[:60]!r}")
+                    problems += [f"{gid}: {node.name}: {t}" for t in _avoided_terms(doc)]
             elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
                 texts = [
                     n.value
@@ -623,8 +614,8 @@ def test_skeleton_docstrings_and_messages_are_russian(release_nb):
                 if texts:
                     messages += 1
                     if not any(CYRILLIC.search(t) for t in texts):
-                        problems.append("%s: сообщение на английском: %r" % (gid, texts[0][:60]))
-                    problems += ["%s: %s" % (gid, t) for t in _avoided_terms(" ".join(texts))]
+                        problems.append(f"{gid}: сообщение на английском: {texts[0][:60]!r}")
+                    problems += [f"{gid}: {t}" for t in _avoided_terms(" ".join(texts))]
     assert docstrings > 40 and messages > 25
     assert problems == []
 

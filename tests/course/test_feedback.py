@@ -20,7 +20,7 @@ SECRET = "secret_case = check_conv_keras(7, 3, 2, 'same', 3, (1, 3, 13, 11))"
 def _notebook():
     test = nbformat.v4.new_code_cell(
         "begin_test('bonus_conv')\ncheck_conv_keras(3, 2, 3, 'same', 1, (2, 2, 7, 7))\nprint('Test PASSED')\n"
-        "### BEGIN HIDDEN TESTS\n%s\n### END HIDDEN TESTS" % SECRET
+        f"### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS"
     )
     test.metadata["nbgrader"] = {
         "grade": True,
@@ -166,10 +166,10 @@ def test_real_feedback_page(graded_pages, source_nb, name):
     path, scores = graded_pages[name]
     page = safe_feedback(path, scores=None)
     size = len(page.encode("utf-8"))
-    print("%s: feedback page %d bytes" % (name, size))
+    print(f"{name}: feedback page {size} bytes")
     assert size < 200 * 1024, size
     total = sum(scores.values())
-    assert page.count("Результат проверки") == 1 and "Результат проверки: %g из 45" % total in page
+    assert page.count("Результат проверки") == 1 and f"Результат проверки: {total:g} из 45" in page
     assert all(title in page for title in TASK_TITLES.values())
     text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
     assert [line for line in _hidden_lines(source_nb) if line in text] == []

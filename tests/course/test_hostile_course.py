@@ -53,7 +53,7 @@ def _hidden_and_visible_lines(source_nb):
 def hidden_lines():
     hidden, visible = _hidden_and_visible_lines(nbformat.read(SOURCE_NOTEBOOK, as_version=4))
     lines = {line for line in hidden - visible if len(line) >= 12}
-    assert lines, "no hidden-test lines found in %s" % SOURCE_NOTEBOOK
+    assert lines, f"no hidden-test lines found in {SOURCE_NOTEBOOK}"
     return lines
 
 
@@ -68,7 +68,7 @@ def graded(tmp_path_factory, mnist_dir):
         GRADEBOT_BUILD_DIR=str(tmp / "builds"),
         GRADEBOT_WORKERS="1",
         NUMNET_MNIST_DIR=mnist_dir,
-        GRADEBOT_GRADEBOOK_URL="sqlite:///%s" % (tmp / "gradebook.db"),
+        GRADEBOT_GRADEBOOK_URL=f"sqlite:///{tmp / 'gradebook.db'}",
     )  # never the repo's gradebook
     env.pop("GRADEBOT_CONFIG", None)
     paths = {}
@@ -94,7 +94,7 @@ def graded(tmp_path_factory, mnist_dir):
                 timeout=TIMEOUT,
             )
         except subprocess.TimeoutExpired as exc:
-            proc = subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", "timed out after %d s" % TIMEOUT)
+            proc = subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", f"timed out after {TIMEOUT} s")
         return name, (proc, paths[name].read_text(encoding="utf-8"))
 
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -129,37 +129,34 @@ def _grader_tracebacks(text):
 @pytest.mark.parametrize("example", HOSTILE, ids=[ex.name for ex in HOSTILE])
 def test_hostile_submission(graded, hidden_lines, example):
     proc, submitted = graded[example.name]
-    assert proc.returncode == 0, "grade failed (%s):\n%s" % (proc.returncode, proc.stderr[-3000:])
+    assert proc.returncode == 0, f"grade failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     result = json.loads(proc.stdout)
     texts = list(_strings(result))
 
     # (b) no hidden-test code (lines the student wrote themselves do not count), no grader tracebacks
     own = {line.strip() for cell in json.loads(submitted)["cells"] for line in "".join(cell["source"]).splitlines()}
     leaked = sorted(line for line in hidden_lines - own if any(line in t for t in texts))
-    assert not leaked, "hidden-test code in the output: %s" % leaked[:5]
+    assert not leaked, f"hidden-test code in the output: {leaked[:5]}"
     grader_tb = [tb for t in texts for tb in _grader_tracebacks(t)]
-    assert not grader_tb, "traceback through the grader's files:\n%s" % grader_tb[0]
+    assert not grader_tb, f"traceback through the grader's files:\n{grader_tb[0]}"
     frames = [t for t in texts if re.search(r'File "[^"]*(coursekit/trusted|gradebot/)', t)]
-    assert not frames, "grader stack frames in the output: %s" % frames[0][:1500]
+    assert not frames, f"grader stack frames in the output: {frames[0][:1500]}"
 
     # (a) the points the honest code deserves
     expected = example.expected_points()
     got = {task: v["points"] for task, v in result["tasks"].items()}
     assert set(got) == set(TASKS), got
     wrong = {t: (got[t], expected[t]) for t in TASKS if abs(got[t] - expected[t]) > 1e-6}
-    assert not wrong, "%s: (obtained, expected) %s; messages: %s" % (example.name, wrong, result.get("messages"))
+    assert not wrong, f'{example.name}: (obtained, expected) {wrong}; messages: {result.get("messages")}'
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[ex.name for ex in EXAMPLES])
 def test_bundled_example_through_the_bot(graded, example):
     proc, _ = graded["example-" + example.name]
-    assert proc.returncode == 0, "grade failed (%s):\n%s" % (proc.returncode, proc.stderr[-3000:])
+    assert proc.returncode == 0, f"grade failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     result = json.loads(proc.stdout)
     got = {task: v["points"] for task, v in result["tasks"].items()}
     expected = example.expected_points()
-    assert got == pytest.approx(expected), "%s: obtained %s, expected %s; messages: %s" % (
-        example.name,
-        got,
-        expected,
-        result.get("messages"),
+    assert got == pytest.approx(expected), (
+        f'{example.name}: obtained {got}, expected {expected}; messages: {result.get("messages")}'
     )

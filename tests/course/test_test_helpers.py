@@ -290,7 +290,7 @@ def _notebook_with_tests(path, cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["gradebot"] = {
         "tasks": {"part1_forward": "1. Прямой проход"},
-        "tests": {gid: "Тест «%s»" % gid.split("__")[1] for gid, _, _ in cells},
+        "tests": {gid: f'Тест «{gid.split("__")[1]}»' for gid, _, _ in cells},
     }
     nb.cells.append(nbformat.v4.new_code_cell("class Double:\n    def forward(self, x):\n        return 2 * x"))
     nb.cells[-1].metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "double", "locked": False}

@@ -264,7 +264,7 @@ def launcher(tmp_path_factory):
     old = os.environ.get(SECRET_ENV)
     os.environ[SECRET_ENV] = SECRET_VALUE  # a secret of the grader process
     with open(HOST_SECRET_FILE, 'w') as f:
-        f.write('token = "%s"\n' % SECRET_VALUE)
+        f.write(f'token = "{SECRET_VALUE}"\n')
     launch = Launcher(files_dir=str(files), data={}, mode='bwrap')
     try:
         yield launch
@@ -633,12 +633,12 @@ def test_rebuild_ignores_everything_but_solution_texts(source_nb, release_nb):
 def test_rebuild_uses_release_stub_for_missing_solutions(source_nb):
     upload = nbformat.v4.new_notebook()
     upload.cells.append(nbformat.v4.new_markdown_cell('just text'))
-    nb = rebuild(upload, source_nb, lambda cell: '# STUB %s\n' % _gid(cell))
+    nb = rebuild(upload, source_nb, lambda cell: f'# STUB {_gid(cell)}\n')
     for cell in source_nb.cells:
         meta = cell.get('metadata', {}).get('nbgrader', {})
         if meta.get('solution') and cell.cell_type == 'code':
             got = [c for c in nb.cells if _gid(c) == meta['grade_id']][0]
-            assert got.source == '# STUB %s\n' % meta['grade_id']
+            assert got.source == f"# STUB {meta['grade_id']}\n"
     assert nb.cells[0].source == 'just text' and nb.cells[0].cell_type == 'markdown'
 
 

@@ -646,7 +646,7 @@ def test_trusted_verdict_from_a_report(make_config):
     verdict, messages = trusted_verdict(report, False, config)
     assert verdict == "timeout"
     assert messages == [
-        "cell 5: out of memory (limit %d MiB)" % (config.memory_bytes // 2**20),
+        f"cell 5: out of memory (limit {config.memory_bytes // 2**20} MiB)",
         "a__y: failed ([hidden test] Softmax.forward: nan)",
         "b__z: failed (time)",
     ]

@@ -116,9 +116,10 @@ def test_kernel_manager_refuses_without_spec(monkeypatch):
 
 def test_slots_are_unique_per_host():
     a = sb.acquire_slot(first=800, last=810)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(sb.__file__)))
     code = (
-        "import sys; sys.path.insert(0, %r); from gradebot.core import sandbox as sb; "
-        "print(sb.acquire_slot(first=800, last=810))" % os.path.dirname(os.path.dirname(os.path.dirname(sb.__file__)))
+        f"import sys; sys.path.insert(0, {root!r}); from gradebot.core import sandbox as sb; "
+        "print(sb.acquire_slot(first=800, last=810))"
     )
     other = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert other != a

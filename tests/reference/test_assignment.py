@@ -36,7 +36,7 @@ def check_net(net):
     num_grad = numerical_diff_net(net, x, labels)
     grad = net.grad_x(x, labels)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+        f'Something went wrong!\nNumerical grad is\n{num_grad}\nYour gradiend is \n{grad}'
     )
 
 
@@ -68,7 +68,7 @@ def check_layer(layer):
     num_grad = numerical_diff_layer(layer, x)
     grad = layer.grad_x(x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+        f'Something went wrong!\nNumerical grad is\n{num_grad}\nYour gradiend is \n{grad}'
     )
 
 
@@ -113,7 +113,7 @@ def test_grad_b():
 
     num_grad = numerical_grad_b(input_size, output_size, b_init, W_init, x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+        f'Something went wrong!\nNumerical grad is\n{num_grad}\nYour gradiend is \n{grad}'
     )
 
 
@@ -143,7 +143,7 @@ def test_grad_W():
 
     num_grad = numerical_grad_W(input_size, output_size, b_init, W_init, x)
     assert np.sum(np.abs(num_grad - grad)) < 0.01, (
-        'Something went wrong!\nNumerical grad is\n%s\nYour gradiend is \n%s' % (num_grad, grad)
+        f'Something went wrong!\nNumerical grad is\n{num_grad}\nYour gradiend is \n{grad}'
     )
 
 

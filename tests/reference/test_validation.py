@@ -213,10 +213,9 @@ def test_backward_with_a_wrong_grad_output_shape(make, x_shape, out_shape, g_sha
     layer = make()
     x = np.ones(x_shape)
     assert layer.forward(x).shape == out_shape  # the message's shape is the real output's
-    message = r"^%s\.backward: grad_output должен иметь форму выхода слоя %s, а получена форма %s$" % (
-        type(layer).__name__,
-        re.escape(str(out_shape)),
-        re.escape(str(g_shape)),
+    message = (
+        rf"^{type(layer).__name__}\.backward: grad_output должен иметь форму выхода слоя {re.escape(str(out_shape))}, "
+        rf"а получена форма {re.escape(str(g_shape))}$"
     )
     with pytest.raises(ValueError, match=message):
         layer.backward(x, np.ones(g_shape))
@@ -307,6 +306,6 @@ def test_optimizer_apply_with_wrong_gradients(make):
         optimizer.apply(params, [np.zeros((3, 4))])
     assert optimizer.iterations == 0 and not params[0].any()  # nothing was changed
     with pytest.raises(
-        ValueError, match=r"^%s: learning_rate должен быть положительным, а получено 0$" % type(optimizer).__name__
+        ValueError, match=rf"^{type(optimizer).__name__}: learning_rate должен быть положительным, а получено 0$"
     ):
         type(optimizer)(learning_rate=0)

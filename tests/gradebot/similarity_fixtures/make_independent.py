@@ -311,9 +311,7 @@ def fill(source, name, body):
     lines = source.split("\n")
     start = 0
     if name is not None:
-        start = next(
-            i for i, line in enumerate(lines) if line.lstrip().startswith(("def %s(" % name, "class %s(" % name))
-        )
+        start = next(i for i, line in enumerate(lines) if line.lstrip().startswith((f"def {name}(", f"class {name}(")))
     stub = next(i for i in range(start, len(lines)) if lines[i].lstrip().startswith("# ВАШ КОД ЗДЕСЬ"))
     indent = lines[stub][: len(lines[stub]) - len(lines[stub].lstrip())]
     new = [indent + line if line.strip() else "" for line in textwrap.dedent(body).strip("\n").split("\n")]
