@@ -181,7 +181,7 @@ class NumnetRunner:
     def __init__(self, args):
         import numnet_ref
 
-        self.nr, self.args, self.state, self.gradients = numnet_ref, args, {}, {}
+        self.nr, self.args, self.state, self.gradients, self.faults = numnet_ref, args, {}, {}, {}
 
     def info(self):
         from threadpoolctl import threadpool_info
@@ -226,8 +226,14 @@ class NumnetRunner:
         return {"warmup": timed(lambda: self.run_epoch(net, x[:w], yh[:w], spec["batch"], spec["lr"])), "n": len(x)}
 
     def epoch(self, key):
+        import resource
+
         net, x, yh, _, _ = self.state[key]
-        return timed(lambda: self.run_epoch(net, x, yh, MODELS[key]["batch"], MODELS[key]["lr"]))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        seconds = timed(lambda: self.run_epoch(net, x, yh, MODELS[key]["batch"], MODELS[key]["lr"]))
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        self.faults.setdefault(key, []).append(faults / (len(x) // MODELS[key]["batch"]))
+        return seconds
 
     def floor_products(self, net, x):
         """(a, b) pairs for ``np.matmul``: the products one train_step on batch ``x`` needs (see the module doc)."""
@@ -327,6 +333,7 @@ class NumnetRunner:
 
         net, x, yh, xe, ye = self.state.pop(key)
         out = {"acc": float(np.mean(net.predict(xe, batch_size=500).argmax(1) == ye))}
+        out["faults_per_step"] = min(self.faults.pop(key, [float("nan")]))  # minor page faults, best epoch
         if self.args.profile:
             import cProfile
             import io
@@ -798,6 +805,15 @@ def print_report(results, columns, args, started, load_start, load_end):
                         f"{statistics.median(ft):.3f} | — |"
                     )
     print()
+
+    faults = [
+        f"{key} {results['numnet_ref']['models'][key]['faults_per_step']:.0f}"
+        for key in args.models
+        if "faults_per_step" in results.get("numnet_ref", {}).get("models", {}).get(key, {})
+    ]
+    if faults:
+        print(f"numnet_ref's minor page faults per train step (fewest of its timed epochs): {', '.join(faults)}")
+        print()
 
     conv_cols = [c for c in ("numnet_ref", "PyTorch") if results.get(c, {}).get("conv")]
     if conv_cols:
