@@ -28,7 +28,10 @@ def _cases(config):
         "honest": tc.submission(),
         "honest_wrong": tc.submission(solved=False),
         "infinite_loop": tc.submission(["while True:\n    pass"]),
-        "memory_bomb": tc.submission(["blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))"]),
+        # bytes(n) comes from calloc: fresh zero pages, never written, so the 2 GiB address-space limit is hit in
+        # milliseconds; bytearray(n) writes every page (~1.5 s for 2 GiB when idle), and on a loaded machine the
+        # cell's 8 s timeout could come first (a "timeout" verdict: seen once in CI)
+        "memory_bomb": tc.submission(["blocks = []\nwhile True:\n    blocks.append(bytes(50 * 2**20))"]),
         "fork_bomb": tc.submission(["import os\nfor _ in range(100000):\n    os.fork()"]),
         "network": tc.submission(["import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)"]),
         "dns": tc.submission(["import urllib.request\nurllib.request.urlopen('http://example.com', timeout=3)"]),
