@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -41,6 +41,9 @@ from gradebot.core import errors
 from gradebot.core.models import failed_tests
 from gradebot import messages as msg
 from gradebot.frontends.common import FINAL_STATUSES, CoreCaller, course_facts_of
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
 log = logging.getLogger("gradebot.telegram")
 
@@ -307,10 +310,15 @@ class TelegramFrontend:
                     caption=msg.FEEDBACK_CAPTION_T.format(id=submission_id),
                 )
 
-    def _start_watcher(self, bot: Bot, chat_id: int, submission_id: int) -> None:
-        task = asyncio.create_task(self.watch(bot, chat_id, submission_id))
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task:
+        """Run ``coro`` as a background task that ``shutdown`` cancels (kept in ``_watchers`` until it ends)."""
+        task = asyncio.create_task(coro)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+        return task
+
+    def _start_watcher(self, bot: Bot, chat_id: int, submission_id: int) -> None:
+        self._spawn(self.watch(bot, chat_id, submission_id))
 
     # -- regrades ----------------------------------------------------------------------------------
     async def watch_regrade(self, bot: Bot, chat_id: int, submission_id: int, before: Any) -> None:
@@ -331,10 +339,8 @@ class TelegramFrontend:
         """One watcher per submission: regraded again meanwhile, it keeps the score the student last saw."""
         if submission_id in self._regraded:
             return
-        task = asyncio.create_task(self.watch_regrade(bot, chat_id, submission_id, before))
+        task = self._spawn(self.watch_regrade(bot, chat_id, submission_id, before))
         self._regraded[submission_id] = task
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
         task.add_done_callback(lambda _t, sid=submission_id: self._regraded.pop(sid, None))
 
     async def follow_regrades(self, bot: Bot, after: int) -> None:
@@ -394,9 +400,7 @@ class TelegramFrontend:
         if resumed:
             log.info("resumed result notifications for %d pending submission(s)", resumed)
         if after is not None:
-            task = asyncio.create_task(self.follow_regrades(bot, after))
-            self._watchers.add(task)
-            task.add_done_callback(self._watchers.discard)
+            self._spawn(self.follow_regrades(bot, after))
 
     async def shutdown(self) -> None:
         for task in list(self._watchers):
