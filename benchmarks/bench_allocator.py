@@ -16,9 +16,8 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from fixtures import malloc_env
 
 CHILD = """
 import resource, time
@@ -46,12 +45,6 @@ for epoch in range(3):
 """
 
 
-def course_malloc_env():
-    from gradebot.core.kernel_needs import kernel_needs
-
-    return {k: v for k, v in kernel_needs(ROOT).env.items() if k.startswith("MALLOC_")}
-
-
 def run(env):
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True).stdout
     return [tuple(float(v) for v in line.split()) for line in out.split("\n") if line.strip()]
@@ -63,7 +56,7 @@ def main():
     args = p.parse_args()
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     base.update({n: str(args.threads) for n in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
-    tuned = course_malloc_env()
+    tuned = malloc_env()
     print(f"model c, 187 steps of batch 32 per epoch, {args.threads} BLAS thread(s); load {os.getloadavg()[0]:.2f}")
     print()
     print("| allocator | s/epoch (3 epochs) | minor page faults per step |")

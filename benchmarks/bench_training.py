@@ -31,7 +31,7 @@ then only the ``np.matmul`` calls are timed, in the shapes and layouts numnet_re
 Straight-line NumPy (models a and b, right after the floor): the same epoch written as one loop of NumPy calls
 on copies of the weights, with no layers, checks or calls in between, Softmax and the loss gradient fused and the
 learning rate folded into the gradient: the least any NumPy train step of these models does, next to the floor.
-Allocator: every worker runs with the course kernel's MALLOC_* settings (``malloc_env``) unless ``--malloc default``.
+Allocator: every worker runs with the course kernel's MALLOC_* settings (``fixtures.malloc_env``) unless ``--malloc default``.
 Also the forward+backward GFLOP/s of a conv layer (numnet_ref Conv2DLayer and torch.nn.Conv2d), counting
 2*N*Ho*Wo*k*k*Cin*Cout per conv product and 3 products (forward, input gradient, kernel gradient).
 
@@ -59,6 +59,8 @@ import traceback
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from fixtures import malloc_env
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADER_DIR = ROOT / "source" / "numnet"
@@ -94,18 +96,6 @@ CONV_CASES = [
 
 def thread_env(threads):
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
-
-
-def malloc_env():
-    """The allocator settings of the course's kernel (gradebot.course.toml, [kernel] env: MALLOC_*).
-
-    glibc's malloc gives blocks above its (dynamic) mmap threshold back to the OS when they are freed and trims the
-    heap's free top; a train step that frees a few arrays of ~1 MB then page-faults them back in the next step
-    (model c: ~970 faults per step, up to 3x slower, depending on the process' earlier allocations). With these
-    settings freed memory is kept for reuse. Every framework's worker gets them (``--malloc default``: none)."""
-    from gradebot.core.kernel_needs import kernel_needs
-
-    return {k: v for k, v in kernel_needs(ROOT).env.items() if k.startswith("MALLOC_")}
 
 
 @functools.lru_cache(maxsize=1)
