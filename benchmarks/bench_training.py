@@ -31,7 +31,8 @@ then only the ``np.matmul`` calls are timed, in the shapes and layouts numnet_re
 Straight-line NumPy (models a and b, right after the floor): the same epoch written as one loop of NumPy calls
 on copies of the weights, with no layers, checks or calls in between, Softmax and the loss gradient fused and the
 learning rate folded into the gradient: the least any NumPy train step of these models does, next to the floor.
-Allocator: every worker runs with the course kernel's MALLOC_* settings (``fixtures.malloc_env``) unless ``--malloc default``.
+Allocator: every worker runs with the course kernel's MALLOC_* settings (``fixtures.malloc_env``) unless
+``--malloc default``.
 Also the forward+backward GFLOP/s of a conv layer (numnet_ref Conv2DLayer and torch.nn.Conv2d), counting
 2*N*Ho*Wo*k*k*Cin*Cout per conv product and 3 products (forward, input gradient, kernel gradient).
 

@@ -9,9 +9,11 @@ Every write is one transaction, committed before the method returns (SQLite: WAL
 Claims: a worker grading a submission holds a row in ``gb_claims`` with a random attempt token and a heartbeat;
 a claim whose heartbeat is older than the lease belongs to a dead worker and is taken over (its attempt is logged
 as ``lost``). Claims, heartbeats and attempts are stamped, and leases compared, with the database's clock
-(:func:`gradebot.sqlstore.dialect.now`), never the worker's: machines whose clocks disagree agree on leases. :meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
-:meth:`SqlStore.claim_next` takes the oldest queued job that no live worker holds (the embedded backend: the
-``gb_jobs`` table is its queue), new submissions before regrades (:func:`queue_order`). Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
+(:func:`gradebot.sqlstore.dialect.now`), never the worker's: machines whose clocks disagree agree on leases.
+:meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
+:meth:`SqlStore.claim_next` takes the next queued job that no live worker holds (the embedded backend: the
+``gb_jobs`` table is its queue), new submissions before regrades, each oldest first (:func:`queue_order`). Row
+locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
 transaction on SQLite) keep two workers from claiming one job.
 """
 
@@ -713,8 +715,9 @@ class SqlStore(Store):
         self, worker: str, lease_seconds: float, owner_dead: Callable[[str], bool] | None = None
     ) -> tuple[int, str] | None:
         """Claim the next queued job (``gb_jobs``; new submissions before regrades, each oldest first:
-        :func:`queue_order`) that no live worker (``worker`` included: it asks for a new job) holds: no claim, a claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim
-        of a worker known to be dead. Jobs of finished submissions are dropped from the queue on the way. Returns
+        :func:`queue_order`) that no live worker (``worker`` included: it asks for a new job) holds: no claim, a
+        claim older than the lease, or - if ``owner_dead(worker_name)`` says so - a claim of a worker known to be
+        dead. Jobs of finished submissions are dropped from the queue on the way. Returns
         (submission id, attempt token) or None."""
         j, cl = t.jobs, t.claims
         with self._write() as c:
