@@ -2,7 +2,9 @@
 any, else the course's; a submission is late when it was received after that deadline (not at it).
 
 Pure functions (no store, no clock): :meth:`GradingService.submit`, ``submission_quota``, ``deadline_for``,
-``regrade`` (batched over one read of the extensions) and the class table all apply the rule through them.
+``regrade`` (batched over one read of the extensions) and the class table all apply the rule through them. The
+times they are given are of one clock, the database's (the service's clock, which also stamps a submission's
+``created_at``): a regrade recomputes from ``created_at`` exactly what submit decided, on whichever machine.
 """
 
 from __future__ import annotations

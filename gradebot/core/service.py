@@ -70,17 +70,25 @@ def codes_csv(issued: list[IssuedCode]) -> str:
 
 
 class GradingService:
-    """Opens the store on construction; :meth:`start` starts the backend's workers. ``clock`` (tests): the current
-    time as an aware UTC datetime, for the throttle on wrong access codes."""
+    """Opens the store on construction; :meth:`start` starts the backend's workers.
+
+    ``clock``: the current time as an aware UTC datetime. It is the store's (:meth:`Store.now`, the database's
+    clock), so every front (web, Telegram, CLI, on any machine) stamps, throttles and decides lateness alike; tests
+    inject another to simulate time (the throttle on wrong access codes, the rate limit, deadlines)."""
 
     def __init__(self, config: Config | None = None, clock: Callable[[], datetime] | None = None):
         self.config = config or Config.from_env()
         self.config.validate()
         self.backend = load_backend(self.config)
         self.store = self.backend.open_store()
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock: Callable[[], datetime] = clock or self.store.now
         self._submit_lock = threading.Lock()
         self._verified = access.VerifiedCodes()  # codes checked in this process: a polling client hashes once
+
+    def now(self) -> datetime:
+        """The current time by :attr:`clock` (the database's unless a test injected another): what a front compares
+        its own time stamps with (e.g. the instructor session's expiry)."""
+        return self.clock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -182,7 +190,7 @@ class GradingService:
             keys[access.student_key(sid)] = student_rule
         if client and client_rule.enabled:
             keys[access.client_key(client)] = client_rule
-        now = self.clock()
+        now = self.clock() if keys else None  # no throttle: no time needed
         if keys:
             wait = self.store.login_lock(list(keys), now)
             if wait > 0:
@@ -231,7 +239,7 @@ class GradingService:
             validate_notebook(data)
         except ValueError as exc:
             raise SubmissionRejected(str(exc)) from None
-        now = datetime.now(timezone.utc)
+        now = self.clock()  # the database's: the submission's created_at, its lateness and the rate-limit window
         deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
         late = deadlines.is_late(now, deadline)
         if late and self.config.late_policy == "reject":
@@ -290,7 +298,7 @@ class GradingService:
         current window, "left": N - n (None without a limit), "next_at": when the next slot frees up (datetime, only
         when none is left)}``. The same rule as :meth:`submit` applies (a sliding window of M minutes); the deadline
         is the student's own when the instructor extended it."""
-        now = now or datetime.now(timezone.utc)
+        now = now or self.clock()
         deadline = self.deadline_for(student_id)
         quota = {
             "deadline": deadline,

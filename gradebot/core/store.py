@@ -9,7 +9,10 @@ Contract every implementation keeps:
   written durably by :func:`write_blob`.
 - ``finish`` is a compare-and-set: it records a result only if the submission is not yet done/failed and returns
   whether it did, so a redelivered job never creates a second result.
-- Times are timezone-aware UTC datetimes.
+- Times are timezone-aware UTC datetimes, all of one clock: the database's (:meth:`Store.now`). The store stamps
+  what it writes with it; the times the service passes in (``created_at``, the throttle's ``now``, ``since``)
+  come from it too (the service's default clock), so fronts and workers on machines whose clocks disagree decide
+  alike.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ class Store(ABC):
     # Exceptions that mean "the store is unreachable for now" (a database outage), not "this submission is bad":
     # process_submission lets them through so the backend retries the job instead of recording a failure.
     transient_errors: tuple[type[BaseException], ...] = ()
+
+    # ---- time
+    @abstractmethod
+    def now(self) -> datetime:
+        """The store's clock: the database's current time (aware UTC), the one clock every time stamp comes from."""
 
     # ---- students
     @abstractmethod

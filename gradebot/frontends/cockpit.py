@@ -12,7 +12,9 @@ A student's access code never opens it.
   load_secret`) for this purpose only, so a student cookie can never pass as an instructor's; changing the password
   ends every session. ``POST /instructor/logout`` clears the cookie and revokes its nonce in the store
   (:meth:`gradebot.core.store.Store.revoke_session`), which every web process checks on every instructor request:
-  the session ends everywhere at once (the instructor's other sessions go on).
+  the session ends everywhere at once (the instructor's other sessions go on). The expiry is signed and checked
+  with the core's clock (the database's, :meth:`gradebot.core.service.GradingService.now`), the one the store
+  forgets revoked sessions by: web processes on machines whose clocks disagree end a session at the same moment.
 - CSRF: every POST needs the session's token (``HMAC(key, "csrf", nonce)``): the hidden form field ``csrf`` on the
   pages, the header ``X-CSRF-Token`` (or the field) on the API. A script may instead send
   ``Authorization: Bearer <instructor password>`` (not sent by browsers on their own, so no CSRF token needed).
@@ -127,21 +129,22 @@ class InstructorSessions:
         msg = f"instructor\0{expires}\0{nonce}\0{self.fingerprint}".encode()
         return hmac.new(self.key, msg, hashlib.sha256).hexdigest()
 
-    def new(self, now: float | None = None) -> str:
-        expires = int((now or time.time()) + SESSION_SECONDS)
+    def new(self, now: float) -> str:
+        """A session cookie value; ``now``: the core's clock (epoch seconds)."""
+        expires = int(now + SESSION_SECONDS)
         nonce = secrets.token_hex(16)
         return f"{expires}.{nonce}.{self._mac(expires, nonce)}"
 
-    def nonce(self, value: str | None, now: float | None = None) -> str | None:
-        """The session's nonce if ``value`` is a valid, unexpired session cookie, else None (whether a logout
-        revoked it is the store's to say: :meth:`Cockpit._session`)."""
+    def nonce(self, value: str | None, now: float) -> str | None:
+        """The session's nonce if ``value`` is a valid session cookie unexpired at ``now`` (the core's clock, epoch
+        seconds), else None (whether a logout revoked it is the store's to say: :meth:`Cockpit._session`)."""
         parts = (value or "").split(".")
         if len(parts) != 3 or not parts[0].isdigit():
             return None
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac.encode(), self._mac(expires, nonce).encode()):
             return None
-        if expires < (now or time.time()):
+        if expires < now:
             return None
         return nonce
 
@@ -274,7 +277,10 @@ class Cockpit:
                 return "bearer"
             self.throttle.failed(address)
             return None
-        nonce = self.sessions.nonce(request.cookies.get(COOKIE_NAME))
+        cookie = request.cookies.get(COOKIE_NAME)
+        if not cookie:
+            return None
+        nonce = self.sessions.nonce(cookie, (await self.core("now")).timestamp())
         if nonce is None or await self.core("session_revoked", nonce):
             return None  # revoked: a logout in any web process on this store
         return nonce
@@ -412,7 +418,7 @@ class Cockpit:
         response = redirect(next_url)
         response.set_cookie(
             COOKIE_NAME,
-            self.sessions.new(),
+            self.sessions.new((await self.core("now")).timestamp()),
             max_age=SESSION_SECONDS,
             path="/",
             httponly=True,
@@ -423,7 +429,7 @@ class Cockpit:
 
     async def post_logout(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         if nonce != "bearer":
-            until = datetime.fromtimestamp(time.time() + SESSION_SECONDS, tz=timezone.utc)  # the cookie expires by then
+            until = await self.core("now") + timedelta(seconds=SESSION_SECONDS)  # the cookie expires by then
             await self.core("revoke_session", nonce, until)
         response = redirect("/instructor/login")
         response.del_cookie(COOKIE_NAME, path="/")

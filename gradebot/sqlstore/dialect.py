@@ -17,7 +17,7 @@ The rest of :mod:`gradebot.sqlstore` is written in SQLAlchemy Core and never nam
 - the column types whose storage differs: :class:`UtcTime` (SQLite: epoch seconds as REAL, the format the SQLite
   store always used; PostgreSQL: ``timestamptz``), :data:`Json` (``jsonb`` on PostgreSQL), :data:`Id` (SQLite's
   autoincrement needs ``INTEGER PRIMARY KEY``), :data:`TABLE_OPTIONS` (SQLite ``AUTOINCREMENT``: ids never reused).
-- :func:`now`: the database's clock (leases are stamped and compared with it, never with a worker's clock).
+- :func:`now`: the database's clock, the one clock of every time stamp (never a front's or a worker's clock).
 - :func:`database_url`: which URLs are accepted, and :func:`normalize_url` for a server database (PostgreSQL).
 """
 
@@ -264,8 +264,9 @@ class UtcTime(sa.types.TypeDecorator):
 
 
 def now(conn: Connection) -> datetime:
-    """The database's current time (timezone-aware UTC). Leases (claims and their heartbeats) are stamped and
-    compared with it, so workers on machines whose clocks disagree still agree on which lease is live.
+    """The database's current time (timezone-aware UTC): every time stamp the store writes or compares comes from
+    it (see :mod:`gradebot.sqlstore.store`), so fronts and workers on machines whose clocks disagree still agree on
+    leases, deadlines, rate limits and lost submissions.
     PostgreSQL: ``statement_timestamp()`` (not ``now()``, the start of a transaction that may have waited for a
     row lock); SQLite: ``julianday('now')`` as epoch seconds, :class:`UtcTime`'s storage (its ``CURRENT_TIMESTAMP``
     is zone-less text to the second)."""

@@ -6,15 +6,22 @@ Opening a store migrates its database (:mod:`gradebot.sqlstore.migrations`). Con
 pool (thread-safe); a forked child process gets an engine of its own and never touches its parent's connections.
 Every write is one transaction, committed before the method returns (SQLite: WAL with ``synchronous=FULL``).
 
+One clock, the database's (:func:`gradebot.sqlstore.dialect.now`, offered as :meth:`SqlStore.now`), never a
+front's or a worker's: a time stamp the store writes (claims, heartbeats, attempts, jobs' ``enqueued_at``, results'
+``finished_at``/``recorded_at``, regrades' ``requested_at``, blobs' ``created_at``, extensions' ``granted_at``) is
+read from it once inside the writing transaction, and so is the time the store compares with (leases, the expiry
+of revoked sessions, :meth:`SqlStore.to_publish`'s grace). The times callers pass in (a submission's
+``created_at``, the login throttle's ``now``, the rate limit's ``since``) are the service's clock, which is this
+one (:attr:`gradebot.core.service.GradingService.clock`): machines whose clocks disagree still agree on leases,
+deadlines, rate limits and which submission is lost.
+
 Claims: a worker grading a submission holds a row in ``gb_claims`` with a random attempt token and a heartbeat;
 a claim whose heartbeat is older than the lease belongs to a dead worker and is taken over (its attempt is logged
-as ``lost``). Claims, heartbeats and attempts are stamped, and leases compared, with the database's clock
-(:func:`gradebot.sqlstore.dialect.now`), never the worker's: machines whose clocks disagree agree on leases.
-:meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
+as ``lost``). :meth:`SqlStore.claim` claims a given submission (the Celery backend: the broker delivered its id);
 :meth:`SqlStore.claim_next` takes the next queued job that no live worker holds (the embedded backend: the
 ``gb_jobs`` table is its queue), new submissions before regrades, each oldest first (:func:`queue_order`). Row
-locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
-transaction on SQLite) keep two workers from claiming one job.
+locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE`` transaction on SQLite) keep two workers
+from claiming one job.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +69,6 @@ def is_regrade(submission_id: sa.ColumnElement) -> sa.ColumnElement:
 def queue_order(submission_id: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.ColumnElement]:
     """ORDER BY of the queue: new submissions (students waiting) before regrades, each oldest first."""
     return sa.case((is_regrade(submission_id), 1), else_=0), submission_id
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 _STUDENT_COLS = (
@@ -153,6 +156,11 @@ class SqlStore(Store):
 
     def _write(self):
         return dialect.write(self._engine())
+
+    def now(self) -> datetime:
+        """The store's clock: the database's current time (:func:`gradebot.sqlstore.dialect.now`)."""
+        with self._read() as c:
+            return dialect.now(c)
 
     @contextmanager
     def lock(self, name: str, wait: bool = True) -> Iterator[bool]:
@@ -280,7 +288,9 @@ class SqlStore(Store):
         """Store ``data`` (committed before returning). Returns (reference ``dbblob:<id>``, sha256 hex)."""
         sha = hashlib.sha256(data).hexdigest()
         with self._write() as c:
-            res = c.execute(sa.insert(t.blobs).values(sha256=sha, size=len(data), data=bytes(data), created_at=_now()))
+            res = c.execute(
+                sa.insert(t.blobs).values(sha256=sha, size=len(data), data=bytes(data), created_at=dialect.now(c))
+            )
             blob_id = res.inserted_primary_key[0]
         return blob_ref(blob_id), sha
 
@@ -394,8 +404,8 @@ class SqlStore(Store):
     ) -> bool:
         """Compare-and-set: only the first call for a submission records; ``gb_results``' primary key makes a
         second result impossible even if two transactions raced."""
-        now = _now()
         with self._write() as c:
+            now = dialect.now(c)
             done = c.execute(
                 sa.update(t.submissions)
                 .where(_SUB.id == int(submission_id), _SUB.status.notin_(t.FINISHED))
@@ -425,10 +435,10 @@ class SqlStore(Store):
         late_of = {int(sid): bool(late) for sid, late in items}
         if not late_of:
             return []
-        now = _now()
         r = t.results.c
         requeued: list[int] = []
         with self._write() as c:
+            now = dialect.now(c)
             ids = list(late_of)
             rows = []
             for start in range(0, len(ids), 500):  # bounded IN lists
@@ -558,7 +568,7 @@ class SqlStore(Store):
             if deadline is None:
                 c.execute(sa.delete(e).where(e.c.student_id == student_id))
                 return
-            ins = dialect.insert(c, e).values(student_id=student_id, deadline=deadline, granted_at=_now())
+            ins = dialect.insert(c, e).values(student_id=student_id, deadline=deadline, granted_at=dialect.now(c))
             c.execute(
                 ins.on_conflict_do_update(
                     index_elements=[e.c.student_id],
@@ -579,7 +589,7 @@ class SqlStore(Store):
     def revoke_session(self, nonce: str, expires_at: datetime) -> None:
         rs = t.revoked_sessions
         with self._write() as c:
-            c.execute(sa.delete(rs).where(rs.c.expires_at < _now()))
+            c.execute(sa.delete(rs).where(rs.c.expires_at < dialect.now(c)))
             c.execute(
                 dialect.insert(c, rs)
                 .values(nonce=str(nonce), expires_at=expires_at)
@@ -614,7 +624,7 @@ class SqlStore(Store):
         with self._write() as c:
             ins = dialect.insert(c, t.jobs).values(
                 submission_id=int(submission_id),
-                enqueued_at=_now(),
+                enqueued_at=dialect.now(c),
                 published=bool(published),
                 publishes=1 if published else 0,
             )
@@ -632,9 +642,10 @@ class SqlStore(Store):
     def note_enqueued_many(self, submission_ids: list[int]) -> None:
         """:meth:`note_enqueued` (published) of many submissions in one transaction (a regrade of the class)."""
         with self._write() as c:
+            now = dialect.now(c)
             for sid in submission_ids:
                 ins = dialect.insert(c, t.jobs).values(
-                    submission_id=int(sid), enqueued_at=_now(), published=True, publishes=1
+                    submission_id=int(sid), enqueued_at=now, published=True, publishes=1
                 )
                 c.execute(
                     ins.on_conflict_do_update(

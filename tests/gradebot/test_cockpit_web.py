@@ -9,7 +9,7 @@ import csv
 import io
 import re
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -172,6 +172,22 @@ def test_logout_ends_the_session_in_every_web_process(make_served):
     assert elsewhere.get("/api/instructor/class").status_code == 200
     again, _ = _login(base2)
     assert again.get("/api/instructor/class").status_code == 200
+
+
+def test_the_session_expires_by_the_cores_clock(make_served):
+    """The cookie's expiry is signed and checked with the core's clock (the database's, shared by every web
+    process on any machine), not the web process' own: moving the core's clock moves the expiry."""
+    base, svc = make_served()
+    real, offset = svc.clock, [timedelta(0)]
+    svc.clock = lambda: real() + offset[0]
+    offset[0] = timedelta(days=-3)  # the cookie is signed at the core's time (three days ago)
+    client, _ = _login(base)
+    offset[0] = timedelta(days=-3, seconds=cockpit.SESSION_SECONDS - 60)
+    assert client.get("/api/instructor/class").status_code == 200
+    offset[0] = timedelta(days=-3, seconds=cockpit.SESSION_SECONDS + 60)
+    assert client.get("/api/instructor/class").status_code == 401  # expired by the core's clock
+    page = client.get("/instructor/class")
+    assert page.status_code == 303 and page.headers["location"].startswith("/instructor/login")
 
 
 def test_wrong_passwords_are_throttled(make_served):

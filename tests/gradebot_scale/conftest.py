@@ -1,6 +1,7 @@
 """Fixtures for the distributed backend's tests: real Redis and PostgreSQL servers (started by
 ``scripts/start_services.sh``), a fresh database and Redis db per test, the core's tiny nbgrader course, and a
-pool of Celery worker processes that behave like separate hosts (own scratch/work dirs, own course build).
+pool of Celery worker processes that behave like separate hosts (own scratch/work dirs, own course build), and a
+skewed Python clock (a front or worker on a machine whose clock disagrees with the database's).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,47 @@ def services():
     yield urls
     if not was_running:
         subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def skew(monkeypatch):
+    """Make this process' clock disagree with the database's: ``skew(offset)`` shifts ``datetime.now`` /
+    ``utcnow`` / ``today`` by ``offset`` in every loaded ``gradebot`` module (each call is another machine's
+    clock; the database and its clock stay the same). ``isinstance`` with the replaced class still holds for real
+    datetimes."""
+    import gradebot.core.service  # noqa: F401  (the front's clock: patched below)
+
+    offset = [timedelta(0)]
+
+    class _Meta(type):
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, datetime)
+
+        def __subclasscheck__(cls, sub):
+            return issubclass(sub, datetime)
+
+    class SkewedDatetime(datetime, metaclass=_Meta):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + offset[0]
+
+        @classmethod
+        def utcnow(cls):
+            return datetime.utcnow() + offset[0]
+
+        @classmethod
+        def today(cls):
+            return datetime.today() + offset[0]
+
+    patched = [
+        name
+        for name, mod in sorted(sys.modules.items())
+        if name.split(".")[0] == "gradebot" and getattr(mod, "datetime", None) is datetime
+    ]
+    assert "gradebot.core.service" in patched, patched  # the front's clock is among them
+    for name in patched:
+        monkeypatch.setattr(sys.modules[name], "datetime", SkewedDatetime)
+    return lambda by: offset.__setitem__(0, by)
 
 
 _redis_db = iter(range(1, 16))
@@ -92,6 +135,14 @@ def fresh_pg_url(services):
     """The URL of a new, empty PostgreSQL database (for store tests that need no broker)."""
     with fresh_pg_database(services) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """An empty database of each dialect (PostgreSQL: started by scripts/start_services.sh)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gradebot.sqlite3'}"
+    return request.getfixturevalue("fresh_pg_url")
 
 
 @pytest.fixture(scope="session")

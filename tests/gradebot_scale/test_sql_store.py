@@ -20,14 +20,6 @@ from gradebot.sqlstore.tables import SCHEMA_VERSION
 from . import legacy_schemas
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """An empty database of each dialect (PostgreSQL: started by scripts/start_services.sh)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gradebot.sqlite3'}"
-    return request.getfixturevalue("fresh_pg_url")
-
-
 @pytest.fixture
 def store(db_url):
     s = SqlStore(db_url)
@@ -118,18 +110,6 @@ def test_claim_excludes_others_until_lease_expires(store):
     log = store.attempts(sub.id)
     assert [(a["worker"], a["outcome"]) for a in log] == [("hostA/1", "lost"), ("hostB/2", "done")]
     assert store.claim(sub.id, "hostD/4", lease_seconds=2) is None  # finished: never claimed again
-
-
-@pytest.fixture
-def skew(monkeypatch):
-    """Make the store's Python clock disagree with the database's: ``skew(offset)`` shifts it by ``offset`` (each
-    call is another machine's clock; the database is the same)."""
-    from gradebot.sqlstore import store as store_module
-
-    real = store_module._now
-    offset = [timedelta(0)]
-    monkeypatch.setattr(store_module, "_now", lambda: real() + offset[0])
-    return lambda by: offset.__setitem__(0, by)
 
 
 def test_leases_are_stamped_and_compared_with_the_database_clock(store, skew):
