@@ -70,7 +70,10 @@ REFUSAL = {
     "missing_field_code": "Заполните номер студента, код доступа и выберите файл.",
 }
 DETAIL_T = "Причина: {detail}"  # the core's own (English) words after a refusal
-TOO_LARGE_T = "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова."
+TOO_LARGE_T = (
+    "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите "
+    "снова."
+)
 THROTTLED_T = (
     "Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже с верным кодом."
 )

@@ -105,8 +105,8 @@ class _ConvBase(Layer):
 
 
 class Conv2DLayer(_ConvBase):
-    """Свёрточный слой ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``, в точности ``Conv2D(data_format='channels_first')``
-    Keras (взаимная корреляция, как в Keras: ядро свёртки не переворачивается).
+    """Свёрточный слой ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``, в точности
+    ``Conv2D(data_format='channels_first')`` Keras (взаимная корреляция, как в Keras: ядро свёртки не переворачивается).
 
     ``padding='valid'``: Ho = (H - k) // s + 1. ``padding='same'``: Ho = ceil(H / s), дополнение нулями как в Keras
     (лишняя строка или столбец — снизу или справа). Ширина Wo — так же."""

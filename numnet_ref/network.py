@@ -121,7 +121,8 @@ class Network(object):
 
     def grad_param(self, input_data: np.ndarray, labels: np.ndarray) -> list[list[np.ndarray]]:
         """Список длиной в число слоёв: для каждого слоя список градиентов dL/dp по его параметрам (в порядке
-        ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу потеря."""
+        ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу
+        потеря."""
         return self._backprop(input_data, labels, 1.0 / len(input_data), need_input_grad=False)[2]
 
     def update(self, grad_list: list[list[np.ndarray]], learning_rate: float) -> None:
