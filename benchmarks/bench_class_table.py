@@ -9,8 +9,9 @@ source/numnet/numnet.ipynb; random points). Then, ``--repeat`` times: the data (
 students, every submission with its result, extensions, regrade counts, the counted attempt per student) and the
 page (``Cockpit.render_class``: the Jinja template), as the request handler does; and the JSON API's body for
 comparison. ``gradebot serve`` freezes the objects of its imports out of the garbage collector before serving
-(``gc.freeze()``); the script does the same, and also prints the page's time without it. Printed: each phase's median and best time, the page size. Target: data + page <= 1 s. The machine may
-be shared: read the figures as this machine's at that time (the phases' ratios are steadier).
+(``gc.freeze()``); the script does the same, and also prints the page's time without it. Printed: each phase's median
+and best time, the page size. Target: data + page <= 1 s. The machine may be shared: read the figures as this machine's
+at that time (the phases' ratios are steadier).
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ messages with random numbers in them (shapes, errors), hidden tests marked as th
 attempts time out, 1% run out of memory, 1% fail to grade, 1% are still queued; submission times spread over the
 two weeks before the deadline, crowding towards it, some after it (late, 20% penalty).
 
-Printed: the time of each phase (``class_stats``, the four plots as SVG, the HTML fragment; with ``--store`` the
-store read) as the median and minimum wall time and the median CPU time of this process over the repetitions after
-one warm-up run, and their total: what one view of the statistics page costs (target <= 1 s). The plots are drawn
-uncached here; ``plots.render_all`` keeps recent results, which is printed apart. The first run in a fresh process (imports, font cache, first draw) is
-printed apart. The machine may be shared: read the figures as this machine's at that time.
+Printed: the time of each phase (``class_stats``, the four plots as SVG, the HTML fragment; with ``--store`` the store
+read) as the median and minimum wall time and the median CPU time of this process over the repetitions after one warm-up
+run, and their total: what one view of the statistics page costs (target <= 1 s). The plots are drawn uncached here;
+``plots.render_all`` keeps recent results, which is printed apart. The first run in a fresh process (imports, font
+cache, first draw) is printed apart. The machine may be shared: read the figures as this machine's at that time.
 """
 
 from __future__ import annotations

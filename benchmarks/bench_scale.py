@@ -11,8 +11,9 @@ web requests would) and waits for all results. Printed as a markdown table:
 - subs/min: burst size / (last result - first submit) * 60
 - latency p50/p95: seconds from a submission's commit to its result (created_at -> finished_at in the store),
   what a student waits in a burst; the p50/p95 columns of the 100-burst rows are the queue-latency figures
-- worker CPU/sub: CPU seconds (user+sys) of the worker process trees (nbgrader, kernels and sandbox included,
-  measured with a cpuacct cgroup; worker start-up and one warm-up submission per worker amortized) per submission; front CPU/sub: the submitting process (validation, store, publish)
+- worker CPU/sub: CPU seconds (user+sys) of the worker process trees (nbgrader, kernels and sandbox included, measured
+  with a cpuacct cgroup; worker start-up and one warm-up submission per worker amortized) per submission; front CPU/sub:
+  the submitting process (validation, store, publish)
 - services CPU/sub: Redis + PostgreSQL server CPU per submission (celery only)
 
 Celery workers here are separate processes on this machine with their own work dirs (each = one "host");

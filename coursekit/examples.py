@@ -4,11 +4,11 @@
     python -m coursekit.examples --list      # print the examples without grading
     python -m coursekit.examples softmax_no_max_shift reference   # only these
 
-Each broken submission is the solved notebook (the release with the solution cells of the source notebook)
-with ONE typical bug applied as a find/replace in one cell (`Edit`), and the points per task the grader must
-give it. They are graded through the pipeline of a real submission (gradebot's ``grade_notebook``, sandbox
-included: coursekit.grading). The solution code comes from numnet_ref through the source notebook, so a find string that no longer
-matches numnet_ref fails loudly (MutationError) instead of silently testing nothing.
+Each broken submission is the solved notebook (the release with the solution cells of the source notebook) with ONE
+typical bug applied as a find/replace in one cell (`Edit`), and the points per task the grader must give it. They are
+graded through the pipeline of a real submission (gradebot's ``grade_notebook``, sandbox included: coursekit.grading).
+The solution code comes from numnet_ref through the source notebook, so a find string that no longer matches numnet_ref
+fails loudly (MutationError) instead of silently testing nothing.
 """
 
 from __future__ import annotations
@@ -263,7 +263,8 @@ EXAMPLES = [
         (
             Edit(
                 "optimizers",
-                "            m *= mu\n            m -= lr * g\n            p += mu * m - lr * g if self.nesterov else m",
+                "            m *= mu\n            m -= lr * g\n"
+                "            p += mu * m - lr * g if self.nesterov else m",
                 "            p += mu * m - lr * g\n            m *= mu\n            m -= lr * g",
             ),
         ),

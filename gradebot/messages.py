@@ -18,6 +18,8 @@ import math
 from datetime import datetime, tzinfo
 from typing import Any
 
+from gradebot.core import notes
+
 # ---------------------------------------------------------------------------------------------- states
 STATUS = {
     "queued": "в очереди",
@@ -70,7 +72,10 @@ REFUSAL = {
     "missing_field_code": "Заполните номер студента, код доступа и выберите файл.",
 }
 DETAIL_T = "Причина: {detail}"  # the core's own (English) words after a refusal
-TOO_LARGE_T = "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите снова."
+TOO_LARGE_T = (
+    "Файл слишком большой{size}; предел {limit}. Очистите вывод ячеек (Kernel → Restart & Clear Output) и пришлите "
+    "снова."
+)
 THROTTLED_T = (
     "Слишком много неверных кодов. Попробуйте снова через {minutes} мин. До тех пор вход закрыт даже с верным кодом."
 )
@@ -87,6 +92,39 @@ LATE_LINE = "Посылка сдана после срока."
 FAILED_HEAD_T = "Не пройдены тесты ({n}):"
 FAILED_MORE_T = "… и ещё {n} (все — в подробном отзыве)"
 NOTES_HEAD = "Замечания:"
+
+# The result's notes (gradebot.core.notes.FORMS: the core writes them in English, by kind): what students and
+# instructors read for each kind, rendered by :func:`note`. Fields are the form's, as written there.
+NOTE = {
+    "failed": "{gid}: не пройден ({reason})",
+    "late": "посылка сдана после срока: штраф {penalty} от итога",
+    "job_time_limit": "проверка остановлена: работа не уложилась в общий предел времени {seconds} с",
+    "cell_timeout": "ячейка {cell} выполнялась дольше {seconds} с и была прервана",
+    "cell_stopped": "ячейка {cell} прервана: превышено время выполнения",
+    "cell_output_limit": "ячейка {cell}: вывод превысил {limit} байт, остальное отброшено",
+    "cell_cpu_limit": "ячейка {cell}: превышен предел процессорного времени {seconds} с, ядро остановлено",
+    "cell_crashed": "ячейка {cell}: ядро аварийно завершилось (сигнал {signal}; часто это нехватка памяти)",
+    "cell_died": "ячейка {cell}: ядро завершилось (код {code}); следующие ячейки не выполнялись",
+    "cell_process_died": "ячейка {cell}: процесс, который её выполнял, завершился",
+    "cell_memory": "ячейка {cell}: не хватило памяти (предел {mib} МиБ)",
+    "cell_network": "ячейка {cell}: доступ к сети запрещён ({error})",
+    "cell_read_only": "ячейка {cell}: запись вне рабочей папки запрещена ({error})",
+    "cell_denied": "ячейка {cell}: доступ запрещён песочницей ({error})",
+    "cell_processes": "ячейка {cell}: достигнут предел числа процессов ({error})",
+    "cell_file_size": "ячейка {cell}: достигнут предел размера файла ({error})",
+    "cell_outside_file": "ячейка {cell}: доступ к файлу вне песочницы заблокирован ({error})",
+    "nbgrader_failed": "nbgrader не смог проверить ноутбук{detail}",
+    "gave_up": "проверка прерывалась {times} раз (сбой проверяющего процесса); больше эта посылка не проверяется",
+    "too_large": "файл занимает {size} МиБ, а предел — {limit} МиБ",
+    "not_utf8": "файл не текстовый (не UTF-8): загрузите сам ноутбук .ipynb",
+    "not_json": "файл не является корректным JSON (строка {line}: {error}): загрузите .ipynb, сохранённый Jupyter",
+    "not_notebook": "файл — JSON, но не ноутбук Jupyter (нет полей «cells» и «nbformat»)",
+    "bad_schema": "ноутбук не соответствует формату nbformat: {error}",
+}
+# A failed cell's reason when it is the core's (gradebot.core.notes.REASONS), not the course's test message.
+REASON = {
+    "stderr": "ячейка писала в stderr, а nbgrader считает это ошибкой{detail}",
+}
 FEEDBACK_CAPTION_T = "Подробный отзыв по посылке #{id}"
 
 # The CLI's table (instructors): column heads and the total row.
@@ -297,12 +335,34 @@ def refusal(code: str, detail: str | None = None, **fields: Any) -> str:
     text = REFUSAL.get(code, REFUSAL["rejected"])
     if code == "access_denied" or not detail:
         return text
-    return f"{text} {DETAIL_T.format(detail=detail)}"
+    return f"{text} {DETAIL_T.format(detail=note(detail))}"
 
 
 def failure_reason(reason: str) -> str:
-    """A failed test's reason as students read it: the grader's hidden-test tag in Russian."""
+    """A failed test's reason as students read it: the core's own reasons (REASON) in Russian, the grader's
+    hidden-test tag in Russian; the course's test message as it is."""
+    parsed = notes.parse_reason(reason)
+    if parsed is not None:
+        return REASON[parsed[0]].format(**parsed[1])
     return reason.replace("[hidden test]", HIDDEN_TEST_TAG, 1)
+
+
+def note(text: str) -> str:
+    """One note of a result (``Result.messages``) as students and instructors read it: the catalog's words for
+    its kind (NOTE), a failed test's reason through :func:`failure_reason`; a text of no known kind as it is."""
+    parsed = notes.parse(text)
+    if parsed is None:
+        return text
+    kind, fields = parsed
+    if kind == "failed":
+        fields = {**fields, "reason": failure_reason(fields["reason"])}
+    return NOTE[kind].format(**fields)
+
+
+def result_notes(messages: list[str] | None) -> list[str]:
+    """The notes of a result other than its failed tests (the front ends list those apart, by test), in the
+    catalog's words: time limits, memory, the sandbox, the late penalty..."""
+    return [note(m) for m in messages or [] if (notes.parse(m) or ("",))[0] != "failed"]
 
 
 def task_title(facts: Any, task: str) -> str:

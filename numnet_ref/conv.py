@@ -74,7 +74,7 @@ class _ConvBase(Layer):
     def params(self) -> list[np.ndarray]:
         return [self.kernel, self.bias]
 
-    def _input(self, input_data):
+    def _input(self, input_data: np.ndarray) -> np.ndarray:
         """Вход слоя как массив; ValueError, если это не батч картинок NCHW с input_channels каналами."""
         return _checks.images(input_data, self.input_channels, type(self).__name__)
 
@@ -105,8 +105,8 @@ class _ConvBase(Layer):
 
 
 class Conv2DLayer(_ConvBase):
-    """Свёрточный слой ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``, в точности ``Conv2D(data_format='channels_first')``
-    Keras (взаимная корреляция, как в Keras: ядро свёртки не переворачивается).
+    """Свёрточный слой ``(B, C_in, H, W)`` -> ``(B, C_out, Ho, Wo)``, в точности
+    ``Conv2D(data_format='channels_first')`` Keras (взаимная корреляция, как в Keras: ядро свёртки не переворачивается).
 
     ``padding='valid'``: Ho = (H - k) // s + 1. ``padding='same'``: Ho = ceil(H / s), дополнение нулями как в Keras
     (лишняя строка или столбец — снизу или справа). Ширина Wo — так же."""
@@ -126,7 +126,7 @@ class Conv2DLayer(_ConvBase):
         self.padding = padding
         super().__init__('Conv2D', kernel_size, input_channels, output_channels, stride, K_init, b_init)
 
-    def _pads(self, x):
+    def _pads(self, x: np.ndarray) -> tuple[int, int, int, int]:
         """Дополнение нулями (сверху, снизу, слева, справа) для входа x."""
         h, w = x.shape[2:]
         k = self.kernel_size
@@ -207,7 +207,7 @@ class Conv2DTrLayer(_ConvBase):
         super().__init__('Conv2DTr', kernel_size, input_channels, output_channels, stride, K_init, b_init)
         self._crop = transpose_crop(self.padding, self.kernel_size, self.stride)
 
-    def _check_size(self, x, grad_output=None):
+    def _check_size(self, x: np.ndarray, grad_output: np.ndarray | None = None) -> None:
         """Проверяет, что выход для входа x не пуст, и (если дан grad_output) что grad_output имеет форму выхода."""
         before, after = self._crop
         full = (np.array(x.shape[2:]) - 1) * self.stride + self.kernel_size

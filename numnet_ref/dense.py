@@ -42,7 +42,7 @@ class DenseLayer(Layer):
     def params(self) -> list[np.ndarray]:
         return [self.W, self.b]
 
-    def _check(self, x):
+    def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(

@@ -17,7 +17,7 @@ class CrossEntropy(object):
         self.eps = eps
 
     @staticmethod
-    def _check(input_data, labels):
+    def _check(input_data: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p, y = np.asarray(input_data), np.asarray(labels)
         if p.shape != y.shape or p.ndim != 2:
             raise ValueError(

@@ -76,7 +76,7 @@ class Network(object):
             current_input = layer.forward(current_input)
         return current_input
 
-    def _require_loss(self):
+    def _require_loss(self) -> CrossEntropy:
         if self.loss is None:
             raise ValueError('у этой Network нет функции потерь: создайте её как Network(layers, loss=CrossEntropy())')
         return self.loss
@@ -85,7 +85,9 @@ class Network(object):
         """Потеря каждого примера, массив формы ``(B,)``."""
         return self._require_loss().forward(self.predict(input_data, batch_size=None), labels)
 
-    def _backprop(self, input_data, labels, scale, need_input_grad=True):
+    def _backprop(
+        self, input_data: np.ndarray, labels: np.ndarray, scale: float, need_input_grad: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, list[list[np.ndarray]]]:
         """Прямой проход, затем обратный от ``scale * dL_b/d(выход)``: возвращает (выход, dL/dx, градиенты параметров
         каждого слоя). Без ``need_input_grad`` первый слой вычисляет только градиенты параметров (dL/dx: None)."""
         loss = self._require_loss()
@@ -119,7 +121,8 @@ class Network(object):
 
     def grad_param(self, input_data: np.ndarray, labels: np.ndarray) -> list[list[np.ndarray]]:
         """Список длиной в число слоёв: для каждого слоя список градиентов dL/dp по его параметрам (в порядке
-        ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу потеря."""
+        ``layer.params``, каждый формы p; у слоя без параметров — пустой список), где L — **средняя** по батчу
+        потеря."""
         return self._backprop(input_data, labels, 1.0 / len(input_data), need_input_grad=False)[2]
 
     def update(self, grad_list: list[list[np.ndarray]], learning_rate: float) -> None:

@@ -28,7 +28,7 @@ class Optimizer(object):
         self._owner = None  # слабые ссылки на массивы последнего шага
         self._before = None  # ... и на массивы шага до последней смены массивов
 
-    def _state(self, params, n_slots, initial=0.0):
+    def _state(self, params: list[np.ndarray], n_slots: int, initial: float = 0.0) -> list[list[np.ndarray]]:
         """``n_slots`` списков массивов состояния (например, моментов), по одному массиву формы p на каждый параметр,
         заполненных ``initial`` (по умолчанию нулями); создаются на первом шаге."""
         if self._slots is None:
@@ -44,11 +44,11 @@ class Optimizer(object):
         return f'{type(self).__name__}(learning_rate={self.learning_rate!r})'
 
     @staticmethod
-    def _same_arrays(refs, params):
+    def _same_arrays(refs: list[weakref.ref] | None, params: list[np.ndarray]) -> bool:
         """Указывают ли слабые ссылки ``refs`` ровно на массивы ``params``, в том же порядке."""
         return refs is not None and len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
 
-    def _check_owner(self, params):
+    def _check_owner(self, params: list[np.ndarray]) -> None:
         """Один оптимизатор обслуживает один список массивов параметров. Вызов, который после другого списка
         возвращается к прежнему (вызов для каждого слоя: A, B, A...), смешал бы моменты разных слоёв: это ошибка.
         Новые массивы, насовсем заменившие старые (копии, новый список), просто становятся параметрами."""
@@ -96,7 +96,7 @@ class SGD(Optimizer):
     def __repr__(self):
         return f'SGD(learning_rate={self.learning_rate!r}, momentum={self.momentum!r}, nesterov={self.nesterov!r})'
 
-    def _update(self, params, grads):
+    def _update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         lr, mu = self.learning_rate, self.momentum
         if mu == 0:
             for p, g in zip(params, grads):
@@ -124,7 +124,7 @@ class RMSprop(Optimizer):
     def __repr__(self):
         return f'RMSprop(learning_rate={self.learning_rate!r}, rho={self.rho!r}, epsilon={self.epsilon!r})'
 
-    def _update(self, params, grads):
+    def _update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         (velocities,) = self._state(params, 1)
         for p, g, v in zip(params, grads, velocities):
             v *= self.rho
@@ -152,7 +152,7 @@ class Adagrad(Optimizer):
             f'initial_accumulator_value={self.initial_accumulator_value!r}, epsilon={self.epsilon!r})'
         )
 
-    def _update(self, params, grads):
+    def _update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         (accumulators,) = self._state(params, 1, self.initial_accumulator_value)
         for p, g, a in zip(params, grads, accumulators):
             a += g * g
@@ -177,7 +177,7 @@ class Adam(Optimizer):
             f'epsilon={self.epsilon!r})'
         )
 
-    def _update(self, params, grads):
+    def _update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         m_slots, v_slots = self._state(params, 2)
         t = self.iterations + 1
         alpha = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)

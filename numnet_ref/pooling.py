@@ -21,7 +21,9 @@ class MaxPooling(Layer):
         self.pool_size = _checks.int_pair(pool_size, 'pool_size')
         self.strides = self.pool_size if strides is None else _checks.int_pair(strides, 'strides')
 
-    def _offsets(self, input_data):
+    def _offsets(
+        self, input_data: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, tuple[slice, slice, slice, slice]]]]:
         """Вход и для каждого сдвига (i, j) внутри окна (по строкам окна) пара: массив ``(B, C, Ho, Wo)``
         ``x[:, :, i + h*sh, j + w*sw]`` и его индекс во входе (цикл по сдвигам в окне, а не по пикселям)."""
         x = _checks.images(input_data, None, 'MaxPooling')

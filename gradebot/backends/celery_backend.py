@@ -39,9 +39,9 @@ it re-publishes a regraded submission (``SqlStore.queued_regrades``). With ``wor
 pool process holds at most one message, so a submission that arrives during a class regrade waits only for the
 jobs already running.
 
-Settings (environment, or attributes of the Config if the core adds them): ``GRADEBOT_BROKER_URL``,
-``GRADEBOT_DB_URL`` (required), ``GRADEBOT_VISIBILITY_TIMEOUT`` (s, default wall_seconds + 600),
-``GRADEBOT_CLAIM_LEASE`` (s, default lease_seconds), ``GRADEBOT_SWEEP_INTERVAL`` (s, default 15), ``GRADEBOT_UNACKED_RESTORE_INTERVAL`` (s, default 10),
+Settings (environment, or attributes of the Config if the core adds them): ``GRADEBOT_BROKER_URL``, ``GRADEBOT_DB_URL``
+(required), ``GRADEBOT_VISIBILITY_TIMEOUT`` (s, default wall_seconds + 600), ``GRADEBOT_CLAIM_LEASE`` (s, default
+lease_seconds), ``GRADEBOT_SWEEP_INTERVAL`` (s, default 15), ``GRADEBOT_UNACKED_RESTORE_INTERVAL`` (s, default 10),
 ``GRADEBOT_QUEUE`` (default ``gradebot``).
 
 Watching the queue: ``celery -A gradebot.backends.celery_backend:app inspect active`` / ``inspect reserved`` /

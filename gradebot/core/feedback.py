@@ -41,7 +41,7 @@ def _summary_html(result, facts=None) -> str:
         f"<tr><td>{htmlmod.escape(title(t))}</td><td>{msg.points(v['points'])}</td><td>{msg.points(v['max'])}</td></tr>"
         for t, v in result.tasks.items()
     )
-    msgs = "".join(f"<li>{htmlmod.escape(msg.failure_reason(m))}</li>" for m in result.messages)
+    msgs = "".join(f"<li>{htmlmod.escape(msg.note(m))}</li>" for m in result.messages)
     head = msg.FB_HEAD_T.format(points=msg.points(result.total), max=msg.points(result.max))
     verdict = msg.FB_VERDICT_T.format(verdict=msg.VERDICT_EXPLAINED.get(result.verdict, result.verdict))
     return (

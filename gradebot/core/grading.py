@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from gradebot.core import feedback as fb
+from gradebot.core import notes
 from gradebot.core.course import course_build, job_config_text, load_build_facts
 from gradebot.core.course_format import task_of
 from gradebot.core.kernel_needs import kernel_needs
@@ -48,12 +49,12 @@ VIOLATION_PATTERNS = [
             r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
             r"\[Errno -3\]|\[Errno 101\]"
         ),
-        "network access blocked",
+        "cell_network",
     ),
-    (re.compile(r"Read-only file system|\[Errno 30\]"), "write outside the scratch dir blocked"),
-    (re.compile(r"Permission denied|Operation not permitted|\[Errno 13\]|\[Errno 1\]"), "access denied by the sandbox"),
-    (re.compile(r"Resource temporarily unavailable|\[Errno 11\]|can't start new thread"), "process limit reached"),
-    (re.compile(r"File too large|\[Errno 27\]"), "file size limit reached"),
+    (re.compile(r"Read-only file system|\[Errno 30\]"), "cell_read_only"),
+    (re.compile(r"Permission denied|Operation not permitted|\[Errno 13\]|\[Errno 1\]"), "cell_denied"),
+    (re.compile(r"Resource temporarily unavailable|\[Errno 11\]|can't start new thread"), "cell_processes"),
+    (re.compile(r"File too large|\[Errno 27\]"), "cell_file_size"),
 ]
 
 
@@ -80,20 +81,16 @@ def validate_notebook(data: bytes) -> nbformat.NotebookNode:
     try:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ValueError("the file is not text (UTF-8): upload the .ipynb notebook itself") from None
+        raise ValueError(notes.make("not_utf8")) from None
     except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"the file is not valid JSON ({exc.msg} at line {exc.lineno}): upload the .ipynb saved by Jupyter"
-        ) from None
+        raise ValueError(notes.make("not_json", error=exc.msg, line=exc.lineno)) from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
-        raise ValueError("the file is JSON but not a Jupyter notebook (no 'cells'/'nbformat')")
+        raise ValueError(notes.make("not_notebook"))
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several types
-        raise ValueError(
-            f"the notebook does not follow the nbformat schema: {str(exc).splitlines()[0][:300]}"
-        ) from None
+        raise ValueError(notes.make("bad_schema", error=str(exc).splitlines()[0][:300])) from None
     return nb
 
 
@@ -252,7 +249,7 @@ def apply_late_penalty(result: Result, late: bool, config: Config) -> Result:
     penalty = config.late_penalty()
     if late and penalty:
         result.total = round(result.total * (1.0 - penalty), 6)
-        result.messages.append(f"late submission: {penalty:.0%} penalty applied to the total")
+        result.messages.append(notes.make("late", penalty=f"{penalty:.0%}"))
     return result
 
 
@@ -441,28 +438,26 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
     found: list[str] = []
     if wall_hit:
         found.append("timeout")
-        messages.append(f"grading stopped after the job time limit of {config.wall_seconds} s")
+        messages.append(notes.make("job_time_limit", seconds=config.wall_seconds))
     for ev in events:
         if ev["event"] == "timeout":
             found.append("timeout")
-            messages.append(f"cell {ev['cell']} timed out after {ev['seconds']} s and was interrupted")
+            messages.append(notes.make("cell_timeout", cell=ev["cell"], seconds=ev["seconds"]))
         elif ev["event"] == "output-limit":
             found.append("output-limit")
-            messages.append(f"cell {ev['cell']}: output limit of {ev['limit']} bytes reached; the rest was dropped")
+            messages.append(notes.make("cell_output_limit", cell=ev["cell"], limit=ev["limit"]))
         elif ev["event"] == "kernel-died":
             code = ev.get("returncode")
             sig = code - 128 if isinstance(code, int) and code > 128 else None
             if sig == signal.SIGXCPU:
                 found.append("timeout")
-                messages.append(
-                    f"cell {ev['cell']}: CPU time limit of {config.cpu_seconds} s exceeded, the kernel was stopped"
-                )
+                messages.append(notes.make("cell_cpu_limit", cell=ev["cell"], seconds=config.cpu_seconds))
             elif sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
                 found.append("memory")
-                messages.append(f"cell {ev['cell']}: the kernel crashed (signal {sig}; often memory exhaustion)")
+                messages.append(notes.make("cell_crashed", cell=ev["cell"], signal=sig))
             else:
                 found.append("error")
-                messages.append(f"cell {ev['cell']}: the kernel died (exit status {code}); later cells were not run")
+                messages.append(notes.make("cell_died", cell=ev["cell"], code=code))
     errors = _error_texts(nb)
     for i, gid, ename, evalue in errors:
         if ename == "stderr" and "Traceback" not in evalue and "Error" not in evalue:
@@ -475,17 +470,17 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             or "std::bad_alloc" in evalue
         ):
             found.append("memory")
-            messages.append(f"cell {i}: out of memory (limit {config.memory_bytes // 2**20} MiB)")
+            messages.append(notes.make("cell_memory", cell=i, mib=config.memory_bytes // 2**20))
             continue
-        for pat, what in VIOLATION_PATTERNS:
+        for pat, kind in VIOLATION_PATTERNS:
             if pat.search(text):
                 found.append("sandbox-violation")
-                messages.append(f"cell {i}: {what} ({ename})")
+                messages.append(notes.make(kind, cell=i, error=ename))
                 break
         else:
             if _hidden_host_path(evalue, scratch):
                 found.append("sandbox-violation")
-                messages.append(f"cell {i}: access to a file outside the sandbox was blocked ({ename})")
+                messages.append(notes.make("cell_outside_file", cell=i, error=ename))
     # which graded cells lost points, and the error each raised (hidden-test code never shown)
     raised = {gid for _, gid, ename, _ in errors if ename != "stderr"}
     for i, gid, ename, evalue in errors:
@@ -495,16 +490,16 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
                     continue  # the exception says more
                 # nbgrader scores any stderr output of a test cell 0, even a mere warning: say so
                 detail = "" if _leaks_hidden(evalue, facts) else ": " + evalue.strip()[-200:]
-                messages.append(f"{gid}: failed (the cell wrote to stderr, which nbgrader counts as an error{detail})")
+                messages.append(notes.make("failed", gid=gid, reason=notes.reason("stderr", detail=detail)))
                 continue
             detail = f"{ename}: {evalue}".strip().rstrip(":")
             if _leaks_hidden(detail, facts):
                 detail = ename
-            messages.append(f"{gid}: failed ({detail[:300]})")
+            messages.append(notes.make("failed", gid=gid, reason=detail[:300]))
     if nb is None and not wall_hit:
         found.append("error")
         tail = [ln for ln in nb_log.splitlines() if "ERROR" in ln or "Error" in ln][-3:]
-        messages.append("nbgrader could not grade the notebook" + (": " + " | ".join(tail)[:500] if tail else ""))
+        messages.append(notes.make("nbgrader_failed", detail=": " + " | ".join(tail)[:500] if tail else ""))
     order = ["invalid-notebook", "timeout", "memory", "output-limit", "sandbox-violation", "error"]
     verdict = next((v for v in order if v in found), "ok")
     seen, uniq = set(), []
@@ -521,18 +516,17 @@ def trusted_verdict(report: dict, wall_hit: bool, config: Config) -> tuple[str, 
     found, messages = [], []
     if wall_hit:
         found.append("timeout")
-        messages.append(f"grading stopped after the job time limit of {config.wall_seconds} s")
+        messages.append(notes.make("job_time_limit", seconds=config.wall_seconds))
     for cell in report.get("cells", []):
         status = cell.get("status")
         if status in ("timeout", "died"):
             found.append("timeout" if status == "timeout" else "error")
             messages.append(
-                f"cell {cell.get('index')}: "
-                + ("stopped after the time limit" if status == "timeout" else "the process running it died")
+                notes.make("cell_stopped" if status == "timeout" else "cell_process_died", cell=cell.get("index"))
             )
         elif status == "error" and "MemoryError" in str(cell.get("error", "")):
             found.append("memory")
-            messages.append(f"cell {cell.get('index')}: out of memory (limit {config.memory_bytes // 2**20} MiB)")
+            messages.append(notes.make("cell_memory", cell=cell.get("index"), mib=config.memory_bytes // 2**20))
     for test in report.get("tests", []):
         if test.get("passed"):
             continue
@@ -544,7 +538,7 @@ def trusted_verdict(report: dict, wall_hit: bool, config: Config) -> tuple[str, 
         elif kind == "course":
             found.append("error")
         hidden = "[hidden test] " if test.get("hidden") else ""
-        messages.append(f"{test.get('grade_id')}: failed ({hidden}{text[:300]})")
+        messages.append(notes.make("failed", gid=test.get("grade_id"), reason=f"{hidden}{text[:300]}"))
     order = ["timeout", "memory", "error"]
     verdict = next((v for v in order if v in found), "ok")
     return verdict, messages[:50]

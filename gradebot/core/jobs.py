@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gradebot.core import gradebook
+from gradebot.core import gradebook, notes
 from gradebot.core.errors import CourseError, SandboxUnavailable
 from gradebot.core.grading import grade_notebook, invalid
 
@@ -36,10 +36,7 @@ def process_submission(
         return sub.status  # redelivered after it was recorded: nothing to do
     deliveries = store.mark_grading(submission_id)
     if deliveries > config.max_deliveries:
-        msg = (
-            f"grading was interrupted {deliveries - 1} times (the worker crashed or was killed); "
-            "giving up on this submission"
-        )
+        msg = notes.make("gave_up", times=deliveries - 1)
         from gradebot.core.course import course_facts
 
         try:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gradebot.core import notes
+
 VERDICTS = ("ok", "timeout", "memory", "output-limit", "sandbox-violation", "invalid-notebook", "refused", "error")
 STATUSES = ("queued", "grading", "done", "failed")
-
-
-_FAILED_TEST = re.compile(r"^(?P<gid>[A-Za-z0-9_.-]+): failed \((?P<text>.*)\)$", re.S)
 
 
 def failed_tests(messages: list[str]) -> list[tuple[str, str]]:
@@ -19,9 +17,9 @@ def failed_tests(messages: list[str]) -> list[tuple[str, str]]:
     (<reason>)"``, the grader's message as the reason); other messages (time-outs, penalties) are left out."""
     out = []
     for m in messages or []:
-        match = _FAILED_TEST.match(m)
-        if match:
-            out.append((match.group("gid"), match.group("text")))
+        parsed = notes.parse(m)
+        if parsed is not None and parsed[0] == "failed":
+            out.append((parsed[1]["gid"], parsed[1]["reason"]))
     return out
 
 

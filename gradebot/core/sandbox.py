@@ -14,8 +14,8 @@ own empty network namespace and cannot reach the host's loopback.
 Inside the sandbox the kernel sees: /usr, /etc and the lib/bin links read-only; the Python installation (venv =
 ``sys.prefix`` and the base interpreter) read-only; the course's data dirs read-only (declared by the course,
 ``gradebot.core.kernel_needs``); a fresh /proc and minimal /dev; the
-job's scratch dir (its own path, the only writable place; TMPDIR points into it, / and /tmp are read-only). It does not see the
-course source, the gradebooks, the store, other jobs or anything else under /work or /home. No network
+job's scratch dir (its own path, the only writable place; TMPDIR points into it, / and /tmp are read-only). It does not
+see the course source, the gradebooks, the store, other jobs or anything else under /work or /home. No network
 (--unshare-net), own pid/ipc/uts namespaces, a new session (no terminal injection), and it dies with its parent.
 When the service runs as root, the first process drops to an unprivileged uid (``sandbox_uid_base + slot``) so
 RLIMIT_NPROC is enforced (the kernel ignores it for root). rlimits: CPU seconds, address space, processes, file

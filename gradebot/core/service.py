@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gradebot.backends import load_backend
 from gradebot.config import Config
-from gradebot.core import access, classbook, deadlines, gradebook
+from gradebot.core import access, classbook, deadlines, gradebook, notes
 from gradebot.core.errors import (
     AccessDenied,
     DeadlineMissed,
@@ -501,7 +501,8 @@ def grade_notebook_file(path: str | Path, config: Config | None = None) -> Resul
     if size > config.max_upload_bytes:
         facts = load_build_facts(course_build(config))
         return invalid(
-            facts.tasks, f"the file is {size / 2**20:.1f} MiB; the limit is {config.max_upload_bytes / 2**20:.1f} MiB"
+            facts.tasks,
+            notes.make("too_large", size=f"{size / 2**20:.1f}", limit=f"{config.max_upload_bytes / 2**20:.1f}"),
         )
     slot = acquire_slot()
     try:

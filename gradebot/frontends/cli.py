@@ -161,11 +161,12 @@ def format_result(result: Result, facts: CourseFacts | None = None) -> str:
     failed = dict(failed_tests(result.messages))
     if failed:
         lines.append(msg.FAILED_HEAD_T.format(n=len(failed)))
-    for m in result.messages:
-        gid = m.split(": failed (", 1)[0]
-        if gid in failed:
-            m = f"{msg.test_label(facts, gid)}: {msg.failure_reason(failed[gid])}"
-        lines.append(f"  - {m}")
+    for gid, reason in failed.items():
+        lines.append(f"  - {msg.test_label(facts, gid)}: {msg.failure_reason(reason)}")
+    notes = msg.result_notes(result.messages)
+    if notes:
+        lines.append(msg.NOTES_HEAD)
+    lines.extend(f"  - {m}" for m in notes)
     return "\n".join(lines)
 
 

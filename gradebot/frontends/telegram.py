@@ -78,7 +78,7 @@ def format_result(sub: Any, facts: Any = None) -> str:
             lines.append(f"✗ {msg.test_label(facts, gid)}: {_one_line(reason)}")
         if len(failed) > MAX_FAILED_LINES:
             lines.append(msg.FAILED_MORE_T.format(n=len(failed) - MAX_FAILED_LINES))
-    others = [m for m in res.messages or [] if not any(m.startswith(f"{gid}: failed (") for gid, _ in failed)]
+    others = msg.result_notes(res.messages)
     if others:
         lines.append(msg.NOTES_HEAD)
         lines.extend(others)

@@ -562,14 +562,11 @@ class WebFrontend:
         quota, history, tz = await self._student_overview(sub.student_id)
         facts = await course_facts_of(self.core) if result is not None else None
         failed = failed_tests(result.messages) if result is not None else []
-        failed_gids = {gid for gid, _ in failed}
         return self._page(
             "status.html",
             task_title=lambda task: msg.task_title(facts, task),
             failed=[(gid, msg.test_label(facts, gid), msg.failure_reason(reason)) for gid, reason in failed],
-            notes=[m for m in result.messages if not any(m.startswith(f"{g}: failed (") for g in failed_gids)]
-            if result is not None
-            else [],
+            notes=msg.result_notes(result.messages) if result is not None else [],
             quota=quota,
             history=history,
             fmt_time=lambda dt: msg.time(dt, tz),

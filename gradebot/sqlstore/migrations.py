@@ -149,8 +149,8 @@ def _adopt_sqlite_store(c: Connection, names: set[str]) -> None:
     subs = (
         c.execute(
             sa.text(
-                "SELECT id, student_id, filename, blob_path, sha256, size, source, late, created_at, status, deliveries, "
-                "result_json, error, feedback_html, finished_at FROM submissions ORDER BY id"
+                "SELECT id, student_id, filename, blob_path, sha256, size, source, late, created_at, status, "
+                "deliveries, result_json, error, feedback_html, finished_at FROM submissions ORDER BY id"
             )
         ).all()
         if "submissions" in names

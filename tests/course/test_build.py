@@ -51,8 +51,22 @@ def test_every_region_method_is_inside_a_region(source_nb):
     code = "\n".join(c.source for c in source_nb.cells if c.cell_type == "code")
     for dotted, methods in REGIONS.items():
         for method, stub in methods.items():
-            pattern = rf"def {re.escape(method)}\(.*?\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION"
-            assert re.search(pattern, code), f"{dotted}.{method} has no solution region"
+            bodies = [
+                code[_signature_end(code, m.end() - 1) :] for m in re.finditer(rf"def {re.escape(method)}\(", code)
+            ]
+            region = re.compile(r"(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*\s+### BEGIN SOLUTION")
+            assert any(region.match(body) for body in bodies), f"{dotted}.{method} has no solution region"
+
+
+def _signature_end(code, paren):
+    """The index after the line that closes the signature whose '(' is at ``paren`` (ruff format may wrap a long
+    signature over several lines)."""
+    depth = 0
+    for i in range(paren, len(code)):
+        depth += {"(": 1, ")": -1}.get(code[i], 0)
+        if depth == 0:
+            return code.index("\n", i) + 1
+    raise AssertionError(f"unclosed signature at {code[paren - 20 : paren + 40]!r}")
 
 
 def test_task_points(source_nb):
@@ -240,10 +254,12 @@ def test_release_says_why_a_method_is_optional(release_nb):
         ("conv2dtr", "backward"),
     ]:
         source = cell(release_nb, gid).source
-        body = source[source.index(f"def {method}(") :]
-        assert re.search(
-            r"\A[^\n]*\n(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body
-        ), (gid, method)
+        paren = source.index(f"def {method}(") + len(f"def {method}")
+        body = source[_signature_end(source, paren) :]
+        assert re.match(r"(?:\s+(?:\"\"\"[\s\S]*?\"\"\"|#[^\n]*)\n)*?\s+# ВАШ КОД ЗДЕСЬ \(необязательно: ", body), (
+            gid,
+            method,
+        )
     assert re.search(
         r'def grad_kernel\(self, input_data: np\.ndarray\) -> np\.ndarray:\n(?:\s+"""[^\n]*"""\n)?'
         r'\s+return self\.grad_param\(input_data\)\[0\]',

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gradebot import messages as msg
+from gradebot.core import notes
 from gradebot.core.models import STATUSES, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +127,72 @@ def test_hidden_test_tag_is_translated_once():
         msg.failure_reason("[hidden test] Softmax: nan; [hidden test] x") == "[скрытый тест] Softmax: nan; "
         "[hidden test] x"
     )
+
+
+# ------------------------------------------------------------------------------------ result notes (core/notes.py)
+def _fields(form):
+    return set(re.findall(r"\{(\w+)\}", form))
+
+
+def test_every_note_kind_has_its_words_with_the_same_fields():
+    """One Russian text per kind of note the core writes, using only the fields the English form carries."""
+    assert set(msg.NOTE) == set(notes.FORMS) and set(msg.REASON) == set(notes.REASONS)
+    for kind, form in {**notes.FORMS, **notes.REASONS}.items():
+        words = msg.NOTE.get(kind) or msg.REASON[kind]
+        assert _fields(words) <= _fields(form), kind
+
+
+@pytest.mark.parametrize("kind", sorted(notes.FORMS))
+def test_a_note_is_read_back_as_written(kind):
+    fields = {name: f"v{i}" for i, name in enumerate(sorted(_fields(notes.FORMS[kind])))}
+    if "gid" in fields:
+        fields["gid"] = "part1_forward__relu"
+    assert notes.parse(notes.make(kind, **fields)) == (kind, fields)
+
+
+def test_notes_read_in_russian():
+    assert (
+        msg.note("late submission: 20% penalty applied to the total") == "посылка сдана после срока: штраф 20% от итога"
+    )
+    assert msg.note(notes.make("cell_memory", cell=5, mib=2048)) == "ячейка 5: не хватило памяти (предел 2048 МиБ)"
+    assert msg.note(notes.make("not_json", error="Expecting value", line=1)) == (
+        "файл не является корректным JSON (строка 1: Expecting value): загрузите .ipynb, сохранённый Jupyter"
+    )
+    stderr = notes.make("failed", gid="p1__relu", reason=notes.reason("stderr", detail=": DeprecationWarning"))
+    assert (
+        msg.note(stderr)
+        == "p1__relu: не пройден (ячейка писала в stderr, а nbgrader считает это ошибкой: DeprecationWarning)"
+    )
+    hidden = "p1__softmax: failed ([hidden test] Softmax.forward: nan (2 из 10))"
+    assert msg.note(hidden) == "p1__softmax: не пройден ([скрытый тест] Softmax.forward: nan (2 из 10))"
+    assert msg.note("an older or the course's own text") == "an older or the course's own text"
+    # the front ends list failed tests apart: the other notes, in order, in Russian
+    assert msg.result_notes([hidden, notes.make("cell_stopped", cell=7), "x"]) == [
+        "ячейка 7 прервана: превышено время выполнения",
+        "x",
+    ]
+    assert msg.refusal("bad_submission", notes.make("not_notebook")) == (
+        "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: файл — JSON, но не "
+        "ноутбук Jupyter (нет полей «cells» и «nbformat»)"
+    )
+
+
+def test_the_core_writes_notes_only_through_their_forms():
+    """Every note appended to a result's messages in the core is ``notes.make(...)``: a free-form English text
+    would reach students untranslated."""
+    for path in sorted((ROOT / "gradebot" / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"):
+                continue
+            target = node.func.value
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+            if name != "messages":
+                continue
+            arg = node.args[0]
+            made = (
+                isinstance(arg, ast.Call)
+                and isinstance(arg.func, ast.Attribute)
+                and arg.func.attr == "make"
+                and getattr(arg.func.value, "id", "") == "notes"
+            )
+            assert made, f"{path.name}:{node.lineno}: a note not written by notes.make"

@@ -362,7 +362,7 @@ def test_result_lists_failed_tests_with_one_line_reasons():
     assert first.startswith("✗ part1_forward__softmax: [скрытый тест] Softmax.forward, вход формы (1, 10)")
     assert len(first) < 160 and first.endswith("…") and "\n" not in first
     assert second == "✗ part2_grad_x__dense: TestFailed: Dense.grad_x: форма (2, 3) вместо (2, 4)"
-    assert lines[total + 4 :] == ["Замечания:", "cell 7: stopped after the time limit"]
+    assert lines[total + 4 :] == ["Замечания:", "ячейка 7 прервана: превышено время выполнения"]  # the note in Russian
 
 
 def test_result_names_tasks_and_failed_tests_as_the_real_course_does():

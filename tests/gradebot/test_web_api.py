@@ -440,7 +440,7 @@ def test_status_page_names_tasks_and_failed_tests_as_the_course_does(fake):
         '<li class="failed-test" data-test="part1_forward__softmax"><b>Softmax: прямой проход, в том числе при '
         'больших входах (part1_forward__softmax)</b>: [скрытый тест] Softmax.forward: в результате nan</li>'
     ) in named
-    assert re.search(r'<ul id="messages"><li>cell 7: stopped after the time limit</li></ul>', named)
+    assert re.search(r'<ul id="messages"><li>ячейка 7 прервана: превышено время выполнения</li></ul>', named)
     assert "<td>part1_forward</td>" in plain and "<b>part1_forward__softmax</b>: [скрытый тест]" in plain
 
 
