@@ -120,6 +120,9 @@ NOTE = {
     "not_json": "файл не является корректным JSON (строка {line}: {error}): загрузите .ipynb, сохранённый Jupyter",
     "not_notebook": "файл — JSON, но не ноутбук Jupyter (нет полей «cells» и «nbformat»)",
     "bad_schema": "ноутбук не соответствует формату nbformat: {error}",
+    "upload_too_large": "файл занимает {size} МиБ, а предел — {limit} МиБ (очистите вывод ячеек и пришлите снова)",
+    "not_ipynb": "{filename} — не файл .ipynb: пришлите сам ноутбук",
+    "deadline_passed": "срок сдачи — {deadline}",
 }
 # A failed cell's reason when it is the core's (gradebot.core.notes.REASONS), not the course's test message.
 REASON = {
@@ -356,6 +359,11 @@ def note(text: str) -> str:
     kind, fields = parsed
     if kind == "failed":
         fields = {**fields, "reason": failure_reason(fields["reason"])}
+    if kind == "deadline_passed":
+        try:
+            fields = {**fields, "deadline": time(datetime.fromisoformat(fields["deadline"]))}
+        except ValueError:
+            pass  # not ISO: shown as written
     return NOTE[kind].format(**fields)
 
 

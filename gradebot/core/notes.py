@@ -1,4 +1,5 @@
-"""The notes of a result (``Result.messages``): one stable English form per kind of note, made and read here.
+"""The notes of a result (``Result.messages``) and the details of a refused submission: one stable English form
+per kind, made and read here.
 
 The core writes its notes in these forms; they are what the store, the JSON API and the logs keep. What students
 and instructors read is the Russian text of the same kind in the message catalog (``gradebot.messages.NOTE``,
@@ -40,6 +41,10 @@ FORMS: dict[str, str] = {
     "not_json": "the file is not valid JSON ({error} at line {line}): upload the .ipynb saved by Jupyter",
     "not_notebook": "the file is JSON but not a Jupyter notebook (no 'cells'/'nbformat')",
     "bad_schema": "the notebook does not follow the nbformat schema: {error}",
+    # why a submission was refused (the detail a front shows after the refusal's own words)
+    "upload_too_large": "the file is {size} MiB; the limit is {limit} MiB (clear the outputs and upload again)",
+    "not_ipynb": "{filename} is not a .ipynb file: upload the notebook itself",
+    "deadline_passed": "the deadline ({deadline}) has passed; submissions are closed",
 }
 
 # Reasons of a "failed" note that are the core's own words (not the course's test message).

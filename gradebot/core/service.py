@@ -230,11 +230,10 @@ class GradingService:
         limit = self.config.max_upload_bytes
         if len(data) > limit:
             raise SubmissionRejected(
-                f"the file is {len(data) / 2**20:.1f} MiB; the limit is "
-                f"{limit / 2**20:.1f} MiB (clear the outputs and upload again)"
+                notes.make("upload_too_large", size=f"{len(data) / 2**20:.1f}", limit=f"{limit / 2**20:.1f}")
             )
         if not str(filename).lower().endswith(".ipynb"):
-            raise SubmissionRejected(f"{filename!r} is not a .ipynb file: upload the notebook itself")
+            raise SubmissionRejected(notes.make("not_ipynb", filename=repr(filename)))
         try:
             validate_notebook(data)
         except ValueError as exc:
@@ -243,7 +242,7 @@ class GradingService:
         deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
         late = deadlines.is_late(now, deadline)
         if late and self.config.late_policy == "reject":
-            raise DeadlineMissed(f"the deadline ({deadline.isoformat()}) has passed; submissions are closed")
+            raise DeadlineMissed(notes.make("deadline_passed", deadline=deadline.isoformat()))
         with self._submit_lock:
             rule = self.config.rate_limit_rule()
             if rule is not None:

@@ -171,6 +171,10 @@ def test_notes_read_in_russian():
         "ячейка 7 прервана: превышено время выполнения",
         "x",
     ]
+    deadline = notes.make("deadline_passed", deadline="2026-12-20T23:59:00+03:00")
+    assert msg.refusal("deadline_missed", deadline) == (
+        "Срок сдачи истёк, посылки больше не принимаются. Причина: срок сдачи — 20.12.2026 23:59 (UTC+03:00)"
+    )
     assert msg.refusal("bad_submission", notes.make("not_notebook")) == (
         "Посылка не принята: файл не удалось принять как ноутбук Jupyter (.ipynb). Причина: файл — JSON, но не "
         "ноутбук Jupyter (нет полей «cells» и «nbformat»)"
