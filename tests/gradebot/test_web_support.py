@@ -217,6 +217,10 @@ class FakeService:
                 raise self.errors.UnknownSubmission(f"no submission #{sub_id}")
             return FakeSubmission(**{**sub.__dict__})
 
+    def get_submissions(self, sub_ids):
+        with self.lock:
+            return {i: FakeSubmission(**{**self.subs[i].__dict__}) for i in sub_ids if i in self.subs}
+
     def queue_length(self):
         with self.lock:
             return sum(s.status == "queued" for s in self.subs.values())
