@@ -95,8 +95,10 @@ def tasks_figure(stats: ClassStats) -> Figure:
     """Box per task: quartiles and median of the task's points in % of its maximum, whiskers at min and max, a
     dot at the mean (the same numbers as the task table)."""
     tasks = [t for t in stats.tasks if t.points.n and t.points.max_points > 0]
-    fig, ax = _figure(8.0, 0.8 + 0.45 * max(len(stats.tasks), 2))
-    fig.subplots_adjust(left=0.45, right=0.97, bottom=0.8 / (0.8 + 0.45 * max(len(stats.tasks), 2)), top=0.93)
+    height = 0.8 + 0.45 * max(len(stats.tasks), 2)
+    fig, ax = _figure(8.0, height)
+    # margins in inches (0.8 below for the axis label, 0.35 above for the title), whatever the number of tasks
+    fig.subplots_adjust(left=0.45, right=0.97, bottom=0.8 / height, top=1 - 0.35 / height)
     _title(ax, msg.ST_PLOT_TASKS)
     if not tasks:
         _no_data(ax)
