@@ -139,7 +139,7 @@ class TelegramFrontend:
         self.max_upload_bytes = int(getattr(config, "max_upload_bytes", 0) or 5 * 2**20)
         self.require_code = bool(getattr(config, "require_code", True))
         self.poll_seconds = poll_seconds
-        self._watchers: set[asyncio.Task] = set()  # background tasks: the poll loop, deliveries of results
+        self._tasks: set[asyncio.Task] = set()  # background tasks: the poll loop, deliveries of results
         self._awaited: dict[int, Awaited] = {}  # submission id -> who waits for its result, and why
         self.router = Router(name="gradebot")
         self.router.message.register(self.on_start, CommandStart())
@@ -362,10 +362,10 @@ class TelegramFrontend:
                 )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task:
-        """Run ``coro`` as a background task that ``shutdown`` cancels (kept in ``_watchers`` until it ends)."""
+        """Run ``coro`` as a background task that ``shutdown`` cancels (kept in ``_tasks`` until it ends)."""
         task = asyncio.create_task(coro)
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     # -- regrades ----------------------------------------------------------------------------------
@@ -420,9 +420,9 @@ class TelegramFrontend:
             log.info("resumed result notifications for %d pending submission(s)", resumed)
 
     async def shutdown(self) -> None:
-        for task in list(self._watchers):
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self.core.close()
 
 
@@ -437,7 +437,7 @@ def build_bot(config: Any) -> Bot:
 
 
 def build_dispatcher(svc: Any, config: Any, poll_seconds: float = DEFAULT_POLL_SECONDS) -> Dispatcher:
-    """A Dispatcher with the gradebot router; its shutdown stops the result watchers."""
+    """A Dispatcher with the gradebot router; its shutdown stops the poll loop and the deliveries in flight."""
     fe = TelegramFrontend(svc, config, poll_seconds=poll_seconds)
     dp = Dispatcher()
     dp.include_router(fe.router)
