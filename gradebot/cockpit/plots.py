@@ -3,11 +3,16 @@ without JavaScript) or PNG bytes (report files). Labels are in Russian, from the
 ``ST_PLOT_*``).
 
 Every figure is a :class:`matplotlib.figure.Figure` of its own (no pyplot, no global figure state), so threads of
-the web server can draw at the same time. Saving to SVG sets ``svg.hashsalt`` (per plot, so the ids of two plots
-inlined in one page never collide) and ``svg.fonttype = none`` (text stays text: smaller, searchable, the
-browser's fonts) for the moment of saving, under a lock, and writes no date: the same statistics give the same
-SVG. Layout is fixed margins, not ``tight_layout`` (which costs a second draw); titles have a fixed position and
-long labels and values are plain text artists rather than tick labels and annotations: what takes the time in
+the web server can draw at the same time. Saving to SVG sets ``svg.hashsalt`` (fixed per plot: the same
+statistics give the same SVG) and ``svg.fonttype = none`` (text stays text: smaller, searchable, the browser's
+fonts) for the moment of saving, under a lock, and writes no date. Then every id of the plot's SVG gets the plot's
+prefix (:func:`scope_ids`), so the plots inlined in one HTML page share no id and each one's clip paths and
+markers resolve within it: matplotlib numbers the groups of every file afresh (``figure_1``, ``axes_1``,
+``patch_1``...), and of its own means ``svg.hashsalt`` reaches only the hashed ids, ``svg.id`` only the root
+element, and an artist's gid only the artists that exist before drawing (not the ticks drawing creates).
+
+Layout is fixed margins, not ``tight_layout`` (which costs a second draw); titles have a fixed position and long
+labels and values are plain text artists rather than tick labels and annotations: what takes the time in
 matplotlib is measuring text for automatic placement (``benchmarks/bench_cockpit.py``).
 """
 
@@ -17,6 +22,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import threading
 from collections import OrderedDict
 from datetime import timedelta
@@ -89,8 +95,10 @@ def tasks_figure(stats: ClassStats) -> Figure:
     """Box per task: quartiles and median of the task's points in % of its maximum, whiskers at min and max, a
     dot at the mean (the same numbers as the task table)."""
     tasks = [t for t in stats.tasks if t.points.n and t.points.max_points > 0]
-    fig, ax = _figure(8.0, 0.8 + 0.45 * max(len(stats.tasks), 2))
-    fig.subplots_adjust(left=0.45, right=0.97, bottom=0.8 / (0.8 + 0.45 * max(len(stats.tasks), 2)), top=0.93)
+    height = 0.8 + 0.45 * max(len(stats.tasks), 2)
+    fig, ax = _figure(8.0, height)
+    # margins in inches (0.8 below for the axis label, 0.35 above for the title), whatever the number of tasks
+    fig.subplots_adjust(left=0.45, right=0.97, bottom=0.8 / height, top=1 - 0.35 / height)
     _title(ax, msg.ST_PLOT_TASKS)
     if not tasks:
         _no_data(ax)
@@ -202,11 +210,27 @@ FIGURES = {"histogram": histogram_figure, "tasks": tasks_figure, "tests": tests_
 
 
 def to_svg(fig: Figure, name: str) -> str:
-    """The figure as SVG text (ids salted with ``name``, no date, text as <text>)."""
+    """The figure as SVG text (every id prefixed with ``gb-<name>-``: :func:`scope_ids`; no date; text as
+    <text>)."""
     buf = io.StringIO()
     with _save_lock, matplotlib.rc_context({"svg.hashsalt": "gradebot-" + name, "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
+    return scope_ids(buf.getvalue(), f"gb-{name}-")
+
+
+_TAG = re.compile(r"<[^<>]+>")  # matplotlib escapes < and > in text and attribute values
+_ID_OR_REF = re.compile(r'(?<=\s)(id=")([^"]+")|(url\(#)([^)]+\))|((?<=\s)(?:xlink:)?href="#)([^"]+")')
+
+
+def scope_ids(svg: str, prefix: str) -> str:
+    """``svg`` (matplotlib's SVG text) with ``prefix`` before every id and every reference to one (``url(#id)``,
+    ``href="#id"``, ``xlink:href="#id"``), inside tags only: text is left as it is."""
+
+    def attribute(m: re.Match) -> str:
+        head = m.group(1) or m.group(3) or m.group(5)
+        return head + prefix + (m.group(2) or m.group(4) or m.group(6))
+
+    return _TAG.sub(lambda tag: _ID_OR_REF.sub(attribute, tag.group(0)), svg)
 
 
 def to_png(fig: Figure, dpi: int = 110) -> bytes:

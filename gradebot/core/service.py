@@ -275,6 +275,11 @@ class GradingService:
             raise UnknownSubmission(f"no submission #{submission_id}")
         return sub
 
+    def get_submissions(self, submission_ids: list[int]) -> dict[int, Submission]:
+        """{id: submission} of the ids that exist (unknown ones are left out), in one store read: the Telegram
+        front end polls every result it waits for with one call."""
+        return self.store.get_submissions([int(i) for i in submission_ids])
+
     def wait(self, submission_id: int, timeout: float | None = None) -> Submission:
         """Block until the submission is done/failed or ``timeout`` seconds passed; returns its latest state."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -95,6 +95,11 @@ class Store(ABC):
     def get_submission(self, submission_id: int) -> Submission | None: ...
 
     @abstractmethod
+    def get_submissions(self, submission_ids: list[int]) -> dict[int, Submission]:
+        """{id: submission} of the given ids that exist, read together (one query per 500 ids): a front end that
+        waits for many results polls them with one read."""
+
+    @abstractmethod
     def blob_path(self, submission_id: int) -> str: ...
 
     @abstractmethod

@@ -9,13 +9,16 @@ A thin adapter over :class:`gradebot.core.service.GradingService`:
   Telegram account (the core's ``authenticate``, ``client="telegram:<user id>"``): a locked one is told in Russian
   how many minutes to wait, and that until then even the right code is refused;
 * a ``.ipynb`` document - size-checked from the message metadata *before* download, downloaded,
-  handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; an asyncio
-  task then polls ``svc.get_submission`` (off the event loop) and sends the per-task result and the
-  feedback HTML (``svc.feedback_html``) as a document when grading is over;
+  handed to ``svc.submit(..., source="telegram")``, answered with "получено, в очереди #N"; once graded, the
+  per-task result and the feedback HTML (``svc.feedback_html``) as a document follow;
 * ``/status`` - the student's recent submissions;
 * regrades (the instructor's, from the web cockpit): the bot follows the store's regrade log
   (``svc.regrades_after``) and, once a regraded submission of a linked student is graded again, tells the student
   if the score changed (before and after, then the new result and feedback); an unchanged score is not announced.
+
+Every submission whose result the bot waits for (uploads, regrades) is polled together: one ``svc.get_submissions``
+call every ``poll_seconds`` however many there are (:meth:`TelegramFrontend.poll_results`), so a regrade of the
+whole class costs one store read per poll, not one per student.
 
 Grading runs in the core's workers; every core call here runs in a dedicated thread (see
 :class:`gradebot.frontends.common.CoreCaller`), so the event loop never blocks.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, F, Router
@@ -116,6 +120,16 @@ def _one_line(reason: str, limit: int = FAILED_REASON_CHARS) -> str:
     return reason if len(reason) <= limit else reason[: limit - 1].rstrip() + "…"
 
 
+@dataclass(frozen=True)
+class Awaited:
+    """Who waits for a submission's result: the chat to tell, and whether it is a regrade (announced only if the
+    score is not ``before``, the ``(points, max)`` the student last saw, or None) or the student's own upload."""
+
+    chat_id: int
+    regrade: bool = False
+    before: tuple[float, float] | None = None
+
+
 class TelegramFrontend:
     """Handlers of the bot, bound to one core service."""
 
@@ -125,8 +139,8 @@ class TelegramFrontend:
         self.max_upload_bytes = int(getattr(config, "max_upload_bytes", 0) or 5 * 2**20)
         self.require_code = bool(getattr(config, "require_code", True))
         self.poll_seconds = poll_seconds
-        self._watchers: set[asyncio.Task] = set()
-        self._regraded: dict[int, asyncio.Task] = {}  # submission id -> its regrade watcher
+        self._tasks: set[asyncio.Task] = set()  # background tasks: the poll loop, deliveries of results
+        self._awaited: dict[int, Awaited] = {}  # submission id -> who waits for its result, and why
         self.router = Router(name="gradebot")
         self.router.message.register(self.on_start, CommandStart())
         self.router.message.register(self.on_help, Command("help"))
@@ -270,32 +284,69 @@ class TelegramFrontend:
             await message.answer(msg.refusal("rejected", str(exc)))
             return
         await message.answer(msg.TG_QUEUED_T.format(id=sub.id))
-        self._start_watcher(bot, message.chat.id, sub.id)
+        self._await(sub.id, Awaited(message.chat.id))
 
-    async def watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
-        """Poll the core until the submission is graded, then send the result and the feedback."""
+    # -- results: every awaited submission polled with one core call -------------------------------
+    def _await(self, submission_id: int, awaited: Awaited) -> None:
+        """Wait for the submission's result (:meth:`poll_results`). A submission already awaited keeps what it
+        was awaited for: regraded again meanwhile, the score the student last saw; regraded before its first
+        result reached the student, that result is sent as a plain result."""
+        self._awaited.setdefault(submission_id, awaited)
+
+    async def _poll_loop(self, bot: Bot, after: int | None) -> None:
+        """Every ``poll_seconds`` until the bot stops: the regrade log after the request with id ``after``
+        (:meth:`read_regrade_log`; None: regrades are not followed), then the awaited submissions
+        (:meth:`poll_results`)."""
+        while True:
+            if after is not None:
+                try:
+                    after = await self.read_regrade_log(after)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a transient store error: try again at the next poll
+                    log.exception("reading the regrade log failed")
+            try:
+                await self.poll_results(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a transient store error: try again at the next poll
+                log.exception("polling the awaited submissions failed")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def poll_results(self, bot: Bot) -> None:
+        """One poll: every awaited submission read in one core call (``get_submissions``, however many there
+        are); each graded one is no longer awaited and its student is told (:meth:`deliver`, a task of its own, so
+        a slow Bot API does not hold up the next poll)."""
+        if not self._awaited:
+            return
+        ids = list(self._awaited)  # more may be awaited while the core reads these
+        subs = await self.core("get_submissions", ids)
+        for submission_id in [i for i in ids if i not in subs]:
+            log.warning("submission %s is not in the store any more: its result is not awaited", submission_id)
+            del self._awaited[submission_id]
+        finished = [sub for sub in subs.values() if sub.status in FINAL_STATUSES and sub.id in self._awaited]
+        if not finished:
+            return
+        facts = await course_facts_of(self.core)
+        for sub in finished:
+            self._spawn(self.deliver(bot, sub, self._awaited.pop(sub.id), facts))
+
+    async def deliver(self, bot: Bot, sub: Any, awaited: Awaited, facts: Any = None) -> None:
+        """Tell the student about a graded submission: its result; for a regrade, the score before and after and
+        the new result, or nothing if the score stayed as it was."""
         try:
-            await self._watch(bot, chat_id, submission_id)
+            if not awaited.regrade:
+                text = format_result(sub, facts)
+            elif score_of(sub.status, sub.result) == awaited.before:
+                log.info("regrade of submission %s left its score as it was: not announced", sub.id)
+                return
+            else:
+                text = format_regrade(sub, awaited.before, facts)
+            await self._send_result(bot, awaited.chat_id, sub, text)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - e.g. the Bot API refused the message; nothing else to tell
-            log.exception("could not deliver the result of submission %s to chat %s", submission_id, chat_id)
-
-    async def _finished(self, submission_id: int) -> Any:
-        """The submission once it is graded (polled every ``poll_seconds``)."""
-        while True:
-            try:
-                sub = await self.core("get_submission", submission_id)
-            except Exception:  # noqa: BLE001 - a transient store error must not kill the watcher
-                log.exception("polling submission %s failed", submission_id)
-                sub = None
-            if sub is not None and sub.status in FINAL_STATUSES:
-                return sub
-            await asyncio.sleep(self.poll_seconds)
-
-    async def _watch(self, bot: Bot, chat_id: int, submission_id: int) -> None:
-        sub = await self._finished(submission_id)
-        await self._send_result(bot, chat_id, sub, format_result(sub, await course_facts_of(self.core)))
+            log.exception("could not deliver the result of submission %s to chat %s", sub.id, awaited.chat_id)
 
     async def _send_result(self, bot: Bot, chat_id: int, sub: Any, text: str) -> None:
         """``text`` (the result message), then the feedback page as a document if the submission was graded."""
@@ -311,65 +362,32 @@ class TelegramFrontend:
                 )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task:
-        """Run ``coro`` as a background task that ``shutdown`` cancels (kept in ``_watchers`` until it ends)."""
+        """Run ``coro`` as a background task that ``shutdown`` cancels (kept in ``_tasks`` until it ends)."""
         task = asyncio.create_task(coro)
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
-    def _start_watcher(self, bot: Bot, chat_id: int, submission_id: int) -> None:
-        self._spawn(self.watch(bot, chat_id, submission_id))
-
     # -- regrades ----------------------------------------------------------------------------------
-    async def watch_regrade(self, bot: Bot, chat_id: int, submission_id: int, before: Any) -> None:
-        """Wait for a regraded submission's new result; tell the student if the score is not ``before`` (the
-        ``(points, max)`` it counted with, or None)."""
-        try:
-            sub = await self._finished(submission_id)
-            if score_of(sub.status, sub.result) == before:
-                log.info("regrade of submission %s left its score as it was: not announced", submission_id)
-                return
-            await self._send_result(bot, chat_id, sub, format_regrade(sub, before, await course_facts_of(self.core)))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - e.g. the Bot API refused the message
-            log.exception("could not announce the regrade of submission %s to chat %s", submission_id, chat_id)
-
-    def _start_regrade_watcher(self, bot: Bot, chat_id: int, submission_id: int, before: Any) -> None:
-        """One watcher per submission: regraded again meanwhile, it keeps the score the student last saw."""
-        if submission_id in self._regraded:
-            return
-        task = self._spawn(self.watch_regrade(bot, chat_id, submission_id, before))
-        self._regraded[submission_id] = task
-        task.add_done_callback(lambda _t, sid=submission_id: self._regraded.pop(sid, None))
-
-    async def follow_regrades(self, bot: Bot, after: int) -> None:
-        """Follow the regrade log from the request with id ``after``: each new regrade of a linked student's
-        submission gets a watcher (:meth:`watch_regrade`). Runs until the bot stops."""
-        chats: dict[str, int | None] = {}  # student id -> Telegram chat, looked up once per batch of requests
-        while True:
-            try:
-                rows = await self.core("regrades_after", after)
-                chats.clear()
-                for row in rows:
-                    after = row["id"]
-                    sid = row["student_id"]
-                    if sid not in chats:
-                        student = await self.core("get_student", sid)
-                        chats[sid] = student.telegram_user_id if student is not None else None
-                    if chats[sid] is not None:
-                        before = score_of(row["status"], row["result"])
-                        self._start_regrade_watcher(bot, chats[sid], row["submission_id"], before)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a transient store error: try again at the next poll
-                log.exception("reading the regrade log failed")
-            await asyncio.sleep(self.poll_seconds)
+    async def read_regrade_log(self, after: int) -> int:
+        """One read of the regrade log after the request with id ``after``: each new regrade of a linked
+        student's submission is awaited (announced by :meth:`poll_results`). Returns the id to read after next."""
+        rows = await self.core("regrades_after", after)
+        if not rows:
+            return after
+        chats = {st.student_id: st.telegram_user_id for st in await self.core("list_students")}
+        for row in rows:
+            chat_id = chats.get(row["student_id"])
+            if chat_id is not None:
+                before = score_of(row["status"], row["result"])
+                self._await(row["submission_id"], Awaited(chat_id, regrade=True, before=before))
+        return rows[-1]["id"]
 
     async def resume(self, bot: Bot) -> None:
-        """On startup: watch again the Telegram submissions still queued/grading (e.g. after a bot restart),
-        so their results still reach the students; a pending regrade of a linked student's submission is
-        watched as a regrade. Then follow the regrade log from its current end."""
+        """On startup: start the poll loop (:meth:`_poll_loop`: the regrade log from its current end, the awaited
+        submissions), then await again the Telegram submissions still queued/grading (e.g. after a bot restart),
+        so their results still reach the students; a pending regrade of a linked student's submission is awaited
+        as a regrade."""
         try:
             after = await self.core("last_regrade")
         except AttributeError:  # a core without regrades
@@ -377,6 +395,7 @@ class TelegramFrontend:
         except Exception:  # noqa: BLE001 - resuming is best effort; the bot itself must start
             log.exception("could not read the regrade log; regrades are not announced")
             after = None
+        self._spawn(self._poll_loop(bot, after))
         try:
             students = await self.core("list_students")
         except Exception:  # noqa: BLE001 - resuming is best effort; the bot itself must start
@@ -392,20 +411,18 @@ class TelegramFrontend:
                 history = await self.core("regrade_history", sub.id) if after else []
                 if history:
                     before = score_of(history[-1]["status"], history[-1]["result"])
-                    self._start_regrade_watcher(bot, student.telegram_user_id, sub.id, before)
+                    self._await(sub.id, Awaited(student.telegram_user_id, regrade=True, before=before))
                     resumed += 1
                 elif getattr(sub, "source", "telegram") == "telegram":
-                    self._start_watcher(bot, student.telegram_user_id, sub.id)
+                    self._await(sub.id, Awaited(student.telegram_user_id))
                     resumed += 1
         if resumed:
             log.info("resumed result notifications for %d pending submission(s)", resumed)
-        if after is not None:
-            self._spawn(self.follow_regrades(bot, after))
 
     async def shutdown(self) -> None:
-        for task in list(self._watchers):
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self.core.close()
 
 
@@ -420,7 +437,7 @@ def build_bot(config: Any) -> Bot:
 
 
 def build_dispatcher(svc: Any, config: Any, poll_seconds: float = DEFAULT_POLL_SECONDS) -> Dispatcher:
-    """A Dispatcher with the gradebot router; its shutdown stops the result watchers."""
+    """A Dispatcher with the gradebot router; its shutdown stops the poll loop and the deliveries in flight."""
     fe = TelegramFrontend(svc, config, poll_seconds=poll_seconds)
     dp = Dispatcher()
     dp.include_router(fe.router)

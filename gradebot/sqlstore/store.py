@@ -350,6 +350,17 @@ class SqlStore(Store):
                 ).first()
             )
 
+    def get_submissions(self, submission_ids: list[int]) -> dict[int, Submission]:
+        ids = sorted({int(i) for i in submission_ids})
+        out: dict[int, Submission] = {}
+        with self._read() as c:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                q = sa.select(*_SUBMISSION_COLS).select_from(_SUBMISSIONS).where(_SUB.id.in_(ids[start : start + 500]))
+                for row in c.execute(q).all():
+                    sub = _submission(row)
+                    out[sub.id] = sub
+        return out
+
     def blob_path(self, submission_id: int) -> str:
         with self._read() as c:
             row = c.execute(sa.select(_SUB.blob_path, _SUB.blob_id).where(_SUB.id == int(submission_id))).first()

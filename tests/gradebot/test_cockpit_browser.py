@@ -23,6 +23,23 @@ from gradebot.core.service import GradingService
 from gradebot.frontends.web import create_app
 
 PASSWORD = "teach-secret-42"
+# [ids used twice, references (url(#id), href="#id") inside the plots, those not resolving in their own plot]
+ID_CHECK = """
+const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+const duplicates = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+let references = 0;
+const elsewhere = [];
+for (const el of document.querySelectorAll('.gb-stats svg *')) {
+  for (const attr of el.attributes) {
+    const m = attr.value.match(/url\\(#([^)]+)\\)/) || (attr.name.endsWith('href') && attr.value.match(/^#(.+)$/));
+    if (!m) continue;
+    references++;
+    const target = document.getElementById(m[1]);
+    if (!target || target.closest('svg') !== el.closest('svg')) elsewhere.push(m[1]);
+  }
+}
+return [duplicates, references, elsewhere];
+"""
 GRADING_TIMEOUT = 240
 
 
@@ -118,6 +135,9 @@ def test_instructor_regrades_after_a_test_fix(course, roster_csv, tmp_path):
             driver.get(f"{base}/instructor/stats")
             WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "gb-test-part2_mul__hidden")))
             assert len(driver.find_elements(By.CSS_SELECTOR, ".gb-stats svg")) == 4
+            # as the browser resolves them: no id twice in the page, each plot's clip paths and markers in that plot
+            duplicates, references, elsewhere = driver.execute_script(ID_CHECK)
+            assert duplicates == [] and elsewhere == [] and references >= 8
             driver.execute_script("document.querySelector('.gb-stats svg').scrollIntoView()")  # the plots
             driver.save_screenshot(str(images / "instructor_stats.png"))
 

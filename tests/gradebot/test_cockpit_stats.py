@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from test_web_support import check_page_ids
 
 from gradebot import messages as msg
 from gradebot.cockpit import plots, report
@@ -284,6 +285,36 @@ def test_stats_html_fragment(latest):
     assert "<svg" not in plain and "например #2, #9" in plain
 
 
+def test_every_id_of_the_page_is_unique_and_resolves_in_its_own_plot(latest, monkeypatch):
+    """The four plots inlined in one page share no id (HTML wants unique ids), and every clip path and marker
+    reference of a plot points into that plot. matplotlib alone numbers each file's groups afresh (figure_1,
+    axes_1, patch_1...): without the plots' prefixes the page has duplicates."""
+    page = report.stats_html(latest, plots.render_all(latest))
+    svgs, refs = check_page_ids(page)
+    assert svgs == 4 and refs >= 8  # clip paths and tick markers in every plot
+    assert 'id="gb-histogram-figure_1"' in page and 'clip-path="url(#gb-tests-p' in page
+
+    monkeypatch.setattr(plots, "scope_ids", lambda svg, prefix: svg)
+    unscoped = {name: plots.to_svg(make(latest), name) for name, make in plots.FIGURES.items()}
+    with pytest.raises(AssertionError, match="figure_1"):
+        check_page_ids(report.stats_html(latest, unscoped))
+
+
+def test_scope_ids_prefixes_ids_and_references_in_tags_only():
+    svg = (
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink"><defs><path id="m1" d="M 0 0"/>'
+        '<clipPath id="p2"><rect x="0"/></clipPath></defs>'
+        '<g id="axes_1" clip-path="url(#p2)"><use xlink:href="#m1" x="1"/><a href="#m1"/>'
+        '<text style="fill: url(#p2)">id="m1" url(#p2) href="#m1"</text></g></svg>'
+    )
+    assert plots.scope_ids(svg, "gb-x-") == (
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink"><defs><path id="gb-x-m1" d="M 0 0"/>'
+        '<clipPath id="gb-x-p2"><rect x="0"/></clipPath></defs>'
+        '<g id="gb-x-axes_1" clip-path="url(#gb-x-p2)"><use xlink:href="#gb-x-m1" x="1"/><a href="#gb-x-m1"/>'
+        '<text style="fill: url(#gb-x-p2)">id="m1" url(#p2) href="#m1"</text></g></svg>'
+    )
+
+
 # ---------------------------------------------------------------- the CLI on a real store
 
 
@@ -358,6 +389,8 @@ def test_report_cli_end_to_end(make_config, roster_csv, tmp_path):
     assert doc["timeline"]["unit"] == "day" and [b["on_time"] for b in doc["timeline"]["buckets"]] == [2, 1, 0, 0, 0, 0]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<table class='gb-tests'>" in page and page.count("<svg") == 4
+    svgs, refs = check_page_ids(page)
+    assert svgs == 4 and refs >= 8
     assert "part2_mul__hidden" in page and "NameError: name &#x27;mul&#x27; is not defined" in page
     assert (out / "plots" / "tests.png").read_bytes().startswith(b"\x89PNG")
     # again into the same directory: the report is rewritten, a file of the instructor's is left alone

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from test_web_support import serve_app
+from test_web_support import check_page_ids, serve_app
 
 import tinycourse as tc
 from gradebot.core import classbook, errors, gradebook
@@ -592,6 +592,8 @@ def test_statistics_page_and_api_show_the_class_numbers(make_served):
 
     page = client.get("/instructor/stats")
     assert page.status_code == 200 and page.text.count("<svg") == 4  # histogram, tasks, tests, timeline
+    svgs, refs = check_page_ids(page.text)  # unique ids; each plot's clip paths and markers point into it
+    assert svgs == 4 and refs >= 8
     assert 'id="gb-test-part2_mul__hidden"' in page.text.replace("'", '"')
     assert f'/instructor/submissions/{latest.id}/feedback' in page.text  # the example links to its feedback
     student = httpx.Client(base_url=base, timeout=20)

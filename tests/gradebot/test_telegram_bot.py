@@ -397,3 +397,120 @@ def test_result_names_tasks_and_failed_tests_as_the_real_course_does():
         "✗ DenseLayer.grad_W: якобиан по весам (part3_training__grad_w): [скрытый тест] "
         "DenseLayer.grad_W (3 -> 4, batch 2): W вытянут по столбцам"
     )
+
+
+class _CountingStore:
+    """The core's store, logging every method call (name and arguments) in :attr:`calls`."""
+
+    def __init__(self, store):
+        self._store = store
+        self.calls = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def logged(*args, **kwargs):
+            self.calls.append((name, args))
+            return attr(*args, **kwargs)
+
+        return logged
+
+    def count(self, name):
+        return sum(called == name for called, _ in self.calls)
+
+
+class _RecordingBot:
+    """Stands in for aiogram's Bot: records (chat, text or feedback file name)."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def send_message(self, chat_id, text):
+        self.sent.append((chat_id, text))
+
+    async def send_document(self, chat_id, document, caption=None):
+        self.sent.append((chat_id, document.filename))
+
+
+def test_a_class_regrade_is_polled_with_one_status_read_per_poll(make_config):
+    """On the real core with ``n`` linked students: after a regrade of the class, every poll reads all awaited
+    submissions with one store call (never one per submission), and a fresh upload awaited since the bot started
+    shares that read. Each student still gets their own notice: a changed score announced with its feedback, an
+    unchanged one not at all, the upload's plain result."""
+    import tinycourse as tc
+
+    from gradebot.core.models import Result, Student
+    from gradebot.core.service import GradingService
+
+    n = 40
+    svc = GradingService(make_config())
+    svc.store.upsert_students([Student(f"s{i}", f"Student {i}", "g1") for i in range(n)])
+
+    def result(points):
+        return Result(total=points, max=5.0, tasks={"part1_add": {"points": points, "max": 5.0}}, cells={})
+
+    regraded = {}  # chat -> submission id
+    for i in range(n):
+        chat = 9000 + i
+        svc.link_telegram(f"s{i}", chat)
+        regraded[chat] = svc.submit(f"s{i}", "tiny.ipynb", tc.submission(), source="web").id
+        assert svc.store.finish(regraded[chat], "done", result(5.0), None, f"<p>first {i}</p>")
+    uploader = 9000 + n - 1
+    upload = svc.submit(f"s{n - 1}", "fresh.ipynb", tc.submission(), source="telegram").id  # queued at the start
+    store = svc.store = _CountingStore(svc.store)
+    fe = telegram.TelegramFrontend(svc, _Cfg(), poll_seconds=0.02)
+    polls = []
+    poll_results = fe.poll_results
+
+    async def counted_poll(bot):
+        polls.append(store.count("get_submissions"))  # reads before this poll
+        await poll_results(bot)
+
+    fe.poll_results = counted_poll
+    bot = _RecordingBot()
+    changed = {chat for chat in regraded if chat % 2 == 0}
+    assert uploader not in changed
+
+    async def until(condition, what, timeout=30.0):
+        end = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < end, f"timed out waiting until {what}"
+            await asyncio.sleep(0.02)
+
+    async def scenario():
+        await fe.resume(bot)
+        assert svc.regrade(everything=True)["total"] == n  # the fresh upload is still queued: not regraded
+        await until(
+            lambda: any(name == "get_submissions" and len(args[0]) == n + 1 for name, args in store.calls),
+            "one read asks for all n + 1 awaited submissions",
+        )
+        start = len(polls)
+        await until(lambda: len(polls) >= start + 5, "5 more polls")  # while nothing is graded yet
+        assert store.count("get_submission") == 0  # no read of one submission
+        for chat, sub_id in regraded.items():
+            assert svc.store.finish(sub_id, "done", result(2.0 if chat in changed else 5.0), None, f"<p>{chat}</p>")
+        assert svc.store.finish(upload, "done", result(3.0), None, "<p>fresh</p>")
+        await until(lambda: len(bot.sent) == 2 * (len(changed) + 1), "every notice is sent")
+        start = len(polls)
+        await until(lambda: len(polls) >= start + 5, "5 more polls")  # nothing awaited: polls read nothing
+        await fe.shutdown()
+
+    asyncio.run(scenario())
+    reads_per_poll = [after - before for before, after in zip(polls, polls[1:])]
+    assert len(reads_per_poll) >= 10 and max(reads_per_poll) == 1
+    assert reads_per_poll[-4:] == [0, 0, 0, 0]
+    assert store.count("get_submission") == store.count("feedback_html") == len(changed) + 1  # one per result sent
+    for chat, sub_id in regraded.items():
+        sent = [item for c, item in bot.sent if c == chat]
+        if chat in changed:
+            assert len(sent) == 2, sent
+            assert sent[0].startswith(f"Преподаватель перепроверил посылку #{sub_id}: было 5 из 5, стало 2 из 5.")
+            assert sent[1] == f"feedback_{sub_id}.html"
+        elif chat != uploader:
+            assert sent == []
+    fresh = [item for c, item in bot.sent if c == uploader]  # the score of its regraded one stayed: not announced
+    assert len(fresh) == 2, fresh
+    assert fresh[0].startswith(f"Посылка #{upload} проверена.") and "Итого: 3 из 5" in fresh[0]
+    assert fresh[1] == f"feedback_{upload}.html"

@@ -5,7 +5,8 @@
 * :func:`serve_app` - runs an aiohttp application on a free 127.0.0.1 port in a background thread;
 * :class:`BotApiStub` - a local HTTP stand-in of the Telegram Bot API (getMe, getUpdates long poll fed with
   scripted updates, sendMessage, getFile + file download, sendDocument) that records what the bot sent;
-* :func:`make_notebook` - tiny nbformat-4 notebooks.
+* :func:`make_notebook` - tiny nbformat-4 notebooks;
+* :func:`check_page_ids` - an HTML page's ids are unique and each reference resolves within its own inline SVG.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from html.parser import HTMLParser
 
 from aiohttp import web
 
@@ -217,6 +221,10 @@ class FakeService:
                 raise self.errors.UnknownSubmission(f"no submission #{sub_id}")
             return FakeSubmission(**{**sub.__dict__})
 
+    def get_submissions(self, sub_ids):
+        with self.lock:
+            return {i: FakeSubmission(**{**self.subs[i].__dict__}) for i in sub_ids if i in self.subs}
+
     def queue_length(self):
         with self.lock:
             return sum(s.status == "queued" for s in self.subs.values())
@@ -247,6 +255,59 @@ class FakeService:
     def feedback_html(self, sub_id):
         self.get_submission(sub_id)
         return self.feedback.get(sub_id)
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML pages
+# ------------------------------------------------------------------------------------------------
+class _IdsAndRefs(HTMLParser):
+    """Every ``id`` of a page and every reference to one (``url(#id)`` in any attribute, ``href``/``xlink:href``
+    ``="#id"``), each with the number of the outermost inline <svg> it is in (None: outside every <svg>)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.svgs, self.depth, self.svg = 0, 0, None
+        self.ids: list[tuple[str, int | None]] = []
+        self.refs: list[tuple[str, int | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "svg":
+            if self.depth == 0:
+                self.svg, self.svgs = self.svgs, self.svgs + 1
+            self.depth += 1
+        for name, value in attrs:
+            value = value or ""
+            if name == "id":
+                self.ids.append((value, self.svg))
+            elif name in ("href", "xlink:href") and value.startswith("#"):
+                self.refs.append((value[1:], self.svg))
+            self.refs.extend((ref, self.svg) for ref in re.findall(r"url\(#([^)]+)\)", value))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag == "svg":
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "svg" and self.depth:
+            self.depth -= 1
+            if self.depth == 0:
+                self.svg = None
+
+
+def check_page_ids(page: str) -> tuple[int, int]:
+    """Assert that no two elements of the HTML ``page`` share an id and that every reference inside an inline <svg>
+    points to an element of the same <svg> (outside: to one of the page). Returns (inline SVGs, references
+    inside them) so a caller can check that there was something to check."""
+    parser = _IdsAndRefs()
+    parser.feed(page)
+    parser.close()
+    counts = Counter(i for i, _ in parser.ids)
+    assert not [i for i, n in counts.items() if n > 1], sorted(i for i, n in counts.items() if n > 1)[:20]
+    where = dict(parser.ids)
+    unresolved = [(ref, svg) for ref, svg in parser.refs if ref not in where or svg is not None and where[ref] != svg]
+    assert not unresolved, unresolved[:20]
+    return parser.svgs, sum(svg is not None for _, svg in parser.refs)
 
 
 # ------------------------------------------------------------------------------------------------

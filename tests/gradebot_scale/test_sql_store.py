@@ -354,6 +354,20 @@ def test_submission_times_and_listing(store):
     assert store.submission_times_since("s1", datetime.now(timezone.utc) + timedelta(minutes=1)) == []
 
 
+def test_many_submissions_read_together(store):
+    """``get_submissions``: the ids that exist with their status and result (as ``get_submission`` gives them),
+    unknown ids left out; more ids than one IN list holds (500) are all read."""
+    a, b = add(store, "s1"), add(store, "s2")
+    assert store.finish(a.id, "done", result(4.0), None, "<p>fb</p>")
+    got = store.get_submissions([b.id, a.id, 999_999, a.id])
+    assert sorted(got) == [a.id, b.id]
+    assert got[a.id] == store.get_submission(a.id) and got[a.id].result.total == 4.0
+    assert got[b.id].status == "queued" and got[b.id].result is None and got[b.id].student_id == "s2"
+    assert store.get_submissions([]) == {}
+    many = [add(store, "s1").id for _ in range(520)]
+    assert sorted(store.get_submissions([*many, a.id])) == sorted([*many, a.id])
+
+
 def test_to_publish_finds_never_published_and_lost(store):
     a = add(store)
     b = add(store)
