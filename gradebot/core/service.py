@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -238,13 +239,16 @@ class GradingService:
             validate_notebook(data)
         except ValueError as exc:
             raise SubmissionRejected(str(exc)) from None
-        now = self.clock()  # the database's: the submission's created_at, its lateness and the rate-limit window
-        deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
-        late = deadlines.is_late(now, deadline)
-        if late and self.config.late_policy == "reject":
-            raise DeadlineMissed(notes.make("deadline_passed", deadline=deadline.isoformat()))
-        with self._submit_lock:
-            rule = self.config.rate_limit_rule()
+        rule = self.config.rate_limit_rule()
+        # Under a rate limit one submit at a time: in this process (threads) and across the fronts' processes and
+        # machines (the store's named lock), so two fronts cannot both take a student's last slot.
+        everywhere = self.store.lock("submit") if rule is not None else contextlib.nullcontext()
+        with self._submit_lock, everywhere:
+            now = self.clock()  # the database's: created_at (in id order), the lateness and the rate-limit window
+            deadline = self.deadline_for(student_id)  # the course's, or the student's own (an extension)
+            late = deadlines.is_late(now, deadline)
+            if late and self.config.late_policy == "reject":
+                raise DeadlineMissed(notes.make("deadline_passed", deadline=deadline.isoformat()))
             if rule is not None:
                 n, window = rule
                 recent = self.store.submission_times_since(student_id, now - timedelta(seconds=window))

@@ -21,6 +21,7 @@ import hashlib
 import os
 import uuid
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,12 @@ class Store(ABC):
     # Exceptions that mean "the store is unreachable for now" (a database outage), not "this submission is bad":
     # process_submission lets them through so the backend retries the job instead of recording a failure.
     transient_errors: tuple[type[BaseException], ...] = ()
+
+    # ---- coordination
+    @abstractmethod
+    def lock(self, name: str, wait: bool = True) -> AbstractContextManager[bool]:
+        """A lock named ``name`` shared by every process on every machine using this store; the context yields
+        whether it was taken (always True when ``wait``)."""
 
     # ---- time
     @abstractmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import nbformat
@@ -413,6 +415,38 @@ def test_rate_limit(make_config, roster_csv):
         svc.submit("s1", "a.ipynb", tc.submission())
     assert 0 < exc.value.retry_after_seconds <= 600
     svc.submit("s2", "a.ipynb", tc.submission())  # per student
+
+
+def test_rate_limit_holds_across_fronts_submitting_at_once(make_config, roster_csv):
+    """Two fronts (two services, as two processes would be, on one store) take a student's last slot at the same
+    moment: one is accepted, the other refused. Storing the file is slowed down so that both would have counted
+    the student's submissions before either stored its own, without the lock across processes."""
+    fronts = [GradingService(make_config(rate_limit="1/10")) for _ in range(2)]
+    fronts[0].import_roster(roster_csv)
+    for svc in fronts:
+        write_blob = svc.backend.write_blob
+
+        def slow_write(data, write_blob=write_blob):
+            time.sleep(0.3)
+            return write_blob(data)
+
+        svc.backend.write_blob = slow_write
+    start, outcomes = threading.Barrier(2), []
+
+    def submit(svc):
+        start.wait()
+        try:
+            outcomes.append(svc.submit("s1", "a.ipynb", tc.submission()).id)
+        except RateLimited:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit, args=(svc,)) for svc in fronts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert sorted(outcomes, key=str).count("refused") == 1 and len(outcomes) == 2, outcomes
+    assert len(fronts[1].list_submissions("s1")) == 1
 
 
 def test_submission_quota_follows_the_rate_limit_and_deadline(make_config, roster_csv):
