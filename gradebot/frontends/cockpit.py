@@ -75,6 +75,7 @@ from markupsafe import Markup
 
 from gradebot import messages as msg
 from gradebot.core import classbook, errors
+from gradebot.frontends.common import inert_html
 
 COOKIE_NAME = "gradebot_instructor"
 SESSION_SECONDS = 12 * 3600
@@ -532,15 +533,7 @@ class Cockpit:
                 + msg.IN_NO_FEEDBACK_T.format(id=sub_id, status=msg.STATUS.get(sub.status, sub.status))
                 + "</p>"
             )
-        return web.Response(
-            text=html,
-            content_type="text/html",
-            headers={
-                "Content-Security-Policy": "sandbox",
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "no-store",
-            },
-        )
+        return inert_html(html)
 
     async def page_notebook(self, request: web.Request, nonce: str, form: Any) -> web.Response:
         sub_id = self._sub_id(request)

@@ -15,6 +15,23 @@ log = logging.getLogger("gradebot.frontends")
 # Submission states after which nothing changes any more (the status page stops refreshing, Telegram answers).
 FINAL_STATUSES = ("done", "failed")
 
+# A feedback page shows the student's own outputs (any HTML their code printed): browsers get it as an inert
+# document (CSP sandbox: no scripts, no same-origin access to the site's cookies or pages), never sniffed into
+# another type, never kept in a cache (a shared computer's next user).
+INERT_HTML_HEADERS = {
+    "Content-Security-Policy": "sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def inert_html(html: str) -> Any:
+    """``html`` as an aiohttp response with :data:`INERT_HTML_HEADERS` (the student's and the instructor's
+    feedback pages)."""
+    from aiohttp import web
+
+    return web.Response(text=html, content_type="text/html", headers=INERT_HTML_HEADERS)
+
 
 class CoreCaller:
     """Runs blocking core calls in one dedicated thread, so the event loop never blocks on SQLite/fsync.

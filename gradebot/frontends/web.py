@@ -58,7 +58,7 @@ from gradebot import messages as msg
 from gradebot.core import errors
 from gradebot.core.models import failed_tests
 from gradebot.frontends import cockpit
-from gradebot.frontends.common import FINAL_STATUSES, CoreCaller, course_facts_of
+from gradebot.frontends.common import FINAL_STATUSES, CoreCaller, course_facts_of, inert_html
 
 log = logging.getLogger("gradebot.web")
 
@@ -451,15 +451,7 @@ class WebFrontend:
         html = await self.core("feedback_html", sub.id)
         if html is None:
             raise ApiError(404, "no_feedback", f"submission {sub.id} has no feedback ({sub.status})")
-        # The feedback shows the student's own outputs: serve it as an inert, script-less document.
-        return web.Response(
-            text=html,
-            content_type="text/html",
-            headers={
-                "Content-Security-Policy": "sandbox",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return inert_html(html)  # the student's own outputs: an inert, script-less, uncached document
 
     async def api_student_submissions(self, request: web.Request) -> web.Response:
         student_id = request.match_info["student_id"]

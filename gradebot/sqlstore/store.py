@@ -71,6 +71,23 @@ def queue_order(submission_id: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.C
     return sa.case((is_regrade(submission_id), 1), else_=0), submission_id
 
 
+def _note_job(c: sa.Connection, submission_id: int, now: datetime, published: bool) -> None:
+    """Upsert the submission's ``gb_jobs`` row: enqueued at ``now``; ``published`` counted in ``publishes``."""
+    ins = dialect.insert(c, t.jobs).values(
+        submission_id=submission_id, enqueued_at=now, published=published, publishes=1 if published else 0
+    )
+    c.execute(
+        ins.on_conflict_do_update(
+            index_elements=[t.jobs.c.submission_id],
+            set_={
+                "enqueued_at": ins.excluded.enqueued_at,
+                "published": ins.excluded.published,
+                "publishes": t.jobs.c.publishes + ins.excluded.publishes,
+            },
+        )
+    )
+
+
 _STUDENT_COLS = (
     t.students.c.student_id,
     t.students.c.name,
@@ -633,41 +650,14 @@ class SqlStore(Store):
         """Note that a submission was handed to the queue (idempotent). ``published``: the hand-over succeeded
         (the embedded queue is this table, so always; the Celery backend: the broker took the message)."""
         with self._write() as c:
-            ins = dialect.insert(c, t.jobs).values(
-                submission_id=int(submission_id),
-                enqueued_at=dialect.now(c),
-                published=bool(published),
-                publishes=1 if published else 0,
-            )
-            c.execute(
-                ins.on_conflict_do_update(
-                    index_elements=[t.jobs.c.submission_id],
-                    set_={
-                        "enqueued_at": ins.excluded.enqueued_at,
-                        "published": ins.excluded.published,
-                        "publishes": t.jobs.c.publishes + ins.excluded.publishes,
-                    },
-                )
-            )
+            _note_job(c, int(submission_id), dialect.now(c), bool(published))
 
     def note_enqueued_many(self, submission_ids: list[int]) -> None:
         """:meth:`note_enqueued` (published) of many submissions in one transaction (a regrade of the class)."""
         with self._write() as c:
             now = dialect.now(c)
             for sid in submission_ids:
-                ins = dialect.insert(c, t.jobs).values(
-                    submission_id=int(sid), enqueued_at=now, published=True, publishes=1
-                )
-                c.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=[t.jobs.c.submission_id],
-                        set_={
-                            "enqueued_at": ins.excluded.enqueued_at,
-                            "published": ins.excluded.published,
-                            "publishes": t.jobs.c.publishes + ins.excluded.publishes,
-                        },
-                    )
-                )
+                _note_job(c, int(sid), now, True)
 
     def queued_regrades(self) -> set[int]:
         """Ids of the unfinished submissions a regrade queued (:func:`is_regrade`): the Celery backend publishes

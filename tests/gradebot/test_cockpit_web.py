@@ -283,6 +283,7 @@ def test_class_page_filters_without_javascript_and_links(make_served):
     fb = client.get(f"/instructor/submissions/{sub.id}/feedback")
     assert fb.status_code == 200 and f"feedback {sub.id}" in fb.text
     assert fb.headers["content-security-policy"] == "sandbox"
+    assert fb.headers["x-content-type-options"] == "nosniff" and fb.headers["cache-control"] == "no-store"
 
 
 # ------------------------------------------------------------------------------------------------ regrade

@@ -80,7 +80,9 @@ def test_upload_poll_result_and_feedback(base, fake):
     fb = httpx.get(f"{base}{done['feedback_url']}", headers=_auth("s1"))
     assert fb.status_code == 200 and fb.headers["content-type"].startswith("text/html")
     assert f"Feedback {body['id']}" in fb.text
+    # the student's outputs, inert: no scripts or same-origin access, no type sniffing, not kept in a cache
     assert fb.headers["content-security-policy"] == "sandbox"
+    assert fb.headers["x-content-type-options"] == "nosniff" and fb.headers["cache-control"] == "no-store"
 
     listing = httpx.get(f"{base}/api/students/s1/submissions", headers=_auth("s1")).json()
     assert [s["id"] for s in listing["submissions"]] == [body["id"]]
