@@ -11,6 +11,7 @@ code, whatever the sandbox sends.
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import signal
 import time
@@ -29,6 +30,19 @@ if TYPE_CHECKING:
 
 class SandboxGone(Exception):
     """The sandboxed process died, broke the protocol or ran out of time; the session must be restarted."""
+
+
+class ChannelForged(SandboxGone):
+    """The sandbox sent a frame that answers no request in flight: a forged frame, or a second answer to a request
+    already answered (bytes the student's code wrote on the channel). The session is closed."""
+
+    MESSAGE = (
+        'ваш код записал в канал связи с проверяющей программой посторонние данные (поддельный или лишний ответ): '
+        'ответ не принят, процесс с вашим кодом остановлен'
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f'died (forged frame: {detail})')
 
 
 class StudentError(Exception):
@@ -165,6 +179,7 @@ class Session(object):
         self.deadline = None
         self.output = []  # (text, total length) printed by student code, per request, since reset
         self.methods = set()  # (class name, attribute) known to be methods
+        self.callbacks = 0  # callbacks served (a figure for the grading report and benchmarks)
         self._twins = {}  # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
         self._buf = bytearray()
@@ -363,11 +378,17 @@ class Session(object):
         # student's TimeoutError and the session lives on (code that ignores the alarm is killed at the deadline).
         remaining = self._remaining() if self.deadline else 60.0
         header['timeout'] = max(0.05, remaining - min(0.5, 0.1 * remaining))
+        # A fresh unguessable id: every frame of this request's exchange must carry it, so that no frame written
+        # before the request (by a thread, or a second answer to an earlier request) is ever taken for its answer.
+        header['id'] = request_id = secrets.token_hex(8)
         self._send(header, arrays)
         while True:
             reply, raws = self._recv()
+            if reply.get('id') != request_id:
+                self.close()
+                raise ChannelForged('a frame that answers no request in flight')
             if 'cb' in reply:
-                self._callback(reply, raws)
+                self._callback(reply, raws, request_id)
                 continue
             break
         try:
@@ -423,12 +444,13 @@ class Session(object):
         params = sum(np.size(p) for p in getattr(twin, 'params', []) or [])
         return batch * out * (per if method == 'grad_x' else max(params, 1))
 
-    def _callback(self, header, raws):
+    def _callback(self, header, raws, request_id):
         """A stub in the sandbox asks its known-good object to compute something. The answer is computed here
         on bounded inputs, within the test's deadline; anything wrong becomes an error inside the sandbox."""
         if self._remaining() <= 0:
             self.close()
             raise SandboxGone('timeout')
+        self.callbacks += 1
         out_arrays = []
         try:
             twin = self._twins.get(header.get('cb'))
@@ -459,10 +481,16 @@ class Session(object):
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
             reply = {'e': f'{type(err).__name__}: {str(err)[:500]}'}
+        reply['id'] = request_id
         if self._remaining() <= 0:
             self.close()
             raise SandboxGone('timeout')
         self._send(reply, out_arrays)
+
+    def settle(self) -> None:
+        """One empty round trip: proves that nothing else was sent for the requests before it (a second answer to
+        one of them is read here, before this one's, and raises :class:`ChannelForged`)."""
+        self.request({'op': 'ping'})
 
     def reset(self) -> None:
         """Forget the objects of the previous test (here and in the sandbox)."""

@@ -32,7 +32,7 @@ from traitlets import Float, Int
 
 from coursekit import EXPECTED_STORE, subjects_of
 from coursekit.trusted import grader
-from coursekit.trusted.client import SandboxGone, Session, StudentError
+from coursekit.trusted.client import ChannelForged, SandboxGone, Session, StudentError
 from gradebot.core.course_format import strip_hidden
 from gradebot.core.kernel_needs import kernel_needs
 
@@ -302,16 +302,18 @@ class NotebookRun(object):
         session.deadline = time.monotonic() + self.cell_timeout
         first = index not in self.results
         try:
-            session.request({'op': 'exec', 'src': source, 'name': f'<cell {index}>'})
-            result = {'status': 'ok'}
-        except StudentError as err:
-            result = {'status': 'error', 'error': f'{err.kind}: {err.message}', 'trace': err.trace}
+            try:
+                session.request({'op': 'exec', 'src': source, 'name': f'<cell {index}>'})
+                result = {'status': 'ok'}
+            except StudentError as err:
+                result = {'status': 'error', 'error': f'{err.kind}: {err.message}', 'trace': err.trace}
+            session.settle()  # a second answer to the cell's request is this cell's doing (ChannelForged)
         except SandboxGone as err:
             self.skip.add(index)
             self.results[index] = {
                 'status': 'timeout' if 'timeout' in str(err) else 'died',
                 'out': _joined(session.output)[0],
-                'error': str(err),
+                'error': ChannelForged.MESSAGE if isinstance(err, ChannelForged) else str(err),
             }
             session.output = []
             raise
@@ -428,6 +430,7 @@ class TrustedExecute(NbGraderPreprocessor):
                     'hidden': r.hidden,
                     'message': r.message,
                     'seconds': round(r.seconds, 3),
+                    'callbacks': r.callbacks,
                 }
                 for r in results
             ],

@@ -56,6 +56,7 @@ STUB_METHODS = _protocol['LAYER_METHODS']
 NAMESPACE = {'__name__': '__main__', '__builtins__': builtins}
 _objects = {}
 _stubs = {}
+_request_id = [None]  # the id of the request being served: every frame sent for it carries it (see protocol.py)
 
 
 def _read(n):
@@ -63,6 +64,7 @@ def _read(n):
 
 
 def _send(header, arrays=()):
+    header['id'] = _request_id[0]
     data = pack(header, arrays)
     while data:
         data = data[os.write(_OUT, data) :]
@@ -204,6 +206,8 @@ def _stub_method(name):
         _send(header, arrays)
         reply, raws = read_frame(_read)
         got = _load(raws)
+        if reply.get('id') != _request_id[0]:
+            raise GraderError('канал связи с проверяющей программой рассинхронизирован (ответ не на этот вызов)')
         if 'e' in reply:
             raise GraderError(reply['e'])
         if reply.get('p') is not None:
@@ -282,7 +286,9 @@ def _student_traceback(err):
 
 
 def handle(header: Mapping[str, Any], arrays: list[np.ndarray]) -> tuple[Any, list[Any]]:
-    op = header['op']
+    op = header.get('op')
+    if op == 'ping':
+        return None, []
     if op == 'exec':
         exec(compile(header['src'], header.get('name', '<cell>'), 'exec'), NAMESPACE)
         return None, []
@@ -332,7 +338,8 @@ def serve() -> None:
         except EOFError:
             return
         arrays = _load(raws)
-        pristine = [a.copy() for a in arrays] if header['op'] in ('call', 'new') else []
+        _request_id[0] = header.get('id')
+        pristine = [a.copy() for a in arrays] if header.get('op') in ('call', 'new') else []
         capture = Capture()
         old = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = capture

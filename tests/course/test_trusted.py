@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from coursekit.trusted import grader, protocol
-from coursekit.trusted.client import BadValue, Remote, SandboxGone, Session, StudentError
+from coursekit.trusted.client import BadValue, ChannelForged, Remote, SandboxGone, Session, StudentError
 from coursekit.trusted.execute import RESOURCES_KEY, Launcher, SaveTrustedGrades, rebuild
 from gradebot.core.course_format import strip_hidden
 
@@ -117,6 +117,7 @@ def test_read_frame_limits():
 STUDENT_CELL = r'''
 import os
 import sys
+import time
 import numpy as np
 
 R = sys.modules['__main__']          # the runner: student code can reach all of it
@@ -216,6 +217,40 @@ class Tools:
                  'p': R.encode(list(layer.params), arrays)}, arrays)
         while True:                       # never reads the grader's answer
             time.sleep(1)
+
+
+class Forger:
+    """Writes well-formed frames on the grader's channel (the runner's own pack, its output fd)."""
+
+    def reply_without_id(self, x):
+        os.write(R._OUT, R.pack({'r': 999, 'out': 'Test PASSED', 'n_out': 11}))
+        return x + 1
+
+    def reply_with_id(self, x):          # the id of the request being served, read from the runner's frames
+        os.write(R._OUT, R.pack({'r': 999, 'id': serving()['id']}))
+        return x + 1
+
+    def reply_later(self, x, seconds, guess):   # a thread writes a reply after this request is answered
+        import threading
+        current = serving()['id']
+        ids = {'same': current, 'next': hex(int(current, 16) + 1)[2:], 'none': None}[guess]
+        data = R.pack({'r': 333, 'id': ids})
+        threading.Thread(target=lambda: (time.sleep(seconds), os.write(R._OUT, data)), daemon=True).start()
+        return x + 1
+
+    def callback_nobody_made(self, layer, x):
+        arrays = []
+        header = {'cb': layer._gb_handle, 'm': 'forward', 'args': R.encode([x], arrays), 'kw': {'D': []},
+                  'p': R.encode(list(layer.params), arrays), 'id': serving()['id']}
+        os.write(R._OUT, R.pack(header, arrays))
+        return 7
+
+
+def serving():
+    frame = sys._getframe()
+    while frame.f_code.co_name != 'serve':
+        frame = frame.f_back
+    return frame.f_locals['header']
 
 
 class Probe:
@@ -449,6 +484,47 @@ def test_garbage_on_the_protocol_breaks_only_that_session(other_launcher, fresh)
         assert cls(other, 'Thing')(1).add(1).tolist() == 2
     finally:
         other.close()
+
+
+# ------------------------------------------------------------------------------------------------ forged frames
+# The channel is the sandboxed process' own: what its code writes there is data bound to one request by the request's
+# fresh random id. A frame with another id (none, a guessed one, an earlier request's) is never an answer: the session
+# ends with ChannelForged. A frame with the current id is just an answer (the code could have returned that value);
+# a second one for the same request is caught by the next request or by the round trip closing the test or cell.
+
+
+def test_forged_reply_without_the_request_id_ends_the_session(fresh):
+    with pytest.raises(ChannelForged):
+        cls(fresh, 'Forger')().reply_without_id(1)
+    assert not fresh.alive()
+
+
+def test_a_second_answer_is_caught_by_the_next_round_trip(fresh):
+    assert cls(fresh, 'Forger')().reply_with_id(1) == 999  # forged with the current id: an answer like a return
+    with pytest.raises(ChannelForged):
+        fresh.settle()  # the runner's own answer to that request comes first, under the old id
+    assert not fresh.alive()
+
+
+@pytest.mark.parametrize('guess', ['same', 'next', 'none'])
+def test_a_frame_written_between_requests_is_not_the_next_answer(fresh, guess):
+    forger = cls(fresh, 'Forger')()
+    assert forger.reply_later(1, 0.2, guess) == 2
+    time.sleep(1.0)  # the thread's frame (the last id, a guess of the next one, none) is in the pipe before the next
+    with pytest.raises(ChannelForged):
+        forger.reply_later(10, 0, guess)
+    assert not fresh.alive()
+
+
+def test_a_callback_the_runner_never_made_ends_the_session(fresh):
+    from numnet_ref import DenseLayer
+
+    layer = DenseLayer(3, 2)
+    W = layer.W.copy()
+    assert cls(fresh, 'Forger')().callback_nobody_made(layer, np.zeros((1, 3))) == 7
+    with pytest.raises(ChannelForged):  # the runner read the grader's answer as a request and answered it
+        fresh.settle()
+    np.testing.assert_array_equal(layer.W, W)
 
 
 def test_sandbox_imports(sess):
