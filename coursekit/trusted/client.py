@@ -10,6 +10,7 @@ code, whatever the sandbox sends.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import select
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
+
+
+PIPE_BYTES = 1 << 20  # the channel's pipes (Linux default 64 KiB; unprivileged processes may ask up to 1 MiB)
 
 
 class SandboxGone(Exception):
@@ -182,6 +186,7 @@ class Session(object):
         self.callbacks = 0  # callbacks served (a figure for the grading report and benchmarks)
         self._twins = {}  # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
+        self._synced = {}  # handle -> copies of the parameter values the stub and its twin last agreed on
         self._buf = bytearray()
 
     # -------------------------------------------------------------------------------------- process
@@ -189,6 +194,11 @@ class Session(object):
         self.close()
         self.proc = self._launch()
         self._buf = bytearray()
+        for pipe in (self.proc.stdin, self.proc.stdout):  # a callback's arrays in one write, not 64 KiB at a time
+            try:
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except (OSError, AttributeError):
+                pass  # the system's limit (fs.pipe-max-size) is lower: pipes keep their size
         self.deadline = time.monotonic() + timeout
         header, _ = self._recv()
         if not header.get('ready'):
@@ -299,11 +309,12 @@ class Session(object):
 
     def _stub_spec(self, obj, arrays, originals):
         handle = self._twin_ids.get(id(obj))
-        if handle is None:
+        params = list(getattr(obj, 'params', []) or [])
+        if handle is None:  # the sandbox makes the stub from this first spec (later ones name the same stub)
             handle = len(self._twins) + 1
             self._twins[handle] = obj
             self._twin_ids[id(obj)] = handle
-        params = list(getattr(obj, 'params', []) or [])
+            self._synced[handle] = [p.copy() for p in params]
         attrs = {
             k: v
             for k, v in vars(obj).items()
@@ -341,7 +352,7 @@ class Session(object):
             twin = self._twins.get(value['S'])
             if twin is None:
                 return BadValue('неизвестный объект')
-            self._sync_twin(twin, self.decode(value.get('p', []), arrays))
+            self._sync_twin(value['S'], self.decode(value.get('p', []), arrays))
             return twin
         if 'M' in value:
             return None
@@ -349,10 +360,13 @@ class Session(object):
             return BadValue(str(value['X'])[:300])
         return BadValue('непонятное значение')
 
-    @staticmethod
-    def _sync_twin(twin, params):
-        """Give a known-good object the parameter values its stub has in the sandbox."""
+    def _sync_twin(self, handle, params=None):
+        """Give a known-good object the parameter values its stub has in the sandbox: ``params`` sent by the
+        stub, or (None: the stub says they did not change) the values the two last agreed on."""
+        twin = self._twins[handle]
         current = list(getattr(twin, 'params', []) or [])
+        if params is None:
+            params = self._synced[handle]
         if not isinstance(params, list) or len(params) != len(current):
             raise ValueError(
                 f"слой получил {len(params) if isinstance(params, list) else 'не список'} параметров "
@@ -362,6 +376,7 @@ class Session(object):
             if not isinstance(new, np.ndarray) or new.shape != p.shape:
                 raise ValueError(f"параметр формы {p.shape} заменён на {getattr(new, 'shape', type(new))}")
             np.copyto(p, new, casting='unsafe')
+        self._synced[handle] = [p.copy() for p in current]
 
     # -------------------------------------------------------------------------------------- requests
     def request(self, header: Mapping[str, Any]) -> Any:
@@ -453,13 +468,15 @@ class Session(object):
         self.callbacks += 1
         out_arrays = []
         try:
-            twin = self._twins.get(header.get('cb'))
+            handle = header.get('cb')
+            twin = self._twins.get(handle) if isinstance(handle, int) else None
             method = header.get('m')
             if twin is None or method not in self.CALLBACK_METHODS or not hasattr(twin, method):
                 raise ValueError('такого метода у эталонного объекта нет')
             if sum(len(r) for r in raws) > self.MAX_CALLBACK_BYTES:
                 raise ValueError('слишком большие аргументы')
-            self._sync_twin(twin, self.decode(header.get('p', []), raws))
+            params = header.get('p')
+            self._sync_twin(handle, None if params is None else self.decode(params, raws))
             args = self.decode(header.get('args', []), raws)
             kwargs = self.decode(header.get('kw', {'D': []}), raws)
             if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -474,9 +491,11 @@ class Session(object):
             result = getattr(twin, method)(*args, **kwargs)
             after = list(getattr(twin, 'params', []) or [])
             changed = any(not np.array_equal(a, b) for a, b in zip(before, after))
+            if changed:
+                self._synced[handle] = [p.copy() for p in after]
             reply = {
                 'r': self.encode(result, out_arrays, {}),
-                'p': self.encode([p.copy() for p in after], out_arrays, {}) if changed else None,
+                'p': self.encode(self._synced[handle], out_arrays, {}) if changed else None,
             }
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
@@ -496,6 +515,7 @@ class Session(object):
         """Forget the objects of the previous test (here and in the sandbox)."""
         self._twins.clear()
         self._twin_ids.clear()
+        self._synced.clear()
         self.output = []
         if self.alive():
             self.request({'op': 'reset'})

@@ -124,7 +124,11 @@ R = sys.modules['__main__']          # the runner: student code can reach all of
 
 
 def send_raw(header_bytes, raws=()):
+    """A raw frame on the grader's channel; a JSON object header gets the id of the request being served (so the
+    grader reads its content instead of refusing it for the id)."""
     import struct
+    if header_bytes.startswith(b'{') and len(header_bytes) > 2:
+        header_bytes = b'{"id": "%s", ' % serving()['id'].encode() + header_bytes[1:]
     data = struct.pack('<4sII', b'NNMF', len(header_bytes), len(raws)) + header_bytes
     for raw in raws:
         data += struct.pack('<Q', len(raw)) + raw
@@ -179,6 +183,12 @@ class Tools:
             p -= lr                      # in place, as an SGD step would
         after = layer.forward(x)         # this callback carries the new params to the grader's twin
         return before, after
+
+    def forward_three_times(self, layer, x):
+        first = layer.forward(x)
+        second = layer.forward(x)        # the stub's parameters did not change: the callback does not carry them
+        layer.W -= 1.0                   # changed in place: the next callback carries them
+        return first, second, layer.forward(x)
 
     def bad_handle(self):
         stub = R.Stub(999, 'DenseLayer', [], {}, {})
@@ -442,6 +452,30 @@ def test_stub_of_reference_layer_calls_back_and_syncs_params(sess):
     np.testing.assert_allclose(after, DenseLayer(3, 2, W_init=W - 0.5, b_init=b - 0.5).forward(x))
 
 
+def test_stub_sends_its_parameters_only_when_changed(sess, monkeypatch):
+    from numnet_ref import DenseLayer
+
+    rng = np.random.default_rng(1)
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+    layer = DenseLayer(3, 2, W_init=W, b_init=b)
+    x = rng.normal(size=(4, 3))
+    sent, real = [], sess._callback
+
+    def spy(header, raws, request_id):
+        sent.append(header.get('p') is not None)
+        if len(sent) == 2:
+            layer.W[...] = 99.0  # the grader's twin changed behind the stub's back: the stub's values still count
+        return real(header, raws, request_id)
+
+    monkeypatch.setattr(sess, '_callback', spy)
+    first, second, third = cls(sess, 'Tools')().forward_three_times(layer, x)
+    assert sent == [False, False, True]
+    np.testing.assert_allclose(first, x @ W + b)
+    np.testing.assert_allclose(second, x @ W + b)
+    np.testing.assert_allclose(third, x @ (W - 1.0) + b)
+    np.testing.assert_allclose(layer.W, W - 1.0)
+
+
 def test_callbacks_refuse_unknown_handles_methods_and_proxies(sess):
     from numnet_ref import DenseLayer
 
@@ -593,8 +627,9 @@ def test_malformed_reply_only_raises_sandbox_gone(fresh, case):
         value = _hostile_reply(fresh, HOSTILE_REPLIES[case])
         assert isinstance(value, BadValue) and 'does not match' in value.what
         return
-    with pytest.raises(SandboxGone):
+    with pytest.raises(SandboxGone) as info:
         _hostile_reply(fresh, HOSTILE_REPLIES[case])
+    assert not isinstance(info.value, ChannelForged), 'refused for its id, its content was never read'
 
 
 def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
