@@ -16,6 +16,12 @@ Values inside the header are JSON, with tagged objects for what JSON cannot say:
     {"X": "what"}                 something that is not a plain value (an ndarray subclass, an object array...)
 
 Arrays are read with ``allow_pickle=False``; the reading side decides which dtypes it accepts.
+
+Every request of the grader carries ``"id"``, a fresh random string; every frame of its exchange carries the same id:
+the runner's reply, the runner's callbacks (``"cb"``) and the grader's answers to them. The grader takes no frame
+with another id (see client.py: a frame that answers no request in flight closes the session). The id does not
+authenticate the runner (student code runs in its process and can read it); it binds each frame to one request,
+so that nothing written before a request (by a thread, or a second answer to an earlier one) is taken for its answer.
 """
 
 from __future__ import annotations

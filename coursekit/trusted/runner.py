@@ -11,7 +11,11 @@ answer. The checks below only give honest mistakes clear messages.
 
 Known-good objects of the grader (e.g. the layers given to a student's ``Network``) arrive as *stubs*: their
 methods send a callback to the grader, which computes the answer with its own object, and their parameters are
-local arrays the student's code may update in place.
+local arrays the student's code may update in place (a callback carries them when they changed since the grader's
+twin last had them).
+
+Every frame sent while a request is served carries that request's id (protocol.py). The channel's fds are
+reachable by student code like everything here: what it writes on them is judged by the grader like any answer.
 """
 
 from __future__ import annotations

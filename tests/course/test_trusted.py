@@ -59,6 +59,37 @@ def test_protocol_round_trip_nested_header_and_dtypes():
         protocol.read_frame(read)
 
 
+@pytest.mark.parametrize(
+    'array',
+    [
+        np.zeros((16, 784)),
+        np.arange(5, dtype='>i4'),
+        np.array(2.5),
+        np.zeros((0, 3), np.float32),
+        np.eye(2, dtype=bool),
+    ],
+    ids=['matrix', 'big-endian', '0-d', 'empty', 'bool'],
+)
+def test_npy_bytes_are_np_save_bytes_read_without_numpy_header_parser(array, monkeypatch):
+    raw = protocol.npy_bytes(array)
+    assert raw == _npy(array)  # any .npy reader reads them
+    monkeypatch.setattr(np.lib.format, 'read_array_header_1_0', None)  # the fast path never needs it
+    back = protocol.load_array(raw)
+    assert back.dtype == array.dtype and back.shape == array.shape and back.flags.writeable
+    np.testing.assert_array_equal(back, array)
+
+
+def test_load_array_reads_fortran_order_and_other_npy_versions():
+    want = np.arange(6.0).reshape(2, 3)
+    fortran = _npy(np.asfortranarray(want))
+    assert protocol._fast_header(fortran) is not None
+    np.testing.assert_array_equal(protocol.load_array(fortran), want)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, want, version=(2, 0))  # a header the fast path leaves to numpy's reader
+    assert protocol._fast_header(buf.getvalue()) is None
+    np.testing.assert_array_equal(protocol.load_array(buf.getvalue()), want)
+
+
 def _npy(array, allow_pickle=False):
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=allow_pickle)
