@@ -38,15 +38,21 @@ class SandboxGone(Exception):
 
 class ChannelForged(SandboxGone):
     """The sandbox sent a frame that answers no request in flight: a forged frame, or a second answer to a request
-    already answered (bytes the student's code wrote on the channel). The session is closed."""
+    already answered (bytes the student's code wrote on the channel). The session is closed.
+
+    ``source``: the label (:attr:`Session.label`) under which the request the frame names was sent, when the frame
+    names one of this session's requests: the test or cell during which the frame was made (a thread may write it
+    much later); None when it names none.
+    """
 
     MESSAGE = (
         'ваш код записал в канал связи с проверяющей программой посторонние данные (поддельный или лишний ответ): '
         'ответ не принят, процесс с вашим кодом остановлен'
     )
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, source: str | None = None) -> None:
         super().__init__(f'died (forged frame: {detail})')
+        self.source = source
 
 
 class StudentError(Exception):
@@ -184,6 +190,8 @@ class Session(object):
         self.output = []  # (text, total length) printed by student code, per request, since reset
         self.methods = set()  # (class name, attribute) known to be methods
         self.callbacks = 0  # callbacks served (a figure for the grading report and benchmarks)
+        self.label = None  # what the requests are sent for (a test's grade id, a cell), named by ChannelForged
+        self._labels = {}  # request id -> label when it was sent
         self._twins = {}  # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
         self._synced = {}  # handle -> copies of the parameter values the stub and its twin last agreed on
@@ -396,12 +404,15 @@ class Session(object):
         # A fresh unguessable id: every frame of this request's exchange must carry it, so that no frame written
         # before the request (by a thread, or a second answer to an earlier request) is ever taken for its answer.
         header['id'] = request_id = secrets.token_hex(8)
+        self._labels[request_id] = self.label
         self._send(header, arrays)
         while True:
             reply, raws = self._recv()
             if reply.get('id') != request_id:
                 self.close()
-                raise ChannelForged('a frame that answers no request in flight')
+                named = reply.get('id')
+                source = self._labels.get(named) if isinstance(named, str) else None
+                raise ChannelForged('a frame that answers no request in flight', source)
             if 'cb' in reply:
                 self._callback(reply, raws, request_id)
                 continue

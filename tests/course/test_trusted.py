@@ -574,11 +574,58 @@ def test_a_second_answer_is_caught_by_the_next_round_trip(fresh):
 @pytest.mark.parametrize('guess', ['same', 'next', 'none'])
 def test_a_frame_written_between_requests_is_not_the_next_answer(fresh, guess):
     forger = cls(fresh, 'Forger')()
+    fresh.label = 'first test'
     assert forger.reply_later(1, 0.2, guess) == 2
+    fresh.label = 'second test'
     time.sleep(1.0)  # the thread's frame (the last id, a guess of the next one, none) is in the pipe before the next
-    with pytest.raises(ChannelForged):
+    with pytest.raises(ChannelForged) as info:
         forger.reply_later(10, 0, guess)
     assert not fresh.alive()
+    assert info.value.source == ('first test' if guess == 'same' else None)  # who made it, when the frame says
+
+
+LATE_WRITER = """
+import sys
+import threading
+import time
+
+R = sys.modules['__main__']
+
+
+class DenseLayer:
+    def later(self, seconds):          # a thread writes a reply with this request's id after it was answered
+        data = R.pack({'r': 333, 'id': R._request_id[0]})
+        threading.Thread(target=lambda: (time.sleep(seconds), R.os.write(R._OUT, data)), daemon=True).start()
+        return 1
+
+    def value(self):
+        return 2
+"""
+
+
+def test_a_test_broken_by_an_earlier_tests_frame_runs_again(other_launcher):
+    course = grader.Course(
+        tests=[
+            grader.TestCell('t1', 1.0, 'assert DenseLayer().later(0.3) == 1'),
+            grader.TestCell('t2', 1.0, 'import time\ntime.sleep(1.0)\nassert DenseLayer().value() == 2'),
+            grader.TestCell('t3', 1.0, 'assert DenseLayer().value() == 2'),
+        ],
+        helpers='class TestFailed(Exception):\n    pass\n',
+        data='',
+        module='',
+        module_path='numnet_testing.py',
+    )
+    sessions, blamed = [], []
+
+    def factory():
+        sessions.append(new_session(other_launcher, cell=LATE_WRITER))
+        return sessions[-1]
+
+    results = grader.grade_tests(
+        course, factory, grader.ExpectedStore(), None, lambda gid: {'DenseLayer'}, blame=blamed.append
+    )
+    assert [(r.grade_id, r.passed) for r in results] == [('t1', True), ('t2', True), ('t3', True)]
+    assert blamed == ['t1'] and len(sessions) == 2  # t2 met t1's frame, and ran again in a fresh process
 
 
 def test_a_callback_the_runner_never_made_ends_the_session(fresh):
