@@ -60,6 +60,11 @@ def print_report(report):
         f"tests: {sum(t['seconds'] for t in report['tests']):.1f} s); slowest tests: "
         + ", ".join(f"{t['grade_id']} {t['seconds']:.2f} s" for t in tests[:4])
     )
+    calls = sorted(report["tests"], key=lambda t: -t.get("callbacks", 0))
+    print(
+        f"  callbacks (stub -> grader): {sum(t.get('callbacks', 0) for t in report['tests'])} in all; most: "
+        + ", ".join(f"{t['grade_id']} {t.get('callbacks', 0)}" for t in calls[:4])
+    )
 
 
 def main():

@@ -915,6 +915,175 @@ _spray()
 
 FD_SPRAY_CELL = FD_SPRAY + "\n\n_spray()\n"
 
+# The grader's channel is the sandboxed process' own (its runner is plain Python in it): these reach it the ways student
+# code can (every pipe fd in /proc/self/fd, the runner's module, its call frames), and write well-formed frames built
+# with the runner's own pack, some carrying the id of the request being served.
+FORGE_TOOLS = """# tools for forging frames of the grader's protocol (harmless outside the grader: no runner, nothing is written)
+import os
+import stat
+import sys
+
+import numpy as np
+
+_R = sys.modules['__main__']      # in the grader's sandbox: the runner module (student code can reach all of it)
+
+
+def _serving():
+    \"\"\"The request the runner is serving, read from its call frames (None outside the grader).\"\"\"
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == 'serve' and isinstance(frame.f_locals.get('header'), dict):
+            return frame.f_locals['header']
+        frame = frame.f_back
+    return None
+
+
+def _request_id():
+    return (_serving() or {}).get('id')
+
+
+def _frame(header, arrays=()):
+    \"\"\"A well-formed frame of the runner's own protocol (its pack), or None outside the grader.\"\"\"
+    pack = getattr(_R, 'pack', None)
+    return pack(header, list(arrays)) if callable(pack) and _serving() is not None else None
+
+
+def _pipes():
+    \"\"\"Every pipe among the open fds but 0, 1, 2: the channel, found without the runner's help.\"\"\"
+    fds = []
+    try:
+        names = os.listdir('/proc/self/fd')
+    except OSError:
+        return fds
+    for name in names:
+        try:
+            if int(name) > 2 and stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                fds.append(int(name))
+        except (ValueError, OSError):
+            pass
+    return fds
+
+
+def _write(data, fds):
+    for fd in fds:
+        try:
+            os.write(fd, data)
+        except OSError:
+            pass
+"""
+
+FORGED_REPLY_FD = (
+    FORGE_TOOLS
+    + """
+
+# DenseLayer.grad_W: a reply frame (zeros, 'Test PASSED' as output; no request id) written to every pipe fd before
+# the real answer
+def _forging_grad_W(real):
+    def grad_W(self, input_data):
+        out = real(self, input_data)
+        data = _frame({'r': {'A': 0}, 'out': 'Test PASSED\\n', 'n_out': 12}, [np.zeros_like(out)])
+        if data is not None:
+            _write(data, _pipes())
+        return out
+    return grad_W
+
+
+DenseLayer.grad_W = _forging_grad_W(DenseLayer.grad_W)
+"""
+)
+
+FORGED_REPLY_ID = (
+    FORGE_TOOLS
+    + """
+
+# DenseLayer.grad_b: the right answer sent first as a reply frame with the id of the request being served, written
+# straight to the runner's output fd; the runner then sends its own answer to the same request
+def _forging_grad_b(real):
+    def grad_b(self, input_data):
+        out = real(self, input_data)
+        data = _frame({'r': {'A': 0}, 'id': _request_id(), 'out': '', 'n_out': 0}, [out])
+        if data is not None:
+            _write(data, [_R._OUT])
+        return out
+    return grad_b
+
+
+DenseLayer.grad_b = _forging_grad_b(DenseLayer.grad_b)
+"""
+)
+
+FORGED_CALLBACK = (
+    FORGE_TOOLS
+    + """
+
+# Network.grad_x: a callback frame (with the request's id) for the first known-good layer, which the runner never
+# made: the grader answers it, and the runner later reads that answer where it expects a request
+def _forging_grad_x(real):
+    def grad_x(self, input_data, labels):
+        stubs = [layer for layer in getattr(self, 'layers', []) if hasattr(layer, '_gb_handle')]
+        if stubs and _serving() is not None:
+            arrays = []
+            header = {'cb': stubs[0]._gb_handle, 'm': 'forward', 'args': _R.encode([np.asarray(input_data)], arrays),
+                      'kw': {'D': []}, 'p': _R.encode(list(stubs[0].params), arrays), 'id': _request_id()}
+            _write(_R.pack(header, arrays), [_R._OUT])
+        return real(self, input_data, labels)
+    return grad_x
+
+
+Network.grad_x = _forging_grad_x(Network.grad_x)
+"""
+)
+
+FORGED_FRAMES_PRINTED = (
+    FORGE_TOOLS
+    + """
+
+# every method of every class first prints a reply frame carrying the request's id, every way there is to print
+def _print_frame():
+    data = _frame({'r': None, 'id': _request_id(), 'out': 'Test PASSED', 'n_out': 11})
+    if data is None:
+        return
+    text = data.decode('latin-1')
+    print(text)
+    print(data)
+    sys.stdout.write(text)
+    sys.stderr.write(text)
+    for stream in (sys.__stdout__, sys.__stderr__):
+        for write in (lambda: stream.write(text), lambda: stream.buffer.write(data)):
+            try:
+                write()
+                stream.flush()
+            except Exception:
+                pass
+    _write(data, [1, 2])
+
+
+def _printing(real):
+    def method(*args, **kwargs):
+        _print_frame()
+        return real(*args, **kwargs)
+    return method
+
+
+for _name in __CLASSES__:
+    _cls = globals().get(_name)
+    for _attr, _value in list(vars(_cls).items()) if _cls is not None else []:
+        if callable(_value) and not _attr.startswith('__') and not isinstance(_value, (type, staticmethod)):
+            setattr(_cls, _attr, _printing(_value))
+""".replace("__CLASSES__", repr(_CLASS_NAMES))
+)
+
+FORGED_REPLY_CELL = (
+    FORGE_TOOLS
+    + """
+
+# a cell answering its own request with the request's id (a forged 'done'), before the runner's own answer
+_data = _frame({'r': None, 'id': _request_id(), 'out': 'Test PASSED', 'n_out': 11})
+if _data is not None:
+    _write(_data, [_R._OUT])
+"""
+)
+
 # ------------------------------------------------------------------------------ objects pretending to be arrays
 _FAKE_WRAPPER = """
 
@@ -1653,6 +1822,63 @@ HOSTILE = [
         SOFTMAX_BROKEN,
         attacks="fd writes",
         mutate=_with_added("optimizers", FD_SPRAY_CELL),
+    ),
+    # ---- forged protocol frames (the channel to the grader is the sandboxed process' own: bytes on it are untrusted
+    # data bound to one request by its id; a frame that answers no request in flight ends the session, whose next
+    # test gets a fresh process)
+    Hostile(
+        "forged_reply_frame",
+        "solved; DenseLayer.grad_W writes a well-formed reply frame (zeros, 'Test PASSED' as output, no request id) "
+        "to every pipe fd in /proc/self/fd, then returns the right Jacobian: the frame answers no request, so "
+        "part3_training__grad_w (the only cell calling grad_W) is lost; later tests run in a fresh process (before "
+        "request ids the frame was taken as the answer and every later answer of the session went to the request "
+        "after its own)",
+        (),
+        expected_for((), {"part3_training__grad_w"}),
+        attacks="forged reply frame on the channel fd",
+        mutate=_with_added("optimizers", FORGED_REPLY_FD),
+    ),
+    Hostile(
+        "forged_reply_with_request_id",
+        "solved; DenseLayer.grad_b reads the id of the request being served from the runner's frames and writes "
+        "the right answer with it straight to the runner's output fd; the runner then answers the same request "
+        "again: the forged frame is taken (it is what the method returns anyway), the second answer is read by "
+        "the next request of the test (or the round trip closing it) and part3_training__grad_b is lost",
+        (),
+        expected_for((), {"part3_training__grad_b"}),
+        attacks="forged reply with the request id",
+        mutate=_with_added("optimizers", FORGED_REPLY_ID),
+    ),
+    Hostile(
+        "forged_callback_frame",
+        "solved; Network.grad_x writes a callback frame (with the request id) for a known-good layer it was "
+        "given, a call the runner never made: the grader answers it, the runner reads that answer where it waits "
+        "for a request and answers it with an error under the old id: part2_grad_x__network is lost",
+        (),
+        expected_for((), {"part2_grad_x__network"}),
+        attacks="forged callback frame",
+        mutate=_with_added("optimizers", FORGED_CALLBACK),
+    ),
+    Hostile(
+        "forged_frames_printed",
+        "solved; every method of every class prints a reply frame with the request id first: print (text and "
+        "bytes), sys.stdout/stderr, sys.__stdout__/__stderr__ and their buffers, os.write to fd 1 and 2: none "
+        "of them is the channel (fds 0-2 are /dev/null, sys.stdout is captured per request): full marks",
+        (),
+        FULL,
+        attacks="frames printed",
+        mutate=_with_added("optimizers", FORGED_FRAMES_PRINTED),
+    ),
+    Hostile(
+        "forged_reply_cell_level",
+        "solved; a student-added cell answers its own request with a forged frame carrying the request id "
+        "before the runner does: the second answer is read by the round trip closing the cell, the cell is "
+        "reported as ended and skipped when the process is restarted; every class was defined before it: "
+        "full marks",
+        (),
+        FULL,
+        attacks="forged reply in a cell",
+        mutate=_with_added("optimizers", FORGED_REPLY_CELL),
     ),
     # ---- objects pretending to be arrays (every method of the class returns the fake; its values are wrong)
     Hostile(

@@ -10,7 +10,9 @@ code, whatever the sandbox sends.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
 import select
 import signal
 import time
@@ -27,8 +29,30 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+PIPE_BYTES = 1 << 20  # the channel's pipes (Linux default 64 KiB; unprivileged processes may ask up to 1 MiB)
+
+
 class SandboxGone(Exception):
     """The sandboxed process died, broke the protocol or ran out of time; the session must be restarted."""
+
+
+class ChannelForged(SandboxGone):
+    """The sandbox sent a frame that answers no request in flight: a forged frame, or a second answer to a request
+    already answered (bytes the student's code wrote on the channel). The session is closed.
+
+    ``source``: the label (:attr:`Session.label`) under which the request the frame names was sent, when the frame
+    names one of this session's requests: the test or cell during which the frame was made (a thread may write it
+    much later); None when it names none.
+    """
+
+    MESSAGE = (
+        'ваш код записал в канал связи с проверяющей программой посторонние данные (поддельный или лишний ответ): '
+        'ответ не принят, процесс с вашим кодом остановлен'
+    )
+
+    def __init__(self, detail: str, source: str | None = None) -> None:
+        super().__init__(f'died (forged frame: {detail})')
+        self.source = source
 
 
 class StudentError(Exception):
@@ -165,8 +189,12 @@ class Session(object):
         self.deadline = None
         self.output = []  # (text, total length) printed by student code, per request, since reset
         self.methods = set()  # (class name, attribute) known to be methods
+        self.callbacks = 0  # callbacks served (a figure for the grading report and benchmarks)
+        self.label = None  # what the requests are sent for (a test's grade id, a cell), named by ChannelForged
+        self._labels = {}  # request id -> label when it was sent
         self._twins = {}  # handle -> known-good object seen in the sandbox as a stub
         self._twin_ids = {}
+        self._synced = {}  # handle -> copies of the parameter values the stub and its twin last agreed on
         self._buf = bytearray()
 
     # -------------------------------------------------------------------------------------- process
@@ -174,6 +202,11 @@ class Session(object):
         self.close()
         self.proc = self._launch()
         self._buf = bytearray()
+        for pipe in (self.proc.stdin, self.proc.stdout):  # a callback's arrays in one write, not 64 KiB at a time
+            try:
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except (OSError, AttributeError):
+                pass  # the system's limit (fs.pipe-max-size) is lower: pipes keep their size
         self.deadline = time.monotonic() + timeout
         header, _ = self._recv()
         if not header.get('ready'):
@@ -284,11 +317,12 @@ class Session(object):
 
     def _stub_spec(self, obj, arrays, originals):
         handle = self._twin_ids.get(id(obj))
-        if handle is None:
+        params = list(getattr(obj, 'params', []) or [])
+        if handle is None:  # the sandbox makes the stub from this first spec (later ones name the same stub)
             handle = len(self._twins) + 1
             self._twins[handle] = obj
             self._twin_ids[id(obj)] = handle
-        params = list(getattr(obj, 'params', []) or [])
+            self._synced[handle] = [p.copy() for p in params]
         attrs = {
             k: v
             for k, v in vars(obj).items()
@@ -326,7 +360,7 @@ class Session(object):
             twin = self._twins.get(value['S'])
             if twin is None:
                 return BadValue('неизвестный объект')
-            self._sync_twin(twin, self.decode(value.get('p', []), arrays))
+            self._sync_twin(value['S'], self.decode(value.get('p', []), arrays))
             return twin
         if 'M' in value:
             return None
@@ -334,10 +368,13 @@ class Session(object):
             return BadValue(str(value['X'])[:300])
         return BadValue('непонятное значение')
 
-    @staticmethod
-    def _sync_twin(twin, params):
-        """Give a known-good object the parameter values its stub has in the sandbox."""
+    def _sync_twin(self, handle, params=None):
+        """Give a known-good object the parameter values its stub has in the sandbox: ``params`` sent by the
+        stub, or (None: the stub says they did not change) the values the two last agreed on."""
+        twin = self._twins[handle]
         current = list(getattr(twin, 'params', []) or [])
+        if params is None:
+            params = self._synced[handle]
         if not isinstance(params, list) or len(params) != len(current):
             raise ValueError(
                 f"слой получил {len(params) if isinstance(params, list) else 'не список'} параметров "
@@ -347,6 +384,7 @@ class Session(object):
             if not isinstance(new, np.ndarray) or new.shape != p.shape:
                 raise ValueError(f"параметр формы {p.shape} заменён на {getattr(new, 'shape', type(new))}")
             np.copyto(p, new, casting='unsafe')
+        self._synced[handle] = [p.copy() for p in current]
 
     # -------------------------------------------------------------------------------------- requests
     def request(self, header: Mapping[str, Any]) -> Any:
@@ -363,11 +401,20 @@ class Session(object):
         # student's TimeoutError and the session lives on (code that ignores the alarm is killed at the deadline).
         remaining = self._remaining() if self.deadline else 60.0
         header['timeout'] = max(0.05, remaining - min(0.5, 0.1 * remaining))
+        # A fresh unguessable id: every frame of this request's exchange must carry it, so that no frame written
+        # before the request (by a thread, or a second answer to an earlier request) is ever taken for its answer.
+        header['id'] = request_id = secrets.token_hex(8)
+        self._labels[request_id] = self.label
         self._send(header, arrays)
         while True:
             reply, raws = self._recv()
+            if reply.get('id') != request_id:
+                self.close()
+                named = reply.get('id')
+                source = self._labels.get(named) if isinstance(named, str) else None
+                raise ChannelForged('a frame that answers no request in flight', source)
             if 'cb' in reply:
-                self._callback(reply, raws)
+                self._callback(reply, raws, request_id)
                 continue
             break
         try:
@@ -423,21 +470,24 @@ class Session(object):
         params = sum(np.size(p) for p in getattr(twin, 'params', []) or [])
         return batch * out * (per if method == 'grad_x' else max(params, 1))
 
-    def _callback(self, header, raws):
+    def _callback(self, header, raws, request_id):
         """A stub in the sandbox asks its known-good object to compute something. The answer is computed here
         on bounded inputs, within the test's deadline; anything wrong becomes an error inside the sandbox."""
         if self._remaining() <= 0:
             self.close()
             raise SandboxGone('timeout')
+        self.callbacks += 1
         out_arrays = []
         try:
-            twin = self._twins.get(header.get('cb'))
+            handle = header.get('cb')
+            twin = self._twins.get(handle) if isinstance(handle, int) else None
             method = header.get('m')
             if twin is None or method not in self.CALLBACK_METHODS or not hasattr(twin, method):
                 raise ValueError('такого метода у эталонного объекта нет')
             if sum(len(r) for r in raws) > self.MAX_CALLBACK_BYTES:
                 raise ValueError('слишком большие аргументы')
-            self._sync_twin(twin, self.decode(header.get('p', []), raws))
+            params = header.get('p')
+            self._sync_twin(handle, None if params is None else self.decode(params, raws))
             args = self.decode(header.get('args', []), raws)
             kwargs = self.decode(header.get('kw', {'D': []}), raws)
             if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -452,22 +502,31 @@ class Session(object):
             result = getattr(twin, method)(*args, **kwargs)
             after = list(getattr(twin, 'params', []) or [])
             changed = any(not np.array_equal(a, b) for a, b in zip(before, after))
+            if changed:
+                self._synced[handle] = [p.copy() for p in after]
             reply = {
                 'r': self.encode(result, out_arrays, {}),
-                'p': self.encode([p.copy() for p in after], out_arrays, {}) if changed else None,
+                'p': self.encode(self._synced[handle], out_arrays, {}) if changed else None,
             }
         except Exception as err:  # noqa: BLE001 - whatever the student sent, answer with an error message
             out_arrays = []
             reply = {'e': f'{type(err).__name__}: {str(err)[:500]}'}
+        reply['id'] = request_id
         if self._remaining() <= 0:
             self.close()
             raise SandboxGone('timeout')
         self._send(reply, out_arrays)
 
+    def settle(self) -> None:
+        """One empty round trip: proves that nothing else was sent for the requests before it (a second answer to
+        one of them is read here, before this one's, and raises :class:`ChannelForged`)."""
+        self.request({'op': 'ping'})
+
     def reset(self) -> None:
         """Forget the objects of the previous test (here and in the sandbox)."""
         self._twins.clear()
         self._twin_ids.clear()
+        self._synced.clear()
         self.output = []
         if self.alive():
             self.request({'op': 'reset'})

@@ -32,7 +32,7 @@ from traitlets import Float, Int
 
 from coursekit import EXPECTED_STORE, subjects_of
 from coursekit.trusted import grader
-from coursekit.trusted.client import SandboxGone, Session, StudentError
+from coursekit.trusted.client import ChannelForged, SandboxGone, Session, StudentError
 from gradebot.core.course_format import strip_hidden
 from gradebot.core.kernel_needs import kernel_needs
 
@@ -272,7 +272,9 @@ class Launcher(object):
 
 class NotebookRun(object):
     """The notebook's non-test cells, run in a fresh runner on every (re)start. A cell that hangs or kills its
-    process is skipped on the following starts."""
+    process is skipped on the following starts, and so is one whose code wrote a forged frame on the channel."""
+
+    LABEL = 'cell %d'  # Session.label while a cell runs (ChannelForged.source names it)
 
     def __init__(
         self, launcher: Launcher, cells: Sequence[tuple[int, str]], cell_timeout: float, start_timeout: float = 60
@@ -298,22 +300,36 @@ class NotebookRun(object):
                 session.close()
         raise SandboxGone('died (the notebook cannot be run)')
 
+    def blame(self, label: str) -> None:
+        """A forged frame made while a cell ran broke something later (a thread of the cell's): the cell is
+        reported as ended by it and skipped on restarts."""
+        for index, _ in self.cells:
+            if label == self.LABEL % index:
+                self.skip.add(index)
+                self.results[index] = {'status': 'died', 'out': '', 'error': ChannelForged.MESSAGE}
+
     def _run_cell(self, session, index, source):
         session.deadline = time.monotonic() + self.cell_timeout
+        session.label = self.LABEL % index
         first = index not in self.results
         try:
-            session.request({'op': 'exec', 'src': source, 'name': f'<cell {index}>'})
-            result = {'status': 'ok'}
-        except StudentError as err:
-            result = {'status': 'error', 'error': f'{err.kind}: {err.message}', 'trace': err.trace}
+            try:
+                session.request({'op': 'exec', 'src': source, 'name': f'<cell {index}>'})
+                result = {'status': 'ok'}
+            except StudentError as err:
+                result = {'status': 'error', 'error': f'{err.kind}: {err.message}', 'trace': err.trace}
+            session.settle()  # a second answer to the cell's request is this cell's doing (ChannelForged)
         except SandboxGone as err:
+            session_output, session.output = _joined(session.output)[0], []
+            if isinstance(err, ChannelForged) and err.source not in (None, session.label):
+                self.blame(err.source)  # an earlier cell's frame (its thread wrote it later): that cell's doing
+                raise
             self.skip.add(index)
             self.results[index] = {
                 'status': 'timeout' if 'timeout' in str(err) else 'died',
-                'out': _joined(session.output)[0],
-                'error': str(err),
+                'out': session_output,
+                'error': ChannelForged.MESSAGE if isinstance(err, ChannelForged) else str(err),
             }
-            session.output = []
             raise
         result['out'], result['total'] = _joined(session.output)
         session.output = []
@@ -403,7 +419,9 @@ class TrustedExecute(NbGraderPreprocessor):
         run = NotebookRun(launcher, cells, self.cell_timeout)
         started = time.monotonic()
         try:
-            results = grader.grade_tests(course, run.session, store, data, subjects_of, max_restarts=self.max_restarts)
+            results = grader.grade_tests(
+                course, run.session, store, data, subjects_of, max_restarts=self.max_restarts, blame=run.blame
+            )
         finally:
             launcher.close()
             loader.shutdown(wait=True)
@@ -428,6 +446,7 @@ class TrustedExecute(NbGraderPreprocessor):
                     'hidden': r.hidden,
                     'message': r.message,
                     'seconds': round(r.seconds, 3),
+                    'callbacks': r.callbacks,
                 }
                 for r in results
             ],

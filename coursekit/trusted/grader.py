@@ -368,6 +368,8 @@ class TestResult:
     student_output: list = field(default_factory=list)  # [(label, text)]
     trace: str = ''  # the student's frames when student code raised
     seconds: float = 0.0
+    callbacks: int = 0  # calls of the student's code into the grader's known-good objects (stubs)
+    forged_by: str | None = None  # a forged frame broke the test: the label of the test or cell that made it
 
     @property
     def score(self) -> float:
@@ -396,11 +398,12 @@ def _student_output(session, label):
 
 def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None) -> TestResult:
     """Run one test cell in ``ns``; never raises for anything the student's code did."""
-    from coursekit.trusted.client import SandboxGone, StudentError
+    from coursekit.trusted.client import ChannelForged, SandboxGone, StudentError
 
     result = TestResult(test.grade_id, test.points)
     failed = ns['TestFailed']
     start = time.monotonic()
+    callbacks = session.callbacks if session is not None else 0
     part = 'visible'
     buf = io.StringIO()
     try:
@@ -412,6 +415,8 @@ def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None)
         with contextlib.redirect_stdout(io.StringIO()):
             for code in test.hidden_code:
                 exec(code, ns)
+        if session is not None:
+            session.settle()  # a second answer to one of this test's requests fails this test (ChannelForged)
         result.passed, result.kind = True, 'pass'
     except failed as err:
         result.message = str(err)
@@ -420,6 +425,8 @@ def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None)
         result.message = f'ваш код выбросил исключение {err.kind}: {err.message}'
         if err.kind == 'TimeoutError' and err.message.startswith('превышено время'):  # the runner's alarm
             result.kind, result.message = 'timeout', err.message
+    except ChannelForged as err:
+        result.kind, result.message, result.forged_by = 'died', ChannelForged.MESSAGE, err.source
     except SandboxGone as err:
         result.kind = 'timeout' if 'timeout' in str(err) else 'died'
         result.message = (
@@ -434,6 +441,8 @@ def run_test(test: TestCell, ns: dict[str, Any], session: Session | None = None)
         result.message = f'{type(err).__name__}: {str(err)[:500]}'
     finally:
         result.seconds = time.monotonic() - start
+        if session is not None:
+            result.callbacks = session.callbacks - callbacks
     result.hidden = not result.passed and part == 'hidden'
     result.output = buf.getvalue()[-6000:]
     if session is not None:
@@ -465,60 +474,62 @@ def grade_tests(
     subjects_of: Callable[[str], Collection[str]],
     max_restarts: int = 6,
     on_result: Callable[[TestResult], object] | None = None,
+    blame: Callable[[str], object] | None = None,
 ) -> list[TestResult]:
     """GRADE: every test cell against the student's classes in the sandbox. ``session_factory()`` returns a
-    started :class:`~coursekit.trusted.client.Session` whose runner has executed the notebook."""
-    from coursekit.trusted.client import SandboxGone
+    started :class:`~coursekit.trusted.client.Session` whose runner has executed the notebook.
+
+    A forged frame made during another test or a notebook cell (a thread of the student's code may write it at
+    any time) is not the fault of the test it breaks: ``blame(label)`` is told who made it (NotebookRun skips such
+    a cell on restarts) and the test runs once more in a fresh process."""
+    from coursekit.trusted.client import ChannelForged, SandboxGone
 
     _compile_course(course)
-    results, session, restarts = [], None, 0
-    for test in course.tests:
-        if session is None or not session.alive():
-            if restarts > max_restarts:
-                results.append(
-                    TestResult(
-                        test.grade_id,
-                        test.points,
-                        kind='died',
-                        message='не проверено: процесс с вашим кодом слишком часто падал',
-                    )
-                )
-                continue
+    results, state = [], {'session': None, 'restarts': 0}
+
+    def ready(test):
+        """(test namespace, None) in a live session reset for ``test``, or (None, why the test is not graded)."""
+        failure = None
+        for _ in range(2):  # a process that went bad between tests gets one fresh start
+            session = state['session']
+            if session is None or not session.alive():
+                if state['restarts'] > max_restarts:
+                    return None, 'не проверено: процесс с вашим кодом слишком часто падал'
+                state['restarts'] += 1
+                try:
+                    session = state['session'] = session_factory()
+                except SandboxGone as err:
+                    state['session'] = None
+                    return None, f'не проверено: процесс с вашим кодом не запустился ({err})'
             try:
-                session = session_factory()
+                session.label = None
+                session.deadline = time.monotonic() + 10  # for the reset; begin_test sets the test's own budget
+                session.reset()
+                session.label = test.grade_id
+                return build_namespace(
+                    course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store, session=session, data=data
+                ), None
             except SandboxGone as err:
-                restarts += 1
-                results.append(
-                    TestResult(
-                        test.grade_id,
-                        test.points,
-                        kind='died',
-                        message=f'не проверено: процесс с вашим кодом не запустился ({err})',
-                    )
-                )
-                session = None
-                continue
-            restarts += 1
-        try:
-            session.deadline = time.monotonic() + 10  # for the reset; begin_test sets the test's own budget
-            session.reset()
-            ns = build_namespace(
-                course, test.grade_id, 'grade', subjects_of(test.grade_id), store=store, session=session, data=data
-            )
-        except SandboxGone as err:
-            results.append(
-                TestResult(
-                    test.grade_id,
-                    test.points,
-                    kind='died',
-                    message=f'не проверено: процесс с вашим кодом не отвечает ({err})',
-                )
-            )
-            continue
-        result = run_test(test, ns, session)
+                session.close()
+                failure = f'не проверено: процесс с вашим кодом не отвечает ({err})'
+                if isinstance(err, ChannelForged) and err.source is not None and blame is not None:
+                    blame(err.source)
+        return None, failure
+
+    for test in course.tests:
+        for attempt in range(2):
+            ns, failure = ready(test)
+            if failure is not None:
+                result = TestResult(test.grade_id, test.points, kind='died', message=failure)
+                break
+            result = run_test(test, ns, state['session'])
+            if attempt or result.forged_by in (None, test.grade_id):
+                break
+            if blame is not None:
+                blame(result.forged_by)
         results.append(result)
         if on_result is not None:
             on_result(result)
-    if session is not None:
-        session.close()
+    if state['session'] is not None:
+        state['session'].close()
     return results

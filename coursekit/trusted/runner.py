@@ -11,7 +11,11 @@ answer. The checks below only give honest mistakes clear messages.
 
 Known-good objects of the grader (e.g. the layers given to a student's ``Network``) arrive as *stubs*: their
 methods send a callback to the grader, which computes the answer with its own object, and their parameters are
-local arrays the student's code may update in place.
+local arrays the student's code may update in place (a callback carries them when they changed since the grader's
+twin last had them).
+
+Every frame sent while a request is served carries that request's id (protocol.py). The channel's fds are
+reachable by student code like everything here: what it writes on them is judged by the grader like any answer.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ os.chdir(SETTINGS['workdir'])
 _protocol = {}
 with open(SETTINGS['protocol'], encoding='utf-8') as _f:
     exec(compile(_f.read(), 'protocol.py', 'exec'), _protocol)
-pack, read_frame = _protocol['pack'], _protocol['read_frame']
+pack, read_frame, load_array = _protocol['pack'], _protocol['read_frame'], _protocol['load_array']
 
 import numpy as np  # noqa: E402  (after sys.path is set)
 
@@ -56,6 +60,7 @@ STUB_METHODS = _protocol['LAYER_METHODS']
 NAMESPACE = {'__name__': '__main__', '__builtins__': builtins}
 _objects = {}
 _stubs = {}
+_request_id = [None]  # the id of the request being served: every frame sent for it carries it (see protocol.py)
 
 
 def _read(n):
@@ -63,6 +68,7 @@ def _read(n):
 
 
 def _send(header, arrays=()):
+    header['id'] = _request_id[0]
     data = pack(header, arrays)
     while data:
         data = data[os.write(_OUT, data) :]
@@ -152,7 +158,7 @@ def decode(value: Any, arrays: Sequence[np.ndarray]) -> Any:
 
 
 def _load(raws):
-    return [np.load(io.BytesIO(raw), allow_pickle=False) for raw in raws]
+    return [load_array(raw, 'biufcUSmM') for raw in raws]  # any dtype but objects and records
 
 
 # ------------------------------------------------------------------------------------------------ stubs
@@ -168,6 +174,7 @@ class Stub(object):
     ) -> None:
         self._gb_handle, self._gb_kind, self._gb_aliases = handle, kind, aliases
         self._gb_params = params
+        self._gb_synced = [p.copy() for p in params]  # the values the grader's twin has (see _stub_method)
         for name, index in aliases.items():
             self.__dict__[name] = params[index]
         for name, value in attrs.items():
@@ -191,19 +198,31 @@ class Stub(object):
         return f'{self._gb_kind}() (эталонный слой проверяющей программы)'
 
 
+def _same_values(params, synced):
+    return len(params) == len(synced) and all(
+        type(a) is _ndarray and a.shape == b.shape and a.dtype == b.dtype and _array_equal(a, b)
+        for a, b in zip(params, synced)
+    )
+
+
 def _stub_method(name):
     def method(self: Stub, *args: Any, **kwargs: Any) -> Any:
         arrays = []
+        params = list(self.params)
+        unchanged = _same_values(params, self._gb_synced)
         header = {
             'cb': self._gb_handle,
             'm': name,
             'args': encode(list(args), arrays),
             'kw': encode(dict(kwargs), arrays),
-            'p': encode(list(self.params), arrays),
+            # the parameters only when changed since the grader's twin last had them (None: it has them)
+            'p': None if unchanged else encode(params, arrays),
         }
         _send(header, arrays)
         reply, raws = read_frame(_read)
         got = _load(raws)
+        if reply.get('id') != _request_id[0]:
+            raise GraderError('канал связи с проверяющей программой рассинхронизирован (ответ не на этот вызов)')
         if 'e' in reply:
             raise GraderError(reply['e'])
         if reply.get('p') is not None:
@@ -214,6 +233,8 @@ def _stub_method(name):
                     _copyto(a, b)
             else:
                 self.params = new
+        if not unchanged or reply.get('p') is not None:
+            self._gb_synced = [p.copy() for p in self.params]
         return decode(reply['r'], got)
 
     method.__name__ = name
@@ -282,7 +303,9 @@ def _student_traceback(err):
 
 
 def handle(header: Mapping[str, Any], arrays: list[np.ndarray]) -> tuple[Any, list[Any]]:
-    op = header['op']
+    op = header.get('op')
+    if op == 'ping':
+        return None, []
     if op == 'exec':
         exec(compile(header['src'], header.get('name', '<cell>'), 'exec'), NAMESPACE)
         return None, []
@@ -332,7 +355,8 @@ def serve() -> None:
         except EOFError:
             return
         arrays = _load(raws)
-        pristine = [a.copy() for a in arrays] if header['op'] in ('call', 'new') else []
+        _request_id[0] = header.get('id')
+        pristine = [a.copy() for a in arrays] if header.get('op') in ('call', 'new') else []
         capture = Capture()
         old = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = capture

@@ -57,9 +57,20 @@ def hidden_lines():
     return lines
 
 
+def _selected(session):
+    """Names of the entries whose tests this run selected (``-k forged`` grades only those: the corpus is slow)."""
+    names = set()
+    for item in session.items:
+        example = getattr(item, "callspec", None) and item.callspec.params.get("example")
+        if item.module.__name__ == __name__ and example is not None:
+            names.add(example.name if item.originalname == "test_hostile_submission" else "example-" + example.name)
+    return names
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, mnist_dir):
-    """{entry name: (CompletedProcess, submitted notebook text)} for the whole corpus."""
+def graded(request, tmp_path_factory, mnist_dir):
+    """{entry name: (CompletedProcess, submitted notebook text)} for the entries this run selected."""
+    selected = _selected(request.session)
     tmp = tmp_path_factory.mktemp("hostile_course")
     env = dict(os.environ)
     env.update(
@@ -73,15 +84,17 @@ def graded(tmp_path_factory, mnist_dir):
     env.pop("GRADEBOT_CONFIG", None)
     paths = {}
     for ex in HOSTILE:
-        path = tmp / "submissions" / ex.name / "numnet.ipynb"
-        path.parent.mkdir(parents=True)
-        write_notebook(build_hostile(ex), str(path))
-        paths[ex.name] = path
+        if ex.name in selected:
+            path = tmp / "submissions" / ex.name / "numnet.ipynb"
+            path.parent.mkdir(parents=True)
+            write_notebook(build_hostile(ex), str(path))
+            paths[ex.name] = path
     for ex in EXAMPLES:
-        path = tmp / "submissions" / ("example-" + ex.name) / "numnet.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(build_submission(ex), str(path))
-        paths["example-" + ex.name] = path
+        if "example-" + ex.name in selected:
+            path = tmp / "submissions" / ("example-" + ex.name) / "numnet.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(build_submission(ex), str(path))
+            paths["example-" + ex.name] = path
 
     def grade(name):
         try:

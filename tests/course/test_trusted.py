@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from coursekit.trusted import grader, protocol
-from coursekit.trusted.client import BadValue, Remote, SandboxGone, Session, StudentError
+from coursekit.trusted.client import BadValue, ChannelForged, Remote, SandboxGone, Session, StudentError
 from coursekit.trusted.execute import RESOURCES_KEY, Launcher, SaveTrustedGrades, rebuild
 from gradebot.core.course_format import strip_hidden
 
@@ -57,6 +57,37 @@ def test_protocol_round_trip_nested_header_and_dtypes():
     assert protocol.read_frame(read) == ({'second': True}, [])  # frames are self-delimiting
     with pytest.raises(EOFError):
         protocol.read_frame(read)
+
+
+@pytest.mark.parametrize(
+    'array',
+    [
+        np.zeros((16, 784)),
+        np.arange(5, dtype='>i4'),
+        np.array(2.5),
+        np.zeros((0, 3), np.float32),
+        np.eye(2, dtype=bool),
+    ],
+    ids=['matrix', 'big-endian', '0-d', 'empty', 'bool'],
+)
+def test_npy_bytes_are_np_save_bytes_read_without_numpy_header_parser(array, monkeypatch):
+    raw = protocol.npy_bytes(array)
+    assert raw == _npy(array)  # any .npy reader reads them
+    monkeypatch.setattr(np.lib.format, 'read_array_header_1_0', None)  # the fast path never needs it
+    back = protocol.load_array(raw)
+    assert back.dtype == array.dtype and back.shape == array.shape and back.flags.writeable
+    np.testing.assert_array_equal(back, array)
+
+
+def test_load_array_reads_fortran_order_and_other_npy_versions():
+    want = np.arange(6.0).reshape(2, 3)
+    fortran = _npy(np.asfortranarray(want))
+    assert protocol._fast_header(fortran) is not None
+    np.testing.assert_array_equal(protocol.load_array(fortran), want)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, want, version=(2, 0))  # a header the fast path leaves to numpy's reader
+    assert protocol._fast_header(buf.getvalue()) is None
+    np.testing.assert_array_equal(protocol.load_array(buf.getvalue()), want)
 
 
 def _npy(array, allow_pickle=False):
@@ -117,13 +148,18 @@ def test_read_frame_limits():
 STUDENT_CELL = r'''
 import os
 import sys
+import time
 import numpy as np
 
 R = sys.modules['__main__']          # the runner: student code can reach all of it
 
 
 def send_raw(header_bytes, raws=()):
+    """A raw frame on the grader's channel; a JSON object header gets the id of the request being served (so the
+    grader reads its content instead of refusing it for the id)."""
     import struct
+    if header_bytes.startswith(b'{') and len(header_bytes) > 2:
+        header_bytes = b'{"id": "%s", ' % serving()['id'].encode() + header_bytes[1:]
     data = struct.pack('<4sII', b'NNMF', len(header_bytes), len(raws)) + header_bytes
     for raw in raws:
         data += struct.pack('<Q', len(raw)) + raw
@@ -179,6 +215,12 @@ class Tools:
         after = layer.forward(x)         # this callback carries the new params to the grader's twin
         return before, after
 
+    def forward_three_times(self, layer, x):
+        first = layer.forward(x)
+        second = layer.forward(x)        # the stub's parameters did not change: the callback does not carry them
+        layer.W -= 1.0                   # changed in place: the next callback carries them
+        return first, second, layer.forward(x)
+
     def bad_handle(self):
         stub = R.Stub(999, 'DenseLayer', [], {}, {})
         try:
@@ -216,6 +258,40 @@ class Tools:
                  'p': R.encode(list(layer.params), arrays)}, arrays)
         while True:                       # never reads the grader's answer
             time.sleep(1)
+
+
+class Forger:
+    """Writes well-formed frames on the grader's channel (the runner's own pack, its output fd)."""
+
+    def reply_without_id(self, x):
+        os.write(R._OUT, R.pack({'r': 999, 'out': 'Test PASSED', 'n_out': 11}))
+        return x + 1
+
+    def reply_with_id(self, x):          # the id of the request being served, read from the runner's frames
+        os.write(R._OUT, R.pack({'r': 999, 'id': serving()['id']}))
+        return x + 1
+
+    def reply_later(self, x, seconds, guess):   # a thread writes a reply after this request is answered
+        import threading
+        current = serving()['id']
+        ids = {'same': current, 'next': hex(int(current, 16) + 1)[2:], 'none': None}[guess]
+        data = R.pack({'r': 333, 'id': ids})
+        threading.Thread(target=lambda: (time.sleep(seconds), os.write(R._OUT, data)), daemon=True).start()
+        return x + 1
+
+    def callback_nobody_made(self, layer, x):
+        arrays = []
+        header = {'cb': layer._gb_handle, 'm': 'forward', 'args': R.encode([x], arrays), 'kw': {'D': []},
+                  'p': R.encode(list(layer.params), arrays), 'id': serving()['id']}
+        os.write(R._OUT, R.pack(header, arrays))
+        return 7
+
+
+def serving():
+    frame = sys._getframe()
+    while frame.f_code.co_name != 'serve':
+        frame = frame.f_back
+    return frame.f_locals['header']
 
 
 class Probe:
@@ -407,6 +483,30 @@ def test_stub_of_reference_layer_calls_back_and_syncs_params(sess):
     np.testing.assert_allclose(after, DenseLayer(3, 2, W_init=W - 0.5, b_init=b - 0.5).forward(x))
 
 
+def test_stub_sends_its_parameters_only_when_changed(sess, monkeypatch):
+    from numnet_ref import DenseLayer
+
+    rng = np.random.default_rng(1)
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+    layer = DenseLayer(3, 2, W_init=W, b_init=b)
+    x = rng.normal(size=(4, 3))
+    sent, real = [], sess._callback
+
+    def spy(header, raws, request_id):
+        sent.append(header.get('p') is not None)
+        if len(sent) == 2:
+            layer.W[...] = 99.0  # the grader's twin changed behind the stub's back: the stub's values still count
+        return real(header, raws, request_id)
+
+    monkeypatch.setattr(sess, '_callback', spy)
+    first, second, third = cls(sess, 'Tools')().forward_three_times(layer, x)
+    assert sent == [False, False, True]
+    np.testing.assert_allclose(first, x @ W + b)
+    np.testing.assert_allclose(second, x @ W + b)
+    np.testing.assert_allclose(third, x @ (W - 1.0) + b)
+    np.testing.assert_allclose(layer.W, W - 1.0)
+
+
 def test_callbacks_refuse_unknown_handles_methods_and_proxies(sess):
     from numnet_ref import DenseLayer
 
@@ -449,6 +549,94 @@ def test_garbage_on_the_protocol_breaks_only_that_session(other_launcher, fresh)
         assert cls(other, 'Thing')(1).add(1).tolist() == 2
     finally:
         other.close()
+
+
+# ------------------------------------------------------------------------------------------------ forged frames
+# The channel is the sandboxed process' own: what its code writes there is data bound to one request by the request's
+# fresh random id. A frame with another id (none, a guessed one, an earlier request's) is never an answer: the session
+# ends with ChannelForged. A frame with the current id is just an answer (the code could have returned that value);
+# a second one for the same request is caught by the next request or by the round trip closing the test or cell.
+
+
+def test_forged_reply_without_the_request_id_ends_the_session(fresh):
+    with pytest.raises(ChannelForged):
+        cls(fresh, 'Forger')().reply_without_id(1)
+    assert not fresh.alive()
+
+
+def test_a_second_answer_is_caught_by_the_next_round_trip(fresh):
+    assert cls(fresh, 'Forger')().reply_with_id(1) == 999  # forged with the current id: an answer like a return
+    with pytest.raises(ChannelForged):
+        fresh.settle()  # the runner's own answer to that request comes first, under the old id
+    assert not fresh.alive()
+
+
+@pytest.mark.parametrize('guess', ['same', 'next', 'none'])
+def test_a_frame_written_between_requests_is_not_the_next_answer(fresh, guess):
+    forger = cls(fresh, 'Forger')()
+    fresh.label = 'first test'
+    assert forger.reply_later(1, 0.2, guess) == 2
+    fresh.label = 'second test'
+    time.sleep(1.0)  # the thread's frame (the last id, a guess of the next one, none) is in the pipe before the next
+    with pytest.raises(ChannelForged) as info:
+        forger.reply_later(10, 0, guess)
+    assert not fresh.alive()
+    assert info.value.source == ('first test' if guess == 'same' else None)  # who made it, when the frame says
+
+
+LATE_WRITER = """
+import sys
+import threading
+import time
+
+R = sys.modules['__main__']
+
+
+class DenseLayer:
+    def later(self, seconds):          # a thread writes a reply with this request's id after it was answered
+        data = R.pack({'r': 333, 'id': R._request_id[0]})
+        threading.Thread(target=lambda: (time.sleep(seconds), R.os.write(R._OUT, data)), daemon=True).start()
+        return 1
+
+    def value(self):
+        return 2
+"""
+
+
+def test_a_test_broken_by_an_earlier_tests_frame_runs_again(other_launcher):
+    course = grader.Course(
+        tests=[
+            grader.TestCell('t1', 1.0, 'assert DenseLayer().later(0.3) == 1'),
+            grader.TestCell('t2', 1.0, 'import time\ntime.sleep(1.0)\nassert DenseLayer().value() == 2'),
+            grader.TestCell('t3', 1.0, 'assert DenseLayer().value() == 2'),
+        ],
+        helpers='class TestFailed(Exception):\n    pass\n',
+        data='',
+        module='',
+        module_path='numnet_testing.py',
+    )
+    sessions, blamed = [], []
+
+    def factory():
+        sessions.append(new_session(other_launcher, cell=LATE_WRITER))
+        return sessions[-1]
+
+    results = grader.grade_tests(
+        course, factory, grader.ExpectedStore(), None, lambda gid: {'DenseLayer'}, blame=blamed.append
+    )
+    assert [(r.grade_id, r.passed) for r in results] == [('t1', True), ('t2', True), ('t3', True)]
+    assert blamed == ['t1'] and len(sessions) == 2  # t2 met t1's frame, and ran again in a fresh process
+
+
+def test_a_callback_the_runner_never_made_ends_the_session(fresh):
+    from numnet_ref import DenseLayer
+
+    layer = DenseLayer(3, 2)
+    W = layer.W.copy()
+    assert cls(fresh, 'Forger')().callback_nobody_made(layer, np.zeros((1, 3))) == 7
+    with pytest.raises(ChannelForged):  # the runner read the grader's answer as a request and answered it
+        fresh.settle()
+    np.testing.assert_array_equal(layer.W, W)
 
 
 def test_sandbox_imports(sess):
@@ -517,8 +705,9 @@ def test_malformed_reply_only_raises_sandbox_gone(fresh, case):
         value = _hostile_reply(fresh, HOSTILE_REPLIES[case])
         assert isinstance(value, BadValue) and 'does not match' in value.what
         return
-    with pytest.raises(SandboxGone):
+    with pytest.raises(SandboxGone) as info:
         _hostile_reply(fresh, HOSTILE_REPLIES[case])
+    assert not isinstance(info.value, ChannelForged), 'refused for its id, its content was never read'
 
 
 def test_sandbox_that_stops_reading_cannot_hang_the_grader(fresh):
