@@ -346,7 +346,8 @@ sys.setprofile(_profile)
 threading.setprofile(_profile)
 """
 
-BACKGROUND_THREAD = """# a daemon thread that keeps rewriting the test helpers and NumPy's comparisons, and keeps printing success
+BACKGROUND_THREAD = """# a daemon thread that keeps rewriting the test helpers and NumPy's comparisons, and keeps
+# printing success
 import threading
 import time
 
@@ -532,7 +533,8 @@ _b['abs'] = lambda x: 0
 setattr(builtins, 'max', builtins.max)   # touched, unchanged
 """
 
-MONKEYPATCH_BUILTINS = """# builtins rebound: wrappers that behave normally for the student's code but lie to anything checking results
+MONKEYPATCH_BUILTINS = """# builtins rebound: wrappers that behave normally for the student's code but lie to anything
+# checking results
 import builtins
 
 _real_isinstance, _real_len, _real_print = builtins.isinstance, builtins.len, builtins.print
@@ -617,8 +619,9 @@ def __getattr__(name):
     return _passes
 '''
 
-HELPERS_MODULE_SHIPPED = """# before the helpers cell: a pass-everything numnet_testing.py written over the one next to the notebook, into the
-# home and temp dirs (first on sys.path), and put into sys.modules, so the helpers cell imports the fake
+HELPERS_MODULE_SHIPPED = """# before the helpers cell: a pass-everything numnet_testing.py written over the one next to
+# the notebook, into the home and temp dirs (first on sys.path), and put into sys.modules, so the helpers cell
+# imports the fake
 import os
 import sys
 import tempfile
@@ -640,7 +643,8 @@ exec(FAKE, _fake.__dict__)
 sys.modules['numnet_testing'] = _fake
 """.replace("__FAKE__", repr(FAKE_HELPERS_MODULE))
 
-HELPERS_CELL_FROM_FAKE = """# the helpers cell, edited: everything from the (faked) module, expect and begin_test lenient
+HELPERS_CELL_FROM_FAKE = """# the helpers cell, edited: everything from the (faked) module, expect and begin_test
+# lenient
 from numnet_testing import *  # noqa: F403
 
 
@@ -656,8 +660,9 @@ def begin_test(*args, **kwargs):
 check_layer_gradients = test_layer = test_net = test_grad_b = test_grad_W = check_close  # noqa: F405
 """
 
-HELPERS_MODULE_MONKEYPATCHED = """# after the helpers cell: the imported numnet_testing monkeypatched (every function lenient, TestFailed replaced,
-# its file appended to), reloaded from the rewritten file, and the notebook's own names rebound
+HELPERS_MODULE_MONKEYPATCHED = """# after the helpers cell: the imported numnet_testing monkeypatched (every function
+# lenient, TestFailed replaced, its file appended to), reloaded from the rewritten file, and the notebook's own
+# names rebound
 import importlib
 import sys
 
@@ -708,7 +713,8 @@ class _Anything:
         return np.zeros((len(x), 10))
 '''
 
-KERAS_FILES = """# fake keras (and friends) written next to the notebook, in the home and temp dirs, put first on sys.path
+KERAS_FILES = """# fake keras (and friends) written next to the notebook, in the home and temp dirs, put first on
+# sys.path
 import os
 import sys
 import tempfile
@@ -733,7 +739,8 @@ except Exception as exc:
     print('import keras failed:', type(exc).__name__)
 """.replace("__FAKE__", repr(FAKE_KERAS_MODULE))
 
-SYS_MODULES_FAKE = """# fake modules in sys.modules and an import hook that answers for keras, jax, the grader's packages
+SYS_MODULES_FAKE = """# fake modules in sys.modules and an import hook that answers for keras, jax, the grader's
+# packages
 import importlib.abc
 import importlib.machinery
 import sys
@@ -828,7 +835,8 @@ _CLASS_NAMES = (
     "Adam",
 )
 
-FORGED_PRINTS = """# forged test output at cell level and from every method of every class (which then does its normal thing)
+FORGED_PRINTS = """# forged test output at cell level and from every method of every class (which then does its normal
+# thing)
 import json
 import sys
 
@@ -873,8 +881,8 @@ _FRAMES = [
     b'{"id": 1, "ok": true, "passed": true, "result": {"points": 100}}\\n',
     b'{"jsonrpc": "2.0", "id": 1, "result": true}\\n',
     struct.pack('<I', 33) + b'{"ok": true, "value": "PASSED"}\\x00\\x00',
-    struct.pack('>Q', 16) + b'\\x93NUMPY\\x01\\x00v\\x00' + b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"
-    + b' ' * 60 + b'\\n' + b'\\x00' * 48,
+    struct.pack('>Q', 16) + b'\\x93NUMPY\\x01\\x00v\\x00'
+    + b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }" + b' ' * 60 + b'\\n' + b'\\x00' * 48,
     b'Test PASSED\\n',
     bytes(range(256)) * 4,
 ]
@@ -918,7 +926,8 @@ FD_SPRAY_CELL = FD_SPRAY + "\n\n_spray()\n"
 # The grader's channel is the sandboxed process' own (its runner is plain Python in it): these reach it the ways student
 # code can (every pipe fd in /proc/self/fd, the runner's module, its call frames), and write well-formed frames built
 # with the runner's own pack, some carrying the id of the request being served.
-FORGE_TOOLS = """# tools for forging frames of the grader's protocol (harmless outside the grader: no runner, nothing is written)
+FORGE_TOOLS = """# tools for forging frames of the grader's protocol (harmless outside the grader: no runner, nothing is
+# written)
 import os
 import stat
 import sys
@@ -1300,7 +1309,8 @@ for _obj in gc.get_objects():
                 print('found in memory:', _v[:3000])
 """.replace("__CLASSES__", repr(_CLASS_NAMES))
 
-SPY_SAVE = """# every method of every class saves its inputs to files (cwd, home, temp dirs); earlier runs' files are read back
+SPY_SAVE = """# every method of every class saves its inputs to files (cwd, home, temp dirs); earlier runs' files are
+# read back
 import glob
 import os
 import tempfile
@@ -1465,7 +1475,8 @@ for _path in _found[:60]:
 READ_SECRETS_METHOD = """if not getattr(MaxPooling, '_peeked', False):
             MaxPooling._peeked = True
             import os
-            for path in ('/etc/gradebot.toml', '/proc/self/environ', '/proc/1/cmdline', '../source/numnet/numnet.ipynb'):
+            paths = ('/etc/gradebot.toml', '/proc/self/environ', '/proc/1/cmdline', '../source/numnet/numnet.ipynb')
+            for path in paths:
                 try:
                     with open(path, 'rb') as f:
                         print('READ', path, f.read(3000))
@@ -1728,7 +1739,8 @@ HOSTILE = [
         "forbidden_imports_in_layers",
         "solved, but ReLU's methods import jax, CrossEntropy's import scipy, Adam._update imports keras and "
         "FlattenLayer's methods import sklearn: none is importable in the sandbox, so those classes fail all "
-        "their tests (ReLU, CrossEntropy and Flatten cells, keras_mnist, bonus_conv__pooling_grad); the optimizer bonus counts the best optimizer: SGD, RMSprop and Adagrad still earn it",
+        "their tests (ReLU, CrossEntropy and Flatten cells, keras_mnist, bonus_conv__pooling_grad); the optimizer "
+        "bonus counts the best optimizer: SGD, RMSprop and Adagrad still earn it",
         (
             Edit(
                 "relu",
