@@ -356,7 +356,7 @@ def _grade_in(job: Path, build: Path, facts, data: bytes, config, slot: int, lat
         except ValueError:
             report = None
     if report is not None:
-        verdict, messages = trusted_verdict(report, wall_hit, config)
+        verdict, messages = trusted_verdict(report, wall_hit, config, nb)
     else:
         verdict, messages = _verdict(
             events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores, scratch=str(job / "s")
@@ -433,6 +433,19 @@ def _hidden_host_path(evalue: str, scratch: str) -> bool:
     return False
 
 
+CELL_LINE_CHARS = 50  # of a cell's first line in a note
+
+
+def cell_name(nb: nbformat.NotebookNode | None, index: object) -> str:
+    """A notebook cell as a student finds it in notes: its index, and the first line of its code (Jupyter shows no
+    cell numbers), e.g. ``7 «class ReLU(Layer):»``; the index alone if the notebook does not have that cell."""
+    try:
+        line = next(ln.strip() for ln in nb.cells[int(index)].source.splitlines() if ln.strip())
+    except (AttributeError, IndexError, StopIteration, TypeError, ValueError):
+        return str(index)
+    return f"{index} «{line if len(line) <= CELL_LINE_CHARS else line[: CELL_LINE_CHARS - 1] + '…'}»"
+
+
 def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scores, scratch=""):
     messages: list[str] = []
     found: list[str] = []
@@ -442,22 +455,24 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
     for ev in events:
         if ev["event"] == "timeout":
             found.append("timeout")
-            messages.append(notes.make("cell_timeout", cell=ev["cell"], seconds=ev["seconds"]))
+            messages.append(notes.make("cell_timeout", cell=cell_name(nb, ev["cell"]), seconds=ev["seconds"]))
         elif ev["event"] == "output-limit":
             found.append("output-limit")
-            messages.append(notes.make("cell_output_limit", cell=ev["cell"], limit=ev["limit"]))
+            messages.append(notes.make("cell_output_limit", cell=cell_name(nb, ev["cell"]), limit=ev["limit"]))
         elif ev["event"] == "kernel-died":
             code = ev.get("returncode")
             sig = code - 128 if isinstance(code, int) and code > 128 else None
             if sig == signal.SIGXCPU:
                 found.append("timeout")
-                messages.append(notes.make("cell_cpu_limit", cell=ev["cell"], seconds=config.cpu_seconds))
+                messages.append(
+                    notes.make("cell_cpu_limit", cell=cell_name(nb, ev["cell"]), seconds=config.cpu_seconds)
+                )
             elif sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
                 found.append("memory")
-                messages.append(notes.make("cell_crashed", cell=ev["cell"], signal=sig))
+                messages.append(notes.make("cell_crashed", cell=cell_name(nb, ev["cell"]), signal=sig))
             else:
                 found.append("error")
-                messages.append(notes.make("cell_died", cell=ev["cell"], code=code))
+                messages.append(notes.make("cell_died", cell=cell_name(nb, ev["cell"]), code=code))
     errors = _error_texts(nb)
     for i, gid, ename, evalue in errors:
         if ename == "stderr" and "Traceback" not in evalue and "Error" not in evalue:
@@ -470,17 +485,17 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
             or "std::bad_alloc" in evalue
         ):
             found.append("memory")
-            messages.append(notes.make("cell_memory", cell=i, mib=config.memory_bytes // 2**20))
+            messages.append(notes.make("cell_memory", cell=cell_name(nb, i), mib=config.memory_bytes // 2**20))
             continue
         for pat, kind in VIOLATION_PATTERNS:
             if pat.search(text):
                 found.append("sandbox-violation")
-                messages.append(notes.make(kind, cell=i, error=ename))
+                messages.append(notes.make(kind, cell=cell_name(nb, i), error=ename))
                 break
         else:
             if _hidden_host_path(evalue, scratch):
                 found.append("sandbox-violation")
-                messages.append(notes.make("cell_outside_file", cell=i, error=ename))
+                messages.append(notes.make("cell_outside_file", cell=cell_name(nb, i), error=ename))
     # which graded cells lost points, and the error each raised (hidden-test code never shown)
     raised = {gid for _, gid, ename, _ in errors if ename != "stderr"}
     for i, gid, ename, evalue in errors:
@@ -510,7 +525,9 @@ def _verdict(events, nb, facts, wall_hit, rc, elapsed, config, nb_log, cell_scor
     return verdict, uniq[:50]
 
 
-def trusted_verdict(report: dict, wall_hit: bool, config: Config) -> tuple[str, list[str]]:
+def trusted_verdict(
+    report: dict, wall_hit: bool, config: Config, nb: nbformat.NotebookNode | None = None
+) -> tuple[str, list[str]]:
     """Verdict and messages from a trusted-grading report: one line per failed test (the grader's message, which
     never contains test code), plus cells of the notebook that failed to run."""
     found, messages = [], []
@@ -521,12 +538,13 @@ def trusted_verdict(report: dict, wall_hit: bool, config: Config) -> tuple[str, 
         status = cell.get("status")
         if status in ("timeout", "died"):
             found.append("timeout" if status == "timeout" else "error")
-            messages.append(
-                notes.make("cell_stopped" if status == "timeout" else "cell_process_died", cell=cell.get("index"))
-            )
+            kind = "cell_stopped" if status == "timeout" else "cell_process_died"
+            messages.append(notes.make(kind, cell=cell_name(nb, cell.get("index"))))
         elif status == "error" and "MemoryError" in str(cell.get("error", "")):
             found.append("memory")
-            messages.append(notes.make("cell_memory", cell=cell.get("index"), mib=config.memory_bytes // 2**20))
+            messages.append(
+                notes.make("cell_memory", cell=cell_name(nb, cell.get("index")), mib=config.memory_bytes // 2**20)
+            )
     for test in report.get("tests", []):
         if test.get("passed"):
             continue

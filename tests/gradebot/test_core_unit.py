@@ -687,6 +687,35 @@ def test_trusted_verdict_from_a_report(make_config):
     assert trusted_verdict({"tests": [], "cells": []}, False, config) == ("ok", [])
 
 
+def test_notes_name_a_cell_by_its_first_line(make_config):
+    """Jupyter shows no cell numbers: a note about a cell quotes its first line of code (long ones cut)."""
+    from gradebot import messages as msg
+
+    config = make_config()
+    long_line = "losses = network.fit(x_train, y_train, epochs=100, batch_size=1, learning_rate=0.001)"
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Задание")]
+        + [nbformat.v4.new_code_cell(f"x = {i}") for i in range(1, 5)]
+        + [nbformat.v4.new_code_cell("\n  class ReLU(Layer):  \n    pass"), nbformat.v4.new_code_cell(long_line)]
+    )
+    report = {
+        "tests": [],
+        "cells": [
+            {"index": 5, "status": "error", "error": "MemoryError: x"},
+            {"index": 6, "status": "timeout"},
+            {"index": 9, "status": "died"},  # not in the notebook: the index alone
+        ],
+    }
+    verdict, messages = trusted_verdict(report, False, config, nb)
+    mib = config.memory_bytes // 2**20
+    assert messages == [
+        f"cell 5 «class ReLU(Layer):»: out of memory (limit {mib} MiB)",
+        "cell 6 «losses = network.fit(x_train, y_train, epochs=100…»: stopped after the time limit",  # 49 + …
+        "cell 9: the process running it died",
+    ]
+    assert msg.note(messages[0]) == f"ячейка 5 «class ReLU(Layer):»: не хватило памяти (предел {mib} МиБ)"
+
+
 # ------------------------------------------------------------------------------------------------ course facts
 def test_course_facts_from_source_metadata(tiny_course):
     facts = course_facts(tiny_course / "source" / tc.ASSIGNMENT / tc.NOTEBOOK)
