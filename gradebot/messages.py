@@ -115,12 +115,11 @@ NOTE = {
     "cell_outside_file": "ячейка {cell}: доступ к файлу вне песочницы заблокирован ({error})",
     "nbgrader_failed": "nbgrader не смог проверить ноутбук{detail}",
     "gave_up": "проверка прерывалась {times} раз (сбой проверяющего процесса); больше эта посылка не проверяется",
-    "too_large": "файл занимает {size} МиБ, а предел — {limit} МиБ",
     "not_utf8": "файл не текстовый (не UTF-8): загрузите сам ноутбук .ipynb",
     "not_json": "файл не является корректным JSON (строка {line}: {error}): загрузите .ipynb, сохранённый Jupyter",
     "not_notebook": "файл — JSON, но не ноутбук Jupyter (нет полей «cells» и «nbformat»)",
     "bad_schema": "ноутбук не соответствует формату nbformat: {error}",
-    "upload_too_large": "файл занимает {size} МиБ, а предел — {limit} МиБ (очистите вывод ячеек и пришлите снова)",
+    "too_large": "файл занимает {size} МиБ, а предел — {limit} МиБ (очистите вывод ячеек и пришлите снова)",
     "not_ipynb": "{filename} — не файл .ipynb: пришлите сам ноутбук",
     "deadline_passed": "срок сдачи — {deadline}",
 }
@@ -353,7 +352,11 @@ def failure_reason(reason: str) -> str:
 def note(text: str) -> str:
     """One note of a result (``Result.messages``) as students and instructors read it: the catalog's words for
     its kind (NOTE), a failed test's reason through :func:`failure_reason`; a text of no known kind as it is."""
-    parsed = notes.parse(text)
+    return _note_words(text, notes.parse(text))
+
+
+def _note_words(text: str, parsed: tuple[str, dict[str, str]] | None) -> str:
+    """:func:`note` of ``text`` already parsed (``notes.parse``)."""
     if parsed is None:
         return text
     kind, fields = parsed
@@ -370,7 +373,8 @@ def note(text: str) -> str:
 def result_notes(messages: list[str] | None) -> list[str]:
     """The notes of a result other than its failed tests (the front ends list those apart, by test), in the
     catalog's words: time limits, memory, the sandbox, the late penalty..."""
-    return [note(m) for m in messages or [] if (notes.parse(m) or ("",))[0] != "failed"]
+    parsed = [(m, notes.parse(m)) for m in messages or []]
+    return [_note_words(m, p) for m, p in parsed if p is None or p[0] != "failed"]
 
 
 def task_title(facts: Any, task: str) -> str:

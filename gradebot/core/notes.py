@@ -36,13 +36,12 @@ FORMS: dict[str, str] = {
     "cell_outside_file": "cell {cell}: access to a file outside the sandbox was blocked ({error})",
     "nbgrader_failed": "nbgrader could not grade the notebook{detail}",
     "gave_up": "grading was interrupted {times} times (the worker crashed or was killed); giving up on this submission",
-    "too_large": "the file is {size} MiB; the limit is {limit} MiB",
     "not_utf8": "the file is not text (UTF-8): upload the .ipynb notebook itself",
     "not_json": "the file is not valid JSON ({error} at line {line}): upload the .ipynb saved by Jupyter",
     "not_notebook": "the file is JSON but not a Jupyter notebook (no 'cells'/'nbformat')",
     "bad_schema": "the notebook does not follow the nbformat schema: {error}",
+    "too_large": "the file is {size} MiB; the limit is {limit} MiB (clear the outputs and upload again)",
     # why a submission was refused (the detail a front shows after the refusal's own words)
-    "upload_too_large": "the file is {size} MiB; the limit is {limit} MiB (clear the outputs and upload again)",
     "not_ipynb": "{filename} is not a .ipynb file: upload the notebook itself",
     "deadline_passed": "the deadline ({deadline}) has passed; submissions are closed",
 }

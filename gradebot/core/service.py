@@ -231,7 +231,7 @@ class GradingService:
         limit = self.config.max_upload_bytes
         if len(data) > limit:
             raise SubmissionRejected(
-                notes.make("upload_too_large", size=f"{len(data) / 2**20:.1f}", limit=f"{limit / 2**20:.1f}")
+                notes.make("too_large", size=f"{len(data) / 2**20:.1f}", limit=f"{limit / 2**20:.1f}")
             )
         if not str(filename).lower().endswith(".ipynb"):
             raise SubmissionRejected(notes.make("not_ipynb", filename=repr(filename)))
