@@ -71,6 +71,15 @@ def queue_order(submission_id: sa.ColumnElement) -> tuple[sa.ColumnElement, sa.C
     return sa.case((is_regrade(submission_id), 1), else_=0), submission_id
 
 
+IN_LIST = 500  # ids per IN (...) list: statements stay small whatever the class size
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    """``ids`` in slices of at most :data:`IN_LIST` (one bounded ``IN`` list each)."""
+    for start in range(0, len(ids), IN_LIST):
+        yield ids[start : start + IN_LIST]
+
+
 def _note_job(c: sa.Connection, submission_id: int, now: datetime, published: bool) -> None:
     """Upsert the submission's ``gb_jobs`` row: enqueued at ``now``; ``published`` counted in ``publishes``."""
     ins = dialect.insert(c, t.jobs).values(
@@ -371,8 +380,8 @@ class SqlStore(Store):
         ids = sorted({int(i) for i in submission_ids})
         out: dict[int, Submission] = {}
         with self._read() as c:
-            for start in range(0, len(ids), 500):  # bounded IN lists
-                q = sa.select(*_SUBMISSION_COLS).select_from(_SUBMISSIONS).where(_SUB.id.in_(ids[start : start + 500]))
+            for chunk in _chunks(ids):
+                q = sa.select(*_SUBMISSION_COLS).select_from(_SUBMISSIONS).where(_SUB.id.in_(chunk))
                 for row in c.execute(q).all():
                     sub = _submission(row)
                     out[sub.id] = sub
@@ -469,8 +478,7 @@ class SqlStore(Store):
             now = dialect.now(c)
             ids = list(late_of)
             rows = []
-            for start in range(0, len(ids), 500):  # bounded IN lists
-                chunk = ids[start : start + 500]
+            for chunk in _chunks(ids):
                 rows += c.execute(
                     sa.select(_SUB.id, _SUB.status, _SUB.late, r.result, r.feedback_html, r.recorded_at)
                     .select_from(_SUBMISSIONS)
